@@ -1,0 +1,42 @@
+-- moonbase launch [IMAGE] [options]
+local instance = require("moonbase.instance")
+local errors = require("moonbase.errors")
+local fs = require("moonbase.core.fs")
+
+return {
+  summary = "Create and start an instance",
+  usage = "moonbase launch [IMAGE] [--name NAME] [--cpus N] [--memory SIZE] [--disk SIZE] " ..
+    "[--cloud-init FILE|-]",
+  description = "Creates an instance from IMAGE and starts it. Everything is validated " ..
+    "before anything is created; a bad option changes nothing on disk.",
+  options = {
+    { "name", "n", help = "instance name (default: a generated two-word name)" },
+    { "cpus", "c", type = "int", help = "number of CPUs", default = 1 },
+    { "memory", "m", type = "size", help = "memory, e.g. 512M or 2G", default = "1G" },
+    { "disk", "d", type = "size", help = "disk size, e.g. 5G", default = "5G" },
+    { "cloud-init", metavar = "FILE", help = "cloud-init user-data file, or - for stdin" },
+    { "timeout", type = "duration", help = "how long to wait for the instance", default = "300" },
+    { "quiet", "q", type = "flag", help = "print nothing but errors" },
+  },
+  max_args = 1,
+  run = function(opts)
+    local cloud_init, source
+    if opts.cloud_init then
+      source = opts.cloud_init
+      if source == "-" then
+        cloud_init = io.stdin:read("a")
+      else
+        local text, msg = fs.read(source)
+        if not text then errors.usage("cannot read cloud-init file: " .. msg) end
+        cloud_init = text
+      end
+    end
+    local rec = instance.launch({
+      name = opts.name, image = opts[1], cpus = opts.cpus, memory = opts.memory,
+      disk = opts.disk, cloud_init = cloud_init, cloud_init_source = source,
+      timeout = opts.timeout,
+    })
+    if not opts.quiet then print("Launched: " .. rec.name) end
+    return 0
+  end,
+}

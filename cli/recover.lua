@@ -1,0 +1,12 @@
+-- moonbase recover NAME... | --all
+local instance = require("moonbase.instance")
+local targets = require("moonbase._core.targets")
+
+return {
+  summary = "Recover deleted instances",
+  usage = "moonbase recover NAME... [--all]",
+  options = { targets.all_option },
+  run = function(opts)
+    return targets.each("recover", opts, instance.recover)
+  end,
+}

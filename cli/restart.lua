@@ -1,0 +1,12 @@
+-- moonbase restart NAME... | --all
+local instance = require("moonbase.instance")
+local targets = require("moonbase._core.targets")
+
+return {
+  summary = "Restart running instances",
+  usage = "moonbase restart NAME... [--all]",
+  options = { targets.all_option },
+  run = function(opts)
+    return targets.each("restart", opts, instance.restart)
+  end,
+}

@@ -1,0 +1,12 @@
+-- moonbase start NAME... | --all
+local instance = require("moonbase.instance")
+local targets = require("moonbase._core.targets")
+
+return {
+  summary = "Start (or resume) instances",
+  usage = "moonbase start NAME... [--all]",
+  options = { targets.all_option },
+  run = function(opts)
+    return targets.each("start", opts, instance.start)
+  end,
+}

@@ -1,0 +1,12 @@
+-- moonbase suspend NAME... | --all
+local instance = require("moonbase.instance")
+local targets = require("moonbase._core.targets")
+
+return {
+  summary = "Suspend running instances (start resumes them)",
+  usage = "moonbase suspend NAME... [--all]",
+  options = { targets.all_option },
+  run = function(opts)
+    return targets.each("suspend", opts, instance.suspend)
+  end,
+}

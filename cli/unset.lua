@@ -1,0 +1,13 @@
+-- moonbase unset KEY
+local settings = require("moonbase.settings")
+
+return {
+  summary = "Return a setting to its default",
+  usage = "moonbase unset KEY",
+  min_args = 1,
+  max_args = 1,
+  run = function(opts)
+    settings.unset(opts[1])
+    return 0
+  end,
+}

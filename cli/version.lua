@@ -1,0 +1,25 @@
+-- moonbase version: moonbase's version and the libraries it links.
+local util = require("moonbase.core.util")
+local format = require("moonbase.format")
+
+return {
+  summary = "Show the versions of moonbase and the libraries it uses",
+  usage = "moonbase version [--format FORMAT]",
+  options = { format.option },
+  max_args = 0,
+  run = function(opts)
+    local v = util.versions()
+    local keys = { "moonbase", "lua", "libcurl", "libssh2", "libvirt", "libyaml" }
+    if opts.format == "table" then
+      for _, k in ipairs(keys) do
+        print(string.format("%-9s %s", k, v[k] or "--"))
+      end
+      return 0
+    end
+    local rows = {}
+    for _, k in ipairs(keys) do rows[#rows + 1] = { component = k, version = v[k] } end
+    format.print(rows, opts.format, { value = v,
+      columns = { { key = "component" }, { key = "version" } } })
+    return 0
+  end,
+}

@@ -1,0 +1,191 @@
+/* moonbase.core.util: parsers (sizes, durations, names), clocks, the terminal,
+ * and facts about the host and the libraries moonbase links. */
+#include "luaerr.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <libssh2.h>
+#include <libvirt/libvirt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <yaml.h>
+
+static int l_parse_size(lua_State *L)
+{
+    mb_error *err = NULL;
+    uint64_t bytes;
+    if (!mb_size_parse(luaL_checkstring(L, 1), &bytes, &err))
+        return mb_lua_push_error(L, err);
+    lua_pushinteger(L, (lua_Integer)bytes);
+    return 1;
+}
+
+static int l_parse_duration(lua_State *L)
+{
+    mb_error *err = NULL;
+    double secs;
+    if (!mb_duration_parse(luaL_checkstring(L, 1), &secs, &err))
+        return mb_lua_push_error(L, err);
+    lua_pushnumber(L, secs);
+    return 1;
+}
+
+static int l_valid_name(lua_State *L)
+{
+    mb_error *err = NULL;
+    if (!mb_name_valid(luaL_checkstring(L, 1), &err))
+        return mb_lua_push_error(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static int l_term_size(lua_State *L)
+{
+    struct winsize ws;
+    if (ioctl((int)luaL_optinteger(L, 1, 1), TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0)
+        return 0;
+    lua_pushinteger(L, ws.ws_col);
+    lua_pushinteger(L, ws.ws_row);
+    return 2;
+}
+
+/* monotonic seconds */
+static int l_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* wall-clock seconds since the epoch, with fractions */
+static int l_time(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+static int l_sleep(lua_State *L)
+{
+    double s = luaL_checknumber(L, 1);
+    if (s > 0) {
+        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
+    return 0;
+}
+
+static int l_getpid(lua_State *L)
+{
+    lua_pushinteger(L, getpid());
+    return 1;
+}
+
+static int l_geteuid(lua_State *L)
+{
+    lua_pushinteger(L, geteuid());
+    return 1;
+}
+
+static int l_uname(lua_State *L)
+{
+    struct utsname u;
+    if (uname(&u) != 0)
+        return 0;
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, u.machine);
+    lua_setfield(L, -2, "machine");
+    lua_pushstring(L, u.nodename);
+    lua_setfield(L, -2, "nodename");
+    lua_pushstring(L, u.release);
+    lua_setfield(L, -2, "release");
+    lua_pushstring(L, u.sysname);
+    lua_setfield(L, -2, "sysname");
+    return 1;
+}
+
+static int l_getcwd(lua_State *L)
+{
+    char buf[PATH_MAX];
+    if (getcwd(buf, sizeof buf) == NULL)
+        return 0;
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static int l_setenv(lua_State *L)
+{
+    const char *k = luaL_checkstring(L, 1);
+    if (lua_isnoneornil(L, 2))
+        unsetenv(k);
+    else
+        setenv(k, luaL_checkstring(L, 2), 1);
+    return 0;
+}
+
+static void set_version(lua_State *L, const char *key, unsigned long v)
+{
+    lua_pushfstring(L, "%d.%d.%d", (int)(v / 1000000 % 1000), (int)(v / 1000 % 1000),
+                    (int)(v % 1000));
+    lua_setfield(L, -2, key);
+}
+
+/* versions of the libraries as linked at run time */
+static int l_versions(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushliteral(L, MOONBASE_VERSION);
+    lua_setfield(L, -2, "moonbase");
+    lua_pushliteral(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua");
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    lua_pushstring(L, cv->version);
+    lua_setfield(L, -2, "libcurl");
+    lua_pushstring(L, libssh2_version(0));
+    lua_setfield(L, -2, "libssh2");
+    unsigned long lv = 0;
+    if (virGetVersion(&lv, NULL, NULL) == 0)
+        set_version(L, "libvirt", lv);
+    lua_pushstring(L, yaml_get_version_string());
+    lua_setfield(L, -2, "libyaml");
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"parse_size", l_parse_size},
+    {"parse_duration", l_parse_duration},
+    {"valid_name", l_valid_name},
+    {"isatty", l_isatty},
+    {"term_size", l_term_size},
+    {"now", l_now},
+    {"time", l_time},
+    {"sleep", l_sleep},
+    {"getpid", l_getpid},
+    {"geteuid", l_geteuid},
+    {"uname", l_uname},
+    {"getcwd", l_getcwd},
+    {"setenv", l_setenv},
+    {"versions", l_versions},
+    {NULL, NULL},
+};
+
+int luaopen_moonbase_core_util(lua_State *L)
+{
+    luaL_newlib(L, funcs);
+    return 1;
+}

@@ -1,0 +1,61 @@
+/* moonbase's entry point: boot Lua, hand the command line to
+ * moonbase._core.main, turn its answer into an exit code.
+ * `moonbase --lua SCRIPT ARGS...` runs a Lua file with every moonbase module
+ * available (the test suite runs busted this way, as `nvim -l` does). */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "embed.h"
+#include "pcall.h"
+
+static void set_arg(lua_State *L, int argc, char **argv, int script)
+{
+    lua_createtable(L, argc - script - 1, script + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script);
+    }
+    lua_setglobal(L, "arg");
+}
+
+int main(int argc, char **argv)
+{
+    lua_State *L = luaL_newstate();
+    if (L == NULL) {
+        fputs("moonbase: out of memory\n", stderr);
+        return 2;
+    }
+    luaL_openlibs(L);
+    mb_embed_install(L);
+
+    int status;
+    if (argc >= 3 && strcmp(argv[1], "--lua") == 0) {
+        set_arg(L, argc, argv, 2);
+        if (luaL_loadfile(L, argv[2]) != LUA_OK) {
+            fprintf(stderr, "moonbase: %s\n", lua_tostring(L, -1));
+            lua_close(L);
+            return 1;
+        }
+        for (int i = 3; i < argc; i++)
+            lua_pushstring(L, argv[i]);
+        status = mb_pcall(L, argc - 3, 1) ? 0 : 2;
+        if (status == 0 && lua_isinteger(L, -1))
+            status = (int)lua_tointeger(L, -1);
+    } else {
+        set_arg(L, argc, argv, 0);
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "moonbase._core.main");
+        status = 2;
+        if (mb_pcall(L, 1, 1)) {
+            lua_getfield(L, -1, "run");
+            lua_getglobal(L, "arg");
+            if (mb_pcall(L, 1, 1))
+                status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+        }
+    }
+    fflush(stdout);
+    lua_close(L);
+    return status;
+}

@@ -1,0 +1,16 @@
+/* The table of C modules handed to package.preload. */
+#include "modules.h"
+
+#include <stddef.h>
+
+const struct mb_module mb_modules[] = {
+    {"moonbase.core.embed", luaopen_moonbase_core_embed},
+    {"moonbase.core.util", luaopen_moonbase_core_util},
+    {"moonbase.core.fs", luaopen_moonbase_core_fs},
+    {"moonbase.core.process", luaopen_moonbase_core_process},
+    {"moonbase.core.driver", luaopen_moonbase_core_driver},
+    {"moonbase.core.yaml", luaopen_moonbase_core_yaml},
+    {"moonbase.core.iso", luaopen_moonbase_core_iso},
+    {"moonbase.core.json", luaopen_cjson},
+    {NULL, NULL},
+};

@@ -1,0 +1,485 @@
+-- Instances: records on disk (the memory) checked against the driver (the
+-- truth). Every mutation holds the instance's lock; records are written
+-- atomically; a new instance is assembled in a hidden staging directory and
+-- renamed into place, so nothing is ever half-created.
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+local core_driver = require("moonbase.core.driver")
+local paths = require("moonbase._core.paths")
+local store = require("moonbase._core.store")
+local errors = require("moonbase.errors")
+local settings = require("moonbase.settings")
+
+local M = {}
+
+M.defaults = { cpus = 1, memory = 1024 ^ 3, disk = 5 * 1024 ^ 3 }
+M.limits = { min_memory = 128 * 1024 ^ 2, min_disk = 512 * 1024 ^ 2, max_cpus = 256 }
+
+local driver_cache
+---The driver chosen by local.driver.
+---@return table handle, string name
+function M.driver()
+  if not driver_cache then
+    local name = settings.get("local.driver")
+    driver_cache = errors.check(nil, core_driver.get(name))
+  end
+  return driver_cache, driver_cache:name()
+end
+
+---The visible instance scope (qemu and libvirt share "qemu").
+function M.scope()
+  return (M.driver():scope())
+end
+
+function M.dir(name)
+  return paths.instance(M.scope(), name)
+end
+
+local function record_path(dir)
+  return dir .. "/instance.json"
+end
+
+---The driver's view of a record.
+function M.spec(rec, dir)
+  return {
+    name = rec.name, dir = dir or M.dir(rec.name), cpus = rec.cpus, memory = rec.memory,
+    disk_size = rec.disk, image = rec.image_path,
+    disk = rec.disk_file and ((dir or M.dir(rec.name)) .. "/" .. rec.disk_file), seed = rec.seed,
+    kernel = rec.kernel, initrd = rec.initrd, cmdline = rec.cmdline, mac = rec.mac,
+    ssh_port = rec.ssh_port, mounts = rec.native_mounts, nets = rec.nets,
+  }
+end
+
+---Reads one record, or nil, message, "notfound".
+function M.find(name)
+  local rec, msg, code = store.read(record_path(M.dir(name)))
+  if not rec then
+    if code == "notfound" then
+      return nil, string.format("instance \"%s\" does not exist (try: moonbase list)", name),
+        "notfound"
+    end
+    return nil, msg, code
+  end
+  return rec
+end
+
+---Like find, but raises.
+function M.get(name)
+  return errors.check(nil, M.find(name))
+end
+
+---Every record of the current scope, sorted by name.
+function M.records()
+  local dir = paths.instances(M.scope())
+  local names = fs.list(dir) or {}
+  local out = {}
+  for _, n in ipairs(names) do
+    if n:sub(1, 1) ~= "." then
+      local rec = store.read(record_path(dir .. "/" .. n))
+      if rec then out[#out + 1] = rec end
+    end
+  end
+  table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+
+local function save(rec, dir)
+  rec.updated = os.date("!%Y-%m-%dT%H:%M:%SZ")
+  store.write(record_path(dir or M.dir(rec.name)), rec)
+end
+
+---Takes the instance's lock (blocks while another moonbase call holds it).
+function M.lock(name, dir)
+  return errors.check(nil, fs.lock((dir or M.dir(name)) .. "/lock"))
+end
+
+---The live state: "deleted" for soft-deleted records, else the driver's answer.
+---Stale records are repaired when nobody else holds the lock.
+function M.state(rec)
+  if rec.deleted then return "deleted" end
+  local drv = M.driver()
+  local st = drv:state(M.spec(rec)) or "unknown"
+  if st == "absent" then st = "unknown" end
+  if st ~= rec.state and st ~= "unknown" and rec.state ~= "creating" then
+    local lock = fs.lock(M.dir(rec.name) .. "/lock", { wait = false })
+    if lock then
+      local fresh = M.find(rec.name)
+      if fresh and not fresh.deleted then
+        fresh.state = st
+        save(fresh)
+      end
+      lock:close()
+    end
+  end
+  return st
+end
+
+---Addresses the driver reports (empty unless running).
+function M.ipv4(rec, state)
+  if (state or M.state(rec)) ~= "running" then return {} end
+  return M.driver():ipv4(M.spec(rec)) or {}
+end
+
+---Rows for `list`.
+function M.list()
+  local rows = {}
+  for _, rec in ipairs(M.records()) do
+    local st = M.state(rec)
+    rows[#rows + 1] = { name = rec.name, state = st, ipv4 = M.ipv4(rec, st), image = rec.image }
+  end
+  return rows
+end
+
+---Everything `info` shows.
+function M.info(name)
+  local rec = M.get(name)
+  local st = M.state(rec)
+  local drv = M.driver()
+  local disk_used
+  if rec.disk_file then
+    local s = fs.stat(M.dir(name) .. "/" .. rec.disk_file)
+    disk_used = s and s.allocated
+  end
+  local ssh_host, ssh_port
+  if st == "running" then ssh_host, ssh_port = drv:ssh_address(M.spec(rec)) end
+  local uptime
+  if st == "running" and rec.started_at then uptime = math.floor(util.time() - rec.started_at) end
+  return {
+    name = rec.name, state = st, image = rec.image, cpus = rec.cpus, memory = rec.memory,
+    disk_total = rec.disk, disk_used = disk_used, ipv4 = M.ipv4(rec, st),
+    ssh = ssh_host and (ssh_host .. ":" .. ssh_port) or nil, uptime = uptime,
+    driver = rec.driver, created = rec.created, mounts = rec.mounts or {},
+    labels = rec.labels,
+  }
+end
+
+---------------------------------------------------------------- names
+local adjectives = { "amber", "brave", "calm", "clever", "cosmic", "dusty", "eager", "fancy",
+  "gentle", "happy", "icy", "jolly", "keen", "lunar", "merry", "nimble", "noble", "polar",
+  "quiet", "rapid", "shiny", "silent", "solar", "swift", "tidy", "vivid", "witty", "zesty" }
+local nouns = { "badger", "comet", "crater", "eagle", "falcon", "gecko", "heron", "ibex",
+  "koala", "lemur", "lynx", "marmot", "meteor", "nebula", "otter", "panda", "pulsar", "quasar",
+  "raven", "rover", "seal", "tapir", "walrus", "wombat", "yak", "zebra" }
+
+---A fresh two-word name that no instance of this scope uses.
+function M.generate_name()
+  local seed = math.floor(util.time() * 1000) + util.getpid()
+  math.randomseed(seed)
+  for _ = 1, 200 do
+    local n = adjectives[math.random(#adjectives)] .. "-" .. nouns[math.random(#nouns)]
+    if not fs.exists(M.dir(n)) then return n end
+  end
+  errors.raise("launch: could not pick a free name (try: --name NAME)")
+end
+
+---------------------------------------------------------------- validation
+local function validate_resources(o, what)
+  if o.cpus and (math.type(o.cpus) ~= "integer" or o.cpus < 1 or o.cpus > M.limits.max_cpus) then
+    errors.usage(string.format("%s: cpus must be a whole number from 1 to %d, got %s", what,
+      M.limits.max_cpus, tostring(o.cpus)))
+  end
+  if o.memory and o.memory < M.limits.min_memory then
+    errors.usage(string.format("%s: memory must be at least 128M, got %d bytes", what, o.memory))
+  end
+  if o.disk and o.disk < M.limits.min_disk then
+    errors.usage(string.format("%s: disk must be at least 512M, got %d bytes", what, o.disk))
+  end
+end
+
+---Parses and checks a cloud-init user-data document (YAML mapping).
+function M.check_cloud_init(text, source)
+  if text:match("^#!") then return nil end -- a script: cloud-init runs it as is
+  local yaml = require("moonbase.core.yaml")
+  local doc, msg = yaml.parse(text)
+  if doc == nil and msg then
+    errors.usage(string.format("launch: invalid cloud-init YAML in %s: %s", source, msg))
+  end
+  if doc ~= nil and type(doc) ~= "table" then
+    errors.usage(string.format("launch: cloud-init in %s must be a YAML mapping " ..
+      "(#cloud-config)", source))
+  end
+  return doc
+end
+
+---------------------------------------------------------------- lifecycle
+---Creates and starts an instance.
+---@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table}
+---@return table record
+function M.launch(o)
+  local drv, drvname = M.driver()
+  local name = o.name or M.generate_name()
+  errors.check("launch", util.valid_name(name))
+  validate_resources(o, "launch")
+  if o.cloud_init then M.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
+  local final = M.dir(name)
+  if fs.exists(final) then
+    errors.raise(string.format("launch: instance \"%s\" already exists (try: another --name, " ..
+      "or moonbase delete --purge %s)", name, name), "exists")
+  end
+  local ok, reason = drv:probe()
+  if ok == false then
+    errors.raise(string.format("launch: the %s driver cannot run here: %s", drvname, reason))
+  end
+  local base = paths.instances(M.scope())
+  errors.check("launch", fs.mkdirs(base))
+  local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
+  errors.check("launch", fs.mkdirs(staging, 448))
+  local lock = M.lock(name, staging)
+  local rec = {
+    name = name, scope = M.scope(), driver = drvname, image = o.image or "default",
+    cpus = o.cpus or M.defaults.cpus, memory = o.memory or M.defaults.memory,
+    disk = o.disk or M.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+    state = "creating", labels = o.labels, mounts = {}, version = 1,
+    disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
+  }
+  local okc, err = pcall(function()
+    if o.cloud_init then
+      errors.check("launch", fs.write(staging .. "/user-data", o.cloud_init, 384))
+    end
+    save(rec, staging)
+    errors.check("launch", drv:create(M.spec(rec, staging)))
+    rec.state = "stopped"
+    save(rec, staging)
+  end)
+  if not okc then
+    drv:destroy(M.spec(rec, staging))
+    fs.rmtree(staging)
+    lock:close()
+    error(err, 0)
+  end
+  local renamed, msg = fs.rename(staging, final)
+  if not renamed then
+    drv:destroy(M.spec(rec, staging))
+    fs.rmtree(staging)
+    lock:close()
+    if fs.exists(final) then
+      errors.raise(string.format("launch: instance \"%s\" already exists", name), "exists")
+    end
+    errors.raise("launch: " .. msg)
+  end
+  local started, smsg, scode = drv:start(M.spec(rec))
+  if not started then
+    rec.state = "stopped"
+    save(rec)
+    lock:close()
+    errors.raise(string.format("launch: instance \"%s\" was created but did not start: %s " ..
+      "(try: moonbase start %s, or moonbase delete --purge %s)", name, smsg, name, name), scode)
+  end
+  rec.state = "running"
+  rec.started_at = util.time()
+  save(rec)
+  lock:close()
+  return rec
+end
+
+local function with_instance(name, verb, fn)
+  local lock <close> = M.lock(name)
+  local rec = M.get(name)
+  if rec.deleted and verb ~= "recover" and verb ~= "delete" and verb ~= "purge" then
+    errors.raise(string.format("%s: instance \"%s\" is deleted (try: moonbase recover %s)", verb,
+      name, name), "state")
+  end
+  return fn(rec)
+end
+
+local function wrong_state(verb, name, st, hint)
+  errors.raise(string.format("%s: instance \"%s\" is %s%s", verb, name, st,
+    hint and (" (" .. hint .. ")") or ""), "state")
+end
+
+---Starts a stopped instance, or resumes a suspended one.
+function M.start(name)
+  return with_instance(name, "start", function(rec)
+    local drv = M.driver()
+    local st = M.state(rec)
+    if st == "running" then wrong_state("start", name, st, "nothing to do") end
+    if st == "suspended" then
+      errors.check("start", drv:resume(M.spec(rec)))
+    elseif st == "stopped" then
+      errors.check("start", drv:start(M.spec(rec)))
+      rec.started_at = util.time()
+    else
+      wrong_state("start", name, st, "try: moonbase stop --force " .. name)
+    end
+    rec.state = "running"
+    save(rec)
+    return rec
+  end)
+end
+
+---Stops a running (or, with force, suspended) instance.
+function M.stop(name, o)
+  o = o or {}
+  return with_instance(name, "stop", function(rec)
+    local drv = M.driver()
+    local st = M.state(rec)
+    if st == "stopped" then wrong_state("stop", name, st, "nothing to do") end
+    if st == "suspended" and not o.force then
+      wrong_state("stop", name, st, "try: moonbase start " .. name .. ", or stop --force")
+    end
+    errors.check("stop", drv:shutdown(M.spec(rec), { force = o.force, timeout = o.timeout }))
+    rec.state = "stopped"
+    rec.started_at = nil
+    save(rec)
+    return rec
+  end)
+end
+
+---Saves a running instance's state and stops it; start resumes it.
+function M.suspend(name)
+  return with_instance(name, "suspend", function(rec)
+    local st = M.state(rec)
+    if st ~= "running" then wrong_state("suspend", name, st, "only a running instance can be " ..
+      "suspended") end
+    errors.check("suspend", M.driver():suspend(M.spec(rec)))
+    rec.state = "suspended"
+    save(rec)
+    return rec
+  end)
+end
+
+---Stops (gracefully) and starts a running instance.
+function M.restart(name)
+  local rec = M.get(name)
+  local st = M.state(rec)
+  if st ~= "running" then
+    wrong_state("restart", name, st, "try: moonbase start " .. name)
+  end
+  M.stop(name)
+  return M.start(name)
+end
+
+local function purge_files(rec)
+  local drv = M.driver()
+  local dir = M.dir(rec.name)
+  errors.check("delete", drv:destroy(M.spec(rec)))
+  -- move aside first so a concurrent list never sees a half-removed directory
+  local trash = string.format("%s/.trash-%s-%d", paths.instances(M.scope()), rec.name,
+    util.getpid())
+  if fs.rename(dir, trash) then
+    errors.check("delete", fs.rmtree(trash))
+  else
+    errors.check("delete", fs.rmtree(dir))
+  end
+end
+
+---Deletes an instance: stopped and kept for `recover`, or, with purge, removed.
+function M.delete(name, o)
+  o = o or {}
+  return with_instance(name, "delete", function(rec)
+    local st = M.state(rec)
+    if st == "running" or st == "suspended" then
+      errors.check("delete", M.driver():shutdown(M.spec(rec), { force = true, timeout = 0 }))
+    end
+    if o.purge then
+      purge_files(rec)
+      return nil
+    end
+    if rec.deleted then wrong_state("delete", name, "deleted already", "try: moonbase purge") end
+    rec.deleted = true
+    rec.state = "stopped"
+    save(rec)
+    return rec
+  end)
+end
+
+---Brings a deleted instance back (stopped).
+function M.recover(name)
+  return with_instance(name, "recover", function(rec)
+    if not rec.deleted then wrong_state("recover", name, "not deleted", "nothing to recover") end
+    rec.deleted = nil
+    rec.state = "stopped"
+    save(rec)
+    return rec
+  end)
+end
+
+---Removes every deleted instance for good; returns their names.
+function M.purge()
+  local gone = {}
+  for _, r in ipairs(M.records()) do
+    if r.deleted then
+      local lock <close> = M.lock(r.name)
+      local rec = M.find(r.name)
+      if rec and rec.deleted then
+        purge_files(rec)
+        gone[#gone + 1] = rec.name
+      end
+    end
+  end
+  return gone
+end
+
+---Runs a command in the instance; returns its exit status.
+---The test driver's "guest" runs it on the host, in the instance directory.
+function M.exec(name, argv, o)
+  o = o or {}
+  local rec = M.get(name)
+  local st = M.state(rec)
+  if st ~= "running" then
+    wrong_state("exec", name, st, "try: moonbase start " .. name)
+  end
+  local _, drvname = M.driver()
+  if drvname ~= "test" then
+    errors.raise("exec: not available for the " .. drvname .. " driver in this build",
+      "unsupported")
+  end
+  local process = require("moonbase.core.process")
+  local env = { MOONBASE_INSTANCE = name }
+  for _, kv in ipairs(o.env or {}) do
+    local k, v = kv:match("^([%w_]+)=(.*)$")
+    if not k then errors.usage("exec: --env needs KEY=VALUE, got \"" .. kv .. "\"") end
+    env[k] = v
+  end
+  local pid, msg = process.spawn(argv, { cwd = o.workdir or M.dir(name), env = env })
+  if not pid then
+    io.stderr:write("exec: ", msg, "\n")
+    return 127
+  end
+  return process.wait(pid)
+end
+
+---------------------------------------------------------------- per-instance settings
+function M.get_property(name, prop)
+  local rec = M.get(name)
+  local v = rec[prop]
+  if prop == "memory" or prop == "disk" then
+    return require("moonbase.units").format_size(v)
+  end
+  return v
+end
+
+---Sets cpus/memory/disk of a stopped instance (disk only grows); applied at next start.
+function M.set_property(name, prop, raw)
+  local what = "set local." .. name .. "." .. prop
+  local value
+  if prop == "cpus" then
+    value = math.tointeger(tonumber(raw))
+    if not value or not raw:match("^%d+$") then
+      errors.usage(what .. ": use a whole number of cpus, got \"" .. raw .. "\"")
+    end
+  else
+    local msg
+    value, msg = util.parse_size(raw)
+    if not value then errors.usage(what .. ": " .. msg) end
+  end
+  validate_resources({ [prop] = value }, what)
+  return with_instance(name, "set", function(rec)
+    local st = M.state(rec)
+    if st ~= "stopped" then
+      wrong_state(what, name, st, "try: moonbase stop " .. name .. " first")
+    end
+    if prop == "disk" then
+      if value < rec.disk then
+        errors.usage(string.format("%s: the disk can only grow (it is %s now)", what,
+          require("moonbase.units").format_size(rec.disk)))
+      end
+      errors.check(what, M.driver():resize_disk(M.spec(rec), value))
+    end
+    rec[prop] = value
+    save(rec)
+    return value
+  end)
+end
+
+return M

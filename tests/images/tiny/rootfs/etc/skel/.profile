@@ -1,0 +1,2 @@
+# ~/.profile
+[ -f "$HOME/.shrc" ] && . "$HOME/.shrc"
