@@ -18,6 +18,7 @@ return {
       end
       pairs_[#pairs_ + 1] = { k, v }
     end
+    for _, kv in ipairs(pairs_) do settings.check(kv[1], kv[2]) end
     for _, kv in ipairs(pairs_) do settings.set(kv[1], kv[2]) end
     return 0
   end,

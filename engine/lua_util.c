@@ -151,7 +151,7 @@ static int l_versions(lua_State *L)
     lua_newtable(L);
     lua_pushliteral(L, MOONBASE_VERSION);
     lua_setfield(L, -2, "moonbase");
-    lua_pushliteral(L, LUA_RELEASE);
+    lua_pushliteral(L, LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE);
     lua_setfield(L, -2, "lua");
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     lua_pushstring(L, cv->version);

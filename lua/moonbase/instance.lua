@@ -273,6 +273,7 @@ function M.launch(o)
 end
 
 local function with_instance(name, verb, fn)
+  M.get(name) -- a clear error for a missing instance, before touching anything
   local lock <close> = M.lock(name)
   local rec = M.get(name)
   if rec.deleted and verb ~= "recover" and verb ~= "delete" and verb ~= "purge" then
@@ -449,8 +450,7 @@ function M.get_property(name, prop)
   return v
 end
 
----Sets cpus/memory/disk of a stopped instance (disk only grows); applied at next start.
-function M.set_property(name, prop, raw)
+local function parse_property(name, prop, raw)
   local what = "set local." .. name .. "." .. prop
   local value
   if prop == "cpus" then
@@ -464,6 +464,18 @@ function M.set_property(name, prop, raw)
     if not value then errors.usage(what .. ": " .. msg) end
   end
   validate_resources({ [prop] = value }, what)
+  M.get(name)
+  return value, what
+end
+
+---Checks a per-instance setting without applying it.
+function M.check_property(name, prop, raw)
+  parse_property(name, prop, raw)
+end
+
+---Sets cpus/memory/disk of a stopped instance (disk only grows); applied at next start.
+function M.set_property(name, prop, raw)
+  local value, what = parse_property(name, prop, raw)
   return with_instance(name, "set", function(rec)
     local st = M.state(rec)
     if st ~= "stopped" then

@@ -85,9 +85,9 @@ end
 function M.keys()
   local keys = {}
   for k in pairs(M.schema) do keys[#keys + 1] = k end
-  local ok, instance = pcall(require, "moonbase.instance")
+  local ok, records = pcall(function() return require("moonbase.instance").records() end)
   if ok then
-    for _, rec in ipairs(instance.records()) do
+    for _, rec in ipairs(records) do
       for _, p in ipairs({ "cpus", "disk", "memory" }) do
         keys[#keys + 1] = "local." .. rec.name .. "." .. p
       end
@@ -124,6 +124,20 @@ local function update(fn)
   local data = load()
   fn(data)
   store.write(file(), data, 384)
+end
+
+---Checks a KEY=VALUE without storing it; raises a usage error when invalid.
+function M.check(key, raw)
+  if M.schema[key] then
+    local value = validate(key, raw)
+    if M.schema[key].check then M.schema[key].check(value) end
+    return
+  end
+  local name, prop = key:match(instance_key)
+  if name and M.instance_properties[prop] then
+    return require("moonbase.instance").check_property(name, prop, raw)
+  end
+  unknown(key)
 end
 
 ---Validates and stores a setting; nothing is written when it is invalid.
