@@ -68,6 +68,9 @@ const char *mb_error_code_name(enum mb_error_code code)
     case MB_ERR_STATE: return "state";
     case MB_ERR_EXISTS: return "exists";
     case MB_ERR_IO: return "io";
+    case MB_ERR_UNREACHABLE: return "unreachable";
+    case MB_ERR_HOSTKEY: return "hostkey";
+    case MB_ERR_AUTH: return "auth";
     }
     return "failed";
 }

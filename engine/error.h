@@ -16,6 +16,9 @@ enum mb_error_code {
     MB_ERR_STATE = 6,       /* wrong state for the operation */
     MB_ERR_EXISTS = 7,
     MB_ERR_IO = 8,
+    MB_ERR_UNREACHABLE = 9, /* nothing answers at that address/port (yet) */
+    MB_ERR_HOSTKEY = 10,    /* the server is not the host we expected */
+    MB_ERR_AUTH = 11,       /* the server refused our credentials */
 };
 
 typedef struct mb_error {
