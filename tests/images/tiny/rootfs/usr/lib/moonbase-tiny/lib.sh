@@ -21,30 +21,34 @@ yparse() {
 	awk -v out="$2" -f "$MB_LIB/yaml.awk" "$1"
 }
 
+# yre PATH — PATH as a basic regular expression
+yre() { printf '%s' "$1" | sed 's/\./\\./g'; }
+
 # yhas DIR PATH — is there a node at PATH
-yhas() { grep -q "^[MLS] $2\$" "$1/.index"; }
+yhas() { grep -q "^[MLS] $(yre "$2")\$" "$1/.index"; }
 
 # ytype DIR PATH — prints M, L or S (nothing if absent)
-ytype() { sed -n "s/^\([MLS]\) $2\$/\1/p" "$1/.index" | head -n 1; }
+ytype() { sed -n "s/^\([MLS]\) $(yre "$2")\$/\1/p" "$1/.index" | head -n 1; }
 
 # yget DIR PATH — the scalar at PATH (fails if there is none)
 yget() { [ -f "$1/$2" ] && cat "$1/$2"; }
 
 # ylen DIR PATH — number of items of the list at PATH (0 if absent)
-ylen() { grep -c "^[MLS] $2\.[0-9][0-9]*\$" "$1/.index" || true; }
+ylen() { grep -c "^[MLS] $(yre "$2")\.[0-9][0-9]*\$" "$1/.index" || true; }
 
 # ykeys DIR PATH — the keys of the map at PATH, one a line ("" = top level)
 ykeys() {
 	if [ -z "$2" ]; then
 		sed -n 's/^[MLS] \([^.]*\)$/\1/p' "$1/.index" | grep -v '^_$' || true
 	else
-		sed -n "s/^[MLS] $2\.\([^.]*\)\$/\1/p" "$1/.index"
+		sed -n "s/^[MLS] $(yre "$2")\.\([^.]*\)\$/\1/p" "$1/.index"
 	fi
 }
 
 # ywords DIR PATH — items of a list of scalars, or a comma separated scalar,
 # one a line
 ywords() {
+	local i n
 	case "$(ytype "$1" "$2")" in
 	L)	i=0; n=$(ylen "$1" "$2")
 		while [ "$i" -lt "$n" ]; do yget "$1" "$2.$i"; echo; i=$((i + 1)); done ;;
@@ -66,6 +70,7 @@ shquote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 # ycmd DIR PATH — a cloud-config command (string: a shell line; list: argv)
 # as one sh command line
 ycmd() {
+	local _i _n _line
 	case "$(ytype "$1" "$2")" in
 	S) yget "$1" "$2" ;;
 	L)	_i=0; _n=$(ylen "$1" "$2"); _line=""
