@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern const struct mb_driver mb_driver_qemu;
 extern const struct mb_driver mb_driver_test;
 
 const struct mb_driver *const mb_drivers[] = {
+    &mb_driver_qemu,
     &mb_driver_test,
     NULL,
 };
@@ -59,7 +61,7 @@ const struct mb_driver *mb_driver_find(const char *name, mb_error **err)
     for (const struct mb_driver *const *d = mb_drivers; *d; d++)
         if (strcmp((*d)->name, name) == 0)
             return *d;
-    if (strcmp(name, "qemu") == 0 || strcmp(name, "libvirt") == 0 || strcmp(name, "lxd") == 0) {
+    if (strcmp(name, "libvirt") == 0 || strcmp(name, "lxd") == 0) {
         mb_error_set(err, MB_ERR_UNSUPPORTED, "driver \"%s\" is not available in this build of "
                      "moonbase yet (try: moonbase set local.driver=test)", name);
         return NULL;

@@ -1,7 +1,8 @@
 /* moonbase.core.driver: the driver table seen from Lua. `driver.get(name)`
  * returns a handle whose methods are the dispatcher's operations; an instance
  * is passed as a plain table (name, dir, disk, image, seed, kernel, initrd,
- * cmdline, cpus, memory, disk_size, ssh_port, mac, tap, nets, mounts). */
+ * cmdline, cpus, memory, disk_size, ssh_port, mac, tap, ipv4, user_net_restrict, nets,
+ * mounts). */
 #include "driver.h"
 #include "luaerr.h"
 
@@ -51,6 +52,10 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     inst->cmdline = field_str(L, idx, "cmdline");
     inst->mac = field_str(L, idx, "mac");
     inst->tap = field_str(L, idx, "tap");
+    inst->ipv4 = field_str(L, idx, "ipv4");
+    lua_getfield(L, idx, "user_net_restrict");
+    inst->user_net_restrict = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     inst->cpus = (int)field_int(L, idx, "cpus");
     inst->memory = (uint64_t)field_int(L, idx, "memory");
     inst->disk_size = (uint64_t)field_int(L, idx, "disk_size");
@@ -104,18 +109,20 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     }
 }
 
-static int push_bool_result(lua_State *L, bool ok, mb_error *err)
+/* errp, not err: the caller's call that sets err is in the same argument
+ * list, and C leaves the evaluation order of arguments unspecified. */
+static int push_bool_result(lua_State *L, bool ok, mb_error **errp)
 {
     if (!ok)
-        return mb_lua_push_error(L, err);
+        return mb_lua_push_error(L, *errp);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static int push_strv(lua_State *L, char **v, mb_error *err)
+static int push_strv(lua_State *L, char **v, mb_error **errp)
 {
     if (v == NULL)
-        return mb_lua_push_error(L, err);
+        return mb_lua_push_error(L, *errp);
     lua_newtable(L);
     for (int k = 0; v[k]; k++) {
         lua_pushstring(L, v[k]);
@@ -186,13 +193,13 @@ static int d_probe(lua_State *L)
 static int d_host_info(lua_State *L)
 {
     mb_error *err = NULL;
-    return push_strv(L, mb_driver_host_info(check_driver(L), 0, &err), err);
+    return push_strv(L, mb_driver_host_info(check_driver(L), 0, &err), &err);
 }
 
 static int d_networks(lua_State *L)
 {
     mb_error *err = NULL;
-    return push_strv(L, mb_driver_networks(check_driver(L), 0, &err), err);
+    return push_strv(L, mb_driver_networks(check_driver(L), 0, &err), &err);
 }
 
 /* create/start/suspend/resume/destroy share one shape */
@@ -203,7 +210,7 @@ static int inst_op(lua_State *L, bool (*op)(const struct mb_driver *, const stru
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     mb_error *err = NULL;
-    return push_bool_result(L, op(d, &inst, opt_flags(L, 3), &err), err);
+    return push_bool_result(L, op(d, &inst, opt_flags(L, 3), &err), &err);
 }
 
 static int d_create(lua_State *L) { return inst_op(L, mb_driver_create); }
@@ -226,7 +233,7 @@ static int d_shutdown(lua_State *L)
         lua_pop(L, 1);
     }
     mb_error *err = NULL;
-    return push_bool_result(L, mb_driver_shutdown(d, &inst, timeout, opt_flags(L, 3), &err), err);
+    return push_bool_result(L, mb_driver_shutdown(d, &inst, timeout, opt_flags(L, 3), &err), &err);
 }
 
 static int d_state(lua_State *L)
@@ -262,7 +269,7 @@ static int d_ipv4(lua_State *L)
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     mb_error *err = NULL;
-    return push_strv(L, mb_driver_ipv4(d, &inst, 0, &err), err);
+    return push_strv(L, mb_driver_ipv4(d, &inst, 0, &err), &err);
 }
 
 static int d_console_log(lua_State *L)
@@ -288,7 +295,7 @@ static int snap_op(lua_State *L, bool (*op)(const struct mb_driver *, const stru
     check_instance(L, 2, &inst);
     const char *snap = luaL_checkstring(L, 3);
     mb_error *err = NULL;
-    return push_bool_result(L, op(d, &inst, snap, 0, &err), err);
+    return push_bool_result(L, op(d, &inst, snap, 0, &err), &err);
 }
 
 static int d_snapshot_take(lua_State *L) { return snap_op(L, mb_driver_snapshot_take); }
@@ -301,7 +308,7 @@ static int d_snapshot_list(lua_State *L)
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     mb_error *err = NULL;
-    return push_strv(L, mb_driver_snapshot_list(d, &inst, 0, &err), err);
+    return push_strv(L, mb_driver_snapshot_list(d, &inst, 0, &err), &err);
 }
 
 static int d_clone(lua_State *L)
@@ -311,7 +318,7 @@ static int d_clone(lua_State *L)
     check_instance(L, 2, &a);
     check_instance(L, 3, &b);
     mb_error *err = NULL;
-    return push_bool_result(L, mb_driver_clone(d, &a, &b, 0, &err), err);
+    return push_bool_result(L, mb_driver_clone(d, &a, &b, 0, &err), &err);
 }
 
 static int d_resize_disk(lua_State *L)
@@ -321,7 +328,7 @@ static int d_resize_disk(lua_State *L)
     check_instance(L, 2, &inst);
     lua_Integer bytes = luaL_checkinteger(L, 3);
     mb_error *err = NULL;
-    return push_bool_result(L, mb_driver_resize_disk(d, &inst, (uint64_t)bytes, 0, &err), err);
+    return push_bool_result(L, mb_driver_resize_disk(d, &inst, (uint64_t)bytes, 0, &err), &err);
 }
 
 static int mount_op(lua_State *L, bool (*op)(const struct mb_driver *, const struct mb_instance *,
@@ -337,7 +344,7 @@ static int mount_op(lua_State *L, bool (*op)(const struct mb_driver *, const str
     m.readonly = lua_toboolean(L, -1);
     lua_pop(L, 1);
     mb_error *err = NULL;
-    return push_bool_result(L, op(d, &inst, &m, 0, &err), err);
+    return push_bool_result(L, op(d, &inst, &m, 0, &err), &err);
 }
 
 static int d_mount_native(lua_State *L) { return mount_op(L, mb_driver_mount_native); }

@@ -1,0 +1,311 @@
+/* Builds QEMU's command line. Choices that are not obvious:
+ * - `-nodefaults -no-user-config`: only the devices listed here, whatever the
+ *   host's QEMU config says, so the argv (and a saved state) is reproducible.
+ * - Commas inside option values are doubled (QEMU's escape), so any path works.
+ * - The QMP socket is given by absolute path when it fits in sun_path (108
+ *   bytes); otherwise as "qmp.sock" relative to QEMU's working directory,
+ *   which the driver sets to the instance directory.
+ * - 9p shares use security_model=none: files the guest creates are owned on
+ *   the host by the user running QEMU (normally the share's owner) with the
+ *   modes the guest asked for, and existing files keep their real owner and
+ *   modes. mapped-xattr would hide the guest's view in xattrs and leave the
+ *   host copies at 0600, and passthrough needs root to chown.
+ * - A virtio-rng device, because a fresh guest's SSH server should not wait
+ *   for entropy under TCG. */
+#include "qemu_argv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+/* A growing string; `oom` sticks once an allocation fails. */
+struct sb {
+    char *s;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_addn(struct sb *b, const char *s, size_t len)
+{
+    if (b->oom)
+        return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->n + len + 1) * 2;
+        char *ns = realloc(b->s, cap);
+        if (ns == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+}
+
+static void sb_add(struct sb *b, const char *s)
+{
+    sb_addn(b, s, strlen(s));
+}
+
+/* s with every ',' doubled: QEMU's escape inside a key=value list */
+static void sb_add_esc(struct sb *b, const char *s)
+{
+    for (const char *c; (c = strchr(s, ',')) != NULL; s = c + 1) {
+        sb_addn(b, s, (size_t)(c - s) + 1);
+        sb_addn(b, ",", 1);
+    }
+    sb_add(b, s);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void sb_addf(struct sb *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof tmp)
+        b->oom = true;
+    else
+        sb_addn(b, tmp, (size_t)len);
+}
+
+/* s in single quotes for /bin/sh */
+static void sb_add_shq(struct sb *b, const char *s)
+{
+    sb_add(b, "'");
+    for (const char *c; (c = strchr(s, '\'')) != NULL; s = c + 1) {
+        sb_addn(b, s, (size_t)(c - s));
+        sb_add(b, "'\\''");
+    }
+    sb_add(b, s);
+    sb_add(b, "'");
+}
+
+/* Pushes the built string as one argument and resets the builder. */
+static void push(char ***v, struct sb *b, bool *ok)
+{
+    if (b->oom || !mb_strv_push(v, b->s ? b->s : ""))
+        *ok = false;
+    b->n = 0;
+    if (b->s)
+        b->s[0] = '\0';
+}
+
+static void arg(char ***v, struct sb *b, bool *ok, const char *s)
+{
+    sb_add(b, s);
+    push(v, b, ok);
+}
+
+char *mb_qemu_shell_quote(const char *s)
+{
+    struct sb b = {0};
+    sb_add_shq(&b, s);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+bool mb_qemu_path(char *buf, size_t n, const struct mb_instance *inst, const char *file)
+{
+    int len = snprintf(buf, n, "%s/%s", inst->dir, file);
+    return len >= 0 && (size_t)len < n;
+}
+
+bool mb_qemu_disk_path(char *buf, size_t n, const struct mb_instance *inst)
+{
+    if (inst->disk == NULL)
+        return mb_qemu_path(buf, n, inst, "disk.qcow2");
+    int len = snprintf(buf, n, "%s", inst->disk);
+    return len >= 0 && (size_t)len < n;
+}
+
+char *mb_qemu_disk_drive(const struct mb_instance *inst)
+{
+    char disk[4096];
+    if (!mb_qemu_disk_path(disk, sizeof disk, inst))
+        return NULL;
+    struct sb b = {0};
+    sb_add(&b, "file=");
+    sb_add_esc(&b, disk);
+    sb_add(&b, ",if=none,id=disk0,format=qcow2,discard=unmap");
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* One NIC: its backend (-netdev) and its virtio device. */
+static void add_nic(char ***v, struct sb *b, bool *ok, int idx, const char *tap,
+                    const char *mac, const struct mb_instance *inst)
+{
+    arg(v, b, ok, "-netdev");
+    if (tap != NULL) {
+        sb_addf(b, "tap,id=net%d,ifname=", idx);
+        sb_add_esc(b, tap);
+        sb_add(b, ",script=no,downscript=no");
+    } else {
+        sb_addf(b, "user,id=net%d", idx);
+        if (inst->user_net_restrict)
+            sb_add(b, ",restrict=on");
+        if (inst->ssh_port > 0)
+            sb_addf(b, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+    }
+    push(v, b, ok);
+    arg(v, b, ok, "-device");
+    sb_addf(b, "virtio-net-pci,netdev=net%d", idx);
+    if (mac != NULL) {
+        sb_add(b, ",mac=");
+        sb_add_esc(b, mac);
+    }
+    push(v, b, ok);
+}
+
+char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *host,
+                    const char *incoming, mb_error **err)
+{
+    char **v = mb_strv_new();
+    struct sb b = {0};
+    bool ok = v != NULL;
+    char path[4096];
+
+    for (size_t k = 0; k < inst->n_nets; k++)
+        if (inst->nets[k].tap == NULL || inst->nets[k].tap[0] == '\0') {
+            mb_error_set(err, MB_ERR_USAGE, "qemu: network %zu (\"%s\") of \"%s\" has no tap "
+                         "device (the engine creates one per extra network)", k + 1,
+                         inst->nets[k].network ? inst->nets[k].network : "?", inst->name);
+            goto fail;
+        }
+    if (inst->kernel == NULL && (inst->initrd != NULL || inst->cmdline != NULL)) {
+        mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" has an initrd or kernel command line "
+                     "but no kernel", inst->name);
+        goto fail;
+    }
+    if (!ok)
+        goto oom;
+
+    arg(&v, &b, &ok, host->binary);
+    arg(&v, &b, &ok, "-name");
+    sb_add_esc(&b, inst->name);
+    push(&v, &b, &ok);
+    arg(&v, &b, &ok, "-machine");
+    sb_addf(&b, "q35,accel=%s", host->accel);
+    push(&v, &b, &ok);
+    arg(&v, &b, &ok, "-cpu");
+    arg(&v, &b, &ok, host->cpu);
+    arg(&v, &b, &ok, "-smp");
+    sb_addf(&b, "%d", inst->cpus > 0 ? inst->cpus : 1);
+    push(&v, &b, &ok);
+    arg(&v, &b, &ok, "-m");
+    sb_addf(&b, "%lluM", (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
+    push(&v, &b, &ok);
+    arg(&v, &b, &ok, "-nodefaults");
+    arg(&v, &b, &ok, "-no-user-config");
+    arg(&v, &b, &ok, "-display");
+    arg(&v, &b, &ok, "none");
+
+    arg(&v, &b, &ok, "-qmp");
+    if (!mb_qemu_path(path, sizeof path, inst, "qmp.sock"))
+        goto toolong;
+    sb_add(&b, "unix:");
+    sb_add_esc(&b, strlen(path) < sizeof((struct sockaddr_un *)0)->sun_path ? path
+                                                                            : "qmp.sock");
+    sb_add(&b, ",server=on,wait=off");
+    push(&v, &b, &ok);
+
+    arg(&v, &b, &ok, "-chardev");
+    if (!mb_qemu_path(path, sizeof path, inst, "serial.log"))
+        goto toolong;
+    sb_add(&b, "file,id=serial0,path=");
+    sb_add_esc(&b, path);
+    sb_add(&b, ",append=on");
+    push(&v, &b, &ok);
+    arg(&v, &b, &ok, "-serial");
+    arg(&v, &b, &ok, "chardev:serial0");
+    arg(&v, &b, &ok, "-object");
+    arg(&v, &b, &ok, "rng-random,id=rng0,filename=/dev/urandom");
+    arg(&v, &b, &ok, "-device");
+    arg(&v, &b, &ok, "virtio-rng-pci,rng=rng0");
+
+    if (inst->kernel != NULL) {
+        arg(&v, &b, &ok, "-kernel");
+        arg(&v, &b, &ok, inst->kernel);
+        if (inst->initrd != NULL) {
+            arg(&v, &b, &ok, "-initrd");
+            arg(&v, &b, &ok, inst->initrd);
+        }
+        if (inst->cmdline != NULL) {
+            arg(&v, &b, &ok, "-append");
+            arg(&v, &b, &ok, inst->cmdline);
+        }
+    }
+
+    /* the overlay is the first virtio disk (vda) and the firmware's boot disk */
+    char *drive = mb_qemu_disk_drive(inst);
+    if (drive == NULL)
+        goto toolong;
+    arg(&v, &b, &ok, "-drive");
+    arg(&v, &b, &ok, drive);
+    free(drive);
+    arg(&v, &b, &ok, "-device");
+    arg(&v, &b, &ok, "virtio-blk-pci,drive=disk0,bootindex=1");
+    if (inst->seed != NULL) {
+        arg(&v, &b, &ok, "-drive");
+        sb_add(&b, "file=");
+        sb_add_esc(&b, inst->seed);
+        sb_add(&b, ",if=none,id=seed0,format=raw,readonly=on");
+        push(&v, &b, &ok);
+        arg(&v, &b, &ok, "-device");
+        arg(&v, &b, &ok, "virtio-blk-pci,drive=seed0");
+    }
+
+    add_nic(&v, &b, &ok, 0, inst->tap, inst->mac, inst);
+    for (size_t k = 0; k < inst->n_nets; k++)
+        add_nic(&v, &b, &ok, (int)k + 1, inst->nets[k].tap, inst->nets[k].mac, inst);
+
+    for (size_t k = 0; k < inst->n_mounts; k++) {
+        const struct mb_mount_spec *m = &inst->mounts[k];
+        arg(&v, &b, &ok, "-virtfs");
+        sb_add(&b, "local,path=");
+        sb_add_esc(&b, m->source);
+        sb_add(&b, ",mount_tag=");
+        sb_add_esc(&b, m->tag);
+        sb_addf(&b, ",security_model=none,id=fs%zu", k);
+        if (m->readonly)
+            sb_add(&b, ",readonly=on");
+        push(&v, &b, &ok);
+    }
+
+    if (incoming != NULL) {
+        /* QEMU runs this through /bin/sh; the path is quoted for it */
+        arg(&v, &b, &ok, "-incoming");
+        sb_add(&b, "exec:cat ");
+        sb_add_shq(&b, incoming);
+        push(&v, &b, &ok);
+    }
+    if (!ok)
+        goto oom;
+    free(b.s);
+    return v;
+
+toolong:
+    mb_error_set(err, MB_ERR_USAGE, "qemu: a path of \"%s\" is too long (dir %s)", inst->name,
+                 inst->dir);
+    goto fail;
+oom:
+    mb_error_set(err, MB_ERR_FAILED, "qemu: out of memory building the command line of \"%s\"",
+                 inst->name);
+fail:
+    free(b.s);
+    mb_strv_free(v);
+    return NULL;
+}

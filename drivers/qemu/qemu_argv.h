@@ -1,0 +1,36 @@
+/* The QEMU command line of an instance, as a pure function of the instance
+ * spec and a few host facts, so golden-file tests pin it down without a
+ * hypervisor (tests/golden/qemu/<case>.args). */
+#ifndef MB_QEMU_ARGV_H
+#define MB_QEMU_ARGV_H
+
+#include <stddef.h>
+
+#include "driver.h"
+
+/* What the host contributes to the command line (from the driver's probe). */
+struct mb_qemu_host {
+    const char *binary; /* argv[0]: "qemu-system-x86_64" or a path */
+    const char *accel;  /* -machine accel=: "kvm", "tcg" or "kvm:tcg" */
+    const char *cpu;    /* -cpu: "host" with KVM, "max" otherwise */
+};
+
+/* The argv (NULL-terminated, free with mb_strv_free) that boots inst, or with
+ * `incoming` (a path to a saved state, or NULL) resumes it from that file.
+ * Paths come from the instance: its disk (default <dir>/disk.qcow2), seed,
+ * kernel; QEMU's own files in <dir> (qmp.sock, serial.log). */
+char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *host,
+                    const char *incoming, mb_error **err);
+
+/* <dir>/<file> into buf; false if it does not fit. */
+bool mb_qemu_path(char *buf, size_t n, const struct mb_instance *inst, const char *file);
+/* The overlay disk: inst->disk, or <dir>/disk.qcow2. */
+bool mb_qemu_disk_path(char *buf, size_t n, const struct mb_instance *inst);
+/* The -drive value of the overlay disk: it names the instance's QEMU in
+ * /proc/<pid>/cmdline. Caller frees. */
+char *mb_qemu_disk_drive(const struct mb_instance *inst);
+
+/* s single-quoted for /bin/sh (for exec: migration URIs). Caller frees. */
+char *mb_qemu_shell_quote(const char *s);
+
+#endif

@@ -1,0 +1,30 @@
+/* qemu-img for the QEMU driver: overlays on a base image, growing a disk,
+ * internal snapshots, and reading an image's facts (`info --output=json`). */
+#ifndef MB_QEMU_IMG_H
+#define MB_QEMU_IMG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct mb_qemu_img_info {
+    uint64_t virtual_size;
+    char format[32];
+    char **snapshots; /* names (an mb_strv) */
+};
+
+/* force_share reads an image another QEMU has open (a base image in use). */
+bool mb_qemu_img_info(const char *path, bool force_share, struct mb_qemu_img_info *info,
+                      mb_error **err);
+void mb_qemu_img_info_clear(struct mb_qemu_img_info *info);
+
+/* A qcow2 overlay at disk on base (never a copy), grown to size when that is
+ * larger than the base's virtual size. Removes a half-made overlay. */
+bool mb_qemu_img_overlay(const char *base, const char *disk, uint64_t size, mb_error **err);
+/* Grows disk to size bytes; shrinking is refused (MB_ERR_USAGE). */
+bool mb_qemu_img_grow(const char *disk, uint64_t size, mb_error **err);
+/* `qemu-img snapshot -c|-a|-d name disk` (op: 'c' create, 'a' apply, 'd' delete). */
+bool mb_qemu_img_snapshot(const char *disk, char op, const char *name, mb_error **err);
+
+#endif

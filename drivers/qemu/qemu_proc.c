@@ -1,0 +1,387 @@
+/* Process plumbing for the QEMU driver. Children get a clean slate: default
+ * signal dispositions, an empty signal mask and no inherited descriptors, so
+ * QEMU never keeps an instance lock (an flock'ed fd) or a pipe of ours open.
+ * Exec failures come back over a close-on-exec pipe as an errno. */
+#include "qemu_proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double mb_qemu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void mb_qemu_sleep(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+char *mb_qemu_which(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return access(prog, X_OK) == 0 ? strdup(prog) : NULL;
+    const char *path = getenv("PATH");
+    if (path == NULL || *path == '\0')
+        path = "/usr/local/bin:/usr/bin:/bin";
+    char *copy = strdup(path), *save = NULL, *found = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char full[4096];
+        struct stat st;
+        snprintf(full, sizeof full, "%s/%s", *d ? d : ".", prog);
+        if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
+            found = strdup(full);
+    }
+    free(copy);
+    return found;
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void child_setup(int keep_fd)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    int max = (int)sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536)
+        max = 65536;
+    bool closed = keep_fd <= 3 || close_range(3, (unsigned)keep_fd - 1, 0) == 0;
+    if (!closed || close_range((unsigned)keep_fd + 1, ~0U, 0) != 0) {
+        for (int fd = 3; fd < max; fd++)
+            if (fd != keep_fd)
+                close(fd);
+    }
+}
+
+/* Reads the child's exec errno (0 when exec succeeded and closed the pipe). */
+static int exec_errno(int fd)
+{
+    int e = 0;
+    ssize_t r;
+    while ((r = read(fd, &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(fd);
+    return r == (ssize_t)sizeof e ? e : 0;
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        s[--n] = '\0';
+}
+
+bool mb_qemu_run(char *const argv[], char **out, mb_error **err)
+{
+    int po[2] = {-1, -1}, pe[2] = {-1, -1}, px[2] = {-1, -1};
+    char *obuf = NULL, *ebuf = NULL;
+    size_t olen = 0, elen = 0;
+    bool ok = false;
+    if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(px, O_CLOEXEC)) {
+        mb_error_set_errno(err, errno, "cannot run %s", argv[0]);
+        goto cleanup;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        child_setup(px[1]);
+        execvp(argv[0], argv);
+        int e = errno;
+        (void)!write(px[1], &e, sizeof e);
+        _exit(127);
+    }
+    if (pid < 0) {
+        mb_error_set_errno(err, errno, "cannot run %s", argv[0]);
+        goto cleanup;
+    }
+    close(po[1]);
+    close(pe[1]);
+    close(px[1]);
+    po[1] = pe[1] = px[1] = -1;
+    int e = exec_errno(px[0]);
+    px[0] = -1;
+    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+    char **bufs[2] = {&obuf, &ebuf};
+    size_t *lens[2] = {&olen, &elen};
+    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char chunk[8192];
+            ssize_t r = read(fds[i].fd, chunk, sizeof chunk);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                fds[i].fd = -1;
+                continue;
+            }
+            char *nb = realloc(*bufs[i], *lens[i] + (size_t)r + 1);
+            if (nb == NULL)
+                continue;
+            memcpy(nb + *lens[i], chunk, (size_t)r);
+            *lens[i] += (size_t)r;
+            nb[*lens[i]] = '\0';
+            *bufs[i] = nb;
+        }
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (e != 0) {
+        mb_error_set_errno(err, e, "cannot run %s", argv[0]);
+        goto cleanup;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char cmd[256] = "";
+        for (int i = 0; argv[i] && i < 2; i++)
+            snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
+        if (ebuf)
+            trim(ebuf);
+        mb_error_set(err, MB_ERR_FAILED, "`%s` failed (%s %d)%s%s", cmd,
+                     WIFEXITED(status) ? "exit status" : "signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                     ebuf && *ebuf ? ": " : "", ebuf ? ebuf : "");
+        goto cleanup;
+    }
+    if (out) {
+        *out = obuf ? obuf : strdup("");
+        obuf = NULL;
+    }
+    ok = true;
+cleanup:
+    for (int i = 0; i < 2; i++) {
+        if (po[i] >= 0)
+            close(po[i]);
+        if (pe[i] >= 0)
+            close(pe[i]);
+        if (px[i] >= 0)
+            close(px[i]);
+    }
+    free(obuf);
+    free(ebuf);
+    return ok;
+}
+
+pid_t mb_qemu_spawn(char *const argv[], const char *cwd, const char *log, mb_error **err)
+{
+    int px[2];
+    if (pipe2(px, O_CLOEXEC) != 0) {
+        mb_error_set_errno(err, errno, "cannot start %s", argv[0]);
+        return -1;
+    }
+    int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        mb_error_set_errno(err, errno, "cannot create %s", log);
+        close(px[0]);
+        close(px[1]);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        child_setup(px[1]);
+        int e = 0;
+        if (chdir(cwd) != 0)
+            e = errno;
+        else
+            execvp(argv[0], argv);
+        e = e ? e : errno;
+        (void)!write(px[1], &e, sizeof e);
+        _exit(127);
+    }
+    int fork_errno = errno;
+    close(logfd);
+    close(px[1]);
+    if (pid < 0) {
+        close(px[0]);
+        mb_error_set_errno(err, fork_errno, "cannot start %s", argv[0]);
+        return -1;
+    }
+    int e = exec_errno(px[0]);
+    if (e != 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        mb_error_set_errno(err, e, "cannot run %s (install qemu-system-x86)", argv[0]);
+        return -1;
+    }
+    return pid;
+}
+
+/* The state letter of /proc/<pid>/stat ('Z' for a zombie), or 0 if gone. */
+static char proc_state(pid_t pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+bool mb_qemu_pid_gone(pid_t pid, int *status)
+{
+    int st;
+    if (status)
+        *status = -1;
+    if (pid <= 0)
+        return true;
+    pid_t r;
+    while ((r = waitpid(pid, &st, WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (r == pid) {
+        if (status)
+            *status = st;
+        return true;
+    }
+    if (r == 0)
+        return false; /* our child, still running */
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char s = proc_state(pid);
+    return s == 0 || s == 'Z' || s == 'X';
+}
+
+bool mb_qemu_wait_gone(pid_t pid, double timeout)
+{
+    double deadline = mb_qemu_now() + timeout;
+    for (;;) {
+        if (mb_qemu_pid_gone(pid, NULL))
+            return true;
+        if (mb_qemu_now() >= deadline)
+            return false;
+        mb_qemu_sleep(0.05);
+    }
+}
+
+bool mb_qemu_pid_matches(pid_t pid, const char *marker)
+{
+    if (pid <= 0)
+        return false;
+    char s = proc_state(pid);
+    if (s == 0 || s == 'Z' || s == 'X')
+        return false;
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t cap = 16384, len = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t r = 0;
+    while (buf && (r = read(fd, buf + len, cap - len)) > 0) {
+        len += (size_t)r;
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    bool hit = false;
+    if (buf) {
+        buf[len] = '\0';
+        for (size_t off = 0; off < len && !hit; off += strlen(buf + off) + 1)
+            hit = strcmp(buf + off, marker) == 0;
+    }
+    free(buf);
+    return hit;
+}
+
+int mb_qemu_children(pid_t pid)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char p[300], buf[512];
+        snprintf(p, sizeof p, "/proc/%s/stat", de->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t r = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (r <= 0)
+            continue;
+        buf[r] = '\0';
+        char *rp = strrchr(buf, ')'), state;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == pid)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+char *mb_qemu_tail(const char *path, size_t max_bytes, int max_lines)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("");
+    }
+    off_t start = st.st_size > (off_t)max_bytes ? st.st_size - (off_t)max_bytes : 0;
+    size_t want = (size_t)(st.st_size - start);
+    char *buf = malloc(want + 1);
+    ssize_t n = buf ? pread(fd, buf, want, start) : -1;
+    close(fd);
+    if (n < 0) {
+        free(buf);
+        return strdup("");
+    }
+    buf[n] = '\0';
+    char *p = buf + n;
+    if (max_lines > 0) {
+        int lines = 0;
+        if (p > buf && p[-1] == '\n')
+            p--;
+        while (p > buf && !(p[-1] == '\n' && ++lines >= max_lines))
+            p--;
+    } else {
+        p = buf;
+    }
+    memmove(buf, p, strlen(p) + 1);
+    return buf;
+}

@@ -1,0 +1,49 @@
+/* Processes for the QEMU driver: running helper programs (qemu-img) with
+ * captured output, launching QEMU itself, and telling whether a QEMU is
+ * still alive whether or not we are its parent. No shell anywhere. */
+#ifndef MB_QEMU_PROC_H
+#define MB_QEMU_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* The full path of prog found on PATH, or NULL. Caller frees. */
+char *mb_qemu_which(const char *prog);
+
+/* Runs argv (argv[0] looked up on PATH) to completion. On exit status 0,
+ * returns true and, if out is not NULL, its stdout in *out (caller frees).
+ * Otherwise the error names the command and carries its stderr. */
+bool mb_qemu_run(char *const argv[], char **out, mb_error **err);
+
+/* Starts argv as a child in its own session, working directory cwd, stdin
+ * /dev/null, stdout and stderr to the file log (truncated), no other
+ * descriptors. Returns its pid, or -1 if it could not be executed. */
+pid_t mb_qemu_spawn(char *const argv[], const char *cwd, const char *log, mb_error **err);
+
+/* True once pid is gone: reaped here if it is our child, otherwise absent or
+ * a zombie of some other parent. *status (if not NULL) gets the wait status
+ * when we reaped it, else -1. */
+bool mb_qemu_pid_gone(pid_t pid, int *status);
+/* Waits (polling) up to timeout seconds for mb_qemu_pid_gone. */
+bool mb_qemu_wait_gone(pid_t pid, double timeout);
+
+/* Whether pid is alive (not a zombie) and its /proc/<pid>/cmdline has an
+ * argument equal to `marker` (how an instance's QEMU is recognised). */
+bool mb_qemu_pid_matches(pid_t pid, const char *marker);
+
+/* How many processes have pid as their parent (QEMU's helpers, such as the
+ * `cat` of an exec: migration). */
+int mb_qemu_children(pid_t pid);
+
+/* The last max_lines lines (and at most max_bytes) of a text file, "" if
+ * missing. Caller frees. */
+char *mb_qemu_tail(const char *path, size_t max_bytes, int max_lines);
+
+/* Seconds on a monotonic clock, and a sleep of that many. */
+double mb_qemu_now(void);
+void mb_qemu_sleep(double seconds);
+
+#endif

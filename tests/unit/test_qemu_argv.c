@@ -1,0 +1,221 @@
+/* Golden-file tests for drivers/qemu/qemu_argv.c: fixed instance specs in,
+ * the exact QEMU argv out, compared with tests/golden/qemu/<case>.args (one
+ * argument per line). MB_UPDATE_GOLDEN=1 rewrites the files instead; review
+ * the diff before committing it. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/qemu/qemu_argv.h"
+
+#define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
+
+static const struct mb_qemu_host tcg = {"qemu-system-x86_64", "tcg", "max"};
+static const struct mb_qemu_host kvm = {"/usr/bin/qemu-system-x86_64", "kvm", "host"};
+
+/* tests/golden/qemu, found from this file's path (CMake compiles it by
+ * absolute path) unless MB_GOLDEN_DIR says otherwise. */
+static void golden_path(char *buf, size_t n, const char *name)
+{
+    const char *env = getenv("MB_GOLDEN_DIR");
+    if (env) {
+        if (snprintf(buf, n, "%s/%s.args", env, name) >= (int)n)
+            fail_msg("MB_GOLDEN_DIR too long");
+        return;
+    }
+    char src[4096];
+    snprintf(src, sizeof src, "%s", __FILE__);
+    char *cut = strstr(src, "/unit/test_qemu_argv.c");
+    assert_non_null(cut);
+    *cut = '\0';
+    if (snprintf(buf, n, "%s/golden/qemu/%s.args", src, name) >= (int)n)
+        fail_msg("golden path too long");
+}
+
+static char *join_lines(char **argv)
+{
+    size_t n = 1;
+    for (char **a = argv; *a; a++)
+        n += strlen(*a) + 1;
+    char *s = malloc(n), *p = s;
+    for (char **a = argv; *a; a++)
+        p += sprintf(p, "%s\n", *a);
+    *p = '\0';
+    return s;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void check_golden(const char *name, const struct mb_instance *inst,
+                         const struct mb_qemu_host *host, const char *incoming)
+{
+    mb_error *err = NULL;
+    char **argv = mb_qemu_argv(inst, host, incoming, &err);
+    if (argv == NULL)
+        fail_msg("%s: %s", name, err->message);
+    char *got = join_lines(argv);
+    char path[4096];
+    golden_path(path, sizeof path, name);
+    const char *update = getenv("MB_UPDATE_GOLDEN");
+    if (update && strcmp(update, "1") == 0) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+        print_message("rewrote %s\n", path);
+    } else {
+        char *want = slurp(path);
+        if (want == NULL)
+            fail_msg("%s missing (run with MB_UPDATE_GOLDEN=1 to create it)", path);
+        if (strcmp(got, want) != 0)
+            fail_msg("argv of case %s differs from %s:\n--- got ---\n%s--- want ---\n%s", name,
+                     path, got, want);
+        free(want);
+    }
+    free(got);
+    mb_strv_free(argv);
+}
+
+/* The instance every case starts from: user networking with the SSH forward. */
+static struct mb_instance base(void)
+{
+    return (struct mb_instance){
+        .name = "vm1",
+        .dir = DIR1,
+        .disk = DIR1 "/disk.qcow2",
+        .image = "/var/cache/moonbase/images/abc/disk.qcow2",
+        .seed = DIR1 "/cidata.iso",
+        .cpus = 2,
+        .memory = 1024ull << 20,
+        .disk_size = 5ull << 30,
+        .ssh_port = 50022,
+        .mac = "52:54:00:12:34:56",
+        .user_net_restrict = true,
+    };
+}
+
+static void test_plain(void **state)
+{
+    struct mb_instance i = base();
+    check_golden("plain", &i, &tcg, NULL);
+}
+
+static void test_kernel_boot(void **state)
+{
+    struct mb_instance i = base();
+    i.kernel = "/var/cache/moonbase/images/abc/vmlinuz";
+    i.initrd = "/var/cache/moonbase/images/abc/initrd.img";
+    i.cmdline = "root=/dev/vda console=ttyS0 quiet";
+    i.memory = 256ull << 20;
+    i.cpus = 1;
+    check_golden("kernel", &i, &kvm, NULL);
+}
+
+static void test_tap_networks(void **state)
+{
+    static const struct mb_net_attachment nets[] = {
+        {"backend", "52:54:00:00:01:01", "10.20.0.5", "mbtap1"},
+        {"storage", "52:54:00:00:02:01", NULL, "mbtap2"},
+    };
+    struct mb_instance i = base();
+    i.tap = "mbtap0";
+    i.ipv4 = "192.168.77.10/24";
+    i.ssh_port = 0;
+    i.nets = nets;
+    i.n_nets = 2;
+    check_golden("tap-networks", &i, &tcg, NULL);
+}
+
+static void test_mounts(void **state)
+{
+    static const struct mb_mount_spec mounts[] = {
+        {"/home/ada/src", "src", false},
+        {"/srv/data, with a comma", "data", true},
+    };
+    struct mb_instance i = base();
+    i.mounts = mounts;
+    i.n_mounts = 2;
+    check_golden("mounts", &i, &tcg, NULL);
+}
+
+static void test_resume(void **state)
+{
+    struct mb_instance i = base();
+    check_golden("resume", &i, &tcg, DIR1 "/suspend.state");
+}
+
+/* A socket path over sun_path's 108 bytes goes relative to QEMU's cwd; a
+ * quote in a path survives the shell of exec:. */
+static void test_long_dir(void **state)
+{
+    struct mb_instance i = base();
+    i.dir = "/home/someone-with-a-long-name/.local/share/moonbase/instances/qemu/"
+            "an-instance-with-a-rather-long-name-it's";
+    i.disk = NULL;
+    i.seed = NULL;
+    i.mac = NULL;
+    i.user_net_restrict = false;
+    check_golden("long-dir", &i, &tcg,
+                 "/home/someone-with-a-long-name/.local/share/moonbase/instances/qemu/"
+                 "an-instance-with-a-rather-long-name-it's/suspend.state");
+}
+
+static void test_extra_net_without_tap(void **state)
+{
+    static const struct mb_net_attachment nets[] = {{"backend", "52:54:00:00:01:01", NULL, NULL}};
+    struct mb_instance i = base();
+    i.nets = nets;
+    i.n_nets = 1;
+    mb_error *err = NULL;
+    assert_null(mb_qemu_argv(&i, &tcg, NULL, &err));
+    assert_non_null(err);
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    assert_non_null(strstr(err->message, "backend"));
+    mb_error_free(err);
+}
+
+static void test_disk_drive_marker(void **state)
+{
+    struct mb_instance i = base();
+    i.disk = "/a,b/disk.qcow2";
+    char *d = mb_qemu_disk_drive(&i);
+    assert_string_equal(d, "file=/a,,b/disk.qcow2,if=none,id=disk0,format=qcow2,discard=unmap");
+    free(d);
+    char *q = mb_qemu_shell_quote("it's");
+    assert_string_equal(q, "'it'\\''s'");
+    free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_kernel_boot),
+        cmocka_unit_test(test_tap_networks),
+        cmocka_unit_test(test_mounts),
+        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_long_dir),
+        cmocka_unit_test(test_extra_net_without_tap),
+        cmocka_unit_test(test_disk_drive_marker),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
