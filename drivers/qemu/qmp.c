@@ -148,6 +148,11 @@ static bool write_all(struct mb_qmp *q, const char *s, size_t n, double deadline
             n -= (size_t)w;
             continue;
         }
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            mb_error_set(err, MB_ERR_FAILED, "QMP on %s: QEMU closed the connection",
+                         q->what);
+            return false;
+        }
         if (w < 0 && errno != EAGAIN && errno != EINTR) {
             mb_error_set_errno(err, errno, "QMP on %s: write", q->what);
             return false;
