@@ -11,6 +11,7 @@ const struct mb_module mb_modules[] = {
     {"moonbase.core.driver", luaopen_moonbase_core_driver},
     {"moonbase.core.yaml", luaopen_moonbase_core_yaml},
     {"moonbase.core.iso", luaopen_moonbase_core_iso},
+    {"moonbase.core.ssh", luaopen_moonbase_core_ssh},
     {"moonbase.core.json", luaopen_cjson},
     {NULL, NULL},
 };
