@@ -45,7 +45,8 @@ struct mb_fetch_result {
 
 /* Downloads spec->url to spec->dest. On a digest or size mismatch the partial
  * file is deleted; on an interrupted transfer it is kept for the next call to
- * resume. Fails with MB_ERR_FAILED (unreachable, HTTP error, mismatch),
+ * resume. Fails with MB_ERR_UNREACHABLE (no connection), MB_ERR_FAILED (HTTP
+ * error, stalled transfer, size or digest mismatch),
  * MB_ERR_NOT_FOUND (HTTP 404, missing file://), MB_ERR_STATE (another process
  * is writing the same file) or MB_ERR_IO (local disk). */
 bool mb_image_fetch(const struct mb_fetch_spec *spec, struct mb_fetch_result *res,

@@ -12,6 +12,7 @@ const struct mb_module mb_modules[] = {
     {"moonbase.core.yaml", luaopen_moonbase_core_yaml},
     {"moonbase.core.iso", luaopen_moonbase_core_iso},
     {"moonbase.core.ssh", luaopen_moonbase_core_ssh},
+    {"moonbase.core.image", luaopen_moonbase_core_image},
     {"moonbase.core.json", luaopen_cjson},
     {NULL, NULL},
 };

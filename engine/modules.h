@@ -19,6 +19,7 @@ int luaopen_moonbase_core_driver(lua_State *L);
 int luaopen_moonbase_core_yaml(lua_State *L);
 int luaopen_moonbase_core_iso(lua_State *L);
 int luaopen_moonbase_core_ssh(lua_State *L);
+int luaopen_moonbase_core_image(lua_State *L);
 int luaopen_cjson(lua_State *L);
 
 #endif
