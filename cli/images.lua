@@ -1,0 +1,99 @@
+-- moonbase images [--format FORMAT] | images pull REF | images prune [--older-than D]
+local images = require("moonbase.images")
+local format = require("moonbase.format")
+local units = require("moonbase.units")
+local util = require("moonbase.core.util")
+local errors = require("moonbase.errors")
+
+local usage = "moonbase images [--format FORMAT] | images pull IMAGE [--quiet] | " ..
+  "images prune [--older-than DURATION]"
+
+local function ago(t)
+  if type(t) ~= "number" then return nil end
+  local d = math.max(0, math.floor(util.time() - t))
+  if d < 60 then return "just now" end
+  return units.format_duration(d - d % 60):gsub(" 0s$", "") .. " ago"
+end
+
+local function list(opts)
+  local rows = images.list()
+  local shown = {}
+  for i, r in ipairs(rows) do
+    shown[i] = { id = r.id:sub(1, 12), image = r.image, os = r.os, release = r.release,
+      version = r.version, size = units.format_size(r.size), last_used = ago(r.last_used),
+      used_by = r.used_by }
+  end
+  local value = {}
+  for i, r in ipairs(rows) do
+    value[i] = { id = r.id, image = r.image, os = r.os, release = r.release,
+      version = r.version, size = r.size, used_by = r.used_by,
+      last_used = r.last_used and os.date("!%Y-%m-%dT%H:%M:%SZ", r.last_used) or nil }
+  end
+  local structured = opts.format == "json" or opts.format == "yaml"
+  format.print(structured and value or shown, opts.format, {
+    columns = {
+      { key = "id", title = "ID" }, { key = "image", title = "Image" },
+      { key = "os", title = "OS" }, { key = "release", title = "Release" },
+      { key = "version", title = "Version" }, { key = "size", title = "Size" },
+      { key = "last_used", title = "Last used" }, { key = "used_by", title = "Used by" },
+    },
+    empty = "No cached images.",
+  })
+end
+
+local function pull(opts)
+  local img = images.resolve(opts[2], { quiet = opts.quiet, force_update = opts.force_update })
+  if not opts.quiet then
+    print(string.format("%s %s (%s, %s)", img.fetched and "Pulled" or "Already cached:",
+      opts[2], img.id:sub(1, 12), units.format_size(img.size)))
+  end
+end
+
+local function prune(opts)
+  local removed, kept = images.prune({ older_than = opts.older_than })
+  local freed = 0
+  for _, r in ipairs(removed) do
+    freed = freed + (r.size or 0)
+    if not opts.quiet then print(string.format("Removed %s (%s)", r.id:sub(1, 12), r.image)) end
+  end
+  if not opts.quiet then
+    for _, k in ipairs(kept) do
+      print(string.format("Kept %s (%s): %s", k.id:sub(1, 12), k.image, k.reason))
+    end
+    print(string.format("%d image%s removed, %s freed", #removed, #removed == 1 and "" or "s",
+      units.format_size(freed)))
+  end
+end
+
+return {
+  summary = "List, pull or prune cached images",
+  usage = usage,
+  description = "Without a subcommand, lists the images in the cache with their size and " ..
+    "last use. 'pull IMAGE' downloads and verifies an image into the cache without " ..
+    "launching anything. 'prune' removes cached images no instance uses (with " ..
+    "--older-than, only those unused for that long).",
+  options = {
+    format.option,
+    { "quiet", "q", type = "flag", help = "no progress output" },
+    { "force-update", type = "flag", help = "pull: read the remote's manifest again" },
+    { "older-than", type = "duration", metavar = "DURATION",
+      help = "prune: only images last used longer ago than this, e.g. 14d" },
+  },
+  max_args = 2,
+  run = function(opts)
+    local sub = opts[1]
+    if sub == nil then
+      list(opts)
+    elseif sub == "pull" then
+      if not opts[2] then errors.usage("images pull needs an IMAGE: " .. usage) end
+      pull(opts)
+    elseif sub == "prune" then
+      if opts[2] then errors.usage("images prune takes no arguments: " .. usage) end
+      prune(opts)
+    else
+      errors.usage(string.format('unknown subcommand "%s" (use pull or prune, or nothing to ' ..
+        "list)", sub))
+    end
+    return 0
+  end,
+}
