@@ -28,6 +28,12 @@ M.schema = {
     help = "the driver that runs instances; each driver has its own instance scope " ..
       "(qemu and libvirt share one)",
   },
+  ["local.image.default"] = {
+    type = "string", default = "ubuntu:24.04",
+    validate = function(v) return require("moonbase.images").check_ref(v) end,
+    help = "the image `moonbase launch` uses when none is given (ALIAS, REMOTE:ALIAS, " ..
+      "file:///path or https://...)",
+  },
   ["client.primary-name"] = {
     type = "name", default = "primary",
     help = "the instance `moonbase shell` uses when no name is given",
