@@ -518,10 +518,16 @@ end
 ---@field lock? table      with o.hold: a shared lock that keeps prune away; close it
 ---                        once the instance record names image_id
 
+---@class moonbase.ResolveOptions
+---@field quiet? boolean        no progress, no notes on stderr
+---@field progress? "auto"|"bar"|"lines"|"none"  default "auto" (a bar on a terminal)
+---@field force_update? boolean read the remote's manifest again
+---@field hold? boolean         return with result.lock held (see moonbase.Image)
+
 ---Resolves an image reference to a verified qcow2 in the cache, downloading
 ---it (once, even with concurrent callers) when it is not cached.
 ---@param ref? string  default: the local.image.default setting
----@param o? {quiet?: boolean, progress?: "auto"|"bar"|"lines"|"none", force_update?: boolean, hold?: boolean}
+---@param o? moonbase.ResolveOptions
 ---@return moonbase.Image
 function M.resolve(ref, o)
   o = o or {}
