@@ -194,7 +194,7 @@ function M.check_cloud_init(text, source)
   if doc == nil and msg then
     errors.usage(string.format("launch: invalid cloud-init YAML in %s: %s", source, msg))
   end
-  if doc ~= nil and type(doc) ~= "table" then
+  if doc ~= nil and (type(doc) ~= "table" or doc[1] ~= nil) then
     errors.usage(string.format("launch: cloud-init in %s must be a YAML mapping " ..
       "(#cloud-config)", source))
   end
