@@ -9,7 +9,9 @@
 # Output (the directory is printed as the last line on stdout):
 #   ${MOONBASE_TEST_IMAGES:-$HOME/.cache/moonbase-test-images}/tiny-<hash>/
 #     disk.qcow2     ext4 root filesystem, no partition table, 256 MiB virtual
-#     vmlinuz        kernel for direct boot (-kernel)
+#     vmlinuz        kernel for direct boot (-kernel), Debian's bzImage
+#     vmlinux        the same kernel uncompressed (PVH ELF): -kernel vmlinux
+#                    boots ~5 s faster under TCG (no xz decompression)
 #     initrd.img     busybox initramfs (-initrd)
 #     metadata.json  {"os","release","version","arch","kernel_cmdline",...}
 #     packages.txt   the Debian package versions it was built from
@@ -32,7 +34,7 @@ die() { echo "build-tiny: error: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ host tools
 need_pkgs=()
-for p in qemu-utils e2fsprogs cpio kmod gzip libc-bin util-linux; do
+for p in qemu-utils e2fsprogs cpio kmod gzip xz-utils libc-bin util-linux; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if ! apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; then
@@ -91,7 +93,8 @@ OUT=$CACHE/tiny-$HASH
 mkdir -p "$CACHE"
 
 complete() {
-	[ -s "$1/disk.qcow2" ] && [ -s "$1/vmlinuz" ] && [ -s "$1/initrd.img" ] && [ -s "$1/metadata.json" ]
+	[ -s "$1/disk.qcow2" ] && [ -s "$1/vmlinuz" ] && [ -s "$1/vmlinux" ] && [ -s "$1/initrd.img" ] &&
+		[ -s "$1/metadata.json" ]
 }
 if [ $FORCE = 0 ] && complete "$OUT"; then
 	echo "$OUT"
@@ -341,6 +344,22 @@ depmod -b "$INITRD" "$KVER"
 	>"$WORK/out/initrd.img"
 
 cp "$STAGE/boot/vmlinuz-$KVER" "$WORK/out/vmlinuz"
+# vmlinux: the same kernel uncompressed (an ELF with a PVH entry note), which
+# QEMU -kernel boots directly: under TCG that skips ~5 s of xz decompression.
+# The bzImage header says where the compressed payload is and how long.
+hdr() { od -A n -t u4 -j "$1" -N 4 "$WORK/out/vmlinuz" | tr -d ' '; }
+setup_sects=$(od -A n -t u1 -j 497 -N 1 "$WORK/out/vmlinuz" | tr -d ' ')
+[ "$setup_sects" = 0 ] && setup_sects=4
+pl_off=$(( (setup_sects + 1) * 512 + $(hdr 584) ))
+pl_len=$(hdr 588)
+# (the payload ends with the uncompressed size, le32, which xz reports as an
+# unexpected end: the size check below is what counts)
+dd if="$WORK/out/vmlinuz" iflag=skip_bytes,count_bytes skip="$pl_off" count="$pl_len" \
+	bs=1M status=none | { xz -dc 2>/dev/null || true; } >"$WORK/out/vmlinux"
+want_len=$(hdr $((pl_off + pl_len - 4)))
+[ "$(stat -c %s "$WORK/out/vmlinux")" = "$want_len" ] ||
+	die "cannot decompress the kernel payload (got $(stat -c %s "$WORK/out/vmlinux"), want $want_len bytes)"
+[ "$(head -c 4 "$WORK/out/vmlinux" | od -A n -t x1 | tr -d ' ')" = 7f454c46 ] || die "vmlinux is not ELF"
 echo "$PKGVERS" >"$WORK/out/packages.txt"
 CMDLINE="root=/dev/vda rw console=ttyS0"
 cat >"$WORK/out/metadata.json" <<EOF
@@ -351,6 +370,10 @@ cat >"$WORK/out/metadata.json" <<EOF
   "arch": "amd64",
   "kernel_cmdline": "$CMDLINE",
   "kernel_version": "$KVER",
+  "kernel": "vmlinuz",
+  "kernel_uncompressed": "vmlinux",
+  "initrd": "initrd.img",
+  "disk": "disk.qcow2",
   "build_date": "$(date -u +%Y%m%d)",
   "default_user": "debian",
   "seed": "nocloud (filesystem label cidata)",
