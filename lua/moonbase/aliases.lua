@@ -46,12 +46,14 @@ function M.create(name, instance, command)
   end)
 end
 
+local function missing(name)
+  errors.raise(string.format("unalias: no alias \"%s\" (try: moonbase aliases)", name), "notfound")
+end
+
 function M.delete(name)
+  if not M.get(name) then missing(name) end
   return update(function(d)
-    if not d[name] then
-      errors.raise(string.format("unalias: no alias \"%s\" (try: moonbase aliases)", name),
-        "notfound")
-    end
+    if not d[name] then missing(name) end
     d[name] = nil
   end)
 end

@@ -1,0 +1,36 @@
+-- Switching local.driver switches the visible instance scope.
+local helpers = require("helpers")
+local fs = require("moonbase.core.fs")
+
+describe("driver scopes", function()
+  local h
+  before_each(function() h = helpers.home() end)
+  after_each(function() h:cleanup() end)
+
+  it("hides another scope's instances and shows them again on switching back", function()
+    h:ok({ "launch", "--name", "t1" })
+    h:ok({ "launch", "--name", "t2" })
+    assert.truthy(h:ok({ "list" }):find("t1", 1, true))
+    h:ok({ "set", "local.driver=qemu" })
+    assert.equal("No instances found.\n", h:ok({ "list" }))
+    local code, _, err = h:run({ "info", "t1" })
+    assert.equal(2, code)
+    assert.truthy(err:find('instance "t1" does not exist', 1, true))
+    h:ok({ "set", "local.driver=test" })
+    local out = h:ok({ "list" })
+    assert.truthy(out:find("t1", 1, true) and out:find("t2", 1, true), out)
+  end)
+
+  it("keeps each scope's records in its own directory", function()
+    h:ok({ "launch", "--name", "t1" })
+    assert.equal("directory", fs.exists(h.dir .. "/data/instances/test/t1"))
+    assert.is_nil(fs.exists(h.dir .. "/data/instances/qemu/t1"))
+  end)
+
+  it("reports drivers that are not built in clearly", function()
+    h:ok({ "set", "local.driver=lxd" })
+    local code, _, err = h:run({ "list" })
+    assert.equal(2, code)
+    assert.truthy(err:find('driver "lxd" is not available in this build', 1, true), err)
+  end)
+end)
