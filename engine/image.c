@@ -219,6 +219,9 @@ struct xfer {
     bool thread_started;
     bool decided;        /* the first byte has come: resume accepted or restarted */
     bool too_big;
+    bool stalled;
+    double last_data;    /* when the last byte came (or the transfer began) */
+    double stall_limit;  /* seconds without data before giving up */
     uint64_t offset;     /* bytes in the .part before this transfer */
     uint64_t received;   /* bytes received by this transfer */
     uint64_t total;      /* expected final size; 0: unknown */
@@ -372,12 +375,18 @@ static void draw(struct xfer *x, bool final)
     }
 }
 
+/* Draws progress, and gives up on a silent server: curl's own low-speed check
+ * averages over a window and would wait several seconds longer. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     struct xfer *x = ud;
     if (x->decided)
         draw(x, false);
+    if (now_mono() - x->last_data > x->stall_limit) {
+        x->stalled = true;
+        return 1;
+    }
     return 0;
 }
 
@@ -386,6 +395,8 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 static bool decide(struct xfer *x)
 {
     x->decided = true;
+    x->stall_limit = x->spec->stall_timeout > 0 ? (double)x->spec->stall_timeout
+                                                : (double)DEFAULT_STALL;
     if (x->offset > 0) {
         long code = 0;
         curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
@@ -432,6 +443,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
     if (!ring_put(&x->ring, data, len))
         return 0;
     x->received += len;
+    x->last_data = now_mono();
     return len;
 }
 
@@ -494,7 +506,11 @@ static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
             curl_easy_setopt(x->curl, CURLOPT_RANGE, range);
         }
         x->decided = false;
+        x->stalled = false;
         x->received = 0;
+        /* the first byte may also wait for the connection */
+        x->stall_limit = (double)(stall + connect_timeout);
+        x->last_data = now_mono();
         x->ring.head = x->ring.tail = 0;
         x->ring.done = false;
         x->ring.werr = 0;
@@ -504,6 +520,11 @@ static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
         ring_finish(x);
         if (x->ring.werr != 0) {
             mb_error_set_errno(err, x->ring.werr, "cannot write %s.part", spec->dest);
+            return false;
+        }
+        if (x->stalled) {
+            mb_error_set(err, MB_ERR_FAILED, "transfer of %s stalled: no data for %ld s (run "
+                         "it again to resume)", spec->url, stall);
             return false;
         }
         if (x->too_big) {

@@ -55,16 +55,16 @@ function M.parse_ref(ref)
   if type(ref) ~= "string" or ref == "" then
     return nil, "empty image reference: " .. ref_help
   end
-  if ref:find("%s") then
-    return nil, string.format('invalid image reference "%s": %s', ref, ref_help)
-  end
   if ref:sub(1, 7) == "file://" then
-    local path = ref:sub(8)
+    local path = ref:sub(8):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
     if path:sub(1, 1) ~= "/" then
       return nil, string.format('invalid image reference "%s": a file:// reference needs an ' ..
         "absolute path, e.g. file:///srv/images/disk.qcow2", ref)
     end
     return { kind = "file", path = path, url = file_url(path), text = ref }
+  end
+  if ref:find("%s") then
+    return nil, string.format('invalid image reference "%s": %s', ref, ref_help)
   end
   local scheme = ref:match("^(%a[%w+.-]*)://")
   if scheme then
