@@ -366,6 +366,9 @@ cat >"$WORK/out/metadata.json" <<EOF
 {
   "os": "debian-tiny",
   "release": "tiny",
+  "release_title": "moonbase tiny",
+  "release_codename": "Tiny",
+  "aliases": "tiny,default",
   "version": "$HASH",
   "arch": "amd64",
   "kernel_cmdline": "$CMDLINE",
