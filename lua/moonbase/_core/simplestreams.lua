@@ -195,7 +195,8 @@ function M.parse_products(text, what, arch, o)
             supported = supported, disk = disk,
             kernel = kernel and initrd and kernel or nil,
             initrd = kernel and initrd and initrd or nil,
-            cmdline = str(p.versions[v].cmdline) or str(p.cmdline),
+            cmdline = str(p.versions[v].kernel_cmdline) or str(p.kernel_cmdline) or
+              str(p.cmdline),
           }
           first = false
         else

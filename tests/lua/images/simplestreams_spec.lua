@@ -51,6 +51,7 @@ describe("simplestreams products", function()
   local doc = products({
     ["os:tiny:amd64"] = { arch = "amd64", os = "tinyos", release = "tiny", version = "1",
       release_title = "Tiny 1", aliases = "tiny,default", supported = true,
+      kernel_cmdline = "console=ttyS0",
       versions = {
         ["20240101"] = { items = { ["disk1.img"] = item("old.img", "a") } },
         ["20240301"] = { items = {
@@ -58,7 +59,7 @@ describe("simplestreams products", function()
           ["lxd.tar.xz"] = item("lxd.tar.xz", "f"),
           ["vmlinuz"] = item("vmlinuz", "c", 10, "vmlinuz"),
           ["initrd"] = item("initrd", "d", 20, "initrd"),
-        }, cmdline = "console=ttyS0" },
+        } },
       } },
     ["os:tiny:arm64"] = { arch = "arm64", os = "tinyos", release = "tiny", aliases = "tiny",
       versions = { ["20240401"] = { items = { ["disk1.img"] = item("arm.img", "e") } } } },
@@ -66,7 +67,8 @@ describe("simplestreams products", function()
       supported = false,
       versions = { ["20200101"] = { items = { ["disk1.img"] = item("eol.img", "9") } } } },
     ["os:noitems:amd64"] = { arch = "amd64", os = "tinyos", release = "noitems",
-      aliases = "noitems", versions = { ["1"] = { items = { ["root.tar.xz"] = item("r", "1") } } } },
+      aliases = "noitems",
+      versions = { ["1"] = { items = { ["root.tar.xz"] = item("r", "1") } } } },
   })
 
   it("keeps supported products of the arch, newest version first, aliases on the newest",
@@ -116,7 +118,8 @@ describe("simplestreams products", function()
     local d = products({ p = { arch = "amd64", aliases = "p", versions = { v = { items = {
       ["uefi1.img"] = item("uefi.img", "1"), ["disk1.img"] = item("disk1.img", "2"),
     } } } }, q = { arch = "amd64", aliases = "q", versions = { v = { items = {
-      ["img-a"] = item("a.img", "3", 1, "uefi1.img"), ["img-b"] = item("b.img", "4", 1, "disk1.img"),
+      ["img-a"] = item("a.img", "3", 1, "uefi1.img"),
+      ["img-b"] = item("b.img", "4", 1, "disk1.img"),
     } } } } })
     local imgs = assert(ss.parse_products(d, "products", "amd64"))
     assert.equal("disk1.img", ss.lookup(imgs, "p").disk.path)
