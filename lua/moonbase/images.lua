@@ -416,7 +416,7 @@ local function find_source(source, st)
   for _, meta in ipairs(vault.list()) do
     for _, s in ipairs(type(meta.sources) == "table" and meta.sources or {}) do
       if s.url == source and (not st or (s.size == st.size and
-          math.abs((s.mtime or 0) - st.mtime) < 1e-6)) then
+          math.abs((s.mtime or 0) - st.mtime) < 1e-3)) then -- JSON keeps ~0.1 ms
         return meta
       end
     end
@@ -473,8 +473,11 @@ local function resolve_source(ref, o)
         local s = { url = source, size = st and st.size, mtime = st and st.mtime }
         local meta = vault.read(id)
         if meta then
-          meta.sources = type(meta.sources) == "table" and meta.sources or {}
-          table.insert(meta.sources, s)
+          local sources = { s }
+          for _, old in ipairs(type(meta.sources) == "table" and meta.sources or {}) do
+            if old.url ~= s.url then sources[#sources + 1] = old end
+          end
+          meta.sources = sources
           vault.write(id, meta)
           fs.rmtree(staging)
           return
