@@ -99,15 +99,34 @@ describe("qemu driver on a real VM #e2e", function()
 
   -- SSH once the guest says dropbear listens (connecting earlier only hangs
   -- in slirp), then until a command runs with the pinned host key.
-  local function wait_ssh(t0)
+  local function ready_count()
+    local n = 0
+    for _ in console():gmatch("ssh ready") do n = n + 1 end
+    return n
+  end
+
+  -- seen: how many boots had reached "ssh ready" before this one
+  local function wait_ssh(t0, seen)
     wait_for("the guest's 'ssh ready' on the console", SSH_TIMEOUT, function()
       assert(qemu_pid() and process.alive(qemu_pid()), "QEMU died:\n" .. console())
-      return console():find("ssh ready", 1, true)
+      return ready_count() > (seen or 0)
     end)
     wait_for("SSH on 127.0.0.1:" .. inst.ssh_port, 60, function()
       return ssh("true") == 0
     end)
     return util.now() - t0
+  end
+
+  -- Starts inst from a separate moonbase process, which exits at once.
+  local function start_elsewhere(i)
+    local fields = {}
+    for k, v in pairs(i) do
+      if type(v) ~= "table" then fields[#fields + 1] = string.format("[%q] = %q", k, v) end
+    end
+    local script = tmp .. "/start-elsewhere.lua"
+    assert(fs.write(script, "local d = assert(require('moonbase.core.driver').get('qemu'))\n"
+      .. "assert(d:start({" .. table.concat(fields, ", ") .. "}))\n"))
+    must({ fs.readlink("/proc/self/exe"), "--lua", script })
   end
 
   local function uptime()
@@ -255,8 +274,30 @@ describe("qemu driver on a real VM #e2e", function()
       timings["ACPI shutdown"] = util.now() - t0
       assert.equal("stopped", drv:state(inst))
 
-      -- start again, then kill -9 from outside: the truth is "stopped"
+      -- 9p shares join at the next start: one read-write, one read-only
+      assert(fs.mkdirs(tmp .. "/share"))
+      assert(fs.mkdirs(tmp .. "/ro"))
+      assert(fs.write(tmp .. "/share/hello.txt", "hello from the host\n"))
+      assert(fs.write(tmp .. "/ro/keep.txt", "read only\n"))
+      assert(drv:mount_native(inst, { source = tmp .. "/share", tag = "share" }))
+      inst.mounts = { { source = tmp .. "/share", tag = "share" },
+        { source = tmp .. "/ro", tag = "ro", readonly = true } }
+      local seen = ready_count()
+      t0 = util.now()
       assert(drv:start(inst))
+      timings["second boot to SSH"] = wait_ssh(t0, seen)
+      local opts = "-o trans=virtio,version=9p2000.L,msize=524288"
+      local code, out, err = ssh("sudo mkdir -p /mnt/share /mnt/ro && sudo mount -t 9p " .. opts
+        .. " share /mnt/share && sudo mount -t 9p " .. opts .. " ro /mnt/ro && "
+        .. "cat /mnt/share/hello.txt /mnt/ro/keep.txt && "
+        .. "sudo sh -c 'echo from the guest > /mnt/share/guest.txt' && "
+        .. "if sudo touch /mnt/ro/nope 2>/dev/null; then echo RO-WRITABLE; fi")
+      assert.equal(0, code, err .. out)
+      assert.equal("hello from the host\nread only\n", out)
+      assert.equal("from the guest\n", fs.read(tmp .. "/share/guest.txt"))
+      assert.is_false(exists(tmp .. "/ro/nope"))
+
+      -- kill -9 from outside: the truth is "stopped"
       assert.equal("running", drv:state(inst))
       local pid = qemu_pid()
       must({ "kill", "-9", tostring(pid) })
@@ -270,6 +311,7 @@ describe("qemu driver on a real VM #e2e", function()
       assert(drv:destroy(inst))
       assert.is_false(exists(inst.disk))
       assert.equal("absent", drv:state(inst))
+      inst.mounts = nil
     end)
 
   it("takes, lists, restores and deletes snapshots, clones and grows a stopped overlay",
@@ -303,12 +345,18 @@ describe("qemu driver on a real VM #e2e", function()
       assert.equal("usage", code)
       assert(drv:mount_native(inst, { source = tmp, tag = "share" }))
 
-      -- snapshots refuse a running instance
-      assert(drv:start(inst))
+      -- snapshots refuse a running instance; QEMU is started by another
+      -- moonbase process that exits, so this one is not its parent
+      start_elsewhere(inst)
       ok, _, code = drv:snapshot_take(inst, "hot")
       assert.is_nil(ok)
       assert.equal("state", code)
+      local pid = qemu_pid()
+      assert.is_nil(process.wait(pid, true)) -- not our child
       assert(drv:shutdown(inst, { force = true }))
+      -- gone, or a zombie until its new parent (init here) reaps it
+      local stat = fs.read("/proc/" .. pid .. "/stat")
+      assert.is_true(stat == nil or stat:match("%) (%a)") == "Z", stat)
       assert.equal("stopped", drv:state(inst))
       assert(drv:destroy(inst))
     end)
