@@ -2,13 +2,14 @@
 -- exiting with its status (255 when the connection fails), as `ssh` does. For
 -- the SSH specs and benchmarks:
 --   moonbase --lua tests/lib/ssh_exec.lua [options] PORT KEY HOST_KEY_FILE COMMAND
--- options: --env K=V (repeatable), --no-stdin, --repeat N (run N times over one
+-- options: --user NAME (default: the current user), --env K=V (repeatable),
+-- --no-stdin, --repeat N (run N times over one
 -- session, report the median wall time in ms on stderr), --fresh (with
 -- --repeat: a new connection for every run).
 local ssh = require("moonbase.core.ssh")
 local system = require("system")
 
-local env, stdin, rep, fresh = {}, true, nil, false
+local env, stdin, rep, fresh, user = {}, true, nil, false, nil
 local args = {}
 local i = 1
 while i <= #arg do
@@ -24,6 +25,9 @@ while i <= #arg do
     i = i + 1
   elseif a == "--fresh" then
     fresh = true
+  elseif a == "--user" then
+    user = arg[i + 1]
+    i = i + 1
   else
     args[#args + 1] = a
   end
@@ -34,9 +38,11 @@ local f = assert(io.open(host_key_file))
 local host_key = f:read("l")
 f:close()
 
-local p = io.popen("id -un")
-local user = p:read("l")
-p:close()
+if not user then
+  local p = io.popen("id -un")
+  user = p:read("l")
+  p:close()
+end
 
 local function connect()
   local s, msg = ssh.connect({ host = "127.0.0.1", port = port, user = user,
