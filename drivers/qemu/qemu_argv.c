@@ -9,7 +9,9 @@
  *   the host by the user running QEMU (normally the share's owner) with the
  *   modes the guest asked for, and existing files keep their real owner and
  *   modes. mapped-xattr would hide the guest's view in xattrs and leave the
- *   host copies at 0600, and passthrough needs root to chown.
+ *   host copies at 0600, and passthrough needs root to chown. The transfer
+ *   size is the guest's choice: mount with -o trans=virtio,version=9p2000.L,
+ *   msize=524288 (the 8 KiB default makes 9p crawl).
  * - A virtio-rng device, because a fresh guest's SSH server should not wait
  *   for entropy under TCG. */
 #include "qemu_argv.h"

@@ -4,11 +4,13 @@
  * it, /proc/<pid>/cmdline proves it is this instance's QEMU (its overlay disk
  * is on the command line), and QMP on <dir>/qmp.sock says what it is doing.
  * A suspended instance has no process, only <dir>/suspend.state (the
- * migration stream), which the next start resumes from. */
+ * migration stream), which the next start resumes from. Disk and mount
+ * operations are in qemu_storage.c. */
 #include "driver.h"
 #include "fs.h"
 #include "qemu_argv.h"
 #include "qemu_img.h"
+#include "qemu_instance.h"
 #include "qemu_json.h"
 #include "qemu_proc.h"
 #include "qmp.h"
@@ -24,156 +26,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define QEMU_BIN "qemu-system-x86_64"
 #define START_QMP_TIMEOUT 10.0 /* QEMU answers QMP within this after exec */
-#define PATHLEN 4096
-
-/* The host facts of the command line. */
-static void host_facts(struct mb_qemu_host *h)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    bool kvm = fd >= 0;
-    if (fd >= 0)
-        close(fd);
-    h->binary = QEMU_BIN;
-    h->accel = kvm ? "kvm" : "tcg";
-    h->cpu = kvm ? "host" : "max";
-}
-
-static void file_of(char *buf, const struct mb_instance *i, const char *name)
-{
-    if (!mb_qemu_path(buf, PATHLEN, i, name))
-        buf[0] = '\0'; /* an unusable path: every access to it fails */
-}
-
-/* The pid of this instance's live QEMU, or 0. */
-static pid_t live_pid(const struct mb_instance *i)
-{
-    char p[PATHLEN];
-    file_of(p, i, "qemu.pid");
-    FILE *f = fopen(p, "r");
-    long pid = 0;
-    if (f == NULL)
-        return 0;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
-    fclose(f);
-    char *marker = mb_qemu_disk_drive(i);
-    bool ours = marker && pid > 0 && mb_qemu_pid_matches((pid_t)pid, marker);
-    free(marker);
-    return ours ? (pid_t)pid : 0;
-}
-
-static bool exists_in(const struct mb_instance *i, const char *name)
-{
-    char p[PATHLEN];
-    file_of(p, i, name);
-    return access(p, F_OK) == 0;
-}
-
-static void remove_in(const struct mb_instance *i, const char *name)
-{
-    char p[PATHLEN];
-    file_of(p, i, name);
-    unlink(p);
-}
-
-/* What a QEMU that is gone leaves behind. */
-static void remove_runtime_files(const struct mb_instance *i)
-{
-    remove_in(i, "qemu.pid");
-    remove_in(i, "qmp.sock");
-}
-
-static struct mb_qmp *qmp_open(const struct mb_instance *i, double timeout, mb_error **err)
-{
-    char p[PATHLEN];
-    file_of(p, i, "qmp.sock");
-    return mb_qmp_connect(p, timeout, err);
-}
-
-/* Runs one QMP command; the reply is dropped unless ret is given. */
-static bool qmp_do(struct mb_qmp *q, const char *cmd, const char *args, char **ret,
-                   mb_error **err)
-{
-    char *r = mb_qmp_execute(q, cmd, args, 10, err);
-    if (r == NULL)
-        return false;
-    if (ret)
-        *ret = r;
-    else
-        free(r);
-    return true;
-}
-
-/* A top-level string member of a QMP reply, such as query-status's status. */
-static char *reply_string(const char *json, const char *key)
-{
-    return mb_json_string(mb_json_get(json, key));
-}
-
-static char *qmp_status(struct mb_qmp *q, mb_error **err)
-{
-    char *r = NULL, *s = NULL;
-    if (qmp_do(q, "query-status", NULL, &r, err))
-        s = reply_string(r, "status");
-    free(r);
-    return s;
-}
-
-static enum mb_state map_status(const char *s)
-{
-    static const struct { const char *status; enum mb_state st; } map[] = {
-        {"running", MB_STATE_RUNNING},
-        {"inmigrate", MB_STATE_STARTING},    {"prelaunch", MB_STATE_STARTING},
-        {"restore-vm", MB_STATE_STARTING},
-        {"paused", MB_STATE_SUSPENDED},      {"suspended", MB_STATE_SUSPENDED},
-        {"postmigrate", MB_STATE_SUSPENDED}, {"finish-migrate", MB_STATE_SUSPENDED},
-        {"save-vm", MB_STATE_SUSPENDED},
-        {"shutdown", MB_STATE_STOPPED},
-    };
-    for (size_t k = 0; s && k < sizeof map / sizeof map[0]; k++)
-        if (strcmp(s, map[k].status) == 0)
-            return map[k].st;
-    return MB_STATE_UNKNOWN; /* internal-error, io-error, guest-panicked, ... */
-}
-
-/* Ends pid: QMP quit, then SIGKILL; reaps it if it is our child. */
-static bool force_stop(const struct mb_instance *i, pid_t pid, mb_error **err)
-{
-    struct mb_qmp *q = qmp_open(i, 2, NULL);
-    if (q) {
-        char *r = mb_qmp_execute(q, "quit", NULL, 2, NULL);
-        free(r);
-        mb_qmp_free(q);
-    }
-    if (!mb_qemu_wait_gone(pid, 5)) {
-        kill(pid, SIGKILL);
-        if (!mb_qemu_wait_gone(pid, 5)) {
-            mb_error_set(err, MB_ERR_FAILED, "qemu: QEMU of \"%s\" (pid %d) survives SIGKILL "
-                         "(is it stuck in the kernel? see ps -o stat %d)", i->name, (int)pid,
-                         (int)pid);
-            return false;
-        }
-    }
-    remove_runtime_files(i);
-    return true;
-}
 
 /* ---------------------------------------------------------------- host */
 
 static enum mb_probe_result q_probe(char **reason, unsigned flags, mb_error **err)
 {
-    char *qemu = mb_qemu_which(QEMU_BIN), *img = mb_qemu_which("qemu-img");
+    char *qemu = mb_qemu_which(MB_QEMU_BIN), *img = mb_qemu_which("qemu-img");
     enum mb_probe_result r = MB_PROBE_OK;
     char msg[256];
     if (qemu == NULL || img == NULL) {
         snprintf(msg, sizeof msg, "%s not found on PATH (install qemu-system-x86 and "
-                 "qemu-utils)", qemu == NULL ? QEMU_BIN : "qemu-img");
+                 "qemu-utils)", qemu == NULL ? MB_QEMU_BIN : "qemu-img");
         r = MB_PROBE_DECLINED;
     } else {
         struct mb_qemu_host h;
-        host_facts(&h);
+        mb_qemu_host_facts(&h);
         snprintf(msg, sizeof msg, strcmp(h.accel, "kvm") == 0 ? "QEMU with KVM"
                  : "QEMU with TCG (no usable /dev/kvm: guests are emulated, several times "
                    "slower)");
@@ -188,9 +56,9 @@ static enum mb_probe_result q_probe(char **reason, unsigned flags, mb_error **er
 static char **q_host_info(unsigned flags, mb_error **err)
 {
     char **v = mb_strv_new();
-    char line[512], *qemu = mb_qemu_which(QEMU_BIN), *img = mb_qemu_which("qemu-img");
+    char line[512], *qemu = mb_qemu_which(MB_QEMU_BIN), *img = mb_qemu_which("qemu-img");
     struct mb_qemu_host h;
-    host_facts(&h);
+    mb_qemu_host_facts(&h);
     mb_strv_push(&v, "driver=qemu");
     snprintf(line, sizeof line, "qemu=%s", qemu ? qemu : "(not installed)");
     mb_strv_push(&v, line);
@@ -200,7 +68,7 @@ static char **q_host_info(unsigned flags, mb_error **err)
     mb_strv_push(&v, line);
     snprintf(line, sizeof line, "cpu=%s", h.cpu);
     mb_strv_push(&v, line);
-    char *out = NULL, *argv[] = {QEMU_BIN, "--version", NULL};
+    char *out = NULL, *argv[] = {MB_QEMU_BIN, "--version", NULL};
     if (qemu && mb_qemu_run(argv, &out, NULL)) {
         out[strcspn(out, "\n")] = '\0';
         snprintf(line, sizeof line, "version=%s", out);
@@ -219,7 +87,7 @@ static char **q_networks(unsigned flags, mb_error **err)
     DIR *d = opendir("/sys/class/net");
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
-        char p[PATHLEN];
+        char p[MB_QEMU_PATHLEN];
         snprintf(p, sizeof p, "/sys/class/net/%s/bridge", de->d_name);
         if (de->d_name[0] != '.' && access(p, F_OK) == 0)
             mb_strv_push(&v, de->d_name);
@@ -233,7 +101,7 @@ static char **q_networks(unsigned flags, mb_error **err)
 
 static bool q_create(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    char disk[PATHLEN];
+    char disk[MB_QEMU_PATHLEN];
     if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image == NULL) {
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs a base image and a disk "
                      "path", i->name);
@@ -245,10 +113,10 @@ static bool q_create(const struct mb_instance *i, unsigned flags, mb_error **err
 /* The last lines QEMU and the guest wrote, for an error message. */
 static char *startup_logs(const struct mb_instance *i)
 {
-    char p[PATHLEN];
-    file_of(p, i, "qemu.log");
+    char p[MB_QEMU_PATHLEN];
+    mb_qemu_file(p, i, "qemu.log");
     char *qlog = mb_qemu_tail(p, 2048, 8);
-    file_of(p, i, "serial.log");
+    mb_qemu_file(p, i, "serial.log");
     char *slog = mb_qemu_tail(p, 2048, 8);
     size_t n = strlen(qlog) + strlen(slog) + 128;
     char *s = malloc(n);
@@ -295,13 +163,13 @@ static bool wait_running(const struct mb_instance *i, pid_t pid, bool resuming,
             free(logs);
             goto cleanup;
         }
-        if (q == NULL && (q = qmp_open(i, 1, NULL)) == NULL) {
+        if (q == NULL && (q = mb_qemu_qmp_open(i, 1, NULL)) == NULL) {
             mb_qemu_sleep(0.05);
             continue;
         }
         free(status);
         mb_error *qerr = NULL;
-        status = qmp_status(q, &qerr);
+        status = mb_qemu_qmp_status(q, &qerr);
         if (status == NULL) {
             mb_error_free(qerr);
             mb_qmp_free(q); /* QEMU may be exiting: look again */
@@ -315,11 +183,11 @@ static bool wait_running(const struct mb_instance *i, pid_t pid, bool resuming,
         /* a loaded state keeps the run state it was saved in: suspend stops
          * the guest before saving, so it comes back paused */
         if (resuming && strcmp(status, "paused") == 0) {
-            if (!qmp_do(q, "cont", NULL, NULL, err))
+            if (!mb_qemu_qmp_do(q, "cont", NULL, NULL, err))
                 goto cleanup;
             continue;
         }
-        if (map_status(status) != MB_STATE_STARTING) {
+        if (mb_qemu_map_status(status) != MB_STATE_STARTING) {
             mb_error_set(err, MB_ERR_FAILED, "start: QEMU of \"%s\" is %s instead of running "
                          "(see qemu.log in the instance directory)", i->name, status);
             goto cleanup;
@@ -334,9 +202,10 @@ cleanup:
 
 static bool q_start(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    char disk[PATHLEN], state[PATHLEN], pidfile[PATHLEN], log[PATHLEN];
+    char disk[MB_QEMU_PATHLEN], state[MB_QEMU_PATHLEN], pidfile[MB_QEMU_PATHLEN];
+    char log[MB_QEMU_PATHLEN];
     char **argv = NULL;
-    pid_t pid = live_pid(i);
+    pid_t pid = mb_qemu_live_pid(i);
     bool ok = false;
     if (pid > 0) {
         mb_error_set(err, MB_ERR_STATE, "start: instance \"%s\" is already running (QEMU pid "
@@ -349,15 +218,15 @@ static bool q_start(const struct mb_instance *i, unsigned flags, mb_error **err)
                      i->name);
         return false;
     }
-    file_of(state, i, "suspend.state");
-    file_of(pidfile, i, "qemu.pid");
-    file_of(log, i, "qemu.log");
+    mb_qemu_file(state, i, "suspend.state");
+    mb_qemu_file(pidfile, i, "qemu.pid");
+    mb_qemu_file(log, i, "qemu.log");
     bool resuming = access(state, F_OK) == 0;
     struct mb_qemu_host h;
-    host_facts(&h);
+    mb_qemu_host_facts(&h);
     if ((argv = mb_qemu_argv(i, &h, resuming ? state : NULL, err)) == NULL)
         return false;
-    remove_runtime_files(i);
+    mb_qemu_remove_runtime(i);
     if ((pid = mb_qemu_spawn(argv, i->dir, log, err)) < 0)
         goto cleanup;
     char num[32];
@@ -366,7 +235,7 @@ static bool q_start(const struct mb_instance *i, unsigned flags, mb_error **err)
         || !wait_running(i, pid, resuming, err)) {
         kill(pid, SIGKILL);
         mb_qemu_wait_gone(pid, 5);
-        remove_runtime_files(i);
+        mb_qemu_remove_runtime(i);
         goto cleanup;
     }
     if (resuming)
@@ -380,52 +249,53 @@ cleanup:
 static bool q_shutdown(const struct mb_instance *i, double timeout, unsigned flags,
                        mb_error **err)
 {
-    pid_t pid = live_pid(i);
+    pid_t pid = mb_qemu_live_pid(i);
     if (pid == 0) {
-        if (exists_in(i, "suspend.state")) {
+        if (mb_qemu_has_file(i, "suspend.state")) {
             if (!(flags & MB_FORCE)) {
                 mb_error_set(err, MB_ERR_STATE, "stop: instance \"%s\" is suspended (try: "
                              "moonbase start %s, or stop --force to discard its saved state)",
                              i->name, i->name);
                 return false;
             }
-            remove_in(i, "suspend.state");
+            mb_qemu_remove_file(i, "suspend.state");
         }
-        remove_runtime_files(i);
+        mb_qemu_remove_runtime(i);
         return true;
     }
     if (!(flags & MB_FORCE)) {
         /* ACPI power button: the guest shuts down and QEMU exits */
-        struct mb_qmp *q = qmp_open(i, 5, NULL);
-        bool asked = q && qmp_do(q, "system_powerdown", NULL, NULL, NULL);
+        struct mb_qmp *q = mb_qemu_qmp_open(i, 5, NULL);
+        bool asked = q && mb_qemu_qmp_do(q, "system_powerdown", NULL, NULL, NULL);
         mb_qmp_free(q);
         if (asked && mb_qemu_wait_gone(pid, timeout)) {
-            remove_runtime_files(i);
+            mb_qemu_remove_runtime(i);
             return true;
         }
     }
-    return force_stop(i, pid, err);
+    return mb_qemu_force_stop(i, pid, err);
 }
 
 static bool q_suspend(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    char tmp[PATHLEN], state[PATHLEN];
+    char tmp[MB_QEMU_PATHLEN], state[MB_QEMU_PATHLEN];
     char *quoted = NULL, *uri = NULL, *args = NULL, *r = NULL, *st = NULL;
     struct mb_qmp *q = NULL;
     bool ok = false, stopped = false;
-    pid_t pid = live_pid(i);
+    pid_t pid = mb_qemu_live_pid(i);
     if (pid == 0) {
         mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" is not running", i->name);
         return false;
     }
-    file_of(tmp, i, "suspend.state.tmp");
-    file_of(state, i, "suspend.state");
+    mb_qemu_file(tmp, i, "suspend.state.tmp");
+    mb_qemu_file(state, i, "suspend.state");
     unlink(tmp);
-    if ((q = qmp_open(i, 10, err)) == NULL || !qmp_do(q, "stop", NULL, NULL, err))
+    if ((q = mb_qemu_qmp_open(i, 10, err)) == NULL || !mb_qemu_qmp_do(q, "stop", NULL, NULL, err))
         goto cleanup;
     stopped = true;
     /* the default 32 MiB/s cap would make saving a big guest slow for nothing */
-    if (!qmp_do(q, "migrate-set-parameters", "{\"max-bandwidth\": 10737418240}", NULL, err))
+    if (!mb_qemu_qmp_do(q, "migrate-set-parameters", "{\"max-bandwidth\": 10737418240}",
+                        NULL, err))
         goto cleanup;
     quoted = mb_qemu_shell_quote(tmp);
     size_t n = (quoted ? strlen(quoted) : 0) + 16;
@@ -439,20 +309,20 @@ static bool q_suspend(const struct mb_instance *i, unsigned flags, mb_error **er
     }
     sprintf(args, "{\"uri\": %s}", juri);
     free(juri);
-    if (!qmp_do(q, "migrate", args, NULL, err))
+    if (!mb_qemu_qmp_do(q, "migrate", args, NULL, err))
         goto cleanup;
     double deadline = mb_qemu_now() + 120 + (double)(i->memory >> 20) / 20;
     for (;;) {
         free(r);
         free(st);
         st = NULL;
-        if (!qmp_do(q, "query-migrate", NULL, &r, err))
+        if (!mb_qemu_qmp_do(q, "query-migrate", NULL, &r, err))
             goto cleanup;
-        st = reply_string(r, "status");
+        st = mb_qemu_reply_string(r, "status");
         if (st && strcmp(st, "completed") == 0)
             break;
         if (st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0)) {
-            char *desc = reply_string(r, "error-desc");
+            char *desc = mb_qemu_reply_string(r, "error-desc");
             mb_error_set(err, MB_ERR_FAILED, "suspend: saving the state of \"%s\" to %s %s%s%s "
                          "(is the disk full?)", i->name, tmp, st, desc ? ": " : "",
                          desc ? desc : "");
@@ -460,7 +330,7 @@ static bool q_suspend(const struct mb_instance *i, unsigned flags, mb_error **er
             goto cleanup;
         }
         if (mb_qemu_now() > deadline) {
-            qmp_do(q, "migrate_cancel", NULL, NULL, NULL);
+            mb_qemu_qmp_do(q, "migrate_cancel", NULL, NULL, NULL);
             mb_error_set(err, MB_ERR_TIMEOUT, "suspend: saving the state of \"%s\" did not "
                          "finish in time (status %s)", i->name, st ? st : "unknown");
             goto cleanup;
@@ -489,13 +359,13 @@ static bool q_suspend(const struct mb_instance *i, unsigned flags, mb_error **er
     mb_qmp_free(q);
     q = NULL;
     /* the state is safe on disk: from here on the guest only has to go */
-    ok = force_stop(i, pid, err);
+    ok = mb_qemu_force_stop(i, pid, err);
     goto cleanup;
 oom:
     mb_error_set(err, MB_ERR_FAILED, "suspend: out of memory");
 cleanup:
     if (!ok && q != NULL && stopped)
-        qmp_do(q, "cont", NULL, NULL, NULL); /* keep the guest running as it was */
+        mb_qemu_qmp_do(q, "cont", NULL, NULL, NULL); /* keep the guest running as it was */
     if (!ok)
         unlink(tmp);
     mb_qmp_free(q);
@@ -509,21 +379,21 @@ cleanup:
 
 static bool q_resume(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    pid_t pid = live_pid(i);
+    pid_t pid = mb_qemu_live_pid(i);
     if (pid > 0) {
         /* paused in memory (a QMP stop): continue it */
-        struct mb_qmp *q = qmp_open(i, 10, err);
-        char *st = q ? qmp_status(q, err) : NULL;
+        struct mb_qmp *q = mb_qemu_qmp_open(i, 10, err);
+        char *st = q ? mb_qemu_qmp_status(q, err) : NULL;
         bool ok = st && (strcmp(st, "running") == 0
-                         || (map_status(st) == MB_STATE_SUSPENDED
-                             && qmp_do(q, "cont", NULL, NULL, err)));
+                         || (mb_qemu_map_status(st) == MB_STATE_SUSPENDED
+                             && mb_qemu_qmp_do(q, "cont", NULL, NULL, err)));
         if (st && !ok && (err == NULL || *err == NULL))
             mb_error_set(err, MB_ERR_STATE, "resume: QEMU of \"%s\" is %s", i->name, st);
         free(st);
         mb_qmp_free(q);
         return ok;
     }
-    if (!exists_in(i, "suspend.state")) {
+    if (!mb_qemu_has_file(i, "suspend.state")) {
         mb_error_set(err, MB_ERR_STATE, "resume: instance \"%s\" is not suspended (try: "
                      "moonbase start %s)", i->name, i->name);
         return false;
@@ -533,19 +403,19 @@ static bool q_resume(const struct mb_instance *i, unsigned flags, mb_error **err
 
 static enum mb_state q_state(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    pid_t pid = live_pid(i);
+    pid_t pid = mb_qemu_live_pid(i);
     if (pid > 0) {
-        struct mb_qmp *q = qmp_open(i, 3, NULL);
-        char *st = q ? qmp_status(q, NULL) : NULL;
+        struct mb_qmp *q = mb_qemu_qmp_open(i, 3, NULL);
+        char *st = q ? mb_qemu_qmp_status(q, NULL) : NULL;
         mb_qmp_free(q);
         /* alive but not answering yet: QEMU is still coming up */
-        enum mb_state s = st ? map_status(st) : MB_STATE_STARTING;
+        enum mb_state s = st ? mb_qemu_map_status(st) : MB_STATE_STARTING;
         free(st);
         return s;
     }
-    if (exists_in(i, "suspend.state"))
+    if (mb_qemu_has_file(i, "suspend.state"))
         return MB_STATE_SUSPENDED;
-    char disk[PATHLEN];
+    char disk[MB_QEMU_PATHLEN];
     if (mb_qemu_disk_path(disk, sizeof disk, i) && access(disk, F_OK) == 0)
         return MB_STATE_STOPPED;
     return MB_STATE_ABSENT;
@@ -553,14 +423,14 @@ static enum mb_state q_state(const struct mb_instance *i, unsigned flags, mb_err
 
 static bool q_destroy(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    pid_t pid = live_pid(i);
-    if (pid > 0 && !force_stop(i, pid, err))
+    pid_t pid = mb_qemu_live_pid(i);
+    if (pid > 0 && !mb_qemu_force_stop(i, pid, err))
         return false;
-    remove_runtime_files(i);
-    remove_in(i, "suspend.state");
-    remove_in(i, "suspend.state.tmp");
+    mb_qemu_remove_runtime(i);
+    mb_qemu_remove_file(i, "suspend.state");
+    mb_qemu_remove_file(i, "suspend.state.tmp");
     if (!(flags & MB_KEEP_DISKS)) {
-        char disk[PATHLEN];
+        char disk[MB_QEMU_PATHLEN];
         if (mb_qemu_disk_path(disk, sizeof disk, i) && unlink(disk) != 0 && errno != ENOENT) {
             mb_error_set_errno(err, errno, "destroy: cannot remove the disk %s", disk);
             return false;
@@ -610,215 +480,9 @@ static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err
 static char *q_console_log(const struct mb_instance *i, size_t max, unsigned flags,
                            mb_error **err)
 {
-    char p[PATHLEN];
-    file_of(p, i, "serial.log");
+    char p[MB_QEMU_PATHLEN];
+    mb_qemu_file(p, i, "serial.log");
     return mb_qemu_tail(p, max, 0);
-}
-
-/* ---------------------------------------------------------------- storage */
-
-/* Disk operations need QEMU gone; with `no_saved_state` also no saved state
- * (whose RAM belongs to the disk as it is). */
-static bool disk_idle(const struct mb_instance *i, const char *op, bool no_saved_state,
-                      char *disk, mb_error **err)
-{
-    if (live_pid(i) > 0) {
-        mb_error_set(err, MB_ERR_STATE, "%s: instance \"%s\" is running (try: moonbase stop "
-                     "%s)", op, i->name, i->name);
-        return false;
-    }
-    if (no_saved_state && exists_in(i, "suspend.state")) {
-        mb_error_set(err, MB_ERR_STATE, "%s: instance \"%s\" is suspended (try: moonbase "
-                     "start %s, then stop it)", op, i->name, i->name);
-        return false;
-    }
-    if (!mb_qemu_disk_path(disk, PATHLEN, i) || access(disk, F_OK) != 0) {
-        mb_error_set(err, MB_ERR_NOT_FOUND, "%s: instance \"%s\" has no disk", op, i->name);
-        return false;
-    }
-    return true;
-}
-
-static bool has_snapshot(const char *disk, const char *snap, bool *found, mb_error **err)
-{
-    struct mb_qemu_img_info info;
-    if (!mb_qemu_img_info(disk, false, &info, err))
-        return false;
-    *found = false;
-    for (char **s = info.snapshots; s && *s; s++)
-        *found = *found || strcmp(*s, snap) == 0;
-    mb_qemu_img_info_clear(&info);
-    return true;
-}
-
-static bool snapshot_op(const struct mb_instance *i, const char *snap, char op,
-                        const char *what, mb_error **err)
-{
-    char disk[PATHLEN];
-    bool found;
-    if (!disk_idle(i, what, op == 'a', disk, err) || !has_snapshot(disk, snap, &found, err))
-        return false;
-    if (op == 'c' && found) {
-        mb_error_set(err, MB_ERR_EXISTS, "snapshot \"%s\" of \"%s\" already exists", snap,
-                     i->name);
-        return false;
-    }
-    if (op != 'c' && !found) {
-        mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\" (try: moonbase "
-                     "snapshot list %s)", snap, i->name, i->name);
-        return false;
-    }
-    return mb_qemu_img_snapshot(disk, op, snap, err);
-}
-
-static bool q_snapshot_take(const struct mb_instance *i, const char *snap, unsigned flags,
-                            mb_error **err)
-{
-    return snapshot_op(i, snap, 'c', "snapshot", err);
-}
-
-static bool q_snapshot_restore(const struct mb_instance *i, const char *snap, unsigned flags,
-                               mb_error **err)
-{
-    return snapshot_op(i, snap, 'a', "restore", err);
-}
-
-static bool q_snapshot_delete(const struct mb_instance *i, const char *snap, unsigned flags,
-                              mb_error **err)
-{
-    return snapshot_op(i, snap, 'd', "snapshot delete", err);
-}
-
-static char **q_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err)
-{
-    char disk[PATHLEN];
-    struct mb_qemu_img_info info;
-    if (!disk_idle(i, "snapshot list", false, disk, err)
-        || !mb_qemu_img_info(disk, false, &info, err))
-        return NULL;
-    char **v = info.snapshots;
-    info.snapshots = NULL;
-    mb_qemu_img_info_clear(&info);
-    return v;
-}
-
-/* A byte copy of src at dst (through dst.tmp, fsync, rename). */
-static bool copy_file(const char *src, const char *dst, mb_error **err)
-{
-    char tmp[PATHLEN + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
-    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
-    bool ok = false;
-    struct stat st;
-    if (in < 0 || fstat(in, &st) != 0) {
-        mb_error_set_errno(err, errno, "clone: cannot read %s", src);
-        goto cleanup;
-    }
-    if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
-        mb_error_set_errno(err, errno, "clone: cannot create %s", tmp);
-        goto cleanup;
-    }
-    for (off_t left = st.st_size; left > 0;) {
-        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            mb_error_set_errno(err, n < 0 ? errno : EIO, "clone: cannot copy %s to %s", src,
-                               tmp);
-            goto cleanup;
-        }
-        left -= n;
-    }
-    if (fsync(out) != 0 || rename(tmp, dst) != 0) {
-        mb_error_set_errno(err, errno, "clone: cannot write %s", dst);
-        goto cleanup;
-    }
-    ok = true;
-cleanup:
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
-    if (!ok)
-        unlink(tmp);
-    return ok;
-}
-
-/* The target's disk is a copy of the source overlay: same backing file. */
-static bool q_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                    mb_error **err)
-{
-    char disk[PATHLEN], tdisk[PATHLEN];
-    if (!disk_idle(i, "clone", true, disk, err))
-        return false;
-    if (!mb_qemu_disk_path(tdisk, sizeof tdisk, t) || access(tdisk, F_OK) == 0) {
-        mb_error_set(err, MB_ERR_EXISTS, "clone: the disk %s of \"%s\" already exists", tdisk,
-                     t->name);
-        return false;
-    }
-    return mb_fs_mkdirs(t->dir, 0700, err) && copy_file(disk, tdisk, err);
-}
-
-static bool q_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                          mb_error **err)
-{
-    char disk[PATHLEN];
-    pid_t pid = live_pid(i);
-    if (pid == 0)
-        return disk_idle(i, "resize", true, disk, err) && mb_qemu_img_grow(disk, bytes, err);
-    /* running: QEMU grows its open image, and the guest sees the new size */
-    struct mb_qemu_img_info info;
-    if (!mb_qemu_disk_path(disk, sizeof disk, i) || !mb_qemu_img_info(disk, true, &info, err))
-        return false;
-    uint64_t have = info.virtual_size;
-    mb_qemu_img_info_clear(&info);
-    if (bytes < have) {
-        mb_error_set(err, MB_ERR_USAGE, "resize: the disk of \"%s\" can only grow (it has %llu "
-                     "bytes)", i->name, (unsigned long long)have);
-        return false;
-    }
-    if (bytes == have)
-        return true;
-    char args[96];
-    snprintf(args, sizeof args, "{\"device\": \"disk0\", \"size\": %llu}",
-             (unsigned long long)bytes);
-    struct mb_qmp *q = qmp_open(i, 10, err);
-    bool ok = q && qmp_do(q, "block_resize", args, NULL, err);
-    mb_qmp_free(q);
-    return ok;
-}
-
-/* ---------------------------------------------------------------- mounts */
-
-/* 9p shares are on QEMU's command line: a stopped instance gets them (they are
- * in inst->mounts) at its next start; a running one needs a restart. */
-static bool mount_change(const struct mb_instance *i, const char *verb, mb_error **err)
-{
-    if (live_pid(i) > 0) {
-        mb_error_set(err, MB_ERR_STATE, "%s a native mount %s a running QEMU instance needs a "
-                     "restart (try: --restart)", verb, strcmp(verb, "adding") == 0 ? "to"
-                     : "from");
-        return false;
-    }
-    if (exists_in(i, "suspend.state")) {
-        mb_error_set(err, MB_ERR_STATE, "%s a native mount: instance \"%s\" is suspended and "
-                     "its saved state has the old devices (try: moonbase start %s, then "
-                     "--restart)", verb, i->name, i->name);
-        return false;
-    }
-    return true;
-}
-
-static bool q_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
-                           unsigned flags, mb_error **err)
-{
-    return mount_change(i, "adding", err);
-}
-
-static bool q_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
-                            unsigned flags, mb_error **err)
-{
-    return mount_change(i, "removing", err);
 }
 
 static const char *const capabilities[] = {
@@ -842,12 +506,12 @@ const struct mb_driver mb_driver_qemu = {
     .ssh_address = q_ssh_address,
     .ipv4 = q_ipv4,
     .console_log = q_console_log,
-    .snapshot_take = q_snapshot_take,
-    .snapshot_restore = q_snapshot_restore,
-    .snapshot_delete = q_snapshot_delete,
-    .snapshot_list = q_snapshot_list,
-    .clone = q_clone,
-    .resize_disk = q_resize_disk,
-    .mount_native = q_mount_native,
-    .umount_native = q_umount_native,
+    .snapshot_take = mb_qemu_snapshot_take,
+    .snapshot_restore = mb_qemu_snapshot_restore,
+    .snapshot_delete = mb_qemu_snapshot_delete,
+    .snapshot_list = mb_qemu_snapshot_list,
+    .clone = mb_qemu_clone,
+    .resize_disk = mb_qemu_resize_disk,
+    .mount_native = mb_qemu_mount_native,
+    .umount_native = mb_qemu_umount_native,
 };

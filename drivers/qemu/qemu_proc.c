@@ -253,6 +253,25 @@ static char proc_state(pid_t pid)
     return rp && rp[1] == ' ' ? rp[2] : 0;
 }
 
+void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    int fd = pid > 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+    if (lp && rp && rp[1] == ' ' && rp[2] == 'Z'
+        && strncmp(lp + 1, comm_prefix, strlen(comm_prefix)) == 0)
+        while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
+            ;
+}
+
 bool mb_qemu_pid_gone(pid_t pid, int *status)
 {
     int st;

@@ -30,6 +30,11 @@ bool mb_qemu_pid_gone(pid_t pid, int *status);
 /* Waits (polling) up to timeout seconds for mb_qemu_pid_gone. */
 bool mb_qemu_wait_gone(pid_t pid, double timeout);
 
+/* If pid is a zombie whose name starts with comm_prefix and our child, reaps
+ * it (waitpid WNOHANG). A QEMU that died under its parent is collected by
+ * the next driver call that looks at it. */
+void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix);
+
 /* Whether pid is alive (not a zombie) and its /proc/<pid>/cmdline has an
  * argument equal to `marker` (how an instance's QEMU is recognised). */
 bool mb_qemu_pid_matches(pid_t pid, const char *marker);

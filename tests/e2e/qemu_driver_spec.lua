@@ -304,7 +304,7 @@ describe("qemu driver on a real VM #e2e", function()
       wait_for("the killed QEMU to be gone", 10, function()
         return drv:state(inst) == "stopped"
       end)
-      -- the caller is QEMU's parent here: shutdown reaps the zombie
+      -- this process is QEMU's parent: the driver has reaped the zombie
       assert(drv:shutdown(inst, { timeout = 5 }))
       assert.is_nil(process.wait(pid, true))
 

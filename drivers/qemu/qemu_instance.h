@@ -1,0 +1,61 @@
+/* An instance's QEMU at run time, shared by the driver's files: where its
+ * files are, whether its process lives, its QMP socket, and stopping it.
+ * Also the storage operations' entry points (qemu_storage.c). */
+#ifndef MB_QEMU_INSTANCE_H
+#define MB_QEMU_INSTANCE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "driver.h"
+#include "qemu_argv.h"
+#include "qmp.h"
+
+#define MB_QEMU_BIN "qemu-system-x86_64"
+#define MB_QEMU_PATHLEN 4096
+
+/* accel and cpu: KVM when /dev/kvm opens read-write, else TCG. */
+void mb_qemu_host_facts(struct mb_qemu_host *h);
+
+/* <dir>/<name> into buf (MB_QEMU_PATHLEN bytes); "" if it does not fit. */
+void mb_qemu_file(char *buf, const struct mb_instance *i, const char *name);
+bool mb_qemu_has_file(const struct mb_instance *i, const char *name);
+void mb_qemu_remove_file(const struct mb_instance *i, const char *name);
+/* What a QEMU that is gone leaves behind: qemu.pid, qmp.sock. */
+void mb_qemu_remove_runtime(const struct mb_instance *i);
+
+/* The pid of this instance's live QEMU (qemu.pid, checked against
+ * /proc/<pid>/cmdline; zombies are dead), or 0. */
+pid_t mb_qemu_live_pid(const struct mb_instance *i);
+
+struct mb_qmp *mb_qemu_qmp_open(const struct mb_instance *i, double timeout, mb_error **err);
+/* Runs one QMP command (10 s); the reply is dropped unless ret is given. */
+bool mb_qemu_qmp_do(struct mb_qmp *q, const char *cmd, const char *args, char **ret,
+                    mb_error **err);
+/* A top-level string member of a QMP reply. Caller frees. */
+char *mb_qemu_reply_string(const char *json, const char *key);
+/* query-status's "status". Caller frees. */
+char *mb_qemu_qmp_status(struct mb_qmp *q, mb_error **err);
+enum mb_state mb_qemu_map_status(const char *status);
+
+/* Ends pid: QMP quit, then SIGKILL; reaps it if it is our child. */
+bool mb_qemu_force_stop(const struct mb_instance *i, pid_t pid, mb_error **err);
+
+/* qemu_storage.c */
+bool mb_qemu_snapshot_take(const struct mb_instance *i, const char *snap, unsigned flags,
+                           mb_error **err);
+bool mb_qemu_snapshot_restore(const struct mb_instance *i, const char *snap, unsigned flags,
+                              mb_error **err);
+bool mb_qemu_snapshot_delete(const struct mb_instance *i, const char *snap, unsigned flags,
+                             mb_error **err);
+char **mb_qemu_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err);
+bool mb_qemu_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
+                   mb_error **err);
+bool mb_qemu_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
+                         mb_error **err);
+bool mb_qemu_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+                          unsigned flags, mb_error **err);
+bool mb_qemu_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+                           unsigned flags, mb_error **err);
+
+#endif
