@@ -5,7 +5,8 @@ local units = require("moonbase.units")
 local util = require("moonbase.core.util")
 local errors = require("moonbase.errors")
 
-local usage = "moonbase images [--format FORMAT] | images pull IMAGE [--quiet] | " ..
+local usage = "moonbase images [--format FORMAT] | images pull IMAGE [--quiet] " ..
+  "[--limit-rate SIZE] | " ..
   "images prune [--older-than DURATION]"
 
 local function ago(t)
@@ -42,7 +43,8 @@ local function list(opts)
 end
 
 local function pull(opts)
-  local img = images.resolve(opts[2], { quiet = opts.quiet, force_update = opts.force_update })
+  local img = images.resolve(opts[2], { quiet = opts.quiet, force_update = opts.force_update,
+    rate_limit = opts.limit_rate })
   if not opts.quiet then
     print(string.format("%s %s (%s, %s)", img.fetched and "Pulled" or "Already cached:",
       opts[2], img.id:sub(1, 12), units.format_size(img.size)))
@@ -76,6 +78,8 @@ return {
     format.option,
     { "quiet", "q", type = "flag", help = "no progress output" },
     { "force-update", type = "flag", help = "pull: read the remote's manifest again" },
+    { "limit-rate", type = "size", metavar = "SIZE",
+      help = "pull: download at most SIZE bytes per second, e.g. 10M" },
     { "older-than", type = "duration", metavar = "DURATION",
       help = "prune: only images last used longer ago than this, e.g. 14d" },
   },

@@ -501,6 +501,8 @@ static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
         curl_easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
+        if (spec->rate_limit > 0)
+            curl_easy_setopt(x->curl, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)spec->rate_limit);
         if (x->offset > 0) {
             snprintf(range, sizeof range, "%llu-", (unsigned long long)x->offset);
             curl_easy_setopt(x->curl, CURLOPT_RANGE, range);

@@ -33,6 +33,7 @@ struct mb_fetch_spec {
     const char *label;       /* shown in front of the progress; NULL: the file name */
     long connect_timeout;    /* seconds, 1..10; 0: 10 */
     long stall_timeout;      /* seconds without data before giving up; 0: 30 */
+    int64_t rate_limit;      /* bytes per second at most; 0: no limit */
 };
 
 struct mb_fetch_result {

@@ -76,11 +76,11 @@ static bool opt_bool(lua_State *L, int idx, const char *key, bool def)
 
 static const char *const fetch_keys[] = {
     "sha256", "size", "progress", "label", "connect_timeout", "stall_timeout", "resume",
-    "fsync", NULL,
+    "fsync", "rate_limit", NULL,
 };
 
 /* fetch(url, dest [, {sha256, size, progress = "none"|"auto"|"bar"|"lines", label,
- *   connect_timeout, stall_timeout, resume = true, fsync = true}])
+ *   connect_timeout, stall_timeout, rate_limit (bytes/s), resume = true, fsync = true}])
  * -> {sha256, size, resumed_from, transferred, seconds} | nil, message, code */
 static int l_fetch(lua_State *L)
 {
@@ -94,6 +94,7 @@ static int l_fetch(lua_State *L)
     spec.label = opt_str(L, 3, "label");
     spec.connect_timeout = (long)opt_int(L, 3, "connect_timeout", 0);
     spec.stall_timeout = (long)opt_int(L, 3, "stall_timeout", 0);
+    spec.rate_limit = (int64_t)opt_int(L, 3, "rate_limit", 0);
     const char *progress = opt_str(L, 3, "progress");
     if (progress == NULL || strcmp(progress, "none") == 0)
         spec.progress = MB_PROGRESS_NONE;

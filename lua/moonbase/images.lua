@@ -268,16 +268,16 @@ function M.find(query, o)
       warnings[#warnings + 1] = string.format('remote "%s" skipped: %s', name,
         images.message:gsub('^cannot read remote "[^"]*": ', ""))
     else
-      local seen = {}
+      local seen = {} -- product -> the name its newest version goes by
       for _, img in ipairs(images) do
         local newest = not seen[img.product]
-        seen[img.product] = true
+        if newest then seen[img.product] = img.aliases[1] or img.product end
         local hay = table.concat({ table.concat(img.aliases, " "), img.os, img.release,
           img.release_title, img.product }, " "):lower()
         if (newest or o.all) and (needle == "" or hay:find(needle, 1, true)) then
           rows[#rows + 1] = {
-            image = name .. ":" .. (img.aliases[1] or (newest and img.product) or
-              (img.product .. "@" .. img.version)),
+            image = name .. ":" .. (newest and seen[img.product] or
+              (seen[img.product] .. "@" .. img.version)),
             aliases = format.array({ table.unpack(img.aliases) }), os = img.os,
             release = img.release_title, version = img.version, remote = name,
           }
@@ -306,7 +306,7 @@ end
 local function fetch(url, dest, item, label, o)
   local r, msg, code = image.fetch(url, dest, {
     sha256 = item and item.sha256, size = item and item.size, progress = progress_mode(o),
-    label = label,
+    label = label, rate_limit = o.rate_limit,
   })
   if not r then
     errors.raise(string.format('cannot download image "%s": %s', label, msg), code)
@@ -323,11 +323,22 @@ local function iso_now()
 end
 
 -- Returns the complete entry id (holding a shared lock on it when o.hold),
--- calling fill() under the exclusive lock when it is missing.
+-- calling fill() under the exclusive lock when it is missing. Whoever waits
+-- for another process's download says so once.
 local function acquire(id, label, o, fill)
-  local fetched = false
+  local fetched, told = false, false
+  local function take(shared)
+    local l = vault.lock(id, { shared = shared, wait = false })
+    if l then return l end
+    if not o.quiet and not told then
+      io.stderr:write(string.format("%s: waiting for another moonbase to download it\n",
+        label))
+      told = true
+    end
+    return errors.check("images", vault.lock(id, { shared = shared }))
+  end
   for _ = 1, 3 do
-    local lock = errors.check("images", vault.lock(id, { shared = true }))
+    local lock = take(true)
     local meta = vault.read(id)
     if meta then
       meta.last_used = now()
@@ -337,14 +348,7 @@ local function acquire(id, label, o, fill)
       return meta, fetched
     end
     lock:close()
-    local x = vault.lock(id, { wait = false })
-    if not x then
-      if not o.quiet then
-        io.stderr:write(string.format("%s: waiting for another moonbase to download it\n",
-          label))
-      end
-      x = errors.check("images", vault.lock(id))
-    end
+    local x = take(false)
     local ok, err = pcall(function()
       if not vault.read(id) then
         fill()
@@ -526,6 +530,7 @@ end
 ---@field progress? "auto"|"bar"|"lines"|"none"  default "auto" (a bar on a terminal)
 ---@field force_update? boolean read the remote's manifest again
 ---@field hold? boolean         return with result.lock held (see moonbase.Image)
+---@field rate_limit? integer   download at most this many bytes per second
 
 ---Resolves an image reference to a verified qcow2 in the cache, downloading
 ---it (once, even with concurrent callers) when it is not cached.
