@@ -40,7 +40,9 @@ return {
     local rows = {}
     for _, n in ipairs(commands.bundled()) do
       local ok, cmd = pcall(commands.load_bundled, n)
-      rows[#rows + 1] = { n, ok and cmd.summary or "(cannot load: " .. tostring(cmd) .. ")" }
+      if not (ok and cmd.hidden) then
+        rows[#rows + 1] = { n, ok and cmd.summary or "(cannot load: " .. tostring(cmd) .. ")" }
+      end
     end
     section(out, "Commands", rows)
     local user = {}

@@ -7,7 +7,10 @@
 #include <lauxlib.h>
 #include <libssh2.h>
 #include <libvirt/libvirt.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -138,6 +141,25 @@ static int l_setenv(lua_State *L)
     return 0;
 }
 
+/* free_tcp_port() -> a port on 127.0.0.1 nobody listens on right now */
+static int l_free_tcp_port(lua_State *L)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0
+        || getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        mb_error *err = NULL;
+        mb_error_set(&err, MB_ERR_IO, "cannot find a free TCP port on 127.0.0.1");
+        return mb_lua_push_error(L, err);
+    }
+    close(fd);
+    lua_pushinteger(L, ntohs(sa.sin_port));
+    return 1;
+}
+
 static void set_version(lua_State *L, const char *key, unsigned long v)
 {
     lua_pushfstring(L, "%d.%d.%d", (int)(v / 1000000 % 1000), (int)(v / 1000 % 1000),
@@ -181,6 +203,7 @@ static const luaL_Reg funcs[] = {
     {"getcwd", l_getcwd},
     {"setenv", l_setenv},
     {"versions", l_versions},
+    {"free_tcp_port", l_free_tcp_port},
     {NULL, NULL},
 };
 

@@ -114,9 +114,24 @@ local function yaml_scalar(v)
   return s
 end
 
+-- multi-line strings as literal blocks, so keys and scripts stay readable
+local function yaml_block(s, indent)
+  if type(s) ~= "string" or not s:find("\n", 1, true) or s:find("[\r\t]") or
+      s:match("^%s") or s:find("[ ]\n") or s:find("\n\n$") then
+    return nil
+  end
+  local chomp = s:sub(-1) == "\n" and "" or "-"
+  local body = s:gsub("\n$", "")
+  local lines = { " |" .. chomp }
+  for l in (body .. "\n"):gmatch("(.-)\n") do
+    lines[#lines + 1] = l == "" and "" or (indent .. l)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 local function yaml_encode(v, indent, order, out)
   if type(v) ~= "table" then
-    out[#out + 1] = " " .. yaml_scalar(v) .. "\n"
+    out[#out + 1] = yaml_block(v, indent) or (" " .. yaml_scalar(v) .. "\n")
     return
   end
   if is_array(v) then

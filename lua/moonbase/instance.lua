@@ -26,6 +26,18 @@ function M.driver()
   return driver_cache, driver_cache:name()
 end
 
+---Uses this driver instead of the setting (the agent runs with the driver
+---that started it, whatever the setting says meanwhile).
+function M.use_driver(name)
+  driver_cache = errors.check(nil, core_driver.get(name))
+end
+
+---Drivers whose guests are reached over SSH through the instance agent.
+function M.uses_agent()
+  local _, name = M.driver()
+  return name ~= "test"
+end
+
 ---The visible instance scope (qemu and libvirt share "qemu").
 function M.scope()
   return (M.driver():scope())
@@ -44,9 +56,11 @@ function M.spec(rec, dir)
   return {
     name = rec.name, dir = dir or M.dir(rec.name), cpus = rec.cpus, memory = rec.memory,
     disk_size = rec.disk, image = rec.image_path,
-    disk = rec.disk_file and ((dir or M.dir(rec.name)) .. "/" .. rec.disk_file), seed = rec.seed,
+    disk = rec.disk_file and ((dir or M.dir(rec.name)) .. "/" .. rec.disk_file),
+    seed = rec.seed_file and ((dir or M.dir(rec.name)) .. "/" .. rec.seed_file),
     kernel = rec.kernel, initrd = rec.initrd, cmdline = rec.cmdline, mac = rec.mac,
-    ssh_port = rec.ssh_port, mounts = rec.native_mounts, nets = rec.nets,
+    ssh_port = rec.ssh_port, mounts = rec.native_mounts, nets = rec.nets, ipv4 = rec.ipv4,
+    user_net_restrict = rec.user_net_restrict,
   }
 end
 
@@ -232,10 +246,12 @@ function M.launch(o)
     state = "creating", labels = o.labels, mounts = {}, version = 1,
     disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
   }
+  local image_lock
   local okc, err = pcall(function()
     if o.cloud_init then
       errors.check("launch", fs.write(staging .. "/user-data", o.cloud_init, 384))
     end
+    if M.uses_agent() then image_lock = require("moonbase._core.boot").prepare(rec, staging, o) end
     save(rec, staging)
     errors.check("launch", drv:create(M.spec(rec, staging)))
     rec.state = "stopped"
@@ -245,6 +261,7 @@ function M.launch(o)
     drv:destroy(M.spec(rec, staging))
     fs.rmtree(staging)
     lock:close()
+    if image_lock then image_lock:close() end
     error(err, 0)
   end
   local renamed, msg = fs.rename(staging, final)
@@ -257,11 +274,16 @@ function M.launch(o)
     end
     errors.raise("launch: " .. msg)
   end
-  local started, smsg, scode = drv:start(M.spec(rec))
+  if image_lock then image_lock:close() end -- the record names image_id now
+  local started, smsg, scode = M.boot(rec, "boot", o)
   if not started then
     rec.state = "stopped"
     save(rec)
     lock:close()
+    if scode == "timeout" then
+      errors.raise(string.format("launch: %s (the instance is stopped; try: moonbase info %s, " ..
+        "or moonbase delete --purge %s)", smsg, name, name), scode)
+    end
     errors.raise(string.format("launch: instance \"%s\" was created but did not start: %s " ..
       "(try: moonbase start %s, or moonbase delete --purge %s)", name, smsg, name, name), scode)
   end
@@ -270,6 +292,32 @@ function M.launch(o)
   save(rec)
   lock:close()
   return rec
+end
+
+---Starts an instance the way its driver needs: directly (test driver), or
+---through a new agent that boots or resumes it and waits for SSH and
+---cloud-init. Returns true, or nil, message, code.
+function M.boot(rec, mode, o)
+  o = o or {}
+  local drv, drvname = M.driver()
+  if not M.uses_agent() then
+    if mode == "resume" then return drv:resume(M.spec(rec)) end
+    return drv:start(M.spec(rec))
+  end
+  local ok, err = pcall(require("moonbase._core.agentctl").start, rec.name, M.dir(rec.name), {
+    mode = mode, timeout = o.timeout or 300, driver = drvname, quiet = o.quiet,
+    verb = o.verb or "start" })
+  if ok then return true end
+  if errors.is(err) then
+    return nil, (err.message:gsub("^%w+: ", "")), err.code
+  end
+  error(err, 0)
+end
+
+---The agent's main (the hidden `moonbase agent` command).
+function M.run_agent(name, opts)
+  if opts.driver then M.use_driver(opts.driver) end
+  return require("moonbase._core.boot").agent_main(M, name, opts)
 end
 
 local function with_instance(name, verb, fn)
@@ -289,15 +337,15 @@ local function wrong_state(verb, name, st, hint)
 end
 
 ---Starts a stopped instance, or resumes a suspended one.
-function M.start(name)
+function M.start(name, o)
+  o = o or {}
   return with_instance(name, "start", function(rec)
-    local drv = M.driver()
     local st = M.state(rec)
     if st == "running" then wrong_state("start", name, st, "nothing to do") end
     if st == "suspended" then
-      errors.check("start", drv:resume(M.spec(rec)))
+      errors.check("start", M.boot(rec, "resume", o))
     elseif st == "stopped" then
-      errors.check("start", drv:start(M.spec(rec)))
+      errors.check("start", M.boot(rec, "boot", o))
       rec.started_at = util.time()
     else
       wrong_state("start", name, st, "try: moonbase stop --force " .. name)
@@ -420,11 +468,7 @@ function M.exec(name, argv, o)
   if st ~= "running" then
     wrong_state("exec", name, st, "try: moonbase start " .. name)
   end
-  local _, drvname = M.driver()
-  if drvname ~= "test" then
-    errors.raise("exec: not available for the " .. drvname .. " driver in this build",
-      "unsupported")
-  end
+  if M.uses_agent() then return require("moonbase._core.boot").exec(M, rec, argv, o) end
   local process = require("moonbase.core.process")
   local env = { MOONBASE_INSTANCE = name }
   for _, kv in ipairs(o.env or {}) do

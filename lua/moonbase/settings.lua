@@ -34,6 +34,11 @@ M.schema = {
     help = "the image `moonbase launch` uses when none is given (ALIAS, REMOTE:ALIAS, " ..
       "file:///path or https://...)",
   },
+  ["local.qemu.restrict-user-network"] = {
+    type = "bool", default = false,
+    help = "QEMU user networking (the fallback without a moonbase network): keep guests " ..
+      "from reaching anything but the host's forwards (restrict=on); the test suite sets it",
+  },
   ["client.primary-name"] = {
     type = "name", default = "primary",
     help = "the instance `moonbase shell` uses when no name is given",

@@ -1,0 +1,108 @@
+-- Talking to an instance's agent (see engine/agent.c): starting it for a boot
+-- or to attach to a running QEMU, following its progress through agent.json,
+-- and sending it exec/transfer requests.
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+local process = require("moonbase.core.process")
+local agent = require("moonbase.core.agent")
+local store = require("moonbase._core.store")
+local errors = require("moonbase.errors")
+
+local M = {}
+
+function M.socket(dir) return dir .. "/agent.sock" end
+function M.status_file(dir) return dir .. "/agent.json" end
+
+---The agent's last reported status, if its process still lives.
+function M.status(dir)
+  local st = store.read(M.status_file(dir))
+  if st and st.pid and process.alive(st.pid) then return st end
+  return nil, st
+end
+
+---Writes the agent's status (from the agent itself).
+function M.report(dir, state, extra)
+  local st = { pid = util.getpid(), state = state, updated = util.time() }
+  for k, v in pairs(extra or {}) do st[k] = v end
+  store.write(M.status_file(dir), st)
+end
+
+local labels = {
+  starting = "Starting", ["waiting-ssh"] = "Waiting for SSH",
+  ["waiting-cloud-init"] = "Waiting for cloud-init", ready = "Ready",
+}
+
+local function tail(path, n)
+  local text = fs.read(path) or ""
+  local lines = {}
+  for l in text:gmatch("[^\n]*") do lines[#lines + 1] = l end
+  local out = {}
+  for i = math.max(1, #lines - n), #lines do
+    if lines[i] ~= "" then out[#out + 1] = lines[i] end
+  end
+  return table.concat(out, "\n")
+end
+M.tail = tail
+
+---Starts the agent for an instance and waits until it reports ready.
+---@param name string
+---@param dir string
+---@param o {mode: "boot"|"resume"|"attach", timeout: number, driver: string, quiet?: boolean, verb?: string}
+function M.start(name, dir, o)
+  local self_exe = errors.check(nil, fs.readlink("/proc/self/exe"))
+  fs.remove(M.status_file(dir))
+  local deadline = util.time() + (o.timeout or 300)
+  local argv = { self_exe, "agent", name, "--mode", o.mode, "--driver", o.driver,
+    "--deadline", string.format("%.3f", deadline) }
+  local pid = errors.check(o.verb, process.spawn(argv, { detach = true,
+    stdout = dir .. "/agent.log", stderr = dir .. "/agent.log" }))
+  local tty = not o.quiet and util.isatty(2)
+  local shown
+  local function show(state)
+    if o.quiet or state == shown then return end
+    shown = state
+    local label = (labels[state] or state) .. "…"
+    if tty then
+      io.stderr:write("\r\27[K", label)
+    else
+      io.stderr:write(label, "\n")
+    end
+  end
+  local ok, err = pcall(function()
+    while true do
+      local st = store.read(M.status_file(dir))
+      if st and st.pid == pid then
+        if st.state == "ready" then return end
+        if st.state == "failed" then
+          errors.raise(string.format("%s: %s", o.verb or "start", st.message or "failed"),
+            st.code or "failed")
+        end
+        show(st.state)
+      elseif not process.alive(pid) then
+        errors.raise(string.format("%s: the agent of \"%s\" exited before the instance " ..
+          "was ready:\n%s", o.verb or "start", name, tail(dir .. "/agent.log", 10)))
+      end
+      if util.time() > deadline + 15 then
+        errors.raise(string.format("%s: instance \"%s\" was not ready within %ds",
+          o.verb or "start", name, math.floor(o.timeout or 300)), "timeout")
+      end
+      util.sleep(0.05)
+    end
+  end)
+  if tty and shown then io.stderr:write("\r\27[K") end
+  if not ok then error(err, 0) end
+  return pid
+end
+
+---Sends a request; when no agent listens and start_agent is given, starts one
+---and retries once.
+function M.call(dir, request, start_agent)
+  local status, msg, code = agent.call(M.socket(dir), request)
+  if status == nil and code == "unreachable" and start_agent then
+    start_agent()
+    status, msg, code = agent.call(M.socket(dir), request)
+  end
+  return status, msg, code
+end
+
+return M

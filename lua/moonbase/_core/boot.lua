@@ -1,0 +1,185 @@
+-- Booting instances of drivers with a guest (QEMU, libvirt): preparing a new
+-- instance (image, keys, cloud-init seed), the agent's main loop (boot, wait
+-- for SSH and cloud-init, serve), and commands run in the guest through the
+-- agent.
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+local ssh = require("moonbase.core.ssh")
+local agent = require("moonbase.core.agent")
+local errors = require("moonbase.errors")
+local settings = require("moonbase.settings")
+local agentctl = require("moonbase._core.agentctl")
+local keys = require("moonbase._core.keys")
+local seed = require("moonbase._core.seed")
+
+local M = {}
+
+local function random_hex(n)
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f:read(n)
+  f:close()
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+---Fills a new record with everything a boot needs and writes the seed into
+---the staging directory. Returns the image's shared lock (close it once the
+---record is in place).
+function M.prepare(rec, staging, o)
+  local images = require("moonbase.images")
+  local img = images.resolve(o.image, { hold = true, quiet = o.quiet })
+  rec.image = o.image or settings.get("local.image.default")
+  rec.image_id, rec.image_path = img.id, img.path
+  rec.kernel, rec.initrd, rec.cmdline = img.kernel, img.initrd, img.cmdline
+  local mac = random_hex(3)
+  rec.mac = "52:54:00:" .. mac:sub(1, 2) .. ":" .. mac:sub(3, 4) .. ":" .. mac:sub(5, 6)
+  rec.user = seed.default_user
+  rec.ssh_port = errors.check("launch", util.free_tcp_port())
+  rec.seed_file = "cidata.iso"
+  local _, client_pub = keys.client_key()
+  local host_private, host_public = keys.host_keypair(rec.name)
+  rec.host_key = host_public
+  seed.write(staging .. "/" .. rec.seed_file, {
+    name = rec.name,
+    instance_id = rec.name .. "-" .. random_hex(4),
+    user_data = seed.user_data(o.cloud_init, { user = rec.user, authorized_key = client_pub,
+      host_private = host_private, host_public = host_public }),
+    network_config = seed.network_config({ mac = rec.mac }),
+  })
+  return img.lock
+end
+
+local function console_tail(drv, spec, n)
+  local log = drv:console_log(spec, 4096) or ""
+  local lines = {}
+  for l in log:gmatch("[^\r\n]+") do lines[#lines + 1] = l end
+  local out = {}
+  for i = math.max(1, #lines - (n or 10) + 1), #lines do out[#out + 1] = "  | " .. lines[i] end
+  if #out == 0 then return "" end
+  return "\nlast lines of the console:\n" .. table.concat(out, "\n")
+end
+
+---The agent's main: boots (or resumes, or attaches to) the instance, waits
+---for SSH and cloud-init, then serves requests until QEMU exits.
+function M.agent_main(instance, name, opts)
+  local dir = instance.dir(name)
+  local rec = instance.get(name)
+  local drv = instance.driver()
+  local deadline = opts.deadline or (util.time() + 300)
+  agentctl.report(dir, "starting")
+  rec.user_net_restrict = settings.get("local.qemu.restrict-user-network")
+  local spec = instance.spec(rec)
+  local started_here = opts.mode ~= "attach"
+  local function fail(msg, code)
+    if started_here then drv:shutdown(spec, { force = true, timeout = 0 }) end
+    agentctl.report(dir, "failed", { message = msg, code = code or "failed" })
+    io.stderr:write("agent: ", msg, "\n")
+    return 2
+  end
+  if started_here then
+    local ok, msg, code
+    if opts.mode == "resume" then ok, msg, code = drv:resume(spec)
+    else ok, msg, code = drv:start(spec) end
+    if not ok then return fail(msg .. console_tail(drv, spec), code) end
+  end
+  local pid = math.tointeger(tonumber((fs.read(dir .. "/qemu.pid") or ""):match("%d+")))
+  local host, port = drv:ssh_address(spec)
+  if not host then return fail("cannot tell where SSH of \"" .. name .. "\" listens: " .. port) end
+  local key = keys.client_key()
+  agentctl.report(dir, "waiting-ssh")
+  local session, last
+  while true do
+    local left = deadline - util.time()
+    if left <= 0 then
+      return fail(string.format("instance \"%s\" did not answer SSH on %s:%d in time (%s)%s",
+        name, host, port, last or "no answer", console_tail(drv, spec)), "timeout")
+    end
+    local msg, code
+    session, msg, code = ssh.connect({ host = host, port = port, user = rec.user, key = key,
+      host_key = rec.host_key, timeout = math.min(5, left) })
+    if session then break end
+    last = msg
+    if code == "hostkey" then return fail(msg, "hostkey") end
+    if drv:state(spec) ~= "running" then
+      return fail(string.format("instance \"%s\" stopped while booting%s", name,
+        console_tail(drv, spec)))
+    end
+    util.sleep(0.2)
+  end
+  agentctl.report(dir, "waiting-cloud-init")
+  while true do
+    local code = session:run("test -f /var/lib/cloud/instance/boot-finished")
+    if code == 0 then break end
+    if util.time() > deadline then
+      session:close()
+      return fail(string.format("cloud-init did not finish on \"%s\" in time%s", name,
+        console_tail(drv, spec)), "timeout")
+    end
+    util.sleep(0.3)
+  end
+  session:close()
+  agentctl.report(dir, "ready", { ssh = host .. ":" .. port })
+  local rc, msg = agent.serve({
+    socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
+    host_key = rec.host_key, timeout = 30,
+    child = started_here and pid or nil, watch = (not started_here) and pid or nil,
+  })
+  fs.remove(agentctl.status_file(dir))
+  if not rc then io.stderr:write("agent: ", msg, "\n") return 2 end
+  instance.state(instance.get(name)) -- records follow the hypervisor (when nobody holds the lock)
+  return 0
+end
+
+local function quote(s)
+  if s:match("^[%w@%%+=:,./_-]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+---The command line for argv with a working directory and environment.
+function M.command_line(argv, o)
+  local parts = {}
+  for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
+  local cmd = table.concat(parts, " ")
+  if o.env and #o.env > 0 then
+    local env = { "env" }
+    for _, kv in ipairs(o.env) do
+      if not kv:match("^[%a_][%w_]*=") then
+        errors.usage("exec: --env needs KEY=VALUE, got \"" .. kv .. "\"")
+      end
+      env[#env + 1] = quote(kv)
+    end
+    cmd = table.concat(env, " ") .. " " .. cmd
+  end
+  if o.workdir then cmd = "cd " .. quote(o.workdir) .. " && " .. cmd end
+  return cmd
+end
+
+---Sends a request to the instance's agent, starting one if it is gone.
+function M.call(instance, rec, request)
+  local dir = instance.dir(rec.name)
+  local _, drvname = instance.driver()
+  return agentctl.call(dir, request, function()
+    agentctl.start(rec.name, dir, { mode = "attach", timeout = 60, driver = drvname,
+      quiet = true, verb = "exec" })
+  end)
+end
+
+---Runs argv (or, without one, a login shell) in a running instance; returns
+---the remote status, or 255 when SSH could not be established.
+function M.exec(instance, rec, argv, o)
+  local request = { op = "exec", pty = o.pty, interactive = o.interactive,
+    term = os.getenv("TERM") }
+  if argv and #argv > 0 then request.command = M.command_line(argv, o) end
+  local ok, status, msg = pcall(M.call, instance, rec, request)
+  if not ok then
+    io.stderr:write(errors.is(status) and status.message or tostring(status), "\n")
+    return 255
+  end
+  if not status then
+    io.stderr:write(string.format("exec: cannot reach \"%s\": %s\n", rec.name, msg))
+    return 255
+  end
+  return status
+end
+
+return M

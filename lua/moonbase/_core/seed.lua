@@ -1,0 +1,96 @@
+-- The cloud-init NoCloud seed (cidata ISO): meta-data, network-config and
+-- user-data, where the user's cloud-config is merged with what moonbase needs:
+-- its default user with moonbase's SSH key, and the instance's own SSH host
+-- key (generated here), so the guest's host key is known before it boots.
+local iso = require("moonbase.core.iso")
+local yaml = require("moonbase.core.yaml")
+local format = require("moonbase.format")
+local errors = require("moonbase.errors")
+
+local M = {}
+
+M.default_user = "moonbase"
+
+local function list_of(v)
+  if v == nil then return {} end
+  if type(v) == "table" and (v[1] ~= nil or next(v) == nil) then return v end
+  return { v }
+end
+
+---Merges moonbase's additions into the user's user-data.
+---@param user_data? string  the user's cloud-init (#cloud-config YAML or a script)
+---@param o {user: string, authorized_key: string, host_private: string, host_public: string}
+---@return string user-data text
+function M.user_data(user_data, o)
+  local doc = {}
+  local script
+  if user_data and user_data:match("^#!") then
+    script = user_data
+  elseif user_data and user_data ~= "" then
+    local parsed, msg = yaml.parse(user_data)
+    if msg then errors.usage("invalid cloud-init YAML: " .. msg) end
+    doc = parsed or {}
+  end
+  local users = list_of(doc.users)
+  if #users == 0 then users = { "default" } end
+  local ours = {
+    name = o.user, sudo = "ALL=(ALL) NOPASSWD:ALL", lock_passwd = true,
+    groups = "sudo", ssh_authorized_keys = format.array({ o.authorized_key }),
+  }
+  local merged = false
+  for i, u in ipairs(users) do
+    if type(u) == "table" and u.name == o.user then
+      -- the user's own entry for our user: keep it, add our key
+      local keys = list_of(u.ssh_authorized_keys)
+      keys[#keys + 1] = o.authorized_key
+      u.ssh_authorized_keys = format.array(keys)
+      u.sudo = u.sudo or ours.sudo
+      users[i] = u
+      merged = true
+    end
+  end
+  if not merged then users[#users + 1] = ours end
+  doc.users = format.array(users)
+  doc.ssh_keys = doc.ssh_keys or {}
+  doc.ssh_keys.ed25519_private = o.host_private
+  doc.ssh_keys.ed25519_public = o.host_public
+  doc.ssh_genkeytypes = format.array({})
+  doc.ssh_deletekeys = true
+  if script then
+    local files = list_of(doc.write_files)
+    files[#files + 1] = { path = "/var/lib/moonbase/user-script", permissions = "0755",
+      content = script }
+    doc.write_files = format.array(files)
+    local runcmd = list_of(doc.runcmd)
+    runcmd[#runcmd + 1] = format.array({ "/var/lib/moonbase/user-script" })
+    doc.runcmd = format.array(runcmd)
+  end
+  for _, k in ipairs({ "runcmd", "bootcmd", "packages", "write_files" }) do
+    if doc[k] then doc[k] = format.array(list_of(doc[k])) end
+  end
+  return "#cloud-config\n" .. format.yaml(doc)
+end
+
+---A netplan v2 network-config: DHCP on the primary NIC (QEMU user
+---networking), or the static attachments of moonbase networks.
+---@param o {mac: string, attachments?: table}
+function M.network_config(o)
+  local eth = {}
+  if o.network_config then return "version: 2\n" .. format.yaml(o.network_config) end
+  eth.primary = { match = { macaddress = o.mac }, ["set-name"] = "eth0", dhcp4 = true }
+  return format.yaml({ version = 2, ethernets = eth })
+end
+
+---Writes the seed ISO (atomically).
+---@param path string
+---@param o {name: string, instance_id: string, user_data: string, network_config: string}
+function M.write(path, o)
+  local meta = string.format("instance-id: %s\nlocal-hostname: %s\n", o.instance_id, o.name)
+  errors.check("launch", iso.write(path, "cidata", {
+    ["meta-data"] = meta,
+    ["user-data"] = o.user_data,
+    ["network-config"] = o.network_config,
+  }))
+end
+
+return M
