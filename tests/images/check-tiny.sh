@@ -109,6 +109,43 @@ EOF
 } >"$T/seed/user-data"
 genisoimage -quiet -V cidata -J -R -o "$T/seed.iso" "$T/seed" 2>/dev/null
 
+# the third boot: a new instance, static network-config, another host key,
+# the seed on a SATA cdrom (/dev/sr0) instead of a virtio disk
+ssh-keygen -q -t ed25519 -N '' -C root@tinycheck2 -f "$T/hostkey2"
+IID2="iid-check2-$RANDOM$RANDOM"
+mkdir -p "$T/seed2"
+printf 'instance-id: %s\nlocal-hostname: tinycheck2\n' "$IID2" >"$T/seed2/meta-data"
+cat >"$T/seed2/network-config" <<EOF
+network:
+  version: 2
+  ethernets:
+    nic0:
+      match: {macaddress: "$MAC"}
+      set-name: eth0
+      addresses: [10.0.2.15/24]
+      routes:
+        - to: default
+          via: 10.0.2.2
+      nameservers:
+        addresses: [10.0.2.3]
+        search: [moonbase]
+EOF
+{
+	echo "#cloud-config"
+	echo "users:"
+	echo "  - default"
+	echo "  - name: moonbase"
+	echo "    sudo: [\"ALL=(ALL) NOPASSWD:ALL\"]"
+	echo "    ssh_authorized_keys: [\"$(cat "$T/id_user.pub")\"]"
+	echo "ssh_keys:"
+	echo "  ed25519_private: |"
+	sed 's/^/    /' "$T/hostkey2"
+	echo "  ed25519_public: $(cat "$T/hostkey2.pub")"
+	echo "runcmd:"
+	echo "  - echo \"runcmd \$INSTANCE_ID\" >> /var/tmp/runcmd.log"
+} >"$T/seed2/user-data"
+genisoimage -quiet -V cidata -J -R -o "$T/seed2.iso" "$T/seed2" 2>/dev/null
+
 qemu-img create -q -f qcow2 -b "$IMG/disk.qcow2" -F qcow2 "$T/overlay.qcow2" 1G
 CMDLINE=$(sed -n 's/.*"kernel_cmdline": *"\([^"]*\)".*/\1/p' "$IMG/metadata.json")
 PORT=$(free_port)
@@ -119,7 +156,7 @@ boot() {   # boot LOGFILE KERNEL
 	qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
 		-kernel "$IMG/$2" -initrd "$IMG/initrd.img" -append "$CMDLINE" \
 		-drive "file=$T/overlay.qcow2,if=virtio,format=qcow2" \
-		-drive "file=$T/seed.iso,if=virtio,format=raw,readonly=on" \
+		"${SEED_ARGS[@]}" \
 		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
 		-device "virtio-net-pci,netdev=n0,mac=$MAC" \
 		-fsdev "local,id=fs0,path=$T/share,security_model=none" \
@@ -177,6 +214,7 @@ fail_log() {
 }
 
 # ------------------------------------------------------------------ boot 1
+SEED_ARGS=(-drive "file=$T/seed.iso,if=virtio,format=raw,readonly=on")
 echo "check-tiny: image $IMG, ssh on 127.0.0.1:$PORT"
 boot "$T/serial1.log" vmlinuz
 if T_SSH=$(wait_ssh "$T/serial1.log"); then
@@ -223,6 +261,8 @@ check "sftp put + get round trip" cmp -s "$T/blob" "$T/blob.back"
 out=$(timeout 30 "${SSH[@]}" 'sudo -n mkdir -p /mnt/share && sudo -n mount -t 9p -o trans=virtio,version=9p2000.L hostshare /mnt/share && cat /mnt/share/hello.txt && echo guest-wrote | sudo -n tee /mnt/share/from-guest >/dev/null && sudo -n umount /mnt/share' 2>&1 || true)
 check "9p mount of the host folder" grep -qx 'shared file from the host' <<<"$out"
 check "9p write from the guest" grep -qx 'guest-wrote' "$T/share/from-guest"
+out=$(timeout 15 "${SSH[@]}" -W 127.0.0.1:22 </dev/null 2>/dev/null | head -c 16 || true)
+check "TCP forwarding through the SSH server (direct-tcpip)" grep -q '^SSH-2.0-' <<<"$out"
 check "no errors or warnings from the image's scripts on the console" \
 	bash -c "! grep -E '^/usr/|^/sbin/|^/init|moonbase-tiny.*(WARNING|FATAL)|not found|status error' '$T/serial1.log'"
 
@@ -256,7 +296,35 @@ else
 	bad "guest still running 20 s after poweroff"
 fi
 
+# ------------------------------------------------------------------ boot 3
+SEED_ARGS=(-drive "file=$T/seed2.iso,media=cdrom,readonly=on")
+printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$T/hostkey2.pub")" >"$T/known_hosts"
+boot "$T/serial3.log" "$K2"
+if T_SSH3=$(wait_ssh "$T/serial3.log"); then
+	ok "new instance, seed on a cdrom: ssh with the new host key after ${T_SSH3}s"
+	out=$(timeout 60 "${SSH[@]}" 'cloud-init status --wait >/dev/null; hostname; cat /var/tmp/runcmd.log; ip -4 addr show eth0; ip route; cat /etc/resolv.conf; grep -c "^debian:" /etc/passwd; sudo -n true && echo sudo-ok' 2>&1 || true)
+	echo "$out" | sed 's/^/     | /'
+	check "new instance: hostname tinycheck2" grep -qx tinycheck2 <<<"$out"
+	check "new instance: runcmd ran again" grep -qx "runcmd $IID2" <<<"$out"
+	check "static address from network-config" grep -q 'inet 10.0.2.15/24' <<<"$out"
+	check "static default route" grep -q 'default via 10.0.2.2' <<<"$out"
+	check "static nameserver" grep -qx 'nameserver 10.0.2.3' <<<"$out"
+	check "static search domain" grep -qx 'search moonbase' <<<"$out"
+	check "'- default' created the default user debian" grep -qx 1 <<<"$out"
+	check "sudo rule from a list" grep -qx sudo-ok <<<"$out"
+	check "seed found on /dev/sr0" grep -q 'seed found on /dev/sr0' "$T/serial3.log"
+else
+	bad "third boot: no ssh within 120 s"
+	fail_log "$T/serial3.log"
+fi
+qmp system_powerdown
+if T_OFF3=$(wait_exit 20); then
+	ok "third boot: system_powerdown in ${T_OFF3}s"
+else
+	bad "third boot: guest still running 20 s after system_powerdown"
+fi
+
 G_SSH=$(sed -n 's/.*moonbase-tiny: ssh ready.*(uptime \([0-9.]*\)s).*/\1/p' "$T/serial1.log" | head -n 1)
-echo "check-tiny: boot to ssh ${T_SSH}s wall clock from QEMU start (guest uptime at ssh ready ${G_SSH:-?}s), cloud-init done ${T_DONE}s, second boot (-kernel $K2) ${T_SSH2:-?}s"
+echo "check-tiny: boot to ssh ${T_SSH}s wall clock from QEMU start (guest uptime at ssh ready ${G_SSH:-?}s), cloud-init done ${T_DONE}s; second boot (-kernel $K2) ${T_SSH2:-?}s; new instance with cdrom seed ${T_SSH3:-?}s"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
