@@ -351,6 +351,10 @@ describe("qemu driver on a real VM #e2e", function()
       ok, _, code = drv:snapshot_take(inst, "hot")
       assert.is_nil(ok)
       assert.equal("state", code)
+      -- a running disk grows through QMP block_resize
+      assert(drv:resize_disk(inst, 3 * 1024 ^ 3))
+      local live = must({ "qemu-img", "info", "-U", "--output=json", inst.disk })
+      assert.truthy(live:find('"virtual-size": 3221225472', 1, true), live)
       local pid = qemu_pid()
       assert.is_nil(process.wait(pid, true)) -- not our child
       assert(drv:shutdown(inst, { force = true }))
