@@ -13,6 +13,7 @@ const struct mb_module mb_modules[] = {
     {"moonbase.core.iso", luaopen_moonbase_core_iso},
     {"moonbase.core.ssh", luaopen_moonbase_core_ssh},
     {"moonbase.core.image", luaopen_moonbase_core_image},
+    {"moonbase.core.net", luaopen_moonbase_core_net},
     {"moonbase.core.agent", luaopen_moonbase_core_agent},
     {"moonbase.core.json", luaopen_cjson},
     {NULL, NULL},

@@ -20,6 +20,7 @@ int luaopen_moonbase_core_yaml(lua_State *L);
 int luaopen_moonbase_core_iso(lua_State *L);
 int luaopen_moonbase_core_ssh(lua_State *L);
 int luaopen_moonbase_core_image(lua_State *L);
+int luaopen_moonbase_core_net(lua_State *L);
 int luaopen_moonbase_core_agent(lua_State *L);
 int luaopen_cjson(lua_State *L);
 
