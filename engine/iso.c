@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define SECTOR 2048u
+#define PAD_SECTORS 150u
 #define NAME_MAX_LEN 64 /* the Joliet limit */
 #define VOLID_MAX_LEN 16 /* the Joliet volume id holds 16 UCS-2 characters */
 
@@ -482,7 +483,9 @@ static bool plan(struct image *im, const char *path, const char *volume_id,
         mb_error_set(err, MB_ERR_USAGE, "iso: the files of \"%s\" are too big together", path);
         return false;
     }
-    im->total_sectors = (uint32_t)next;
+    /* Trailing zero sectors, as genisoimage writes: busybox's volume_id (the
+     * `findfs LABEL=cidata` of small guests) ignores devices under 68 KiB. */
+    im->total_sectors = (uint32_t)next + PAD_SECTORS;
     return true;
 }
 
@@ -562,6 +565,8 @@ bool mb_iso_write(const char *path, const char *volume_id, const struct mb_iso_f
         written = write_all(fd, e->data, e->size)
                   && (tail == 0 || write_all(fd, zeros, SECTOR - tail));
     }
+    if (written && ftruncate(fd, (off_t)im.total_sectors * SECTOR) != 0)
+        written = false;
     if (!written || fsync(fd) != 0) {
         mb_error_set_errno(err, errno, "iso: cannot write \"%s\" (is the disk full?)", tmp);
         goto cleanup;
