@@ -204,6 +204,25 @@ static int l_truncate(lua_State *L)
     return 1;
 }
 
+/* open_fd(path, "r"|"w") -> a raw file descriptor (for lending to the agent) */
+static int l_open_fd(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *mode = luaL_optstring(L, 2, "r");
+    int flags = mode[0] == 'w' ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY;
+    int fd = open(path, flags | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return push_errno(L, "open", path);
+    lua_pushinteger(L, fd);
+    return 1;
+}
+
+static int l_close_fd(lua_State *L)
+{
+    close((int)luaL_checkinteger(L, 1));
+    return 0;
+}
+
 struct lock_ud {
     int fd;
 };
@@ -255,6 +274,7 @@ static const luaL_Reg funcs[] = {
     {"list", l_list},       {"stat", l_stat},         {"exists", l_exists},
     {"realpath", l_realpath}, {"symlink", l_symlink}, {"readlink", l_readlink},
     {"touch", l_touch},     {"truncate", l_truncate}, {"lock", l_lock},
+    {"open_fd", l_open_fd}, {"close_fd", l_close_fd},
     {NULL, NULL},
 };
 

@@ -466,7 +466,7 @@ function M.exec(name, argv, o)
   local rec = M.get(name)
   local st = M.state(rec)
   if st ~= "running" then
-    wrong_state("exec", name, st, "try: moonbase start " .. name)
+    wrong_state(o.pty and "shell" or "exec", name, st, "try: moonbase start " .. name)
   end
   if M.uses_agent() then return require("moonbase._core.boot").exec(M, rec, argv, o) end
   local process = require("moonbase.core.process")

@@ -182,4 +182,36 @@ function M.exec(instance, rec, argv, o)
   return status
 end
 
+---Runs a shell command line in the guest and captures its stdout.
+---@return integer status, string stdout
+function M.capture(instance, rec, command)
+  local tmp = string.format("%s/.capture.%d", instance.dir(rec.name), util.getpid())
+  local fd = errors.check("transfer", fs.open_fd(tmp, "w"))
+  local null = errors.check("transfer", fs.open_fd("/dev/null", "r"))
+  local ok, status, msg = pcall(M.call, instance, rec, { op = "exec", command = command,
+    fds = { null, fd, 2 } })
+  fs.close_fd(fd)
+  fs.close_fd(null)
+  local out = fs.read(tmp) or ""
+  fs.remove(tmp)
+  if not ok then error(status, 0) end
+  if not status then errors.raise("transfer: " .. msg) end
+  return status, out
+end
+
+---Copies a local file to the guest (SFTP through the agent).
+function M.put(instance, rec, local_path, remote_path, o)
+  local st = errors.check("transfer", fs.stat(local_path))
+  local status, msg, code = M.call(instance, rec, { op = "put", ["local"] = local_path,
+    remote = remote_path, mode = st.mode & 511, preserve = o.preserve })
+  if not status then errors.raise("transfer: " .. msg, code) end
+end
+
+---Copies a guest file to a local path (written to a temporary file, renamed).
+function M.get(instance, rec, remote_path, local_path, o)
+  local status, msg, code = M.call(instance, rec, { op = "get", ["local"] = local_path,
+    remote = remote_path, preserve = o.preserve })
+  if not status then errors.raise("transfer: " .. msg, code) end
+end
+
 return M

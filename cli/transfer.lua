@@ -1,0 +1,19 @@
+-- moonbase transfer [-r] [-p] SRC... DST
+local transfer = require("moonbase.transfer")
+
+return {
+  summary = "Copy files between the host and instances",
+  usage = "moonbase transfer [-r] [-p] SOURCE... DESTINATION",
+  description = "Copies over SFTP through the instance's agent. Write instance paths as " ..
+    "NAME:path (relative to the default user's home); '-' reads stdin or writes stdout.",
+  options = {
+    { "recursive", "r", type = "flag", help = "copy directories" },
+    { "preserve", "p", type = "flag", help = "keep modification times and modes" },
+  },
+  min_args = 2,
+  run = function(opts)
+    local sources = { table.unpack(opts, 1, #opts - 1) }
+    transfer.copy(sources, opts[#opts], { recursive = opts.recursive, preserve = opts.preserve })
+    return 0
+  end,
+}
