@@ -67,7 +67,7 @@ static int l_capeff_has(lua_State *L)
     return 1;
 }
 
-/* links() -> { {name, index, kind, mac, alias, master, up, loopback, mtu}, ... } */
+/* links() -> { {name, index, kind, mac, alias, master, up, loopback, running, mtu}, ... } */
 static int l_links(lua_State *L)
 {
     mb_error *err = NULL;
@@ -90,6 +90,9 @@ static int l_links(lua_State *L)
         lua_setfield(L, -2, "up");
         lua_pushboolean(L, (v[i].flags & IFF_LOOPBACK) != 0);
         lua_setfield(L, -2, "loopback");
+        /* a tap is running (has carrier) while a process holds it open */
+        lua_pushboolean(L, (v[i].flags & IFF_RUNNING) != 0);
+        lua_setfield(L, -2, "running");
         set_int(L, "mtu", v[i].mtu);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
@@ -371,6 +374,14 @@ static int l_dnsmasq_all(lua_State *L)
     return 1;
 }
 
+/* dnsmasq_kill(pid) -> true; only one of dnsmasq_all()'s pids */
+static int l_dnsmasq_kill(lua_State *L)
+{
+    mb_error *err = NULL;
+    bool ok = mb_net_dnsmasq_kill((pid_t)luaL_checkinteger(L, 1), &err);
+    return push_ok(L, ok, err);
+}
+
 /* uid() -> real uid, effective uid */
 static int l_uid(lua_State *L)
 {
@@ -401,6 +412,7 @@ static const luaL_Reg funcs[] = {
     {"dnsmasq_stop", l_dnsmasq_stop},
     {"dnsmasq_hosts", l_dnsmasq_hosts},
     {"dnsmasq_all", l_dnsmasq_all},
+    {"dnsmasq_kill", l_dnsmasq_kill},
     {"uid", l_uid},
     {NULL, NULL},
 };

@@ -138,6 +138,8 @@ bool mb_net_dnsmasq_hosts(const char *dir, const char *domain,
 /* Every dnsmasq in this network namespace whose conf file is moonbase's
  * (begins with MB_DNSMASQ_MAGIC); free() the array. */
 pid_t *mb_net_dnsmasq_all(size_t *n);
+/* Stops one of those (SIGTERM, then SIGKILL); refuses any other pid. */
+bool mb_net_dnsmasq_kill(pid_t pid, mb_error **err);
 #define MB_DNSMASQ_MAGIC "# moonbase network"
 
 #endif

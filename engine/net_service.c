@@ -622,6 +622,26 @@ static bool conf_is_ours(const char *conf)
     return len > tl && strcmp(conf + len - tl, tail) == 0 && strstr(conf, "/networks/") != NULL;
 }
 
+static bool is_ours(pid_t pid)
+{
+    char *cmd = proc_cmdline(pid);
+    char conf[4096];
+    bool ours = cmd && cmdline_conf(cmd, conf, sizeof conf) && conf_is_ours(conf) && alive(pid)
+                && same_netns(pid);
+    free(cmd);
+    return ours;
+}
+
+bool mb_net_dnsmasq_kill(pid_t pid, mb_error **err)
+{
+    if (pid <= 0 || !is_ours(pid)) {
+        mb_error_set(err, MB_ERR_USAGE, "net: process %d is not a dnsmasq of moonbase's in this "
+                     "network namespace", (int)pid);
+        return false;
+    }
+    return stop_pid(pid, "dnsmasq", err);
+}
+
 pid_t *mb_net_dnsmasq_all(size_t *n)
 {
     *n = 0;
@@ -633,12 +653,7 @@ pid_t *mb_net_dnsmasq_all(size_t *n)
         pid_t pid = (pid_t)atoi(de->d_name);
         if (pid <= 0 || pid == getpid())
             continue;
-        char *cmd = proc_cmdline(pid);
-        char conf[4096];
-        bool ours = cmd && cmdline_conf(cmd, conf, sizeof conf) && conf_is_ours(conf)
-                    && alive(pid) && same_netns(pid);
-        free(cmd);
-        if (!ours)
+        if (!is_ours(pid))
             continue;
         if (*n + 1 >= cap) {
             pid_t *p = realloc(out, cap * 2 * sizeof *out);

@@ -1,0 +1,955 @@
+-- Private networks: the default network moonbase0 and named ones, each a
+-- Linux bridge with one tap per attached instance, a dnsmasq (DNS for
+-- <instance>.moonbase, DHCP with a static lease per MAC) and NAT for egress.
+--
+-- Records are the memory: <data>/networks/<name>.json holds a network's
+-- subnet and its leases (instance -> ipv4, mac, tap), written atomically under
+-- one lock (<data>/networks/lock) for every change. An address, once leased,
+-- stays with its instance through stop/start/suspend until `release`. The host
+-- side (bridge, taps, dnsmasq, NAT) is brought up from the records whenever an
+-- instance attaches, so `prune` can remove all of it and nothing is lost.
+--
+-- The host is reached through moonbase.core.net (rtnetlink, nft, dnsmasq);
+-- network._host, or MOONBASE_NET_FAKE=<file.json>, swaps in a fake host
+-- (moonbase._core.netfake) for specs.
+local fs = require("moonbase.core.fs")
+local paths = require("moonbase._core.paths")
+local store = require("moonbase._core.store")
+local ipv4 = require("moonbase._core.ipv4")
+local errors = require("moonbase.errors")
+
+local M = {}
+
+M.DEFAULT = "moonbase0"
+M.DOMAIN = "moonbase"
+M.ALIAS_PREFIX = "moonbase:"
+
+---@class moonbase.Lease
+---@field ipv4 string
+---@field mac string
+---@field tap string
+---@field static? boolean  the address was asked for (ip=), not allocated
+---@field created string
+
+---@class moonbase.NetworkRecord
+---@field name string
+---@field bridge string
+---@field subnet string     "10.x.y.0/24"
+---@field gateway string    the bridge's address: router and DNS server for guests
+---@field prefix integer
+---@field leases table<string, moonbase.Lease>  by instance name
+---@field created string
+
+---@class moonbase.Attachment
+---@field network string
+---@field bridge string
+---@field tap string
+---@field mac string
+---@field ipv4 string      without the prefix
+---@field gateway string
+---@field prefix integer
+---@field dns string       the nameserver guests use (the gateway)
+---@field domain string    "moonbase"
+---@field hostname string  "<instance>.moonbase"
+
+---------------------------------------------------------------- the host
+local backend
+---The host backend: moonbase.core.net, or a fake one.
+function M.host()
+  if M._host then return M._host end
+  if not backend then
+    local fake = os.getenv("MOONBASE_NET_FAKE")
+    if fake and fake ~= "" then
+      backend = require("moonbase._core.netfake").open(fake)
+    else
+      backend = require("moonbase.core.net")
+    end
+  end
+  return backend
+end
+
+local function on_path(prog)
+  for d in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local st = fs.stat(d .. "/" .. prog)
+    if st and st.type == "file" and (st.mode & 73) ~= 0 then return true end
+  end
+  return false
+end
+
+---Whether the private network can be used by this process.
+---@return boolean ok
+---@return string? reason  when not, what is missing and how to get it
+function M.available()
+  local h = M.host()
+  local ok, reason = h.privileged()
+  if not ok then
+    return false, reason .. " (run moonbase as root, e.g. with sudo)"
+  end
+  if h == package.loaded["moonbase.core.net"] then
+    for _, t in ipairs({ { "dnsmasq", "dnsmasq-base" }, { "nft", "nftables" } }) do
+      if not on_path(t[1]) then
+        return false, string.format("%s is not installed (install the %s package)", t[1], t[2])
+      end
+    end
+  end
+  return true
+end
+
+---The one-time notice for launch when available() is false.
+---@param reason string
+---@return string
+function M.fallback_notice(reason)
+  return "moonbase: the private network " .. M.DEFAULT .. " is not available here: " .. reason ..
+    ". This instance uses QEMU user networking: it is reachable from this host through a " ..
+    "forwarded SSH port on 127.0.0.1, and instances cannot reach each other. To give " ..
+    "instances addresses and names (<name>." .. M.DOMAIN .. ") on a shared network, run " ..
+    "moonbase as root (see docs/networking.md)."
+end
+
+---------------------------------------------------------------- records
+local function dir() return paths.data .. "/networks" end
+local function record_path(name) return dir() .. "/" .. name .. ".json" end
+
+---The runtime directory of a network (dnsmasq conf, pid, hosts, leases).
+function M.runtime_dir(name) return dir() .. "/" .. name end
+
+local function lock()
+  errors.check("network", fs.mkdirs(dir()))
+  return errors.check("network", fs.lock(dir() .. "/lock"))
+end
+
+local function now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+
+---A network's record, or nil.
+---@return moonbase.NetworkRecord?
+function M.get(name)
+  local rec = store.read(record_path(name))
+  if rec then rec.leases = rec.leases or {} end
+  return rec
+end
+
+---Every network record, sorted by name (moonbase0 first).
+---@return moonbase.NetworkRecord[]
+function M.records()
+  local out = {}
+  for _, f in ipairs(fs.list(dir()) or {}) do
+    local n = f:match("^([a-z][a-z0-9-]*)%.json$")
+    local rec = n and M.get(n)
+    if rec then out[#out + 1] = rec end
+  end
+  table.sort(out, function(a, b)
+    if (a.name == M.DEFAULT) ~= (b.name == M.DEFAULT) then return a.name == M.DEFAULT end
+    return a.name < b.name
+  end)
+  return out
+end
+
+local function save(rec)
+  store.write(record_path(rec.name), rec)
+end
+
+---------------------------------------------------------------- names
+local function fnv(s)
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return h
+end
+
+---Checks a network name: ^[a-z][a-z0-9-]*$, at most 32 characters.
+---@return boolean?, string?
+function M.valid_name(name)
+  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9-]*$") or #name > 32 or
+      name:sub(-1) == "-" then
+    return nil, string.format("invalid network name \"%s\": use lowercase letters, digits " ..
+      "and dashes, starting with a letter, at most 32 characters", tostring(name)), "usage"
+  end
+  return true
+end
+
+---The bridge a network gets: moonbase0 for the default, else "mb-<name>"
+---(shortened with a hash to fit the kernel's 15 characters).
+---@param name string
+---@param taken? table<string, boolean>  bridge names already used
+function M.bridge_name(name, taken)
+  taken = taken or {}
+  if name == M.DEFAULT then return M.DEFAULT end
+  for i = 0, 99 do
+    local b = "mb-" .. name
+    if #b > 15 or i > 0 then
+      b = string.format("mb-%s-%04x", (name:sub(1, 7):gsub("%-+$", "")), fnv(name .. i) & 0xffff)
+    end
+    if not taken[b] then return b end
+  end
+  errors.raise("network: cannot find a free bridge name for " .. name)
+end
+
+---The tap of an instance on a network: "mbt" + 8 hex digits (stable).
+function M.tap_name(instance, network, taken)
+  taken = taken or {}
+  for i = 0, 99 do
+    local t = string.format("mbt%08x", fnv(instance .. "@" .. network .. (i > 0 and i or "")))
+    if not taken[t] then return t end
+  end
+  errors.raise("network: cannot find a free tap name for " .. instance)
+end
+
+---A MAC in QEMU's range 52:54:00 for an instance on a network (stable).
+function M.mac_for(instance, network, taken)
+  taken = taken or {}
+  for i = 0, 999 do
+    local h = fnv("mac:" .. instance .. "@" .. network .. (i > 0 and i or ""))
+    local m = string.format("52:54:00:%02x:%02x:%02x", (h >> 16) & 255, (h >> 8) & 255, h & 255)
+    if not taken[m] then return m end
+  end
+  errors.raise("network: cannot find a free MAC address for " .. instance)
+end
+
+---Checks a MAC: six hex pairs, unicast. Returns it lowercased.
+function M.check_mac(mac)
+  if type(mac) ~= "string" or not mac:match("^%x%x:%x%x:%x%x:%x%x:%x%x:%x%x$") then
+    return nil, string.format("invalid MAC address \"%s\" (use six hex pairs, e.g. " ..
+      "52:54:00:12:34:56)", tostring(mac)), "usage"
+  end
+  if tonumber(mac:sub(1, 2), 16) & 1 == 1 then
+    return nil, string.format("MAC address %s is a multicast address (the first byte must " ..
+      "be even)", mac), "usage"
+  end
+  return mac:lower()
+end
+
+---------------------------------------------------------------- subnets
+---@class moonbase.Occupied
+---@field cidr moonbase.Cidr
+---@field what string
+
+---What the host already uses: its routes (not the default route) and the
+---networks of its addresses, except on the devices in `except`.
+---@param facts {routes: table[], addresses: table[]}
+---@param except? table<string, boolean>  device names to ignore (a network's own bridge)
+---@return moonbase.Occupied[]
+function M.occupied(facts, except)
+  except = except or {}
+  local out = {}
+  for _, r in ipairs(facts.routes or {}) do
+    local n = r.dst and ipv4.parse(r.dst)
+    if n and r.prefix and r.prefix > 0 and not except[r.dev or ""] then
+      local c = ipv4.cidr(n, r.prefix)
+      out[#out + 1] = { cidr = c, what = "the host's route to " .. c.text ..
+        (r.dev and (" on " .. r.dev) or "") }
+    end
+  end
+  for _, a in ipairs(facts.addresses or {}) do
+    local n = ipv4.parse(a.address)
+    if n and a.dev ~= "lo" and not except[a.dev or ""] then
+      out[#out + 1] = { cidr = ipv4.cidr(n, a.prefix or 32), what = "the host's address " ..
+        a.address .. "/" .. (a.prefix or 32) .. (a.dev and (" on " .. a.dev) or "") }
+    end
+  end
+  return out
+end
+
+local function first_overlap(c, occupied)
+  for _, o in ipairs(occupied) do
+    if ipv4.overlaps(c, o.cidr) then return o end
+  end
+end
+
+---A free /24 for a network: 10.<x>.<y>.0/24 in an order seeded by the name
+---(so a host tends to get the same subnet again), then 172.16-31.y and
+---192.168.y. Nil when every candidate collides.
+---@param occupied moonbase.Occupied[]
+---@param seed? string
+---@return string?
+function M.pick_subnet(occupied, seed)
+  local h = fnv(seed or M.DEFAULT)
+  local wide = first_overlap(ipv4.parse_cidr("10.0.0.0/8"), occupied)
+  if not (wide and wide.cidr.prefix <= 8) then
+    local span = 191 * 256 -- x from 64 to 254
+    for i = 0, span - 1 do
+      local idx = (h + i * 7919) % span
+      local c = ipv4.cidr((10 << 24) | ((64 + idx // 256) << 16) | ((idx % 256) << 8), 24)
+      if not first_overlap(c, occupied) then return c.text end
+    end
+  end
+  for x = 16, 31 do
+    for y = 0, 255 do
+      local c = ipv4.cidr((172 << 24) | (x << 16) | (((h + y) % 256) << 8), 24)
+      if not first_overlap(c, occupied) then return c.text end
+    end
+  end
+  for y = 0, 255 do
+    local c = ipv4.cidr((192 << 24) | (168 << 16) | (((h + y) % 256) << 8), 24)
+    if not first_overlap(c, occupied) then return c.text end
+  end
+  return nil
+end
+
+---Checks a subnet a user asks for: CIDR, a private range, room for
+---instances, no overlap with the host or with another moonbase network.
+---@param text string
+---@param o? {network?: string, facts?: table, records?: moonbase.NetworkRecord[]}
+---@return moonbase.Cidr?, string?
+function M.check_subnet(text, o)
+  o = o or {}
+  local c, msg = ipv4.parse_cidr(text)
+  if not c then return nil, msg end
+  if c.prefix < 8 or c.prefix > 29 then
+    return nil, string.format("%s: the prefix length must be 8 to 29 (a /24 holds 253 " ..
+      "instances)", text)
+  end
+  if not ipv4.is_private(c) then
+    return nil, string.format("%s is not a private range: use one inside 10.0.0.0/8, " ..
+      "172.16.0.0/12 or 192.168.0.0/16", text)
+  end
+  local occupied, except = {}, {}
+  for _, r in ipairs(o.records or M.records()) do
+    if r.name ~= o.network then
+      occupied[#occupied + 1] = { cidr = assert(ipv4.parse_cidr(r.subnet)),
+        what = "moonbase network " .. r.name .. " (" .. r.subnet .. ")" }
+    else
+      except[r.bridge] = true -- its own bridge's route is no collision
+    end
+  end
+  if o.network == M.DEFAULT then except[M.DEFAULT] = true end
+  local facts = o.facts
+  if not facts then
+    local h = M.host()
+    facts = { routes = h.routes() or {}, addresses = h.addresses() or {} }
+  end
+  for _, x in ipairs(M.occupied(facts, except)) do occupied[#occupied + 1] = x end
+  local hit = first_overlap(c, occupied)
+  if hit then
+    local free = M.pick_subnet(occupied, o.network)
+    return nil, string.format("%s overlaps %s%s", text, hit.what,
+      free and (" (try: " .. free .. ")") or "")
+  end
+  return c
+end
+
+---Checks the value of the setting local.network.subnet ("auto" or a CIDR).
+function M.check_subnet_setting(v)
+  if v == "auto" then return true end
+  local c, msg = M.check_subnet(v, { network = M.DEFAULT })
+  if not c then return nil, msg end
+  return true
+end
+
+---Refuses a new local.network.subnet while moonbase0 has leases on another.
+function M.check_subnet_change(v)
+  local rec = M.get(M.DEFAULT)
+  if v == "auto" or not rec or rec.subnet == v or next(rec.leases) == nil then return end
+  local users = {}
+  for n in pairs(rec.leases) do users[#users + 1] = n end
+  table.sort(users)
+  errors.usage(string.format("local.network.subnet: %s still uses %s for %s (delete them " ..
+    "with --purge first, or keep the subnet)", M.DEFAULT, rec.subnet,
+    table.concat(users, ", ")))
+end
+
+---------------------------------------------------------------- IPAM
+local function taken_sets(records)
+  local macs, taps, bridges = {}, {}, {}
+  for _, r in ipairs(records) do
+    bridges[r.bridge] = true
+    for _, l in pairs(r.leases or {}) do
+      macs[l.mac] = true
+      taps[l.tap] = true
+    end
+  end
+  return macs, taps, bridges
+end
+
+local function host_range(rec)
+  local c = assert(ipv4.parse_cidr(rec.subnet))
+  local first, last = ipv4.hosts(c)
+  return c, first, last
+end
+
+---Checks a requested address against a network: inside its subnet, not its
+---network/broadcast/gateway address, not leased to another instance.
+---@return integer? address, string? message
+function M.check_address(rec, ip, instance)
+  local n, msg = ipv4.parse(ip)
+  if not n then return nil, msg end
+  local c, first, last = host_range(rec)
+  local range = ipv4.format(first + 1) .. " to " .. ipv4.format(last)
+  if not ipv4.contains(c, n) then
+    return nil, string.format("%s is not in %s's subnet %s (use an address from %s)", ip,
+      rec.name, rec.subnet, range)
+  end
+  if n < first or n > last then
+    return nil, string.format("%s is the network or broadcast address of %s (use an address " ..
+      "from %s)", ip, rec.subnet, range)
+  end
+  if ip == rec.gateway then
+    return nil, string.format("%s is %s's gateway, the host's address on it (use an address " ..
+      "from %s)", ip, rec.name, range)
+  end
+  for other, l in pairs(rec.leases) do
+    if l.ipv4 == ip and other ~= instance then
+      return nil, string.format("%s on %s is already used by %s (pick another address, or " ..
+        "leave out ip= to get a free one)", ip, rec.name, other)
+    end
+  end
+  return n
+end
+
+---The lowest free address of a network, or nil, message.
+function M.allocate(rec)
+  local _, first, last = host_range(rec)
+  local used = { [rec.gateway] = true }
+  local count = 0
+  for _, l in pairs(rec.leases) do used[l.ipv4] = true; count = count + 1 end
+  for n = first, last do
+    local a = ipv4.format(n)
+    if not used[a] then return a end
+  end
+  return nil, string.format("no free address left on %s (%s, %d instances): delete some " ..
+    "with --purge, or use a network with a larger subnet", rec.name, rec.subnet, count)
+end
+
+---Gives an instance its lease on a network (the same one every time):
+---validates a requested address or MAC, else allocates. Changes rec only.
+---@param rec moonbase.NetworkRecord
+---@param instance string
+---@param o? {ip?: string, mac?: string}
+---@param records? moonbase.NetworkRecord[]  every network, for MAC/tap uniqueness
+---@return moonbase.Lease lease, boolean new
+function M.reserve(rec, instance, o, records)
+  o = o or {}
+  local mac
+  if o.mac then mac = errors.check("network", M.check_mac(o.mac)) end
+  local lease = rec.leases[instance]
+  if lease then
+    if o.ip and o.ip ~= lease.ipv4 then
+      errors.usage(string.format("network: %s already has %s on %s; an instance keeps its " ..
+        "address (leave out ip=, or delete the instance with --purge first)", instance,
+        lease.ipv4, rec.name))
+    end
+    if mac and mac ~= lease.mac then lease.mac = mac end
+    return lease, false
+  end
+  records = records or M.records()
+  local macs, taps = taken_sets(records)
+  local ip
+  if o.ip then
+    errors.check("network", M.check_address(rec, o.ip, instance))
+    ip = o.ip
+  else
+    ip = errors.check("network", M.allocate(rec))
+  end
+  if mac and macs[mac] then
+    errors.usage(string.format("network: MAC address %s is already used by another instance",
+      mac))
+  end
+  lease = { ipv4 = ip, mac = mac or M.mac_for(instance, rec.name, macs),
+    tap = M.tap_name(instance, rec.name, taps), static = o.ip and true or nil, created = now() }
+  rec.leases[instance] = lease
+  return lease, true
+end
+
+---A new network record (no host changes).
+local function new_record(name, subnet, records)
+  local c = assert(ipv4.parse_cidr(subnet))
+  local _, _, bridges = taken_sets(records)
+  return { name = name, bridge = M.bridge_name(name, bridges), subnet = c.text,
+    gateway = ipv4.format(c.network + 1), prefix = c.prefix, leases = {}, created = now(),
+    version = 1 }
+end
+
+local function facts_of(h)
+  return {
+    links = errors.check("network", h.links()),
+    routes = errors.check("network", h.routes()),
+    addresses = errors.check("network", h.addresses()),
+  }
+end
+
+local function setting_subnet()
+  local ok, v = pcall(function() return require("moonbase.settings").get("local.network.subnet") end)
+  if ok and v and v ~= "auto" then return v end
+end
+
+-- The subnet a new network gets: asked for, the setting (moonbase0), or picked.
+local function choose_subnet(name, asked, facts, records)
+  local from_setting = name == M.DEFAULT and setting_subnet()
+  if asked or from_setting then
+    local c, msg = M.check_subnet(asked or from_setting, { network = name, facts = facts,
+      records = records })
+    if not c then
+      errors.usage((asked and "network create: " or "local.network.subnet: ") .. msg)
+    end
+    return c.text
+  end
+  local occupied = M.occupied(facts)
+  for _, r in ipairs(records) do
+    occupied[#occupied + 1] = { cidr = assert(ipv4.parse_cidr(r.subnet)), what = r.name }
+  end
+  local s = M.pick_subnet(occupied, name)
+  if not s then
+    errors.raise("network: every candidate subnet overlaps a route or address of this host " ..
+      "(set one: moonbase set local.network.subnet=CIDR)")
+  end
+  return s
+end
+
+---------------------------------------------------------------- the host side
+local function links_by_name(facts)
+  local t = {}
+  for _, l in ipairs(facts.links) do t[l.name] = l end
+  return t
+end
+
+local function ours(link, alias)
+  return link.alias == alias
+end
+
+local function hosts_of(rec)
+  local out = {}
+  for name, l in pairs(rec.leases) do
+    out[#out + 1] = { name = name, mac = l.mac, ipv4 = l.ipv4 }
+  end
+  table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+
+-- The NAT table for every network whose bridge is on the host.
+local function sync_nat(h, extra)
+  local links = links_by_name({ links = errors.check("network", h.links()) })
+  local nets = {}
+  for _, r in ipairs(M.records()) do
+    if links[r.bridge] or r.name == extra then
+      nets[#nets + 1] = { bridge = r.bridge, subnet = r.subnet }
+    end
+  end
+  errors.check("network", h.nat_apply(nets))
+end
+
+-- Bridge with exactly the gateway address, forwarding, NAT, dnsmasq.
+local function bring_up(rec, h, facts)
+  local alias = M.ALIAS_PREFIX .. rec.name
+  local br = links_by_name(facts)[rec.bridge]
+  if br and not ours(br, alias) then
+    errors.raise(string.format("network: the interface %s exists but is not moonbase's " ..
+      "(remove it, or delete and re-create the network %s)", rec.bridge, rec.name))
+  end
+  if not br then errors.check("network", h.bridge_create(rec.bridge, { alias = alias })) end
+  for _, a in ipairs(facts.addresses) do
+    if a.dev == rec.bridge and (a.address ~= rec.gateway or a.prefix ~= rec.prefix) then
+      errors.check("network", h.address_delete(rec.bridge, a.address, a.prefix))
+    end
+  end
+  errors.check("network", h.address_add(rec.bridge, rec.gateway, rec.prefix))
+  errors.check("network", h.link_set(rec.bridge, { up = true }))
+  errors.check("network", h.ip_forward(true))
+  sync_nat(h, rec.name)
+  local rdir = M.runtime_dir(rec.name)
+  errors.check("network", h.dnsmasq_hosts(rdir, M.DOMAIN, hosts_of(rec)))
+  errors.check("network", h.dnsmasq_start({ name = rec.name, dir = rdir, bridge = rec.bridge,
+    address = rec.gateway, prefix = rec.prefix, domain = M.DOMAIN }))
+end
+
+-- Stops dnsmasq and removes the bridge and taps of one network.
+local function tear_down(rec, h, facts)
+  errors.check("network", h.dnsmasq_stop(M.runtime_dir(rec.name)))
+  local links = links_by_name(facts)
+  for inst, l in pairs(rec.leases) do
+    local t = links[l.tap]
+    if t and ours(t, M.ALIAS_PREFIX .. inst .. "@" .. rec.name) then
+      errors.check("network", h.link_delete(l.tap))
+    end
+  end
+  local br = links[rec.bridge]
+  if br and ours(br, M.ALIAS_PREFIX .. rec.name) then
+    errors.check("network", h.link_delete(rec.bridge))
+  end
+end
+
+local function ensure_tap(rec, instance, lease, h, facts, uid)
+  local alias = M.ALIAS_PREFIX .. instance .. "@" .. rec.name
+  local t = links_by_name(facts)[lease.tap]
+  if t and not ours(t, alias) then
+    errors.raise(string.format("network: the interface %s exists but is not %s's tap " ..
+      "(remove it: ip link delete %s)", lease.tap, instance, lease.tap))
+  end
+  if not t then
+    errors.check("network", h.tap_create(lease.tap, { alias = alias, uid = uid }))
+  end
+  errors.check("network", h.link_set(lease.tap, { master = rec.bridge, up = true }))
+end
+
+local function attachment(rec, instance)
+  local l = rec.leases[instance]
+  return { network = rec.name, bridge = rec.bridge, tap = l.tap, mac = l.mac, ipv4 = l.ipv4,
+    gateway = rec.gateway, prefix = rec.prefix, dns = rec.gateway, domain = M.DOMAIN,
+    hostname = instance .. "." .. M.DOMAIN }
+end
+
+-- The record of a network, creating moonbase0 on first use; moves moonbase0
+-- to local.network.subnet when that changed and nothing uses the old one.
+local function ensure_record(name, facts, h)
+  local rec = M.get(name)
+  local records = M.records()
+  if not rec then
+    if name ~= M.DEFAULT then
+      errors.raise(string.format("network: there is no network \"%s\" (try: moonbase " ..
+        "networks, or moonbase network create %s --subnet CIDR)", name, name), "notfound")
+    end
+    rec = new_record(name, choose_subnet(name, nil, facts, records), records)
+    save(rec)
+    return rec
+  end
+  local want = name == M.DEFAULT and setting_subnet()
+  if want and want ~= rec.subnet then
+    M.check_subnet_change(want)
+    local ok, msg = M.check_subnet(want, { network = name, facts = facts, records = records })
+    if not ok then errors.usage("local.network.subnet: " .. msg) end
+    if h then tear_down(rec, h, facts) end
+    local c = assert(ipv4.parse_cidr(want))
+    rec.subnet, rec.gateway, rec.prefix = c.text, ipv4.format(c.network + 1), c.prefix
+    save(rec)
+    if h then
+      for k, v in pairs(facts_of(h)) do facts[k] = v end
+    end
+  end
+  return rec
+end
+
+---------------------------------------------------------------- the API
+local function require_available(what)
+  local ok, why = M.available()
+  if not ok then
+    errors.raise(string.format("%s: the private network is not available: %s", what, why),
+      "unsupported")
+  end
+  return M.host()
+end
+
+---Puts an instance on a network: its lease (the same every time), the
+---network brought up, its tap created, its DNS name and DHCP lease served.
+---@param instance string
+---@param o? {network?: string, mac?: string, ip?: string, uid?: integer}
+---@return moonbase.Attachment
+function M.attach(instance, o)
+  o = o or {}
+  local netname = o.network or M.DEFAULT
+  errors.check("network", require("moonbase.core.util").valid_name(instance))
+  errors.check("network", M.valid_name(netname))
+  if o.mac then errors.check("network", M.check_mac(o.mac)) end
+  local h = require_available("network")
+  local l <close> = lock()
+  local facts = facts_of(h)
+  local rec = ensure_record(netname, facts, h)
+  local lease = M.reserve(rec, instance, o, M.records())
+  save(rec)
+  bring_up(rec, h, facts)
+  ensure_tap(rec, instance, lease, h, facts, o.uid)
+  return attachment(rec, instance)
+end
+
+---Removes an instance's taps (on stop); its addresses stay reserved.
+---@param instance string
+---@return string[] taps  the taps removed
+function M.detach(instance)
+  local removed = {}
+  local recs = {}
+  for _, r in ipairs(M.records()) do
+    if r.leases[instance] then recs[#recs + 1] = r end
+  end
+  if #recs == 0 or not M.available() then return removed end
+  local h = M.host()
+  local l <close> = lock()
+  local links = links_by_name(facts_of(h))
+  for _, r in ipairs(recs) do
+    local lease = r.leases[instance]
+    local t = links[lease.tap]
+    if t and ours(t, M.ALIAS_PREFIX .. instance .. "@" .. r.name) then
+      errors.check("network", h.link_delete(lease.tap))
+      removed[#removed + 1] = lease.tap
+    end
+  end
+  return removed
+end
+
+---Frees an instance's addresses on every network (on delete --purge) and
+---removes its taps and DNS names.
+---@param instance string
+---@return {network: string, ipv4: string}[] released
+function M.release(instance)
+  local released = {}
+  local l <close> = lock()
+  local h = M.available() and M.host() or nil
+  local links = h and links_by_name(facts_of(h)) or {}
+  for _, r in ipairs(M.records()) do
+    local lease = r.leases[instance]
+    if lease then
+      r.leases[instance] = nil
+      save(r)
+      released[#released + 1] = { network = r.name, ipv4 = lease.ipv4 }
+      if h then
+        local t = links[lease.tap]
+        if t and ours(t, M.ALIAS_PREFIX .. instance .. "@" .. r.name) then
+          errors.check("network", h.link_delete(lease.tap))
+        end
+        if h.dnsmasq_pid(M.runtime_dir(r.name)) then
+          errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN, hosts_of(r)))
+        end
+      end
+    end
+  end
+  return released
+end
+
+---An instance's attachments from the records (no host access), primary
+---(moonbase0, else the first by name) first.
+---@param instance string
+---@return moonbase.Attachment[]
+function M.attachments(instance)
+  local out = {}
+  for _, r in ipairs(M.records()) do
+    if r.leases[instance] then out[#out + 1] = attachment(r, instance) end
+  end
+  return out
+end
+
+---The primary address of an instance, or nil.
+---@return string?
+function M.address(instance)
+  local a = M.attachments(instance)[1]
+  return a and a.ipv4
+end
+
+---Creates a named network (or moonbase0 with a chosen subnet) and brings it
+---up when this process may; otherwise it is recorded and comes up on first use.
+---@param name string
+---@param o? {subnet?: string}
+---@return moonbase.NetworkRecord rec, boolean up, string? why_not
+function M.create(name, o)
+  o = o or {}
+  errors.check("network create", M.valid_name(name))
+  if o.subnet then
+    local c, msg = ipv4.parse_cidr(o.subnet)
+    if not c then errors.usage("network create: " .. msg) end
+  end
+  if name == M.DEFAULT and o.subnet and setting_subnet() and setting_subnet() ~= o.subnet then
+    errors.usage(string.format("network create: %s's subnet is set by local.network.subnet " ..
+      "(%s); change that setting instead", name, setting_subnet()))
+  end
+  local l <close> = lock()
+  local existing = M.get(name)
+  if existing then
+    errors.raise(string.format("network create: network \"%s\" already exists (%s)", name,
+      existing.subnet), "exists")
+  end
+  local h = M.host()
+  local hfacts = facts_of(h)
+  local records = M.records()
+  local rec = new_record(name, choose_subnet(name, o.subnet, hfacts, records), records)
+  local links = links_by_name(hfacts)
+  if links[rec.bridge] and not ours(links[rec.bridge], M.ALIAS_PREFIX .. name) then
+    errors.raise(string.format("network create: the interface %s exists already and is not " ..
+      "moonbase's", rec.bridge), "exists")
+  end
+  local up, why = M.available()
+  save(rec)
+  if up then bring_up(rec, h, hfacts) end
+  return rec, up, why
+end
+
+---Deletes a network that no instance uses: its dnsmasq, bridge and record.
+---@param name string
+function M.delete(name)
+  errors.check("network delete", M.valid_name(name))
+  local l <close> = lock()
+  local rec = M.get(name)
+  if not rec then
+    errors.raise(string.format("network delete: there is no network \"%s\" (try: moonbase " ..
+      "networks)", name), "notfound")
+  end
+  local users = {}
+  for n in pairs(rec.leases) do users[#users + 1] = n end
+  if #users > 0 then
+    table.sort(users)
+    errors.raise(string.format("network delete: %s is used by %s (delete %s with --purge " ..
+      "first)", name, table.concat(users, ", "), #users == 1 and "it" or "them"), "state")
+  end
+  local h = M.host()
+  local hfacts = facts_of(h)
+  local links = links_by_name(hfacts)
+  local on_host = links[rec.bridge] or h.dnsmasq_pid(M.runtime_dir(name))
+  if on_host then
+    local ok, why = M.available()
+    if not ok then
+      errors.raise(string.format("network delete: %s is up on this host and taking it down " ..
+        "needs privileges: %s", name, why), "unsupported")
+    end
+    tear_down(rec, h, hfacts)
+  end
+  errors.check("network delete", fs.remove(record_path(name)))
+  fs.rmtree(M.runtime_dir(name))
+  if on_host then sync_nat(h) end
+  return rec
+end
+
+---Removes every bridge, tap, dnsmasq and NAT table of moonbase's from this
+---host (this network namespace). Records and leases stay: the next attach
+---brings a network back with the same addresses.
+---@param o? {force?: boolean}  also when taps are in use by running instances
+---@return {links: string[], dnsmasq: integer[], nat: boolean}
+function M.prune(o)
+  o = o or {}
+  local h = require_available("networks --prune")
+  local l <close> = lock()
+  local links = errors.check("network", h.links())
+  local mine, busy = {}, {}
+  for _, k in ipairs(links) do
+    if (k.alias or ""):sub(1, #M.ALIAS_PREFIX) == M.ALIAS_PREFIX then
+      mine[#mine + 1] = k
+      if k.kind == "tun" and k.running then busy[#busy + 1] = k.alias:sub(#M.ALIAS_PREFIX + 1) end
+    end
+  end
+  if #busy > 0 and not o.force then
+    table.sort(busy)
+    errors.raise(string.format("networks --prune: instances are using moonbase's network " ..
+      "(%s): stop them first, or use --force", table.concat(busy, ", ")), "state")
+  end
+  -- taps before bridges
+  table.sort(mine, function(a, b)
+    if (a.kind == "tun") ~= (b.kind == "tun") then return a.kind == "tun" end
+    return a.name < b.name
+  end)
+  local out = { links = {}, dnsmasq = {}, nat = false }
+  for _, pid in ipairs(h.dnsmasq_all()) do
+    errors.check("network", h.dnsmasq_kill(pid))
+    out.dnsmasq[#out.dnsmasq + 1] = pid
+  end
+  for _, r in ipairs(M.records()) do h.dnsmasq_stop(M.runtime_dir(r.name)) end
+  for _, k in ipairs(mine) do
+    errors.check("network", h.link_delete(k.name))
+    out.links[#out.links + 1] = k.name
+  end
+  if errors.check("network", h.nat_exists()) then
+    errors.check("network", h.nat_apply({}))
+    out.nat = true
+  end
+  return out
+end
+
+---Rows for `moonbase networks`: moonbase's networks, then host bridges and
+---ethernet devices.
+---@return table[]
+function M.list()
+  local h = M.host()
+  local links = errors.check("networks", h.links())
+  local addrs = errors.check("networks", h.addresses())
+  local by = {}
+  for _, k in ipairs(links) do by[k.name] = k end
+  local first_addr = {}
+  for _, a in ipairs(addrs) do
+    first_addr[a.dev] = first_addr[a.dev] or (a.address .. "/" .. a.prefix)
+  end
+  local rows, shown = {}, {}
+  for _, r in ipairs(M.records()) do
+    local n = 0
+    for _ in pairs(r.leases) do n = n + 1 end
+    local br = by[r.bridge]
+    local up = br and ours(br, M.ALIAS_PREFIX .. r.name)
+    shown[r.bridge] = true
+    rows[#rows + 1] = { name = r.name, type = "moonbase", subnet = r.subnet, bridge = r.bridge,
+      state = up and "up" or "down", instances = n,
+      description = r.name == M.DEFAULT and "moonbase's default network" or
+        "moonbase network" }
+  end
+  local host = {}
+  for _, k in ipairs(links) do
+    local mb = (k.alias or ""):sub(1, #M.ALIAS_PREFIX) == M.ALIAS_PREFIX
+    if not shown[k.name] and not mb and not k.loopback then
+      if k.kind == "bridge" then
+        host[#host + 1] = { name = k.name, type = "bridge", subnet = first_addr[k.name],
+          bridge = k.name, state = k.up and "up" or "down", description = "host bridge" }
+      elseif (k.kind == nil or k.kind == "") and k.mac then
+        host[#host + 1] = { name = k.name, type = "ethernet", subnet = first_addr[k.name],
+          state = k.up and "up" or "down",
+          description = k.master and ("port of bridge " .. k.master) or "host interface" }
+      end
+    end
+  end
+  table.sort(host, function(a, b) return a.name < b.name end)
+  for _, x in ipairs(host) do rows[#rows + 1] = x end
+  return rows
+end
+
+---/etc/hosts lines for every instance with an address: the primary
+---network's address gets <name>.moonbase and <name>; others <name>.<network>.moonbase.
+---@return {ipv4: string, names: string[], instance: string, network: string}[]
+function M.hosts()
+  local seen, out = {}, {}
+  for _, r in ipairs(M.records()) do
+    local names = {}
+    for n in pairs(r.leases) do names[#names + 1] = n end
+    table.sort(names)
+    for _, n in ipairs(names) do
+      local l = r.leases[n]
+      local hn
+      if not seen[n] then
+        hn = { n .. "." .. M.DOMAIN, n }
+        seen[n] = true
+      else
+        hn = { n .. "." .. r.name .. "." .. M.DOMAIN }
+      end
+      out[#out + 1] = { ipv4 = l.ipv4, names = hn, instance = n, network = r.name }
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------- cloud-init
+---The netplan v2 network-config for a guest: one ethernet per attachment,
+---matched by MAC, with its static address; the default route and DNS on the
+---primary (the first); search domain "moonbase".
+---@param attachments moonbase.Attachment[]
+---@return table
+function M.cloud_init_config(attachments)
+  local eth = {}
+  for i, a in ipairs(attachments) do
+    local e = {
+      match = { macaddress = a.mac },
+      addresses = { a.ipv4 .. "/" .. a.prefix },
+      dhcp4 = false,
+      nameservers = { addresses = { a.dns or a.gateway }, search = { a.domain or M.DOMAIN } },
+    }
+    if i == 1 then e.routes = { { to = "0.0.0.0/0", via = a.gateway } } end
+    eth[a.network] = e
+  end
+  return { version = 2, ethernets = eth }
+end
+
+local function yq(s) return '"' .. tostring(s):gsub('[\\"]', "\\%0") .. '"' end
+
+---The same as YAML text for the NoCloud seed's network-config (every string
+---quoted: an unquoted MAC of digits reads as a number in YAML 1.1).
+---@param attachments moonbase.Attachment[]
+---@return string
+function M.cloud_init_yaml(attachments)
+  local cfg = M.cloud_init_config(attachments)
+  local out = { "version: 2", "ethernets:" }
+  for _, a in ipairs(attachments) do
+    local e = cfg.ethernets[a.network]
+    out[#out + 1] = "  " .. yq(a.network) .. ":"
+    out[#out + 1] = "    match:"
+    out[#out + 1] = "      macaddress: " .. yq(e.match.macaddress)
+    out[#out + 1] = "    dhcp4: false"
+    out[#out + 1] = "    addresses: [" .. yq(e.addresses[1]) .. "]"
+    if e.routes then
+      out[#out + 1] = "    routes:"
+      out[#out + 1] = "      - to: " .. yq(e.routes[1].to)
+      out[#out + 1] = "        via: " .. yq(e.routes[1].via)
+    end
+    out[#out + 1] = "    nameservers:"
+    out[#out + 1] = "      addresses: [" .. yq(e.nameservers.addresses[1]) .. "]"
+    out[#out + 1] = "      search: [" .. yq(e.nameservers.search[1]) .. "]"
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return M

@@ -1,0 +1,52 @@
+-- The network-config moonbase puts in a guest's NoCloud seed: netplan v2,
+-- ethernets matched by MAC with static addresses, the default route and DNS
+-- on the primary, search domain moonbase.
+local network = require("moonbase.network")
+local yaml = require("moonbase.core.yaml")
+
+local primary = { network = "moonbase0", bridge = "moonbase0", tap = "mbt0000aaaa",
+  mac = "52:54:00:12:34:56", ipv4 = "10.77.0.2", gateway = "10.77.0.1", prefix = 24,
+  dns = "10.77.0.1", domain = "moonbase", hostname = "web.moonbase" }
+local extra = { network = "backend", bridge = "mb-backend", tap = "mbt0000bbbb",
+  mac = "52:54:00:ab:cd:ef", ipv4 = "10.78.0.10", gateway = "10.78.0.1", prefix = 24,
+  dns = "10.78.0.1", domain = "moonbase", hostname = "web.moonbase" }
+
+describe("cloud-init network-config", function()
+  it("matches each NIC by MAC, with the route on the primary only", function()
+    assert.same({
+      version = 2,
+      ethernets = {
+        moonbase0 = {
+          match = { macaddress = "52:54:00:12:34:56" }, addresses = { "10.77.0.2/24" },
+          dhcp4 = false, routes = { { to = "0.0.0.0/0", via = "10.77.0.1" } },
+          nameservers = { addresses = { "10.77.0.1" }, search = { "moonbase" } },
+        },
+        backend = {
+          match = { macaddress = "52:54:00:ab:cd:ef" }, addresses = { "10.78.0.10/24" },
+          dhcp4 = false,
+          nameservers = { addresses = { "10.78.0.1" }, search = { "moonbase" } },
+        },
+      },
+    }, network.cloud_init_config({ primary, extra }))
+  end)
+
+  it("as YAML parses back to the same table, MACs as strings", function()
+    local text = network.cloud_init_yaml({ primary, extra })
+    assert.truthy(text:find('macaddress: "52:54:00:12:34:56"', 1, true), text)
+    local doc = assert(yaml.parse(text))
+    local want = network.cloud_init_config({ primary, extra })
+    assert.equal(2, math.tointeger(doc.version))
+    for name, e in pairs(want.ethernets) do
+      local got = doc.ethernets[name]
+      assert.equal(e.match.macaddress, got.match.macaddress)
+      assert.same(e.addresses, got.addresses)
+      assert.equal(false, got.dhcp4)
+      assert.same(e.nameservers, got.nameservers)
+      assert.same(e.routes, got.routes)
+    end
+  end)
+
+  it("is empty for no attachments", function()
+    assert.same({ version = 2, ethernets = {} }, network.cloud_init_config({}))
+  end)
+end)
