@@ -39,6 +39,13 @@ M.schema = {
     help = "QEMU user networking (the fallback without a moonbase network): keep guests " ..
       "from reaching anything but the host's forwards (restrict=on); the test suite sets it",
   },
+  ["local.network.subnet"] = {
+    type = "string", default = "auto",
+    validate = function(v) return require("moonbase.network").check_subnet_setting(v) end,
+    check = function(v) require("moonbase.network").check_subnet_change(v) end,
+    help = "the subnet of the default network moonbase0 (CIDR, e.g. 10.77.0.0/24); auto " ..
+      "picks a free one the first time moonbase0 is created and keeps it",
+  },
   ["client.primary-name"] = {
     type = "name", default = "primary",
     help = "the instance `moonbase shell` uses when no name is given",
