@@ -3,6 +3,7 @@
  * request) is the client every exec/shell/transfer goes through. */
 #include "agent.h"
 #include "luaerr.h"
+#include "plugin.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -52,7 +53,12 @@ static int l_serve(lua_State *L)
     luaL_argcheck(L, c.socket_path && c.ssh.host && c.ssh.user && c.ssh.key_path
                      && c.ssh.host_key, 1, "socket, host, user, key and host_key are required");
     mb_error *err = NULL;
-    int rc = mb_agent_serve(&c, &err);
+    void *sym = mb_plugin_sym("mb_agent_serve", &err); /* the SSH side is in the plugin */
+    if (sym == NULL)
+        return mb_lua_push_error(L, err);
+    int (*serve)(const struct mb_agent_config *, mb_error **);
+    memcpy(&serve, &sym, sizeof serve);
+    int rc = serve(&c, &err);
     if (rc < 0)
         return mb_lua_push_error(L, err);
     lua_pushinteger(L, rc);

@@ -1,12 +1,10 @@
 /* moonbase.core.util: parsers (sizes, durations, names), clocks, the terminal,
  * and facts about the host and the libraries moonbase links. */
 #include "luaerr.h"
+#include "plugin.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <lauxlib.h>
-#include <libssh2.h>
-#include <libvirt/libvirt.h>
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -160,13 +158,6 @@ static int l_free_tcp_port(lua_State *L)
     return 1;
 }
 
-static void set_version(lua_State *L, const char *key, unsigned long v)
-{
-    lua_pushfstring(L, "%d.%d.%d", (int)(v / 1000000 % 1000), (int)(v / 1000 % 1000),
-                    (int)(v % 1000));
-    lua_setfield(L, -2, key);
-}
-
 /* versions of the libraries as linked at run time */
 static int l_versions(lua_State *L)
 {
@@ -175,16 +166,16 @@ static int l_versions(lua_State *L)
     lua_setfield(L, -2, "moonbase");
     lua_pushliteral(L, LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE);
     lua_setfield(L, -2, "lua");
-    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-    lua_pushstring(L, cv->version);
-    lua_setfield(L, -2, "libcurl");
-    lua_pushstring(L, libssh2_version(0));
-    lua_setfield(L, -2, "libssh2");
-    unsigned long lv = 0;
-    if (virGetVersion(&lv, NULL, NULL) == 0)
-        set_version(L, "libvirt", lv);
     lua_pushstring(L, yaml_get_version_string());
     lua_setfield(L, -2, "libyaml");
+    mb_error *err = NULL;
+    void *sym = mb_plugin_sym("mb_plugin_versions", &err);
+    mb_error_free(err);
+    if (sym) {
+        void (*fn)(lua_State *);
+        memcpy(&fn, &sym, sizeof fn);
+        fn(L);
+    }
     return 1;
 }
 

@@ -1,5 +1,7 @@
-/* The table of C modules handed to package.preload. */
+/* The table of C modules handed to package.preload. Modules that live in the
+ * plugin (see plugin.h) are loaded through mb_plugin_lua_loader. */
 #include "modules.h"
+#include "plugin.h"
 
 #include <stddef.h>
 
@@ -11,8 +13,9 @@ const struct mb_module mb_modules[] = {
     {"moonbase.core.driver", luaopen_moonbase_core_driver},
     {"moonbase.core.yaml", luaopen_moonbase_core_yaml},
     {"moonbase.core.iso", luaopen_moonbase_core_iso},
-    {"moonbase.core.ssh", luaopen_moonbase_core_ssh},
-    {"moonbase.core.image", luaopen_moonbase_core_image},
+    /* in the plugin (loaded on first require): libssh2, libcurl */
+    {"moonbase.core.ssh", mb_plugin_lua_loader},
+    {"moonbase.core.image", mb_plugin_lua_loader},
     {"moonbase.core.net", luaopen_moonbase_core_net},
     {"moonbase.core.agent", luaopen_moonbase_core_agent},
     {"moonbase.core.json", luaopen_cjson},
