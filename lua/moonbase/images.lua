@@ -379,8 +379,38 @@ local function disk_size(dir)
   return st and st.size
 end
 
+-- the newest cached image a remote alias named when it was pulled
+local function cached_alias(ref)
+  local best
+  for _, meta in ipairs(vault.list()) do
+    local named = meta.alias == ref.alias
+    for _, a in ipairs(type(meta.aliases) == "table" and meta.aliases or {}) do
+      named = named or a == ref.alias
+    end
+    if meta.remote == ref.remote and named and
+        (not best or tostring(meta.version) > tostring(best.version)) then
+      best = meta
+    end
+  end
+  return best
+end
+
 local function resolve_remote(ref, o)
-  local images = catalogue(ref.remote, o)
+  local ok, images = pcall(catalogue, ref.remote, o)
+  if not ok then
+    -- offline: an image this alias named before still launches
+    local meta = errors.is(images) and images.code == "unreachable" and cached_alias(ref)
+    if not meta then error(images, 0) end
+    if not o.quiet then
+      warn(string.format('remote "%s" is unreachable: using the cached %s:%s (version %s)',
+        ref.remote, ref.remote, ref.alias, tostring(meta.version)))
+    end
+    local label = ref.remote .. ":" .. ref.alias
+    local m, fetched, lock = acquire(meta.id, label, o, function()
+      errors.raise(string.format('image "%s" vanished from the cache (try again)', label))
+    end)
+    return result(m, fetched, lock)
+  end
   local img = ss.lookup(images, ref.alias)
   if not img then
     errors.raise(string.format('image "%s" not found on remote "%s" (try: moonbase find %s:)',

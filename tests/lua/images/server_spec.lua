@@ -245,6 +245,23 @@ describe("images from a local image host", function()
     assert.is_false(img.fetched)
   end)
 
+  it("launches a cached alias while its remote is unreachable, with a warning", function()
+    h:ok({ "images", "pull", "-q", "good:alpha" })
+    local remotes = h.dir .. "/config/remotes.json"
+    local doc = json.decode(fs.read(remotes))
+    doc.good.url = "http://127.0.0.1:1/"
+    assert(fs.write(remotes, json.encode(doc)))
+    local code, out, err = h:run({ "images", "pull", "good:alpha" })
+    assert.equal(0, code, err)
+    assert.truthy(out:find("^Already cached: good:alpha"), out)
+    assert.truthy(err:find('^warning: remote "good" is unreachable: using the cached ' ..
+      "good:alpha %(version 20240301%)\n$"), err)
+    code, out, err = h:run({ "images", "pull", "good:beta" })
+    assert.equal(2, code)
+    one_line(err)
+    assert.truthy(err:find('cannot read remote "good": remote unreachable', 1, true), err)
+  end)
+
   it("rejects an image whose sha256 does not match, leaving no cache entry", function()
     local code, out, err = h:run({ "images", "pull", "-q", "corrupt:beta" })
     assert.equal(2, code)
