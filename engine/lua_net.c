@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define MB_IFF_LOWER_UP 0x10000 /* <linux/if.h>, which clashes with <net/if.h> */
+
 static int push_ok(lua_State *L, bool ok, mb_error *err)
 {
     if (!ok)
@@ -90,8 +92,8 @@ static int l_links(lua_State *L)
         lua_setfield(L, -2, "up");
         lua_pushboolean(L, (v[i].flags & IFF_LOOPBACK) != 0);
         lua_setfield(L, -2, "loopback");
-        /* a tap is running (has carrier) while a process holds it open */
-        lua_pushboolean(L, (v[i].flags & IFF_RUNNING) != 0);
+        /* a tap has carrier while a process (QEMU) holds it open */
+        lua_pushboolean(L, (v[i].flags & MB_IFF_LOWER_UP) != 0);
         lua_setfield(L, -2, "running");
         set_int(L, "mtu", v[i].mtu);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
