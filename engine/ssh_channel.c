@@ -253,13 +253,15 @@ static bool pump_run(struct pump *p, const sigset_t *waitmask, mb_error **err)
     bool in_ready = false;
     while (!p->closed && !p->out_broken) {
         enum owner was = p->owner;
-        if (p->owner == OWN_NONE || p->owner == OWN_READ)
-            if (!pump_read(p, err))
-                return false;
+        /* writing first: channel_write pulls incoming packets into libssh2's
+         * queue, where poll() cannot see them, so reading must come after */
         if (p->owner == OWN_NONE || p->owner == OWN_WRITE || p->owner == OWN_EOF)
             if (!pump_write(p, in_ready, err))
                 return false;
         in_ready = false;
+        if (p->owner == OWN_NONE || p->owner == OWN_READ)
+            if (!pump_read(p, err))
+                return false;
         pump_resize(p);
         if (p->owner == OWN_NONE)
             pump_check_end(p);
@@ -267,6 +269,10 @@ static bool pump_run(struct pump *p, const sigset_t *waitmask, mb_error **err)
             break;
         /* a call that completed a half-sent packet may have more to do */
         if (was != OWN_NONE && p->owner == OWN_NONE)
+            continue;
+        /* reading may have taken in a window adjust: the input can go on */
+        if (p->owner == OWN_NONE && p->in_left > 0
+            && libssh2_channel_window_write_ex(p->ch, NULL) > 0)
             continue;
 
         struct pollfd fds[2] = {{p->s->sock, POLLIN, 0}, {-1, POLLIN, 0}};

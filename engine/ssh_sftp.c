@@ -137,7 +137,7 @@ static bool upload(mb_ssh *s, int fd, const char *data, size_t len, const char *
         LIBSSH2_SFTP_OPENFILE, "create", err);
     if (h == NULL)
         return false;
-    size_t have = len, sent = 0, cap = PUT_BUFFER;
+    size_t have = 0, sent = 0, cap = PUT_BUFFER;
     bool eof = fd < 0;
     const char *base = data;
     if (fd >= 0) {
@@ -147,7 +147,6 @@ static bool upload(mb_ssh *s, int fd, const char *data, size_t len, const char *
             goto cleanup;
         }
         base = buf;
-        have = 0;
     }
     for (;;) {
         /* top the buffer up; libssh2 only needs the unacknowledged bytes to
@@ -170,6 +169,8 @@ static bool upload(mb_ssh *s, int fd, const char *data, size_t len, const char *
                 have += (size_t)r;
             }
         }
+        if (fd < 0) /* from memory: as much in flight as from a file */
+            have = len - sent > cap ? sent + cap : len;
         if (sent == have)
             break;
         ssize_t n = libssh2_sftp_write(h, base + sent, have - sent);

@@ -174,7 +174,9 @@ describe("ssh sessions", function()
     assert.equal(5, code)
     assert.equal("out\n", out)
     assert.equal("err\n", err)
-    local big = string.rep("0123456789abcdef", 65536) -- 1 MiB
+    -- 12 MiB both ways at once: more than either side's window (the case
+    -- where a window adjust must not be missed)
+    local big = string.rep("0123456789abcdef", 65536 * 12)
     code, out = s:run("cat", big)
     assert.equal(0, code)
     assert.is_true(out == big)
