@@ -199,6 +199,14 @@ static int session_close(lua_State *L)
     return 0;
 }
 
+/* alive() -> false once the connection was found broken, or after close */
+static int session_alive(lua_State *L)
+{
+    struct session_ud *u = luaL_checkudata(L, 1, SESSION_MT);
+    lua_pushboolean(L, mb_ssh_alive(u->s));
+    return 1;
+}
+
 static int session_tostring(lua_State *L)
 {
     struct session_ud *u = luaL_checkudata(L, 1, SESSION_MT);
@@ -500,7 +508,8 @@ static int session_readdir(lua_State *L)
 }
 
 static const luaL_Reg session_methods[] = {
-    {"close", session_close},       {"exec", session_exec},
+    {"close", session_close},       {"alive", session_alive},
+    {"exec", session_exec},
     {"run", session_run},           {"shell", session_shell},
     {"forward_tcp", session_forward_tcp},
     {"put", session_put},           {"get", session_get},

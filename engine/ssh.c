@@ -68,8 +68,31 @@ void mb_ssh_fail(mb_ssh *s, enum mb_error_code code, const char *what, mb_error 
 {
     char *msg = NULL;
     int rc = libssh2_session_last_error(s->session, &msg, NULL, 0);
+    if (rc == LIBSSH2_ERROR_SOCKET_SEND || rc == LIBSSH2_ERROR_SOCKET_RECV
+        || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_SOCKET_TIMEOUT)
+        s->lost = true;
+    if (s->lost) {
+        mb_error_set(err, MB_ERR_UNREACHABLE,
+                     "ssh: the connection to %s is lost (while trying to %s: %s); "
+                     "connect again", s->desc, what, msg && *msg ? msg : "socket error");
+        return;
+    }
     mb_error_set(err, code, "ssh: cannot %s on %s: %s (libssh2 error %d)", what, s->desc,
                  msg && *msg ? msg : "unknown error", rc);
+}
+
+bool mb_ssh_check_alive(mb_ssh *s, mb_error **err)
+{
+    if (!s->lost)
+        return true;
+    mb_error_set(err, MB_ERR_UNREACHABLE, "ssh: the connection to %s is lost; connect again",
+                 s->desc);
+    return false;
+}
+
+bool mb_ssh_alive(const mb_ssh *s)
+{
+    return s != NULL && !s->lost;
 }
 
 bool mb_ssh_buf_add(struct mb_ssh_buf *b, const void *data, size_t n)

@@ -54,6 +54,9 @@ mb_ssh *mb_ssh_connect(const struct mb_ssh_connect_opts *o, unsigned flags, mb_e
 void mb_ssh_close(mb_ssh *s);
 /* "user@host:port", for messages. */
 const char *mb_ssh_describe(const mb_ssh *s);
+/* False once a call found the connection broken (every later call then fails
+ * with MB_ERR_UNREACHABLE at once): time to connect again. */
+bool mb_ssh_alive(const mb_ssh *s);
 
 /* A growable byte buffer for captured output and get_data. */
 struct mb_ssh_buf {

@@ -37,6 +37,8 @@ static void channel_free(mb_ssh *s, LIBSSH2_CHANNEL *ch)
 static LIBSSH2_CHANNEL *open_channel(mb_ssh *s, const char *host, int port, mb_error **err)
 {
     LIBSSH2_CHANNEL *ch;
+    if (!mb_ssh_check_alive(s, err))
+        return NULL;
     for (;;) {
         ch = host ? libssh2_channel_direct_tcpip_ex(s->session, host, port, "127.0.0.1", 0)
                   : libssh2_channel_open_ex(s->session, "session", 7,

@@ -14,6 +14,7 @@ struct mb_ssh {
     LIBSSH2_SFTP *sftp; /* opened on first use */
     int sock;
     int timeout_ms;     /* for each wait on a protocol reply */
+    bool lost;          /* the connection broke: every call fails at once */
     char desc[320];     /* user@host:port */
     char hostport[300]; /* host:port */
 };
@@ -25,8 +26,11 @@ int64_t mb_ssh_now_ms(void);
  * scale; < 0: s->timeout_ms from now). False with *err set on timeout. */
 bool mb_ssh_wait(mb_ssh *s, int64_t deadline, const char *what, mb_error **err);
 
-/* Sets *err from libssh2's last error: "ssh: cannot <what> on user@host:port: msg". */
+/* Sets *err from libssh2's last error: "ssh: cannot <what> on user@host:port: msg".
+ * A socket error marks the session lost and says so (MB_ERR_UNREACHABLE). */
 void mb_ssh_fail(mb_ssh *s, enum mb_error_code code, const char *what, mb_error **err);
+/* False with *err set when the session is lost. */
+bool mb_ssh_check_alive(mb_ssh *s, mb_error **err);
 
 /* "SHA256:..." of a raw key blob; NULL when out of memory. Caller frees. */
 char *mb_ssh_fingerprint_blob(const unsigned char *blob, size_t len);

@@ -34,7 +34,8 @@ static const char *sftp_status_name(unsigned long e)
 static void sftp_fail(mb_ssh *s, const char *what, const char *path, mb_error **err)
 {
     char buf[600];
-    if (libssh2_session_last_errno(s->session) == LIBSSH2_ERROR_SFTP_PROTOCOL && s->sftp) {
+    if (!s->lost && libssh2_session_last_errno(s->session) == LIBSSH2_ERROR_SFTP_PROTOCOL
+        && s->sftp) {
         unsigned long e = libssh2_sftp_last_error(s->sftp);
         enum mb_error_code code = e == LIBSSH2_FX_NO_SUCH_FILE || e == LIBSSH2_FX_NO_SUCH_PATH
                                       ? MB_ERR_NOT_FOUND
@@ -50,6 +51,8 @@ static void sftp_fail(mb_ssh *s, const char *what, const char *path, mb_error **
 
 static bool sftp_ready(mb_ssh *s, mb_error **err)
 {
+    if (!mb_ssh_check_alive(s, err))
+        return false;
     while (s->sftp == NULL) {
         s->sftp = libssh2_sftp_init(s->session);
         if (s->sftp != NULL)

@@ -6,39 +6,24 @@
 #   3. OpenSSH `ssh ... true`, fresh each time
 #   4. OpenSSH with a ControlMaster connection
 # Run by hand: tests/bench/ssh_exec.sh [N]   (MOONBASE_BIN: the binary to use).
-# As root it runs the commands as a throwaway user with /bin/sh and an empty
-# home (removed at exit), so a heavy ~/.bashrc does not drown the numbers;
-# MB_BENCH_USER=name uses an existing user instead.
+# Sessions get an empty HOME (tests/lib/sshd.sh), so the remote shell's own
+# start is small and the same for all four ways.
 set -euo pipefail
 
 N=${1:-50}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${MOONBASE_BIN:-$SRC/build/moonbase}
-[ -x /usr/sbin/sshd ] || { echo "needs /usr/sbin/sshd (apt-get install openssh-server)" >&2; exit 3; }
+[ -x /usr/sbin/sshd ] || { echo "needs /usr/sbin/sshd (openssh-server)" >&2; exit 3; }
 [ -x "$BIN" ] || { echo "no moonbase binary at $BIN (set MOONBASE_BIN)" >&2; exit 3; }
 
 DIR=$(mktemp -d /tmp/mb-bench-ssh-XXXXXX)
-MADE_USER=
 cleanup() {
-    "$SRC/tests/lib/sshd.sh" stop "$DIR" || true
     [ -S "$DIR/cm.sock" ] && ssh -o ControlPath="$DIR/cm.sock" -O exit x 2>/dev/null || true
-    [ -n "$MADE_USER" ] && userdel "$MADE_USER" 2>/dev/null || true
+    "$SRC/tests/lib/sshd.sh" stop "$DIR" || true
     rm -rf "$DIR"
 }
 trap cleanup EXIT
-
-USER_NAME=${MB_BENCH_USER:-}
-if [ -z "$USER_NAME" ]; then
-    if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
-        USER_NAME=mbbench$$
-        mkdir -p "$DIR/home"
-        useradd --no-create-home --home-dir "$DIR/home" --shell /bin/sh -p "*" "$USER_NAME"
-        MADE_USER=$USER_NAME
-        chown "$USER_NAME" "$DIR/home"
-    else
-        USER_NAME=$(id -un)
-    fi
-fi
+USER_NAME=$(id -un)
 
 cat > "$DIR/keys.lua" <<'EOF'
 local ssh = require("moonbase.core.ssh")
@@ -47,12 +32,13 @@ assert(ssh.keygen(arg[1] .. "/client", "bench-client"))
 EOF
 "$BIN" --lua "$DIR/keys.lua" "$DIR"
 cp "$DIR/client.pub" "$DIR/authorized_keys"
-chmod 755 "$DIR"
-chmod 644 "$DIR/authorized_keys"
 PORT=$("$SRC/tests/lib/sshd.sh" start "$DIR" "$DIR/host_key" "$DIR/authorized_keys")
 
 # median of the numbers (ms) on stdin
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+median() {
+    sort -n | awk '{a[NR]=$1} END {
+        if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'
+}
 now_ns() { date +%s%N; }
 
 SSH=(ssh -q -o BatchMode=yes -o StrictHostKeyChecking=yes
@@ -83,7 +69,8 @@ OSSH=$(openssh_loop)
     "$USER_NAME@127.0.0.1"
 OCM=$(openssh_loop -o ControlPath="$DIR/cm.sock")
 
-echo "exec true, median of $N, user $USER_NAME, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "exec true, median of $N, $(nproc) CPUs," \
+     "load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-44s %10s\n' "way" "median ms"
 printf '%-44s %10s\n' "moonbase, one kept session (channel each)" "$KEPT"
 printf '%-44s %10s\n' "moonbase, fresh connection each" "$FRESH"

@@ -2,7 +2,9 @@
 # A private OpenSSH server for tests, on 127.0.0.1 only.
 #   sshd.sh start DIR HOST_KEY AUTHORIZED_KEYS   -> prints the port it listens on
 #   sshd.sh stop DIR
-# DIR gets sshd_config, sshd.log and sshd.pid. The server runs as `sshd -D`
+# DIR gets sshd_config, sshd.log, sshd.pid and home/: sessions get HOME=DIR/home,
+# so they do not run the machine's own dotfiles (a root ~/.bashrc that takes a
+# second would be in every test's time). The server runs as `sshd -D`
 # under `timeout` (MB_SSHD_LIFETIME seconds, default 900), so a test that dies
 # without calling stop does not leave it behind for long.
 set -euo pipefail
@@ -11,8 +13,12 @@ SSHD=${SSHD:-/usr/sbin/sshd}
 
 start() {
     local dir=$1 host_key=$2 auth_keys=$3
-    [ -x "$SSHD" ] || { echo "sshd.sh: $SSHD is missing (apt-get install openssh-server)" >&2; exit 3; }
+    if [ ! -x "$SSHD" ]; then
+        echo "sshd.sh: $SSHD is missing (apt-get install openssh-server)" >&2
+        exit 3
+    fi
     [ "$(id -u)" = 0 ] && mkdir -p /run/sshd
+    mkdir -p "$dir/home"
     local try port
     for try in $(seq 1 20); do
         port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
@@ -29,6 +35,7 @@ PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 AcceptEnv LANG LC_* MB_ACCEPTED_*
+SetEnv HOME=$dir/home
 Subsystem sftp internal-sftp
 MaxStartups 100:30:200
 MaxSessions 100

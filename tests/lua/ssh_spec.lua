@@ -42,7 +42,8 @@ describe("ssh keys", function()
       return
     end
     -- ssh-keygen -y derives the public key from our private key file
-    assert.equal(pub:match("^(%S+ %S+)"), sh("ssh-keygen -y -f " .. dir .. "/id"):match("^(%S+ %S+)"))
+    local derived = sh("ssh-keygen -y -f " .. dir .. "/id")
+    assert.equal(pub:match("^(%S+ %S+)"), derived:match("^(%S+ %S+)"))
     -- and -l prints the fingerprint we compute
     local line = sh("ssh-keygen -l -f " .. dir .. "/id.pub")
     assert.equal("256 " .. ssh.fingerprint(pub) .. " me@moonbase (ED25519)", line)
@@ -67,7 +68,8 @@ describe("ssh keys", function()
     assert.are_not.equal(priv, priv2)
     if fs.exists("/usr/bin/ssh-keygen") then
       assert(fs.write(dir .. "/k", priv, tonumber("600", 8)))
-      assert.equal(pub:match("^(%S+ %S+)"), sh("ssh-keygen -y -f " .. dir .. "/k"):match("^(%S+ %S+)"))
+      local derived = sh("ssh-keygen -y -f " .. dir .. "/k")
+      assert.equal(pub:match("^(%S+ %S+)"), derived:match("^(%S+ %S+)"))
     end
   end)
 
@@ -270,6 +272,21 @@ describe("ssh sessions", function()
     local priv = fs.read(dir .. "/client")
     local s2 <close> = assert(ssh.connect(opts({ key = false, key_data = priv })))
     assert.equal(0, (s2:run("true")))
+  end)
+
+  it("a broken connection fails at once with 'unreachable'; alive() tells", function()
+    local s <close> = session()
+    assert.is_true(s:alive())
+    local _, ppid = s:run("echo $PPID") -- the sshd process serving this connection
+    assert(process.kill(tonumber(ppid), process.SIGKILL))
+    local t0 = system.gettime()
+    local ok, msg, code = s:run("true")
+    assert.is_nil(ok)
+    assert.equal("unreachable", code)
+    assert.matches("connection to .* is lost", msg)
+    assert.is_false(s:alive())
+    assert.equal("unreachable", select(3, s:stat("/")))
+    assert.is_true(system.gettime() - t0 < 5)
   end)
 
   it("handles are closable once, usable in <close>, strict about options", function()

@@ -168,14 +168,16 @@ static void test_private_key_format(void **state)
 static void test_fingerprint(void **state)
 {
     /* ssh-keygen -l of this line says SHA256:KMNHj2X4+q/ZelHonBwKAalZEb0/73Lv6bcM3OBDVrY */
-    const char *line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIeeNfP+ow2z0vCIu7nu9j1pwziU5b7FXOAKRyJFtCtY host";
+    const char *line = "ssh-ed25519 "
+                       "AAAAC3NzaC1lZDI1NTE5AAAAIIeeNfP+ow2z0vCIu7nu9j1pwziU5b7FXOAKRyJFtCtY host";
     mb_error *err = NULL;
     char *fp = mb_ssh_fingerprint(line, &err);
     assert_non_null(fp);
     assert_string_equal(fp, "SHA256:KMNHj2X4+q/ZelHonBwKAalZEb0/73Lv6bcM3OBDVrY");
     free(fp);
     /* no comment, extra blanks */
-    fp = mb_ssh_fingerprint("  ssh-ed25519   AAAAC3NzaC1lZDI1NTE5AAAAIIeeNfP+ow2z0vCIu7nu9j1pwziU5b7FXOAKRyJFtCtY",
+    fp = mb_ssh_fingerprint("  ssh-ed25519   "
+                            "AAAAC3NzaC1lZDI1NTE5AAAAIIeeNfP+ow2z0vCIu7nu9j1pwziU5b7FXOAKRyJFtCtY",
                             &err);
     assert_non_null(fp);
     assert_string_equal(fp, "SHA256:KMNHj2X4+q/ZelHonBwKAalZEb0/73Lv6bcM3OBDVrY");
@@ -506,8 +508,9 @@ static void test_host_key_mismatch(void **state)
     assert_int_equal(err->code, MB_ERR_HOSTKEY);
     char *want = mb_ssh_fingerprint(other, NULL), *got = mb_ssh_fingerprint(host_pub, NULL);
     char expect[256];
-    snprintf(expect, sizeof expect, "REMOTE HOST KEY CHANGED for 127.0.0.1:%d: expected %s, got %s",
-             sshd_port, want, got);
+    snprintf(expect, sizeof expect,
+             "REMOTE HOST KEY CHANGED for 127.0.0.1:%d: expected %s, got %s", sshd_port, want,
+             got);
     assert_true(strncmp(err->message, expect, strlen(expect)) == 0);
     mb_error_free(err);
     free(want);
