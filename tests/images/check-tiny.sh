@@ -261,6 +261,14 @@ check "sftp put + get round trip" cmp -s "$T/blob" "$T/blob.back"
 out=$(timeout 30 "${SSH[@]}" 'sudo -n mkdir -p /mnt/share && sudo -n mount -t 9p -o trans=virtio,version=9p2000.L hostshare /mnt/share && cat /mnt/share/hello.txt && echo guest-wrote | sudo -n tee /mnt/share/from-guest >/dev/null && sudo -n umount /mnt/share' 2>&1 || true)
 check "9p mount of the host folder" grep -qx 'shared file from the host' <<<"$out"
 check "9p write from the guest" grep -qx 'guest-wrote' "$T/share/from-guest"
+# libssh2 (what moonbase links) against dropbear, with the host key pinned:
+# curl's sftp:// is libssh2 on Debian
+if curl -V 2>/dev/null | grep -q libssh2; then
+	fp=$(ssh-keygen -lf "$T/hostkey.pub" | awk '{ print $2 }' | sed 's/^SHA256://')
+	out=$(timeout 30 curl -s --hostpubsha256 "$fp" -u moonbase: --key "$T/id_user" \
+		--pubkey "$T/id_user.pub" "sftp://127.0.0.1:$PORT/etc/hostname" 2>&1 || true)
+	check "libssh2 client (curl sftp, host key sha256 pinned) reads a file" grep -qx tinycheck <<<"$out"
+fi
 out=$(timeout 15 "${SSH[@]}" -W 127.0.0.1:22 </dev/null 2>/dev/null | head -c 16 || true)
 check "TCP forwarding through the SSH server (direct-tcpip)" grep -q '^SSH-2.0-' <<<"$out"
 check "no errors or warnings from the image's scripts on the console" \
