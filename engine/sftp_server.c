@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,6 @@ enum { FXF_READ = 1, FXF_WRITE = 2, FXF_APPEND = 4, FXF_CREAT = 8, FXF_TRUNC = 0
 #define READDIR_BATCH 100
 #define MAX_SYMLINKS 40
 #define MAX_DEPTH 256
-#define FLUSH_AT (256 * 1024)
 
 /* an errno of our own: the path leaves the shared folder */
 #define E_OUTSIDE EXDEV
@@ -1371,32 +1371,26 @@ bool mb_sftp_server_handle(mb_sftp_server *s, const unsigned char *pkt, size_t l
     return end_reply(&o, err);
 }
 
-static bool write_all(int fd, const unsigned char *p, size_t n, mb_error **err)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            mb_error_set_errno(err, errno, "sftp server: cannot send a reply");
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
+/* The serve loop never blocks on one direction while the other could move:
+ * a peer that is busy writing requests may not read replies until we take
+ * its requests, so input is read whenever it comes and replies wait in
+ * memory (bounded by the client's own limit on requests in flight). */
+#define IN_MAX (64u << 20)
+#define OUT_MAX (256u << 20)
 
 bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **err)
 {
-    size_t cap = MAX_PACKET + 4 + 256 * 1024, start = 0, end = 0;
+    size_t cap = 2u << 20, start = 0, end = 0, out_off = 0;
     unsigned char *in = malloc(cap);
     struct mb_sftp_buf out = {0};
-    bool ok = false;
+    bool ok = false, eof = false;
+    int in_fl = fcntl(in_fd, F_GETFL), out_fl = fcntl(out_fd, F_GETFL);
     if (in == NULL) {
         mb_error_set(err, MB_ERR_FAILED, "sftp server: out of memory");
         return false;
     }
+    fcntl(in_fd, F_SETFL, in_fl | O_NONBLOCK);
+    fcntl(out_fd, F_SETFL, out_fl | O_NONBLOCK);
     for (;;) {
         while (end - start >= 4) {
             const unsigned char *p = in + start;
@@ -1411,36 +1405,83 @@ bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **e
             if (!mb_sftp_server_handle(s, p + 4, len, &out, err))
                 goto cleanup;
             start += 4 + (size_t)len;
-            if (out.len >= FLUSH_AT) {
-                if (!write_all(out_fd, out.data, out.len, err))
-                    goto cleanup;
-                out.len = 0;
-            }
         }
-        if (out.len > 0) {
-            if (!write_all(out_fd, out.data, out.len, err))
-                goto cleanup;
-            out.len = 0;
-        }
-        if (start > 0) {
+        if (start == end) {
+            start = end = 0;
+        } else if (start > 0 && (end == cap || start > cap / 2)) {
             memmove(in, in + start, end - start);
             end -= start;
             start = 0;
         }
-        ssize_t r = read(in_fd, in + end, cap - end);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0) {
-            ok = true;
-            break;
+        while (out_off < out.len) {
+            ssize_t w = write(out_fd, out.data + out_off, out.len - out_off);
+            if (w > 0) {
+                out_off += (size_t)w;
+            } else if (w < 0 && errno == EINTR) {
+                continue;
+            } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            } else {
+                mb_error_set_errno(err, errno, "sftp server: cannot send a reply");
+                goto cleanup;
+            }
         }
-        if (r < 0) {
-            mb_error_set_errno(err, errno, "sftp server: cannot read requests");
-            break;
+        if (out_off == out.len) {
+            out.len = out_off = 0;
+        } else if (out.len - out_off > OUT_MAX) {
+            mb_error_set(err, MB_ERR_FAILED, "sftp server: the client does not read replies");
+            goto cleanup;
         }
-        end += (size_t)r;
+        if (eof) {
+            if (out.len == 0) {
+                ok = true;
+                break;
+            }
+        } else {
+            if (end == cap) {
+                if (cap >= IN_MAX) {
+                    mb_error_set(err, MB_ERR_FAILED, "sftp server: too many requests queued");
+                    goto cleanup;
+                }
+                unsigned char *bigger = realloc(in, cap * 2);
+                if (bigger == NULL) {
+                    mb_error_set(err, MB_ERR_FAILED, "sftp server: out of memory");
+                    goto cleanup;
+                }
+                in = bigger;
+                cap *= 2;
+            }
+            ssize_t r = read(in_fd, in + end, cap - end);
+            if (r > 0) {
+                end += (size_t)r;
+                continue;
+            }
+            if (r == 0) {
+                eof = true;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                mb_error_set_errno(err, errno, "sftp server: cannot read requests");
+                goto cleanup;
+            }
+        }
+        struct pollfd pf[2] = {{eof ? -1 : in_fd, POLLIN, 0}, {-1, POLLOUT, 0}};
+        if (out.len > 0) {
+            if (out_fd == in_fd && !eof)
+                pf[0].events |= POLLOUT;
+            else
+                pf[1].fd = out_fd;
+        }
+        if (poll(pf, 2, -1) < 0 && errno != EINTR) {
+            mb_error_set_errno(err, errno, "sftp server: poll failed");
+            goto cleanup;
+        }
     }
 cleanup:
+    fcntl(in_fd, F_SETFL, in_fl);
+    fcntl(out_fd, F_SETFL, out_fl);
     free(in);
     mb_sftp_buf_free(&out);
     return ok;

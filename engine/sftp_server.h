@@ -68,8 +68,10 @@ bool mb_sftp_server_handle(mb_sftp_server *s, const unsigned char *pkt, size_t l
                            struct mb_sftp_buf *out, mb_error **err);
 
 /* Serves requests read from in_fd, replies written to out_fd (they may be
- * the same socket), until in_fd reaches EOF (true) or a protocol or I/O
- * error (false with *err). */
+ * the same socket), until in_fd reaches EOF and every reply is out (true) or
+ * a protocol or I/O error (false with *err). Both fds are non-blocking while
+ * it runs: requests are taken whenever they come, even while replies wait,
+ * so a peer that writes before it reads (one pump thread) cannot deadlock. */
 bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **err);
 
 /* new + serve + free, for callers that load the plugin by symbol. */

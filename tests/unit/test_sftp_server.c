@@ -760,6 +760,104 @@ static void test_serve_loop(void **state)
     assert_int_equal(off, g);
 }
 
+/* A client that writes all its requests before reading any reply (40 MB of
+ * READ replies, then 8 MB of WRITEs): the server must keep taking requests
+ * while its replies wait, or both sides block for ever. */
+static void test_serve_no_deadlock(void **state)
+{
+    struct fixture *fx = *state;
+    char p[400];
+    snprintf(p, sizeof p, "%s/big", fx->share);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 4 << 20), 0);
+    close(fd);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        alarm(60);
+        struct mb_sftp_server_opts o = {.root = fx->share};
+        mb_error *err = NULL;
+        _exit(mb_sftp_serve_fds(&o, sv[1], sv[1], fx->flags, &err) ? 0 : 1);
+    }
+    close(sv[1]);
+    alarm(60); /* a deadlock fails the test instead of hanging it */
+    static struct pkt q;
+    unsigned char init[] = {0, 0, 0, 5, INIT, 0, 0, 0, 3};
+    assert_int_equal(write(sv[0], init, sizeof init), (ssize_t)sizeof init);
+    q.n = 0;
+    p_u8(&q, OPEN);
+    p_u32(&q, 1);
+    p_str(&q, "big");
+    p_u32(&q, F_READ | F_WRITE);
+    p_u32(&q, 0);
+    unsigned char len[4] = {0, 0, 0, (unsigned char)q.n};
+    assert_int_equal(write(sv[0], len, 4), 4);
+    assert_int_equal(write(sv[0], q.b, q.n), (ssize_t)q.n);
+    /* the handle of the first OPEN on a new server is index 0, generation 1 */
+    unsigned char handle[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    static unsigned char chunk[1 << 20];
+    int nreq = 0;
+    for (int i = 0; i < 160 + 8; i++) {
+        q.n = 0;
+        if (i < 160) {
+            p_u8(&q, READ);
+            p_u32(&q, (uint32_t)(10 + i));
+            p_bytes(&q, handle, 8);
+            p_u64(&q, (uint64_t)(i % 16) << 18);
+            p_u32(&q, 1 << 18);
+        } else {
+            p_u8(&q, WRITE);
+            p_u32(&q, (uint32_t)(10 + i));
+            p_bytes(&q, handle, 8);
+            p_u64(&q, (uint64_t)(i - 160) << 20);
+            p_bytes(&q, chunk, sizeof chunk - 1024);
+        }
+        unsigned char l[4] = {q.n >> 24, q.n >> 16, q.n >> 8, q.n};
+        size_t off = 0;
+        assert_int_equal(write(sv[0], l, 4), 4);
+        while (off < q.n) {
+            ssize_t w = write(sv[0], q.b + off, q.n - off);
+            assert_true(w > 0);
+            off += (size_t)w;
+        }
+        nreq++;
+    }
+    shutdown(sv[0], SHUT_WR);
+    /* now read: VERSION, HANDLE, 160 DATA, 8 STATUS */
+    size_t total = 0;
+    int replies = 0, data = 0;
+    static unsigned char buf[1 << 20];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = read(sv[0], buf + have, sizeof buf - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        total += (size_t)r;
+        size_t off = 0;
+        while (have - off >= 5 && have - off >= 4 + rd32(buf + off)) {
+            if (buf[off + 4] == DATA)
+                data++;
+            replies++;
+            off += 4 + rd32(buf + off);
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    close(sv[0]);
+    alarm(0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(replies, 2 + nreq);
+    assert_int_equal(data, 160);
+    assert_true(total > 40u << 20);
+}
+
 #define BOTH(t)                                                                  \
     cmocka_unit_test_setup_teardown(t, setup_openat2, teardown),                 \
         cmocka_unit_test_setup_teardown(t, setup_walk, teardown)
@@ -772,7 +870,7 @@ int main(void)
         BOTH(test_symlink_escape_refused), BOTH(test_readonly),
         BOTH(test_write_operations),       BOTH(test_realpath),
         BOTH(test_id_maps),                BOTH(test_malformed),
-        BOTH(test_serve_loop),
+        BOTH(test_serve_loop),             BOTH(test_serve_no_deadlock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
