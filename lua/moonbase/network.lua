@@ -615,6 +615,84 @@ local function ensure_record(name, facts, h)
   return rec
 end
 
+---------------------------------------------------------------- requests
+---Parses a `--network` value: "NAME" or "name=NAME[,ip=A.B.C.D][,mac=M][,mode=auto|manual]".
+---@param text string
+---@return {network: string, ip?: string, mac?: string, mode: string}
+function M.parse_request(text)
+  local o = { mode = "auto" }
+  if type(text) ~= "string" or text == "" then
+    errors.usage("--network needs a value: NAME or name=NAME[,ip=ADDRESS][,mac=MAC]" ..
+      "[,mode=auto|manual]")
+  end
+  if not text:find("=", 1, true) then
+    o.network = text
+  else
+    for part in (text .. ","):gmatch("([^,]*),") do
+      local k, v = part:match("^([%w-]+)=(.*)$")
+      if not k or v == "" then
+        errors.usage(string.format("--network %s: \"%s\" is not KEY=VALUE (keys: name, ip, " ..
+          "mac, mode)", text, part))
+      end
+      if k == "name" then o.network = v
+      elseif k == "ip" then o.ip = v
+      elseif k == "mac" then o.mac = v
+      elseif k == "mode" then
+        if v ~= "auto" and v ~= "manual" then
+          errors.usage(string.format("--network %s: mode must be auto or manual", text))
+        end
+        o.mode = v
+      else
+        errors.usage(string.format("--network %s: unknown key \"%s\" (keys: name, ip, mac, " ..
+          "mode)", text, k))
+      end
+    end
+  end
+  if not o.network then errors.usage("--network " .. text .. ": name=NAME is missing") end
+  local ok, msg = M.valid_name(o.network)
+  if not ok then errors.usage("--network: " .. msg) end
+  if o.mac then o.mac = errors.check("--network", M.check_mac(o.mac)) end
+  return o
+end
+
+---Checks what launch asks for before anything is created: every network
+---exists (moonbase0 always may), a requested address fits its subnet and is
+---free, a MAC is well formed and unused, no network twice. Changes nothing.
+---@param instance string
+---@param requests {network: string, ip?: string, mac?: string}[]
+function M.check_requests(instance, requests)
+  local seen, records = {}, M.records()
+  local macs = taken_sets(records)
+  for _, r in ipairs(requests) do
+    if seen[r.network] then
+      errors.usage(string.format("launch: network %s is given twice", r.network))
+    end
+    seen[r.network] = true
+    local rec = M.get(r.network)
+    if not rec and r.network ~= M.DEFAULT then
+      errors.raise(string.format("launch: there is no network \"%s\" (try: moonbase networks, " ..
+        "or moonbase network create %s)", r.network, r.network), "notfound")
+    end
+    if r.ip then
+      if not rec then
+        errors.usage(string.format("launch: %s has no subnet yet, so ip=%s cannot be checked " ..
+          "(create it first: moonbase network create %s --subnet CIDR)", r.network, r.ip,
+          r.network))
+      end
+      local ok, msg = M.check_address(rec, r.ip, instance)
+      if not ok then errors.usage("launch: " .. msg) end
+    end
+    if r.mac then
+      local mac = errors.check("launch", M.check_mac(r.mac))
+      local own = rec and rec.leases[instance]
+      if macs[mac] and not (own and own.mac == mac) then
+        errors.usage(string.format("launch: MAC address %s is already used by another " ..
+          "instance", mac))
+      end
+    end
+  end
+end
+
 ---------------------------------------------------------------- the API
 local function require_available(what)
   local ok, why = M.available()

@@ -272,6 +272,50 @@ describe("network API (fake host)", function()
     }, network.hosts())
   end)
 
+  it("parses --network values", function()
+    assert.same({ network = "backend", mode = "auto" }, network.parse_request("backend"))
+    assert.same({ network = "backend", ip = "10.77.0.10", mac = "52:54:00:aa:bb:cc",
+      mode = "manual" },
+      network.parse_request("name=backend,ip=10.77.0.10,mac=52:54:00:AA:BB:CC,mode=manual"))
+    local cases = {
+      { "", "--network needs a value" },
+      { "name=backend,colour=red", 'unknown key "colour"' },
+      { "ip=10.0.0.1", "name=NAME is missing" },
+      { "name=backend,mode=bridge", "mode must be auto or manual" },
+      { "name=Backend", 'invalid network name "Backend"' },
+      { "name=backend,mac=xx", 'invalid MAC address "xx"' },
+      { "name=backend,ip", '"ip" is not KEY=VALUE' },
+    }
+    for _, c in ipairs(cases) do
+      local msg, code = err_of(function() network.parse_request(c[1]) end)
+      assert.equal("usage", code)
+      assert.truthy(msg:find(c[2], 1, true), msg)
+    end
+  end)
+
+  it("checks launch's network requests without changing anything", function()
+    network.create("backend", { subnet = "10.77.0.0/24" })
+    network.attach("api", { network = "backend", ip = "10.77.0.10" })
+    local before = helpers.snapshot(paths.data)
+    network.check_requests("web", { { network = "moonbase0" },
+      { network = "backend", ip = "10.77.0.11" } })
+    local cases = {
+      { { { network = "nope" } }, 'launch: there is no network "nope"', "notfound" },
+      { { { network = "backend", ip = "10.77.0.10" } }, "already used by api", "usage" },
+      { { { network = "backend", ip = "10.78.0.10" } }, "is not in backend's subnet", "usage" },
+      { { { network = "backend" }, { network = "backend" } }, "network backend is given twice",
+        "usage" },
+      { { { network = "backend", mac = network.get("backend").leases.api.mac } },
+        "is already used by another instance", "usage" },
+    }
+    for _, c in ipairs(cases) do
+      local msg, code = err_of(function() network.check_requests("web", c[1]) end)
+      assert.equal(c[3], code, msg)
+      assert.truthy(msg:find(c[2], 1, true), msg)
+    end
+    assert.same(before, helpers.snapshot(paths.data))
+  end)
+
   it("refuses a bridge name taken by an interface that is not moonbase's", function()
     host.state.links[#host.state.links + 1] = { name = "moonbase0", index = 9, kind = "bridge" }
     local msg = err_of(function() network.attach("web") end)
