@@ -15,6 +15,15 @@ local M = {}
 M.defaults = { cpus = 1, memory = 1024 ^ 3, disk = 5 * 1024 ^ 3 }
 M.limits = { min_memory = 128 * 1024 ^ 2, min_disk = 512 * 1024 ^ 2, max_cpus = 256 }
 
+---What launch{} accepts beyond name/image/cpus/memory/disk/cloud_init/labels.
+---Recipes (moonbase.recipe) pass these keys only when their flag is true, and
+---refuse recipes that use them otherwise. The shapes recipes pass:
+---  networks = { { network = "proj-backend", ip? = "10.77.0.10" }, ... }
+---  mounts   = { { source = "/abs/dir", target = "/srv/x", readonly? = bool,
+---                 type? = "native"|"classic" }, ... }
+---  forwards = { { host_port = 8080, guest_port = 80, proto = "tcp"|"udp" }, ... }
+M.features = { networks = false, mounts = false, forwards = false }
+
 local driver_cache
 ---The driver chosen by local.driver.
 ---@return table handle, string name

@@ -1,0 +1,38 @@
+-- moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace]
+local recipe = require("moonbase.recipe")
+local run = require("moonbase._core.recipe_run")
+
+return {
+  summary = "Bring up a recipe's instances",
+  usage = "moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace] " ..
+    "[--quiet] [--format table|json]",
+  description = "Does what `moonbase plan` shows: launches the recipe's instances, " ..
+    "independent ones in parallel, each after the instances it depends on are up, ready " ..
+    "and provisioned; waits for each ready probe; provisions each instance once; changes, " ..
+    "starts or deletes the rest; prints live progress, a summary, and the outputs. A " ..
+    "failure stops what depends on it, lets the rest finish, and exits 2. On an unchanged " ..
+    "recipe it changes nothing.",
+  options = {
+    recipe.param_option,
+    { "parallel", "j", type = "int", min = 1, max = 64, metavar = "N",
+      help = "instances to work on at once (default: twice the CPUs, 2 to 16)" },
+    { "replace", type = "flag", help = "delete and recreate instances whose image, " ..
+      "cloud-init, networks, mounts or forwards changed" },
+    { "quiet", "q", type = "flag", help = "print only failures" },
+    { "format", type = "enum", values = { "table", "json" }, default = "table",
+      help = "json: progress on stderr, a JSON summary (timings, outputs) on stdout" },
+    { "worker", hidden = true },
+    { "run-dir", hidden = true },
+    { "provision-only", type = "flag", hidden = true },
+  },
+  max_args = 1,
+  run = function(opts)
+    local model = recipe.from_options(opts)
+    if opts.worker then
+      return run.worker(model, opts.worker, { run_dir = opts.run_dir, replace = opts.replace,
+        provision_only = opts.provision_only })
+    end
+    return run.up(model, { parallel = opts.parallel or recipe.default_parallel(),
+      replace = opts.replace, quiet = opts.quiet, json = opts.format == "json" })
+  end,
+}

@@ -1,0 +1,627 @@
+-- Applying recipes: `up`, `down` and `provision`. Each instance's work runs
+-- in its own child process (`moonbase up RECIPE --worker NAME`, or
+-- `moonbase stop/delete NAME` for down), so independent instances proceed in
+-- parallel, each holding its own instance lock, while this process only
+-- schedules: it starts a child when the instance's dependencies have
+-- succeeded, relays the children's output prefixed with the instance name,
+-- skips what depends on a failure, and ends with a summary.
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+local process = require("moonbase.core.process")
+local errors = require("moonbase.errors")
+local store = require("moonbase._core.store")
+local recipe = require("moonbase.recipe")
+local lang = require("moonbase._core.recipe_lang")
+local steps = require("moonbase._core.recipe_steps")
+
+local M = {}
+
+local function instance() return require("moonbase.instance") end
+
+local function self_exe()
+  return fs.readlink("/proc/self/exe")
+end
+
+---Takes the project's lock, so two up/down/provision runs never interleave.
+function M.lock(model, verb)
+  local dir = recipe.run_dir(model.project)
+  errors.check(verb, fs.mkdirs(dir .. "/logs"))
+  local lock, msg = fs.lock(dir .. "/lock", { wait = false })
+  if not lock then
+    errors.raise(string.format("%s: another up, down or provision of project \"%s\" is " ..
+      "running (wait for it to finish; %s)", verb, model.project, tostring(msg)), "state")
+  end
+  return lock
+end
+
+---------------------------------------------------------------- the scheduler
+-- nodes: { key, label, deps = {keys}, argv, log, result? }
+-- Runs each node's argv once all its deps succeeded, at most `parallel` at a
+-- time; a node whose dependency failed is skipped. Returns results by key:
+-- { status = "ok"|"failed"|"skipped", code, started, finished, message }.
+function M.schedule(nodes, o)
+  local out = o.out or io.stdout
+  local width = 0
+  for _, n in ipairs(nodes) do width = math.max(width, #n.label) end
+  local results, running, pending = {}, {}, {}
+  local nrunning = 0
+  for k, r in pairs(o.preset or {}) do results[k] = r end
+  for _, n in ipairs(nodes) do pending[#pending + 1] = n end
+  local function say(n, line)
+    if not o.quiet then
+      out:write(string.format("%-" .. width .. "s | %s\n", n.label, line))
+      out:flush()
+    end
+  end
+  local function relay(r, final)
+    local text = fs.read(r.node.log)
+    if not text or #text <= r.offset then return end
+    local chunk = text:sub(r.offset + 1)
+    local upto = final and #chunk or (chunk:match("^.*()\n") or 0)
+    if upto == 0 then return end
+    r.offset = r.offset + upto
+    for line in (chunk:sub(1, upto):gsub("\r", "\n") .. "\n"):gmatch("(.-)\n") do
+      if line ~= "" then say(r.node, line) end
+    end
+  end
+  local t0 = util.now()
+  while #pending > 0 or next(running) do
+    -- skip what waits for a failure; start what is ready
+    local i = 1
+    while i <= #pending do
+      local n = pending[i]
+      local blocked, failed = false, nil
+      for _, d in ipairs(n.deps) do
+        local r = results[d]
+        if not r then blocked = true
+        elseif r.status ~= "ok" then failed = d end
+      end
+      if failed then
+        table.remove(pending, i)
+        results[n.key] = { status = "skipped", message = string.format("not started: %s " ..
+          "%s", o.dep_word or "it depends on", o.label_of and o.label_of(failed) or failed) }
+        say(n, "skipped (" .. results[n.key].message .. ")")
+      elseif not blocked and nrunning < (o.parallel or 1) then
+        table.remove(pending, i)
+        fs.remove(n.log)
+        local pid, msg = process.spawn(n.argv, { stdout = n.log, stderr = n.log,
+          stdin = "/dev/null", env = o.env })
+        if not pid then
+          results[n.key] = { status = "failed", message = tostring(msg) }
+          say(n, "failed: " .. tostring(msg))
+        else
+          running[n.key] = { node = n, pid = pid, offset = 0, started = util.time() }
+          nrunning = nrunning + 1
+        end
+      else
+        i = i + 1
+      end
+    end
+    local finished = false
+    for key, r in pairs(running) do
+      relay(r)
+      local code = process.wait(r.pid, true)
+      if code then
+        relay(r, true)
+        running[key] = nil
+        nrunning = nrunning - 1
+        finished = true
+        local res = { code = code, started = r.started, finished = util.time() }
+        local detail = r.node.result and store.read(r.node.result)
+        if detail then for k, v in pairs(detail) do if res[k] == nil then res[k] = v end end end
+        res.status = code == 0 and "ok" or "failed"
+        if code ~= 0 and not res.message then
+          local last
+          for line in (fs.read(r.node.log) or ""):gmatch("[^\n]+") do last = line end
+          res.message = last or ("exited with status " .. code)
+        end
+        results[key] = res
+      end
+    end
+    if not finished and (next(running) or #pending > 0) then util.sleep(0.05) end
+  end
+  return results, util.now() - t0
+end
+
+local function param_args(model)
+  local argv = {}
+  for _, p in ipairs(model.params) do
+    if p.value ~= p.default then
+      argv[#argv + 1] = "--param"
+      argv[#argv + 1] = p.name .. "=" .. tostring(p.value)
+    end
+  end
+  return argv
+end
+
+local function worker_argv(model, name, run_dir, extra)
+  local argv = { self_exe(), "up", model.shown, "--worker", name, "--run-dir", run_dir }
+  for _, a in ipairs(param_args(model)) do argv[#argv + 1] = a end
+  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+  return argv
+end
+
+local function fmt_secs(s) return string.format("%.1fs", s) end
+
+---------------------------------------------------------------- outputs
+local function print_outputs(model, out, o)
+  if #model.outputs == 0 then return true end
+  local list = recipe.outputs(model)
+  if o.quiet then return true end
+  out:write("Outputs:\n")
+  local ok = true
+  for _, r in ipairs(list) do
+    if r.error then
+      ok = false
+      out:write(string.format("  %s: (failed: %s)\n", r.name, r.error))
+    else
+      local v = r.value
+      if type(v) == "table" then
+        v = require("moonbase.format").json(v):gsub("\n$", ""):gsub("\n", "\n  ")
+      end
+      out:write(string.format("  %s = %s\n", r.name, tostring(v)))
+    end
+  end
+  return ok, list
+end
+
+---------------------------------------------------------------- up
+---Brings the recipe's instances to what it declares.
+---@param o {parallel?: integer, replace?: boolean, quiet?: boolean, json?: boolean}
+---@return integer exit status
+function M.up(model, o)
+  local lock <close> = M.lock(model, "up")
+  local out = o.json and io.stderr or io.stdout
+  local plan = recipe.plan(model)
+  local conflicts, replaces = {}, {}
+  for _, it in ipairs(plan.items) do
+    if it.action == "conflict" then conflicts[#conflicts + 1] = it.notes[1] end
+    if it.action == "replace" then
+      replaces[#replaces + 1] = string.format("%s (%s)", it.instance,
+        table.concat(it.replace, ", "))
+    end
+  end
+  for _, n in ipairs(plan.networks) do
+    if n.action == "conflict" then conflicts[#conflicts + 1] = n.note end
+  end
+  if #conflicts > 0 then
+    errors.raise("up: nothing was changed:\n" .. table.concat(conflicts, "\n"), "state")
+  end
+  if #replaces > 0 and not o.replace then
+    errors.raise(string.format("up: nothing was changed: %s must be replaced, which deletes " ..
+      "and recreates %s (run: moonbase up %s --replace, or undo the change)",
+      table.concat(replaces, ", "), #replaces > 1 and "them" or "it", model.shown), "state")
+  end
+  local t0 = util.now()
+  local summary = { project = model.project, recipe = model.shown, instances = {} }
+  if recipe.unchanged(plan) then
+    if not o.quiet then
+      out:write(string.format("%s (project %s): nothing to change, %d instance%s up to date.\n",
+        model.shown, model.project, #plan.items, #plan.items == 1 and "" or "s"))
+    end
+    local ok, outputs = print_outputs(model, out, o)
+    summary.outputs = outputs
+    if o.json then io.stdout:write(require("moonbase.format").json(summary)) end
+    return ok and 0 or 2
+  end
+  if not o.quiet then
+    out:write(string.format("%s (project %s): %s\n", model.shown, model.project,
+      recipe.summary(plan)))
+  end
+  -- networks first: instances attach to them
+  for _, n in ipairs(plan.networks) do
+    if n.action == "create" then
+      require("moonbase.network").create(n.network, { subnet = n.subnet })
+      if not o.quiet then out:write(string.format("network %s created\n", n.network)) end
+    end
+  end
+  local run_dir = recipe.run_dir(model.project) .. "/run"
+  local logs = recipe.run_dir(model.project) .. "/logs"
+  errors.check("up", fs.mkdirs(run_dir))
+  -- what is no longer declared goes first (it frees names, memory and ports)
+  local nodes = {}
+  local label_of = {}
+  for _, it in ipairs(plan.items) do label_of[it.instance] = it.name end
+  for _, it in ipairs(plan.items) do
+    if it.action == "delete" then
+      nodes[#nodes + 1] = { key = it.instance, label = it.name, deps = {},
+        argv = { self_exe(), "delete", "--purge", it.instance }, log = logs .. "/" .. it.name ..
+        ".log", action = "delete" }
+    end
+  end
+  local results = {}
+  if #nodes > 0 then
+    if not o.quiet then
+      for _, n in ipairs(nodes) do out:write(string.format("%s | deleting (no longer " ..
+        "declared)\n", n.label)) end
+    end
+    results = M.schedule(nodes, { parallel = o.parallel, quiet = o.quiet, out = out })
+  end
+  local work = {}
+  for _, it in ipairs(plan.items) do
+    if it.action ~= "delete" then
+      local key = it.instance
+      if it.action == "keep" then
+        results[key] = { status = "ok", action = "keep" }
+      else
+        fs.remove(run_dir .. "/" .. it.name .. ".json")
+        local deps = {}
+        for _, d in ipairs(it.deps) do deps[#deps + 1] = model.by_name[d].full end
+        work[#work + 1] = { key = key, label = it.name, deps = deps, action = it.action,
+          argv = worker_argv(model, it.name, run_dir, o.replace and { "--replace" } or nil),
+          log = logs .. "/" .. it.name .. ".log", result = run_dir .. "/" .. it.name .. ".json" }
+      end
+    end
+  end
+  -- the scheduler sees kept instances as done
+  local done = {}
+  for k, r in pairs(results) do done[k] = r end
+  local wres = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out,
+    label_of = function(k) return label_of[k] or k end,
+    preset = done })
+  for k, r in pairs(wres) do results[k] = r end
+  -- summary
+  local failed = 0
+  if not o.quiet then out:write(string.format("Summary (%s):\n", fmt_secs(util.now() - t0))) end
+  local width = 0
+  for _, it in ipairs(plan.items) do width = math.max(width, #it.name) end
+  for _, it in ipairs(plan.items) do
+    local r = results[it.instance] or { status = "skipped", message = "not run" }
+    local line
+    if r.status == "ok" then
+      if it.action == "keep" then line = "up to date"
+      elseif it.action == "delete" then line = "deleted"
+      else
+        local parts = { r.did or it.action }
+        if r.ready_secs then parts[#parts + 1] = "ready" end
+        if r.provisioned then parts[#parts + 1] = "provisioned" end
+        line = table.concat(parts, ", ")
+        if r.started and r.finished then line = line .. " in " .. fmt_secs(r.finished -
+          r.started) end
+      end
+    else
+      failed = failed + 1
+      line = (r.status == "skipped" and "skipped: " or "FAILED: ") .. tostring(r.message)
+      if r.status == "failed" then
+        line = line .. " (log: " .. logs .. "/" .. it.name .. ".log)"
+      end
+    end
+    if not o.quiet or r.status ~= "ok" then
+      (o.quiet and io.stderr or out):write(string.format("  %-" .. width .. "s  %s\n", it.name,
+        line))
+    end
+    summary.instances[#summary.instances + 1] = { name = it.name, instance = it.instance,
+      action = it.action, status = r.status, message = r.message, started = r.started,
+      finished = r.finished, launch_started = r.launch_started,
+      launch_finished = r.launch_finished, ready_secs = r.ready_secs,
+      provisioned = r.provisioned }
+  end
+  local rc = 0
+  if failed > 0 then
+    rc = 2
+    if not o.quiet then
+      out:write(string.format("%d of %d instance%s did not come up; outputs skipped.\n", failed,
+        #plan.items, #plan.items == 1 and "" or "s"))
+    end
+  else
+    local ok, outputs = print_outputs(model, out, o)
+    summary.outputs = outputs
+    if not ok then rc = 2 end
+  end
+  if o.json then io.stdout:write(require("moonbase.format").json(summary)) end
+  return rc
+end
+
+---------------------------------------------------------------- the worker
+local function say(fmt, ...)
+  io.stdout:write("==> ", string.format(fmt, ...), "\n")
+  io.stdout:flush()
+end
+
+local function launch_options(model, inst)
+  local o = { name = inst.full, image = inst.image, cpus = inst.cpus, memory = inst.memory,
+    disk = inst.disk, labels = recipe.labels(model, inst), timeout = inst.timeout, quiet = true }
+  if inst.cloud_init then
+    o.cloud_init = steps.resolve(model, inst.cloud_init)
+    o.cloud_init_source = "the recipe's cloud_init (" .. (inst.key_where.cloud_init or
+      inst.where) .. ")"
+  end
+  local f = instance().features
+  if f.networks and #inst.networks > 0 then
+    o.networks = {}
+    for _, n in ipairs(inst.networks) do
+      o.networks[#o.networks + 1] = { network = model.network_by_name[n.name].full, ip = n.ip }
+    end
+  end
+  if f.mounts and #inst.mounts > 0 then
+    o.mounts = {}
+    for _, m in ipairs(inst.mounts) do
+      o.mounts[#o.mounts + 1] = { source = m.real, target = m.dst, readonly = m.readonly,
+        type = m.type }
+    end
+  end
+  if f.forwards and #inst.forwards > 0 then
+    o.forwards = {}
+    for _, fw in ipairs(inst.forwards) do
+      o.forwards[#o.forwards + 1] = { host_port = fw.host, guest_port = fw.guest,
+        proto = fw.proto }
+    end
+  end
+  return o
+end
+
+local function describe_launch(inst)
+  local d = instance().defaults
+  local units = require("moonbase.units")
+  return string.format("%s, %d cpu%s, %s memory, %s disk", inst.image or "default image",
+    inst.cpus or d.cpus, (inst.cpus or d.cpus) > 1 and "s" or "",
+    units.format_size(inst.memory or d.memory), units.format_size(inst.disk or d.disk))
+end
+
+local function provision(model, inst, rec, result)
+  local n = #inst.provision
+  if n == 0 then return end
+  local t = util.now()
+  for i, step in ipairs(inst.provision) do
+    say("provisioning %d/%d: %s (%s)", i, n, steps.describe(step), step.where)
+    steps.run_step(model, rec, step)
+  end
+  result.provisioned = true
+  say("provisioned in %s", fmt_secs(util.now() - t))
+end
+
+---One instance's part of `up` (or, with o.provision_only, of `provision`),
+---run in a child process. Writes its result to <run dir>/<name>.json.
+function M.worker(model, name, o)
+  local inst = model.by_name[name]
+  if not inst then errors.usage("up --worker: no instance \"" .. tostring(name) .. "\"") end
+  local result = { name = name, started = util.time() }
+  local function save()
+    if o.run_dir then store.write(o.run_dir .. "/" .. name .. ".json", result) end
+  end
+  local ok, err = pcall(function()
+    local inst_mod = instance()
+    local item = recipe.plan_instance(model, inst)
+    local applied = recipe.applied(inst.full) or {}
+    local rec
+    local function record(extra)
+      local a = recipe.applied(inst.full) or {}
+      a.desired = recipe.desired(inst)
+      a.recipe = model.path
+      for k, v in pairs(extra or {}) do a[k] = v end
+      recipe.save_applied(inst.full, a)
+    end
+    if o.provision_only then
+      rec = inst_mod.get(inst.full)
+      if inst_mod.state(rec) ~= "running" then
+        errors.raise(string.format("instance \"%s\" is %s (run: moonbase up %s)", inst.full,
+          inst_mod.state(rec), model.shown), "state")
+      end
+      result.did = "provisioned"
+      provision(model, inst, rec, result)
+      record({ provisioned = true, provisioned_at = util.time(),
+        provisioned_with = recipe.desired(inst).provision })
+      return
+    end
+    if item.action == "conflict" then errors.raise(item.notes[1], "state") end
+    if item.action == "replace" then
+      if not o.replace then
+        errors.raise("must be replaced (" .. table.concat(item.replace, ", ") .. "): run with " ..
+          "--replace", "state")
+      end
+      say("replacing: %s", table.concat(item.replace, ", "))
+      inst_mod.delete(inst.full, { purge = true })
+      item = { action = "create" }
+      applied = {}
+    end
+    result.launch_started = util.time()
+    if item.action == "create" then
+      say("creating %s (%s)", inst.full, describe_launch(inst))
+      local t = util.now()
+      rec = inst_mod.launch(launch_options(model, inst))
+      record({ provisioned = false, created_at = util.time() })
+      applied = recipe.applied(inst.full) or {}
+      say("running after %s", fmt_secs(util.now() - t))
+      result.did = "created"
+    else
+      rec = item.rec
+      local t = util.now()
+      if item.recover then
+        say("recovering the deleted instance")
+        inst_mod.recover(inst.full)
+      end
+      if item.restart then
+        say("stopping to apply: %s", (function()
+          local c = {}
+          for _, ch in ipairs(item.changes) do
+            if ch.key == "cpus" or ch.key == "memory" or ch.key == "disk" then c[#c + 1] = ch.text end
+          end
+          return table.concat(c, ", ")
+        end)())
+        inst_mod.stop(inst.full, { timeout = 60 })
+      end
+      for _, ch in ipairs(item.changes) do
+        if ch.key == "cpus" or ch.key == "memory" or ch.key == "disk" then
+          say("setting %s", ch.text)
+          inst_mod.set_property(inst.full, ch.key, tostring(ch.to))
+        end
+      end
+      if item.restart or item.start or item.recover then
+        say("starting")
+        inst_mod.start(inst.full, { quiet = true, timeout = inst.timeout })
+        say("running after %s", fmt_secs(util.now() - t))
+      end
+      rec = inst_mod.get(inst.full)
+      result.did = (item.start or item.restart or item.recover) and "started" or "checked"
+      if #item.changes > 0 and (item.changes[1].key == "cpus" or item.changes[1].key == "memory"
+        or item.changes[1].key == "disk") then result.did = "changed" end
+    end
+    result.launch_finished = util.time()
+    save()
+    if inst.ready then
+      say("waiting for %s (%s)", inst.ready.text, inst.ready.where)
+      result.ready_secs = steps.wait_ready(model, rec, inst.ready)
+      say("ready after %s", fmt_secs(result.ready_secs))
+    end
+    if not applied.provisioned and #inst.provision > 0 then
+      provision(model, inst, rec, result)
+      record({ provisioned = true, provisioned_at = util.time(),
+        provisioned_with = recipe.desired(inst).provision })
+    else
+      record({ provisioned = applied.provisioned or #inst.provision == 0 or nil })
+    end
+  end)
+  result.finished = util.time()
+  result.ok = ok
+  if not ok then
+    result.message = errors.is(err) and err.message or tostring(err)
+  end
+  save()
+  if not ok then error(err, 0) end
+  return 0
+end
+
+---------------------------------------------------------------- provision
+---Runs provisioning again on running instances (all, or the named ones), in
+---dependency order, independent ones in parallel.
+function M.provision(model, names, o)
+  local lock <close> = M.lock(model, "provision")
+  local out = io.stdout
+  local chosen = {}
+  for _, n in ipairs(names) do
+    if not model.by_name[n] then
+      local all = {}
+      for _, i in ipairs(model.instances) do all[#all + 1] = i.name end
+      errors.usage(string.format("provision: the recipe declares no instance \"%s\" (it " ..
+        "declares: %s)", n, table.concat(all, ", ")))
+    end
+    chosen[n] = true
+  end
+  local run_dir = recipe.run_dir(model.project) .. "/run"
+  local logs = recipe.run_dir(model.project) .. "/logs"
+  errors.check("provision", fs.mkdirs(run_dir))
+  local work = {}
+  for _, inst in ipairs(lang.order(model)) do
+    if (#names == 0 or chosen[inst.name]) then
+      local rec = instance().find(inst.full)
+      if not rec or instance().state(rec) ~= "running" then
+        errors.raise(string.format("provision: instance \"%s\" is %s (run: moonbase up %s)",
+          inst.full, rec and instance().state(rec) or "not created", model.shown), "state")
+      end
+      local deps = {}
+      for _, d in ipairs(inst.deps) do
+        if #names == 0 or chosen[d] then deps[#deps + 1] = model.by_name[d].full end
+      end
+      if #inst.provision > 0 then
+        work[#work + 1] = { key = inst.full, label = inst.name, deps = deps,
+          argv = worker_argv(model, inst.name, run_dir, { "--provision-only" }),
+          log = logs .. "/" .. inst.name .. ".log", result = run_dir .. "/" .. inst.name .. ".json" }
+      elseif not o.quiet then
+        out:write(string.format("%s | no provisioning steps\n", inst.name))
+      end
+    end
+  end
+  local results = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out })
+  local failed = 0
+  for _, w in ipairs(work) do
+    local r = results[w.key]
+    if r.status ~= "ok" then
+      failed = failed + 1
+      io.stderr:write(string.format("provision: %s: %s\n", w.label, tostring(r.message)))
+    end
+  end
+  return failed > 0 and 2 or 0
+end
+
+---------------------------------------------------------------- down
+---Stops (or with purge deletes) the recipe's instances, dependents first,
+---independent ones in parallel; with purge also what it no longer declares
+---and its networks.
+function M.down(model, o)
+  local lock <close> = M.lock(model, "down")
+  local out = io.stdout
+  local plan = recipe.plan(model)
+  local nodes = {}
+  local logs = recipe.run_dir(model.project) .. "/logs"
+  -- reverse dependencies: an instance goes down after those that depend on it
+  local dependents = {}
+  for _, inst in ipairs(model.instances) do
+    for _, d in ipairs(inst.deps) do
+      dependents[d] = dependents[d] or {}
+      table.insert(dependents[d], model.by_name[inst.name].full)
+    end
+  end
+  local present = {}
+  for _, it in ipairs(plan.items) do
+    if it.rec and it.action ~= "conflict" then present[it.instance] = it end
+  end
+  for _, it in ipairs(plan.items) do
+    if present[it.instance] then
+      local st = instance().state(it.rec)
+      local argv
+      if o.purge then
+        argv = { self_exe(), "delete", "--purge", it.instance }
+      elseif st == "running" or st == "suspended" then
+        argv = { self_exe(), "stop", it.instance, "--timeout", tostring(o.timeout or 60) }
+        if st == "suspended" then argv[#argv + 1] = "--force" end
+      end
+      local deps = {}
+      for _, full in ipairs(dependents[it.name] or {}) do
+        if present[full] then deps[#deps + 1] = full end
+      end
+      if argv then
+        nodes[#nodes + 1] = { key = it.instance, label = it.name, deps = deps, argv = argv,
+          log = logs .. "/" .. it.name .. ".down.log" }
+        if not o.quiet then
+          out:write(string.format("%s | %s\n", it.name, o.purge and "deleting" or "stopping"))
+        end
+      end
+    end
+  end
+  -- a node whose dependents need not go down does not wait for them
+  local keys = {}
+  for _, n in ipairs(nodes) do keys[n.key] = true end
+  for _, n in ipairs(nodes) do
+    local d = {}
+    for _, k in ipairs(n.deps) do if keys[k] then d[#d + 1] = k end end
+    n.deps = d
+  end
+  local t0 = util.now()
+  local results = M.schedule(nodes, { parallel = o.parallel, quiet = true, out = out,
+    dep_word = "it waits for" })
+  local failed = 0
+  for _, n in ipairs(nodes) do
+    local r = results[n.key]
+    if r.status == "ok" then
+      if not o.quiet then out:write(string.format("%s | %s in %s\n", n.label,
+        o.purge and "deleted" or "stopped", fmt_secs(r.finished - r.started))) end
+    else
+      failed = failed + 1
+      io.stderr:write(string.format("down: %s: %s\n", n.label, tostring(r.message)))
+    end
+  end
+  if o.purge and failed == 0 then
+    if #model.networks > 0 and recipe.capabilities().networks then
+      local network = require("moonbase.network")
+      for _, n in ipairs(model.networks) do
+        if network.get(n.full) then
+          network.delete(n.full)
+          if not o.quiet then out:write(string.format("network %s deleted\n", n.full)) end
+        end
+      end
+    end
+    fs.rmtree(recipe.run_dir(model.project) .. "/run")
+    fs.rmtree(recipe.run_dir(model.project) .. "/logs")
+  end
+  if not o.quiet then
+    if #nodes == 0 then
+      out:write(string.format("%s (project %s): nothing to %s.\n", model.shown, model.project,
+        o.purge and "delete" or "stop"))
+    else
+      out:write(string.format("Done in %s.\n", fmt_secs(util.now() - t0)))
+    end
+  end
+  return failed > 0 and 2 or 0
+end
+
+return M
