@@ -170,6 +170,21 @@ describe("ssh sessions", function()
     assert.equal("1|it's b\n", out)
   end)
 
+  it("exec{command=, fds=} pumps the streams to the fds it is given", function()
+    local script = dir .. "/fds.lua"
+    assert(fs.write(script, string.format([[
+local ssh = require("moonbase.core.ssh")
+local s = assert(ssh.connect{host = "127.0.0.1", port = %d, user = %q, key = %q,
+  host_key = %q})
+-- stdout to fd 2 and stderr to fd 1; no stdin
+return assert(s:exec{command = "cat; echo out; echo err >&2; exit 6", fds = {false, 2, 1}})
+]], port, user, dir .. "/client", host_key)))
+    local code, out, err = process.run({ helpers.bin, "--lua", script }, { input = "unread\n" })
+    assert.equal(6, code)
+    assert.equal("err\n", out)
+    assert.equal("out\n", err)
+  end)
+
   it("run captures status, stdout and stderr, with optional input", function()
     local s <close> = session()
     local code, out, err = s:run("echo out; echo err >&2; exit 5")
