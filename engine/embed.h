@@ -1,4 +1,4 @@
-/* The lua/ and cli/ trees compiled into the binary (cmake/embed.cmake). */
+/* The lua/ and cli/ trees compiled into the binary as bytecode (cmake/embed.lua). */
 #ifndef MB_EMBED_H
 #define MB_EMBED_H
 

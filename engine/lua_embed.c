@@ -68,7 +68,7 @@ static int searcher(lua_State *L)
         lua_pushfstring(L, "no embedded module '%s'", module);
         return 1;
     }
-    if (luaL_loadbufferx(L, e->data, e->size, e->chunkname, "t") != LUA_OK)
+    if (luaL_loadbufferx(L, e->data, e->size, e->chunkname, "b") != LUA_OK)
         return luaL_error(L, "error loading module '%s':\n\t%s", module, lua_tostring(L, -1));
     lua_pushstring(L, e->chunkname + 1);
     return 2;

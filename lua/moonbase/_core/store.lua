@@ -6,13 +6,17 @@ local errors = require("moonbase.errors")
 local M = {}
 
 -- cjson reads every number as a float; records hold counts and byte sizes
-local function integers(v)
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = integers(x) end
-  elseif math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2 ^ 63 then
-    return math.tointeger(v)
+local floor, tointeger = math.floor, math.tointeger
+local function integers(t)
+  for k, x in pairs(t) do
+    local tx = type(x)
+    if tx == "table" then
+      integers(x)
+    elseif tx == "number" and x == floor(x) and x > -2 ^ 63 and x < 2 ^ 63 then
+      t[k] = tointeger(x)
+    end
   end
-  return v
+  return t
 end
 
 ---Reads a JSON file. Missing file -> default (or nil, msg, "notfound").
@@ -27,7 +31,8 @@ function M.read(path, default)
     return nil, string.format("%s is not valid JSON (%s): fix or remove it", path,
       tostring(value):gsub("^.-: ", "")), "failed"
   end
-  return integers(value)
+  if type(value) == "table" then return integers(value) end
+  return value
 end
 
 ---Writes value as JSON, atomically; creates the directory.
