@@ -534,6 +534,9 @@ local function bring_up(rec, h, facts)
       "(remove it, or delete and re-create the network %s)", rec.bridge, rec.name))
   end
   if not br then errors.check("network", h.bridge_create(rec.bridge, { alias = alias })) end
+  local rdir = M.runtime_dir(rec.name)
+  -- a dnsmasq bound to a bridge that was deleted under it serves nothing
+  if not br then errors.check("network", h.dnsmasq_stop(rdir)) end
   for _, a in ipairs(facts.addresses) do
     if a.dev == rec.bridge and (a.address ~= rec.gateway or a.prefix ~= rec.prefix) then
       errors.check("network", h.address_delete(rec.bridge, a.address, a.prefix))
@@ -543,7 +546,6 @@ local function bring_up(rec, h, facts)
   errors.check("network", h.link_set(rec.bridge, { up = true }))
   errors.check("network", h.ip_forward(true))
   sync_nat(h, rec.name)
-  local rdir = M.runtime_dir(rec.name)
   errors.check("network", h.dnsmasq_hosts(rdir, M.DOMAIN, hosts_of(rec)))
   errors.check("network", h.dnsmasq_start({ name = rec.name, dir = rdir, bridge = rec.bridge,
     address = rec.gateway, prefix = rec.prefix, domain = M.DOMAIN }))

@@ -208,6 +208,17 @@ describe("moonbase networks in a network namespace #netns", function()
     assert.truthy(dig("web.moonbase"):find(att.web.ipv4, 1, true))
   end)
 
+  it("recovers when the bridge was deleted under it", function()
+    ns_ok({ "ip", "link", "delete", "moonbase0" })
+    local again = mb_lua([[
+      print(require("moonbase.core.json").encode(require("moonbase.network").attach("db")))]])
+    assert.same(att.db, again)
+    assert.truthy(ns_ok({ "ip", "-d", "link", "show", att.db.tap }):find("master moonbase0", 1,
+      true))
+    assert.truthy(dig("db.moonbase"):find(att.db.ipv4, 1, true))
+    assert.equal(1, #dnsmasq_pids())
+  end)
+
   it("networks --prune refuses while a tap is in use", function()
     if not have("qemu-system-x86_64") then
       pending("qemu-system-x86_64 is not installed: the in-use check is not proved")
