@@ -37,7 +37,7 @@ need_pkgs=()
 for p in qemu-utils e2fsprogs cpio kmod gzip xz-utils libc-bin util-linux; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
-if ! apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; then
+if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
 	log "apt-get update"
 	apt-get update -qq >&2
 fi
@@ -47,14 +47,35 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # ------------------------------------------------------------------ packages
+WANT=(busybox-static dropbear-bin openssh-sftp-server sudo e2fsprogs libpam-modules)
+# Resolving versions takes several apt-cache runs (seconds each where apt
+# keeps no binary cache), so the result is kept per state of the package
+# lists: while the lists do not change, a cached image is found at once.
+LISTS_FP=$( {
+	echo "${WANT[*]}"
+	sha256sum "$HERE/build-tiny.sh" | cut -d' ' -f1
+	find /var/lib/apt/lists -maxdepth 1 -type f -printf '%f %s %T@\n' 2>/dev/null | LC_ALL=C sort
+} | sha256sum | cut -c1-16)
+RESOLVED=$CACHE/.tiny-packages-$LISTS_FP
+mkdir -p "$CACHE"
+
 # the kernel behind the linux-image-amd64 metapackage (not the cloud kernel:
 # it has no 9p modules)
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
-[ -n "$KPKG" ] || die "cannot resolve linux-image-amd64"
-KVER=${KPKG#linux-image-}
-
-WANT=(busybox-static dropbear-bin openssh-sftp-server sudo e2fsprogs libpam-modules)
+resolve_packages() {
+	local kpkg
+	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64"
+	local pkgs
+	mapfile -t pkgs < <( { echo "$kpkg"; lib_closure "${WANT[@]}"; } | sort -u)
+	local vers
+	vers=$(apt-cache show --no-all-versions "${pkgs[@]}" 2>/dev/null |
+		awk '/^Package: / { p = $2 } /^Version: / { print p "=" $2 }' | sort -u)
+	for p in "${pkgs[@]}"; do
+		grep -q "^$p=" <<<"$vers" || die "no version for package $p"
+	done
+	echo "$vers"
+}
 # their shared libraries: the Depends/Pre-Depends closure restricted to
 # library packages (which binaries need which .so is resolved later by ld.so)
 lib_closure() {
@@ -72,13 +93,16 @@ lib_closure() {
 	done
 	echo "$seen" | tr ' ' '\n' | grep -v '^$' | sort -u
 }
-mapfile -t PKGS < <( { echo "$KPKG"; lib_closure "${WANT[@]}"; } | sort -u)
-# exact candidate versions
-PKGVERS=$(apt-cache show --no-all-versions "${PKGS[@]}" 2>/dev/null |
-	awk '/^Package: / { p = $2 } /^Version: / { print p "=" $2 }' | sort -u)
-for p in "${PKGS[@]}"; do
-	grep -q "^$p=" <<<"$PKGVERS" || die "no version for package $p"
-done
+if [ -s "$RESOLVED" ]; then
+	PKGVERS=$(cat "$RESOLVED")
+else
+	PKGVERS=$(resolve_packages)
+	rm -f "$CACHE"/.tiny-packages-*
+	echo "$PKGVERS" >"$RESOLVED.tmp" && mv "$RESOLVED.tmp" "$RESOLVED"
+fi
+KPKG=$(sed -n 's/^\(linux-image-[0-9][^=]*\)=.*/\1/p' <<<"$PKGVERS" | head -n 1)
+[ -n "$KPKG" ] || die "no kernel package in the resolved list"
+KVER=${KPKG#linux-image-}
 
 # ------------------------------------------------------------------ cache key
 HASH=$( {
