@@ -175,6 +175,9 @@ static void set_curl_error(mb_error **err, CURL *c, CURLcode rc, const char *url
     }
 }
 
+/* stall: curl's low-speed check (seconds below 1 byte/s, averaged over a
+ * window); 0 leaves it off, for transfers that detect stalls themselves (it
+ * would also loosen CURLOPT_MAX_RECV_SPEED_LARGE). */
 static void set_common(CURL *c, const char *url, char *errbuf, long connect_timeout, long stall)
 {
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -189,8 +192,10 @@ static void set_common(CURL *c, const char *url, char *errbuf, long connect_time
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_timeout);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
+    if (stall > 0) {
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
+    }
 }
 
 static long clamp_connect(long t)
@@ -494,8 +499,13 @@ static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
     for (int attempt = 0; attempt < 2; attempt++) {
         errbuf[0] = '\0';
         curl_easy_reset(x->curl);
-        set_common(x->curl, spec->url, errbuf, connect_timeout, stall);
-        curl_easy_setopt(x->curl, CURLOPT_BUFFERSIZE, CURL_BUFFER);
+        set_common(x->curl, spec->url, errbuf, connect_timeout, 0); /* on_progress: stalls */
+        /* curl reads up to 100 buffers in a row before it checks a rate limit:
+         * with a limit, small buffers keep the bursts small */
+        long buffer = CURL_BUFFER;
+        if (spec->rate_limit > 0 && spec->rate_limit / 64 < buffer)
+            buffer = spec->rate_limit / 64 < 1024 ? 1024 : (long)(spec->rate_limit / 64);
+        curl_easy_setopt(x->curl, CURLOPT_BUFFERSIZE, buffer);
         curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
         curl_easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);

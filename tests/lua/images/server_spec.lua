@@ -305,7 +305,11 @@ describe("images from a local image host", function()
 
   it("downloads once when two pulls of the same image race", function()
     local a = pull_bg({ "--limit-rate", "4M", "good:alpha" }, "a")
-    util.sleep(0.3)
+    -- b starts once a is downloading (a's .part exists, so a holds the lock)
+    local part = h.dir .. "/cache/images/" .. sha256(root .. "/good/" .. alpha_img) ..
+      "/disk.img.part"
+    local deadline = util.now() + 20
+    while not fs.exists(part) and util.now() < deadline do util.sleep(0.02) end
     local b = pull_bg({ "--limit-rate", "4M", "good:default" }, "b")
     assert.equal(0, wait_exit(a, 60), fs.read(h.dir .. "/a.err"))
     assert.equal(0, wait_exit(b, 60), fs.read(h.dir .. "/b.err"))
