@@ -2,9 +2,12 @@
  * arguments once and turns a NULL slot into the "unsupported" error, so
  * drivers never re-validate and never report missing features themselves. */
 #include "driver.h"
+#include "plugin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const struct mb_driver mb_driver_qemu;
 extern const struct mb_driver mb_driver_test;
@@ -23,6 +26,7 @@ const char *mb_state_name(enum mb_state s)
     case MB_STATE_RUNNING: return "running";
     case MB_STATE_SUSPENDED: return "suspended";
     case MB_STATE_ABSENT: return "absent";
+    case MB_STATE_ELSEWHERE: return "elsewhere";
     case MB_STATE_UNKNOWN: break;
     }
     return "unknown";
@@ -61,7 +65,11 @@ const struct mb_driver *mb_driver_find(const char *name, mb_error **err)
     for (const struct mb_driver *const *d = mb_drivers; *d; d++)
         if (strcmp((*d)->name, name) == 0)
             return *d;
-    if (strcmp(name, "libvirt") == 0 || strcmp(name, "lxd") == 0) {
+    if (strcmp(name, "libvirt") == 0) {
+        /* libvirt-using code lives in the plugin: the binary does not link it */
+        return mb_plugin_sym("mb_driver_libvirt", err);
+    }
+    if (strcmp(name, "lxd") == 0) {
         mb_error_set(err, MB_ERR_UNSUPPORTED, "driver \"%s\" is not available in this build of "
                      "moonbase yet (try: moonbase set local.driver=test)", name);
         return NULL;
@@ -160,11 +168,51 @@ bool mb_driver_resume(const struct mb_driver *d, const struct mb_instance *i, un
     return check(d, i, true, SLOT(d, resume), "resume", err) && d->resume(i, flags, err);
 }
 
+/* Shared scope (ARCHITECTURE.md): QEMU and libvirt see the same instances,
+ * and a live instance belongs to the driver that runs it. Each leaves a
+ * trace in the instance directory while it holds one; a driver that sees the
+ * instance stopped asks the scope's other drivers whose trace is there (so
+ * the plugin is loaded only when libvirt may hold it). */
+static const struct { const char *driver, *trace; } scope_traces[] = {
+    {"qemu", "qemu.pid"},
+    {"qemu", "suspend.state"},
+    {"libvirt", "libvirt.domain"},
+};
+
+static bool live_elsewhere(const struct mb_driver *d, const struct mb_instance *i,
+                           unsigned flags)
+{
+    const char *asked = NULL;
+    for (size_t k = 0; k < sizeof scope_traces / sizeof scope_traces[0]; k++) {
+        const char *other = scope_traces[k].driver;
+        if (strcmp(other, d->name) == 0 || (asked && strcmp(asked, other) == 0))
+            continue;
+        char p[4096];
+        int n = snprintf(p, sizeof p, "%s/%s", i->dir, scope_traces[k].trace);
+        if (n < 0 || (size_t)n >= sizeof p || access(p, F_OK) != 0)
+            continue;
+        asked = other;
+        const struct mb_driver *o = mb_driver_find(other, NULL);
+        if (o == NULL || o->state == NULL || o->scope == NULL || d->scope == NULL
+            || strcmp(o->scope, d->scope) != 0)
+            continue;
+        enum mb_state s = o->state(i, flags | MB_STATE_OWN, NULL);
+        if (s == MB_STATE_RUNNING || s == MB_STATE_STARTING || s == MB_STATE_SUSPENDED)
+            return true;
+    }
+    return false;
+}
+
 enum mb_state mb_driver_state(const struct mb_driver *d, const struct mb_instance *i,
                               unsigned flags, mb_error **err)
 {
-    return check(d, i, true, SLOT(d, state), "state", err) ? d->state(i, flags, err)
-                                                            : MB_STATE_UNKNOWN;
+    if (!check(d, i, true, SLOT(d, state), "state", err))
+        return MB_STATE_UNKNOWN;
+    enum mb_state s = d->state(i, flags, err);
+    if ((s == MB_STATE_STOPPED || s == MB_STATE_ABSENT) && !(flags & MB_STATE_OWN)
+        && live_elsewhere(d, i, flags))
+        return MB_STATE_ELSEWHERE;
+    return s;
 }
 
 bool mb_driver_destroy(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,

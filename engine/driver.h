@@ -19,6 +19,8 @@ enum mb_state {
     MB_STATE_RUNNING,
     MB_STATE_SUSPENDED,
     MB_STATE_ABSENT, /* the hypervisor has no such instance */
+    MB_STATE_ELSEWHERE, /* live (running or suspended) under another driver of the same
+                           scope; set by the dispatcher, never by a driver */
 };
 const char *mb_state_name(enum mb_state s);
 
@@ -74,6 +76,8 @@ enum mb_probe_result { MB_PROBE_OK, MB_PROBE_DECLINED };
 enum mb_driver_flags {
     MB_FORCE = 1 << 0,      /* shutdown: power off instead of asking the guest */
     MB_KEEP_DISKS = 1 << 1, /* destroy: keep the instance's files */
+    MB_STATE_OWN = 1 << 2,  /* state: this driver's view only (no look at the scope's
+                               other drivers, see mb_driver_state) */
 };
 
 typedef enum mb_probe_result (*mb_drv_probe)(char **reason, unsigned flags, mb_error **err);
@@ -149,6 +153,8 @@ bool mb_driver_suspend(const struct mb_driver *d, const struct mb_instance *i, u
                        mb_error **err);
 bool mb_driver_resume(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
                       mb_error **err);
+/* The driver's state; MB_STATE_ELSEWHERE when the driver sees the instance
+ * stopped but another driver of its scope runs it or holds it suspended. */
 enum mb_state mb_driver_state(const struct mb_driver *d, const struct mb_instance *i,
                               unsigned flags, mb_error **err);
 bool mb_driver_destroy(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,

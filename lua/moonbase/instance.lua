@@ -30,7 +30,7 @@ local driver_cache
 function M.driver()
   if not driver_cache then
     local name = settings.get("local.driver")
-    driver_cache = errors.check(nil, core_driver.get(name))
+    M.use_driver(name)
   end
   return driver_cache, driver_cache:name()
 end
@@ -38,6 +38,10 @@ end
 ---Uses this driver instead of the setting (the agent runs with the driver
 ---that started it, whatever the setting says meanwhile).
 function M.use_driver(name)
+  if name == "libvirt" then
+    -- the C driver reads its connection URI from the environment (agents inherit it)
+    util.setenv("MOONBASE_LIBVIRT_URI", settings.get("local.libvirt.uri"))
+  end
   driver_cache = errors.check(nil, core_driver.get(name))
 end
 
@@ -116,13 +120,35 @@ function M.lock(name, dir)
   return errors.check(nil, fs.lock((dir or M.dir(name)) .. "/lock"))
 end
 
+---QEMU and libvirt share the scope "qemu": the other driver of that pair.
+local scope_siblings = { qemu = "libvirt", libvirt = "qemu" }
+
 ---The live state: "deleted" for soft-deleted records, else the driver's answer.
+---An instance live under the scope's other driver (the driver's "elsewhere")
+---has that driver's state, and its name as second result; with `verb`, an
+---operation that the current driver cannot do on it raises instead.
 ---Stale records are repaired when nobody else holds the lock.
-function M.state(rec)
+---@return string state, string? owner
+function M.state(rec, verb)
   if rec.deleted then return "deleted" end
-  local drv = M.driver()
+  local drv, drvname = M.driver()
   local st = drv:state(M.spec(rec)) or "unknown"
   if st == "absent" then st = "unknown" end
+  local owner
+  if st == "elsewhere" then
+    owner = (rec.driver ~= drvname and rec.driver) or scope_siblings[drvname] or "another"
+    local other = core_driver.get(owner)
+    st = other and other:state(M.spec(rec)) or "running"
+    if st ~= "suspended" and st ~= "starting" then st = "running" end
+    if verb == "start" then
+      errors.raise(string.format("start: instance \"%s\" is already %s under the %s driver " ..
+        "(nothing to do; local.driver is %s)", rec.name, st, owner, drvname), "state")
+    elseif verb and verb ~= "exec" then
+      errors.raise(string.format("%s: instance \"%s\" is %s under the %s driver, and " ..
+        "local.driver is %s (try: moonbase set local.driver=%s, then moonbase %s %s)", verb,
+        rec.name, st, owner, drvname, owner, verb, rec.name), "state")
+    end
+  end
   if st ~= rec.state and st ~= "unknown" and rec.state ~= "creating" then
     local lock = fs.lock(M.dir(rec.name) .. "/lock", { wait = false })
     if lock then
@@ -134,7 +160,25 @@ function M.state(rec)
       lock:close()
     end
   end
-  return st
+  return st, owner
+end
+
+---Instances of the scope live under another driver than `name` (for
+---`moonbase set local.driver=NAME`): { {name=, state=, driver=}, ... }.
+function M.live_elsewhere(name)
+  local out = {}
+  local ok, drv = pcall(core_driver.get, name)
+  if not ok or not drv or drv:scope() ~= M.scope() then return out end
+  for _, rec in ipairs(M.records()) do
+    if not rec.deleted then
+      local st = drv:state(M.spec(rec))
+      if st == "elsewhere" then
+        local owner = rec.driver ~= name and rec.driver or scope_siblings[name]
+        out[#out + 1] = { name = rec.name, driver = owner }
+      end
+    end
+  end
+  return out
 end
 
 ---Addresses the driver reports (empty unless running).
@@ -147,8 +191,9 @@ end
 function M.list()
   local rows = {}
   for _, rec in ipairs(M.records()) do
-    local st = M.state(rec)
-    rows[#rows + 1] = { name = rec.name, state = st, ipv4 = M.ipv4(rec, st), image = rec.image }
+    local st, owner = M.state(rec)
+    rows[#rows + 1] = { name = rec.name, state = st, ipv4 = M.ipv4(rec, st), image = rec.image,
+      driver = owner }
   end
   return rows
 end
@@ -156,8 +201,9 @@ end
 ---Everything `info` shows.
 function M.info(name)
   local rec = M.get(name)
-  local st = M.state(rec)
+  local st, owner = M.state(rec)
   local drv = M.driver()
+  if owner then drv = core_driver.get(owner) or drv end
   local disk_used
   if rec.disk_file then
     local s = fs.stat(M.dir(name) .. "/" .. rec.disk_file)
@@ -171,7 +217,7 @@ function M.info(name)
     name = rec.name, state = st, image = rec.image, cpus = rec.cpus, memory = rec.memory,
     disk_total = rec.disk, disk_used = disk_used, ipv4 = M.ipv4(rec, st),
     ssh = ssh_host and (ssh_host .. ":" .. ssh_port) or nil, uptime = uptime,
-    driver = rec.driver, created = rec.created, mounts = rec.mounts or {},
+    driver = owner or select(2, M.driver()), created = rec.created, mounts = rec.mounts or {},
     labels = rec.labels,
   }
 end
@@ -349,7 +395,7 @@ end
 function M.start(name, o)
   o = o or {}
   return with_instance(name, "start", function(rec)
-    local st = M.state(rec)
+    local st = M.state(rec, "start")
     if st == "running" then wrong_state("start", name, st, "nothing to do") end
     if st == "suspended" then
       errors.check("start", M.boot(rec, "resume", o))
@@ -360,6 +406,7 @@ function M.start(name, o)
       wrong_state("start", name, st, "try: moonbase stop --force " .. name)
     end
     rec.state = "running"
+    rec.driver = select(2, M.driver()) -- who runs it now (shared scope)
     save(rec)
     return rec
   end)
@@ -370,7 +417,7 @@ function M.stop(name, o)
   o = o or {}
   return with_instance(name, "stop", function(rec)
     local drv = M.driver()
-    local st = M.state(rec)
+    local st = M.state(rec, "stop")
     if st == "stopped" then wrong_state("stop", name, st, "nothing to do") end
     if st == "suspended" and not o.force then
       wrong_state("stop", name, st, "try: moonbase start " .. name .. ", or stop --force")
@@ -386,7 +433,7 @@ end
 ---Saves a running instance's state and stops it; start resumes it.
 function M.suspend(name)
   return with_instance(name, "suspend", function(rec)
-    local st = M.state(rec)
+    local st = M.state(rec, "suspend")
     if st ~= "running" then wrong_state("suspend", name, st, "only a running instance can be " ..
       "suspended") end
     errors.check("suspend", M.driver():suspend(M.spec(rec)))
@@ -425,7 +472,7 @@ end
 function M.delete(name, o)
   o = o or {}
   return with_instance(name, "delete", function(rec)
-    local st = M.state(rec)
+    local st = M.state(rec, "delete")
     if st == "running" or st == "suspended" then
       errors.check("delete", M.driver():shutdown(M.spec(rec), { force = true, timeout = 0 }))
     end

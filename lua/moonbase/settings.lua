@@ -27,6 +27,24 @@ M.schema = {
     type = "enum", values = { "qemu", "libvirt", "lxd", "test" }, default = default_driver(),
     help = "the driver that runs instances; each driver has its own instance scope " ..
       "(qemu and libvirt share one)",
+    after = function(v)
+      -- a live instance stays with the driver that runs it: say which
+      local ok, live = pcall(function() return require("moonbase.instance").live_elsewhere(v) end)
+      for _, r in ipairs(ok and live or {}) do
+        io.stderr:write(string.format("note: instance \"%s\" keeps running under the %s " ..
+          "driver until it stops (exec works; stop, suspend and delete need " ..
+          "local.driver=%s)\n", r.name, r.driver, r.driver))
+      end
+    end,
+  },
+  ["local.libvirt.uri"] = {
+    type = "string", default = "qemu:///system",
+    validate = function(v)
+      if v:match("^[%w+]+://[^%s]*$") then return true end
+      return nil, "use a libvirt URI such as qemu:///system or qemu+ssh://user@host/system"
+    end,
+    help = "the libvirt connection the libvirt driver uses (qemu:///system, " ..
+      "qemu+ssh://user@host/system, ...)",
   },
   ["local.image.default"] = {
     type = "string", default = "ubuntu:24.04",
@@ -164,6 +182,7 @@ function M.set(key, raw)
     local value = validate(key, raw)
     if M.schema[key].check then M.schema[key].check(value) end
     update(function(d) d[key] = value end)
+    if M.schema[key].after then M.schema[key].after(value) end
     return value
   end
   local name, prop = key:match(instance_key)

@@ -81,7 +81,13 @@ function M.agent_main(instance, name, opts)
     else ok, msg, code = drv:start(spec) end
     if not ok then return fail(msg .. console_tail(drv, spec), code) end
   end
-  local pid = math.tointeger(tonumber((fs.read(dir .. "/qemu.pid") or ""):match("%d+")))
+  -- The QEMU driver's QEMU is our child; libvirt's belongs to libvirtd, and
+  -- the driver names its pid in libvirt.pid (absent on a remote host: then
+  -- nothing is watched and the agent ends with a stop request).
+  local _, drvname = instance.driver()
+  local own_child = drvname == "qemu"
+  local pidfile = own_child and "qemu.pid" or (drvname .. ".pid")
+  local pid = math.tointeger(tonumber((fs.read(dir .. "/" .. pidfile) or ""):match("%d+")))
   local host, port = drv:ssh_address(spec)
   if not host then return fail("cannot tell where SSH of \"" .. name .. "\" listens: " .. port) end
   local key = keys.client_key()
@@ -116,12 +122,23 @@ function M.agent_main(instance, name, opts)
     end
     util.sleep(0.3)
   end
+  -- mounts come back at every start: native ones now, classic ones once the
+  -- agent serves (it reports ready after trying them)
+  local mounts = require("moonbase.mounts")
+  local classic, warnings = mounts.establish(session, rec)
   session:close()
-  agentctl.report(dir, "ready", { ssh = host .. ":" .. port })
+  local function ready(failures)
+    for i, message in pairs(failures or {}) do
+      warnings[#warnings + 1] = mounts.failure(classic[i], message)
+    end
+    agentctl.report(dir, "ready", { ssh = host .. ":" .. port,
+      warnings = #warnings > 0 and warnings or nil })
+  end
   local rc, msg = agent.serve({
     socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
-    host_key = rec.host_key, timeout = 30,
-    child = started_here and pid or nil, watch = (not started_here) and pid or nil,
+    host_key = rec.host_key, timeout = 30, mounts = classic, ready = ready,
+    child = (own_child and started_here) and pid or nil,
+    watch = not (own_child and started_here) and pid or nil,
   })
   fs.remove(agentctl.status_file(dir))
   if not rc then io.stderr:write("agent: ", msg, "\n") return 2 end
@@ -159,6 +176,8 @@ function M.call(instance, rec, request)
   local dir = instance.dir(rec.name)
   local _, drvname = instance.driver()
   return agentctl.call(dir, request, function()
+    local _, owner = instance.state(rec)
+    if owner then drvname = owner end -- running under the scope's other driver
     agentctl.start(rec.name, dir, { mode = "attach", timeout = 60, driver = drvname,
       quiet = true, verb = "exec" })
   end)

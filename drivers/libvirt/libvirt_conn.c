@@ -1,0 +1,228 @@
+/* Connections to libvirtd, libvirt's errors, and the driver's files in the
+ * instance directory (see libvirt_conn.h). */
+#include "libvirt_conn.h"
+#include "libvirt_xml.h"
+#include "fs.h"
+
+#include <libvirt/virterror.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_CONNS 4
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *uri;
+    virConnectPtr conn;
+} conns[MAX_CONNS];
+
+/* libvirt prints every error on stderr unless told otherwise: ours carry
+ * them in mb_errors instead. */
+static void quiet(void *data, virErrorPtr e)
+{
+    (void)data;
+    (void)e;
+}
+
+const char *mb_libvirt_default_uri(void)
+{
+    const char *u = getenv("MOONBASE_LIBVIRT_URI");
+    return u && *u ? u : MB_LIBVIRT_DEFAULT_URI;
+}
+
+void mb_libvirt_file(char *buf, const struct mb_instance *inst, const char *file)
+{
+    int n = snprintf(buf, MB_LIBVIRT_PATHLEN, "%s/%s", inst->dir, file);
+    if (n < 0 || n >= MB_LIBVIRT_PATHLEN)
+        buf[0] = '\0';
+}
+
+const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf)
+{
+    char p[MB_LIBVIRT_PATHLEN];
+    mb_libvirt_file(p, inst, "libvirt.domain");
+    char *s = mb_fs_read(p, NULL, NULL);
+    if (s != NULL) {
+        size_t n = strcspn(s, "\n");
+        if (n > 0 && n < MB_LIBVIRT_PATHLEN) {
+            memcpy(buf, s, n);
+            buf[n] = '\0';
+            free(s);
+            return buf;
+        }
+        free(s);
+    }
+    snprintf(buf, MB_LIBVIRT_PATHLEN, "%s", mb_libvirt_default_uri());
+    return buf;
+}
+
+bool mb_libvirt_uri_is_remote(const char *uri)
+{
+    const char *colon = strchr(uri, ':');
+    if (colon == NULL)
+        return false;
+    if (memchr(uri, '+', (size_t)(colon - uri)) != NULL)
+        return true; /* qemu+ssh://, qemu+tcp://, qemu+tls:// */
+    if (strncmp(colon, "://", 3) != 0)
+        return false;
+    const char *host = colon + 3;
+    return *host != '/' && strncmp(host, "localhost/", 10) != 0;
+}
+
+void mb_libvirt_error(mb_error **err, enum mb_error_code code, const char *what)
+{
+    const char *msg = virGetLastErrorMessage();
+    mb_error_set(err, code, "%s: %s", what, msg ? msg : "unknown libvirt error");
+}
+
+int mb_libvirt_last_code(void)
+{
+    virErrorPtr e = virGetLastError();
+    return e ? e->code : 0;
+}
+
+virConnectPtr mb_libvirt_connect(const char *uri, mb_error **err)
+{
+    virConnectPtr c = NULL;
+    pthread_mutex_lock(&lock);
+    virSetErrorFunc(NULL, quiet);
+    int free_slot = -1;
+    for (int k = 0; k < MAX_CONNS; k++) {
+        if (conns[k].uri == NULL) {
+            if (free_slot < 0)
+                free_slot = k;
+            continue;
+        }
+        if (strcmp(conns[k].uri, uri) != 0)
+            continue;
+        if (virConnectIsAlive(conns[k].conn) == 1) {
+            c = conns[k].conn;
+            goto done;
+        }
+        virConnectClose(conns[k].conn); /* libvirtd went away: open anew */
+        free(conns[k].uri);
+        conns[k].uri = NULL;
+        free_slot = k;
+    }
+    c = virConnectOpen(uri);
+    if (c == NULL) {
+        const char *msg = virGetLastErrorMessage();
+        bool remote = mb_libvirt_uri_is_remote(uri);
+        mb_error_set(err, MB_ERR_UNREACHABLE, "libvirt: cannot connect to %s: %s (%s)", uri,
+                     msg ? msg : "unknown error",
+                     remote ? "is libvirtd running on that host, and can you ssh there "
+                              "without a password?"
+                            : "is libvirtd running? start it: virtlogd -d && libvirtd -d, "
+                              "or systemctl start libvirtd; or pick another URI: moonbase "
+                              "set local.libvirt.uri=...");
+        goto done;
+    }
+    if (free_slot < 0) { /* all slots taken: replace the first */
+        virConnectClose(conns[0].conn);
+        free(conns[0].uri);
+        free_slot = 0;
+    }
+    conns[free_slot].uri = strdup(uri);
+    conns[free_slot].conn = c;
+    if (conns[free_slot].uri == NULL) {
+        virConnectClose(c);
+        conns[free_slot].conn = NULL;
+        c = NULL;
+        mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory");
+    }
+done:
+    pthread_mutex_unlock(&lock);
+    return c;
+}
+
+virDomainPtr mb_libvirt_lookup(virConnectPtr conn, const struct mb_instance *inst, bool *missing,
+                               mb_error **err)
+{
+    char name[MB_LIBVIRT_NAMELEN];
+    mb_libvirt_domain_name(name, sizeof name, inst);
+    *missing = false;
+    virDomainPtr d = virDomainLookupByName(conn, name);
+    if (d == NULL) {
+        if (mb_libvirt_last_code() == VIR_ERR_NO_DOMAIN)
+            *missing = true;
+        else
+            mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: looking up the domain");
+    }
+    return d;
+}
+
+bool mb_libvirt_write_trace(const struct mb_instance *inst, const char *uri, mb_error **err)
+{
+    char p[MB_LIBVIRT_PATHLEN], name[MB_LIBVIRT_NAMELEN];
+    mb_libvirt_file(p, inst, "libvirt.domain");
+    mb_libvirt_domain_name(name, sizeof name, inst);
+    size_t n = strlen(uri) + strlen(name) + 3;
+    char *s = malloc(n);
+    if (s == NULL) {
+        mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory");
+        return false;
+    }
+    int len = snprintf(s, n, "%s\n%s\n", uri, name);
+    bool ok = mb_fs_write_atomic(p, s, (size_t)len, 0644, err);
+    free(s);
+    return ok;
+}
+
+void mb_libvirt_remove_runtime(const struct mb_instance *inst)
+{
+    char p[MB_LIBVIRT_PATHLEN];
+    mb_libvirt_file(p, inst, "libvirt.pid");
+    unlink(p);
+    mb_libvirt_file(p, inst, "libvirt.domain");
+    unlink(p);
+}
+
+/* Whether the NUL-separated argument list buf[0..len) has "guest=<name>"
+ * alone or followed by ",". */
+static bool names_guest(const char *buf, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
+        const char *a = buf + off;
+        if (strncmp(a, "guest=", 6) == 0 && strncmp(a + 6, name, nl) == 0
+            && (a[6 + nl] == '\0' || a[6 + nl] == ','))
+            return true;
+    }
+    return false;
+}
+
+pid_t mb_libvirt_find_pid(const char *name)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t found = 0;
+    char *buf = malloc(65536);
+    while (d && buf && found == 0 && (de = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char p[300];
+        snprintf(p, sizeof p, "/proc/%s/cmdline", de->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        size_t len = 0;
+        ssize_t r;
+        while (len < 65535 && (r = read(fd, buf + len, 65535 - len)) > 0)
+            len += (size_t)r;
+        close(fd);
+        buf[len] = '\0';
+        if (len > 0 && strstr(buf, "qemu") && names_guest(buf, len, name))
+            found = (pid_t)atol(de->d_name);
+    }
+    free(buf);
+    if (d)
+        closedir(d);
+    return found;
+}

@@ -1,0 +1,662 @@
+/* The libvirt driver: instances as libvirt domains, through the C API only
+ * (never virsh). libvirtd owns the QEMU process; the truth is
+ * virDomainGetState. A domain is defined from the instance spec at every
+ * start (so cpus, memory and mounts changed while stopped apply), stays
+ * defined while it runs or is suspended (managed save), and is undefined
+ * when it stops or is destroyed: a stopped instance belongs to no driver,
+ * which is what lets the QEMU driver start it next (shared scope "qemu").
+ * The overlay disk, the seed and serial.log are the same files the QEMU
+ * driver uses; the domain XML is in libvirt_xml.c. Disk operations on a
+ * stopped instance are qemu-img's, shared with the QEMU driver. */
+#include "driver.h"
+#include "libvirt_conn.h"
+#include "libvirt_xml.h"
+#include "fs.h"
+#include "drivers/qemu/qemu_argv.h"
+#include "drivers/qemu/qemu_img.h"
+#include "drivers/qemu/qemu_instance.h"
+#include "drivers/qemu/qemu_proc.h"
+
+#include <libvirt/virterror.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PATHLEN MB_LIBVIRT_PATHLEN
+
+/* ---------------------------------------------------------------- host */
+
+/* "kvm" when the connection's capabilities offer it for x86_64, else "qemu". */
+static const char *domain_type(virConnectPtr c)
+{
+    char *caps = virConnectGetCapabilities(c);
+    const char *t = caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu";
+    free(caps);
+    return t;
+}
+
+static enum mb_probe_result lv_probe(char **reason, unsigned flags, mb_error **err)
+{
+    const char *uri = mb_libvirt_default_uri();
+    mb_error *cerr = NULL;
+    char msg[1024];
+    enum mb_probe_result r = MB_PROBE_OK;
+    virConnectPtr c = mb_libvirt_connect(uri, &cerr);
+    if (c == NULL) {
+        snprintf(msg, sizeof msg, "%s", cerr->message);
+        r = MB_PROBE_DECLINED;
+    } else {
+        const char *type = virConnectGetType(c);
+        unsigned long ver = 0;
+        virConnectGetLibVersion(c, &ver);
+        if (type == NULL || strcmp(type, "QEMU") != 0) {
+            snprintf(msg, sizeof msg, "%s is a %s hypervisor, not QEMU (pick a qemu:// URI: "
+                     "moonbase set local.libvirt.uri=qemu:///system)", uri, type ? type : "?");
+            r = MB_PROBE_DECLINED;
+        } else {
+            bool kvm = strcmp(domain_type(c), "kvm") == 0;
+            snprintf(msg, sizeof msg, "libvirt %lu.%lu.%lu at %s, %s", ver / 1000000,
+                     ver / 1000 % 1000, ver % 1000, uri,
+                     kvm ? "KVM" : "TCG (no KVM on that host: guests are emulated, several "
+                                   "times slower)");
+        }
+    }
+    mb_error_free(cerr);
+    if (reason)
+        *reason = strdup(msg);
+    return r;
+}
+
+static char **lv_host_info(unsigned flags, mb_error **err)
+{
+    const char *uri = mb_libvirt_default_uri();
+    char line[1024];
+    char **v = mb_strv_new();
+    mb_strv_push(&v, "driver=libvirt");
+    snprintf(line, sizeof line, "uri=%s", uri);
+    mb_strv_push(&v, line);
+    mb_error *cerr = NULL;
+    virConnectPtr c = mb_libvirt_connect(uri, &cerr);
+    if (c == NULL) {
+        snprintf(line, sizeof line, "error=%s", cerr->message);
+        mb_strv_push(&v, line);
+        mb_error_free(cerr);
+        return v;
+    }
+    unsigned long lib = 0, hv = 0;
+    virConnectGetLibVersion(c, &lib);
+    virConnectGetVersion(c, &hv);
+    snprintf(line, sizeof line, "libvirt=%lu.%lu.%lu", lib / 1000000, lib / 1000 % 1000,
+             lib % 1000);
+    mb_strv_push(&v, line);
+    snprintf(line, sizeof line, "qemu=%lu.%lu.%lu", hv / 1000000, hv / 1000 % 1000, hv % 1000);
+    mb_strv_push(&v, line);
+    snprintf(line, sizeof line, "domain_type=%s", domain_type(c));
+    mb_strv_push(&v, line);
+    char *host = virConnectGetHostname(c);
+    if (host) {
+        snprintf(line, sizeof line, "host=%s", host);
+        mb_strv_push(&v, line);
+        free(host);
+    }
+    return v;
+}
+
+/* libvirt networks an instance can join. */
+static char **lv_networks(unsigned flags, mb_error **err)
+{
+    virConnectPtr c = mb_libvirt_connect(mb_libvirt_default_uri(), err);
+    if (c == NULL)
+        return NULL;
+    virNetworkPtr *nets = NULL;
+    int n = virConnectListAllNetworks(c, &nets, 0);
+    if (n < 0) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: listing networks");
+        return NULL;
+    }
+    char **v = mb_strv_new();
+    for (int k = 0; k < n; k++) {
+        const char *name = virNetworkGetName(nets[k]);
+        if (name)
+            mb_strv_push(&v, name);
+        virNetworkFree(nets[k]);
+    }
+    free(nets);
+    return v;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+struct dom {
+    virConnectPtr conn;
+    virDomainPtr dom; /* NULL when libvirt has no such domain */
+    char uri[PATHLEN];
+};
+
+/* The connection for inst and its domain if defined; false on errors. */
+static bool dom_open(const struct mb_instance *i, struct dom *d, mb_error **err)
+{
+    bool missing;
+    d->dom = NULL;
+    mb_libvirt_instance_uri(i, d->uri);
+    if ((d->conn = mb_libvirt_connect(d->uri, err)) == NULL)
+        return false;
+    d->dom = mb_libvirt_lookup(d->conn, i, &missing, err);
+    return d->dom != NULL || missing;
+}
+
+static void dom_close(struct dom *d)
+{
+    if (d->dom)
+        virDomainFree(d->dom);
+    d->dom = NULL;
+}
+
+static int dom_state(virDomainPtr dom)
+{
+    int st = VIR_DOMAIN_NOSTATE, reason = 0;
+    if (virDomainGetState(dom, &st, &reason, 0) < 0)
+        return -1;
+    return st;
+}
+
+static bool dom_active(virDomainPtr dom)
+{
+    return dom != NULL && virDomainIsActive(dom) == 1;
+}
+
+static bool dom_saved(virDomainPtr dom)
+{
+    return dom != NULL && virDomainHasManagedSaveImage(dom, 0) == 1;
+}
+
+/* Undefines a domain that is not running (with its managed save, if any) and
+ * removes the driver's files. */
+static bool dom_undefine(const struct mb_instance *i, struct dom *d, mb_error **err)
+{
+    if (d->dom && virDomainUndefineFlags(d->dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0
+        && mb_libvirt_last_code() != VIR_ERR_NO_DOMAIN) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: undefining the domain");
+        return false;
+    }
+    mb_libvirt_remove_runtime(i);
+    return true;
+}
+
+/* Records the running domain's QEMU pid for the instance agent (local URIs). */
+static void write_pid(const struct mb_instance *i, const char *uri)
+{
+    char p[PATHLEN], name[MB_LIBVIRT_NAMELEN], num[32];
+    mb_libvirt_file(p, i, "libvirt.pid");
+    if (mb_libvirt_uri_is_remote(uri)) {
+        unlink(p);
+        return;
+    }
+    mb_libvirt_domain_name(name, sizeof name, i);
+    pid_t pid = mb_libvirt_find_pid(name);
+    if (pid <= 0) {
+        unlink(p);
+        return;
+    }
+    int len = snprintf(num, sizeof num, "%d\n", (int)pid);
+    mb_fs_write_atomic(p, num, (size_t)len, 0644, NULL);
+}
+
+/* The console's last lines, for an error message. */
+static char *console_tail(const struct mb_instance *i)
+{
+    char p[PATHLEN];
+    mb_libvirt_file(p, i, "serial.log");
+    char *t = mb_qemu_tail(p, 2048, 8);
+    if (t && *t) {
+        size_t n = strlen(t) + 32;
+        char *s = malloc(n);
+        if (s)
+            snprintf(s, n, "\n--- console ---\n%s", t);
+        free(t);
+        return s;
+    }
+    free(t);
+    return NULL;
+}
+
+/* Whether the QEMU driver holds the instance (its process, or its saved
+ * state): then libvirt must not start it. */
+static bool held_by_qemu_driver(const struct mb_instance *i, const char *op, mb_error **err)
+{
+    pid_t pid = mb_qemu_live_pid(i);
+    if (pid > 0 || mb_qemu_has_file(i, "suspend.state")) {
+        mb_error_set(err, MB_ERR_STATE, "%s: instance \"%s\" is %s under the qemu driver (try: "
+                     "moonbase set local.driver=qemu, then moonbase stop %s)", op, i->name,
+                     pid > 0 ? "running" : "suspended", i->name);
+        return true;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static bool lv_create(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    char disk[PATHLEN];
+    const char *uri = mb_libvirt_default_uri();
+    if (mb_libvirt_uri_is_remote(uri)) {
+        mb_error_set(err, MB_ERR_UNSUPPORTED, "create: instances on a remote libvirt host (%s) "
+                     "are not supported yet: the disk would have to be uploaded to its storage "
+                     "pool (try: moonbase set local.libvirt.uri=qemu:///system)", uri);
+        return false;
+    }
+    if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image == NULL) {
+        mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs a base image and a disk "
+                     "path", i->name);
+        return false;
+    }
+    return mb_qemu_img_overlay(i->image, disk, i->disk_size, err);
+}
+
+static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    struct dom d;
+    char disk[PATHLEN];
+    char *xml = NULL;
+    bool ok = false, defined_here = false;
+    if (held_by_qemu_driver(i, "start", err) || !dom_open(i, &d, err))
+        return false;
+    if (dom_active(d.dom)) {
+        mb_error_set(err, MB_ERR_STATE, "start: instance \"%s\" is already running (libvirt "
+                     "domain %s)", i->name, virDomainGetName(d.dom));
+        goto cleanup;
+    }
+    if (!mb_qemu_disk_path(disk, sizeof disk, i) || access(disk, F_OK) != 0) {
+        mb_error_set(err, MB_ERR_NOT_FOUND, "start: instance \"%s\" has no disk %s (try: "
+                     "moonbase delete --purge %s, then launch it again)", i->name, disk,
+                     i->name);
+        goto cleanup;
+    }
+    if (!dom_saved(d.dom)) {
+        /* a saved state needs the devices it was saved with: only a fresh
+         * start takes the spec as it is now */
+        struct mb_libvirt_host h = {domain_type(d.conn), NULL};
+        if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
+            goto cleanup;
+        dom_close(&d);
+        if ((d.dom = virDomainDefineXML(d.conn, xml)) == NULL) {
+            mb_libvirt_error(err, MB_ERR_FAILED, "start: libvirt refused the domain");
+            goto cleanup;
+        }
+        defined_here = true;
+    }
+    if (!mb_libvirt_write_trace(i, d.uri, err))
+        goto fail;
+    if (virDomainCreate(d.dom) < 0) {
+        char what[256], *tail = console_tail(i);
+        snprintf(what, sizeof what, "start: libvirt could not start \"%s\"", i->name);
+        mb_error *e = NULL;
+        mb_libvirt_error(&e, MB_ERR_FAILED, what);
+        mb_error_set(err, MB_ERR_FAILED, "%s%s", e->message, tail ? tail : "");
+        mb_error_free(e);
+        free(tail);
+        goto fail;
+    }
+    write_pid(i, d.uri);
+    ok = true;
+    goto cleanup;
+fail:
+    if (defined_here)
+        dom_undefine(i, &d, NULL);
+cleanup:
+    free(xml);
+    dom_close(&d);
+    return ok;
+}
+
+static bool lv_shutdown(const struct mb_instance *i, double timeout, unsigned flags,
+                        mb_error **err)
+{
+    struct dom d;
+    bool ok = false;
+    if (!dom_open(i, &d, err))
+        return false;
+    if (!dom_active(d.dom)) {
+        if (dom_saved(d.dom) && !(flags & MB_FORCE)) {
+            mb_error_set(err, MB_ERR_STATE, "stop: instance \"%s\" is suspended (try: moonbase "
+                         "start %s, or stop --force to discard its saved state)", i->name,
+                         i->name);
+            goto cleanup;
+        }
+        ok = dom_undefine(i, &d, err);
+        goto cleanup;
+    }
+    if (!(flags & MB_FORCE)
+        && virDomainShutdownFlags(d.dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0) {
+        double deadline = mb_qemu_now() + timeout;
+        while (dom_active(d.dom) && mb_qemu_now() < deadline)
+            mb_qemu_sleep(0.2);
+    }
+    if (dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && dom_active(d.dom)) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "stop: libvirt could not power off the domain");
+        goto cleanup;
+    }
+    ok = dom_undefine(i, &d, err);
+cleanup:
+    dom_close(&d);
+    return ok;
+}
+
+static bool lv_suspend(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    struct dom d;
+    bool ok = false;
+    if (!dom_open(i, &d, err))
+        return false;
+    if (!dom_active(d.dom)) {
+        mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" is not running", i->name);
+    } else if (virDomainManagedSave(d.dom, 0) < 0) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "suspend: libvirt could not save the domain "
+                         "(is the disk holding /var/lib/libvirt full?)");
+    } else {
+        char p[PATHLEN];
+        mb_libvirt_file(p, i, "libvirt.pid");
+        unlink(p);
+        ok = true;
+    }
+    dom_close(&d);
+    return ok;
+}
+
+static bool lv_resume(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    struct dom d;
+    if (!dom_open(i, &d, err))
+        return false;
+    bool ok = false;
+    if (dom_active(d.dom)) {
+        /* paused in memory: continue it */
+        ok = dom_state(d.dom) == VIR_DOMAIN_RUNNING || virDomainResume(d.dom) == 0;
+        if (!ok)
+            mb_libvirt_error(err, MB_ERR_FAILED, "resume: libvirt could not resume the domain");
+        dom_close(&d);
+        return ok;
+    }
+    bool saved = dom_saved(d.dom);
+    dom_close(&d);
+    if (!saved) {
+        mb_error_set(err, MB_ERR_STATE, "resume: instance \"%s\" is not suspended (try: "
+                     "moonbase start %s)", i->name, i->name);
+        return false;
+    }
+    return lv_start(i, flags, err); /* virDomainCreate restores the managed save */
+}
+
+static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    struct dom d;
+    if (!dom_open(i, &d, err))
+        return MB_STATE_UNKNOWN;
+    enum mb_state s = MB_STATE_UNKNOWN;
+    if (d.dom == NULL) {
+        /* not defined: a trace left behind is stale */
+        mb_libvirt_remove_runtime(i);
+        char disk[PATHLEN];
+        s = mb_qemu_disk_path(disk, sizeof disk, i) && access(disk, F_OK) == 0
+                ? MB_STATE_STOPPED : MB_STATE_ABSENT;
+        return s;
+    }
+    switch (dom_state(d.dom)) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+    case VIR_DOMAIN_SHUTDOWN: /* shutting down: still running */
+        s = MB_STATE_RUNNING;
+        break;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        s = MB_STATE_SUSPENDED;
+        break;
+    case VIR_DOMAIN_NOSTATE:
+        s = MB_STATE_STARTING;
+        break;
+    case VIR_DOMAIN_SHUTOFF:
+    case VIR_DOMAIN_CRASHED:
+        s = dom_saved(d.dom) ? MB_STATE_SUSPENDED : MB_STATE_STOPPED;
+        break;
+    default:
+        mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: reading the domain's state");
+    }
+    dom_close(&d);
+    return s;
+}
+
+static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    struct dom d;
+    if (!dom_open(i, &d, err))
+        return false;
+    bool ok = true;
+    if (dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && dom_active(d.dom)) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "destroy: libvirt could not power off the domain");
+        ok = false;
+    }
+    ok = ok && dom_undefine(i, &d, err);
+    dom_close(&d);
+    if (ok && !(flags & MB_KEEP_DISKS)) {
+        char disk[PATHLEN];
+        if (mb_qemu_disk_path(disk, sizeof disk, i) && unlink(disk) != 0 && errno != ENOENT) {
+            mb_error_set_errno(err, errno, "destroy: cannot remove the disk %s", disk);
+            return false;
+        }
+    }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+static bool primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
+{
+    if (i->ipv4 == NULL || *i->ipv4 == '\0')
+        return false;
+    snprintf(buf, n, "%.*s", (int)strcspn(i->ipv4, "/"), i->ipv4);
+    return true;
+}
+
+static bool lv_ssh_address(const struct mb_instance *i, struct mb_address *addr,
+                           unsigned flags, mb_error **err)
+{
+    if (i->tap && primary_ipv4(i, addr->host, sizeof addr->host)) {
+        addr->port = 22;
+        return true;
+    }
+    if (i->tap == NULL && i->ssh_port > 0) {
+        snprintf(addr->host, sizeof addr->host, "127.0.0.1");
+        addr->port = i->ssh_port;
+        return true;
+    }
+    mb_error_set(err, MB_ERR_NOT_FOUND, "ssh: instance \"%s\" has no SSH address (%s)", i->name,
+                 i->tap ? "its bridge NIC has no static ipv4" : "no ssh_port forward");
+    return false;
+}
+
+/* The primary NIC's static address, then what libvirt's DHCP leases say for
+ * NICs on libvirt networks. */
+static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    char **v = mb_strv_new();
+    char a[64];
+    if (v && primary_ipv4(i, a, sizeof a))
+        mb_strv_push(&v, a);
+    bool on_libvirt_net = false;
+    for (size_t k = 0; k < i->n_nets; k++)
+        if (i->nets[k].tap == NULL || *i->nets[k].tap == '\0')
+            on_libvirt_net = true;
+    struct dom d;
+    if (!on_libvirt_net || !dom_open(i, &d, NULL))
+        return v;
+    virDomainInterfacePtr *ifs = NULL;
+    int n = dom_active(d.dom) ? virDomainInterfaceAddresses(d.dom, &ifs,
+                                    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0) : 0;
+    for (int k = 0; k < n; k++) {
+        for (unsigned j = 0; j < ifs[k]->naddrs; j++)
+            if (ifs[k]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 && ifs[k]->addrs[j].addr)
+                mb_strv_push(&v, ifs[k]->addrs[j].addr);
+        virDomainInterfaceFree(ifs[k]);
+    }
+    free(ifs);
+    dom_close(&d);
+    return v;
+}
+
+static char *lv_console_log(const struct mb_instance *i, size_t max, unsigned flags,
+                            mb_error **err)
+{
+    char p[PATHLEN];
+    mb_libvirt_file(p, i, "serial.log");
+    return mb_qemu_tail(p, max, 0);
+}
+
+/* ---------------------------------------------------------------- storage */
+
+/* Disk operations with qemu-img need the domain gone (not running, no
+ * managed save, whose RAM belongs to the disk as it is). */
+static bool disk_idle(const struct mb_instance *i, const char *op, mb_error **err)
+{
+    struct dom d;
+    if (!dom_open(i, &d, err))
+        return false;
+    bool active = dom_active(d.dom), saved = dom_saved(d.dom);
+    dom_close(&d);
+    if (active || saved) {
+        mb_error_set(err, MB_ERR_STATE, "%s: instance \"%s\" is %s (try: moonbase %s %s)", op,
+                     i->name, active ? "running" : "suspended", active ? "stop" : "start",
+                     i->name);
+        return false;
+    }
+    return true;
+}
+
+static bool lv_snapshot_take(const struct mb_instance *i, const char *s, unsigned flags,
+                             mb_error **err)
+{
+    return disk_idle(i, "snapshot", err) && mb_qemu_snapshot_take(i, s, flags, err);
+}
+
+static bool lv_snapshot_restore(const struct mb_instance *i, const char *s, unsigned flags,
+                                mb_error **err)
+{
+    return disk_idle(i, "restore", err) && mb_qemu_snapshot_restore(i, s, flags, err);
+}
+
+static bool lv_snapshot_delete(const struct mb_instance *i, const char *s, unsigned flags,
+                               mb_error **err)
+{
+    return disk_idle(i, "snapshot delete", err) && mb_qemu_snapshot_delete(i, s, flags, err);
+}
+
+static char **lv_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    return mb_qemu_snapshot_list(i, flags, err);
+}
+
+static bool lv_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
+                     mb_error **err)
+{
+    return disk_idle(i, "clone", err) && mb_qemu_clone(i, t, flags, err);
+}
+
+static bool lv_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
+                           mb_error **err)
+{
+    struct dom d;
+    if (!dom_open(i, &d, err))
+        return false;
+    if (!dom_active(d.dom)) {
+        dom_close(&d);
+        return disk_idle(i, "resize", err) && mb_qemu_resize_disk(i, bytes, flags, err);
+    }
+    /* running: QEMU grows its open image (through libvirt), the guest sees it */
+    char disk[PATHLEN];
+    struct mb_qemu_img_info info;
+    bool ok = false;
+    if (mb_qemu_disk_path(disk, sizeof disk, i) && mb_qemu_img_info(disk, true, &info, err)) {
+        uint64_t have = info.virtual_size;
+        mb_qemu_img_info_clear(&info);
+        if (bytes < have)
+            mb_error_set(err, MB_ERR_USAGE, "resize: the disk of \"%s\" can only grow (it has "
+                         "%llu bytes)", i->name, (unsigned long long)have);
+        else if (bytes == have)
+            ok = true;
+        else if (virDomainBlockResize(d.dom, "vda", bytes, VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0)
+            mb_libvirt_error(err, MB_ERR_FAILED, "resize: libvirt could not grow the disk");
+        else
+            ok = true;
+    }
+    dom_close(&d);
+    return ok;
+}
+
+/* 9p shares are in the domain XML, which is taken at the next start. */
+static bool mount_change(const struct mb_instance *i, const char *verb, mb_error **err)
+{
+    struct dom d;
+    if (!dom_open(i, &d, err))
+        return false;
+    bool active = dom_active(d.dom), saved = dom_saved(d.dom);
+    dom_close(&d);
+    if (active) {
+        mb_error_set(err, MB_ERR_STATE, "%s a native mount %s a running libvirt instance needs "
+                     "a restart (try: --restart)", verb,
+                     strcmp(verb, "adding") == 0 ? "to" : "from");
+        return false;
+    }
+    if (saved) {
+        mb_error_set(err, MB_ERR_STATE, "%s a native mount: instance \"%s\" is suspended and "
+                     "its saved state has the old devices (try: moonbase start %s, then "
+                     "--restart)", verb, i->name, i->name);
+        return false;
+    }
+    return true;
+}
+
+static bool lv_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+                            unsigned flags, mb_error **err)
+{
+    return mount_change(i, "adding", err);
+}
+
+static bool lv_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+                             unsigned flags, mb_error **err)
+{
+    return mount_change(i, "removing", err);
+}
+
+static const char *const capabilities[] = {
+    "native_mounts", "extra_networks", "snapshots", "clone", "suspend", "resize_disk", NULL,
+};
+
+/* Exported from the plugin; engine/driver.c fetches it with mb_plugin_sym. */
+const struct mb_driver mb_driver_libvirt = {
+    .name = "libvirt",
+    .scope = "qemu",
+    .capabilities = capabilities,
+    .probe = lv_probe,
+    .host_info = lv_host_info,
+    .networks = lv_networks,
+    .create = lv_create,
+    .start = lv_start,
+    .shutdown = lv_shutdown,
+    .suspend = lv_suspend,
+    .resume = lv_resume,
+    .state = lv_state,
+    .destroy = lv_destroy,
+    .ssh_address = lv_ssh_address,
+    .ipv4 = lv_ipv4,
+    .console_log = lv_console_log,
+    .snapshot_take = lv_snapshot_take,
+    .snapshot_restore = lv_snapshot_restore,
+    .snapshot_delete = lv_snapshot_delete,
+    .snapshot_list = lv_snapshot_list,
+    .clone = lv_clone,
+    .resize_disk = lv_resize_disk,
+    .mount_native = lv_mount_native,
+    .umount_native = lv_umount_native,
+};

@@ -1,0 +1,287 @@
+/* Builds an instance's libvirt domain XML. Choices that are not obvious:
+ * - The machine is the QEMU driver's: q35, the overlay as the first virtio
+ *   disk (boot order 1), the seed as a read-only raw virtio disk, a virtio
+ *   RNG, no balloon, no USB, no graphics, the serial port appended to
+ *   <dir>/serial.log. CPU: host-passthrough under KVM, "maximum" under TCG
+ *   (QEMU's -cpu max, as the QEMU driver uses).
+ * - User networking (no tap): libvirt 9.0's <interface type='user'> (SLIRP)
+ *   has no host port forwards and no restrict=on (<portForward> exists only
+ *   for the passt backend, which Debian 12's libvirt 9.0 does not accept), so
+ *   the NIC is passed to QEMU with <qemu:commandline>: the same
+ *   `-netdev user,...,restrict=on,hostfwd=tcp:127.0.0.1:PORT-:22` as the QEMU
+ *   driver's, and its virtio-net device in JSON syntax (see below). libvirt
+ *   marks such domains "tainted: custom-argv"; harmless.
+ * - A NIC with a tap (created by the engine, as for the QEMU driver) is
+ *   <interface type='ethernet'> with <target managed='no'>: libvirt uses the
+ *   existing tap. An extra network without a tap is a libvirt network.
+ * - 9p shares use accessmode='squash', which libvirt turns into QEMU's
+ *   security_model=none, as the QEMU driver does (see qemu_argv.c). */
+#include "libvirt_xml.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sb {
+    char *s;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_addn(struct sb *b, const char *s, size_t len)
+{
+    if (b->oom)
+        return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->n + len + 1) * 2;
+        char *ns = realloc(b->s, cap);
+        if (ns == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+}
+
+static void sb_add(struct sb *b, const char *s)
+{
+    sb_addn(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3)))
+static void sb_addf(struct sb *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof tmp)
+        b->oom = true;
+    else
+        sb_addn(b, tmp, (size_t)len);
+}
+
+/* s escaped for XML text and attribute values (quoted with ') */
+static void sb_esc(struct sb *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': sb_add(b, "&amp;"); break;
+        case '<': sb_add(b, "&lt;"); break;
+        case '>': sb_add(b, "&gt;"); break;
+        case '\'': sb_add(b, "&apos;"); break;
+        case '"': sb_add(b, "&quot;"); break;
+        default: sb_addn(b, s, 1);
+        }
+    }
+}
+
+/* s inside a JSON string (MAC addresses: only \\ and " need it) */
+static void sb_esc_json(struct sb *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            sb_add(b, "\\");
+        sb_addn(b, s, 1);
+    }
+}
+
+/* <tag>escaped text</tag> on its own line */
+static void element(struct sb *b, const char *indent, const char *tag, const char *text)
+{
+    sb_addf(b, "%s<%s>", indent, tag);
+    sb_esc(b, text);
+    sb_addf(b, "</%s>\n", tag);
+}
+
+void mb_libvirt_domain_name(char *buf, size_t n, const struct mb_instance *inst)
+{
+    uint32_t h = 2166136261u; /* FNV-1a of the directory */
+    for (const char *c = inst->dir ? inst->dir : ""; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    snprintf(buf, n, "mb-%s-%08x", inst->name, (unsigned)h);
+}
+
+static void disk_path(char *buf, size_t n, const struct mb_instance *inst)
+{
+    if (inst->disk)
+        snprintf(buf, n, "%s", inst->disk);
+    else
+        snprintf(buf, n, "%s/disk.qcow2", inst->dir);
+}
+
+static void nic(struct sb *b, const char *network, const char *tap, const char *mac)
+{
+    if (tap != NULL) {
+        sb_add(b, "    <interface type='ethernet'>\n");
+    } else {
+        sb_add(b, "    <interface type='network'>\n      <source network='");
+        sb_esc(b, network);
+        sb_add(b, "'/>\n");
+    }
+    if (mac != NULL) {
+        sb_add(b, "      <mac address='");
+        sb_esc(b, mac);
+        sb_add(b, "'/>\n");
+    }
+    if (tap != NULL) {
+        sb_add(b, "      <target dev='");
+        sb_esc(b, tap);
+        sb_add(b, "' managed='no'/>\n");
+    }
+    sb_add(b, "      <model type='virtio'/>\n    </interface>\n");
+}
+
+static void qemu_arg(struct sb *b, const char *value)
+{
+    sb_add(b, "    <qemu:arg value='");
+    sb_esc(b, value);
+    sb_add(b, "'/>\n");
+}
+
+char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libvirt_host *host,
+                            mb_error **err)
+{
+    struct sb b = {0};
+    char name[MB_LIBVIRT_NAMELEN], path[4096];
+    bool user_net = inst->tap == NULL;
+
+    if (inst->kernel == NULL && (inst->initrd != NULL || inst->cmdline != NULL)) {
+        mb_error_set(err, MB_ERR_USAGE, "libvirt: \"%s\" has an initrd or kernel command line "
+                     "but no kernel", inst->name);
+        return NULL;
+    }
+    for (size_t k = 0; k < inst->n_nets; k++) {
+        const struct mb_net_attachment *a = &inst->nets[k];
+        if ((a->tap == NULL || *a->tap == '\0') && (a->network == NULL || *a->network == '\0')) {
+            mb_error_set(err, MB_ERR_USAGE, "libvirt: network %zu of \"%s\" has neither a tap "
+                         "nor a network name", k + 1, inst->name);
+            return NULL;
+        }
+    }
+    mb_libvirt_domain_name(name, sizeof name, inst);
+
+    sb_addf(&b, "<domain type='%s'%s>\n", host->domain_type,
+            user_net ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : "");
+    element(&b, "  ", "name", name);
+    sb_add(&b, "  <title>moonbase ");
+    sb_esc(&b, inst->name);
+    sb_add(&b, "</title>\n  <description>moonbase instance ");
+    sb_esc(&b, inst->name);
+    sb_add(&b, " in ");
+    sb_esc(&b, inst->dir);
+    sb_add(&b, "</description>\n");
+    sb_addf(&b, "  <memory unit='MiB'>%llu</memory>\n",
+            (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
+    sb_addf(&b, "  <vcpu>%d</vcpu>\n", inst->cpus > 0 ? inst->cpus : 1);
+    sb_add(&b, "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
+    if (inst->kernel != NULL) {
+        element(&b, "    ", "kernel", inst->kernel);
+        if (inst->initrd != NULL)
+            element(&b, "    ", "initrd", inst->initrd);
+        if (inst->cmdline != NULL)
+            element(&b, "    ", "cmdline", inst->cmdline);
+    }
+    sb_add(&b, "  </os>\n  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
+    sb_addf(&b, "  <cpu mode='%s' check='none'/>\n",
+            strcmp(host->domain_type, "kvm") == 0 ? "host-passthrough" : "maximum");
+    sb_add(&b, "  <clock offset='utc'/>\n"
+               "  <on_poweroff>destroy</on_poweroff>\n"
+               "  <on_reboot>restart</on_reboot>\n"
+               "  <on_crash>destroy</on_crash>\n"
+               "  <devices>\n");
+    if (host->emulator != NULL)
+        element(&b, "    ", "emulator", host->emulator);
+
+    disk_path(path, sizeof path, inst);
+    sb_add(&b, "    <disk type='file' device='disk'>\n"
+               "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+               "      <source file='");
+    sb_esc(&b, path);
+    sb_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
+               "    </disk>\n");
+    if (inst->seed != NULL) {
+        sb_add(&b, "    <disk type='file' device='disk'>\n"
+                   "      <driver name='qemu' type='raw'/>\n"
+                   "      <source file='");
+        sb_esc(&b, inst->seed);
+        sb_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
+                   "    </disk>\n");
+    }
+
+    if (!user_net)
+        nic(&b, NULL, inst->tap, inst->mac);
+    for (size_t k = 0; k < inst->n_nets; k++) {
+        const struct mb_net_attachment *a = &inst->nets[k];
+        nic(&b, a->network, a->tap && *a->tap ? a->tap : NULL, a->mac);
+    }
+
+    for (size_t k = 0; k < inst->n_mounts; k++) {
+        const struct mb_mount_spec *m = &inst->mounts[k];
+        sb_add(&b, "    <filesystem type='mount' accessmode='squash'>\n"
+                   "      <source dir='");
+        sb_esc(&b, m->source);
+        sb_add(&b, "'/>\n      <target dir='");
+        sb_esc(&b, m->tag);
+        sb_add(&b, "'/>\n");
+        if (m->readonly)
+            sb_add(&b, "      <readonly/>\n");
+        sb_add(&b, "    </filesystem>\n");
+    }
+
+    snprintf(path, sizeof path, "%s/serial.log", inst->dir);
+    sb_add(&b, "    <serial type='file'>\n      <source path='");
+    sb_esc(&b, path);
+    sb_add(&b, "' append='on'/>\n      <target port='0'/>\n    </serial>\n"
+               "    <controller type='usb' model='none'/>\n"
+               "    <memballoon model='none'/>\n"
+               "    <rng model='virtio'>\n"
+               "      <backend model='random'>/dev/urandom</backend>\n"
+               "    </rng>\n"
+               "  </devices>\n");
+
+    if (user_net) {
+        struct sb v = {0};
+        sb_add(&v, "user,id=mbnet0");
+        if (inst->user_net_restrict)
+            sb_add(&v, ",restrict=on");
+        if (inst->ssh_port > 0)
+            sb_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+        sb_add(&b, "  <qemu:commandline>\n");
+        qemu_arg(&b, "-netdev");
+        qemu_arg(&b, v.s ? v.s : "");
+        /* JSON, as libvirt writes its own -device options: QEMU creates
+         * JSON devices after the key=value ones, so a key=value NIC would
+         * take PCI slot 1 before libvirt's root ports are placed */
+        v.n = 0;
+        sb_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
+        if (inst->mac != NULL) {
+            sb_add(&v, ",\"mac\":\"");
+            sb_esc_json(&v, inst->mac);
+            sb_add(&v, "\"");
+        }
+        sb_add(&v, "}");
+        qemu_arg(&b, "-device");
+        qemu_arg(&b, v.s ? v.s : "");
+        if (v.oom)
+            b.oom = true;
+        free(v.s);
+        sb_add(&b, "  </qemu:commandline>\n");
+    }
+    sb_add(&b, "</domain>\n");
+
+    if (b.oom) {
+        free(b.s);
+        mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory building the domain XML of "
+                     "\"%s\"", inst->name);
+        return NULL;
+    }
+    return b.s;
+}

@@ -1,0 +1,29 @@
+/* The libvirt domain XML of an instance, as a pure function of the instance
+ * spec and a few host facts, so golden-file tests pin it down without a
+ * libvirtd (tests/golden/libvirt/<case>.xml). It mirrors drivers/qemu's
+ * command line device for device: the same overlay, seed, console file, NICs
+ * and 9p shares, so a guest sees the same machine under either driver. */
+#ifndef MB_LIBVIRT_XML_H
+#define MB_LIBVIRT_XML_H
+
+#include <stddef.h>
+
+#include "driver.h"
+
+/* What the host contributes (from the driver's probe of the connection). */
+struct mb_libvirt_host {
+    const char *domain_type; /* "kvm" or "qemu" (TCG) */
+    const char *emulator;    /* <emulator> path, or NULL for the connection's default */
+};
+
+/* The libvirt domain name of an instance: "mb-<name>-<8 hex>", the hex being
+ * a hash of its directory, so instances of two MOONBASE_HOMEs that share one
+ * libvirtd never collide. buf should hold MB_LIBVIRT_NAMELEN bytes. */
+#define MB_LIBVIRT_NAMELEN 128
+void mb_libvirt_domain_name(char *buf, size_t n, const struct mb_instance *inst);
+
+/* The domain XML (caller frees), or NULL with err set. */
+char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libvirt_host *host,
+                            mb_error **err);
+
+#endif
