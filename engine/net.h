@@ -1,8 +1,8 @@
 /* Host networking for moonbase's private networks: links, addresses and routes
  * over rtnetlink (net.c), tap devices through /dev/net/tun, the IPv4
  * forwarding sysctl, the privilege check; and the two helper programs moonbase
- * drives by fork/exec (net_service.c): `nft` for the NAT table "ip moonbase"
- * and one dnsmasq per network. Everything acts on the caller's network
+ * drives by fork/exec: `nft` for the NAT table "ip moonbase" (net_service.c)
+ * and one dnsmasq per network (net_dnsmasq.c). Everything acts on the caller's network
  * namespace only. Policy (which subnet, which address) lives in Lua
  * (lua/moonbase/network.lua); this layer does what it is told. */
 #ifndef MB_NET_H
@@ -105,6 +105,8 @@ char *mb_net_nat_ruleset(const struct mb_net_nat *nets, size_t n);
 bool mb_net_nat_apply(const struct mb_net_nat *nets, size_t n, mb_error **err);
 /* Whether "table ip moonbase" exists. */
 bool mb_net_nat_exists(bool *exists, mb_error **err);
+
+/* ---------------------------------------------------------------- net_dnsmasq.c */
 
 struct mb_dnsmasq {
     const char *name;    /* network name, for the header comment */
