@@ -2,9 +2,9 @@
  * over rtnetlink (net.c), tap devices through /dev/net/tun, the IPv4
  * forwarding sysctl, the privilege check; and the two helper programs moonbase
  * drives by fork/exec: `nft` for the NAT table "ip moonbase" (net_service.c)
- * and one dnsmasq per network (net_dnsmasq.c). Everything acts on the caller's network
- * namespace only. Policy (which subnet, which address) lives in Lua
- * (lua/moonbase/network.lua); this layer does what it is told. */
+ * and one dnsmasq per network (net_dnsmasq.c). Everything acts on the
+ * caller's network namespace only. Policy (which subnet, which address) lives
+ * in Lua (lua/moonbase/network.lua); this layer does what it is told. */
 #ifndef MB_NET_H
 #define MB_NET_H
 
