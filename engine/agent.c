@@ -6,9 +6,12 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -143,6 +146,53 @@ static int read_reply(int fd, mb_error **err)
     return -1;
 }
 
+static volatile sig_atomic_t winch_seen;
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    winch_seen = 1;
+}
+
+/* Waits for the answer to an interactive PTY request, telling the agent
+ * "winch COLS ROWS" each time tty's window changes size. SIGWINCH is only
+ * let through inside ppoll(), so none is missed; a change before the handler
+ * was in place is caught by comparing with the size the request sent. */
+static void relay_resizes(int fd, int tty, int cols, int rows)
+{
+    struct sigaction sa, old_sa;
+    sigset_t block, oldmask, waitmask;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_winch;
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(&block);
+    sigaddset(&block, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &block, &oldmask);
+    sigaction(SIGWINCH, &sa, &old_sa);
+    struct winsize now;
+    winch_seen = ioctl(tty, TIOCGWINSZ, &now) == 0 && (now.ws_col != cols || now.ws_row != rows);
+    waitmask = oldmask;
+    sigdelset(&waitmask, SIGWINCH);
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int n = winch_seen ? 0 : ppoll(&p, 1, NULL, &waitmask);
+        if (winch_seen) {
+            winch_seen = 0;
+            struct winsize ws;
+            if (ioctl(tty, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
+                char line[48];
+                int len = snprintf(line, sizeof line, "winch %u %u\n", ws.ws_col, ws.ws_row);
+                if (send(fd, line, (size_t)len, MSG_NOSIGNAL) < 0 && errno != EINTR)
+                    break; /* the agent went away: read_reply says so */
+            }
+        }
+        if (n > 0 || (n < 0 && errno != EINTR))
+            break; /* the answer (or the end) is there */
+    }
+    sigaction(SIGWINCH, &old_sa, NULL);
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+}
+
 int mb_agent_call(const char *socket_path, const struct mb_agent_request *r, mb_error **err)
 {
     char *buf = malloc(MAX_REQUEST);
@@ -179,6 +229,11 @@ int mb_agent_call(const char *socket_path, const struct mb_agent_request *r, mb_
 cleanup:
     if (raw)
         tcsetattr(r->fds[0], TCSADRAIN, &saved);
+    if (is_exec && r->pty && r->interactive) {
+        int tty = isatty(r->fds[1]) ? r->fds[1] : isatty(r->fds[0]) ? r->fds[0] : -1;
+        if (tty >= 0)
+            relay_resizes(fd, tty, r->cols, r->rows);
+    }
     if (fd >= 0)
         close(fd);
     free(buf);

@@ -173,6 +173,12 @@ static void *serve_conn(void *arg)
         else if (strcmp(line, "mode") == 0) mode = atoi(v);
         else if (strcmp(line, "pty") == 0) pty = atoi(v) != 0;
         else if (strcmp(line, "preserve") == 0) preserve = atoi(v) != 0;
+        /* a resize the client sent right after the request, read with it */
+        else if (strcmp(line, "winch") == 0) {
+            int wc, wr;
+            if (sscanf(v, "%d %d", &wc, &wr) == 2)
+                cols = wc, rows = wr;
+        }
     }
     env[nenv] = NULL;
     if (op == NULL) {
@@ -190,11 +196,14 @@ static void *serve_conn(void *arg)
             goto done;
         struct mb_ssh_exec x = {.command = command, .in_fd = fds[0], .out_fd = fds[1],
                                 .err_fd = fds[2], .env = nenv ? env : NULL, .pty = pty,
-                                .term = term, .cols = cols, .rows = rows};
+                                .term = term, .cols = cols, .rows = rows,
+                                .resize_fd = pty ? c->fd : -1};
         status = mb_ssh_exec(s, &x, 0, &err);
         healthy = status >= 0;
     } else if (strcmp(op, "put") == 0 || strcmp(op, "get") == 0) {
         if (local == NULL || remote == NULL) {
+        /* with a PTY, the client sends "winch COLS ROWS" lines on this
+         * connection as its window changes, until the answer */
             mb_error_set(&err, MB_ERR_USAGE, "agent: %s needs local and remote paths", op);
             goto done;
         }

@@ -4,10 +4,17 @@
 #include "luaerr.h"
 #include "ssh.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SESSION_MT "moonbase.ssh.session"
 #define BOX_MT "moonbase.ssh.box"
@@ -277,7 +284,7 @@ static int session_exec(lua_State *L)
     static const char *const keys[] = {"command", "fds", "stdin", "env", "pty",
                                        "term", "cols", "rows", NULL};
     struct session_ud *u = check_session(L);
-    struct mb_ssh_exec x = {.in_fd = 0, .out_fd = 1, .err_fd = 2};
+    struct mb_ssh_exec x = {.in_fd = 0, .out_fd = 1, .err_fd = 2, .resize_fd = -1};
     int opts;
     if (lua_istable(L, 2)) {
         opts = 2;
@@ -321,7 +328,7 @@ static int session_run(lua_State *L)
 {
     struct session_ud *u = check_session(L);
     size_t inlen = 0;
-    struct mb_ssh_exec x = {.in_fd = -1, .out_fd = -1, .err_fd = -1};
+    struct mb_ssh_exec x = {.in_fd = -1, .out_fd = -1, .err_fd = -1, .resize_fd = -1};
     x.command = luaL_checkstring(L, 2);
     x.in_data = luaL_optlstring(L, 3, NULL, &inlen);
     x.in_len = inlen;
@@ -518,8 +525,100 @@ static const luaL_Reg session_methods[] = {
     {"readdir", session_readdir},   {NULL, NULL},
 };
 
+/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), at least 0. */
+static int ms_left(int64_t deadline)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    return left < 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
+}
+
+/* Connects to host:port and reads until the server's first line starts with
+ * "SSH-" (true), the connection ends (MB_ERR_UNREACHABLE) or timeout_ms
+ * passes (MB_ERR_TIMEOUT). Cheap to repeat while a guest boots: behind QEMU's
+ * user networking a connection is accepted at once and then stays silent
+ * until the guest answers, so only a short wait for the banner tells. */
+static bool probe_banner(const char *host, int port, int timeout_ms, mb_error **err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+    char portstr[16], line[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(host, portstr, &hints, &ai);
+    if (rc != 0) {
+        mb_error_set(err, MB_ERR_UNREACHABLE, "ssh: cannot resolve %s: %s", host,
+                     gai_strerror(rc));
+        return false;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    ai->ai_protocol);
+    bool ok = false, timed_out = false;
+    size_t got = 0;
+    int e = 0;
+    if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)) {
+        e = errno;
+        goto done;
+    }
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int n = poll(&p, 1, ms_left(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            timed_out = true;
+            break;
+        }
+        ssize_t r = read(fd, line + got, sizeof line - got);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r <= 0) {
+            e = r < 0 ? errno : ECONNRESET;
+            break;
+        }
+        got += (size_t)r;
+        if (got >= 4) {
+            ok = memcmp(line, "SSH-", 4) == 0;
+            if (!ok)
+                e = EPROTO;
+            break;
+        }
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    if (timed_out)
+        mb_error_set(err, MB_ERR_TIMEOUT, "ssh: no SSH banner from %s:%d within %d ms", host,
+                     port, timeout_ms);
+    else if (!ok)
+        mb_error_set(err, MB_ERR_UNREACHABLE, "ssh: no SSH server answers on %s:%d (%s)", host,
+                     port, e == EPROTO ? "not an SSH banner" : strerror(e));
+    return ok;
+}
+
+/* probe(host, port [, timeout_s]) -> true | nil, message, code */
+static int l_probe(lua_State *L)
+{
+    const char *host = luaL_checkstring(L, 1);
+    lua_Integer port = luaL_checkinteger(L, 2);
+    lua_Number timeout = luaL_optnumber(L, 3, 1);
+    luaL_argcheck(L, port > 0 && port <= 65535, 2, "port must be 1-65535");
+    luaL_argcheck(L, timeout > 0 && timeout <= 3600, 3, "timeout must be 0-3600 s");
+    mb_error *err = NULL;
+    if (!probe_banner(host, (int)port, (int)(timeout * 1000), &err))
+        return mb_lua_push_error(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"keygen", l_keygen},
+    {"probe", l_probe},
     {"keypair", l_keypair},
     {"fingerprint", l_fingerprint},
     {"connect", l_connect},

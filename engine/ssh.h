@@ -78,6 +78,9 @@ struct mb_ssh_exec {
     bool pty;                    /* request a PTY (stderr then merges into stdout) */
     const char *term;            /* with pty; NULL: "xterm-256color" */
     int cols, rows;              /* with pty; 0: the local terminal's, else 80x24 */
+    int resize_fd;               /* with pty: "winch COLS ROWS\n" lines read from this fd
+                                  * resize the remote PTY (the agent's client socket);
+                                  * -1, or 0 as in a zeroed struct: none */
 };
 
 enum mb_ssh_exec_flags {

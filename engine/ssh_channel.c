@@ -1,6 +1,7 @@
 /* SSH channels: exec, shell and direct-tcpip, each pumped to file descriptors
  * or memory by one poll() loop with libssh2 in non-blocking mode; PTYs with raw
- * mode and SIGWINCH for interactive shells. */
+ * mode and SIGWINCH for interactive shells, or resized by "winch" lines on a
+ * file descriptor (the agent, whose client has the terminal). */
 #include "ssh.h"
 #include "ssh_priv.h"
 
@@ -97,6 +98,9 @@ struct pump {
     bool drained[2];           /* channel_read said 0 on stdout / stderr */
     bool remote_ended, closed, out_broken;
     int tty_fd;                /* SIGWINCH copies this terminal's size */
+    int resize_fd;             /* "winch COLS ROWS" lines (-1: none, or it ended) */
+    char rline[64];            /* a partly read resize line */
+    size_t rlen;
     int resize_cols, resize_rows;
     bool resize_pending;
     enum owner owner;
@@ -213,6 +217,36 @@ static bool pump_write(struct pump *p, bool in_ready, mb_error **err)
     return true;
 }
 
+/* Reads what resize_fd has: each whole "winch COLS ROWS" line sets the size
+ * to send (the last one wins); EOF or an error stops reading it. */
+static void pump_resize_input(struct pump *p)
+{
+    char buf[256];
+    ssize_t n = read(p->resize_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        p->resize_fd = -1;
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') {
+            if (p->rlen < sizeof p->rline - 1)
+                p->rline[p->rlen++] = buf[i];
+            continue;
+        }
+        p->rline[p->rlen] = '\0';
+        p->rlen = 0;
+        int cols, rows;
+        if (sscanf(p->rline, "winch %d %d", &cols, &rows) == 2 && cols > 0 && rows > 0
+            && cols < 10000 && rows < 10000) {
+            p->resize_cols = cols;
+            p->resize_rows = rows;
+            p->resize_pending = true;
+        }
+    }
+}
+
 static void pump_resize(struct pump *p)
 {
     if (winch_seen) {
@@ -277,20 +311,23 @@ static bool pump_run(struct pump *p, const sigset_t *waitmask, mb_error **err)
             && libssh2_channel_window_write_ex(p->ch, NULL) > 0)
             continue;
 
-        struct pollfd fds[2] = {{p->s->sock, POLLIN, 0}, {-1, POLLIN, 0}};
+        struct pollfd fds[3] = {{p->s->sock, POLLIN, 0}, {-1, POLLIN, 0},
+                                {p->resize_fd, POLLIN, 0}};
         if (p->owner != OWN_NONE)
             fds[0].events = POLLOUT; /* only finishing that packet matters now */
         else if (outbound_pending(p))
             fds[0].events |= POLLOUT;
         if (p->owner == OWN_NONE && p->in_fd >= 0 && p->in_left == 0 && !p->in_eof)
             fds[1].fd = p->in_fd;
-        int r = ppoll(fds, 2, NULL, waitmask);
+        int r = ppoll(fds, 3, NULL, waitmask);
         if (r < 0 && errno != EINTR) {
             mb_error_set_errno(err, errno, "ssh: poll failed on %s", p->s->desc);
             return false;
         }
         if (r > 0 && fds[1].revents)
             in_ready = true;
+        if (r > 0 && fds[2].revents)
+            pump_resize_input(p);
     }
     return true;
 }
@@ -442,6 +479,7 @@ int mb_ssh_exec(mb_ssh *s, const struct mb_ssh_exec *x, unsigned flags, mb_error
     p->out_buf[0] = x->out_buf;
     p->out_buf[1] = x->err_buf;
     p->tty_fd = tty_fd;
+    p->resize_fd = x->pty && x->resize_fd > 0 ? x->resize_fd : -1;
 
     /* SIGPIPE is held while we write to fds whose readers may leave;
      * SIGWINCH is only let through inside ppoll(), so none is missed. */
@@ -518,7 +556,7 @@ int mb_ssh_shell(mb_ssh *s, const char *term, int cols, int rows, unsigned flags
 {
     struct mb_ssh_exec x = {
         .command = NULL, .in_fd = 0, .out_fd = 1, .err_fd = 2,
-        .pty = true, .term = term, .cols = cols, .rows = rows,
+        .pty = true, .term = term, .cols = cols, .rows = rows, .resize_fd = -1,
     };
     return mb_ssh_exec(s, &x, flags | MB_SSH_EXEC_INTERACTIVE, err);
 }
@@ -544,6 +582,7 @@ bool mb_ssh_forward_tcp(mb_ssh *s, const char *host, int port, int fd, unsigned 
     p->out_fd[0] = fd;
     p->out_fd[1] = -1;
     p->tty_fd = -1;
+    p->resize_fd = -1;
     p->forward = true;
     sigemptyset(&block);
     sigaddset(&block, SIGPIPE);

@@ -304,10 +304,14 @@ end
 ---declared (delete), and the recipe's networks.
 ---@return {project: string, recipe: string, items: table[], networks: table[], counts: table}
 function M.plan(model)
-  local records = M.project_records(model.project)
+  local records, all = {}, {}
+  for _, rec in ipairs(require("moonbase.instance").records()) do
+    all[rec.name] = rec
+    if rec.labels and rec.labels[M.LABEL_PROJECT] == model.project then records[rec.name] = rec end
+  end
   local items = {}
   for _, inst in ipairs(lang.order(model)) do
-    items[#items + 1] = M.plan_instance(model, inst, records[inst.full] or false)
+    items[#items + 1] = M.plan_instance(model, inst, all[inst.full] or false)
   end
   local orphans = {}
   for full, rec in pairs(records) do

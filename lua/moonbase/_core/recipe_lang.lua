@@ -46,10 +46,22 @@ LAZY.__concat = function(a, b)
   for _, p in ipairs(pieces(b)) do out[#out + 1] = p end
   return lazy(out)
 end
+local own_source = debug.getinfo(1, "S").source
+
+-- the error level of the first caller outside this file (recipe code)
+local function outside()
+  for l = 2, 30 do
+    local info = debug.getinfo(l, "S")
+    if not info then break end
+    if info.what ~= "C" and info.source ~= own_source then return l - 1 end
+  end
+  return 1
+end
+
 local function not_yet()
   error("a ref's value (ref(\"...\").ipv4, .ssh) is known only when the step that uses it " ..
     "runs: use it in sh, copy, write, cloud_init or an output, joined with .., not in Lua " ..
-    "string functions", 2)
+    "string functions", outside())
 end
 LAZY.__tostring = not_yet
 LAZY.__index = function() not_yet() end

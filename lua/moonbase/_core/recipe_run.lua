@@ -41,7 +41,7 @@ end
 -- { status = "ok"|"failed"|"skipped", code, started, finished, message }.
 function M.schedule(nodes, o)
   local out = o.out or io.stdout
-  local width = 0
+  local width = o.width or 0
   for _, n in ipairs(nodes) do width = math.max(width, #n.label) end
   local results, running, pending = {}, {}, {}
   local nrunning = 0
@@ -76,10 +76,19 @@ function M.schedule(nodes, o)
         if not r then blocked = true
         elseif r.status ~= "ok" then failed = d end
       end
+      if blocked and not failed and not n.announced then
+        n.announced = true
+        local waits = {}
+        for _, d in ipairs(n.deps) do
+          if not results[d] then waits[#waits + 1] = o.label_of and o.label_of(d) or d end
+        end
+        if o.on_wait then o.on_wait(n, waits) end
+      end
       if failed then
         table.remove(pending, i)
-        results[n.key] = { status = "skipped", message = string.format("not started: %s " ..
-          "%s", o.dep_word or "it depends on", o.label_of and o.label_of(failed) or failed) }
+        results[n.key] = { status = "skipped", message = string.format(o.skip_message or
+          "not started: it depends on %s, which failed", o.label_of and o.label_of(failed) or
+          failed) }
         say(n, "skipped (" .. results[n.key].message .. ")")
       elseif not blocked and nrunning < (o.parallel or 1) then
         table.remove(pending, i)
@@ -92,6 +101,7 @@ function M.schedule(nodes, o)
         else
           running[n.key] = { node = n, pid = pid, offset = 0, started = util.time() }
           nrunning = nrunning + 1
+          if o.on_start then o.on_start(n) end
         end
       else
         i = i + 1
@@ -116,6 +126,7 @@ function M.schedule(nodes, o)
           res.message = last or ("exited with status " .. code)
         end
         results[key] = res
+        if o.on_finish then o.on_finish(r.node, res) end
       end
     end
     if not finished and (next(running) or #pending > 0) then util.sleep(0.05) end
@@ -166,13 +177,8 @@ local function print_outputs(model, out, o)
 end
 
 ---------------------------------------------------------------- up
----Brings the recipe's instances to what it declares.
----@param o {parallel?: integer, replace?: boolean, quiet?: boolean, json?: boolean}
----@return integer exit status
-function M.up(model, o)
-  local lock <close> = M.lock(model, "up")
-  local out = o.json and io.stderr or io.stdout
-  local plan = recipe.plan(model)
+---Raises when up must not start: conflicts, or replacements without --replace.
+local function refusals(model, plan, o)
   local conflicts, replaces = {}, {}
   for _, it in ipairs(plan.items) do
     if it.action == "conflict" then conflicts[#conflicts + 1] = it.notes[1] end
@@ -192,6 +198,16 @@ function M.up(model, o)
       "and recreates %s (run: moonbase up %s --replace, or undo the change)",
       table.concat(replaces, ", "), #replaces > 1 and "them" or "it", model.shown), "state")
   end
+end
+
+---Brings the recipe's instances to what it declares.
+---@param o {parallel?: integer, replace?: boolean, quiet?: boolean, json?: boolean}
+---@return integer exit status
+function M.up(model, o)
+  local out = o.json and io.stderr or io.stdout
+  -- refusals and "nothing to change" need no lock and write nothing
+  local plan = recipe.plan(model)
+  refusals(model, plan, o)
   local t0 = util.now()
   local summary = { project = model.project, recipe = model.shown, instances = {} }
   if recipe.unchanged(plan) then
@@ -204,6 +220,9 @@ function M.up(model, o)
     if o.json then io.stdout:write(require("moonbase.format").json(summary)) end
     return ok and 0 or 2
   end
+  local lock <close> = M.lock(model, "up")
+  plan = recipe.plan(model)
+  refusals(model, plan, o)
   if not o.quiet then
     out:write(string.format("%s (project %s): %s\n", model.shown, model.project,
       recipe.summary(plan)))
@@ -238,6 +257,8 @@ function M.up(model, o)
     results = M.schedule(nodes, { parallel = o.parallel, quiet = o.quiet, out = out })
   end
   local work = {}
+  local width = 0
+  for _, it in ipairs(plan.items) do width = math.max(width, #it.name) end
   for _, it in ipairs(plan.items) do
     if it.action ~= "delete" then
       local key = it.instance
@@ -257,14 +278,18 @@ function M.up(model, o)
   local done = {}
   for k, r in pairs(results) do done[k] = r end
   local wres = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out,
-    label_of = function(k) return label_of[k] or k end,
-    preset = done })
+    width = width,
+    label_of = function(k) return label_of[k] or k end, preset = done,
+    on_wait = function(n, waits)
+      if not o.quiet then
+        out:write(string.format("%-" .. width .. "s | waiting for %s\n", n.label,
+          table.concat(waits, ", ")))
+      end
+    end })
   for k, r in pairs(wres) do results[k] = r end
   -- summary
   local failed = 0
   if not o.quiet then out:write(string.format("Summary (%s):\n", fmt_secs(util.now() - t0))) end
-  local width = 0
-  for _, it in ipairs(plan.items) do width = math.max(width, #it.name) end
   for _, it in ipairs(plan.items) do
     local r = results[it.instance] or { status = "skipped", message = "not run" }
     local line
@@ -501,6 +526,10 @@ function M.provision(model, names, o)
   local logs = recipe.run_dir(model.project) .. "/logs"
   errors.check("provision", fs.mkdirs(run_dir))
   local work = {}
+  local width = 0
+  for _, inst in ipairs(model.instances) do
+    if #names == 0 or chosen[inst.name] then width = math.max(width, #inst.name) end
+  end
   for _, inst in ipairs(lang.order(model)) do
     if (#names == 0 or chosen[inst.name]) then
       local rec = instance().find(inst.full)
@@ -517,11 +546,12 @@ function M.provision(model, names, o)
           argv = worker_argv(model, inst.name, run_dir, { "--provision-only" }),
           log = logs .. "/" .. inst.name .. ".log", result = run_dir .. "/" .. inst.name .. ".json" }
       elseif not o.quiet then
-        out:write(string.format("%s | no provisioning steps\n", inst.name))
+        out:write(string.format("%-" .. width .. "s | no provisioning steps\n", inst.name))
       end
     end
   end
-  local results = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out })
+  local results = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out,
+    width = width })
   local failed = 0
   for _, w in ipairs(work) do
     local r = results[w.key]
@@ -572,9 +602,6 @@ function M.down(model, o)
       if argv then
         nodes[#nodes + 1] = { key = it.instance, label = it.name, deps = deps, argv = argv,
           log = logs .. "/" .. it.name .. ".down.log" }
-        if not o.quiet then
-          out:write(string.format("%s | %s\n", it.name, o.purge and "deleting" or "stopping"))
-        end
       end
     end
   end
@@ -586,18 +613,35 @@ function M.down(model, o)
     for _, k in ipairs(n.deps) do if keys[k] then d[#d + 1] = k end end
     n.deps = d
   end
+  local width = 0
+  for _, n in ipairs(nodes) do width = math.max(width, #n.label) end
+  local function say(n, text)
+    if not o.quiet then
+      out:write(string.format("%-" .. width .. "s | %s\n", n.label, text))
+      out:flush()
+    end
+  end
   local t0 = util.now()
-  local results = M.schedule(nodes, { parallel = o.parallel, quiet = true, out = out,
-    dep_word = "it waits for" })
   local failed = 0
+  local label_of = {}
+  for _, n in ipairs(nodes) do label_of[n.key] = n.label end
+  local results = M.schedule(nodes, { parallel = o.parallel, quiet = true, out = out,
+    skip_message = "left as it was: it goes down after %s, which failed", label_of = function(k) return label_of[k] or k end,
+    on_wait = function(n, waits) say(n, "waiting for " .. table.concat(waits, ", ")) end,
+    on_start = function(n) say(n, o.purge and "deleting" or "stopping") end,
+    on_finish = function(n, r)
+      if r.status == "ok" then
+        say(n, string.format("%s in %s", o.purge and "deleted" or "stopped",
+          fmt_secs(r.finished - r.started)))
+      else
+        failed = failed + 1
+        io.stderr:write(string.format("down: %s: %s\n", n.label, tostring(r.message)))
+      end
+    end })
   for _, n in ipairs(nodes) do
-    local r = results[n.key]
-    if r.status == "ok" then
-      if not o.quiet then out:write(string.format("%s | %s in %s\n", n.label,
-        o.purge and "deleted" or "stopped", fmt_secs(r.finished - r.started))) end
-    else
+    if results[n.key].status == "skipped" then
       failed = failed + 1
-      io.stderr:write(string.format("down: %s: %s\n", n.label, tostring(r.message)))
+      io.stderr:write(string.format("down: %s: %s\n", n.label, results[n.key].message))
     end
   end
   if o.purge and failed == 0 then

@@ -227,14 +227,14 @@ function M.new(o)
     mode = mode or "r"
     if mode ~= "r" and mode ~= "rb" then
       error(string.format("io.open: recipes may only read files (mode \"r\"), not \"%s\"",
-        tostring(mode)), 3)
+        tostring(mode)), 2)
     end
     local real, msg = M.resolve(box, name, "io.open")
     if not real then return nil, msg end
     return io.open(real, mode)
   end
   env.io = {
-    open = function(name, mode) return open(name, mode) end,
+    open = open,
     lines = function(name, ...)
       local f, msg = open(name, "r")
       if not f then error(msg, 2) end

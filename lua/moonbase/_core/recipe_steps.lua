@@ -281,7 +281,8 @@ function M.wait_ready(model, rec, probe)
     if status == 0 then return util.now() - t0 end
     if util.now() - t0 + interval > timeout then
       errors.raise(string.format("%s (%s) did not pass within %s (%d tries)", probe.text,
-        probe.where, require("moonbase.units").format_duration(timeout), tries), "timeout")
+        probe.where, timeout < 60 and string.format("%gs", timeout) or
+        require("moonbase.units").format_duration(timeout), tries), "timeout")
     end
     util.sleep(interval)
   end
