@@ -225,15 +225,15 @@ int mb_agent_call(const char *socket_path, const struct mb_agent_request *r, mb_
     }
     if (!send_request(fd, buf, len, r->fds, is_exec ? 3 : 0, err))
         goto cleanup;
-    result = read_reply(fd, err);
-cleanup:
-    if (raw)
-        tcsetattr(r->fds[0], TCSADRAIN, &saved);
     if (is_exec && r->pty && r->interactive) {
         int tty = isatty(r->fds[1]) ? r->fds[1] : isatty(r->fds[0]) ? r->fds[0] : -1;
         if (tty >= 0)
             relay_resizes(fd, tty, r->cols, r->rows);
     }
+    result = read_reply(fd, err);
+cleanup:
+    if (raw)
+        tcsetattr(r->fds[0], TCSADRAIN, &saved);
     if (fd >= 0)
         close(fd);
     free(buf);

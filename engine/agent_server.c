@@ -194,6 +194,8 @@ static void *serve_conn(void *arg)
         }
         if ((s = pool_get(srv, &err)) == NULL)
             goto done;
+        /* with a PTY, the client sends "winch COLS ROWS" lines on this
+         * connection as its window changes, until the answer */
         struct mb_ssh_exec x = {.command = command, .in_fd = fds[0], .out_fd = fds[1],
                                 .err_fd = fds[2], .env = nenv ? env : NULL, .pty = pty,
                                 .term = term, .cols = cols, .rows = rows,
@@ -202,8 +204,6 @@ static void *serve_conn(void *arg)
         healthy = status >= 0;
     } else if (strcmp(op, "put") == 0 || strcmp(op, "get") == 0) {
         if (local == NULL || remote == NULL) {
-        /* with a PTY, the client sends "winch COLS ROWS" lines on this
-         * connection as its window changes, until the answer */
             mb_error_set(&err, MB_ERR_USAGE, "agent: %s needs local and remote paths", op);
             goto done;
         }
