@@ -93,23 +93,31 @@ function M.agent_main(instance, name, opts)
   local key = keys.client_key()
   agentctl.report(dir, "waiting-ssh")
   local session, last
+  local attempt = 0
   while true do
     local left = deadline - util.time()
     if left <= 0 then
       return fail(string.format("instance \"%s\" did not answer SSH on %s:%d in time (%s)%s",
         name, host, port, last or "no answer", console_tail(drv, spec)), "timeout")
     end
-    local msg, code
-    session, msg, code = ssh.connect({ host = host, port = port, user = rec.user, key = key,
-      host_key = rec.host_key, timeout = math.min(5, left) })
-    if session then break end
+    -- Behind QEMU's user networking a connection is accepted at once and
+    -- stays silent until the guest answers it, which a guest still booting
+    -- never does: wait briefly for the server's banner, then open the
+    -- session. Now and then wait longer, for a guest too busy to answer fast.
+    attempt = attempt + 1
+    local up, msg, code = ssh.probe(host, port, math.min(attempt % 8 == 0 and 5 or 1.5, left))
+    if up then
+      session, msg, code = ssh.connect({ host = host, port = port, user = rec.user, key = key,
+        host_key = rec.host_key, timeout = math.min(30, math.max(left, 1)) })
+      if session then break end
+    end
     last = msg
     if code == "hostkey" then return fail(msg, "hostkey") end
     if drv:state(spec) ~= "running" then
       return fail(string.format("instance \"%s\" stopped while booting%s", name,
         console_tail(drv, spec)))
     end
-    util.sleep(0.2)
+    util.sleep(0.1)
   end
   agentctl.report(dir, "waiting-cloud-init")
   while true do

@@ -1,0 +1,486 @@
+-- The instance lifecycle on a real QEMU guest, through the moonbase CLI only:
+-- the tiny image (tests/images/build-tiny.sh) served by a local simplestreams
+-- host, user networking with restrict=on. One instance is launched with a
+-- cloud-init runcmd and taken through exec (status, streams, 10 MB of stdin,
+-- --workdir, --env), transfer (both ways, -r, -p, stdin/stdout), ssh-config
+-- with OpenSSH, shell through tmux (with a window resize), the agent killed
+-- and restarted, a changed host key, stop/start/suspend/resume/restart,
+-- QEMU killed from outside, delete/recover/purge. The tests run in order and
+-- share the instance; every wait is bounded, and whatever is left running is
+-- killed by pid at the end.
+-- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/lifecycle_spec.lua
+package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
+local support = require("support")
+local process = require("moonbase.core.process")
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+local json = require("moonbase.core.json")
+
+local NAME = "life"
+local BOOT = "300" -- --timeout for a boot under TCG on a busy 2-core machine
+
+local function sha256_file(path)
+  return support.must({ "sha256sum", path }):match("^(%x+)")
+end
+
+local function lines_of(s)
+  local t = {}
+  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
+  return t
+end
+
+describe("instance lifecycle on a real VM #e2e", function()
+  local why = support.unavailable()
+  if why then
+    it("needs QEMU", function() pending(why) end)
+    return
+  end
+
+  local host, h, tmp, skip
+  local timings = {}
+
+  local function timed(what, fn)
+    local t0 = util.now()
+    local r = table.pack(fn())
+    timings[#timings + 1] = string.format("%s %.1fs", what, util.now() - t0)
+    return table.unpack(r, 1, r.n)
+  end
+
+  local function need()
+    if skip then pending(skip) end
+  end
+
+  local function exec(args, opts)
+    local argv = { "exec", NAME }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return h:run(argv, opts)
+  end
+
+  local function guest(cmd)
+    local code, out, err = exec({ "--", "sh", "-c", cmd })
+    assert(code == 0, "guest command failed (" .. code .. "): " .. cmd .. "\n" .. err .. out)
+    return out
+  end
+
+  local function state()
+    local out = h:ok({ "list", "--format", "json" })
+    for _, r in ipairs(json.decode(out)) do
+      if r.name == NAME then return r.state end
+    end
+    return "absent"
+  end
+
+  local function info()
+    return json.decode(h:ok({ "info", NAME, "--format", "json" }))[NAME]
+  end
+
+  local function uptime()
+    return tonumber(guest("cat /proc/uptime"):match("^([%d.]+)"))
+  end
+
+  local function qemu_pid()
+    local s = fs.read(h:instance_dir(NAME) .. "/qemu.pid")
+    return s and math.tointeger(tonumber(s:match("%d+")))
+  end
+
+  local function no_processes_left(what)
+    support.wait_for(what .. ": no QEMU or agent of the home left", 20, function()
+      return #support.processes(h.dir) == 0
+    end)
+  end
+
+  setup(function()
+    local msg
+    host, msg = support.host()
+    if not host then
+      skip = "the tiny test image is not available: " .. tostring(msg)
+      return
+    end
+    h = support.home(host, { tag = "life" })
+    tmp = support.tmpdir("life-files")
+  end)
+
+  teardown(function()
+    if h and not skip then
+      -- what a failed test leaves behind is shown, then killed
+      for _, p in ipairs(support.processes(h.dir)) do
+        io.stderr:write(string.format("[e2e] left running: %d %s\n", p.pid, p.cmd:sub(1, 120)))
+      end
+    end
+    support.cleanup()
+    if tmp then fs.rmtree(tmp) end
+    if #timings > 0 then
+      io.stderr:write("\nlifecycle e2e timings: " .. table.concat(timings, ", ") .. "\n")
+    end
+  end)
+
+  it("launches with a cloud-init runcmd, showing the status line, and lists it running",
+    function()
+      need()
+      local ci = tmp .. "/cloud-init.yaml"
+      assert(fs.write(ci, table.concat({
+        "#cloud-config",
+        "runcmd:",
+        "  - echo \"runcmd ran on $(hostname)\" > /var/tmp/runcmd.txt",
+        "  - [ touch, /var/tmp/runcmd-argv ]",
+        "",
+      }, "\n")))
+      local code, out, err = timed("launch", function()
+        return h:run({ "launch", "--name", NAME, "--memory", "256M", "--cloud-init", ci,
+          "--timeout", BOOT })
+      end)
+      assert.equal(0, code, err .. out)
+      assert.equal("Launched: " .. NAME .. "\n", out)
+      -- not a terminal: the status line is one line per step
+      local steps = lines_of(err)
+      local want = { "Starting…", "Waiting for SSH…", "Waiting for cloud-init…" }
+      local at = 0
+      for _, w in ipairs(want) do
+        local found
+        for i = at + 1, #steps do
+          if steps[i] == w then found = i break end
+        end
+        assert(found, "status step \"" .. w .. "\" missing or out of order in:\n" .. err)
+        at = found
+      end
+
+      assert.equal("running", state())
+      assert.equal("runcmd ran on " .. NAME .. "\n", guest("cat /var/tmp/runcmd.txt"))
+      guest("test -f /var/tmp/runcmd-argv")
+      assert.equal(NAME .. "\n", guest("hostname"))
+      assert.equal(1, #support.qemus(h.dir))
+      assert.equal(1, #support.agents(h.dir, NAME))
+    end)
+
+  it("reports state, image, cpus, memory, disk, SSH address and uptime in info", function()
+    need()
+    local i = info()
+    assert.equal(NAME, i.name)
+    assert.equal("running", i.state)
+    assert.equal("local:tiny", i.image)
+    assert.equal(1, i.cpus)
+    assert.equal(256 * 1024 * 1024, i.memory)
+    assert.equal(5 * 1024 ^ 3, i.disk_total)
+    assert.is_number(i.disk_used)
+    assert.is_true(i.disk_used > 0 and i.disk_used < 1024 ^ 3,
+      "disk_used should be the overlay's allocation, got " .. tostring(i.disk_used))
+    local port = math.tointeger(tonumber((i.ssh or ""):match("^127%.0%.0%.1:(%d+)$")))
+    assert.is_truthy(port, "ssh address: " .. tostring(i.ssh))
+    assert.equal(h:record(NAME).ssh_port, port)
+    assert.is_number(i.uptime)
+    util.sleep(1.1)
+    assert.is_true(info().uptime >= i.uptime + 1)
+    assert.equal("qemu", i.driver)
+    -- the human table has the same facts
+    local text = h:ok({ "info", NAME })
+    assert.truthy(text:find("State:%s+running"), text)
+    assert.truthy(text:find("SSH:%s+127%.0%.0%.1:" .. port), text)
+    assert.truthy(text:find("Memory:%s+256M") or text:find("Memory:%s+256 ?Mi?B"), text)
+  end)
+
+  it("exec: exit statuses, separate stdout and stderr, --workdir, --env", function()
+    need()
+    local code, out, err = exec({ "--", "true" })
+    assert.same({ 0, "", "" }, { code, out, err })
+    assert.equal(1, (exec({ "--", "false" })))
+    assert.equal(7, (exec({ "--", "sh", "-c", "exit 7" })))
+    assert.equal(143, (exec({ "--", "sh", "-c", "kill -TERM $$" })))
+    assert.equal(127, (exec({ "--", "no-such-command-here" })))
+    code, out, err = exec({ "--", "sh", "-c", "echo to-out; echo to-err >&2; echo more-out" })
+    assert.equal(0, code)
+    assert.equal("to-out\nmore-out\n", out)
+    assert.equal("to-err\n", err)
+    -- arguments keep their spaces and quotes
+    code, out = exec({ "--", "printf", "[%s]\\n", "a b", "it's", "" })
+    assert.equal(0, code)
+    assert.equal("[a b]\n[it's]\n[]\n", out)
+    code, out = exec({ "--workdir", "/var/tmp", "--", "pwd" })
+    assert.equal("/var/tmp\n", out)
+    code, out = exec({ "--env", "ALPHA=1", "--env", "BETA=two words", "--", "sh", "-c",
+      "echo \"$ALPHA|$BETA\"" })
+    assert.equal(0, code)
+    assert.equal("1|two words\n", out)
+    code, out, err = exec({ "--env", "not valid", "--", "true" })
+    assert.equal(1, code, err)
+    -- a heredoc on stdin
+    code, out = exec({ "--", "sh" }, { input = "echo from-heredoc\nexit 3\n" })
+    assert.equal(3, code)
+    assert.equal("from-heredoc\n", out)
+  end)
+
+  it("exec streams 10 MB of stdin and stdout intact", function()
+    need()
+    local big = tmp .. "/big.bin"
+    support.must({ "sh", "-c", "head -c 10485760 /dev/urandom > " .. big })
+    local want = sha256_file(big)
+    local code, out, err = timed("exec 10 MB stdin", function()
+      return support.run({ "sh", "-c", h:sh({ "exec", NAME, "--", "sha256sum" }) .. " < " .. big })
+    end)
+    assert.equal(0, code, err)
+    assert.equal(want .. "  -\n", out)
+    -- through a pipe, and back out through stdout
+    code, out, err = support.run({ "sh", "-c", "cat " .. big .. " | " ..
+      h:sh({ "exec", NAME, "--", "cat" }) .. " | sha256sum" })
+    assert.equal(0, code, err)
+    assert.equal(want .. "  -\n", out)
+  end)
+
+  it("transfers files both ways: sha256, -r, -p, stdin and stdout", function()
+    need()
+    local big = tmp .. "/big.bin"
+    local want = sha256_file(big)
+    timed("transfer 10 MB up", function() h:ok({ "transfer", big, NAME .. ":big.bin" }) end)
+    assert.equal(want .. "  big.bin\n", guest("sha256sum big.bin"))
+    local back = tmp .. "/big.back"
+    timed("transfer 10 MB down", function() h:ok({ "transfer", NAME .. ":big.bin", back }) end)
+    assert.equal(want, sha256_file(back))
+
+    -- a tree with modes and old mtimes, up with -r -p
+    local tree = tmp .. "/tree"
+    assert(fs.mkdirs(tree .. "/sub/deeper"))
+    assert(fs.write(tree .. "/a.txt", "alpha\n"))
+    assert(fs.write(tree .. "/sub/b.txt", "beta\n"))
+    assert(fs.write(tree .. "/sub/deeper/run.sh", "#!/bin/sh\necho run\n"))
+    support.must({ "chmod", "0640", tree .. "/a.txt" })
+    support.must({ "chmod", "0755", tree .. "/sub/deeper/run.sh" })
+    support.must({ "touch", "-d", "2020-01-02 03:04:05 UTC", tree .. "/a.txt" })
+    support.must({ "touch", "-d", "2021-06-07 08:09:10 UTC", tree .. "/sub/deeper/run.sh" })
+    local a_mtime = fs.stat(tree .. "/a.txt").mtime
+    h:ok({ "transfer", "-r", "-p", tree, NAME .. ":" })
+    assert.equal(table.concat({
+      "tree/a.txt 640 " .. math.floor(a_mtime),
+      "tree/sub/b.txt", "tree/sub/deeper/run.sh 755 " ..
+        math.floor(fs.stat(tree .. "/sub/deeper/run.sh").mtime), "" }, "\n"),
+      guest("stat -c '%n %a %Y' tree/a.txt; echo tree/sub/b.txt; " ..
+        "stat -c '%n %a %Y' tree/sub/deeper/run.sh"))
+    assert.equal("run\n", guest("tree/sub/deeper/run.sh"))
+    -- a directory without -r is refused
+    local code, _, err = h:run({ "transfer", tree, NAME .. ":nope" })
+    assert.equal(1, code)
+    assert.truthy(err:find("-r", 1, true), err)
+
+    -- and back down with -r -p into a new directory
+    local down = tmp .. "/down"
+    h:ok({ "transfer", "-r", "-p", NAME .. ":tree", down })
+    assert.equal("alpha\n", fs.read(down .. "/a.txt"))
+    assert.equal("beta\n", fs.read(down .. "/sub/b.txt"))
+    assert.equal("#!/bin/sh\necho run\n", fs.read(down .. "/sub/deeper/run.sh"))
+    local st = fs.stat(down .. "/a.txt")
+    assert.equal(tonumber("640", 8), st.mode & 511)
+    assert.equal(math.floor(a_mtime), math.floor(st.mtime))
+    assert.equal(tonumber("755", 8), fs.stat(down .. "/sub/deeper/run.sh").mode & 511)
+
+    -- several sources into a guest directory
+    h:ok({ "transfer", tree .. "/a.txt", tree .. "/sub/b.txt", NAME .. ":tree/sub/deeper/" })
+    assert.equal("alpha\nbeta\n", guest("cat tree/sub/deeper/a.txt tree/sub/deeper/b.txt"))
+
+    -- stdin to the guest, the guest to stdout
+    h:ok({ "transfer", "-", NAME .. ":from-stdin.txt" }, { input = "piped in\n" })
+    assert.equal("piped in\n", guest("cat from-stdin.txt"))
+    assert.equal("piped in\n", h:ok({ "transfer", NAME .. ":from-stdin.txt", "-" }))
+
+    -- a missing remote file fails clearly and leaves nothing behind
+    code, _, err = h:run({ "transfer", NAME .. ":no-such-file", tmp .. "/nothing" })
+    assert.is_true(code ~= 0)
+    assert.truthy(err:find("no%-such%-file"), err)
+    assert.is_falsy((fs.exists(tmp .. "/nothing")))
+  end)
+
+  it("prints an ssh-config that OpenSSH uses with the pinned host key", function()
+    need()
+    local cfg = h:ok({ "ssh-config", NAME })
+    assert.truthy(cfg:find("StrictHostKeyChecking yes", 1, true), cfg)
+    local file = tmp .. "/ssh_config"
+    assert(fs.write(file, cfg))
+    local known = cfg:match("UserKnownHostsFile (%S+)")
+    local rec = h:record(NAME)
+    assert.truthy((fs.read(known) or ""):find(rec.host_key:match("^%S+ %S+"), 1, true))
+    local base = { "timeout", "60", "ssh", "-F", file, "-o", "BatchMode=yes",
+      "-o", "ConnectTimeout=20" }
+    local function ssh(...)
+      local argv = { table.unpack(base) }
+      for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+      return support.run(argv)
+    end
+    local code, out, err = ssh(NAME, "hostname")
+    assert.equal(0, code, err)
+    assert.equal(NAME .. "\n", out)
+    code, out, err = ssh(NAME .. ".moonbase", "id -un")
+    assert.equal(0, code, err)
+    assert.equal(rec.user .. "\n", out)
+    -- the pin is what OpenSSH checks: another key in known_hosts is refused
+    support.must({ "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp .. "/other" })
+    local other = fs.read(tmp .. "/other.pub"):match("^(%S+ %S+)")
+    local wrong = tmp .. "/known_wrong"
+    assert(fs.write(wrong, NAME .. ".moonbase " .. other .. "\n"))
+    code, out, err = ssh("-o", "UserKnownHostsFile=" .. wrong, NAME, "true")
+    assert.equal(255, code, out)
+    assert.truthy(err:find("REMOTE HOST IDENTIFICATION HAS CHANGED", 1, true)
+      or err:find("Host key verification failed", 1, true), err)
+  end)
+
+  it("gives an interactive shell through tmux that follows the window size", function()
+    need()
+    local status = tmp .. "/shell.status"
+    local t = support.tmux(tmp, "sh", "sh -c '" .. h:sh({ "shell", NAME }) ..
+      "; echo \"shell-exit=$?\" > " .. status .. "'", 80, 24)
+    local ok, err = pcall(function()
+      t:wait("@" .. NAME .. ":[^\n]*[#$] *\n", "the guest's prompt", 60)
+      t:keys("echo hi-$((6*7))", "Enter")
+      t:wait("\nhi%-42 *\n", "hi-42")
+      t:keys("stty size", "Enter")
+      t:wait("\n24 80 *\n", "stty size 24 80")
+      t:resize(100, 30)
+      util.sleep(0.3)
+      t:keys("stty size", "Enter")
+      t:wait("\n30 100 *\n", "stty size 30 100 after resizing the window")
+      t:resize(90, 20)
+      util.sleep(0.3)
+      t:keys("clear; stty size", "Enter")
+      t:wait("\n20 90 *\n", "stty size 20 90 after a second resize")
+      t:keys("exit 7", "Enter")
+      support.wait_for("the shell to exit", 30, function() return fs.exists(status) end, 0.1)
+    end)
+    t:kill()
+    assert(ok, err)
+    assert.equal("shell-exit=7\n", fs.read(status))
+  end)
+
+  it("restarts a killed agent on the next exec, and QEMU lives on", function()
+    need()
+    local agents = support.agents(h.dir, NAME)
+    assert.equal(1, #agents)
+    local old, qpid = agents[1].pid, qemu_pid()
+    process.kill(old, 9)
+    support.wait_for("the agent to die", 10, function() return not process.alive(old) end)
+    assert.is_true(process.alive(qpid))
+    assert.equal("running", state())
+    local code, out, err = timed("exec with an agent restart", function()
+      return exec({ "--", "echo", "agent-back" })
+    end)
+    assert.equal(0, code, err)
+    assert.equal("agent-back\n", out)
+    agents = support.agents(h.dir, NAME)
+    assert.equal(1, #agents)
+    assert.is_true(agents[1].pid ~= old)
+    assert.equal(qpid, qemu_pid())
+    -- the new agent serves the next calls itself
+    assert.equal(0, (exec({ "--", "true" })))
+    assert.equal(agents[1].pid, support.agents(h.dir, NAME)[1].pid)
+  end)
+
+  it("refuses a changed host key loudly", function()
+    need()
+    local path = h:instance_dir(NAME) .. "/instance.json"
+    local original = assert(fs.read(path))
+    local rec = json.decode(original)
+    support.must({ "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp .. "/impostor" })
+    rec.host_key = fs.read(tmp .. "/impostor.pub"):gsub("%s+$", "")
+    assert(fs.write(path, json.encode(rec)))
+    for _, a in ipairs(support.agents(h.dir, NAME)) do process.kill(a.pid, 9) end
+    support.wait_for("the agent to die", 10, function()
+      return #support.agents(h.dir, NAME) == 0
+    end)
+    local ok, err = pcall(function()
+      local code, out, msg = exec({ "--", "echo", "should-not-run" })
+      assert.equal(255, code, msg)
+      assert.equal("", out)
+      assert.truthy(msg:find("REMOTE HOST KEY CHANGED", 1, true), msg)
+      assert.truthy(msg:find("refusing", 1, true), msg)
+      -- the instance itself is untouched
+      assert.equal("running", state())
+    end)
+    assert(fs.write(path, original))
+    assert(ok, err)
+    assert.equal("back\n", select(2, exec({ "--", "echo", "back" })))
+  end)
+
+  it("stops, starts, suspends and resumes (uptime continues), restarts", function()
+    need()
+    guest("echo on-disk > persist.txt; sync")
+    local code, _, err = timed("stop", function() return h:run({ "stop", NAME }) end)
+    assert.equal(0, code, err)
+    assert.equal("stopped", state())
+    assert.equal("stopped", h:record(NAME).state)
+    no_processes_left("after stop")
+    code, _, err = exec({ "--", "true" })
+    assert.equal(2, code)
+    assert.truthy(err:find("is stopped", 1, true), err)
+    assert.is_nil(info().ssh)
+    assert.equal(2, (h:run({ "stop", NAME })))
+
+    code, _, err = timed("start", function() return h:run({ "start", NAME }) end)
+    assert.equal(0, code, err)
+    assert.equal("running", state())
+    assert.equal("on-disk\n", guest("cat persist.txt"))
+    -- runcmd ran once per instance, not again at this boot
+    assert.equal("runcmd ran on " .. NAME .. "\n", guest("cat /var/tmp/runcmd.txt"))
+
+    -- suspend: the RAM goes to a file, no QEMU is left; start resumes it
+    guest("echo in-ram > /dev/shm/marker")
+    local boot_id = guest("cat /proc/sys/kernel/random/boot_id")
+    local up1 = uptime()
+    code, _, err = timed("suspend", function() return h:run({ "suspend", NAME }) end)
+    assert.equal(0, code, err)
+    assert.equal("suspended", state())
+    no_processes_left("after suspend")
+    assert.truthy(fs.exists(h:instance_dir(NAME) .. "/suspend.state"))
+    assert.equal(2, (exec({ "--", "true" })))
+    util.sleep(1)
+    code, _, err = timed("resume", function() return h:run({ "start", NAME }) end)
+    assert.equal(0, code, err)
+    assert.equal("running", state())
+    assert.equal("in-ram\n", guest("cat /dev/shm/marker"))
+    assert.equal(boot_id, guest("cat /proc/sys/kernel/random/boot_id"))
+    local up2 = uptime()
+    assert.is_true(up2 >= up1, string.format("uptime went from %.2f to %.2f", up1, up2))
+    timings[#timings + 1] = string.format("guest uptime %.1fs before suspend, %.1fs after",
+      up1, up2)
+
+    -- restart: a fresh boot (another boot id, tmpfs is empty)
+    code, _, err = timed("restart", function() return h:run({ "restart", NAME }) end)
+    assert.equal(0, code, err)
+    assert.equal("running", state())
+    assert.equal(1, (exec({ "--", "test", "-e", "/dev/shm/marker" })))
+    assert.is_true(guest("cat /proc/sys/kernel/random/boot_id") ~= boot_id)
+    assert.equal("on-disk\n", guest("cat persist.txt"))
+  end)
+
+  it("notices QEMU killed from outside (list says stopped), and start works again", function()
+    need()
+    local pid = assert(qemu_pid())
+    assert.equal("running", h:record(NAME).state)
+    process.kill(pid, 9)
+    support.wait_for("list to show the killed instance stopped", 20, function()
+      return state() == "stopped"
+    end)
+    assert.equal("stopped", h:record(NAME).state) -- the record follows the hypervisor
+    no_processes_left("after kill -9 of QEMU")
+    local code, _, err = timed("start after kill -9", function()
+      return h:run({ "start", NAME })
+    end)
+    assert.equal(0, code, err)
+    assert.equal("running", state())
+    assert.equal("on-disk\n", guest("cat persist.txt"))
+  end)
+
+  it("deletes, recovers and purges: no QEMU and no files left", function()
+    need()
+    local dir = h:instance_dir(NAME)
+    h:ok({ "delete", NAME })
+    assert.equal("deleted", state())
+    no_processes_left("after delete")
+    assert.truthy(fs.exists(dir .. "/disk.qcow2"))
+    local code, _, err = h:run({ "start", NAME })
+    assert.equal(2, code)
+    assert.truthy(err:find("recover", 1, true), err)
+    h:ok({ "recover", NAME })
+    assert.equal("stopped", state())
+    h:ok({ "delete", "--purge", NAME })
+    assert.equal("absent", state())
+    assert.is_falsy((fs.exists(dir)))
+    assert.same({}, fs.list(h.dir .. "/data/instances/qemu") or {})
+    no_processes_left("after purge")
+    assert.truthy(h:ok({ "list" }):find("No instances found", 1, true))
+  end)
+end)

@@ -1,0 +1,310 @@
+-- Shared helpers for the e2e specs that drive the real moonbase CLI against
+-- real QEMU guests: the tiny test image built once (tests/images/build-tiny.sh,
+-- cached outside the repo), published as a simplestreams tree
+-- (make-streams.sh) and served on 127.0.0.1 (tests/lib/imagehost.sh), and
+-- fresh MOONBASE_HOMEs configured for it (driver qemu, user networking with
+-- restrict=on, image local:tiny). Whatever a test leaves running in its home
+-- (QEMU, agents) is killed by pid at cleanup; every wait is bounded.
+--
+--   package.path = os.getenv("MOONBASE_SRC") .. "/tests/e2e/?.lua;" .. package.path
+--   local support = require("support")
+--   local why = support.unavailable()          -- nil, or why QEMU tests cannot run
+--   local host = support.host()                -- nil, reason when the image cannot be built
+--   local h = support.home(host)               -- h:run / h:ok / h:cleanup
+--
+-- MOONBASE_TINY_IMAGE=<dir> uses an already built tiny image.
+local process = require("moonbase.core.process")
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+
+local M = {}
+
+M.bin = os.getenv("MOONBASE_BIN") or "build/moonbase"
+M.src = os.getenv("MOONBASE_SRC") or "."
+if M.bin:sub(1, 1) ~= "/" then M.bin = util.getcwd() .. "/" .. M.bin end
+if M.src:sub(1, 1) ~= "/" then M.src = util.getcwd() .. "/" .. M.src end
+
+local cleanups = {}
+
+local function run(argv, opts)
+  local code, out, err = process.run(argv, opts)
+  return code, out or "", err or ""
+end
+M.run = run
+
+function M.must(argv, opts)
+  local code, out, err = run(argv, opts)
+  assert(code == 0, table.concat(argv, " ") .. " exited " .. code .. ": " .. err .. out)
+  return out
+end
+
+function M.have(prog)
+  return run({ "sh", "-c", 'command -v "$0" >/dev/null', prog }) == 0
+end
+
+function M.tmpdir(tag)
+  return (M.must({ "mktemp", "-d", "/tmp/mb-e2e-" .. (tag or "x") .. "-XXXXXX" }):gsub("%s+$", ""))
+end
+
+---Polls fn every interval seconds (default 0.2) until it returns a true
+---value, which is returned; raises after timeout seconds.
+function M.wait_for(what, timeout, fn, interval)
+  local deadline = util.now() + timeout
+  repeat
+    local v = fn()
+    if v then return v end
+    util.sleep(interval or 0.2)
+  until util.now() > deadline
+  local v = fn()
+  if v then return v end
+  error(string.format("timed out after %g s waiting for %s", timeout, what), 2)
+end
+
+---nil when QEMU specs can run here, else the reason (for pending()).
+function M.unavailable()
+  for _, p in ipairs({ "qemu-system-x86_64", "qemu-img" }) do
+    if not M.have(p) then
+      return p .. " is not installed (apt-get install qemu-system-x86 qemu-utils)"
+    end
+  end
+  if not fs.exists(M.bin) then return "no moonbase binary at " .. M.bin .. " (set MOONBASE_BIN)" end
+  return nil
+end
+
+local image_cache = {}
+
+---Builds (or finds in the cache) a test image with tests/images/<script>;
+---returns its directory, or nil, reason.
+function M.image(script, env_override)
+  if image_cache[script] then return table.unpack(image_cache[script]) end
+  local dir = env_override and os.getenv(env_override)
+  local result
+  if dir and dir ~= "" then
+    result = { dir }
+  else
+    local path = M.src .. "/tests/images/" .. script
+    if not fs.exists(path) then
+      result = { nil, "tests/images/" .. script .. " does not exist" }
+    else
+      local t0 = util.now()
+      local code, out, err = run({ path })
+      if code ~= 0 then
+        result = { nil, string.format("tests/images/%s failed (exit %d): %s", script, code,
+          err:sub(-1500)) }
+      else
+        result = { out:match("([^\n]+)\n*$") }
+        io.stderr:write(string.format("[e2e] %s: %s (%.1f s)\n", script, result[1],
+          util.now() - t0))
+      end
+    end
+  end
+  if result[1] then
+    for _, f in ipairs({ "disk.qcow2", "metadata.json" }) do
+      if not fs.exists(result[1] .. "/" .. f) then
+        result = { nil, script .. " made an incomplete image: no " .. f .. " in " .. result[1] }
+        break
+      end
+    end
+  end
+  image_cache[script] = result
+  return table.unpack(result)
+end
+
+---The tiny image's directory, or nil, reason.
+function M.tiny_image()
+  return M.image("build-tiny.sh", "MOONBASE_TINY_IMAGE")
+end
+
+---Publishes image dirs as a simplestreams tree served on 127.0.0.1; returns
+---{ url = "http://127.0.0.1:PORT/", root = DIR }, or nil, reason. With no
+---argument, the tiny image. Stopped by M.cleanup().
+function M.host(images)
+  if not images then
+    local dir, why = M.tiny_image()
+    if not dir then return nil, why end
+    images = { dir }
+  end
+  local root = M.tmpdir("streams")
+  local argv = { M.src .. "/tests/images/make-streams.sh", root }
+  for _, d in ipairs(images) do argv[#argv + 1] = d end
+  local code, out, err = run(argv)
+  if code ~= 0 then
+    fs.rmtree(root)
+    return nil, "make-streams.sh failed: " .. err .. out
+  end
+  code, out, err = run({ M.src .. "/tests/lib/imagehost.sh", "start", root },
+    { env = { MB_IMAGEHOST_LIFETIME = "3600" } })
+  if code ~= 0 then
+    fs.rmtree(root)
+    return nil, "imagehost.sh could not serve the image: " .. err .. out
+  end
+  local h = { url = out:match("(http://127%.0%.0%.1:%d+)") .. "/", root = root }
+  cleanups[#cleanups + 1] = function()
+    run({ M.src .. "/tests/lib/imagehost.sh", "stop", root })
+    fs.rmtree(root)
+  end
+  return h
+end
+
+---------------------------------------------------------------- processes
+
+local function cmdline(pid)
+  local s = fs.read("/proc/" .. pid .. "/cmdline")
+  return s and s:gsub("%z", " ") or nil
+end
+M.cmdline = cmdline
+
+---Live processes that belong to a moonbase home: started with
+---MOONBASE_HOME=home in their environment, or naming a path inside it on
+---their command line (QEMU). Returns { {pid=, cmd=}, ... }.
+function M.processes(home)
+  local out = {}
+  local me = util.getpid()
+  for _, n in ipairs(fs.list("/proc") or {}) do
+    local pid = math.tointeger(tonumber(n))
+    if pid and pid ~= me then
+      local cmd = cmdline(pid)
+      local env = fs.read("/proc/" .. n .. "/environ") or ""
+      local stat = fs.read("/proc/" .. n .. "/stat") or ""
+      local zombie = stat:match("%) (%a)") == "Z"
+      if cmd and not zombie and (cmd:find(home .. "/", 1, true)
+          or ("\0" .. env .. "\0"):find("\0MOONBASE_HOME=" .. home .. "\0", 1, true)) then
+        out[#out + 1] = { pid = pid, cmd = cmd }
+      end
+    end
+  end
+  return out
+end
+
+---QEMU processes of a home.
+function M.qemus(home)
+  local out = {}
+  for _, p in ipairs(M.processes(home)) do
+    if p.cmd:match("^%S*qemu%-system") then out[#out + 1] = p end
+  end
+  return out
+end
+
+---Agents (`moonbase agent NAME`) of a home.
+function M.agents(home, name)
+  local out = {}
+  for _, p in ipairs(M.processes(home)) do
+    local n = p.cmd:match("^%S+ agent (%S+)")
+    if n and (not name or n == name) then out[#out + 1] = p end
+  end
+  return out
+end
+
+local function kill_all(home)
+  for _ = 1, 3 do
+    local ps = M.processes(home)
+    if #ps == 0 then return end
+    for _, p in ipairs(ps) do process.kill(p.pid, 9) end
+    util.sleep(0.3)
+  end
+end
+
+---------------------------------------------------------------- homes
+
+---A fresh MOONBASE_HOME using the qemu driver and host's image as
+---local:tiny. Returns h with dir, env, :run(args, opts) -> code, out, err,
+---:ok(args, opts) -> out, :cleanup().
+function M.home(host, o)
+  o = o or {}
+  local dir = M.tmpdir(o.tag or "home")
+  local h = { dir = dir, env = { MOONBASE_HOME = dir, NO_COLOR = "1" } }
+  function h:run(args, opts)
+    opts = opts or {}
+    local argv = { M.bin }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local env = {}
+    for k, v in pairs(self.env) do env[k] = v end
+    for k, v in pairs(opts.env or {}) do env[k] = v end
+    local code, out, err = process.run(argv, { env = env, input = opts.input, cwd = opts.cwd })
+    return code, out or "", err or ""
+  end
+  function h:ok(args, opts)
+    local code, out, err = self:run(args, opts)
+    assert(code == 0, string.format("moonbase %s exited %d: %s%s", table.concat(args, " "), code,
+      err, out))
+    return out
+  end
+  ---A shell command line that runs moonbase in this home (for sh -c).
+  function h:sh(args)
+    local parts = { "env", "MOONBASE_HOME=" .. self.dir, "NO_COLOR=1", M.bin }
+    for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+    return table.concat(parts, " ")
+  end
+  function h:instance_dir(name) return self.dir .. "/data/instances/qemu/" .. name end
+  function h:record(name)
+    local json = require("moonbase.core.json")
+    local text = fs.read(self:instance_dir(name) .. "/instance.json")
+    return text and json.decode(text)
+  end
+  function h:cleanup()
+    if self.cleaned then return end
+    self.cleaned = true
+    kill_all(self.dir)
+    if os.getenv("MOONBASE_E2E_KEEP") then
+      io.stderr:write("[e2e] kept " .. self.dir .. "\n")
+    else
+      fs.rmtree(self.dir)
+    end
+  end
+  cleanups[#cleanups + 1] = function() h:cleanup() end
+  h:ok({ "remote", "add", "local", host.url })
+  h:ok({ "set", "local.driver=qemu", "local.image.default=local:" .. (o.image or "tiny"),
+    "local.qemu.restrict-user-network=true" })
+  return h
+end
+
+function M.quote(s)
+  if s:match("^[%w@%%+=:,./_-]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+---Kills what the homes left running, stops the image hosts, removes the
+---temporary directories (in reverse order of creation).
+function M.cleanup()
+  for i = #cleanups, 1, -1 do
+    local ok, err = pcall(cleanups[i])
+    if not ok then io.stderr:write("[e2e] cleanup: ", tostring(err), "\n") end
+  end
+  cleanups = {}
+end
+
+---------------------------------------------------------------- tmux
+
+---A private tmux server (its own socket) running argv in a window of
+---cols x rows; returns t with :screen(), :keys(...), :wait(pattern, what,
+---timeout), :resize(cols, rows), :kill().
+function M.tmux(dir, name, command, cols, rows)
+  local sock = dir .. "/tmux-" .. name .. ".sock"
+  local t = { sock = sock }
+  local function tmux(...)
+    return run({ "tmux", "-S", sock, ... })
+  end
+  function t:screen()
+    local _, out = tmux("capture-pane", "-p", "-J", "-t", name)
+    return out
+  end
+  function t:keys(...) return tmux("send-keys", "-t", name, ...) end
+  function t:wait(pattern, what, timeout)
+    local deadline = util.now() + (timeout or 30)
+    repeat
+      if ("\n" .. self:screen()):find(pattern) then return true end
+      util.sleep(0.1)
+    until util.now() > deadline
+    error("timed out waiting for " .. what .. "; screen:\n" .. self:screen(), 2)
+  end
+  function t:resize(c, r) return tmux("resize-window", "-t", name, "-x", tostring(c), "-y", tostring(r)) end
+  function t:kill() tmux("kill-server") end
+  local code, out, err = tmux("new-session", "-d", "-s", name, "-x", tostring(cols or 80),
+    "-y", tostring(rows or 24), command)
+  assert(code == 0, "tmux new-session failed: " .. err .. out)
+  tmux("set-option", "-t", name, "remain-on-exit", "on")
+  cleanups[#cleanups + 1] = function() t:kill() end
+  return t
+end
+
+return M
