@@ -6,7 +6,7 @@ local fs = require("moonbase.core.fs")
 return {
   summary = "Create and start an instance",
   usage = "moonbase launch [IMAGE] [--name NAME] [--cpus N] [--memory SIZE] [--disk SIZE] " ..
-    "[--cloud-init FILE|-]",
+    "[--cloud-init FILE|-] [--mount SRC[:DST]]...",
   description = "Creates an instance from IMAGE and starts it. Everything is validated " ..
     "before anything is created; a bad option changes nothing on disk.",
   options = {
@@ -15,6 +15,8 @@ return {
     { "memory", "m", type = "size", help = "memory, e.g. 512M or 2G", default = "1G" },
     { "disk", "d", type = "size", help = "disk size, e.g. 5G", default = "5G" },
     { "cloud-init", metavar = "FILE", help = "cloud-init user-data file, or - for stdin" },
+    { "mount", repeated = true, metavar = "SRC[:DST]",
+      help = "share a host folder (see moonbase mount)" },
     { "timeout", type = "duration", help = "how long to wait for the instance", default = "300" },
     { "quiet", "q", type = "flag", help = "print nothing but errors" },
   },
@@ -34,7 +36,7 @@ return {
     local rec = instance.launch({
       name = opts.name, image = opts[1], cpus = opts.cpus, memory = opts.memory,
       disk = opts.disk, cloud_init = cloud_init, cloud_init_source = source,
-      timeout = opts.timeout,
+      timeout = opts.timeout, mounts = opts.mount,
     })
     if not opts.quiet then print("Launched: " .. rec.name) end
     return 0

@@ -208,7 +208,11 @@ int mb_agent_call(const char *socket_path, const struct mb_agent_request *r, mb_
               && put_field(buf, &len, "term", r->term) && put_field(buf, &len, "local", r->local)
               && put_field(buf, &len, "remote", r->remote) && put_int(buf, &len, "cols", r->cols)
               && put_int(buf, &len, "rows", r->rows) && put_int(buf, &len, "mode", r->mode)
-              && put_int(buf, &len, "pty", r->pty) && put_int(buf, &len, "preserve", r->preserve);
+              && put_int(buf, &len, "pty", r->pty) && put_int(buf, &len, "preserve", r->preserve)
+              && put_field(buf, &len, "check", r->check)
+              && put_int(buf, &len, "readonly", r->readonly)
+              && put_field(buf, &len, "uid_map", r->uid_map)
+              && put_field(buf, &len, "gid_map", r->gid_map);
     for (const char *const *e = r->env; ok && e && *e; e++)
         ok = put_field(buf, &len, "env", *e);
     if (!ok || !buf_add(buf, &len, "\n", 1)) {

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "sftp_mount.h"
 #include "ssh.h"
 
 struct mb_agent_config {
@@ -17,6 +18,12 @@ struct mb_agent_config {
     pid_t child;                      /* a child of ours to reap (QEMU), or 0 */
     pid_t watch;                      /* a process to outlive us (QEMU started by
                                        * someone else), or 0 */
+    const struct mb_sftp_mount_req *mounts; /* classic mounts to serve from the start */
+    size_t n_mounts;
+    /* Called once, listening, after those mounts were tried: failures[i] is
+     * NULL or why mounts[i] failed. */
+    void (*ready)(void *ud, const char *const *failures, size_t n);
+    void *ready_ud;
 };
 
 /* Serves until the watched process exits or a client asks to stop. Returns
@@ -25,7 +32,10 @@ int mb_agent_serve(const struct mb_agent_config *c, mb_error **err);
 
 /* ---- the client side ---- */
 
-/* One request: op is "exec", "put", "get", "ping" or "stop". */
+/* One request: op is "exec", "put", "get", "mount", "umount", "ping" or
+ * "stop". mount: local = host folder, remote = guest path, command = the
+ * guest's sshfs -o slave command, check = a guest command that succeeds once
+ * mounted. umount: remote, command = the guest's umount command. */
 struct mb_agent_request {
     const char *op;
     const char *command;             /* exec: NULL for a login shell */
@@ -37,6 +47,9 @@ struct mb_agent_request {
     const char *local, *remote;      /* put/get: absolute local path */
     int mode;                        /* put: -1 = keep / default */
     bool preserve;
+    const char *check;               /* mount */
+    bool readonly;
+    const char *uid_map, *gid_map;   /* mount: "HOST:GUEST,..." */
 };
 
 /* Sends the request and waits for the answer: the remote exit status for

@@ -4,6 +4,7 @@
  * ones do not wait for each other. Lives in the plugin with the SSH layer, so
  * CLI calls that only talk to an agent never load libssh2. */
 #include "agent.h"
+#include "sftp_mount.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -46,6 +47,7 @@ struct server {
     mb_ssh *idle[POOL_MAX];
     int n_idle;
     atomic_bool stop;
+    mb_sftp_mounts *mounts; /* classic mounts being served */
 };
 
 struct conn {
@@ -153,7 +155,8 @@ static void *serve_conn(void *arg)
     const char *op = NULL, *command = NULL, *term = NULL, *local = NULL, *remote = NULL;
     const char *env[MAX_ENV + 1];
     int nenv = 0, cols = 0, rows = 0, mode = -1;
-    bool pty = false, preserve = false;
+    bool pty = false, preserve = false, readonly = false;
+    const char *check = NULL, *uid_map = NULL, *gid_map = NULL;
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *sp = strchr(line, ' ');
@@ -173,6 +176,10 @@ static void *serve_conn(void *arg)
         else if (strcmp(line, "mode") == 0) mode = atoi(v);
         else if (strcmp(line, "pty") == 0) pty = atoi(v) != 0;
         else if (strcmp(line, "preserve") == 0) preserve = atoi(v) != 0;
+        else if (strcmp(line, "check") == 0) check = v;
+        else if (strcmp(line, "readonly") == 0) readonly = atoi(v) != 0;
+        else if (strcmp(line, "uid_map") == 0) uid_map = v;
+        else if (strcmp(line, "gid_map") == 0) gid_map = v;
         /* a resize the client sent right after the request, read with it */
         else if (strcmp(line, "winch") == 0) {
             int wc, wr;
@@ -215,6 +222,21 @@ static void *serve_conn(void *arg)
         /* a missing remote file is not a broken session */
         if (!healthy && err && (err->code == MB_ERR_NOT_FOUND || err->code == MB_ERR_IO))
             healthy = true;
+    } else if (strcmp(op, "mount") == 0 || strcmp(op, "umount") == 0) {
+        /* classic mounts: a session of their own serves sshfs; s only probes */
+        if (remote == NULL || command == NULL) {
+            mb_error_set(&err, MB_ERR_USAGE, "agent: %s needs remote and command", op);
+            goto done;
+        }
+        if ((s = pool_get(srv, &err)) == NULL)
+            goto done;
+        struct mb_sftp_mount_req m = {.root = local, .target = remote, .command = command,
+                                      .check = check, .readonly = readonly,
+                                      .uid_map = uid_map, .gid_map = gid_map};
+        if (op[0] == 'm')
+            mb_sftp_mount_start(srv->mounts, &m, s, &err);
+        else
+            mb_sftp_mount_stop(srv->mounts, remote, command, s, &err);
     } else {
         mb_error_set(&err, MB_ERR_USAGE, "agent: unknown op \"%s\"", op);
     }
@@ -229,6 +251,32 @@ done:
     free(buf);
     free(c);
     return NULL;
+}
+
+static mb_ssh *mount_session_get(void *ud, mb_error **err) { return pool_get(ud, err); }
+static void mount_session_put(void *ud, mb_ssh *s, bool ok) { pool_put(ud, s, ok); }
+
+/* The classic mounts of the instance record, before the first request; then
+ * the ready callback learns which failed. */
+static void start_mounts(struct server *srv, const struct mb_agent_config *c)
+{
+    const char **failures = calloc(c->n_mounts + 1, sizeof *failures);
+    for (size_t i = 0; i < c->n_mounts && failures; i++) {
+        mb_error *e = NULL;
+        mb_ssh *s = pool_get(srv, &e);
+        if (s && mb_sftp_mount_start(srv->mounts, &c->mounts[i], s, &e)) {
+            pool_put(srv, s, true);
+            continue;
+        }
+        pool_put(srv, s, false);
+        failures[i] = strdup(e ? e->message : "failed");
+        mb_error_free(e);
+    }
+    if (c->ready)
+        c->ready(c->ready_ud, failures, failures ? c->n_mounts : 0);
+    for (size_t i = 0; i < c->n_mounts && failures; i++)
+        free((char *)failures[i]);
+    free(failures);
 }
 
 static int listen_on(const char *path, mb_error **err)
@@ -286,6 +334,12 @@ int mb_agent_serve(const struct mb_agent_config *c, mb_error **err)
     }
     srv->cfg = c;
     pthread_mutex_init(&srv->lock, NULL);
+    srv->mounts = mb_sftp_mounts_new(mount_session_get, mount_session_put, srv, err);
+    if (srv->mounts == NULL) {
+        close(lfd);
+        return -1;
+    }
+    start_mounts(srv, c);
     int result = 0;
     for (;;) {
         int ended = watched_exit(c);

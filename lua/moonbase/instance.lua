@@ -22,7 +22,7 @@ M.limits = { min_memory = 128 * 1024 ^ 2, min_disk = 512 * 1024 ^ 2, max_cpus = 
 ---  mounts   = { { source = "/abs/dir", target = "/srv/x", readonly? = bool,
 ---                 type? = "native"|"classic" }, ... }
 ---  forwards = { { host_port = 8080, guest_port = 80, proto = "tcp"|"udp" }, ... }
-M.features = { networks = false, mounts = false, forwards = false }
+M.features = { networks = false, mounts = true, forwards = false }
 
 local driver_cache
 ---The driver chosen by local.driver.
@@ -72,7 +72,8 @@ function M.spec(rec, dir)
     disk = rec.disk_file and ((dir or M.dir(rec.name)) .. "/" .. rec.disk_file),
     seed = rec.seed_file and ((dir or M.dir(rec.name)) .. "/" .. rec.seed_file),
     kernel = rec.kernel, initrd = rec.initrd, cmdline = rec.cmdline, mac = rec.mac,
-    ssh_port = rec.ssh_port, mounts = rec.native_mounts, nets = rec.nets, ipv4 = rec.ipv4,
+    ssh_port = rec.ssh_port, mounts = require("moonbase.mounts").native_specs(rec),
+    nets = rec.nets, ipv4 = rec.ipv4,
     user_net_restrict = rec.user_net_restrict,
   }
 end
@@ -272,7 +273,7 @@ end
 
 ---------------------------------------------------------------- lifecycle
 ---Creates and starts an instance.
----@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table}
+---@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table, mounts?: (string|table)[]}
 ---@return table record
 function M.launch(o)
   local drv, drvname = M.driver()
@@ -280,6 +281,7 @@ function M.launch(o)
   errors.check("launch", util.valid_name(name))
   validate_resources(o, "launch")
   if o.cloud_init then M.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
+  local mounts = require("moonbase.mounts").for_launch(o.mounts, drv)
   local final = M.dir(name)
   if fs.exists(final) then
     errors.raise(string.format("launch: instance \"%s\" already exists (try: another --name, " ..
@@ -298,7 +300,7 @@ function M.launch(o)
     name = name, scope = M.scope(), driver = drvname, image = o.image or "default",
     cpus = o.cpus or M.defaults.cpus, memory = o.memory or M.defaults.memory,
     disk = o.disk or M.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    state = "creating", labels = o.labels, mounts = {}, version = 1,
+    state = "creating", labels = o.labels, mounts = mounts, version = 1,
     disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
   }
   local image_lock
@@ -309,6 +311,9 @@ function M.launch(o)
     if M.uses_agent() then image_lock = require("moonbase._core.boot").prepare(rec, staging, o) end
     save(rec, staging)
     errors.check("launch", drv:create(M.spec(rec, staging)))
+    for _, m in ipairs(M.spec(rec, staging).mounts) do
+      errors.check("launch", drv:mount_native(M.spec(rec, staging), m))
+    end
     rec.state = "stopped"
     save(rec, staging)
   end)
@@ -384,6 +389,16 @@ local function with_instance(name, verb, fn)
       name, name), "state")
   end
   return fn(rec)
+end
+
+---Runs fn(rec) under the instance's lock and saves the record it changed
+---(when fn raises, nothing is saved).
+function M.update(name, verb, fn)
+  return with_instance(name, verb, function(rec)
+    local r = fn(rec)
+    save(rec)
+    return r
+  end)
 end
 
 local function wrong_state(verb, name, st, hint)

@@ -68,11 +68,15 @@ function M.start(name, dir, o)
       io.stderr:write(label, "\n")
     end
   end
+  local warnings
   local ok, err = pcall(function()
     while true do
       local st = store.read(M.status_file(dir))
       if st and st.pid == pid then
-        if st.state == "ready" then return end
+        if st.state == "ready" then
+          warnings = st.warnings -- e.g. a mount that did not come back
+          return
+        end
         if st.state == "failed" then
           errors.raise(string.format("%s: %s", o.verb or "start", st.message or "failed"),
             st.code or "failed")
@@ -91,6 +95,9 @@ function M.start(name, dir, o)
   end)
   if tty and shown then io.stderr:write("\r\27[K") end
   if not ok then error(err, 0) end
+  for _, w in ipairs(warnings or {}) do
+    io.stderr:write(o.verb or "start", ": warning: ", w, "\n")
+  end
   return pid
 end
 
