@@ -19,6 +19,9 @@
 # mkfs.ext4 -d turns it into a filesystem image, sfdisk partitions a plain
 # file, and GRUB's boot.img + a core.img from grub-mkimage are written into
 # the MBR and the gap after it by dd.  Needs root and Debian's archive.
+# The initramfs holds only the modules a QEMU guest needs to find its root
+# (MODULES=list: virtio, ahci/sd/sr, ext4): small, so quick to build and to
+# unpack under TCG; the rest load from the root filesystem.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,7 +41,7 @@ need_pkgs=()
 for p in mmdebstrap grub-pc-bin grub-common fdisk e2fsprogs qemu-utils; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
-if ! apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; then
+if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
 	apt-get update -qq >&2
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -50,11 +53,25 @@ INCLUDE=(systemd systemd-sysv udev dbus kmod cloud-init cloud-guest-utils
 	openssh-server sshfs locales qemu-guest-agent linux-image-amd64 sudo
 	ifupdown isc-dhcp-client iproute2 iputils-ping netbase procps less
 	e2fsprogs fdisk ca-certificates)
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
-[ -n "$KPKG" ] || die "cannot resolve linux-image-amd64"
-VERSIONS=$(apt-cache show --no-all-versions "${INCLUDE[@]}" "$KPKG" 2>/dev/null |
-	awk '/^Package: / { p = $2 } /^Version: / { print p "=" $2 }' | sort -u)
+# versions of what is asked for (kept per state of the apt lists, as
+# apt-cache can take seconds per run)
+mkdir -p "$CACHE"
+LISTS_FP=$( {
+	echo "${INCLUDE[*]}"
+	find /var/lib/apt/lists -maxdepth 1 -type f -printf '%f %s %T@\n' 2>/dev/null | LC_ALL=C sort
+} | sha256sum | cut -c1-16)
+RESOLVED=$CACHE/.debian-packages-$LISTS_FP
+if [ -s "$RESOLVED" ]; then
+	VERSIONS=$(cat "$RESOLVED")
+else
+	KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	[ -n "$KPKG" ] || die "cannot resolve linux-image-amd64"
+	VERSIONS=$(apt-cache show --no-all-versions "${INCLUDE[@]}" "$KPKG" 2>/dev/null |
+		awk '/^Package: / { p = $2 } /^Version: / { print p "=" $2 }' | sort -u)
+	rm -f "$CACHE"/.debian-packages-*
+	echo "$VERSIONS" >"$RESOLVED.tmp" && mv "$RESOLVED.tmp" "$RESOLVED"
+fi
 
 HASH=$( {
 	echo "build-debian v1"
@@ -72,7 +89,20 @@ if [ $FORCE = 0 ] && complete "$OUT"; then echo "$OUT"; exit 0; fi
 
 START=$(date +%s)
 WORK=$(mktemp -d "$CACHE/.build-debian.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# cleanup: if mmdebstrap was interrupted, its mounts (proc, sys, dev/pts...)
+# may still be inside $WORK: unmount them before deleting anything
+cleanup() {
+	local m
+	for m in $(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	if awk -v w="$WORK/" 'index($2, w) == 1 { f = 1 } END { exit !f }' /proc/mounts; then
+		echo "build-debian: not removing $WORK: something is still mounted in it" >&2
+		return
+	fi
+	rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
 ROOT=$WORK/root
 UUID=$(cat /proc/sys/kernel/random/uuid)
 
@@ -88,6 +118,7 @@ mmdebstrap --variant=apt --format=directory --include="$inc" \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
 	--dpkgopt='path-include=/usr/share/locale/locale.alias' \
 	--essential-hook='mkdir -p "$1/etc/default" && echo "LANG=C.UTF-8" > "$1/etc/default/locale"' \
+	--essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d" && printf "MODULES=list\n" > "$1/etc/initramfs-tools/conf.d/moonbase.conf" && printf "%s\n" virtio_pci virtio_blk virtio_scsi virtio_net sd_mod sr_mod ahci ext4 crc32c_generic > "$1/usr/share/initramfs-tools/modules.d/moonbase"' \
 	--customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen" && chroot "$1" locale-gen >/dev/null' \
 	--customize-hook='chroot "$1" dpkg-query -W -f "\${Package}=\${Version}\n" > "$1/tmp/packages.txt"' \
 	"$SUITE" "$ROOT" \
