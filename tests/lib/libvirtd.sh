@@ -68,8 +68,8 @@ EOF
         mount --bind "$d/lib" /var/lib/libvirt
         mount --bind "$d/log" /var/log/libvirt
         mount --bind "$d/cache" /var/cache/libvirt
-        virtlogd -d -f /etc/libvirt/virtlogd.conf
-        libvirtd -d -f /etc/libvirt/libvirtd.conf
+        virtlogd -d -f /etc/libvirt/virtlogd.conf -p "$d/run/virtlogd.pid"
+        libvirtd -d -f /etc/libvirt/libvirtd.conf -p "$d/run/libvirtd.pid"
     ' sh "$dir"
     local i
     for i in $(seq 1 100); do
