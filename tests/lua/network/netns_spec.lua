@@ -6,7 +6,8 @@
 -- Proves: moonbase0 created through the CLI, two instances attached (taps
 -- on the bridge), DNS <name>.moonbase answered by dnsmasq, the static DHCP
 -- lease served to the instance's MAC, NAT table present, detach keeping the
--- address, and `networks --prune` leaving nothing of moonbase's in
+-- address, two networks kept apart by the forward chain, and
+-- `networks --prune` leaving nothing of moonbase's in
 -- `ip link`, `ip route`, `nft list ruleset` or the namespace's processes.
 local helpers = require("helpers")
 local process = require("moonbase.core.process")
@@ -47,6 +48,7 @@ describe("moonbase networks in a network namespace #netns", function()
 
   local NS = "mbnet-" .. util.getpid()
   local GUEST = NS .. "-g"
+  local GUEST2 = NS .. "-h"
   local h, subnet, gateway, att
 
   -- in NS
@@ -108,7 +110,7 @@ describe("moonbase networks in a network namespace #netns", function()
 
   teardown(function()
     -- whatever a failed test left running in the namespaces goes with them
-    for _, n in ipairs({ NS, GUEST }) do
+    for _, n in ipairs({ NS, GUEST, GUEST2 }) do
       local _, out = run({ "ip", "netns", "pids", n })
       for pid in out:gmatch("%d+") do process.kill(tonumber(pid), process.SIGKILL) end
       run({ "ip", "netns", "del", n })
@@ -217,6 +219,55 @@ describe("moonbase networks in a network namespace #netns", function()
       true))
     assert.truthy(dig("db.moonbase"):find(att.db.ipv4, 1, true))
     assert.equal(1, #dnsmasq_pids())
+  end)
+
+  it("keeps networks apart: a guest on one cannot reach a guest on another", function()
+    local out = mb_ok({ "network", "create", "backend" })
+    local bsub = out:match("%(([%d%.]+/24), bridge mb%-backend%)")
+    assert.truthy(bsub, out)
+    local api = mb_lua([[
+      print(require("moonbase.core.json").encode(require("moonbase.network").attach("api",
+        { network = "backend" })))]])
+    assert.equal("mb-backend", api.bridge)
+    -- GUEST is web on moonbase0 again (its veth back on the re-created
+    -- bridge); GUEST2 is api on backend
+    ns_ok({ "ip", "link", "set", "mbvh", "master", "moonbase0", "up" })
+    guest_ok({ "ip", "addr", "add", att.web.ipv4 .. "/24", "dev", "mbvg" })
+    guest_ok({ "ip", "route", "add", "default", "via", gateway })
+    assert(run({ "ip", "netns", "add", GUEST2 }) == 0)
+    ns_ok({ "ip", "link", "add", "mbvh2", "type", "veth", "peer", "name", "mbvg2" })
+    ns_ok({ "ip", "link", "set", "mbvg2", "netns", GUEST2 })
+    ns_ok({ "ip", "link", "set", "mbvh2", "master", "mb-backend", "up" })
+    local function g2(argv)
+      local a = { "ip", "netns", "exec", GUEST2 }
+      for _, x in ipairs(argv) do a[#a + 1] = x end
+      return run(a)
+    end
+    assert.equal(0, (g2({ "ip", "link", "set", "lo", "up" })))
+    assert.equal(0, (g2({ "ip", "link", "set", "mbvg2", "address", api.mac, "up" })))
+    assert.equal(0, (g2({ "ip", "addr", "add", api.ipv4 .. "/24", "dev", "mbvg2" })))
+    assert.equal(0, (g2({ "ip", "route", "add", "default", "via", api.gateway })))
+    -- each reaches its own gateway (the host) and its network's DNS
+    assert.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "3", api.gateway })))
+    local _, a2 = g2({ "dig", "+time=2", "+tries=2", "@" .. api.gateway, "api.moonbase" })
+    assert.truthy(a2:find(api.ipv4, 1, true), a2)
+    guest_ok({ "busybox", "ping", "-c", "1", "-W", "3", gateway })
+    -- the host routes between the two subnets (ip_forward is on), and
+    -- moonbase's forward chain drops it, both ways
+    assert.equal("1", ns_ok({ "cat", "/proc/sys/net/ipv4/ip_forward" }):match("%d"))
+    local code = g2({ "busybox", "ping", "-c", "1", "-W", "2", att.web.ipv4 })
+    assert.are_not.equal(0, code)
+    code = run({ "ip", "netns", "exec", GUEST, "busybox", "ping", "-c", "1", "-W", "2",
+      api.ipv4 })
+    assert.are_not.equal(0, code)
+    -- without moonbase's table the same packets would pass: the drop is ours
+    ns_ok({ "nft", "delete", "table", "ip", "moonbase" })
+    assert.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "3", att.web.ipv4 })))
+    mb_lua([[
+      local n = require("moonbase.network")
+      print(require("moonbase.core.json").encode(n.attach("api", { network = "backend" })))]])
+    assert.are_not.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "2", att.web.ipv4 })))
+    assert.truthy(bsub ~= subnet)
   end)
 
   it("networks --prune refuses while a tap is in use", function()
