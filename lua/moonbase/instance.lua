@@ -141,7 +141,7 @@ function M.state(rec, verb)
     local other = core_driver.get(owner)
     st = other and other:state(M.spec(rec)) or "running"
     if st ~= "suspended" and st ~= "starting" then st = "running" end
-    if verb == "start" then
+    if verb == "start" and st ~= "suspended" then
       errors.raise(string.format("start: instance \"%s\" is already %s under the %s driver " ..
         "(nothing to do; local.driver is %s)", rec.name, st, owner, drvname), "state")
     elseif verb and verb ~= "exec" then

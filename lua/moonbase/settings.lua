@@ -31,9 +31,9 @@ M.schema = {
       -- a live instance stays with the driver that runs it: say which
       local ok, live = pcall(function() return require("moonbase.instance").live_elsewhere(v) end)
       for _, r in ipairs(ok and live or {}) do
-        io.stderr:write(string.format("note: instance \"%s\" keeps running under the %s " ..
-          "driver until it stops (exec works; stop, suspend and delete need " ..
-          "local.driver=%s)\n", r.name, r.driver, r.driver))
+        io.stderr:write(string.format("note: instance \"%s\" stays with the %s driver " ..
+          "(running or suspended) until it stops there (exec works; start, stop, suspend " ..
+          "and delete need local.driver=%s)\n", r.name, r.driver, r.driver))
       end
     end,
   },
