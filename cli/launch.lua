@@ -37,6 +37,7 @@ return {
       name = opts.name, image = opts[1], cpus = opts.cpus, memory = opts.memory,
       disk = opts.disk, cloud_init = cloud_init, cloud_init_source = source,
       timeout = opts.timeout, mounts = opts.mount,
+      quiet = opts.quiet,
     })
     if not opts.quiet then print("Launched: " .. rec.name) end
     return 0

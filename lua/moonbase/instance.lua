@@ -340,12 +340,15 @@ function M.launch(o)
     rec.state = "stopped"
     save(rec)
     lock:close()
+    -- after a console tail, the hint goes on a line of its own
+    local hint_sep = smsg:find("\n", 1, true) and "\n" or " "
     if scode == "timeout" then
-      errors.raise(string.format("launch: %s (the instance is stopped; try: moonbase info %s, " ..
-        "or moonbase delete --purge %s)", smsg, name, name), scode)
+      errors.raise(string.format("launch: %s%s(the instance is stopped; try: moonbase info %s, " ..
+        "or moonbase delete --purge %s)", smsg, hint_sep, name, name), scode)
     end
-    errors.raise(string.format("launch: instance \"%s\" was created but did not start: %s " ..
-      "(try: moonbase start %s, or moonbase delete --purge %s)", name, smsg, name, name), scode)
+    errors.raise(string.format("launch: instance \"%s\" was created but did not start: %s%s" ..
+      "(try: moonbase start %s, or moonbase delete --purge %s)", name, smsg, hint_sep, name,
+      name), scode)
   end
   rec.state = "running"
   rec.started_at = util.time()
