@@ -8,17 +8,25 @@
 #   2. `moonbase list` and `moonbase info` with 3 running instances, as
 #      local.driver=libvirt (asks libvirtd) and local.driver=qemu (the same
 #      instances seen from the QEMU driver: it finds libvirt's trace and asks
-#      libvirt too), with hyperfine when it is installed.
+#      libvirt too), then with the three running under the QEMU driver (the
+#      baseline), with hyperfine when it is installed.
+# The whole run is inside a network namespace of its own (libvirtd.sh in-netns).
 # Run by hand as root: tests/bench/libvirt_launch.sh [N]   (default 3;
 # MOONBASE_BIN: the binary; MOONBASE_TINY_IMAGE: a built tiny image dir).
 # Prints a markdown table on stdout; progress on stderr.
 set -euo pipefail
 
-N=${1:-3}
+N=${1:-5}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${MOONBASE_BIN:-$SRC/build/moonbase}
 [ -x "$BIN" ] || { echo "no moonbase binary at $BIN (set MOONBASE_BIN)" >&2; exit 3; }
 if ! why=$("$SRC/tests/lib/libvirtd.sh" check); then echo "$why" >&2; exit 3; fi
+# the image is built (or found) outside, then everything runs in a network
+# namespace of its own (networks moonbase makes as root stay in there)
+if [ -z "${MB_BENCH_IN_NETNS:-}" ]; then
+    export MOONBASE_TINY_IMAGE=${MOONBASE_TINY_IMAGE:-$("$SRC/tests/images/build-tiny.sh" | tail -1)}
+    MB_BENCH_IN_NETNS=1 exec "$SRC/tests/lib/libvirtd.sh" in-netns "$0" "$@"
+fi
 
 DIR=$(mktemp -d /tmp/mb-bench-libvirt-XXXXXX)
 export MOONBASE_HOME=$DIR/home NO_COLOR=1
@@ -34,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-img=${MOONBASE_TINY_IMAGE:-$("$SRC/tests/images/build-tiny.sh" | tail -1)}
+img=$MOONBASE_TINY_IMAGE
 "$SRC/tests/images/make-streams.sh" "$DIR/streams" "$img" >/dev/null
 url=$("$SRC/tests/lib/imagehost.sh" start "$DIR/streams" | grep -o 'http://127\.0\.0\.1:[0-9]*')
 uri=$("$SRC/tests/lib/libvirtd.sh" start "$DIR/libvirtd")
@@ -90,6 +98,18 @@ if command -v hyperfine >/dev/null; then
         -n "list (local.driver=qemu, instances under libvirt)" \
         "env MOONBASE_HOME=$MOONBASE_HOME $BIN list" >&2
     tail -n +3 "$DIR/hf2.md"
+    # the baseline: the same three instances running under the QEMU driver
+    for n in l1 l2 l3; do
+        mb set local.driver=libvirt 2>/dev/null; mb stop $n >/dev/null
+        mb set local.driver=qemu 2>/dev/null; mb start $n >/dev/null 2>&1
+    done
+    echo "3 instances running under qemu" >&2
+    hyperfine -N --warmup 3 --runs 30 --export-markdown "$DIR/hf3.md" \
+        -n "list (local.driver=qemu, instances under qemu)" \
+        "env MOONBASE_HOME=$MOONBASE_HOME $BIN list" \
+        -n "info l1 (local.driver=qemu, under qemu)" \
+        "env MOONBASE_HOME=$MOONBASE_HOME $BIN info l1" >&2
+    tail -n +3 "$DIR/hf3.md"
 else
     for what in list "info l1"; do
         t0=$(now)
