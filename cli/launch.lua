@@ -18,6 +18,8 @@ return {
     { "mount", repeated = true, metavar = "SRC[:DST]",
       help = "share a host folder (see moonbase mount)" },
     { "timeout", type = "duration", help = "how long to wait for the instance", default = "300" },
+    { "network", repeated = true, metavar = "name=N[,ip=A][,mac=M]",
+      help = "also join this moonbase network (see moonbase networks)" },
     { "quiet", "q", type = "flag", help = "print nothing but errors" },
   },
   max_args = 1,
@@ -36,7 +38,7 @@ return {
     local rec = instance.launch({
       name = opts.name, image = opts[1], cpus = opts.cpus, memory = opts.memory,
       disk = opts.disk, cloud_init = cloud_init, cloud_init_source = source,
-      timeout = opts.timeout, mounts = opts.mount,
+      timeout = opts.timeout, networks = opts.network, mounts = opts.mount,
       quiet = opts.quiet,
     })
     if not opts.quiet then print("Launched: " .. rec.name) end

@@ -22,7 +22,7 @@ M.limits = { min_memory = 128 * 1024 ^ 2, min_disk = 512 * 1024 ^ 2, max_cpus = 
 ---  mounts   = { { source = "/abs/dir", target = "/srv/x", readonly? = bool,
 ---                 type? = "native"|"classic" }, ... }
 ---  forwards = { { host_port = 8080, guest_port = 80, proto = "tcp"|"udp" }, ... }
-M.features = { networks = false, mounts = true, forwards = false }
+M.features = { networks = true, mounts = true, forwards = false }
 
 local driver_cache
 ---The driver chosen by local.driver.
@@ -73,7 +73,8 @@ function M.spec(rec, dir)
     seed = rec.seed_file and ((dir or M.dir(rec.name)) .. "/" .. rec.seed_file),
     kernel = rec.kernel, initrd = rec.initrd, cmdline = rec.cmdline, mac = rec.mac,
     ssh_port = rec.ssh_port, mounts = require("moonbase.mounts").native_specs(rec),
-    nets = rec.nets, ipv4 = rec.ipv4,
+    ipv4 = rec.ipv4, tap = rec.nics and rec.nics[1].tap,
+    nets = rec.nics and { table.unpack(rec.nics, 2) },
     user_net_restrict = rec.user_net_restrict,
   }
 end
@@ -318,6 +319,7 @@ function M.launch(o)
     save(rec, staging)
   end)
   if not okc then
+    if rec.nics then pcall(require("moonbase.network").release, name) end
     drv:destroy(M.spec(rec, staging))
     fs.rmtree(staging)
     lock:close()
@@ -383,6 +385,12 @@ function M.run_agent(name, opts)
   return require("moonbase._core.boot").agent_main(M, name, opts)
 end
 
+---After QEMU stopped: waits (bounded) for the instance agent to finish its
+---clean-up, so a start right after never races it.
+function M.settle(rec)
+  if M.uses_agent() then require("moonbase._core.agentctl").wait_exit(M.dir(rec.name), 10) end
+end
+
 local function with_instance(name, verb, fn)
   M.get(name) -- a clear error for a missing instance, before touching anything
   local lock <close> = M.lock(name)
@@ -441,6 +449,7 @@ function M.stop(name, o)
       wrong_state("stop", name, st, "try: moonbase start " .. name .. ", or stop --force")
     end
     errors.check("stop", drv:shutdown(M.spec(rec), { force = o.force, timeout = o.timeout }))
+    M.settle(rec)
     rec.state = "stopped"
     rec.started_at = nil
     save(rec)
@@ -455,6 +464,7 @@ function M.suspend(name)
     if st ~= "running" then wrong_state("suspend", name, st, "only a running instance can be " ..
       "suspended") end
     errors.check("suspend", M.driver():suspend(M.spec(rec)))
+    M.settle(rec)
     rec.state = "suspended"
     save(rec)
     return rec
@@ -476,6 +486,7 @@ local function purge_files(rec)
   local drv = M.driver()
   local dir = M.dir(rec.name)
   errors.check("delete", drv:destroy(M.spec(rec)))
+  if rec.nics then require("moonbase.network").release(rec.name) end
   -- move aside first so a concurrent list never sees a half-removed directory
   local trash = string.format("%s/.trash-%s-%d", paths.instances(M.scope()), rec.name,
     util.getpid())
@@ -493,6 +504,7 @@ function M.delete(name, o)
     local st = M.state(rec, "delete")
     if st == "running" or st == "suspended" then
       errors.check("delete", M.driver():shutdown(M.spec(rec), { force = true, timeout = 0 }))
+      M.settle(rec)
     end
     if o.purge then
       purge_files(rec)

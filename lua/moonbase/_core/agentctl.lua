@@ -20,6 +20,19 @@ function M.status(dir)
   return nil, st
 end
 
+---Waits (bounded) until the instance's agent process has exited: after a
+---stop or suspend, so its clean-up (taps) is done before anything starts again.
+function M.wait_exit(dir, timeout)
+  local st = store.read(M.status_file(dir))
+  if not (st and st.pid) then return true end
+  local deadline = util.time() + (timeout or 10)
+  while process.alive(st.pid) do
+    if util.time() > deadline then return false end
+    util.sleep(0.02)
+  end
+  return true
+end
+
 ---Writes the agent's status (from the agent itself).
 function M.report(dir, state, extra)
   local st = { pid = util.getpid(), state = state, updated = util.time() }
@@ -50,6 +63,7 @@ M.tail = tail
 ---@param o {mode: "boot"|"resume"|"attach", timeout: number, driver: string, quiet?: boolean, verb?: string}
 function M.start(name, dir, o)
   local self_exe = errors.check(nil, fs.readlink("/proc/self/exe"))
+  M.wait_exit(dir, 10) -- a previous agent may still be cleaning up
   fs.remove(M.status_file(dir))
   local deadline = util.time() + (o.timeout or 300)
   local argv = { self_exe, "agent", name, "--mode", o.mode, "--driver", o.driver,

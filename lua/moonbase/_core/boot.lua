@@ -32,6 +32,7 @@ function M.prepare(rec, staging, o)
   rec.kernel, rec.initrd, rec.cmdline = img.kernel, img.initrd, img.cmdline
   local mac = random_hex(3)
   rec.mac = "52:54:00:" .. mac:sub(1, 2) .. ":" .. mac:sub(3, 4) .. ":" .. mac:sub(5, 6)
+  local network_config = M.attach_networks(rec, o)
   rec.user = seed.default_user
   rec.ssh_port = errors.check("launch", util.free_tcp_port())
   rec.seed_file = "cidata.iso"
@@ -43,9 +44,59 @@ function M.prepare(rec, staging, o)
     instance_id = rec.name .. "-" .. random_hex(4),
     user_data = seed.user_data(o.cloud_init, { user = rec.user, authorized_key = client_pub,
       host_private = host_private, host_public = host_public }),
-    network_config = seed.network_config({ mac = rec.mac }),
+    network_config = network_config or seed.network_config({ mac = rec.mac }),
   })
   return img.lock
+end
+
+local fallback_said = false
+
+---Puts a new instance on moonbase's private network (and the networks it
+---asks for) when this host allows it; otherwise QEMU user networking, said
+---once. Records the NICs in rec.nics; returns the seed's network-config, or
+---nil for user networking.
+function M.attach_networks(rec, o)
+  local network = require("moonbase.network")
+  local requests = {}
+  for _, r in ipairs(o.networks or {}) do
+    if type(r) == "table" then -- from a recipe: {network=, ip=, mac=}
+      requests[#requests + 1] = { network = r.network, ip = r.ip, mac = r.mac }
+    else
+      requests[#requests + 1] = errors.check("launch", network.parse_request(r))
+    end
+  end
+  local ok, why = network.available()
+  if not ok then
+    if #requests > 0 then
+      errors.usage("launch: --network needs moonbase's private network, which is not " ..
+        "available here: " .. why)
+    end
+    if not fallback_said and not o.quiet then
+      io.stderr:write(network.fallback_notice(why), "\n")
+      fallback_said = true
+    end
+    return nil
+  end
+  network.check_requests(rec.name, requests)
+  local atts = { network.attach(rec.name, { mac = rec.mac }) }
+  for _, r in ipairs(requests) do
+    if r.network ~= network.DEFAULT then
+      atts[#atts + 1] = network.attach(rec.name, { network = r.network, ip = r.ip, mac = r.mac })
+    end
+  end
+  rec.nics = {}
+  for _, a in ipairs(atts) do
+    rec.nics[#rec.nics + 1] = { network = a.network, tap = a.tap, mac = a.mac, ipv4 = a.ipv4 }
+  end
+  rec.mac, rec.ipv4 = atts[1].mac, atts[1].ipv4
+  return network.cloud_init_yaml(atts)
+end
+
+---Recreates the instance's taps before QEMU starts (stop removed them).
+local function reattach(rec)
+  if not rec.nics then return end
+  local network = require("moonbase.network")
+  for _, nic in ipairs(rec.nics) do network.attach(rec.name, { network = nic.network }) end
 end
 
 local function console_tail(drv, spec, n)
@@ -76,6 +127,10 @@ function M.agent_main(instance, name, opts)
     return 2
   end
   if started_here then
+    local okn, nerr = pcall(reattach, rec)
+    if not okn then
+      return fail(errors.is(nerr) and nerr.message or tostring(nerr))
+    end
     local ok, msg, code
     if opts.mode == "resume" then ok, msg, code = drv:resume(spec)
     else ok, msg, code = drv:start(spec) end
@@ -148,7 +203,8 @@ function M.agent_main(instance, name, opts)
     child = (own_child and started_here) and pid or nil,
     watch = not (own_child and started_here) and pid or nil,
   })
-  fs.remove(agentctl.status_file(dir))
+  if rec.nics then pcall(require("moonbase.network").detach, name) end -- taps go with QEMU
+  fs.remove(agentctl.status_file(dir)) -- last: stop/start wait for this process to end
   if not rc then io.stderr:write("agent: ", msg, "\n") return 2 end
   instance.state(instance.get(name)) -- records follow the hypervisor (when nobody holds the lock)
   return 0
