@@ -120,14 +120,13 @@ mmdebstrap --variant=apt --format=directory --include="$inc" \
 	--essential-hook='mkdir -p "$1/etc/default" && echo "LANG=C.UTF-8" > "$1/etc/default/locale"' \
 	--essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d" && printf "MODULES=list\n" > "$1/etc/initramfs-tools/conf.d/moonbase.conf" && printf "%s\n" virtio_pci virtio_blk virtio_scsi virtio_net sd_mod sr_mod ahci ext4 crc32c_generic > "$1/usr/share/initramfs-tools/modules.d/moonbase"' \
 	--customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen" && chroot "$1" locale-gen >/dev/null' \
-	--customize-hook='chroot "$1" dpkg-query -W -f "\${Package}=\${Version}\n" > "$1/tmp/packages.txt"' \
 	"$SUITE" "$ROOT" \
 	"deb $MIRROR $SUITE main" \
 	"deb $MIRROR $SUITE-updates main" \
 	"deb $SECURITY_MIRROR $SUITE-security main" >&2
 
 log "configuring the image"
-mv "$ROOT/tmp/packages.txt" "$WORK/packages.txt"
+dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f '${Package}=${Version}\n' >"$WORK/packages.txt"
 # no baked-in identity: cloud-init makes host keys, systemd the machine-id
 rm -f "$ROOT"/etc/ssh/ssh_host_*
 : >"$ROOT/etc/machine-id"
