@@ -26,6 +26,24 @@ if M.src:sub(1, 1) ~= "/" then M.src = util.getcwd() .. "/" .. M.src end
 
 local cleanups = {}
 
+-- What the watchdog (watchdog.lua) cleans if this process ends without
+-- M.cleanup(): one "home DIR" / "host ROOT" / "dir DIR" a line.
+local watch_file
+local function track(kind, path)
+  if not watch_file then
+    watch_file = string.format("/tmp/mb-e2e-watch-%d.list", util.getpid())
+    fs.write(watch_file, "")
+    process.spawn({ M.bin, "--lua", M.src .. "/tests/e2e/watchdog.lua",
+      tostring(util.getpid()), watch_file }, { detach = true,
+      env = { MOONBASE_SRC = M.src, MOONBASE_HOME = false } })
+  end
+  local f = io.open(watch_file, "a")
+  if f then
+    f:write(kind, " ", path, "\n")
+    f:close()
+  end
+end
+
 local function run(argv, opts)
   local code, out, err = process.run(argv, opts)
   return code, out or "", err or ""
@@ -60,8 +78,33 @@ function M.wait_for(what, timeout, fn, interval)
   error(string.format("timed out after %g s waiting for %s", timeout, what), 2)
 end
 
+-- As root, moonbase gives guests its private network moonbase0: a bridge,
+-- taps, dnsmasq and NAT. These specs prove QEMU user networking (restrict=on,
+-- SSH forwarded on 127.0.0.1), the same whether or not ctest runs them in a
+-- network namespace, and never touch the host's network (TESTING.md): so
+-- moonbase runs here without CAP_NET_ADMIN and takes the unprivileged path.
+-- A home made with { private_network = true } keeps the privilege (for a
+-- suite that runs in a network namespace of its own).
+M.runner = {}
+if util.geteuid() == 0 then M.runner = { "setpriv", "--bounding-set=-net_admin" } end
+
+---The argv that runs moonbase with args (through M.runner unless keep_caps).
+function M.argv(args, keep_caps)
+  local argv = {}
+  if not keep_caps then
+    for _, a in ipairs(M.runner) do argv[#argv + 1] = a end
+  end
+  argv[#argv + 1] = M.bin
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return argv
+end
+
 ---nil when QEMU specs can run here, else the reason (for pending()).
 function M.unavailable()
+  if #M.runner > 0 and not M.have(M.runner[1]) then
+    return M.runner[1] .. " (util-linux) is missing: needed to run moonbase without " ..
+      "CAP_NET_ADMIN, so it uses user networking and leaves the host's network alone"
+  end
   for _, p in ipairs({ "qemu-system-x86_64", "qemu-img" }) do
     if not M.have(p) then
       return p .. " is not installed (apt-get install qemu-system-x86 qemu-utils)"
@@ -139,6 +182,7 @@ function M.host(images)
     return nil, "imagehost.sh could not serve the image: " .. err .. out
   end
   local h = { url = out:match("(http://127%.0%.0%.1:%d+)") .. "/", root = root }
+  track("host", root)
   cleanups[#cleanups + 1] = function()
     run({ M.src .. "/tests/lib/imagehost.sh", "stop", root })
     fs.rmtree(root)
@@ -207,16 +251,18 @@ end
 ---------------------------------------------------------------- homes
 
 ---A fresh MOONBASE_HOME using the qemu driver and host's image as
----local:tiny. Returns h with dir, env, :run(args, opts) -> code, out, err,
----:ok(args, opts) -> out, :cleanup().
+---local:tiny (o.image: another alias). Returns h with dir, env,
+---:run(args, opts) -> code, out, err, :ok(args, opts) -> out, :sh(args) (a
+---shell command line), :cleanup(). o.private_network: let moonbase make its
+---private network (only inside a network namespace of the test's own).
 function M.home(host, o)
   o = o or {}
   local dir = M.tmpdir(o.tag or "home")
+  track("home", dir)
   local h = { dir = dir, env = { MOONBASE_HOME = dir, NO_COLOR = "1" } }
   function h:run(args, opts)
     opts = opts or {}
-    local argv = { M.bin }
-    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local argv = M.argv(args, o.private_network)
     local env = {}
     for k, v in pairs(self.env) do env[k] = v end
     for k, v in pairs(opts.env or {}) do env[k] = v end
@@ -231,8 +277,8 @@ function M.home(host, o)
   end
   ---A shell command line that runs moonbase in this home (for sh -c).
   function h:sh(args)
-    local parts = { "env", "MOONBASE_HOME=" .. self.dir, "NO_COLOR=1", M.bin }
-    for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+    local parts = { "env", "MOONBASE_HOME=" .. self.dir, "NO_COLOR=1" }
+    for _, a in ipairs(M.argv(args, o.private_network)) do parts[#parts + 1] = M.quote(a) end
     return table.concat(parts, " ")
   end
   function h:instance_dir(name) return self.dir .. "/data/instances/qemu/" .. name end
@@ -271,6 +317,7 @@ function M.cleanup()
     if not ok then io.stderr:write("[e2e] cleanup: ", tostring(err), "\n") end
   end
   cleanups = {}
+  if watch_file then fs.remove(watch_file) end
 end
 
 ---------------------------------------------------------------- tmux
