@@ -15,7 +15,7 @@ local M = {}
 M.INSTANCE_KEYS = { "image", "cpus", "memory", "disk", "cloud_init", "networks", "mounts",
   "forwards", "depends_on", "provision", "ready", "timeout", "labels" }
 M.NETWORK_KEYS = { "subnet" }
-M.REF_FIELDS = { "name", "ipv4", "ssh" }
+M.REF_FIELDS = { "name", "ipv4", "ssh", "exec" }
 
 ---------------------------------------------------------------- lazy values
 local parts_of = setmetatable({}, { __mode = "k" })
@@ -73,7 +73,8 @@ function M.template(v)
   if parts_of[v] then
     local out = {}
     for _, p in ipairs(parts_of[v]) do
-      out[#out + 1] = type(p) == "table" and ("${" .. p.ref .. "." .. p.field .. "}") or p
+      out[#out + 1] = type(p) == "table" and ("${" .. p.ref .. "." .. p.field ..
+        (p.arg and ("(" .. p.arg .. ")") or "") .. "}") or p
     end
     return table.concat(out)
   end
@@ -251,10 +252,21 @@ function M.load(o)
     project_name()
     model.refs[#model.refs + 1] = { name = name, where = at }
     local r = setmetatable({}, {
-      __index = function(_, field)
+      __index = function(self, field)
         if field == "name" then return model.project .. "-" .. name end
         if field == "ipv4" or field == "ssh" then
           return lazy({ { ref = name, field = field, where = where() } })
+        end
+        if field == "exec" then
+          -- ref("a").exec "cmd": the command's output in a, when the step runs
+          return function(a, b)
+            local cmd = a
+            if a == self then cmd = b end -- ref("a"):exec("cmd") works too
+            if type(cmd) ~= "string" then
+              error(string.format("ref(\"%s\").exec needs a shell command (a string)", name), 2)
+            end
+            return lazy({ { ref = name, field = "exec", arg = cmd, where = where() } })
+          end
         end
         error(string.format("ref(\"%s\"): no field \"%s\" (fields: %s)", name, tostring(field),
           table.concat(M.REF_FIELDS, ", ")), 2)

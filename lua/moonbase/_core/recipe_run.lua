@@ -156,9 +156,9 @@ local function fmt_secs(s) return string.format("%.1fs", s) end
 
 ---------------------------------------------------------------- outputs
 local function print_outputs(model, out, o)
-  if #model.outputs == 0 then return true end
+  if #model.outputs == 0 or (o.quiet and not o.json) then return true end
   local list = recipe.outputs(model)
-  if o.quiet then return true end
+  if o.quiet then return true, list end
   out:write("Outputs:\n")
   local ok = true
   for _, r in ipairs(list) do
@@ -654,8 +654,10 @@ function M.down(model, o)
         end
       end
     end
-    fs.rmtree(recipe.run_dir(model.project) .. "/run")
-    fs.rmtree(recipe.run_dir(model.project) .. "/logs")
+    -- nothing of the project is left, its lock file included (a run that
+    -- waited for this lock finds the file gone and makes a new one)
+    lock:close()
+    fs.rmtree(recipe.run_dir(model.project))
   end
   if not o.quiet then
     if #nodes == 0 then

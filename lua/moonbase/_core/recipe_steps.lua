@@ -42,7 +42,7 @@ function M.address(rec)
 end
 
 ---The value of ref(short).field.
-function M.ref_value(model, short, field, at)
+function M.ref_value(model, short, field, at, arg)
   local why = string.format("%s: ref(\"%s\").%s", at or "?", short, field)
   local rec = running_record(model, short, why)
   if field == "ipv4" then
@@ -53,6 +53,13 @@ function M.ref_value(model, short, field, at)
     local host, port = instance().driver():ssh_address(instance().spec(rec))
     if not host then errors.raise(why .. ": " .. tostring(port)) end
     return host .. ":" .. port
+  elseif field == "exec" then
+    local status, out = M.capture(model, rec, arg)
+    if status ~= 0 then
+      errors.raise(string.format("%s: %s (in %s) exited with status %d", at or "?",
+        "ref(\"" .. short .. "\").exec \"" .. arg .. "\"", rec.name, status))
+    end
+    return (out:gsub("\n$", ""))
   end
   errors.raise(why .. ": unknown field")
 end
@@ -62,7 +69,7 @@ function M.resolve(model, v)
   if not lang.is_lazy(v) then return v end
   local out = {}
   for _, p in ipairs(lang.parts(v)) do
-    out[#out + 1] = type(p) == "table" and M.ref_value(model, p.ref, p.field, p.where) or p
+    out[#out + 1] = type(p) == "table" and M.ref_value(model, p.ref, p.field, p.where, p.arg) or p
   end
   return table.concat(out)
 end

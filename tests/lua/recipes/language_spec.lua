@@ -80,15 +80,6 @@ instance "web" {
   mounts = { { "./site", "/srv/site" } },
 }
 ]], { 'app.lua:2: instance "web": mount source "./site" does not exist' } },
-    { "mounts, networks and forwards before they exist in this build", [[
-network "back" { subnet = "10.77.0.0/24" }
-instance "web" {
-  networks = { "back" },
-  forwards = { [8080] = 80 },
-}
-]], { 'app.lua:1: network "back": networks are not available yet in this build',
-      'app.lua:3: instance "web": networks are not available yet in this build',
-      'app.lua:4: instance "web": forwards are not available yet in this build' } },
     { "a ref to no instance", [[
 instance "web" {}
 output("x", ref("webb").ipv4)
@@ -96,7 +87,7 @@ output("x", ref("webb").ipv4)
     { "a ref field that does not exist", [[
 instance "web" {}
 local x = ref("web").address
-]], { 'app.lua:2: ref("web"): no field "address" (fields: name, ipv4, ssh)' } },
+]], { 'app.lua:2: ref("web"): no field "address" (fields: name, ipv4, ssh, exec)' } },
     { "a ref used as a plain string", [[
 instance "web" {}
 local x = ref("web").ipv4:upper()
@@ -176,6 +167,39 @@ lib.web(1)
       end)
     end
   end
+
+  it("refuses networks, mounts and forwards while this build lacks them, and says so", function()
+    local features = require("moonbase.instance").features
+    r:write("site/index.html", "hi\n")
+    r:write("app.lua", [[
+network "back" { subnet = "10.77.0.0/24" }
+instance "web" {
+  networks = { "back" },
+  forwards = { [8080] = 80, "8443:443/tcp" },
+  mounts = { { "site", "/srv/site" } },
+}
+output("caps", (has("networks") and "n" or "-") .. (has("mounts") and "m" or "-") ..
+  (has("forwards") and "f" or "-"))
+]])
+    local code, _, err = r:run({ "plan", "app.lua" })
+    local want = {}
+    if not features.networks then
+      want[#want + 1] = 'app.lua:1: network "back": networks are not available yet in this build'
+      want[#want + 1] = 'app.lua:3: instance "web": networks are not available yet in this build'
+    end
+    if not features.forwards then
+      want[#want + 1] = 'app.lua:4: instance "web": forwards are not available yet in this build'
+    end
+    if not features.mounts then
+      want[#want + 1] = 'app.lua:5: instance "web": mounts are not available yet in this build'
+    end
+    if #want == 0 then
+      assert.equal(0, code, err)
+    else
+      assert.equal(1, code)
+      for _, w in ipairs(want) do assert.truthy(err:find(w, 1, true), w .. "\ngot: " .. err) end
+    end
+  end)
 
   it("reports every mistake of a recipe at once, in line order", function()
     r:write("app.lua", [[

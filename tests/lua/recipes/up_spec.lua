@@ -314,7 +314,7 @@ instance "solo" {}
     r:ok({ "down", "app.lua", "--purge", "-q" })
     assert.equal("No instances found.\n", r:ok({ "list" }))
     assert.same({}, fs.list(r.home .. "/data/instances/test"))
-    assert.same({ "lock" }, fs.list(r.home .. "/data/recipes/app"))
+    assert.is_nil(fs.exists(r.home .. "/data/recipes/app"))
   end)
 
   it("refuses a second up of the same project while one runs", function()
