@@ -17,6 +17,7 @@ local errors = require("moonbase.errors")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local lang = require("moonbase._core.recipe_lang")
+local check = require("moonbase._core.recipe_check")
 
 local M = {}
 
@@ -310,7 +311,7 @@ function M.plan(model)
     if rec.labels and rec.labels[M.LABEL_PROJECT] == model.project then records[rec.name] = rec end
   end
   local items = {}
-  for _, inst in ipairs(lang.order(model)) do
+  for _, inst in ipairs(check.order(model)) do
     items[#items + 1] = M.plan_instance(model, inst, all[inst.full] or false)
   end
   local orphans = {}

@@ -3,10 +3,12 @@
 # instances launch in parallel) next to 3 sequential `moonbase launch`es of
 # the same instances, on real QEMU guests (the tiny test image under TCG).
 # For each: wall time; the CPU time of moonbase itself (the command and its
-# children, plus the instance agents that stay behind, QEMU excluded); and the
-# host's CPU idle share while it ran, from /proc/stat (on a 2-core TCG host
-# the guests' boots compete for the CPUs: moonbase must not be what keeps
-# them busy). One run each by default (RUNS=n for more), in alternation.
+# children, plus the instance agents that stay behind, QEMU excluded) and its
+# share of the host's CPU time during the run; and the host's CPU idle share
+# while it ran, from /proc/stat (on a 2-core TCG host the guests' boots
+# compete for the CPUs: moonbase must not be what keeps them busy; anything
+# else running on the host shows there too, so the load average is printed).
+# One run each by default (RUNS=n for more), in alternation.
 #
 #   tests/bench/recipe_up.sh [path/to/moonbase]
 #
@@ -104,17 +106,19 @@ for r in $(seq 1 "$runs"); do
     mb delete --all --purge
     echo "recipe_up.sh: run $r of $runs done" >&2
 done
-awk '
+awk -v cpus="$(nproc)" '
     { n[$1]++; wall[$1] += $2; cpu[$1] += $3; ag[$1] += $4; idle[$1] += $5 }
     END {
-        printf "| %-38s | %9s | %24s | %18s | %13s |\n", "3 tiny instances", "wall (s)",
-            "moonbase CPU: cmd (s)", "agents (s)", "host idle"
-        print "|----------------------------------------|-----------|--------------------------|--------------------|---------------|"
-        row("up (recipe, 3 in parallel)", "up")
+        printf "| %-28s | %8s | %17s | %11s | %15s | %9s |\n", "3 tiny instances", "wall (s)",
+            "moonbase CPU (s)", "agents (s)", "moonbase share", "host idle"
+        print "|------------------------------|----------|-------------------|-------------|-----------------|-----------|"
+        row("up (recipe, in parallel)", "up")
         row("3 sequential launches", "sequential")
         printf "\nratio up / sequential (wall): %.2f\n", (wall["up"] / n["up"]) / (wall["sequential"] / n["sequential"])
     }
+    # moonbase share: moonbase CPU (the command, its children and the agents)
+    # over the CPU time the host had during the run (wall x CPUs)
     function row(label, k) {
-        printf "| %-38s | %9.1f | %24.2f | %18.2f | %12.0f%% |\n", label, wall[k] / n[k],
-            cpu[k] / n[k], ag[k] / n[k], idle[k] / n[k]
+        printf "| %-28s | %8.1f | %17.2f | %11.2f | %14.1f%% | %8.0f%% |\n", label, wall[k] / n[k],
+            cpu[k] / n[k], ag[k] / n[k], 100 * (cpu[k] + ag[k]) / (wall[k] * cpus), idle[k] / n[k]
     }' "$results"

@@ -2,17 +2,16 @@
 -- in its own child process (`moonbase up RECIPE --worker NAME`, or
 -- `moonbase stop/delete NAME` for down), so independent instances proceed in
 -- parallel, each holding its own instance lock, while this process only
--- schedules: it starts a child when the instance's dependencies have
--- succeeded, relays the children's output prefixed with the instance name,
--- skips what depends on a failure, and ends with a summary.
+-- schedules them (moonbase._core.recipe_schedule) and ends with a summary.
+-- M.worker is what such a child does for its instance.
 local fs = require("moonbase.core.fs")
 local util = require("moonbase.core.util")
-local process = require("moonbase.core.process")
 local errors = require("moonbase.errors")
 local store = require("moonbase._core.store")
 local recipe = require("moonbase.recipe")
-local lang = require("moonbase._core.recipe_lang")
+local check = require("moonbase._core.recipe_check")
 local steps = require("moonbase._core.recipe_steps")
+local schedule = require("moonbase._core.recipe_schedule")
 
 local M = {}
 
@@ -32,106 +31,6 @@ function M.lock(model, verb)
       "running (wait for it to finish; %s)", verb, model.project, tostring(msg)), "state")
   end
   return lock
-end
-
----------------------------------------------------------------- the scheduler
--- nodes: { key, label, deps = {keys}, argv, log, result? }
--- Runs each node's argv once all its deps succeeded, at most `parallel` at a
--- time; a node whose dependency failed is skipped. Returns results by key:
--- { status = "ok"|"failed"|"skipped", code, started, finished, message }.
-function M.schedule(nodes, o)
-  local out = o.out or io.stdout
-  local width = o.width or 0
-  for _, n in ipairs(nodes) do width = math.max(width, #n.label) end
-  local results, running, pending = {}, {}, {}
-  local nrunning = 0
-  for k, r in pairs(o.preset or {}) do results[k] = r end
-  for _, n in ipairs(nodes) do pending[#pending + 1] = n end
-  local function say(n, line)
-    if not o.quiet then
-      out:write(string.format("%-" .. width .. "s | %s\n", n.label, line))
-      out:flush()
-    end
-  end
-  local function relay(r, final)
-    local text = fs.read(r.node.log)
-    if not text or #text <= r.offset then return end
-    local chunk = text:sub(r.offset + 1)
-    local upto = final and #chunk or (chunk:match("^.*()\n") or 0)
-    if upto == 0 then return end
-    r.offset = r.offset + upto
-    for line in (chunk:sub(1, upto):gsub("\r", "\n") .. "\n"):gmatch("(.-)\n") do
-      if line ~= "" then say(r.node, line) end
-    end
-  end
-  local t0 = util.now()
-  while #pending > 0 or next(running) do
-    -- skip what waits for a failure; start what is ready
-    local i = 1
-    while i <= #pending do
-      local n = pending[i]
-      local blocked, failed = false, nil
-      for _, d in ipairs(n.deps) do
-        local r = results[d]
-        if not r then blocked = true
-        elseif r.status ~= "ok" then failed = d end
-      end
-      if blocked and not failed and not n.announced then
-        n.announced = true
-        local waits = {}
-        for _, d in ipairs(n.deps) do
-          if not results[d] then waits[#waits + 1] = o.label_of and o.label_of(d) or d end
-        end
-        if o.on_wait then o.on_wait(n, waits) end
-      end
-      if failed then
-        table.remove(pending, i)
-        results[n.key] = { status = "skipped", message = string.format(o.skip_message or
-          "not started: it depends on %s, which failed", o.label_of and o.label_of(failed) or
-          failed) }
-        say(n, "skipped (" .. results[n.key].message .. ")")
-      elseif not blocked and nrunning < (o.parallel or 1) then
-        table.remove(pending, i)
-        fs.remove(n.log)
-        local pid, msg = process.spawn(n.argv, { stdout = n.log, stderr = n.log,
-          stdin = "/dev/null", env = o.env })
-        if not pid then
-          results[n.key] = { status = "failed", message = tostring(msg) }
-          say(n, "failed: " .. tostring(msg))
-        else
-          running[n.key] = { node = n, pid = pid, offset = 0, started = util.time() }
-          nrunning = nrunning + 1
-          if o.on_start then o.on_start(n) end
-        end
-      else
-        i = i + 1
-      end
-    end
-    local finished = false
-    for key, r in pairs(running) do
-      relay(r)
-      local code = process.wait(r.pid, true)
-      if code then
-        relay(r, true)
-        running[key] = nil
-        nrunning = nrunning - 1
-        finished = true
-        local res = { code = code, started = r.started, finished = util.time() }
-        local detail = r.node.result and store.read(r.node.result)
-        if detail then for k, v in pairs(detail) do if res[k] == nil then res[k] = v end end end
-        res.status = code == 0 and "ok" or "failed"
-        if code ~= 0 and not res.message then
-          local last
-          for line in (fs.read(r.node.log) or ""):gmatch("[^\n]+") do last = line end
-          res.message = last or ("exited with status " .. code)
-        end
-        results[key] = res
-        if o.on_finish then o.on_finish(r.node, res) end
-      end
-    end
-    if not finished and (next(running) or #pending > 0) then util.sleep(0.05) end
-  end
-  return results, util.now() - t0
 end
 
 local function param_args(model)
@@ -254,7 +153,7 @@ function M.up(model, o)
       for _, n in ipairs(nodes) do out:write(string.format("%s | deleting (no longer " ..
         "declared)\n", n.label)) end
     end
-    results = M.schedule(nodes, { parallel = o.parallel, quiet = o.quiet, out = out })
+    results = schedule.run(nodes, { parallel = o.parallel, quiet = o.quiet, out = out })
   end
   local work = {}
   local width = 0
@@ -277,7 +176,7 @@ function M.up(model, o)
   -- the scheduler sees kept instances as done
   local done = {}
   for k, r in pairs(results) do done[k] = r end
-  local wres = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out,
+  local wres = schedule.run(work, { parallel = o.parallel, quiet = o.quiet, out = out,
     width = width,
     label_of = function(k) return label_of[k] or k end, preset = done,
     on_wait = function(n, waits)
@@ -530,7 +429,7 @@ function M.provision(model, names, o)
   for _, inst in ipairs(model.instances) do
     if #names == 0 or chosen[inst.name] then width = math.max(width, #inst.name) end
   end
-  for _, inst in ipairs(lang.order(model)) do
+  for _, inst in ipairs(check.order(model)) do
     if (#names == 0 or chosen[inst.name]) then
       local rec = instance().find(inst.full)
       if not rec or instance().state(rec) ~= "running" then
@@ -550,7 +449,7 @@ function M.provision(model, names, o)
       end
     end
   end
-  local results = M.schedule(work, { parallel = o.parallel, quiet = o.quiet, out = out,
+  local results = schedule.run(work, { parallel = o.parallel, quiet = o.quiet, out = out,
     width = width })
   local failed = 0
   for _, w in ipairs(work) do
@@ -625,7 +524,7 @@ function M.down(model, o)
   local failed = 0
   local label_of = {}
   for _, n in ipairs(nodes) do label_of[n.key] = n.label end
-  local results = M.schedule(nodes, { parallel = o.parallel, quiet = true, out = out,
+  local results = schedule.run(nodes, { parallel = o.parallel, quiet = true, out = out,
     skip_message = "left as it was: it goes down after %s, which failed", label_of = function(k) return label_of[k] or k end,
     on_wait = function(n, waits) say(n, "waiting for " .. table.concat(waits, ", ")) end,
     on_start = function(n) say(n, o.purge and "deleting" or "stopping") end,
