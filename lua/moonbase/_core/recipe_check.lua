@@ -269,8 +269,11 @@ function M.instance(ctx, name, spec, at)
         if not hp or not gp or hp < 1 or hp > 65535 or gp < 1 or gp > 65535 then
           kfail("forwards", string.format("forwards: %s -> %s: ports are whole numbers from " ..
             "1 to 65535", tostring(host), tostring(guest)))
-        elseif proto ~= "tcp" and proto ~= "udp" then
-          kfail("forwards", "forwards: the protocol is tcp or udp, got " .. tostring(proto))
+        elseif proto == "udp" then
+          kfail("forwards", string.format("forwards: %s/udp: only tcp can be forwarded (moonbase " ..
+            "carries forwards over the instance's SSH connection)", tostring(host)))
+        elseif proto ~= "tcp" then
+          kfail("forwards", "forwards: the protocol is tcp, got " .. tostring(proto))
         else
           inst.forwards[#inst.forwards + 1] = { host = hp, guest = gp, proto = proto,
             where = ctx.locate(at, "forwards") }
@@ -280,7 +283,7 @@ function M.instance(ctx, name, spec, at)
         if math.type(fk) == "integer" and type(fv) == "string" then
           local h, g, p = fv:match("^(%d+):(%d+)/?(%a*)$")
           if not h then
-            kfail("forwards", string.format("forwards: \"%s\" is not HOST:GUEST[/tcp|udp]", fv))
+            kfail("forwards", string.format("forwards: \"%s\" is not HOST:GUEST[/tcp]", fv))
           else add(h, g, p ~= "" and p or "tcp") end
         elseif math.type(fk) == "integer" then
           add(fk, fv, "tcp")

@@ -33,16 +33,19 @@ function M.run(nodes, o)
       out:flush()
     end
   end
+  -- reads what the child appended since last time (an open handle keeps its
+  -- offset), prints the complete lines, keeps a partial one for later
   local function relay(r, final)
-    local text = fs.read(r.node.log)
-    if not text or #text <= r.offset then return end
-    local chunk = text:sub(r.offset + 1)
+    if not r.fh then r.fh = io.open(r.node.log, "rb") end
+    if not r.fh then return end
+    local chunk = (r.partial or "") .. (r.fh:read("a") or "")
     local upto = final and #chunk or (chunk:match("^.*()\n") or 0)
+    r.partial = chunk:sub(upto + 1)
     if upto == 0 then return end
-    r.offset = r.offset + upto
     for line in (chunk:sub(1, upto):gsub("\r", "\n") .. "\n"):gmatch("(.-)\n") do
       if line ~= "" then say(r.node, line) end
     end
+    if final then r.fh:close() end
   end
   local t0 = util.now()
   while #pending > 0 or next(running) do
@@ -79,7 +82,7 @@ function M.run(nodes, o)
           results[n.key] = { status = "failed", message = tostring(msg) }
           say(n, "failed: " .. tostring(msg))
         else
-          running[n.key] = { node = n, pid = pid, offset = 0, started = util.time() }
+          running[n.key] = { node = n, pid = pid, started = util.time() }
           nrunning = nrunning + 1
           if o.on_start then o.on_start(n) end
         end

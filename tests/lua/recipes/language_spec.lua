@@ -80,6 +80,16 @@ instance "web" {
   mounts = { { "./site", "/srv/site" } },
 }
 ]], { 'app.lua:2: instance "web": mount source "./site" does not exist' } },
+    { "a host port forwarded twice", [[
+instance "a" { forwards = { [8080] = 80 } }
+instance "b" {
+  forwards = { "8080:81" },
+}
+]], { 'app.lua:3: instance "b": host port 8080/tcp is already forwarded to "a"' } },
+    { "a UDP forward", [[
+instance "a" { forwards = { ["5353/udp"] = 53, [70000] = 1 } }
+]], { 'app.lua:1: instance "a": forwards: 5353/udp: only tcp can be forwarded',
+      'app.lua:1: instance "a": forwards: 70000 -> 1: ports are whole numbers from 1 to 65535' } },
     { "a ref to no instance", [[
 instance "web" {}
 output("x", ref("webb").ipv4)
