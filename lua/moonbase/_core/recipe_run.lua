@@ -350,25 +350,26 @@ function M.worker(model, name, o)
     else
       rec = item.rec
       local t = util.now()
+      local resources = {}
+      for _, ch in ipairs(item.changes) do
+        if ch.key == "cpus" or ch.key == "memory" or ch.key == "disk" then
+          resources[#resources + 1] = ch
+        end
+      end
       if item.recover then
         say("recovering the deleted instance")
         inst_mod.recover(inst.full)
       end
       if item.restart then
-        say("stopping to apply: %s", (function()
-          local c = {}
-          for _, ch in ipairs(item.changes) do
-            if ch.key == "cpus" or ch.key == "memory" or ch.key == "disk" then c[#c + 1] = ch.text end
-          end
-          return table.concat(c, ", ")
-        end)())
-        inst_mod.stop(inst.full, { timeout = 60 })
+        local texts = {}
+        for _, ch in ipairs(resources) do texts[#texts + 1] = ch.text end
+        say("stopping to apply: %s", table.concat(texts, ", "))
+        -- a suspended guest cannot shut down by itself: it is powered off
+        inst_mod.stop(inst.full, { timeout = 60, force = item.state == "suspended" })
       end
-      for _, ch in ipairs(item.changes) do
-        if ch.key == "cpus" or ch.key == "memory" or ch.key == "disk" then
-          say("setting %s", ch.text)
-          inst_mod.set_property(inst.full, ch.key, tostring(ch.to))
-        end
+      for _, ch in ipairs(resources) do
+        say("setting %s", ch.text)
+        inst_mod.set_property(inst.full, ch.key, tostring(ch.to))
       end
       if item.restart or item.start or item.recover then
         say("starting")
@@ -376,9 +377,8 @@ function M.worker(model, name, o)
         say("running after %s", fmt_secs(util.now() - t))
       end
       rec = inst_mod.get(inst.full)
-      result.did = (item.start or item.restart or item.recover) and "started" or "checked"
-      if #item.changes > 0 and (item.changes[1].key == "cpus" or item.changes[1].key == "memory"
-        or item.changes[1].key == "disk") then result.did = "changed" end
+      result.did = #resources > 0 and "changed" or item.recover and "recovered" or
+        item.start and "started" or "checked"
     end
     result.launch_finished = util.time()
     save()

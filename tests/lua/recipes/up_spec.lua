@@ -292,6 +292,26 @@ for i = 1, n do instance ("vm" .. i) { cpus = cpus } end
     assert.equal(2, r:json({ "info", "app-vm1" })["app-vm1"].cpus)
   end)
 
+  it("starts stopped, resumes suspended and recovers deleted instances", function()
+    r:write("app.lua", [[
+local cpus = param("cpus", 1)
+instance "a" {}
+instance "b" { cpus = cpus }
+instance "c" {}
+]])
+    r:ok({ "up", "app.lua", "-q" })
+    r:ok({ "stop", "app-a" })
+    r:ok({ "suspend", "app-b" })
+    r:ok({ "delete", "app-c" })
+    local out = r:ok({ "up", "app.lua", "--param", "cpus=2" })
+    assert.truthy(out:find("  a  started in", 1, true), out)
+    assert.truthy(out:find("  b  changed in", 1, true), out)
+    assert.truthy(out:find("  c  recovered in", 1, true), out)
+    assert.same({ ["app-a"] = "running", ["app-b"] = "running", ["app-c"] = "running" },
+      r:states())
+    assert.equal(2, r:json({ "info", "app-b" })["app-b"].cpus)
+  end)
+
   it("goes down in reverse dependency order, and --purge leaves nothing", function()
     r:write("app.lua", [[
 instance "db" {}
