@@ -12,12 +12,19 @@
 #include "sftp_mount.h"
 #include "ssh.h"
 
+struct mb_agent_forward {
+    const char *address;
+    int host_port, guest_port;
+};
+
 struct mb_agent_config {
     const char *socket_path;          /* created 0600; removed on exit */
     struct mb_ssh_connect_opts ssh;   /* how to reach the guest */
     pid_t child;                      /* a child of ours to reap (QEMU), or 0 */
     pid_t watch;                      /* a process to outlive us (QEMU started by
                                        * someone else), or 0 */
+    const struct mb_agent_forward *forwards; /* host ports to forward from the start */
+    size_t n_forwards;
     const struct mb_sftp_mount_req *mounts; /* classic mounts to serve from the start */
     size_t n_mounts;
     /* Called once, listening, after those mounts were tried: failures[i] is

@@ -4,6 +4,7 @@
  * ones do not wait for each other. Lives in the plugin with the SSH layer, so
  * CLI calls that only talk to an agent never load libssh2. */
 #include "agent.h"
+#include "agent_forward.h"
 #include "sftp_mount.h"
 
 #include <errno.h>
@@ -48,6 +49,7 @@ struct server {
     int n_idle;
     atomic_bool stop;
     mb_sftp_mounts *mounts; /* classic mounts being served */
+    mb_forwards *forwards;  /* host ports forwarded to the guest */
 };
 
 struct conn {
@@ -190,6 +192,22 @@ static void *serve_conn(void *arg)
     env[nenv] = NULL;
     if (op == NULL) {
         mb_error_set(&err, MB_ERR_USAGE, "agent: request without op");
+    } else if (strcmp(op, "forward") == 0) {
+        /* command "add" | "remove", local "ADDRESS:HOSTPORT", mode = guest port */
+        char addr[64];
+        int hport = 0;
+        const char *colon = local ? strrchr(local, ':') : NULL;
+        if (command == NULL || colon == NULL || (size_t)(colon - local) >= sizeof addr) {
+            mb_error_set(&err, MB_ERR_USAGE, "agent: forward needs add|remove and ADDRESS:PORT");
+            goto done;
+        }
+        memcpy(addr, local, (size_t)(colon - local));
+        addr[colon - local] = '\0';
+        hport = atoi(colon + 1);
+        if (strcmp(command, "add") == 0)
+            mb_forward_add(srv->forwards, addr, hport, mode, &err);
+        else
+            mb_forward_remove(srv->forwards, addr, hport, &err);
     } else if (strcmp(op, "ping") == 0) {
         status = 0;
     } else if (strcmp(op, "stop") == 0) {
@@ -338,6 +356,18 @@ int mb_agent_serve(const struct mb_agent_config *c, mb_error **err)
     if (srv->mounts == NULL) {
         close(lfd);
         return -1;
+    }
+    srv->forwards = mb_forwards_new(mount_session_get, mount_session_put, srv, err);
+    if (srv->forwards == NULL) {
+        close(lfd);
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_forwards; i++) {
+        mb_error *e = NULL;
+        const struct mb_agent_forward *f = &c->forwards[i];
+        if (!mb_forward_add(srv->forwards, f->address, f->host_port, f->guest_port, &e))
+            fprintf(stderr, "agent: %s\n", e ? e->message : "forward failed");
+        mb_error_free(e);
     }
     start_mounts(srv, c);
     int result = 0;

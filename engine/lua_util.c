@@ -179,6 +179,38 @@ static int l_versions(lua_State *L)
     return 1;
 }
 
+/* tcp_port_free(address, port) -> whether a listener could bind it now */
+static int l_tcp_port_free(lua_State *L)
+{
+    const char *address = luaL_checkstring(L, 1);
+    int port = (int)luaL_checkinteger(L, 2);
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (strchr(address, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        len = sizeof *s6;
+        if (inet_pton(AF_INET6, address, &s6->sin6_addr) != 1)
+            return luaL_argerror(L, 1, "not an IP address");
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        len = sizeof *s4;
+        if (inet_pton(AF_INET, address, &s4->sin_addr) != 1)
+            return luaL_argerror(L, 1, "not an IP address");
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) == 0;
+    if (fd >= 0)
+        close(fd);
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"parse_size", l_parse_size},
     {"parse_duration", l_parse_duration},
@@ -195,6 +227,7 @@ static const luaL_Reg funcs[] = {
     {"setenv", l_setenv},
     {"versions", l_versions},
     {"free_tcp_port", l_free_tcp_port},
+    {"tcp_port_free", l_tcp_port_free},
     {NULL, NULL},
 };
 

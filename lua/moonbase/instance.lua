@@ -22,7 +22,7 @@ M.limits = { min_memory = 128 * 1024 ^ 2, min_disk = 512 * 1024 ^ 2, max_cpus = 
 ---  mounts   = { { source = "/abs/dir", target = "/srv/x", readonly? = bool,
 ---                 type? = "native"|"classic" }, ... }
 ---  forwards = { { host_port = 8080, guest_port = 80, proto = "tcp"|"udp" }, ... }
-M.features = { networks = true, mounts = true, forwards = false }
+M.features = { networks = true, mounts = true, forwards = true }
 
 local driver_cache
 ---The driver chosen by local.driver.
@@ -116,6 +116,8 @@ local function save(rec, dir)
   rec.updated = os.date("!%Y-%m-%dT%H:%M:%SZ")
   store.write(record_path(dir or M.dir(rec.name)), rec)
 end
+---Writes a record (atomically); the caller holds the instance's lock.
+M.save = save
 
 ---Takes the instance's lock (blocks while another moonbase call holds it).
 function M.lock(name, dir)
@@ -272,6 +274,18 @@ function M.check_cloud_init(text, source)
   return doc
 end
 
+---Forwards given to launch (recipes): {host_port, guest_port, proto?, address?}.
+function M.launch_forwards(list)
+  if not list or #list == 0 then return nil end
+  local forwards = require("moonbase.forwards")
+  local out = {}
+  for _, f in ipairs(list) do
+    out[#out + 1] = forwards.parse(string.format("%d:%d/%s", f.host_port, f.guest_port,
+      f.proto or "tcp"), f.address)
+  end
+  return out
+end
+
 ---------------------------------------------------------------- lifecycle
 ---Creates and starts an instance.
 ---@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table, mounts?: (string|table)[]}
@@ -302,6 +316,7 @@ function M.launch(o)
     cpus = o.cpus or M.defaults.cpus, memory = o.memory or M.defaults.memory,
     disk = o.disk or M.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     state = "creating", labels = o.labels, mounts = mounts, version = 1,
+    forwards = M.launch_forwards(o.forwards),
     disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
   }
   local image_lock

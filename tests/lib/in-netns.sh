@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 ip -n "$ns" link set lo up
 set +e
-ip netns exec "$ns" "$@"
+MOONBASE_TEST_NETNS=$ns ip netns exec "$ns" "$@"
 rc=$?
 set -e
 exit $rc

@@ -200,6 +200,7 @@ function M.agent_main(instance, name, opts)
   local rc, msg = agent.serve({
     socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
     host_key = rec.host_key, timeout = 30, mounts = classic, ready = ready,
+    forwards = require("moonbase.forwards").for_agent(rec),
     child = (own_child and started_here) and pid or nil,
     watch = not (own_child and started_here) and pid or nil,
   })

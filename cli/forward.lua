@@ -1,0 +1,48 @@
+-- moonbase forward NAME HOSTPORT:GUESTPORT | --list | --remove HOSTPORT
+local forwards = require("moonbase.forwards")
+local format = require("moonbase.format")
+local errors = require("moonbase.errors")
+
+return {
+  summary = "Forward host ports to an instance",
+  usage = "moonbase forward NAME HOSTPORT:GUESTPORT[/tcp] [--address ADDR] | " ..
+    "NAME --list | NAME --remove HOSTPORT",
+  description = "Connections to ADDR:HOSTPORT on this host reach GUESTPORT in the instance " ..
+    "(through its agent, over SSH). Forwards are kept with the instance and come back at " ..
+    "every start. They listen on 127.0.0.1 unless --address says otherwise.",
+  options = {
+    { "address", metavar = "ADDR", help = "host address to listen on (default 127.0.0.1)" },
+    { "list", "l", type = "flag", help = "show the instance's forwards" },
+    { "remove", "r", type = "int", metavar = "HOSTPORT", help = "stop forwarding HOSTPORT" },
+    format.option,
+  },
+  min_args = 1,
+  max_args = 2,
+  run = function(opts)
+    local name = opts[1]
+    if opts.list then
+      local rows = {}
+      for _, f in ipairs(forwards.list(name)) do
+        rows[#rows + 1] = { host = f.address .. ":" .. f.host_port, guest = f.guest_port,
+          proto = f.proto or "tcp" }
+      end
+      format.print(rows, opts.format, { columns = { { key = "host", title = "Host" },
+        { key = "guest", title = "Guest port" }, { key = "proto", title = "Proto" } },
+        empty = "No forwards." })
+      return 0
+    end
+    if opts.remove then
+      forwards.remove(name, opts.remove, opts.address)
+      return 0
+    end
+    if not opts[2] then
+      errors.usage("forward needs HOSTPORT:GUESTPORT (or --list, --remove)")
+    end
+    local f = forwards.parse(opts[2], opts.address)
+    local st = forwards.add(name, f)
+    if st ~= "running" then
+      io.stderr:write(string.format("forward: %s is %s; the forward starts with it\n", name, st))
+    end
+    return 0
+  end,
+}

@@ -1,0 +1,161 @@
+-- moonbase's private network and port forwards through the CLI, on real tiny
+-- guests. Runs inside a network namespace of its own (ctest wraps it in
+-- tests/lib/in-netns.sh), so the bridge, taps, dnsmasq and NAT rules moonbase
+-- makes as root never touch the host; it refuses to run outside one.
+package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
+local support = require("support")
+local process = require("moonbase.core.process")
+local fs = require("moonbase.core.fs")
+local util = require("moonbase.core.util")
+local json = require("moonbase.core.json")
+
+local function in_own_netns()
+  -- tests/lib/in-netns.sh names the namespace it made; the kernel confirms it
+  local ns = os.getenv("MOONBASE_TEST_NETNS")
+  if not ns then return false end
+  local _, out = process.run({ "ip", "netns", "identify", tostring(util.getpid()) })
+  return (out or ""):match("^%s*(.-)%s*$") == ns
+end
+
+describe("private network and forwards through the CLI #e2e", function()
+  local why = support.unavailable()
+  if not why and util.geteuid() ~= 0 then why = "needs root (bridges, taps)" end
+  if not why and not in_own_netns() then
+    why = "must run inside a network namespace of its own (tests/lib/in-netns.sh)"
+  end
+  if why then
+    it("needs QEMU, root and a network namespace", function() pending(why) end)
+    return
+  end
+
+  local host, h
+  local addr = {}
+
+  local function ipv4(name)
+    local info = json.decode(h:ok({ "info", name, "--format", "json" }))[name]
+    return info.ipv4[1]
+  end
+
+  setup(function()
+    host = assert(support.host())
+    h = support.home(host, { private_network = true, tag = "netcli" })
+  end)
+  teardown(function()
+    if h then h:run({ "delete", "--all", "--purge" }) h:run({ "networks", "--prune" }) end
+    support.cleanup()
+  end)
+
+  it("puts two instances on moonbase0 with addresses and names", function()
+    h:ok({ "launch", "--name", "n1", "--memory", "256M", "--timeout", "300" })
+    h:ok({ "launch", "--name", "n2", "--memory", "256M", "--timeout", "300" })
+    addr.n1, addr.n2 = ipv4("n1"), ipv4("n2")
+    assert.truthy(addr.n1 and addr.n1:match("^%d+%.%d+%.%d+%.%d+$"), tostring(addr.n1))
+    assert.truthy(addr.n2 and addr.n2 ~= addr.n1)
+    local out = h:ok({ "exec", "n1", "--", "sudo", "ping", "-c", "1", "-W", "5", "n2.moonbase" })
+    assert.truthy(out:find(addr.n2, 1, true), out)
+    out = h:ok({ "exec", "n2", "--", "sudo", "ping", "-c", "1", "-W", "5", addr.n1 })
+    assert.truthy(out:find("1 packets received", 1, true), out)
+    -- the host reaches both
+    for _, a in ipairs({ addr.n1, addr.n2 }) do
+      local code = process.run({ "busybox", "ping", "-c", "1", "-W", "5", a })
+      assert.equal(0, code, "host cannot ping " .. a)
+    end
+    local hosts = h:ok({ "hosts" })
+    assert.truthy(hosts:find(addr.n1 .. "\tn1.moonbase n1", 1, true), hosts)
+  end)
+
+  it("keeps addresses over stop/start and suspend/start; a third gets its own", function()
+    h:ok({ "stop", "n1" })
+    h:ok({ "start", "n1", })
+    assert.equal(addr.n1, ipv4("n1"))
+    h:ok({ "suspend", "n2" })
+    h:ok({ "start", "n2" })
+    assert.equal(addr.n2, ipv4("n2"))
+    local out = h:ok({ "exec", "n2", "--", "sudo", "ping", "-c", "1", "-W", "5", "n1.moonbase" })
+    assert.truthy(out:find(addr.n1, 1, true), out)
+    h:ok({ "launch", "--name", "n3", "--memory", "256M", "--timeout", "300" })
+    local a3 = ipv4("n3")
+    assert.truthy(a3 ~= addr.n1 and a3 ~= addr.n2)
+    h:ok({ "delete", "--purge", "n3" })
+  end)
+
+  it("forwards a host port to a guest server, byte for byte, and again after restart",
+    function()
+      local tmp = support.tmpdir("fwd")
+      local payload = tmp .. "/payload"
+      process.run({ "sh", "-c", "head -c 3000000 /dev/urandom > " .. payload })
+      h:ok({ "transfer", payload, "n1:payload" })
+      local function serve()
+        h:ok({ "exec", "n1", "--", "sh", "-c",
+          "setsid busybox nc -l -p 8000 < payload >/dev/null 2>&1 &" })
+      end
+      local function fetch(out)
+        -- keep our side open (busybox nc ends when its peer half-closes)
+        return process.run({ "sh", "-c", "(sleep 6) | busybox nc 127.0.0.1 18080 > " .. out })
+      end
+      serve()
+      h:ok({ "forward", "n1", "18080:8000" })
+      local list = json.decode(h:ok({ "forward", "n1", "--list", "--format", "json" }))
+      assert.same({ { host = "127.0.0.1:18080", guest = 8000, proto = "tcp" } }, list)
+      fetch(tmp .. "/got1")
+      local sums = support.must({ "sha256sum", payload, tmp .. "/got1" })
+      local a, b = sums:match("^(%x+).-\n(%x+)")
+      assert.equal(a, b)
+      h:ok({ "restart", "n1" })
+      serve()
+      fetch(tmp .. "/got2")
+      sums = support.must({ "sha256sum", payload, tmp .. "/got2" })
+      a, b = sums:match("^(%x+).-\n(%x+)")
+      assert.equal(a, b, "the forward did not come back after restart")
+      -- only loopback: the host's bridge address does not answer
+      local bridge_ip = addr.n1:gsub("%d+$", "1")
+      local code = process.run({ "busybox", "nc", "-w", "2", bridge_ip, "18080" },
+        { input = "" })
+      assert.are_not.equal(0, code)
+    end)
+
+  it("refuses bad forwards in one line, changing nothing", function()
+    local before = h:record("n1").forwards
+    local cases = {
+      { { "forward", "n1", "18080:9000" }, 2, "already forwards" },
+      { { "forward", "n1", "18081:80/udp" }, 1, "UDP forwards are not supported" },
+      { { "forward", "n1", "eighty" }, 1, "expected HOSTPORT:GUESTPORT" },
+      { { "forward", "n1", "70000:80" }, 1, "ports must be 1-65535" },
+      { { "forward", "ghost", "18082:80" }, 2, 'instance "ghost" does not exist' },
+      { { "forward", "n1", "--remove", "9" }, 2, "has no forward on host port 9" },
+    }
+    for _, c in ipairs(cases) do
+      local code, _, err = h:run(c[1])
+      assert.equal(c[2], code, table.concat(c[1], " ") .. ": " .. err)
+      assert.truthy(err:find(c[3], 1, true), err)
+      assert.equal(1, select(2, err:gsub("\n", "")), err)
+    end
+    -- a port something else listens on
+    local busy = support.tmpdir("busy")
+    local pid = process.spawn({ "busybox", "nc", "-l", "-p", "18083" })
+    support.wait_for("a listener on 18083", 10, function()
+      return not util.tcp_port_free("127.0.0.1", 18083)
+    end)
+    local code, _, err = h:run({ "forward", "n1", "18083:80" })
+    process.kill(pid, process.SIGKILL)
+    process.wait(pid)
+    assert.equal(2, code)
+    assert.truthy(err:find("already in use", 1, true), err)
+    assert.same(before, h:record("n1").forwards)
+    fs.rmtree(busy)
+    h:ok({ "forward", "n1", "--remove", "18080" })
+    assert.equal("No forwards.\n", h:ok({ "forward", "n1", "--list" }))
+  end)
+
+  it("leaves nothing of moonbase's on the host after delete and networks --prune", function()
+    h:ok({ "delete", "--all", "--purge" })
+    h:ok({ "networks", "--prune" })
+    local _, links = process.run({ "ip", "link" })
+    assert.is_nil(links:find("moonbase", 1, true), links)
+    assert.is_nil(links:find("mbt", 1, true), links)
+    local _, routes = process.run({ "ip", "route" })
+    assert.equal("", routes)
+    local _, rules = process.run({ "nft", "list", "ruleset" })
+    assert.is_nil(rules:find("moonbase", 1, true), rules)
+  end)
+end)
