@@ -92,11 +92,11 @@ describe("a Debian 12 cloud image on a real VM #e2e", function()
   it("presents the host key pinned at launch, to moonbase and to OpenSSH", function()
     need()
     local rec = h:record(NAME)
-    local code, out, err = exec("cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+    local code, out, err = exec("sudo", "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
     assert.equal(0, code, err)
     assert.equal(rec.host_key:match("^(%S+ %S+)"), out:match("^(%S+ %S+)"))
     -- cloud-init made no other host keys (moonbase's seed asks for none)
-    code, out = exec("sh", "-c", "ls /etc/ssh/ssh_host_*_key.pub")
+    code, out = exec("sudo", "sh", "-c", "ls /etc/ssh/ssh_host_*_key.pub")
     assert.equal("/etc/ssh/ssh_host_ed25519_key.pub\n", out)
     local cfg = tmp .. "/ssh_config"
     assert(fs.write(cfg, h:ok({ "ssh-config", NAME })))
@@ -106,7 +106,7 @@ describe("a Debian 12 cloud image on a real VM #e2e", function()
     assert.truthy(out:find("status: done", 1, true), out)
   end)
 
-  it("gives an interactive shell through tmux", function()
+  it("gives an interactive bash through tmux", function()
     need()
     local status = tmp .. "/shell.status"
     local t = support.tmux(tmp, "deb", "sh -c '" .. h:sh({ "shell", NAME }) ..

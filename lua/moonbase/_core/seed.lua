@@ -37,7 +37,7 @@ function M.user_data(user_data, o)
     name = o.user, sudo = "ALL=(ALL) NOPASSWD:ALL", lock_passwd = true,
     groups = "sudo", ssh_authorized_keys = format.array({ o.authorized_key }),
   }
-  local merged = false
+  local merged, own_shell = false, false
   for i, u in ipairs(users) do
     if type(u) == "table" and u.name == o.user then
       -- the user's own entry for our user: keep it, add our key
@@ -47,6 +47,7 @@ function M.user_data(user_data, o)
       u.sudo = u.sudo or ours.sudo
       users[i] = u
       merged = true
+      own_shell = u.shell ~= nil
     end
   end
   if not merged then users[#users + 1] = ours end
@@ -56,6 +57,15 @@ function M.user_data(user_data, o)
   doc.ssh_keys.ed25519_public = o.host_public
   doc.ssh_genkeytypes = format.array({})
   doc.ssh_deletekeys = true
+  if not own_shell then
+    -- a login shell worth having: bash where the image has one. cloud-init
+    -- gives new users useradd's default (/bin/sh), and naming a shell the
+    -- image lacks would lock the user out, so it is set once the user exists.
+    local runcmd = list_of(doc.runcmd)
+    table.insert(runcmd, 1, "b=$(command -v bash) && command -v usermod >/dev/null && " ..
+      "usermod -s \"$b\" " .. o.user .. " || true")
+    doc.runcmd = format.array(runcmd)
+  end
   if script then
     local files = list_of(doc.write_files)
     files[#files + 1] = { path = "/var/lib/moonbase/user-script", permissions = "0755",
