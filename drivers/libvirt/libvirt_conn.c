@@ -226,3 +226,39 @@ pid_t mb_libvirt_find_pid(const char *name)
         closedir(d);
     return found;
 }
+
+bool mb_libvirt_dom_open(const struct mb_instance *i, struct mb_libvirt_dom *d, mb_error **err)
+{
+    bool missing;
+    d->dom = NULL;
+    mb_libvirt_instance_uri(i, d->uri);
+    if ((d->conn = mb_libvirt_connect(d->uri, err)) == NULL)
+        return false;
+    d->dom = mb_libvirt_lookup(d->conn, i, &missing, err);
+    return d->dom != NULL || missing;
+}
+
+void mb_libvirt_dom_close(struct mb_libvirt_dom *d)
+{
+    if (d->dom)
+        virDomainFree(d->dom);
+    d->dom = NULL;
+}
+
+int mb_libvirt_dom_state(virDomainPtr dom)
+{
+    int st = VIR_DOMAIN_NOSTATE, reason = 0;
+    if (virDomainGetState(dom, &st, &reason, 0) < 0)
+        return -1;
+    return st;
+}
+
+bool mb_libvirt_dom_active(virDomainPtr dom)
+{
+    return dom != NULL && virDomainIsActive(dom) == 1;
+}
+
+bool mb_libvirt_dom_saved(virDomainPtr dom)
+{
+    return dom != NULL && virDomainHasManagedSaveImage(dom, 0) == 1;
+}

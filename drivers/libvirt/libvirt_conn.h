@@ -42,6 +42,21 @@ int mb_libvirt_last_code(void);
 virDomainPtr mb_libvirt_lookup(virConnectPtr conn, const struct mb_instance *inst, bool *missing,
                                mb_error **err);
 
+/* An instance's connection and domain (dom NULL when libvirt has none). */
+struct mb_libvirt_dom {
+    virConnectPtr conn;
+    virDomainPtr dom;
+    char uri[MB_LIBVIRT_PATHLEN];
+};
+/* Opens the connection of inst (its libvirt.domain's URI, else the default)
+ * and looks its domain up; false on errors (an unknown domain is no error). */
+bool mb_libvirt_dom_open(const struct mb_instance *inst, struct mb_libvirt_dom *d,
+                         mb_error **err);
+void mb_libvirt_dom_close(struct mb_libvirt_dom *d); /* frees the domain, keeps the connection */
+int mb_libvirt_dom_state(virDomainPtr dom);          /* virDomainState, -1 on errors */
+bool mb_libvirt_dom_active(virDomainPtr dom);        /* running or paused (NULL: false) */
+bool mb_libvirt_dom_saved(virDomainPtr dom);         /* has a managed save (NULL: false) */
+
 /* <dir>/<file> into buf (MB_LIBVIRT_PATHLEN bytes). */
 void mb_libvirt_file(char *buf, const struct mb_instance *inst, const char *file);
 bool mb_libvirt_write_trace(const struct mb_instance *inst, const char *uri, mb_error **err);

@@ -6,10 +6,11 @@
  * when it stops or is destroyed: a stopped instance belongs to no driver,
  * which is what lets the QEMU driver start it next (shared scope "qemu").
  * The overlay disk, the seed and serial.log are the same files the QEMU
- * driver uses; the domain XML is in libvirt_xml.c. Disk operations on a
- * stopped instance are qemu-img's, shared with the QEMU driver. */
+ * driver uses; the domain XML is in libvirt_xml.c, disk and mount
+ * operations in libvirt_storage.c. */
 #include "driver.h"
 #include "libvirt_conn.h"
+#include "libvirt_storage.h"
 #include "libvirt_xml.h"
 #include "fs.h"
 #include "drivers/qemu/qemu_argv.h"
@@ -127,54 +128,9 @@ static char **lv_networks(unsigned flags, mb_error **err)
     return v;
 }
 
-/* ---------------------------------------------------------------- helpers */
-
-struct dom {
-    virConnectPtr conn;
-    virDomainPtr dom; /* NULL when libvirt has no such domain */
-    char uri[PATHLEN];
-};
-
-/* The connection for inst and its domain if defined; false on errors. */
-static bool dom_open(const struct mb_instance *i, struct dom *d, mb_error **err)
-{
-    bool missing;
-    d->dom = NULL;
-    mb_libvirt_instance_uri(i, d->uri);
-    if ((d->conn = mb_libvirt_connect(d->uri, err)) == NULL)
-        return false;
-    d->dom = mb_libvirt_lookup(d->conn, i, &missing, err);
-    return d->dom != NULL || missing;
-}
-
-static void dom_close(struct dom *d)
-{
-    if (d->dom)
-        virDomainFree(d->dom);
-    d->dom = NULL;
-}
-
-static int dom_state(virDomainPtr dom)
-{
-    int st = VIR_DOMAIN_NOSTATE, reason = 0;
-    if (virDomainGetState(dom, &st, &reason, 0) < 0)
-        return -1;
-    return st;
-}
-
-static bool dom_active(virDomainPtr dom)
-{
-    return dom != NULL && virDomainIsActive(dom) == 1;
-}
-
-static bool dom_saved(virDomainPtr dom)
-{
-    return dom != NULL && virDomainHasManagedSaveImage(dom, 0) == 1;
-}
-
 /* Undefines a domain that is not running (with its managed save, if any) and
  * removes the driver's files. */
-static bool dom_undefine(const struct mb_instance *i, struct dom *d, mb_error **err)
+static bool dom_undefine(const struct mb_instance *i, struct mb_libvirt_dom *d, mb_error **err)
 {
     if (d->dom && virDomainUndefineFlags(d->dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0
         && mb_libvirt_last_code() != VIR_ERR_NO_DOMAIN) {
@@ -258,13 +214,13 @@ static bool lv_create(const struct mb_instance *i, unsigned flags, mb_error **er
 
 static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    struct dom d;
+    struct mb_libvirt_dom d;
     char disk[PATHLEN];
     char *xml = NULL;
     bool ok = false, defined_here = false;
-    if (held_by_qemu_driver(i, "start", err) || !dom_open(i, &d, err))
+    if (held_by_qemu_driver(i, "start", err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
-    if (dom_active(d.dom)) {
+    if (mb_libvirt_dom_active(d.dom)) {
         mb_error_set(err, MB_ERR_STATE, "start: instance \"%s\" is already running (libvirt "
                      "domain %s)", i->name, virDomainGetName(d.dom));
         goto cleanup;
@@ -275,13 +231,13 @@ static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err
                      i->name);
         goto cleanup;
     }
-    if (!dom_saved(d.dom)) {
+    if (!mb_libvirt_dom_saved(d.dom)) {
         /* a saved state needs the devices it was saved with: only a fresh
          * start takes the spec as it is now */
         struct mb_libvirt_host h = {domain_type(d.conn), NULL};
         if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
             goto cleanup;
-        dom_close(&d);
+        mb_libvirt_dom_close(&d);
         if ((d.dom = virDomainDefineXML(d.conn, xml)) == NULL) {
             mb_libvirt_error(err, MB_ERR_FAILED, "start: libvirt refused the domain");
             goto cleanup;
@@ -308,19 +264,19 @@ fail:
         dom_undefine(i, &d, NULL);
 cleanup:
     free(xml);
-    dom_close(&d);
+    mb_libvirt_dom_close(&d);
     return ok;
 }
 
 static bool lv_shutdown(const struct mb_instance *i, double timeout, unsigned flags,
                         mb_error **err)
 {
-    struct dom d;
+    struct mb_libvirt_dom d;
     bool ok = false;
-    if (!dom_open(i, &d, err))
+    if (!mb_libvirt_dom_open(i, &d, err))
         return false;
-    if (!dom_active(d.dom)) {
-        if (dom_saved(d.dom) && !(flags & MB_FORCE)) {
+    if (!mb_libvirt_dom_active(d.dom)) {
+        if (mb_libvirt_dom_saved(d.dom) && !(flags & MB_FORCE)) {
             mb_error_set(err, MB_ERR_STATE, "stop: instance \"%s\" is suspended (try: moonbase "
                          "start %s, or stop --force to discard its saved state)", i->name,
                          i->name);
@@ -332,26 +288,26 @@ static bool lv_shutdown(const struct mb_instance *i, double timeout, unsigned fl
     if (!(flags & MB_FORCE)
         && virDomainShutdownFlags(d.dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0) {
         double deadline = mb_qemu_now() + timeout;
-        while (dom_active(d.dom) && mb_qemu_now() < deadline)
+        while (mb_libvirt_dom_active(d.dom) && mb_qemu_now() < deadline)
             mb_qemu_sleep(0.2);
     }
-    if (dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && dom_active(d.dom)) {
+    if (mb_libvirt_dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && mb_libvirt_dom_active(d.dom)) {
         mb_libvirt_error(err, MB_ERR_FAILED, "stop: libvirt could not power off the domain");
         goto cleanup;
     }
     ok = dom_undefine(i, &d, err);
 cleanup:
-    dom_close(&d);
+    mb_libvirt_dom_close(&d);
     return ok;
 }
 
 static bool lv_suspend(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    struct dom d;
+    struct mb_libvirt_dom d;
     bool ok = false;
-    if (!dom_open(i, &d, err))
+    if (!mb_libvirt_dom_open(i, &d, err))
         return false;
-    if (!dom_active(d.dom)) {
+    if (!mb_libvirt_dom_active(d.dom)) {
         mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" is not running", i->name);
     } else if (virDomainManagedSave(d.dom, 0) < 0) {
         mb_libvirt_error(err, MB_ERR_FAILED, "suspend: libvirt could not save the domain "
@@ -362,26 +318,26 @@ static bool lv_suspend(const struct mb_instance *i, unsigned flags, mb_error **e
         unlink(p);
         ok = true;
     }
-    dom_close(&d);
+    mb_libvirt_dom_close(&d);
     return ok;
 }
 
 static bool lv_resume(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    struct dom d;
-    if (!dom_open(i, &d, err))
+    struct mb_libvirt_dom d;
+    if (!mb_libvirt_dom_open(i, &d, err))
         return false;
     bool ok = false;
-    if (dom_active(d.dom)) {
+    if (mb_libvirt_dom_active(d.dom)) {
         /* paused in memory: continue it */
-        ok = dom_state(d.dom) == VIR_DOMAIN_RUNNING || virDomainResume(d.dom) == 0;
+        ok = mb_libvirt_dom_state(d.dom) == VIR_DOMAIN_RUNNING || virDomainResume(d.dom) == 0;
         if (!ok)
             mb_libvirt_error(err, MB_ERR_FAILED, "resume: libvirt could not resume the domain");
-        dom_close(&d);
+        mb_libvirt_dom_close(&d);
         return ok;
     }
-    bool saved = dom_saved(d.dom);
-    dom_close(&d);
+    bool saved = mb_libvirt_dom_saved(d.dom);
+    mb_libvirt_dom_close(&d);
     if (!saved) {
         mb_error_set(err, MB_ERR_STATE, "resume: instance \"%s\" is not suspended (try: "
                      "moonbase start %s)", i->name, i->name);
@@ -392,8 +348,8 @@ static bool lv_resume(const struct mb_instance *i, unsigned flags, mb_error **er
 
 static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    struct dom d;
-    if (!dom_open(i, &d, err))
+    struct mb_libvirt_dom d;
+    if (!mb_libvirt_dom_open(i, &d, err))
         return MB_STATE_UNKNOWN;
     enum mb_state s = MB_STATE_UNKNOWN;
     if (d.dom == NULL) {
@@ -404,7 +360,7 @@ static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_er
                 ? MB_STATE_STOPPED : MB_STATE_ABSENT;
         return s;
     }
-    switch (dom_state(d.dom)) {
+    switch (mb_libvirt_dom_state(d.dom)) {
     case VIR_DOMAIN_RUNNING:
     case VIR_DOMAIN_BLOCKED:
     case VIR_DOMAIN_SHUTDOWN: /* shutting down: still running */
@@ -419,27 +375,27 @@ static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_er
         break;
     case VIR_DOMAIN_SHUTOFF:
     case VIR_DOMAIN_CRASHED:
-        s = dom_saved(d.dom) ? MB_STATE_SUSPENDED : MB_STATE_STOPPED;
+        s = mb_libvirt_dom_saved(d.dom) ? MB_STATE_SUSPENDED : MB_STATE_STOPPED;
         break;
     default:
         mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: reading the domain's state");
     }
-    dom_close(&d);
+    mb_libvirt_dom_close(&d);
     return s;
 }
 
 static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    struct dom d;
-    if (!dom_open(i, &d, err))
+    struct mb_libvirt_dom d;
+    if (!mb_libvirt_dom_open(i, &d, err))
         return false;
     bool ok = true;
-    if (dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && dom_active(d.dom)) {
+    if (mb_libvirt_dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && mb_libvirt_dom_active(d.dom)) {
         mb_libvirt_error(err, MB_ERR_FAILED, "destroy: libvirt could not power off the domain");
         ok = false;
     }
     ok = ok && dom_undefine(i, &d, err);
-    dom_close(&d);
+    mb_libvirt_dom_close(&d);
     if (ok && !(flags & MB_KEEP_DISKS)) {
         char disk[PATHLEN];
         if (mb_qemu_disk_path(disk, sizeof disk, i) && unlink(disk) != 0 && errno != ENOENT) {
@@ -489,11 +445,11 @@ static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **er
     for (size_t k = 0; k < i->n_nets; k++)
         if (i->nets[k].tap == NULL || *i->nets[k].tap == '\0')
             on_libvirt_net = true;
-    struct dom d;
-    if (!on_libvirt_net || !dom_open(i, &d, NULL))
+    struct mb_libvirt_dom d;
+    if (!on_libvirt_net || !mb_libvirt_dom_open(i, &d, NULL))
         return v;
     virDomainInterfacePtr *ifs = NULL;
-    int n = dom_active(d.dom) ? virDomainInterfaceAddresses(d.dom, &ifs,
+    int n = mb_libvirt_dom_active(d.dom) ? virDomainInterfaceAddresses(d.dom, &ifs,
                                     VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0) : 0;
     for (int k = 0; k < n; k++) {
         for (unsigned j = 0; j < ifs[k]->naddrs; j++)
@@ -502,7 +458,7 @@ static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **er
         virDomainInterfaceFree(ifs[k]);
     }
     free(ifs);
-    dom_close(&d);
+    mb_libvirt_dom_close(&d);
     return v;
 }
 
@@ -512,121 +468,6 @@ static char *lv_console_log(const struct mb_instance *i, size_t max, unsigned fl
     char p[PATHLEN];
     mb_libvirt_file(p, i, "serial.log");
     return mb_qemu_tail(p, max, 0);
-}
-
-/* ---------------------------------------------------------------- storage */
-
-/* Disk operations with qemu-img need the domain gone (not running, no
- * managed save, whose RAM belongs to the disk as it is). */
-static bool disk_idle(const struct mb_instance *i, const char *op, mb_error **err)
-{
-    struct dom d;
-    if (!dom_open(i, &d, err))
-        return false;
-    bool active = dom_active(d.dom), saved = dom_saved(d.dom);
-    dom_close(&d);
-    if (active || saved) {
-        mb_error_set(err, MB_ERR_STATE, "%s: instance \"%s\" is %s (try: moonbase %s %s)", op,
-                     i->name, active ? "running" : "suspended", active ? "stop" : "start",
-                     i->name);
-        return false;
-    }
-    return true;
-}
-
-static bool lv_snapshot_take(const struct mb_instance *i, const char *s, unsigned flags,
-                             mb_error **err)
-{
-    return disk_idle(i, "snapshot", err) && mb_qemu_snapshot_take(i, s, flags, err);
-}
-
-static bool lv_snapshot_restore(const struct mb_instance *i, const char *s, unsigned flags,
-                                mb_error **err)
-{
-    return disk_idle(i, "restore", err) && mb_qemu_snapshot_restore(i, s, flags, err);
-}
-
-static bool lv_snapshot_delete(const struct mb_instance *i, const char *s, unsigned flags,
-                               mb_error **err)
-{
-    return disk_idle(i, "snapshot delete", err) && mb_qemu_snapshot_delete(i, s, flags, err);
-}
-
-static char **lv_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err)
-{
-    return mb_qemu_snapshot_list(i, flags, err);
-}
-
-static bool lv_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                     mb_error **err)
-{
-    return disk_idle(i, "clone", err) && mb_qemu_clone(i, t, flags, err);
-}
-
-static bool lv_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                           mb_error **err)
-{
-    struct dom d;
-    if (!dom_open(i, &d, err))
-        return false;
-    if (!dom_active(d.dom)) {
-        dom_close(&d);
-        return disk_idle(i, "resize", err) && mb_qemu_resize_disk(i, bytes, flags, err);
-    }
-    /* running: QEMU grows its open image (through libvirt), the guest sees it */
-    char disk[PATHLEN];
-    struct mb_qemu_img_info info;
-    bool ok = false;
-    if (mb_qemu_disk_path(disk, sizeof disk, i) && mb_qemu_img_info(disk, true, &info, err)) {
-        uint64_t have = info.virtual_size;
-        mb_qemu_img_info_clear(&info);
-        if (bytes < have)
-            mb_error_set(err, MB_ERR_USAGE, "resize: the disk of \"%s\" can only grow (it has "
-                         "%llu bytes)", i->name, (unsigned long long)have);
-        else if (bytes == have)
-            ok = true;
-        else if (virDomainBlockResize(d.dom, "vda", bytes, VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0)
-            mb_libvirt_error(err, MB_ERR_FAILED, "resize: libvirt could not grow the disk");
-        else
-            ok = true;
-    }
-    dom_close(&d);
-    return ok;
-}
-
-/* 9p shares are in the domain XML, which is taken at the next start. */
-static bool mount_change(const struct mb_instance *i, const char *verb, mb_error **err)
-{
-    struct dom d;
-    if (!dom_open(i, &d, err))
-        return false;
-    bool active = dom_active(d.dom), saved = dom_saved(d.dom);
-    dom_close(&d);
-    if (active) {
-        mb_error_set(err, MB_ERR_STATE, "%s a native mount %s a running libvirt instance needs "
-                     "a restart (try: --restart)", verb,
-                     strcmp(verb, "adding") == 0 ? "to" : "from");
-        return false;
-    }
-    if (saved) {
-        mb_error_set(err, MB_ERR_STATE, "%s a native mount: instance \"%s\" is suspended and "
-                     "its saved state has the old devices (try: moonbase start %s, then "
-                     "--restart)", verb, i->name, i->name);
-        return false;
-    }
-    return true;
-}
-
-static bool lv_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
-                            unsigned flags, mb_error **err)
-{
-    return mount_change(i, "adding", err);
-}
-
-static bool lv_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
-                             unsigned flags, mb_error **err)
-{
-    return mount_change(i, "removing", err);
 }
 
 static const char *const capabilities[] = {
@@ -651,12 +492,13 @@ const struct mb_driver mb_driver_libvirt = {
     .ssh_address = lv_ssh_address,
     .ipv4 = lv_ipv4,
     .console_log = lv_console_log,
-    .snapshot_take = lv_snapshot_take,
-    .snapshot_restore = lv_snapshot_restore,
-    .snapshot_delete = lv_snapshot_delete,
-    .snapshot_list = lv_snapshot_list,
-    .clone = lv_clone,
-    .resize_disk = lv_resize_disk,
-    .mount_native = lv_mount_native,
-    .umount_native = lv_umount_native,
+    .snapshot_take = mb_libvirt_snapshot_take,
+    .snapshot_restore = mb_libvirt_snapshot_restore,
+    .snapshot_delete = mb_libvirt_snapshot_delete,
+    .snapshot_list = mb_libvirt_snapshot_list,
+    .clone = mb_libvirt_clone,
+    .resize_disk = mb_libvirt_resize_disk,
+    .mount_native = mb_libvirt_mount_native,
+    .umount_native = mb_libvirt_umount_native,
 };
+

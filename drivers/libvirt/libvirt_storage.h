@@ -1,0 +1,23 @@
+/* The libvirt driver's storage and mount slots (libvirt_storage.c). */
+#ifndef MB_LIBVIRT_STORAGE_H
+#define MB_LIBVIRT_STORAGE_H
+
+#include "driver.h"
+
+bool mb_libvirt_snapshot_take(const struct mb_instance *i, const char *s, unsigned flags,
+                              mb_error **err);
+bool mb_libvirt_snapshot_restore(const struct mb_instance *i, const char *s, unsigned flags,
+                                 mb_error **err);
+bool mb_libvirt_snapshot_delete(const struct mb_instance *i, const char *s, unsigned flags,
+                                mb_error **err);
+char **mb_libvirt_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err);
+bool mb_libvirt_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
+                      mb_error **err);
+bool mb_libvirt_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
+                            mb_error **err);
+bool mb_libvirt_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+                             unsigned flags, mb_error **err);
+bool mb_libvirt_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+                              unsigned flags, mb_error **err);
+
+#endif
