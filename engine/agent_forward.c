@@ -31,6 +31,7 @@ struct mb_forwards {
     mb_forward_session_get get;
     mb_forward_session_put put;
     void *ud;
+    char direct_host[64]; /* "" = through SSH */
 };
 
 struct connection {
@@ -39,7 +40,7 @@ struct connection {
 };
 
 mb_forwards *mb_forwards_new(mb_forward_session_get get, mb_forward_session_put put, void *ud,
-                             mb_error **err)
+                             const char *direct_host, mb_error **err)
 {
     mb_forwards *f = calloc(1, sizeof *f);
     if (f == NULL) {
@@ -50,12 +51,82 @@ mb_forwards *mb_forwards_new(mb_forward_session_get get, mb_forward_session_put 
     f->get = get;
     f->put = put;
     f->ud = ud;
+    if (direct_host && strlen(direct_host) < sizeof f->direct_host)
+        snprintf(f->direct_host, sizeof f->direct_host, "%s", direct_host);
     return f;
+}
+
+/* Copies both ways between two sockets until both directions have ended;
+ * each side's EOF is passed on with shutdown(SHUT_WR). */
+static void splice_sockets(int a, int b)
+{
+    char buf[65536];
+    bool open_a = true, open_b = true; /* still reading from a / b */
+    while (open_a || open_b) {
+        struct pollfd p[2] = {{open_a ? a : -1, POLLIN, 0}, {open_b ? b : -1, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            int from = i == 0 ? a : b, to = i == 0 ? b : a;
+            ssize_t r = read(from, buf, sizeof buf);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                shutdown(to, SHUT_WR);
+                if (i == 0)
+                    open_a = false;
+                else
+                    open_b = false;
+                continue;
+            }
+            for (ssize_t off = 0; off < r;) {
+                ssize_t w = send(to, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    return;
+                off += w;
+            }
+        }
+    }
+}
+
+static int connect_tcp(const char *host, int port)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL)
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
 }
 
 static void *pump(void *arg)
 {
     struct connection *c = arg;
+    if (c->f->direct_host[0]) {
+        int g = connect_tcp(c->f->direct_host, c->guest_port);
+        if (g < 0)
+            fprintf(stderr, "agent: forward to %s port %d: %s\n", c->f->direct_host,
+                    c->guest_port, strerror(errno));
+        else
+            splice_sockets(c->fd, g), close(g);
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
     mb_error *err = NULL;
     mb_ssh *s = c->f->get(c->f->ud, &err);
     bool ok = false;

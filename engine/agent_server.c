@@ -357,7 +357,12 @@ int mb_agent_serve(const struct mb_agent_config *c, mb_error **err)
         close(lfd);
         return -1;
     }
-    srv->forwards = mb_forwards_new(mount_session_get, mount_session_put, srv, err);
+    /* a guest reached at its own address (a bridge, not a 127.0.0.1 forward)
+     * gets its port forwards spliced as plain TCP */
+    bool direct = strcmp(c->ssh.host, "127.0.0.1") != 0 && strcmp(c->ssh.host, "::1") != 0
+                  && strcmp(c->ssh.host, "localhost") != 0;
+    srv->forwards = mb_forwards_new(mount_session_get, mount_session_put, srv,
+                                    direct ? c->ssh.host : NULL, err);
     if (srv->forwards == NULL) {
         close(lfd);
         return -1;
