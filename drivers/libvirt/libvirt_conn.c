@@ -198,6 +198,33 @@ static bool names_guest(const char *buf, size_t len, const char *name)
     return false;
 }
 
+/* Reads /proc/<pid>/cmdline into buf (65536 bytes); its length. */
+static size_t read_cmdline(const char *pid, char *buf)
+{
+    char p[300];
+    snprintf(p, sizeof p, "/proc/%s/cmdline", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t len = 0;
+    ssize_t r;
+    while (len < 65535 && (r = read(fd, buf + len, 65535 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    buf[len] = '\0';
+    return len;
+}
+
+bool mb_libvirt_pid_is(pid_t pid, const char *name)
+{
+    char num[32], *buf = malloc(65536);
+    snprintf(num, sizeof num, "%d", (int)pid);
+    size_t len = buf && pid > 0 ? read_cmdline(num, buf) : 0;
+    bool hit = len > 0 && strstr(buf, "qemu") && names_guest(buf, len, name);
+    free(buf);
+    return hit;
+}
+
 pid_t mb_libvirt_find_pid(const char *name)
 {
     DIR *d = opendir("/proc");
@@ -207,17 +234,7 @@ pid_t mb_libvirt_find_pid(const char *name)
     while (d && buf && found == 0 && (de = readdir(d)) != NULL) {
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
-        char p[300];
-        snprintf(p, sizeof p, "/proc/%s/cmdline", de->d_name);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        size_t len = 0;
-        ssize_t r;
-        while (len < 65535 && (r = read(fd, buf + len, 65535 - len)) > 0)
-            len += (size_t)r;
-        close(fd);
-        buf[len] = '\0';
+        size_t len = read_cmdline(de->d_name, buf);
         if (len > 0 && strstr(buf, "qemu") && names_guest(buf, len, name))
             found = (pid_t)atol(de->d_name);
     }

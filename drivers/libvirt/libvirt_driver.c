@@ -346,11 +346,34 @@ static bool lv_resume(const struct mb_instance *i, unsigned flags, mb_error **er
     return lv_start(i, flags, err); /* virDomainCreate restores the managed save */
 }
 
+/* The QEMU named in libvirt.pid still runs (libvirtd leaves its domains
+ * running when it exits, so they outlive an unreachable libvirtd). */
+static bool pid_file_alive(const struct mb_instance *i)
+{
+    char p[PATHLEN], name[MB_LIBVIRT_NAMELEN];
+    mb_libvirt_file(p, i, "libvirt.pid");
+    char *s = mb_fs_read(p, NULL, NULL);
+    pid_t pid = s ? (pid_t)atol(s) : 0;
+    free(s);
+    mb_libvirt_domain_name(name, sizeof name, i);
+    return pid > 0 && mb_libvirt_pid_is(pid, name);
+}
+
 static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
     struct mb_libvirt_dom d;
-    if (!mb_libvirt_dom_open(i, &d, err))
+    mb_error *cerr = NULL;
+    if (!mb_libvirt_dom_open(i, &d, &cerr)) {
+        if (pid_file_alive(i)) {
+            mb_error_free(cerr);
+            return MB_STATE_RUNNING;
+        }
+        if (err && *err == NULL)
+            *err = cerr;
+        else
+            mb_error_free(cerr);
         return MB_STATE_UNKNOWN;
+    }
     enum mb_state s = MB_STATE_UNKNOWN;
     if (d.dom == NULL) {
         /* not defined: a trace left behind is stale */

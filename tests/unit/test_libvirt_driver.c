@@ -195,6 +195,41 @@ static void test_scope_qemu_holds(void **state)
     unlink(p);
 }
 
+/* libvirtd gone, its QEMU still running: the instance is still running (under
+ * libvirt, for the QEMU driver too), not stopped. */
+static void test_libvirtd_gone(void **state)
+{
+    struct fixture *f = *state;
+    const char *uri = "qemu:///system?socket=/nonexistent/libvirt-sock";
+    char name[MB_LIBVIRT_NAMELEN], arg[200], p[512], num[32];
+    mb_libvirt_domain_name(name, sizeof name, &f->inst);
+    snprintf(arg, sizeof arg, "guest=%s,debug-threads=on", name);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("sh", "qemu-system-x86_64", "-c", "sleep 30", arg, (char *)NULL);
+        _exit(127);
+    }
+    usleep(200000);
+    assert_true(mb_libvirt_pid_is(pid, name));
+    snprintf(p, sizeof p, "%s/libvirt.pid", f->dir);
+    int len = snprintf(num, sizeof num, "%d\n", (int)pid);
+    mb_fs_write_atomic(p, num, (size_t)len, 0644, NULL);
+    assert_true(mb_libvirt_write_trace(&f->inst, uri, NULL));
+
+    assert_int_equal(mb_driver_state(f->lv, &f->inst, 0, NULL), MB_STATE_RUNNING);
+    assert_int_equal(state_of(f->qemu, &f->inst), MB_STATE_ELSEWHERE);
+
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    mb_error *err = NULL;
+    assert_int_equal(mb_driver_state(f->lv, &f->inst, 0, &err), MB_STATE_UNKNOWN);
+    assert_non_null(err);
+    assert_int_equal(err->code, MB_ERR_UNREACHABLE);
+    mb_error_free(err);
+    assert_int_equal(state_of(f->qemu, &f->inst), MB_STATE_STOPPED);
+    mb_libvirt_remove_runtime(&f->inst);
+}
+
 static void test_destroy(void **state)
 {
     struct fixture *f = *state;
@@ -218,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_scope_libvirt_holds),
         cmocka_unit_test(test_scope_qemu_holds),
+        cmocka_unit_test(test_libvirtd_gone),
         cmocka_unit_test(test_destroy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
