@@ -310,8 +310,15 @@ static bool lv_suspend(const struct mb_instance *i, unsigned flags, mb_error **e
     if (!mb_libvirt_dom_active(d.dom)) {
         mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" is not running", i->name);
     } else if (virDomainManagedSave(d.dom, 0) < 0) {
-        mb_libvirt_error(err, MB_ERR_FAILED, "suspend: libvirt could not save the domain "
-                         "(is the disk holding /var/lib/libvirt full?)");
+        const char *msg = virGetLastErrorMessage();
+        if (msg && strstr(msg, "VirtFS"))
+            /* QEMU cannot save a guest while a 9p share is mounted in it */
+            mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" has a native (9p) mount "
+                         "in use, and QEMU cannot save a guest with one (try: moonbase umount, "
+                         "or moonbase stop %s): %s", i->name, i->name, msg);
+        else
+            mb_libvirt_error(err, MB_ERR_FAILED, "suspend: libvirt could not save the domain "
+                             "(is the disk holding /var/lib/libvirt full?)");
     } else {
         char p[PATHLEN];
         mb_libvirt_file(p, i, "libvirt.pid");

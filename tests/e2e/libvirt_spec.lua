@@ -9,7 +9,8 @@
 -- host's network.
 -- Proves: probe's refusal when libvirtd is unreachable; the lifecycle
 -- (launch, exec, stop, start, suspend, start = resume, delete --purge) with
--- local.driver=libvirt; and the shared scope qemu <-> libvirt on one
+-- local.driver=libvirt, with a native 9p mount; two instances on moonbase0
+-- reaching each other by name; and the shared scope qemu <-> libvirt on one
 -- instance, by a file written in the guest under one driver and read under
 -- the other, with a live instance refused to the driver that does not run it.
 -- The tests run in order and share the instance; every wait is bounded.
@@ -35,7 +36,7 @@ describe("libvirt driver on a real VM #e2e", function()
     return
   end
 
-  local host, h, lvdir, uri, skip
+  local host, h, lvdir, uri, skip, share
   local timings = {}
 
   local function timed(what, fn)
@@ -102,6 +103,7 @@ describe("libvirt driver on a real VM #e2e", function()
       support.run({ LIBVIRTD, "stop", lvdir })
       if not os.getenv("MOONBASE_E2E_KEEP") then fs.rmtree(lvdir) end
     end
+    if share then fs.rmtree(share) end
     support.cleanup()
     if #timings > 0 then io.stderr:write("[libvirt] " .. table.concat(timings, ", ") .. "\n") end
   end)
@@ -119,7 +121,14 @@ describe("libvirt driver on a real VM #e2e", function()
 
   it("launches through libvirt and runs commands in the guest", function()
     need()
-    timed("launch", function() h:ok({ "launch", "--name", NAME }) end)
+    -- with a native (9p) mount: <filesystem type='mount'> in the domain XML
+    share = support.tmpdir("libvirt-share")
+    support.must({ "chmod", "777", share }) -- 9p shows host modes: let the guest user write
+    assert(fs.write(share .. "/from-host", "host-side\n"))
+    support.must({ "chmod", "644", share .. "/from-host" })
+    timed("launch", function()
+      h:ok({ "launch", "--name", NAME, "--mount", share .. ":/mnt/share" })
+    end)
     assert.are.equal("running", row().state)
     assert.is_truthy(libvirt_qemu(), "no QEMU with -name guest=mb-" .. NAME .. "-...")
     local trace = fs.read(dir() .. "/libvirt.domain") or ""
@@ -134,6 +143,9 @@ describe("libvirt driver on a real VM #e2e", function()
     -- the same console file as the QEMU driver's
     assert.matches("ssh ready", fs.read(dir() .. "/serial.log") or "")
     guest("echo libvirt-1 > ~/marker && sync")
+    assert.are.equal("host-side\n", guest("cat /mnt/share/from-host"))
+    guest("echo guest-side > /mnt/share/from-guest")
+    assert.are.equal("guest-side\n", fs.read(share .. "/from-guest"))
   end)
 
   it("stops and starts again with the same disk", function()
@@ -150,11 +162,17 @@ describe("libvirt driver on a real VM #e2e", function()
 
   it("suspends with a managed save, and start resumes the same boot", function()
     need()
+    -- QEMU cannot save a guest with a 9p share mounted in it: said clearly
+    local code, out, err = h:run({ "suspend", NAME })
+    assert.are_not.equal(0, code)
+    assert.matches("native (9p) mount", err .. out, 1, true)
+    assert.are.equal("running", row().state)
+    guest("sudo umount /mnt/share")
     local up = tonumber(guest("cat /proc/uptime"):match("^([%d.]+)"))
     timed("suspend", function() h:ok({ "suspend", NAME }) end)
     assert.are.equal("suspended", row().state)
     assert.is_nil(libvirt_qemu())
-    local code, _, err = h:run({ "stop", NAME })
+    code, _, err = h:run({ "stop", NAME })
     assert.are_not.equal(0, code)
     assert.matches("suspended", err)
     timed("resume", function() h:ok({ "start", NAME }) end)
@@ -186,6 +204,7 @@ describe("libvirt driver on a real VM #e2e", function()
     assert.is_nil(libvirt_qemu())
     assert.is_truthy(fs.exists(dir() .. "/qemu.pid"))
     assert.are.equal("libvirt-1\n", guest("cat ~/marker"))
+    assert.are.equal("guest-side\n", guest("cat /mnt/share/from-guest")) -- 9p under qemu too
     guest("echo qemu-2 >> ~/marker && sync")
     -- and the other way: libvirt sees the QEMU driver's instance
     use("libvirt")
