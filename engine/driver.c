@@ -173,10 +173,10 @@ bool mb_driver_resume(const struct mb_driver *d, const struct mb_instance *i, un
  * trace in the instance directory while it holds one; a driver that sees the
  * instance stopped asks the scope's other drivers whose trace is there (so
  * the plugin is loaded only when libvirt may hold it). */
-static const struct { const char *driver, *trace; } scope_traces[] = {
-    {"qemu", "qemu.pid"},
-    {"qemu", "suspend.state"},
-    {"libvirt", "libvirt.domain"},
+static const struct { const char *scope, *driver, *trace; } scope_traces[] = {
+    {"qemu", "qemu", "qemu.pid"},
+    {"qemu", "qemu", "suspend.state"},
+    {"qemu", "libvirt", "libvirt.domain"},
 };
 
 static bool live_elsewhere(const struct mb_driver *d, const struct mb_instance *i,
@@ -185,7 +185,8 @@ static bool live_elsewhere(const struct mb_driver *d, const struct mb_instance *
     const char *asked = NULL;
     for (size_t k = 0; k < sizeof scope_traces / sizeof scope_traces[0]; k++) {
         const char *other = scope_traces[k].driver;
-        if (strcmp(other, d->name) == 0 || (asked && strcmp(asked, other) == 0))
+        if (d->scope == NULL || strcmp(scope_traces[k].scope, d->scope) != 0
+            || strcmp(other, d->name) == 0 || (asked && strcmp(asked, other) == 0))
             continue;
         char p[4096];
         int n = snprintf(p, sizeof p, "%s/%s", i->dir, scope_traces[k].trace);
