@@ -4,7 +4,6 @@
 -- agent.
 local fs = require("moonbase.core.fs")
 local util = require("moonbase.core.util")
-local ssh = require("moonbase.core.ssh")
 local agent = require("moonbase.core.agent")
 local errors = require("moonbase.errors")
 local settings = require("moonbase.settings")
@@ -112,6 +111,9 @@ end
 ---The agent's main: boots (or resumes, or attaches to) the instance, waits
 ---for SSH and cloud-init, then serves requests until QEMU exits.
 function M.agent_main(instance, name, opts)
+  -- libssh2 lives in the plugin: only the agent loads it, exec/shell/transfer
+  -- only talk to the agent
+  local ssh = require("moonbase.core.ssh")
   local dir = instance.dir(name)
   local rec = instance.get(name)
   local drv = instance.driver()
