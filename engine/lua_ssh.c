@@ -538,8 +538,11 @@ static int ms_left(int64_t deadline)
  * "SSH-" (true), the connection ends (MB_ERR_UNREACHABLE) or timeout_ms
  * passes (MB_ERR_TIMEOUT). Cheap to repeat while a guest boots: behind QEMU's
  * user networking a connection is accepted at once and then stays silent
- * until the guest answers, so only a short wait for the banner tells. */
-static bool probe_banner(const char *host, int port, int timeout_ms, mb_error **err)
+ * until the guest answers, so only a short wait for the banner tells.
+ * *how says which: "refused" (nothing listens), "closed" (accepted, then
+ * closed: a guest that answers, without an SSH server yet) or "silent". */
+static bool probe_banner(const char *host, int port, int timeout_ms, const char **how,
+                         mb_error **err)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -592,6 +595,7 @@ done:
     if (fd >= 0)
         close(fd);
     freeaddrinfo(ai);
+    *how = timed_out ? "silent" : e == ECONNREFUSED ? "refused" : "closed";
     if (timed_out)
         mb_error_set(err, MB_ERR_TIMEOUT, "ssh: no SSH banner from %s:%d within %d ms", host,
                      port, timeout_ms);
@@ -601,7 +605,8 @@ done:
     return ok;
 }
 
-/* probe(host, port [, timeout_s]) -> true | nil, message, code */
+/* probe(host, port [, timeout_s]) -> true | nil, message, code,
+ * "refused"|"closed"|"silent" */
 static int l_probe(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
@@ -610,8 +615,12 @@ static int l_probe(lua_State *L)
     luaL_argcheck(L, port > 0 && port <= 65535, 2, "port must be 1-65535");
     luaL_argcheck(L, timeout > 0 && timeout <= 3600, 3, "timeout must be 0-3600 s");
     mb_error *err = NULL;
-    if (!probe_banner(host, (int)port, (int)(timeout * 1000), &err))
-        return mb_lua_push_error(L, err);
+    const char *how = NULL;
+    if (!probe_banner(host, (int)port, (int)(timeout * 1000), &how, &err)) {
+        int n = mb_lua_push_error(L, err);
+        lua_pushstring(L, how);
+        return n + 1;
+    }
     lua_pushboolean(L, 1);
     return 1;
 }

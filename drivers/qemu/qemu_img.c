@@ -93,12 +93,14 @@ bool mb_qemu_img_overlay(const char *base, const char *disk, uint64_t size, mb_e
     if (!mb_qemu_img_info(real, true, &info, err))
         return false;
     /* the backing file is recorded by absolute path: the overlay can be
-     * opened from any working directory */
+     * opened from any working directory; a larger size is given at once (one
+     * qemu-img run, not create + info + resize: it is on every launch's path) */
+    char bytes[32] = "";
+    if (size > info.virtual_size)
+        snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)size);
     char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", info.format, "-b", real,
-                    (char *)disk, NULL};
+                    (char *)disk, bytes[0] ? bytes : NULL, NULL};
     bool ok = mb_qemu_run(argv, NULL, err);
-    if (ok && size > info.virtual_size)
-        ok = mb_qemu_img_grow(disk, size, err);
     mb_qemu_img_info_clear(&info);
     if (!ok)
         unlink(disk);

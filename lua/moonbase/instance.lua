@@ -308,6 +308,7 @@ function M.launch(o)
   end
   local base = paths.instances(M.scope())
   errors.check("launch", fs.mkdirs(base))
+  M.sweep(base)
   local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
   errors.check("launch", fs.mkdirs(staging, 448))
   local lock = M.lock(name, staging)
@@ -544,8 +545,21 @@ function M.recover(name)
   end)
 end
 
+---Removes what a launch or delete killed midway left in base: hidden
+---staging (.new-NAME-PID) and trash (.trash-NAME-PID) directories whose
+---process is gone.
+function M.sweep(base)
+  local process = require("moonbase.core.process")
+  for _, n in ipairs(fs.list(base) or {}) do
+    local digits = n:match("^%.new%-.+%-(%d+)$") or n:match("^%.trash%-.+%-(%d+)$")
+    local pid = digits and math.tointeger(tonumber(digits))
+    if pid and pid ~= util.getpid() and not process.alive(pid) then fs.rmtree(base .. "/" .. n) end
+  end
+end
+
 ---Removes every deleted instance for good; returns their names.
 function M.purge()
+  M.sweep(paths.instances(M.scope()))
   local gone = {}
   for _, r in ipairs(M.records()) do
     if r.deleted then

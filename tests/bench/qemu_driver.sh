@@ -42,8 +42,8 @@ cleanup() {
     [ -S "$DIR/cm.sock" ] && ssh -o ControlPath="$DIR/cm.sock" -O exit x 2>/dev/null || true
     # every QEMU and agent of this home, by pid
     for p in /proc/[0-9]*; do
-        if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "MOONBASE_HOME=$MOONBASE_HOME" ||
-            tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$DIR/"; then
+        if { tr '\0' '\n' <"$p/environ" | grep -qx "MOONBASE_HOME=$MOONBASE_HOME" ||
+            tr '\0' ' ' <"$p/cmdline" | grep -qF -- "$DIR/"; } 2>/dev/null; then
             [ "${p#/proc/}" != $$ ] && kill -9 "${p#/proc/}" 2>/dev/null || true
         fi
     done
@@ -79,6 +79,29 @@ free_port() {
     done
 }
 
+# The guest's boot time varies by seconds from run to run on a shared
+# machine, so each launch is also cut in three by a watcher (polling every
+# 20 ms): before QEMU runs (qemu.pid appears), the boot (until the tiny
+# image's console says "ssh ready"), and after it (until the command ends).
+# The first and the last are what a launcher adds.
+watch_boot() { # DIR OUT
+    local dir=$1 out=$2 tq='' i
+    for i in $(seq 1 9000); do
+        [ -z "$tq" ] && [ -e "$dir/qemu.pid" ] && tq=$(now)
+        if [ -n "$tq" ] && grep -q "ssh ready" "$dir/serial.log" 2>/dev/null; then
+            echo "$tq $(now)" >"$out"
+            return
+        fi
+        sleep 0.02
+    done
+}
+phases() { # T0 WATCH_OUT TOTAL -> "total pre boot post"
+    local tq ts
+    read -r tq ts <"$2"
+    awk -v t0="$1" -v tq="$tq" -v ts="$ts" -v tot="$3" \
+        'BEGIN { printf "%.3f %.3f %.3f %.3f\n", tot, tq - t0, ts - tq, t0 + tot - ts }'
+}
+
 # the baseline: what moonbase does, by hand, with moonbase's own QEMU argv
 ARGV_FILE=$DIR/qemu.argv
 baseline_launch() {
@@ -92,25 +115,35 @@ baseline_launch() {
         a=$(printf '%s' "$a" | sed -E "s/hostfwd=tcp:127\.0\.0\.1:[0-9]+-/hostfwd=tcp:127.0.0.1:$port-/")
         argv+=("$a")
     done <"$ARGV_FILE"
+    watch_boot "$bdir" "$DIR/watch.out" &
+    local wpid=$!
     t0=$(now)
     qemu-img create -q -f qcow2 -b "$BACKING" -F qcow2 "$bdir/disk.qcow2" 5G
     "${argv[@]}" >/dev/null 2>&1 &
     BASE_PID=$!
+    echo "$BASE_PID" >"$bdir/qemu.pid"
     until ssh -q -p "$port" -i "$MOONBASE_HOME/data/keys/id_ed25519" -o BatchMode=yes \
         -o ConnectTimeout=1 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
         -o LogLevel=ERROR moonbase@127.0.0.1 test -f /var/lib/cloud/instance/boot-finished \
         2>/dev/null; do
         sleep 0.1
     done
-    since "$t0"
+    local total
+    total=$(since "$t0")
+    wait "$wpid"
+    phases "$t0" "$DIR/watch.out" "$total"
     kill -9 "$BASE_PID"; wait "$BASE_PID" 2>/dev/null || true; BASE_PID=
 }
 
 moonbase_launch() {
-    local name=$1 t0
+    local name=$1 t0 total
+    watch_boot "$MOONBASE_HOME/data/instances/qemu/$name" "$DIR/watch.out" &
+    local wpid=$!
     t0=$(now)
     mb launch -q --name "$name" --memory 256M
-    since "$t0"
+    total=$(since "$t0")
+    wait "$wpid"
+    phases "$t0" "$DIR/watch.out" "$total"
 }
 
 # a reference instance: its seed and QEMU argv feed the baseline
@@ -121,21 +154,26 @@ cat "/proc/$(cat "$REFDIR/qemu.pid")/cmdline" >"$ARGV_FILE"
 BACKING=$(qemu-img info -U --output=json "$REFDIR/disk.qcow2" | jq -r '.["full-backing-filename"]')
 mkdir -p "$DIR/ref"
 cp "$REFDIR/cidata.iso" "$DIR/ref/cidata.iso"
-REFDIR_SAVED=$REFDIR
-mb stop --force ref >/dev/null
-REFDIR=$REFDIR_SAVED
+# a clean power-off: a forced one this soon after the first boot can leave the
+# guest's new SSH host key unwritten (the tiny image's dropbear then fails)
+mb stop ref >/dev/null
 
 : >"$DIR/launch.mb"; : >"$DIR/launch.base"
 for i in $(seq 1 "$LAUNCHES"); do
-    t=$(moonbase_launch "l$i"); echo "$t" >>"$DIR/launch.mb"; log "moonbase launch $i: $t s"
+    t=$(moonbase_launch "l$i"); echo "$t" >>"$DIR/launch.mb"
+    log "moonbase launch $i (total, before QEMU, boot, after SSH): $t s"
     mb delete --purge "l$i"
-    t=$(baseline_launch); echo "$t" >>"$DIR/launch.base"; log "baseline launch $i: $t s"
+    t=$(baseline_launch); echo "$t" >>"$DIR/launch.base"
+    log "baseline launch $i (total, before QEMU, boot, after SSH): $t s"
 done
-MB_LAUNCH=$(median <"$DIR/launch.mb")
-BASE_LAUNCH=$(median <"$DIR/launch.base")
+col() { awk -v c="$1" '{ print $c }' "$2" | median; }
+MB_LAUNCH=$(col 1 "$DIR/launch.mb"); BASE_LAUNCH=$(col 1 "$DIR/launch.base")
+MB_PRE=$(col 2 "$DIR/launch.mb"); BASE_PRE=$(col 2 "$DIR/launch.base")
+MB_BOOT=$(col 3 "$DIR/launch.mb"); BASE_BOOT=$(col 3 "$DIR/launch.base")
+MB_POST=$(col 4 "$DIR/launch.mb"); BASE_POST=$(col 4 "$DIR/launch.base")
 
 # ------------------------------------------------------------------ (b) exec
-mb start ref >/dev/null 2>&1
+mb start ref 2>/dev/null
 mb ssh-config ref >"$DIR/ssh_config"
 ssh -F "$DIR/ssh_config" -o BatchMode=yes ref true # warm up
 ssh -F "$DIR/ssh_config" -o BatchMode=yes -o ControlMaster=yes -o ControlPath="$DIR/cm.sock" \
@@ -177,6 +215,15 @@ printf '%-52s %10s s\n' "launch: moonbase launch ($LAUNCHES runs)" "$MB_LAUNCH"
 printf '%-52s %10s s\n' "launch: baseline by hand ($LAUNCHES runs)" "$BASE_LAUNCH"
 printf '%-52s %10s s\n' "launch: moonbase - baseline" \
     "$(awk -v a="$MB_LAUNCH" -v b="$BASE_LAUNCH" 'BEGIN { printf "%.3f", a - b }')"
+printf '%-52s %10s s\n' "launch phases, moonbase: before QEMU" "$MB_PRE"
+printf '%-52s %10s s\n' "launch phases, moonbase: boot to 'ssh ready'" "$MB_BOOT"
+printf '%-52s %10s s\n' "launch phases, moonbase: after 'ssh ready'" "$MB_POST"
+printf '%-52s %10s s\n' "launch phases, baseline: before QEMU" "$BASE_PRE"
+printf '%-52s %10s s\n' "launch phases, baseline: boot to 'ssh ready'" "$BASE_BOOT"
+printf '%-52s %10s s\n' "launch phases, baseline: after 'ssh ready'" "$BASE_POST"
+printf '%-52s %10s s\n' "launch overhead (before + after), moonbase - baseline" \
+    "$(awk -v a="$MB_PRE" -v b="$MB_POST" -v c="$BASE_PRE" -v d="$BASE_POST" \
+        'BEGIN { printf "%.3f", a + b - c - d }')"
 printf '%-52s %10.1f ms\n' "exec true: moonbase exec ($N runs)" "$EXEC_MB"
 printf '%-52s %10.1f ms\n' "exec true: OpenSSH fresh ($N runs)" "$EXEC_SSH"
 printf '%-52s %10.1f ms\n' "exec true: OpenSSH ControlMaster ($N runs)" "$EXEC_CM"

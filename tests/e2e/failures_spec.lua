@@ -120,6 +120,13 @@ describe("launch failures on a real VM #e2e", function()
     "removes it all", function()
     need()
     local dir = h:instance_dir("killed")
+    -- what launches and deletes killed earlier left hidden (their pid is
+    -- gone: above pid_max) is swept by the next launch
+    local base = h.dir .. "/data/instances/qemu"
+    for _, n in ipairs({ ".new-ghost-99999999", ".trash-ghost-99999999" }) do
+      assert(fs.mkdirs(base .. "/" .. n))
+      assert(fs.write(base .. "/" .. n .. "/disk.qcow2", "left over"))
+    end
     local pid = assert(process.spawn(support.argv({ "launch", "--name", "killed",
       "--memory", "256M", "--timeout", "300" }), { env = { MOONBASE_HOME = h.dir, NO_COLOR = "1" },
       stdout = "/dev/null", stderr = tmp .. "/killed.err" }))
@@ -129,6 +136,8 @@ describe("launch failures on a real VM #e2e", function()
     end, 0.05)
     process.kill(pid, 9)
     process.wait(pid)
+    assert.is_falsy((fs.exists(base .. "/.new-ghost-99999999")))
+    assert.is_falsy((fs.exists(base .. "/.trash-ghost-99999999")))
     -- the instance is what the hypervisor says: starting or running (the
     -- agent goes on booting it) or stopped, never "creating" nor a state
     -- QEMU contradicts

@@ -104,7 +104,7 @@ function M.start(name, dir, o)
         errors.raise(string.format("%s: instance \"%s\" was not ready within %ds",
           o.verb or "start", name, math.floor(o.timeout or 300)), "timeout")
       end
-      util.sleep(0.05)
+      util.sleep(0.02)
     end
   end)
   if tty and shown then io.stderr:write("\r\27[K") end

@@ -150,7 +150,7 @@ function M.agent_main(instance, name, opts)
   local key = keys.client_key()
   agentctl.report(dir, "waiting-ssh")
   local session, last
-  local attempt = 0
+  local answered = false -- the guest has answered (closed) a connection
   while true do
     local left = deadline - util.time()
     if left <= 0 then
@@ -160,9 +160,10 @@ function M.agent_main(instance, name, opts)
     -- Behind QEMU's user networking a connection is accepted at once and
     -- stays silent until the guest answers it, which a guest still booting
     -- never does: wait briefly for the server's banner, then open the
-    -- session. Now and then wait longer, for a guest too busy to answer fast.
-    attempt = attempt + 1
-    local up, msg, code = ssh.probe(host, port, math.min(attempt % 8 == 0 and 5 or 1.5, left))
+    -- session. Once the guest has answered, a silent connection is a slow
+    -- SSH server: then wait longer.
+    local up, msg, code, how = ssh.probe(host, port, math.min(answered and 5 or 1.5, left))
+    if how == "closed" then answered = true end
     if up then
       session, msg, code = ssh.connect({ host = host, port = port, user = rec.user, key = key,
         host_key = rec.host_key, timeout = math.min(30, math.max(left, 1)) })
