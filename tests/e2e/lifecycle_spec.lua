@@ -409,10 +409,24 @@ describe("instance lifecycle on a real VM #e2e", function()
     assert.is_nil(info().ssh)
     assert.equal(2, (h:run({ "stop", NAME })))
 
+    -- CPUs, memory and disk of a stopped instance change at its next start
+    h:ok({ "set", "local." .. NAME .. ".cpus=2" })
+    h:ok({ "set", "local." .. NAME .. ".memory=384M" })
+    h:ok({ "set", "local." .. NAME .. ".disk=6G" })
+    code, _, err = h:run({ "set", "local." .. NAME .. ".disk=1G" })
+    assert.equal(1, code, err) -- a disk only grows
+    assert.truthy(err:find("only grow", 1, true), err)
+
     code, _, err = timed("start", function() return h:run({ "start", NAME }) end)
     assert.equal(0, code, err)
     assert.equal("running", state())
     assert.equal("on-disk\n", guest("cat persist.txt"))
+    assert.equal("2\n", guest("grep -c ^processor /proc/cpuinfo"))
+    local mem_kb = tonumber(guest("sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo"))
+    assert.is_true(mem_kb > 300 * 1024 and mem_kb <= 384 * 1024, tostring(mem_kb))
+    assert.equal(tostring(6 * 1024 * 1024 * 1024 // 512) .. "\n", guest("cat /sys/block/vda/size"))
+    local i = info()
+    assert.same({ 2, 384 * 1024 ^ 2, 6 * 1024 ^ 3 }, { i.cpus, i.memory, i.disk_total })
     -- runcmd ran once per instance, not again at this boot
     assert.equal("runcmd ran on " .. NAME .. "\n", guest("cat /var/tmp/runcmd.txt"))
 
