@@ -438,38 +438,13 @@ static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **e
 
 /* ---------------------------------------------------------------- addresses */
 
-static bool primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
-{
-    if (i->ipv4 == NULL || *i->ipv4 == '\0')
-        return false;
-    snprintf(buf, n, "%.*s", (int)strcspn(i->ipv4, "/"), i->ipv4);
-    return true;
-}
-
-static bool lv_ssh_address(const struct mb_instance *i, struct mb_address *addr,
-                           unsigned flags, mb_error **err)
-{
-    if (i->tap && primary_ipv4(i, addr->host, sizeof addr->host)) {
-        addr->port = 22;
-        return true;
-    }
-    if (i->tap == NULL && i->ssh_port > 0) {
-        snprintf(addr->host, sizeof addr->host, "127.0.0.1");
-        addr->port = i->ssh_port;
-        return true;
-    }
-    mb_error_set(err, MB_ERR_NOT_FOUND, "ssh: instance \"%s\" has no SSH address (%s)", i->name,
-                 i->tap ? "its bridge NIC has no static ipv4" : "no ssh_port forward");
-    return false;
-}
-
 /* The primary NIC's static address, then what libvirt's DHCP leases say for
  * NICs on libvirt networks. */
 static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
     char **v = mb_strv_new();
     char a[64];
-    if (v && primary_ipv4(i, a, sizeof a))
+    if (v && mb_qemu_primary_ipv4(i, a, sizeof a))
         mb_strv_push(&v, a);
     bool on_libvirt_net = false;
     for (size_t k = 0; k < i->n_nets; k++)
@@ -519,7 +494,7 @@ const struct mb_driver mb_driver_libvirt = {
     .resume = lv_resume,
     .state = lv_state,
     .destroy = lv_destroy,
-    .ssh_address = lv_ssh_address,
+    .ssh_address = mb_qemu_ssh_address,
     .ipv4 = lv_ipv4,
     .console_log = lv_console_log,
     .snapshot_take = mb_libvirt_snapshot_take,

@@ -26,6 +26,12 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
 bool mb_qemu_path(char *buf, size_t n, const struct mb_instance *inst, const char *file);
 /* The overlay disk: inst->disk, or <dir>/disk.qcow2. */
 bool mb_qemu_disk_path(char *buf, size_t n, const struct mb_instance *inst);
+/* The primary NIC's static address, without a /prefix; false when none. */
+bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n);
+/* Where SSH of a QEMU guest listens: its bridge address, or the user-networking
+ * forward on 127.0.0.1 (shared by the qemu and libvirt drivers). */
+bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
+                         unsigned flags, mb_error **err);
 /* The -drive value of the overlay disk: it names the instance's QEMU in
  * /proc/<pid>/cmdline. Caller frees. */
 char *mb_qemu_disk_drive(const struct mb_instance *inst);

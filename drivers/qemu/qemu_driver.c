@@ -441,8 +441,7 @@ static bool q_destroy(const struct mb_instance *i, unsigned flags, mb_error **er
 
 /* ---------------------------------------------------------------- addresses */
 
-/* The primary NIC's static address, without a /prefix. */
-static bool primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
+bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
 {
     if (i->ipv4 == NULL || *i->ipv4 == '\0')
         return false;
@@ -450,10 +449,10 @@ static bool primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
     return true;
 }
 
-static bool q_ssh_address(const struct mb_instance *i, struct mb_address *addr,
-                          unsigned flags, mb_error **err)
+bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
+                         unsigned flags, mb_error **err)
 {
-    if (i->tap && primary_ipv4(i, addr->host, sizeof addr->host)) {
+    if (i->tap && mb_qemu_primary_ipv4(i, addr->host, sizeof addr->host)) {
         addr->port = 22;
         return true;
     }
@@ -472,7 +471,7 @@ static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err
 {
     char **v = mb_strv_new();
     char a[64];
-    if (v && primary_ipv4(i, a, sizeof a))
+    if (v && mb_qemu_primary_ipv4(i, a, sizeof a))
         mb_strv_push(&v, a);
     return v;
 }
@@ -503,7 +502,7 @@ const struct mb_driver mb_driver_qemu = {
     .resume = q_resume,
     .state = q_state,
     .destroy = q_destroy,
-    .ssh_address = q_ssh_address,
+    .ssh_address = mb_qemu_ssh_address,
     .ipv4 = q_ipv4,
     .console_log = q_console_log,
     .snapshot_take = mb_qemu_snapshot_take,
