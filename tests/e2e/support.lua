@@ -60,8 +60,12 @@ function M.have(prog)
   return run({ "sh", "-c", 'command -v "$0" >/dev/null', prog }) == 0
 end
 
+---A new directory under /tmp (the watchdog removes it if the spec dies).
 function M.tmpdir(tag)
-  return (M.must({ "mktemp", "-d", "/tmp/mb-e2e-" .. (tag or "x") .. "-XXXXXX" }):gsub("%s+$", ""))
+  local dir = M.must({ "mktemp", "-d", "/tmp/mb-e2e-" .. (tag or "x") .. "-XXXXXX" })
+  dir = dir:gsub("%s+$", "")
+  track("dir", dir)
+  return dir
 end
 
 ---Polls fn every interval seconds (default 0.2) until it returns a true
