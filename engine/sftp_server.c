@@ -1,14 +1,14 @@
 /* The SFTP v3 server behind classic mounts (see sftp_server.h): one request
  * at a time, replies batched until the input runs dry, file data read
  * straight into the reply buffer. Every path goes through resolve() or
- * resolve_parent(), which keep it inside the shared folder. */
+ * resolve_parent(), which keep it inside the shared folder (sftp_path.c). */
 #include "sftp_server.h"
+#include "sftp_path.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +40,8 @@ enum { FXF_READ = 1, FXF_WRITE = 2, FXF_APPEND = 4, FXF_CREAT = 8, FXF_TRUNC = 0
 #define MAX_READ (256 * 1024)           /* the most one READ returns */
 #define MAX_HANDLES 1024
 #define READDIR_BATCH 100
-#define MAX_SYMLINKS 40
-#define MAX_DEPTH 256
 
-/* an errno of our own: the path leaves the shared folder */
-#define E_OUTSIDE EXDEV
+#define E_OUTSIDE MB_SFTP_E_OUTSIDE
 
 struct handle {
     int fd; /* -1: free */
@@ -53,12 +50,12 @@ struct handle {
 };
 
 struct mb_sftp_server {
-    int root; /* O_PATH | O_DIRECTORY */
+    struct mb_sftp_root r;
     char root_path[PATH_MAX];
     size_t root_len;
     dev_t root_dev;
     ino_t root_ino;
-    bool readonly, walk, initialized;
+    bool readonly, initialized;
     struct mb_sftp_server_opts o;
     struct handle h[MAX_HANDLES];
     uint32_t gen;
@@ -292,195 +289,15 @@ bad:
 
 /* ------------------------------------------------------------ resolving */
 
-/* Follows one symlink found at (dirfd, name) during a walk: its target goes
- * in front of what is left of the path. */
-static bool expand_link(int dirfd, const char *name, char *rest, size_t size, int *links)
-{
-    char target[PATH_MAX];
-    if (++*links > MAX_SYMLINKS) {
-        errno = ELOOP;
-        return false;
-    }
-    ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
-    if (n < 0)
-        return false;
-    target[n] = '\0';
-    if (target[0] == '/') {
-        errno = E_OUTSIDE;
-        return false;
-    }
-    size_t tl = (size_t)n, rl = strlen(rest);
-    if (tl + 1 + rl + 1 > size) {
-        errno = ENAMETOOLONG;
-        return false;
-    }
-    memmove(rest + tl + (rl ? 1 : 0), rest, rl + 1);
-    memcpy(rest, target, tl);
-    if (rl)
-        rest[tl] = '/';
-    return true;
-}
-
-/* The fallback for kernels without openat2: one component at a time, every
- * step opened with O_NOFOLLOW, symlinks expanded here, ".." popped from our
- * own stack of directories (never above the root). */
-static int walk(mb_sftp_server *s, const char *path, int flags, mode_t mode, bool follow)
-{
-    char rest[2 * PATH_MAX];
-    int stack[MAX_DEPTH];
-    int depth = 0, links = 0, result = -1, saved = 0;
-    if (strlen(path) >= sizeof rest) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(rest, path);
-    stack[0] = fcntl(s->root, F_DUPFD_CLOEXEC, 0);
-    if (stack[0] < 0)
-        return -1;
-    for (;;) {
-        char *p = rest;
-        while (*p == '/')
-            p++;
-        if (*p == '\0') { /* the path names the directory we are in */
-            result = openat(stack[depth], ".", (flags & ~O_CREAT) | O_CLOEXEC);
-            break;
-        }
-        char comp[NAME_MAX + 1];
-        size_t n = strcspn(p, "/");
-        if (n > NAME_MAX) {
-            errno = ENAMETOOLONG;
-            break;
-        }
-        memcpy(comp, p, n);
-        comp[n] = '\0';
-        p += n;
-        bool slash = *p == '/';
-        while (*p == '/')
-            p++;
-        bool last = *p == '\0';
-        memmove(rest, p, strlen(p) + 1);
-        if (strcmp(comp, ".") == 0)
-            continue;
-        if (strcmp(comp, "..") == 0) {
-            if (depth == 0) {
-                errno = E_OUTSIDE;
-                break;
-            }
-            close(stack[depth--]);
-            continue;
-        }
-        int top = stack[depth];
-        if (!last) {
-            int fd = openat(top, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-            struct stat st;
-            if (fd < 0 || fstat(fd, &st) != 0) {
-                if (fd >= 0)
-                    close(fd);
-                break;
-            }
-            if (S_ISLNK(st.st_mode)) {
-                close(fd);
-                if (!expand_link(top, comp, rest, sizeof rest, &links))
-                    break;
-                continue;
-            }
-            if (!S_ISDIR(st.st_mode) || depth + 1 >= MAX_DEPTH) {
-                close(fd);
-                errno = S_ISDIR(st.st_mode) ? ENAMETOOLONG : ENOTDIR;
-                break;
-            }
-            stack[++depth] = fd;
-            continue;
-        }
-        struct stat st;
-        if (fstatat(top, comp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            if (S_ISLNK(st.st_mode) && (follow || slash)) {
-                if (!expand_link(top, comp, rest, sizeof rest, &links))
-                    break;
-                continue;
-            }
-        } else if (errno != ENOENT) {
-            break;
-        }
-        int f = flags | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : 0);
-        result = (flags & O_CREAT) ? openat(top, comp, f, mode) : openat(top, comp, f);
-        break;
-    }
-    saved = errno;
-    for (int i = 0; i <= depth; i++)
-        close(stack[i]);
-    errno = saved;
-    return result;
-}
-
-/* Opens path (relative to the root) with flags; -1 with errno, E_OUTSIDE
- * when the path or a symlink on it leads out of the shared folder. */
 static int resolve(mb_sftp_server *s, const char *path, int flags, mode_t mode, bool follow)
 {
-    if (path[0] == '/') {
-        errno = E_OUTSIDE;
-        return -1;
-    }
-    if (path[0] == '\0')
-        path = ".";
-    if (!follow)
-        flags |= O_NOFOLLOW;
-    if (!s->walk) {
-        struct open_how how = {
-            .flags = (uint64_t)(flags | O_CLOEXEC),
-            .mode = (flags & O_CREAT) ? mode : 0,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        for (int i = 0; i < 16; i++) {
-            long fd = syscall(SYS_openat2, s->root, path, &how, sizeof how);
-            if (fd >= 0)
-                return (int)fd;
-            if (errno == ENOSYS) {
-                s->walk = true;
-                break;
-            }
-            if (errno != EAGAIN && errno != EINTR)
-                return -1; /* EXDEV (= E_OUTSIDE) when it would escape */
-        }
-        if (!s->walk)
-            return -1;
-    }
-    return walk(s, path, flags & ~O_NOFOLLOW, mode, follow);
+    return mb_sftp_path_open(&s->r, path, flags, mode, follow);
 }
 
-/* For operations on a name itself (lstat, remove, rename, symlink...): opens
- * the parent directory and points *name at the last component (in buf).
- * A path whose last component is "." or ".." (or the root) has no name of
- * its own: -1 with EINVAL. */
 static int resolve_parent(mb_sftp_server *s, const char *path, char *buf, size_t size,
                           const char **name)
 {
-    if (path[0] == '/') {
-        errno = E_OUTSIDE;
-        return -1;
-    }
-    size_t n = strlen(path);
-    if (n >= size) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, n + 1);
-    while (n > 1 && buf[n - 1] == '/')
-        buf[--n] = '\0';
-    char *slash = strrchr(buf, '/');
-    const char *parent = ".";
-    if (slash != NULL) {
-        *slash = '\0';
-        parent = buf;
-        *name = slash + 1;
-    } else {
-        *name = buf;
-    }
-    if (**name == '\0' || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    return resolve(s, parent, O_PATH | O_DIRECTORY, 0, true);
+    return mb_sftp_path_parent(&s->r, path, buf, size, name);
 }
 
 static bool is_root(mb_sftp_server *s, const struct stat *st)
@@ -1105,43 +922,6 @@ static void op_readlink(mb_sftp_server *s, struct msg *m, uint32_t id, struct ou
     reply_name(o, id, target);
 }
 
-/* The path relative to the root with "." and ".." folded, or false when it
- * climbs out. For REALPATH of names that do not exist (yet). */
-static bool normalize(const char *path, char *out, size_t size)
-{
-    size_t len = 0;
-    out[0] = '\0';
-    const char *p = path;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        size_t n = strcspn(p, "/");
-        if (n == 0)
-            break;
-        if (n == 1 && p[0] == '.') {
-            /* nothing */
-        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (len == 0)
-                return false;
-            char *slash = strrchr(out, '/');
-            len = slash ? (size_t)(slash - out) : 0;
-            out[len] = '\0';
-        } else {
-            if (len + (len ? 1 : 0) + n + 1 > size)
-                return false;
-            if (len)
-                out[len++] = '/';
-            memcpy(out + len, p, n);
-            len += n;
-            out[len] = '\0';
-        }
-        p += n;
-    }
-    if (len == 0)
-        snprintf(out, size, ".");
-    return true;
-}
-
 static void op_realpath(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *o)
 {
     char path[PATH_MAX], abs[PATH_MAX], rel[PATH_MAX];
@@ -1151,7 +931,7 @@ static void op_realpath(mb_sftp_server *s, struct msg *m, uint32_t id, struct ou
     int fd = resolve(s, path, O_PATH, 0, true);
     if (fd < 0) {
         int e = errno;
-        if (e == ENOENT && path[0] != '/' && normalize(path, rel, sizeof rel)) {
+        if (e == ENOENT && path[0] != '/' && mb_sftp_path_normalize(path, rel, sizeof rel)) {
             reply_name(o, id, rel);
             return;
         }
@@ -1275,12 +1055,12 @@ mb_sftp_server *mb_sftp_server_new(const struct mb_sftp_server_opts *o, unsigned
     s->o = *o;
     s->o.root = NULL;
     s->readonly = o->readonly;
-    s->walk = (flags & MB_SFTP_WALK) != 0;
+    s->r.walk = (flags & MB_SFTP_WALK) != 0;
     for (int i = 0; i < MAX_HANDLES; i++)
         s->h[i].fd = -1;
-    s->root = open(o->root ? o->root : "", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    s->r.fd = open(o->root ? o->root : "", O_PATH | O_DIRECTORY | O_CLOEXEC);
     struct stat st;
-    if (s->root < 0 || fstat(s->root, &st) != 0) {
+    if (s->r.fd < 0 || fstat(s->r.fd, &st) != 0) {
         mb_error_set_errno(err, errno, "sftp server: cannot open the shared folder %s",
                            o->root ? o->root : "(none)");
         mb_sftp_server_free(s);
@@ -1289,7 +1069,7 @@ mb_sftp_server *mb_sftp_server_new(const struct mb_sftp_server_opts *o, unsigned
     s->root_dev = st.st_dev;
     s->root_ino = st.st_ino;
     char proc[48];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->root);
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->r.fd);
     ssize_t n = readlink(proc, s->root_path, sizeof s->root_path - 1);
     if (n <= 0) {
         mb_error_set_errno(err, errno, "sftp server: cannot read %s", proc);
@@ -1307,8 +1087,8 @@ void mb_sftp_server_free(mb_sftp_server *s)
         return;
     for (int i = 0; i < MAX_HANDLES; i++)
         handle_close(&s->h[i]);
-    if (s->root >= 0)
-        close(s->root);
+    if (s->r.fd >= 0)
+        close(s->r.fd);
     free(s);
 }
 
