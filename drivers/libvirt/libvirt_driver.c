@@ -237,6 +237,10 @@ static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err
         struct mb_libvirt_host h = {domain_type(d.conn), NULL};
         if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
             goto cleanup;
+        /* a domain left defined by a QEMU that died (killed from outside,
+         * crashed) has another UUID: libvirt would refuse the new one */
+        if (d.dom && !dom_undefine(i, &d, err))
+            goto cleanup;
         mb_libvirt_dom_close(&d);
         if ((d.dom = virDomainDefineXML(d.conn, xml)) == NULL) {
             mb_libvirt_error(err, MB_ERR_FAILED, "start: libvirt refused the domain");

@@ -8,6 +8,9 @@
 -- QEMU killed from outside, delete/recover/purge. The tests run in order and
 -- share the instance; every wait is bounded, and whatever is left running is
 -- killed by pid at the end.
+-- The same tests run for each driver of the qemu scope: MOONBASE_E2E_DRIVER=
+-- qemu (the default) or libvirt (a private libvirtd, tests/lib/libvirtd.sh,
+-- with local.driver=libvirt); ctest has one entry per driver.
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/lifecycle_spec.lua
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
@@ -17,6 +20,9 @@ local util = require("moonbase.core.util")
 local json = require("moonbase.core.json")
 
 local NAME = "life"
+local DRIVER = os.getenv("MOONBASE_E2E_DRIVER") or "qemu"
+-- the file in the instance directory holding the pid of the guest's QEMU
+local PIDFILE = ({ qemu = "qemu.pid", libvirt = "libvirt.pid" })[DRIVER]
 local BOOT = "300" -- --timeout for a boot under TCG on a busy 2-core machine
 
 local function sha256_file(path)
@@ -29,8 +35,11 @@ local function lines_of(s)
   return t
 end
 
-describe("instance lifecycle on a real VM #e2e", function()
+describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", function()
   local why = support.unavailable()
+  if not why and not PIDFILE then
+    why = "MOONBASE_E2E_DRIVER=" .. DRIVER .. ": this suite knows the drivers qemu and libvirt"
+  end
   if why then
     it("needs QEMU", function() pending(why) end)
     return
@@ -79,7 +88,7 @@ describe("instance lifecycle on a real VM #e2e", function()
   end
 
   local function qemu_pid()
-    local s = fs.read(h:instance_dir(NAME) .. "/qemu.pid")
+    local s = fs.read(h:instance_dir(NAME) .. "/" .. PIDFILE)
     return s and math.tointeger(tonumber(s:match("%d+")))
   end
 
@@ -96,7 +105,16 @@ describe("instance lifecycle on a real VM #e2e", function()
       skip = "the tiny test image is not available: " .. tostring(msg)
       return
     end
-    h = support.home(host, { tag = "life" })
+    local uri
+    if DRIVER == "libvirt" then
+      uri, msg = support.libvirtd()
+      if not uri then
+        skip = msg
+        return
+      end
+    end
+    h = support.home(host, { tag = "life-" .. DRIVER })
+    if uri then h:ok({ "set", "local.libvirt.uri=" .. uri, "local.driver=libvirt" }) end
     tmp = support.tmpdir("life-files")
   end)
 
@@ -110,7 +128,8 @@ describe("instance lifecycle on a real VM #e2e", function()
     support.cleanup()
     if tmp then fs.rmtree(tmp) end
     if #timings > 0 then
-      io.stderr:write("\nlifecycle e2e timings: " .. table.concat(timings, ", ") .. "\n")
+      io.stderr:write("\nlifecycle e2e timings (" .. DRIVER .. "): " ..
+        table.concat(timings, ", ") .. "\n")
     end
   end)
 
@@ -170,7 +189,7 @@ describe("instance lifecycle on a real VM #e2e", function()
     assert.is_number(i.uptime)
     util.sleep(1.1)
     assert.is_true(info().uptime >= i.uptime + 1)
-    assert.equal("qemu", i.driver)
+    assert.equal(DRIVER, i.driver)
     -- the human table has the same facts
     local text = h:ok({ "info", NAME })
     assert.truthy(text:find("State:%s+running"), text)
@@ -438,7 +457,10 @@ describe("instance lifecycle on a real VM #e2e", function()
     assert.equal(0, code, err)
     assert.equal("suspended", state())
     no_processes_left("after suspend")
-    assert.truthy(fs.exists(h:instance_dir(NAME) .. "/suspend.state"))
+    -- the RAM image: the QEMU driver's own file; libvirt's managed save
+    -- (the domain stays defined, with the image in libvirtd's state dir)
+    assert.truthy(fs.exists(h:instance_dir(NAME) .. "/" ..
+      (DRIVER == "libvirt" and "libvirt.domain" or "suspend.state")))
     assert.equal(2, (exec({ "--", "true" })))
     util.sleep(1)
     code, _, err = timed("resume", function() return h:run({ "start", NAME }) end)

@@ -308,6 +308,27 @@ function M.home(host, o)
   return h
 end
 
+---A private libvirtd (tests/lib/libvirtd.sh: its own config, state and
+---socket dirs) for a suite: returns its URI, or nil and why it cannot run
+---here. M.cleanup() stops it (and the watchdog's netns teardown would too).
+function M.libvirtd()
+  local script = M.src .. "/tests/lib/libvirtd.sh"
+  local code, out = run({ script, "check" })
+  if code ~= 0 then return nil, "libvirtd cannot run here: " .. out:gsub("%s+$", "") end
+  local dir = M.tmpdir("libvirtd")
+  local err
+  code, out, err = run({ script, "start", dir })
+  if code ~= 0 then
+    fs.rmtree(dir)
+    return nil, "tests/lib/libvirtd.sh could not start libvirtd: " .. err .. out
+  end
+  cleanups[#cleanups + 1] = function()
+    run({ script, "stop", dir })
+    if not os.getenv("MOONBASE_E2E_KEEP") then fs.rmtree(dir) end
+  end
+  return out:match("(qemu:///system%?socket=%S+)"), dir
+end
+
 function M.quote(s)
   if s:match("^[%w@%%+=:,./_-]+$") then return s end
   return "'" .. s:gsub("'", "'\\''") .. "'"
