@@ -1,19 +1,21 @@
--- moonbase forward NAME HOSTPORT:GUESTPORT | --list | --remove HOSTPORT
+-- moonbase forward NAME HOSTPORT:GUESTPORT[/udp] | --list | --remove HOSTPORT[/udp]
 local forwards = require("moonbase.forwards")
 local format = require("moonbase.format")
 local errors = require("moonbase.errors")
 
 return {
   summary = "Forward host ports to an instance",
-  usage = "moonbase forward NAME HOSTPORT:GUESTPORT[/tcp] [--address ADDR] | " ..
-    "NAME --list | NAME --remove HOSTPORT",
+  usage = "moonbase forward NAME HOSTPORT:GUESTPORT[/tcp|/udp] [--address ADDR] | " ..
+    "NAME --list | NAME --remove HOSTPORT[/udp]",
   description = "Connections to ADDR:HOSTPORT on this host reach GUESTPORT in the instance " ..
-    "(through its agent, over SSH). Forwards are kept with the instance and come back at " ..
+    "(through its agent: over SSH, or straight to the instance's address on a moonbase " ..
+    "network). UDP datagrams are relayed to the instance's address, so /udp needs the " ..
+    "instance on a moonbase network. Forwards are kept with the instance and come back at " ..
     "every start. They listen on 127.0.0.1 unless --address says otherwise.",
   options = {
     { "address", metavar = "ADDR", help = "host address to listen on (default 127.0.0.1)" },
     { "list", "l", type = "flag", help = "show the instance's forwards" },
-    { "remove", "r", type = "int", metavar = "HOSTPORT", help = "stop forwarding HOSTPORT" },
+    { "remove", "r", metavar = "HOSTPORT[/udp]", help = "stop forwarding HOSTPORT" },
     format.option,
   },
   min_args = 1,
@@ -32,7 +34,13 @@ return {
       return 0
     end
     if opts.remove then
-      forwards.remove(name, opts.remove, opts.address)
+      local port, proto = tostring(opts.remove):match("^(%d+)/?(%a*)$")
+      proto = proto and proto:lower()
+      if not port or (proto ~= "" and proto ~= "tcp" and proto ~= "udp") then
+        errors.usage(string.format("forward: --remove expects HOSTPORT[/tcp|/udp], got \"%s\"",
+          tostring(opts.remove)))
+      end
+      forwards.remove(name, tonumber(port), opts.address, proto ~= "" and proto or nil)
       return 0
     end
     if not opts[2] then

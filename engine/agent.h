@@ -15,6 +15,7 @@
 struct mb_agent_forward {
     const char *address;
     int host_port, guest_port;
+    bool udp;
 };
 
 struct mb_agent_config {

@@ -1,7 +1,9 @@
 /* Port forwards of the instance agent (see agent_forward.h): one thread per
  * listening socket accepting connections, one thread per connection pumping
- * it through a direct-tcpip channel (mb_ssh_forward_tcp) on a pooled session. */
+ * it through a direct-tcpip channel (mb_ssh_forward_tcp) on a pooled session;
+ * one thread per UDP forward (agent_forward_udp.c). */
 #include "agent_forward.h"
+#include "agent_forward_udp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 struct listener {
     char address[64];
     int host_port, guest_port;
+    bool udp;
     int fd;
     atomic_bool closing;
     struct mb_forwards *owner;
@@ -179,6 +182,14 @@ static void *accept_loop(void *arg)
     return NULL;
 }
 
+static void *udp_loop(void *arg)
+{
+    struct listener *l = arg;
+    mb_udp_relay(l->fd, l->owner->direct_host, l->guest_port, &l->closing);
+    free(l);
+    return NULL;
+}
+
 static int listen_tcp(const char *address, int port, mb_error **err)
 {
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
@@ -209,25 +220,32 @@ static int listen_tcp(const char *address, int port, mb_error **err)
     return fd;
 }
 
-static int find(mb_forwards *f, const char *address, int host_port)
+static int find(mb_forwards *f, const char *address, int host_port, bool udp)
 {
     for (int i = 0; i < MAX_FORWARDS; i++)
-        if (f->l[i] && f->l[i]->host_port == host_port && strcmp(f->l[i]->address, address) == 0)
+        if (f->l[i] && f->l[i]->host_port == host_port && f->l[i]->udp == udp
+            && strcmp(f->l[i]->address, address) == 0)
             return i;
     return -1;
 }
 
 bool mb_forward_add(mb_forwards *f, const char *address, int host_port, int guest_port,
-                    mb_error **err)
+                    bool udp, mb_error **err)
 {
     if (host_port < 1 || host_port > 65535 || guest_port < 1 || guest_port > 65535
         || strlen(address) >= sizeof f->l[0]->address) {
         mb_error_set(err, MB_ERR_USAGE, "forward: ports must be 1-65535");
         return false;
     }
+    if (udp && f->direct_host[0] == '\0') {
+        mb_error_set(err, MB_ERR_UNSUPPORTED, "forward: UDP forwards need the instance on a "
+                     "moonbase network (under QEMU user networking the agent reaches the guest "
+                     "only over SSH, which carries no UDP)");
+        return false;
+    }
     pthread_mutex_lock(&f->lock);
     bool ok = false;
-    int i = find(f, address, host_port);
+    int i = find(f, address, host_port, udp);
     if (i >= 0) {
         ok = f->l[i]->guest_port == guest_port;
         if (!ok)
@@ -244,7 +262,7 @@ bool mb_forward_add(mb_forwards *f, const char *address, int host_port, int gues
                      MAX_FORWARDS);
         goto done;
     }
-    int fd = listen_tcp(address, host_port, err);
+    int fd = udp ? mb_udp_bind(address, host_port, err) : listen_tcp(address, host_port, err);
     if (fd < 0)
         goto done;
     struct listener *l = calloc(1, sizeof *l);
@@ -256,10 +274,11 @@ bool mb_forward_add(mb_forwards *f, const char *address, int host_port, int gues
     snprintf(l->address, sizeof l->address, "%s", address);
     l->host_port = host_port;
     l->guest_port = guest_port;
+    l->udp = udp;
     l->fd = fd;
     l->owner = f;
     pthread_t t;
-    if (pthread_create(&t, NULL, accept_loop, l) != 0) {
+    if (pthread_create(&t, NULL, udp ? udp_loop : accept_loop, l) != 0) {
         close(fd);
         free(l);
         mb_error_set(err, MB_ERR_IO, "agent: cannot start a thread");
@@ -273,17 +292,18 @@ done:
     return ok;
 }
 
-bool mb_forward_remove(mb_forwards *f, const char *address, int host_port, mb_error **err)
+bool mb_forward_remove(mb_forwards *f, const char *address, int host_port, bool udp,
+                       mb_error **err)
 {
     pthread_mutex_lock(&f->lock);
-    int i = find(f, address, host_port);
+    int i = find(f, address, host_port, udp);
     if (i >= 0) {
         atomic_store(&f->l[i]->closing, true); /* the accept thread closes and frees it */
         f->l[i] = NULL;
     }
     pthread_mutex_unlock(&f->lock);
     if (i < 0)
-        mb_error_set(err, MB_ERR_NOT_FOUND, "forward: nothing forwards %s port %d", address,
-                     host_port);
+        mb_error_set(err, MB_ERR_NOT_FOUND, "forward: nothing forwards %s %s port %d", address,
+                     udp ? "UDP" : "TCP", host_port);
     return i >= 0;
 }

@@ -23,10 +23,13 @@ mb_forwards *mb_forwards_new(mb_forward_session_get get, mb_forward_session_put 
                              const char *direct_host, mb_error **err);
 /* Listens on address:host_port (address "127.0.0.1", "0.0.0.0", "::1", ...)
  * and forwards to the guest's 127.0.0.1:guest_port. A port in use is
- * MB_ERR_EXISTS with a hint; adding the same forward twice is fine. */
+ * MB_ERR_EXISTS with a hint; adding the same forward twice is fine. udp:
+ * relays datagrams to the guest's direct address (agent_forward_udp.h);
+ * MB_ERR_UNSUPPORTED without one. */
 bool mb_forward_add(mb_forwards *f, const char *address, int host_port, int guest_port,
-                    mb_error **err);
+                    bool udp, mb_error **err);
 /* Stops listening; connections already open keep going until they end. */
-bool mb_forward_remove(mb_forwards *f, const char *address, int host_port, mb_error **err);
+bool mb_forward_remove(mb_forwards *f, const char *address, int host_port, bool udp,
+                       mb_error **err);
 
 #endif

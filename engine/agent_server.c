@@ -193,7 +193,8 @@ static void *serve_conn(void *arg)
     if (op == NULL) {
         mb_error_set(&err, MB_ERR_USAGE, "agent: request without op");
     } else if (strcmp(op, "forward") == 0) {
-        /* command "add" | "remove", local "ADDRESS:HOSTPORT", mode = guest port */
+        /* command "add" | "remove", local "ADDRESS:HOSTPORT", mode = guest port,
+         * remote = "udp" for a UDP forward (else TCP) */
         char addr[64];
         int hport = 0;
         const char *colon = local ? strrchr(local, ':') : NULL;
@@ -204,10 +205,11 @@ static void *serve_conn(void *arg)
         memcpy(addr, local, (size_t)(colon - local));
         addr[colon - local] = '\0';
         hport = atoi(colon + 1);
+        bool udp = remote != NULL && strcmp(remote, "udp") == 0;
         if (strcmp(command, "add") == 0)
-            mb_forward_add(srv->forwards, addr, hport, mode, &err);
+            mb_forward_add(srv->forwards, addr, hport, mode, udp, &err);
         else
-            mb_forward_remove(srv->forwards, addr, hport, &err);
+            mb_forward_remove(srv->forwards, addr, hport, udp, &err);
     } else if (strcmp(op, "ping") == 0) {
         status = 0;
     } else if (strcmp(op, "stop") == 0) {
@@ -370,7 +372,8 @@ int mb_agent_serve(const struct mb_agent_config *c, mb_error **err)
     for (size_t i = 0; i < c->n_forwards; i++) {
         mb_error *e = NULL;
         const struct mb_agent_forward *f = &c->forwards[i];
-        if (!mb_forward_add(srv->forwards, f->address, f->host_port, f->guest_port, &e))
+        if (!mb_forward_add(srv->forwards, f->address, f->host_port, f->guest_port, f->udp,
+                            &e))
             fprintf(stderr, "agent: %s\n", e ? e->message : "forward failed");
         mb_error_free(e);
     }

@@ -100,7 +100,7 @@ static int l_serve(lua_State *L)
     luaL_argcheck(L, c.socket_path && c.ssh.host && c.ssh.user && c.ssh.key_path
                      && c.ssh.host_key, 1, "socket, host, user, key and host_key are required");
     c.mounts = check_mounts(L, 1, &c.n_mounts);
-    /* forwards = {{address, host_port, guest_port}, ...} */
+    /* forwards = {{address, host_port, guest_port, proto = "tcp"|"udp"}, ...} */
     lua_getfield(L, 1, "forwards");
     int ft = lua_gettop(L);
     c.n_forwards = lua_istable(L, ft) ? lua_rawlen(L, ft) : 0;
@@ -111,7 +111,9 @@ static int l_serve(lua_State *L)
         luaL_argcheck(L, lua_istable(L, e), 1, "forwards entries must be tables");
         fw[i] = (struct mb_agent_forward){opt_str(L, e, "address"),
                                           (int)opt_num(L, e, "host_port", 0),
-                                          (int)opt_num(L, e, "guest_port", 0)};
+                                          (int)opt_num(L, e, "guest_port", 0), false};
+        const char *proto = opt_str(L, e, "proto");
+        fw[i].udp = proto != NULL && strcmp(proto, "udp") == 0;
         luaL_argcheck(L, fw[i].address != NULL, 1, "a forward needs an address");
         lua_pop(L, 1);
     }

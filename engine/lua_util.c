@@ -179,8 +179,8 @@ static int l_versions(lua_State *L)
     return 1;
 }
 
-/* tcp_port_free(address, port) -> whether a listener could bind it now */
-static int l_tcp_port_free(lua_State *L)
+/* Whether a socket of this type could bind address:port now. */
+static int port_free(lua_State *L, int type)
 {
     const char *address = luaL_checkstring(L, 1);
     int port = (int)luaL_checkinteger(L, 2);
@@ -201,14 +201,27 @@ static int l_tcp_port_free(lua_State *L)
         if (inet_pton(AF_INET, address, &s4->sin_addr) != 1)
             return luaL_argerror(L, 1, "not an IP address");
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) == 0;
     if (fd >= 0)
         close(fd);
     lua_pushboolean(L, ok);
     return 1;
+}
+
+/* tcp_port_free(address, port) -> whether a listener could bind it now */
+static int l_tcp_port_free(lua_State *L)
+{
+    return port_free(L, SOCK_STREAM);
+}
+
+/* udp_port_free(address, port) -> whether a UDP socket could bind it now */
+static int l_udp_port_free(lua_State *L)
+{
+    return port_free(L, SOCK_DGRAM);
 }
 
 static const luaL_Reg funcs[] = {
@@ -228,6 +241,7 @@ static const luaL_Reg funcs[] = {
     {"versions", l_versions},
     {"free_tcp_port", l_free_tcp_port},
     {"tcp_port_free", l_tcp_port_free},
+    {"udp_port_free", l_udp_port_free},
     {NULL, NULL},
 };
 

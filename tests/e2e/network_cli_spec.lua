@@ -118,7 +118,7 @@ describe("private network and forwards through the CLI #e2e", function()
     local before = h:record("n1").forwards
     local cases = {
       { { "forward", "n1", "18080:9000" }, 2, "already forwards" },
-      { { "forward", "n1", "18081:80/udp" }, 1, "UDP forwards are not supported" },
+      { { "forward", "n1", "18081:80/sctp" }, 1, 'unknown protocol "sctp" (use tcp or udp)' },
       { { "forward", "n1", "eighty" }, 1, "expected HOSTPORT:GUESTPORT" },
       { { "forward", "n1", "70000:80" }, 1, "ports must be 1-65535" },
       { { "forward", "ghost", "18082:80" }, 2, 'instance "ghost" does not exist' },
