@@ -6,7 +6,7 @@ local fs = require("moonbase.core.fs")
 return {
   summary = "Create and start an instance",
   usage = "moonbase launch [IMAGE] [--name NAME] [--cpus N] [--memory SIZE] [--disk SIZE] " ..
-    "[--cloud-init FILE|-] [--mount SRC[:DST]]...",
+    "[--cloud-init FILE|-] [--mount SRC[:DST]]... [--network SPEC]... [--bridged]",
   description = "Creates an instance from IMAGE and starts it. Everything is validated " ..
     "before anything is created; a bad option changes nothing on disk.",
   options = {
@@ -18,8 +18,11 @@ return {
     { "mount", repeated = true, metavar = "SRC[:DST]",
       help = "share a host folder (see moonbase mount)" },
     { "timeout", type = "duration", help = "how long to wait for the instance", default = "300" },
-    { "network", repeated = true, metavar = "name=N[,ip=A][,mac=M]",
-      help = "also join this moonbase network (see moonbase networks)" },
+    { "network", repeated = true, metavar = "SPEC",
+      help = "also join a moonbase network: name=N[,ip=A][,mac=M][,mode=auto|manual] (see " ..
+        "moonbase networks); mode=manual: the guest does not configure the NIC" },
+    { "bridged", type = "flag",
+      help = "also join the host bridge in local.bridged-network (address from its DHCP)" },
     { "quiet", "q", type = "flag", help = "print nothing but errors" },
   },
   max_args = 1,
@@ -39,6 +42,7 @@ return {
       name = opts.name, image = opts[1], cpus = opts.cpus, memory = opts.memory,
       disk = opts.disk, cloud_init = cloud_init, cloud_init_source = source,
       timeout = opts.timeout, networks = opts.network, mounts = opts.mount,
+      bridged = opts.bridged,
       quiet = opts.quiet,
     })
     if not opts.quiet then print("Launched: " .. rec.name) end

@@ -297,6 +297,8 @@ function M.launch(o)
   validate_resources(o, "launch")
   if o.cloud_init then M.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
   local mounts = require("moonbase.mounts").for_launch(o.mounts, drv)
+  require("moonbase._core.boot").network_requests(o.networks) -- parse errors first
+  if o.bridged then require("moonbase._core.bridged").check() end
   local final = M.dir(name)
   if fs.exists(final) then
     errors.raise(string.format("launch: instance \"%s\" already exists (try: another --name, " ..
@@ -335,7 +337,10 @@ function M.launch(o)
     save(rec, staging)
   end)
   if not okc then
-    if rec.nics then pcall(require("moonbase.network").release, name) end
+    if rec.nics then
+      pcall(require("moonbase._core.bridged").detach, name, rec.nics)
+      pcall(require("moonbase.network").release, name)
+    end
     drv:destroy(M.spec(rec, staging))
     fs.rmtree(staging)
     lock:close()
@@ -502,7 +507,10 @@ local function purge_files(rec)
   local drv = M.driver()
   local dir = M.dir(rec.name)
   errors.check("delete", drv:destroy(M.spec(rec)))
-  if rec.nics then require("moonbase.network").release(rec.name) end
+  if rec.nics then
+    require("moonbase._core.bridged").detach(rec.name, rec.nics)
+    require("moonbase.network").release(rec.name)
+  end
   -- move aside first so a concurrent list never sees a half-removed directory
   local trash = string.format("%s/.trash-%s-%d", paths.instances(M.scope()), rec.name,
     util.getpid())

@@ -64,6 +64,12 @@ M.schema = {
     help = "the subnet of the default network moonbase0 (CIDR, e.g. 10.77.0.0/24); auto " ..
       "picks a free one the first time moonbase0 is created and keeps it",
   },
+  ["local.bridged-network"] = {
+    type = "string", default = "",
+    validate = function(v) return require("moonbase._core.bridged").check_name(v) end,
+    help = "the host bridge `launch --bridged` puts an extra NIC on (a Linux bridge, see " ..
+      "moonbase networks); the guest gets its address from that network's DHCP",
+  },
   ["client.primary-name"] = {
     type = "name", default = "primary",
     help = "the instance `moonbase shell` uses when no name is given",

@@ -51,24 +51,19 @@ end
 local fallback_said = false
 
 ---Puts a new instance on moonbase's private network (and the networks it
----asks for) when this host allows it; otherwise QEMU user networking, said
----once. Records the NICs in rec.nics; returns the seed's network-config, or
----nil for user networking.
+---asks for, and the host bridge with o.bridged) when this host allows it;
+---otherwise QEMU user networking, said once. Records the NICs in rec.nics;
+---returns the seed's network-config, or nil for user networking. NICs of
+---mode=manual are left out of it: the guest does not configure them.
 function M.attach_networks(rec, o)
   local network = require("moonbase.network")
-  local requests = {}
-  for _, r in ipairs(o.networks or {}) do
-    if type(r) == "table" then -- from a recipe: {network=, ip=, mac=}
-      requests[#requests + 1] = { network = r.network, ip = r.ip, mac = r.mac }
-    else
-      requests[#requests + 1] = errors.check("launch", network.parse_request(r))
-    end
-  end
+  local bridged = require("moonbase._core.bridged")
+  local requests = M.network_requests(o.networks)
   local ok, why = network.available()
   if not ok then
-    if #requests > 0 then
-      errors.usage("launch: --network needs moonbase's private network, which is not " ..
-        "available here: " .. why)
+    if #requests > 0 or o.bridged then
+      errors.usage(string.format("launch: %s needs moonbase's private network, which is not " ..
+        "available here: %s", o.bridged and "--bridged" or "--network", why))
     end
     if not fallback_said and not o.quiet then
       io.stderr:write(network.fallback_notice(why), "\n")
@@ -77,25 +72,62 @@ function M.attach_networks(rec, o)
     return nil
   end
   network.check_requests(rec.name, requests)
+  local iface = o.bridged and bridged.check()
   local atts = { network.attach(rec.name, { mac = rec.mac }) }
+  local configured = { atts[1] }
+  rec.nics = { { network = atts[1].network, tap = atts[1].tap, mac = atts[1].mac,
+    ipv4 = atts[1].ipv4 } }
   for _, r in ipairs(requests) do
     if r.network ~= network.DEFAULT then
-      atts[#atts + 1] = network.attach(rec.name, { network = r.network, ip = r.ip, mac = r.mac })
+      local a = network.attach(rec.name, { network = r.network, ip = r.ip, mac = r.mac })
+      if r.mode ~= "manual" then configured[#configured + 1] = a end
+      rec.nics[#rec.nics + 1] = { network = a.network, tap = a.tap, mac = a.mac,
+        ipv4 = r.mode ~= "manual" and a.ipv4 or nil, mode = r.mode }
     end
   end
-  rec.nics = {}
-  for _, a in ipairs(atts) do
-    rec.nics[#rec.nics + 1] = { network = a.network, tap = a.tap, mac = a.mac, ipv4 = a.ipv4 }
+  local yaml = network.cloud_init_yaml(configured)
+  if iface then
+    local nic = bridged.attach(rec.name, iface)
+    rec.nics[#rec.nics + 1] = nic
+    yaml = yaml .. bridged.netplan(nic)
   end
   rec.mac, rec.ipv4 = atts[1].mac, atts[1].ipv4
-  return network.cloud_init_yaml(atts)
+  return yaml
+end
+
+---The launch's network requests, parsed and checked (no host changes):
+---"--network" strings, or recipe tables {network=, ip=, mac=, mode=}.
+---@return {network: string, ip?: string, mac?: string, mode: string}[]
+function M.network_requests(list)
+  local network = require("moonbase.network")
+  local requests = {}
+  for _, r in ipairs(list or {}) do
+    if type(r) == "table" then -- from a recipe
+      requests[#requests + 1] = { network = r.network, ip = r.ip, mac = r.mac,
+        mode = r.mode or "auto" }
+    else
+      requests[#requests + 1] = errors.check("launch", network.parse_request(r))
+    end
+  end
+  return requests
 end
 
 ---Recreates the instance's taps before QEMU starts (stop removed them).
 local function reattach(rec)
   if not rec.nics then return end
   local network = require("moonbase.network")
-  for _, nic in ipairs(rec.nics) do network.attach(rec.name, { network = nic.network }) end
+  local bridged = require("moonbase._core.bridged")
+  for _, nic in ipairs(rec.nics) do
+    if nic.network == bridged.NETWORK then bridged.reattach(rec.name, nic)
+    else network.attach(rec.name, { network = nic.network }) end
+  end
+end
+
+---Removes an instance's taps (QEMU is gone); its addresses stay reserved.
+function M.detach_networks(rec)
+  if not rec.nics then return end
+  pcall(require("moonbase.network").detach, rec.name)
+  pcall(require("moonbase._core.bridged").detach, rec.name, rec.nics)
 end
 
 local function console_tail(drv, spec, n)
@@ -207,7 +239,7 @@ function M.agent_main(instance, name, opts)
     child = (own_child and started_here) and pid or nil,
     watch = not (own_child and started_here) and pid or nil,
   })
-  if rec.nics then pcall(require("moonbase.network").detach, name) end -- taps go with QEMU
+  M.detach_networks(rec) -- taps go with QEMU
   fs.remove(agentctl.status_file(dir)) -- last: stop/start wait for this process to end
   if not rc then io.stderr:write("agent: ", msg, "\n") return 2 end
   instance.state(instance.get(name)) -- records follow the hypervisor (when nobody holds the lock)

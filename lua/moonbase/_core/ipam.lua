@@ -323,6 +323,14 @@ function M.parse_request(text)
   if not o.network then errors.usage("--network " .. text .. ": name=NAME is missing") end
   local ok, msg = M.valid_name(o.network)
   if not ok then errors.usage("--network: " .. msg) end
+  if o.mode == "manual" and o.ip then
+    errors.usage(string.format("--network %s: mode=manual leaves the NIC to the guest, so " ..
+      "ip= cannot apply (drop ip=, or use mode=auto)", text))
+  end
+  if o.mode == "manual" and o.network == "moonbase0" then
+    errors.usage(string.format("--network %s: moonbase0 is the instance's own network and " ..
+      "is always configured (mode=manual is for extra networks)", text))
+  end
   if o.mac then o.mac = errors.check("--network", M.check_mac(o.mac)) end
   return o
 end

@@ -275,8 +275,10 @@ describe("network API (fake host)", function()
   it("parses --network values", function()
     assert.same({ network = "backend", mode = "auto" }, network.parse_request("backend"))
     assert.same({ network = "backend", ip = "10.77.0.10", mac = "52:54:00:aa:bb:cc",
-      mode = "manual" },
-      network.parse_request("name=backend,ip=10.77.0.10,mac=52:54:00:AA:BB:CC,mode=manual"))
+      mode = "auto" },
+      network.parse_request("name=backend,ip=10.77.0.10,mac=52:54:00:AA:BB:CC,mode=auto"))
+    assert.same({ network = "backend", mac = "52:54:00:aa:bb:cc", mode = "manual" },
+      network.parse_request("name=backend,mac=52:54:00:AA:BB:CC,mode=manual"))
     local cases = {
       { "", "--network needs a value" },
       { "name=backend,colour=red", 'unknown key "colour"' },
@@ -285,6 +287,8 @@ describe("network API (fake host)", function()
       { "name=Backend", 'invalid network name "Backend"' },
       { "name=backend,mac=xx", 'invalid MAC address "xx"' },
       { "name=backend,ip", '"ip" is not KEY=VALUE' },
+      { "name=backend,ip=10.77.0.10,mode=manual", "mode=manual leaves the NIC to the guest" },
+      { "name=moonbase0,mode=manual", "moonbase0 is the instance's own network" },
     }
     for _, c in ipairs(cases) do
       local msg, code = err_of(function() network.parse_request(c[1]) end)
