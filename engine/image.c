@@ -4,6 +4,7 @@
  * network instead of slowing it. A resumed transfer hashes the bytes it keeps
  * first, then asks for the rest with a Range request. */
 #include "image.h"
+#include "image_curl.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -21,20 +22,8 @@
 #include <unistd.h>
 
 #define RING_SIZE ((size_t)16 << 20)
-#define CHUNK_MAX ((size_t)1 << 20)
 #define WRITEBACK_STEP ((uint64_t)32 << 20)
 #define CURL_BUFFER (512L * 1024)
-#define DEFAULT_CONNECT 10L
-#define DEFAULT_STALL 30L
-#define DEFAULT_GET_MAX ((size_t)64 << 20)
-#define USER_AGENT "moonbase/" MOONBASE_VERSION
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static double now_mono(void)
 {
@@ -56,17 +45,6 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     }
     return 0;
 }
-
-static void to_hex(const unsigned char *md, unsigned len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (unsigned i = 0; i < len; i++) {
-        out[2 * i] = digits[md[i] >> 4];
-        out[2 * i + 1] = digits[md[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 static bool valid_hex64(const char *s)
 {
     size_t n = strlen(s);
@@ -90,117 +68,9 @@ static void format_bytes(char *buf, size_t len, double n)
     }
     snprintf(buf, len, u == 0 ? "%.0f %s" : "%.1f %s", n, units[u]);
 }
-
-/* curl's message without a trailing newline, or its generic text */
-static const char *curl_text(const char *errbuf, CURLcode rc, char *out, size_t len)
-{
-    snprintf(out, len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    for (char *p = out; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    size_t n = strlen(out);
-    while (n > 0 && out[n - 1] == ' ')
-        out[--n] = '\0';
-    return out;
-}
-
 static bool is_http(const char *url)
 {
     return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
-}
-
-/* One line saying what went wrong with a transfer, for any CURLcode. */
-static void set_curl_error(mb_error **err, CURL *c, CURLcode rc, const char *url,
-                           const char *errbuf, long connect_timeout, long stall)
-{
-    char text[CURL_ERROR_SIZE + 32];
-    curl_text(errbuf, rc, text, sizeof text);
-    long code = 0;
-    curl_off_t connected = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
-    switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-        mb_error_set(err, MB_ERR_UNREACHABLE, "remote unreachable: %s (%s)", url, text);
-        break;
-    case CURLE_OPERATION_TIMEDOUT:
-        if (connected == 0 && code == 0)
-            mb_error_set(err, MB_ERR_UNREACHABLE,
-                         "remote unreachable: no answer from %s within %ld s", url,
-                         connect_timeout);
-        else
-            mb_error_set(err, MB_ERR_FAILED,
-                         "transfer of %s stalled: no data for %ld s (run it again to resume)",
-                         url, stall);
-        break;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-        mb_error_set(err, MB_ERR_FAILED,
-                     "TLS verification failed for %s (%s); moonbase does not skip it: "
-                     "fix the host's certificate or the system's CA store", url, text);
-        break;
-    case CURLE_HTTP_RETURNED_ERROR:
-        if (code == 404 || code == 410)
-            mb_error_set(err, MB_ERR_NOT_FOUND, "not found on the server: %s (HTTP %ld)", url,
-                         code);
-        else
-            mb_error_set(err, MB_ERR_FAILED, "the server answered HTTP %ld for %s", code, url);
-        break;
-    case CURLE_FILE_COULDNT_READ_FILE:
-        mb_error_set(err, MB_ERR_NOT_FOUND, "cannot read %s (no such file, or not readable)",
-                     url);
-        break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        mb_error_set(err, MB_ERR_USAGE, "unsupported URL %s: use http://, https:// or file://",
-                     url);
-        break;
-    case CURLE_URL_MALFORMAT:
-        mb_error_set(err, MB_ERR_USAGE, "malformed URL %s", url);
-        break;
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_SEND_ERROR:
-        mb_error_set(err, MB_ERR_FAILED, "transfer of %s was interrupted (%s); run it again "
-                     "to resume", url, text);
-        break;
-    default:
-        mb_error_set(err, MB_ERR_FAILED, "transfer of %s failed: %s", url, text);
-        break;
-    }
-}
-
-/* stall: curl's low-speed check (seconds below 1 byte/s, averaged over a
- * window); 0 leaves it off, for transfers that detect stalls themselves (it
- * would also loosen CURLOPT_MAX_RECV_SPEED_LARGE). */
-static void set_common(CURL *c, const char *url, char *errbuf, long connect_timeout, long stall)
-{
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_timeout);
-    if (stall > 0) {
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
-    }
-}
-
-static long clamp_connect(long t)
-{
-    return t <= 0 || t > DEFAULT_CONNECT ? DEFAULT_CONNECT : t;
 }
 
 /* ------------------------------------------------------------ the pipeline */
@@ -250,8 +120,8 @@ static void *writer_main(void *arg)
         size_t n = (size_t)(r->head - r->tail);
         if (n > RING_SIZE - idx)
             n = RING_SIZE - idx;
-        if (n > CHUNK_MAX)
-            n = CHUNK_MAX;
+        if (n > MB_IMAGE_CHUNK)
+            n = MB_IMAGE_CHUNK;
         pthread_mutex_unlock(&r->mu);
         /* [tail, head) belongs to this thread until tail moves */
         int e = write_all(x->fd, r->buf + idx, n);
@@ -401,7 +271,7 @@ static bool decide(struct xfer *x)
 {
     x->decided = true;
     x->stall_limit = x->spec->stall_timeout > 0 ? (double)x->spec->stall_timeout
-                                                : (double)DEFAULT_STALL;
+                                                : (double)MB_IMAGE_STALL;
     if (x->offset > 0) {
         long code = 0;
         curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
@@ -455,13 +325,13 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 /* Feeds the first n bytes of fd to md (the part an earlier call kept). */
 static int hash_prefix(int fd, uint64_t n, EVP_MD_CTX *md)
 {
-    unsigned char *buf = malloc(CHUNK_MAX);
+    unsigned char *buf = malloc(MB_IMAGE_CHUNK);
     if (buf == NULL)
         return ENOMEM;
     uint64_t off = 0;
     int e = 0;
     while (off < n) {
-        size_t want = n - off < CHUNK_MAX ? (size_t)(n - off) : CHUNK_MAX;
+        size_t want = n - off < MB_IMAGE_CHUNK ? (size_t)(n - off) : MB_IMAGE_CHUNK;
         ssize_t r = pread(fd, buf, want, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
@@ -492,14 +362,14 @@ static void fsync_parent(const char *path)
 static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
 {
     const struct mb_fetch_spec *spec = x->spec;
-    long connect_timeout = clamp_connect(spec->connect_timeout);
-    long stall = spec->stall_timeout > 0 ? spec->stall_timeout : DEFAULT_STALL;
+    long connect_timeout = mb_image_connect_timeout(spec->connect_timeout);
+    long stall = spec->stall_timeout > 0 ? spec->stall_timeout : MB_IMAGE_STALL;
     char errbuf[CURL_ERROR_SIZE];
     char range[32];
     for (int attempt = 0; attempt < 2; attempt++) {
         errbuf[0] = '\0';
         curl_easy_reset(x->curl);
-        set_common(x->curl, spec->url, errbuf, connect_timeout, 0); /* on_progress: stalls */
+        mb_image_curl_setup(x->curl, spec->url, errbuf, connect_timeout, 0); /* on_progress: stalls */
         /* curl reads up to 100 buffers in a row before it checks a rate limit:
          * with a limit, small buffers keep the bursts small */
         long buffer = CURL_BUFFER;
@@ -563,7 +433,7 @@ static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
             x->offset = 0;
             continue;
         }
-        set_curl_error(err, x->curl, rc, spec->url, errbuf, connect_timeout, stall);
+        mb_image_curl_error(err, x->curl, rc, spec->url, errbuf, connect_timeout, stall);
         return false;
     }
     return false;
@@ -604,7 +474,7 @@ bool mb_image_fetch(const struct mb_fetch_spec *spec, struct mb_fetch_result *re
         const char *slash = strrchr(spec->dest, '/');
         x.label = slash ? slash + 1 : spec->dest;
     }
-    pthread_once(&curl_once, curl_init_once);
+    mb_image_curl_init();
 
     x.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (x.fd < 0) {
@@ -668,7 +538,7 @@ bool mb_image_fetch(const struct mb_fetch_spec *spec, struct mb_fetch_result *re
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     EVP_DigestFinal_ex(x.md, md, &mdlen);
-    to_hex(md, mdlen, res->sha256);
+    mb_image_hex(md, mdlen, res->sha256);
     if (spec->size >= 0 && res->size != (uint64_t)spec->size) {
         mb_error_set(err, MB_ERR_FAILED, "%s has %llu bytes, the manifest promises %lld; the "
                      "download was deleted (try again later)", spec->url,
@@ -709,122 +579,5 @@ cleanup:
     pthread_cond_destroy(&x.ring.can_take);
     pthread_cond_destroy(&x.ring.can_put);
     pthread_mutex_destroy(&x.ring.mu);
-    return ok;
-}
-
-/* ------------------------------------------------------------ small GETs */
-
-struct membuf {
-    char *data;
-    size_t len, cap, max;
-    bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct membuf *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n > b->max) {
-        b->too_big = true;
-        return 0;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (p == NULL)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-char *mb_image_http_get(const char *url, long connect_timeout, size_t max, size_t *len,
-                        mb_error **err)
-{
-    char *out = NULL;
-    struct membuf b = {NULL, 0, 0, max ? max : DEFAULT_GET_MAX, false};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    long ct = clamp_connect(connect_timeout);
-    pthread_once(&curl_once, curl_init_once);
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        mb_error_set(err, MB_ERR_IO, "out of memory");
-        goto cleanup;
-    }
-    set_common(c, url, errbuf, ct, DEFAULT_STALL);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    if (b.too_big) {
-        mb_error_set(err, MB_ERR_FAILED, "%s is larger than %zu bytes: not a manifest", url,
-                     b.max);
-        goto cleanup;
-    }
-    if (rc != CURLE_OK) {
-        set_curl_error(err, c, rc, url, errbuf, ct, DEFAULT_STALL);
-        goto cleanup;
-    }
-    if (b.data == NULL && (b.data = calloc(1, 1)) == NULL) {
-        mb_error_set(err, MB_ERR_IO, "out of memory");
-        goto cleanup;
-    }
-    out = b.data;
-    b.data = NULL;
-    *len = b.len;
-
-cleanup:
-    free(b.data);
-    if (c != NULL)
-        curl_easy_cleanup(c);
-    return out;
-}
-
-bool mb_image_sha256_file(const char *path, char out[MB_SHA256_HEX], mb_error **err)
-{
-    bool ok = false;
-    unsigned char *buf = NULL;
-    EVP_MD_CTX *md = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        mb_error_set_errno(err, errno, "cannot read %s", path);
-        goto cleanup;
-    }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    buf = malloc(CHUNK_MAX);
-    md = EVP_MD_CTX_new();
-    if (buf == NULL || md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-        mb_error_set(err, MB_ERR_IO, "out of memory");
-        goto cleanup;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf, CHUNK_MAX);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            mb_error_set_errno(err, errno, "cannot read %s", path);
-            goto cleanup;
-        }
-        if (r == 0)
-            break;
-        EVP_DigestUpdate(md, buf, (size_t)r);
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    EVP_DigestFinal_ex(md, digest, &n);
-    to_hex(digest, n, out);
-    ok = true;
-
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    EVP_MD_CTX_free(md);
     return ok;
 }
