@@ -327,7 +327,16 @@ function M.launch(o)
     if o.cloud_init then
       errors.check("launch", fs.write(staging .. "/user-data", o.cloud_init, 384))
     end
-    if M.uses_agent() then image_lock = require("moonbase._core.boot").prepare(rec, staging, o) end
+    if M.uses_agent() then
+      image_lock = require("moonbase._core.boot").prepare(rec, staging, o)
+      for _, f in ipairs(rec.forwards or {}) do
+        if f.proto == "udp" and not rec.nics then
+          errors.usage(string.format("launch: the UDP forward %d:%d needs the instance on a " ..
+            "moonbase network, and this host gives it QEMU user networking (see " ..
+            "docs/networking.md)", f.host_port, f.guest_port))
+        end
+      end
+    end
     save(rec, staging)
     errors.check("launch", drv:create(M.spec(rec, staging)))
     for _, m in ipairs(M.spec(rec, staging).mounts) do

@@ -82,8 +82,9 @@ function Ref.exec(command) end
 ---@field disk? string             size with a unit, at least "512M" (default "5G"); it can only grow
 ---@field cloud_init? moonbase.recipe.Text  cloud-init user-data: `file "user-data.yaml"` or text (#cloud-config or a script)
 ---@field networks? moonbase.recipe.NetworkRef[]  networks of this recipe to join (when has("networks"))
+---@field bridged? boolean          also a NIC on the host bridge in local.bridged-network, address from its DHCP (like launch --bridged)
 ---@field mounts? moonbase.recipe.Mount[]        host folders to share (when has("mounts"))
----@field forwards? table<integer|string, integer>|string[]  host port → guest port (TCP): `{ [8080] = 80 }` or `{ "8080:80" }` (when has("forwards"))
+---@field forwards? table<integer|string, integer>|string[]  host port → guest port: `{ [8080] = 80 }`, `{ "8080:80" }`, UDP `{ ["5353/udp"] = 53 }` or `{ "5353:53/udp" }` (when has("forwards"))
 ---@field depends_on? string[]|string  instances that must be up, ready and provisioned first
 ---@field provision? moonbase.recipe.Step[]|moonbase.recipe.Step  steps run once, in order, as root: sh, copy, write
 ---@field ready? moonbase.recipe.Probe  what "ready" means; up waits for it (bounded) before provisioning and dependents

@@ -184,7 +184,7 @@ function M.desired(inst)
     image = inst.image or "default",
     cloud_init = inst.cloud_init and lang.template(inst.cloud_init) or "",
     networks = canon(inst.networks), mounts = canon(mounts), forwards = canon(inst.forwards),
-    provision = canon(inst.provision),
+    provision = canon(inst.provision), bridged = inst.bridged and "true" or nil,
   }
 end
 
@@ -238,8 +238,12 @@ function M.plan_instance(model, inst, rec)
   local want = M.desired(inst)
   local replace = {}
   local have = applied.desired or {}
-  for _, k in ipairs({ "image", "cloud_init", "networks", "mounts", "forwards" }) do
-    if have[k] ~= nil and have[k] ~= want[k] then
+  for _, k in ipairs({ "image", "cloud_init", "networks", "mounts", "forwards", "bridged" }) do
+    local was, now = have[k], want[k]
+    if k == "bridged" and applied.desired then
+      was, now = was or "", now or "" -- recorded only when true
+    end
+    if was ~= nil and was ~= now then
       if k == "image" then
         replace[#replace + 1] = string.format("image %s → %s", have.image, want.image)
       else

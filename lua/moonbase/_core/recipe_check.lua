@@ -10,8 +10,8 @@ local M = {}
 -- recipe_lang requires this module; this one needs it only when checking
 local function L() return require("moonbase._core.recipe_lang") end
 
-M.INSTANCE_KEYS = { "image", "cpus", "memory", "disk", "cloud_init", "networks", "mounts",
-  "forwards", "depends_on", "provision", "ready", "timeout", "labels" }
+M.INSTANCE_KEYS = { "image", "cpus", "memory", "disk", "cloud_init", "networks", "bridged",
+  "mounts", "forwards", "depends_on", "provision", "ready", "timeout", "labels" }
 
 ---Bytes from a size string ("2G"), or nil, message.
 function M.size(v)
@@ -211,6 +211,13 @@ function M.instance(ctx, name, spec, at)
       end
     end
   end
+  v = spec.bridged
+  if v ~= nil then
+    if type(v) ~= "boolean" then
+      kfail("bridged", "bridged must be true or false (true: a NIC on the host bridge in " ..
+        "local.bridged-network, like launch --bridged)")
+    else inst.bridged = v or nil end
+  end
   v = spec.mounts
   if v ~= nil then
     local l = L().list_of(v)
@@ -269,11 +276,8 @@ function M.instance(ctx, name, spec, at)
         if not hp or not gp or hp < 1 or hp > 65535 or gp < 1 or gp > 65535 then
           kfail("forwards", string.format("forwards: %s -> %s: ports are whole numbers from " ..
             "1 to 65535", tostring(host), tostring(guest)))
-        elseif proto == "udp" then
-          kfail("forwards", string.format("forwards: %s/udp: only tcp can be forwarded (moonbase " ..
-            "carries forwards over the instance's SSH connection)", tostring(host)))
-        elseif proto ~= "tcp" then
-          kfail("forwards", "forwards: the protocol is tcp, got " .. tostring(proto))
+        elseif proto ~= "tcp" and proto ~= "udp" then
+          kfail("forwards", "forwards: the protocol is tcp or udp, got " .. tostring(proto))
         else
           inst.forwards[#inst.forwards + 1] = { host = hp, guest = gp, proto = proto,
             where = ctx.locate(at, "forwards") }
@@ -283,7 +287,7 @@ function M.instance(ctx, name, spec, at)
         if math.type(fk) == "integer" and type(fv) == "string" then
           local h, g, p = fv:match("^(%d+):(%d+)/?(%a*)$")
           if not h then
-            kfail("forwards", string.format("forwards: \"%s\" is not HOST:GUEST[/tcp]", fv))
+            kfail("forwards", string.format("forwards: \"%s\" is not HOST:GUEST[/tcp|/udp]", fv))
           else add(h, g, p ~= "" and p or "tcp") end
         elseif math.type(fk) == "integer" then
           add(fk, fv, "tcp")

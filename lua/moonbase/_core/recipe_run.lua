@@ -257,6 +257,7 @@ local function launch_options(model, inst)
       o.networks[#o.networks + 1] = { network = model.network_by_name[n.name].full, ip = n.ip }
     end
   end
+  if f.networks and inst.bridged then o.bridged = true end
   if f.mounts and #inst.mounts > 0 then
     o.mounts = {}
     for _, m in ipairs(inst.mounts) do

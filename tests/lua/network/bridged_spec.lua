@@ -164,3 +164,36 @@ describe("network-config of extra NICs (launch code, fake host)", function()
     for _, l in ipairs(host.state.links) do assert.are_not.equal(rec.nics[3].tap, l.name) end
   end)
 end)
+
+describe("recipes: bridged = true and UDP forwards (test driver, fake host)", function()
+  package.path = helpers.src .. "/tests/lua/?.lua;" .. package.path
+  local common = require("recipes.common")
+  local r
+  before_each(function()
+    r = common.new()
+    r.h.env.MOONBASE_NET_FAKE = r.home .. "/fakehost.json"
+    assert(fs.write(r.h.env.MOONBASE_NET_FAKE, json.encode(HOST)))
+  end)
+  after_each(function() r:cleanup() end)
+
+  local RECIPE = [[
+instance "web" { bridged = %s, forwards = { "5353:53/udp", [8080] = 80 } }
+]]
+
+  it("launches with bridged = true, and plans a replace when it changes", function()
+    r:write("app.lua", RECIPE:format("true"))
+    -- the same one-line error as launch --bridged while the setting is unset
+    local code, _, err = r:run({ "up", "app.lua", "-q" })
+    assert.equal(2, code, err)
+    assert.truthy(err:find("moonbase set local.bridged-network=IFACE", 1, true), err)
+    r:ok({ "set", "local.bridged-network=br-lan" })
+    r:ok({ "up", "app.lua", "-q" })
+    local actions = r:actions("app.lua")
+    assert.equal("keep", actions["app-web"] or actions.web)
+    r:write("app.lua", RECIPE:format("false"))
+    local _, plan = r:actions("app.lua")
+    assert.equal("replace", plan.instances[1].action)
+    assert.truthy(plan.instances[1].details:find("bridged changed", 1, true),
+      plan.instances[1].details)
+  end)
+end)

@@ -86,10 +86,13 @@ instance "b" {
   forwards = { "8080:81" },
 }
 ]], { 'app.lua:3: instance "b": host port 8080/tcp is already forwarded to "a"' } },
-    { "a UDP forward", [[
-instance "a" { forwards = { ["5353/udp"] = 53, [70000] = 1 } }
-]], { 'app.lua:1: instance "a": forwards: 5353/udp: only tcp can be forwarded',
+    { "a forward of another protocol", [[
+instance "a" { forwards = { ["5353/sctp"] = 53, [70000] = 1 } }
+]], { 'app.lua:1: instance "a": forwards: the protocol is tcp or udp, got sctp',
       'app.lua:1: instance "a": forwards: 70000 -> 1: ports are whole numbers from 1 to 65535' } },
+    { "bridged that is not a boolean", [[
+instance "a" { bridged = "yes" }
+]], { 'app.lua:1: instance "a": bridged must be true or false' } },
     { "a ref to no instance", [[
 instance "web" {}
 output("x", ref("webb").ipv4)
