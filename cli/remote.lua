@@ -1,5 +1,5 @@
 -- moonbase remote list | add NAME URL | remove NAME
-local images = require("moonbase.images")
+local remotes = require("moonbase.remotes")
 local format = require("moonbase.format")
 local errors = require("moonbase.errors")
 
@@ -8,7 +8,7 @@ local usage = "moonbase remote list [--format FORMAT] | remote add NAME URL | re
 local verbs = {
   list = { 0, function(opts)
     local rows = {}
-    for _, r in ipairs(images.remotes()) do
+    for _, r in ipairs(remotes.list()) do
       rows[#rows + 1] = { name = r.name, url = r.url, kind = r.builtin and "built-in" or "user" }
     end
     format.print(rows, opts.format, {
@@ -17,12 +17,12 @@ local verbs = {
     })
   end },
   add = { 2, function(opts)
-    local url, warning = images.add_remote(opts[2], opts[3])
+    local url, warning = remotes.add(opts[2], opts[3])
     if warning then io.stderr:write("remote: warning: ", warning, "\n") end
     print(string.format('Added remote "%s": %s', opts[2], url))
   end },
   remove = { 1, function(opts)
-    images.remove_remote(opts[2])
+    remotes.remove(opts[2])
     print(string.format('Removed remote "%s"', opts[2]))
   end },
 }

@@ -1,28 +1,22 @@
--- Images: references (ALIAS, REMOTE:ALIAS, file:///path, http(s)://...),
--- remotes (simplestreams image hosts), and resolving a reference to a
+-- Images: references (ALIAS, REMOTE:ALIAS, file:///path, http(s)://...)
+-- and resolving a reference to a
 -- verified qcow2 in the cache, downloading it once however many processes
--- ask at the same time. Listing and pruning the cache are here too.
+-- ask at the same time. Listing and pruning the cache are here too. The
+-- remotes themselves (simplestreams image hosts) are moonbase.remotes.
 local fs = require("moonbase.core.fs")
 local util = require("moonbase.core.util")
 local image = require("moonbase.core.image")
 local format = require("moonbase.format")
 local paths = require("moonbase._core.paths")
-local store = require("moonbase._core.store")
 local ss = require("moonbase._core.simplestreams")
 local vault = require("moonbase._core.vault")
+local remotes = require("moonbase.remotes")
 local errors = require("moonbase.errors")
 
 local M = {}
 
----@type table<string, string>
-M.builtin_remotes = {
-  ubuntu = "https://cloud-images.ubuntu.com/releases/",
-  ["ubuntu-daily"] = "https://cloud-images.ubuntu.com/daily/",
-}
-M.default_remote = "ubuntu"
+M.default_remote = remotes.default
 M.default_image = "ubuntu:24.04"
-
-local reserved_remotes = { file = true, http = true, https = true }
 
 local function warn(msg)
   io.stderr:write("warning: ", msg, "\n")
@@ -80,7 +74,7 @@ function M.parse_ref(ref)
   end
   local remote, alias = ref:match("^([^:]+):(.*)$")
   if not remote then remote, alias = M.default_remote, ref end
-  if not remote:match("^[a-z][a-z0-9-]*$") or reserved_remotes[remote] then
+  if not remote:match("^[a-z][a-z0-9-]*$") or remotes.reserved[remote] then
     return nil, string.format('invalid image reference "%s": "%s" is not a remote name (%s)', ref,
       remote, ref_help)
   end
@@ -100,123 +94,10 @@ function M.check_ref(ref)
   return true
 end
 
----------------------------------------------------------------- remotes
-
-local function remotes_file()
-  return paths.config .. "/remotes.json"
-end
-
-local function user_remotes()
-  local t = errors.check("remote", store.read(remotes_file(), {}))
-  if type(t) ~= "table" then t = {} end
-  return t
-end
-
----Every remote, sorted by name: {name, url, builtin}.
----@return {name: string, url: string, builtin: boolean}[]
-function M.remotes()
-  local out = {}
-  for name, url in pairs(M.builtin_remotes) do
-    out[#out + 1] = { name = name, url = url, builtin = true }
-  end
-  for name, r in pairs(user_remotes()) do
-    if not M.builtin_remotes[name] and type(r) == "table" and type(r.url) == "string" then
-      out[#out + 1] = { name = name, url = r.url, builtin = false }
-    end
-  end
-  table.sort(out, function(a, b) return a.name < b.name end)
-  return out
-end
-
----The base URL of a remote, or nil, message, "notfound".
----@param name string
----@return string? url
----@return string? message
----@return string? code
-function M.remote_url(name)
-  if M.builtin_remotes[name] then return M.builtin_remotes[name] end
-  local r = user_remotes()[name]
-  if type(r) == "table" and type(r.url) == "string" then return r.url end
-  return nil, string.format('unknown remote "%s" (try: moonbase remote list, or moonbase ' ..
-    "remote add %s URL)", name, name), "notfound"
-end
-
----Checks a remote URL: http(s)://host[/path]; returns it with a final "/".
----@param url string
----@return string? url
----@return string? message
-function M.check_remote_url(url)
-  local scheme, host = tostring(url):match("^(%a+)://([^/?#%s]+)[^%s]*$")
-  if not scheme or (scheme:lower() ~= "http" and scheme:lower() ~= "https") or host == "" then
-    return nil, string.format('invalid remote URL "%s": expected http(s)://host/path/ of a ' ..
-      "simplestreams image host", tostring(url))
-  end
-  if url:find("[?#]") then
-    return nil, string.format('invalid remote URL "%s": no query or fragment, please', url)
-  end
-  return (url:gsub("/*$", "/"))
-end
-
-local function edit_remotes(fn)
-  errors.check("remote", fs.mkdirs(paths.config))
-  local lock <close> = errors.check("remote", fs.lock(paths.config .. "/remotes.lock"))
-  local t = user_remotes()
-  fn(t)
-  store.write(remotes_file(), t)
-end
-
----Adds a remote. Returns its normalized URL and, for http://, a warning.
----@param name string
----@param url string
----@return string url
----@return string? warning
-function M.add_remote(name, url)
-  if not tostring(name):match("^[a-z][a-z0-9-]*$") or #name > 32 or reserved_remotes[name] then
-    errors.usage(string.format('invalid remote name "%s": use lowercase letters, digits and ' ..
-      "dashes, starting with a letter (not file, http or https)", tostring(name)))
-  end
-  local norm, msg = M.check_remote_url(url)
-  if not norm then errors.usage(msg) end
-  if M.builtin_remotes[name] then
-    errors.raise(string.format('remote "%s" is built in and cannot be replaced (pick another ' ..
-      "name)", name), "exists")
-  end
-  edit_remotes(function(t)
-    if t[name] then
-      errors.raise(string.format('remote "%s" exists already (try: moonbase remote remove %s ' ..
-        "first)", name, name), "exists")
-    end
-    t[name] = { url = norm }
-  end)
-  ss.forget(name)
-  local warning
-  if norm:sub(1, 7):lower() == "http://" then
-    warning = string.format('remote "%s" uses plain http://: manifests can be altered on the ' ..
-      "way (images are still checked against their sha256); prefer https://", name)
-  end
-  return norm, warning
-end
-
----Removes a user remote.
----@param name string
-function M.remove_remote(name)
-  if M.builtin_remotes[name] then
-    errors.raise(string.format('remote "%s" is built in and cannot be removed', name), "state")
-  end
-  edit_remotes(function(t)
-    if not t[name] then
-      errors.raise(string.format('unknown remote "%s" (try: moonbase remote list)', name),
-        "notfound")
-    end
-    t[name] = nil
-  end)
-  ss.forget(name)
-end
-
 ---------------------------------------------------------------- find
 
 local function catalogue(remote, o)
-  local url = errors.check(nil, M.remote_url(remote))
+  local url = errors.check(nil, remotes.url(remote))
   local images, msg, code, stale = ss.catalogue(remote, url, { force = o.force_update })
   if not images then
     local hint = code == "unreachable" and " (check the network, or the remote's URL: " ..
@@ -256,7 +137,7 @@ function M.find(query, o)
     end
     names, text = { remote }, rest
   else
-    for _, r in ipairs(M.remotes()) do names[#names + 1] = r.name end
+    for _, r in ipairs(remotes.list()) do names[#names + 1] = r.name end
   end
   local rows, warnings, failures = {}, {}, 0
   local needle = text:lower()
