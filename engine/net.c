@@ -11,6 +11,7 @@
  * made the one way the kernel offers: TUNSETIFF + TUNSETOWNER + TUNSETPERSIST
  * on /dev/net/tun. */
 #include "net.h"
+#include "netlink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,178 +66,6 @@ bool mb_net_privileged(char *reason, size_t reason_len)
         return false;
     }
     return true;
-}
-
-/* ---------------------------------------------------------------- netlink */
-
-#define NL_BUFSIZE 8192
-
-struct nlreq {
-    union {
-        struct nlmsghdr h;
-        char raw[NL_BUFSIZE];
-    };
-};
-
-static void *nl_tail(struct nlreq *r)
-{
-    return r->raw + NLMSG_ALIGN(r->h.nlmsg_len);
-}
-
-static void req_init(struct nlreq *r, int type, int flags, const void *hdr, size_t hdrlen)
-{
-    memset(r, 0, sizeof *r);
-    r->h.nlmsg_len = NLMSG_LENGTH(hdrlen);
-    r->h.nlmsg_type = (unsigned short)type;
-    r->h.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | flags);
-    memcpy(NLMSG_DATA(&r->h), hdr, hdrlen);
-}
-
-/* Attributes are small and fixed; overflowing NL_BUFSIZE is a bug. */
-static struct rtattr *attr_put(struct nlreq *r, int type, const void *data, size_t len)
-{
-    struct rtattr *a = nl_tail(r);
-    size_t need = NLMSG_ALIGN(r->h.nlmsg_len) + RTA_SPACE(len);
-    if (need > sizeof *r)
-        abort();
-    a->rta_type = (unsigned short)type;
-    a->rta_len = (unsigned short)RTA_LENGTH(len);
-    if (len)
-        memcpy(RTA_DATA(a), data, len);
-    r->h.nlmsg_len = (unsigned)need;
-    return a;
-}
-
-static void attr_str(struct nlreq *r, int type, const char *s)
-{
-    attr_put(r, type, s, strlen(s) + 1);
-}
-
-static void attr_u32(struct nlreq *r, int type, uint32_t v)
-{
-    attr_put(r, type, &v, sizeof v);
-}
-
-static struct rtattr *nest_start(struct nlreq *r, int type)
-{
-    return attr_put(r, type, NULL, 0);
-}
-
-static void nest_end(struct nlreq *r, struct rtattr *nest)
-{
-    nest->rta_len = (unsigned short)((char *)nl_tail(r) - (char *)nest);
-}
-
-static int nl_open(mb_error **err)
-{
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0) {
-        mb_error_set_errno(err, errno, "net: cannot open a netlink socket");
-        return -1;
-    }
-    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        mb_error_set_errno(err, errno, "net: cannot bind a netlink socket");
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static bool nl_send(int fd, struct nlmsghdr *h, mb_error **err)
-{
-    static unsigned seq;
-    h->nlmsg_seq = ++seq;
-    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-    ssize_t n;
-    while ((n = sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa)) < 0
-           && errno == EINTR)
-        ;
-    if (n < 0) {
-        mb_error_set_errno(err, errno, "net: netlink send failed");
-        return false;
-    }
-    return true;
-}
-
-/* Sends one request and waits for its ACK; returns 0 or the kernel's errno. */
-static int nl_talk(struct nlreq *r, mb_error **err)
-{
-    int fd = nl_open(err);
-    if (fd < 0)
-        return -1;
-    r->h.nlmsg_flags |= NLM_F_ACK;
-    int result = -1;
-    char *buf = malloc(NL_BUFSIZE * 4);
-    if (buf == NULL || !nl_send(fd, &r->h, err))
-        goto cleanup;
-    for (;;) {
-        ssize_t n = recv(fd, buf, NL_BUFSIZE * 4, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            mb_error_set_errno(err, n < 0 ? errno : EPROTO, "net: netlink receive failed");
-            goto cleanup;
-        }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)n);
-             h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != r->h.nlmsg_seq || h->nlmsg_type != NLMSG_ERROR)
-                continue;
-            struct nlmsgerr *e = NLMSG_DATA(h);
-            result = -e->error;
-            goto cleanup;
-        }
-    }
-cleanup:
-    free(buf);
-    close(fd);
-    return result;
-}
-
-typedef bool (*nl_dump_cb)(struct nlmsghdr *h, void *ctx);
-
-/* Sends a dump request and hands every answer to cb. */
-static bool nl_dump(struct nlreq *r, nl_dump_cb cb, void *ctx, mb_error **err)
-{
-    int fd = nl_open(err);
-    if (fd < 0)
-        return false;
-    r->h.nlmsg_flags |= NLM_F_DUMP;
-    bool ok = false;
-    char *buf = malloc(NL_BUFSIZE * 4);
-    if (buf == NULL || !nl_send(fd, &r->h, err))
-        goto cleanup;
-    for (;;) {
-        ssize_t n = recv(fd, buf, NL_BUFSIZE * 4, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            mb_error_set_errno(err, n < 0 ? errno : EPROTO, "net: netlink receive failed");
-            goto cleanup;
-        }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned)n);
-             h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != r->h.nlmsg_seq)
-                continue;
-            if (h->nlmsg_type == NLMSG_DONE) {
-                ok = true;
-                goto cleanup;
-            }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                struct nlmsgerr *e = NLMSG_DATA(h);
-                mb_error_set_errno(err, -e->error, "net: netlink dump failed");
-                goto cleanup;
-            }
-            if (!cb(h, ctx)) {
-                mb_error_set(err, MB_ERR_IO, "net: out of memory");
-                goto cleanup;
-            }
-        }
-    }
-cleanup:
-    free(buf);
-    close(fd);
-    return ok;
 }
 
 /* Grows a dynamic array by one element; NULL when out of memory. */
@@ -334,11 +163,11 @@ static bool on_link(struct nlmsghdr *h, void *ctx)
 
 struct mb_net_link *mb_net_links(size_t *n, mb_error **err)
 {
-    struct nlreq r;
+    struct mb_nlreq r;
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
-    req_init(&r, RTM_GETLINK, 0, &ifi, sizeof ifi);
+    mb_nl_init(&r, RTM_GETLINK, 0, &ifi, sizeof ifi);
     struct dump d = {0};
-    if (!nl_dump(&r, on_link, &d, err)) {
+    if (!mb_nl_dump(&r, on_link, &d, err)) {
         free(d.arr);
         return NULL;
     }
@@ -400,11 +229,11 @@ static bool on_addr(struct nlmsghdr *h, void *ctx)
 
 struct mb_net_addr *mb_net_addrs(size_t *n, mb_error **err)
 {
-    struct nlreq r;
+    struct mb_nlreq r;
     struct ifaddrmsg ifa = {.ifa_family = AF_INET};
-    req_init(&r, RTM_GETADDR, 0, &ifa, sizeof ifa);
+    mb_nl_init(&r, RTM_GETADDR, 0, &ifa, sizeof ifa);
     struct dump d = {0};
-    if (!nl_dump(&r, on_addr, &d, err)) {
+    if (!mb_nl_dump(&r, on_addr, &d, err)) {
         free(d.arr);
         return NULL;
     }
@@ -454,11 +283,11 @@ static bool on_route(struct nlmsghdr *h, void *ctx)
 
 struct mb_net_route *mb_net_routes(size_t *n, mb_error **err)
 {
-    struct nlreq r;
+    struct mb_nlreq r;
     struct rtmsg rt = {.rtm_family = AF_INET};
-    req_init(&r, RTM_GETROUTE, 0, &rt, sizeof rt);
+    mb_nl_init(&r, RTM_GETROUTE, 0, &rt, sizeof rt);
     struct dump d = {0};
-    if (!nl_dump(&r, on_route, &d, err)) {
+    if (!mb_nl_dump(&r, on_route, &d, err)) {
         free(d.arr);
         return NULL;
     }
@@ -499,21 +328,21 @@ bool mb_net_bridge_create(const char *name, const char *alias, mb_error **err)
 {
     if (!valid_ifname(name, "bridge", err))
         return false;
-    struct nlreq r;
+    struct mb_nlreq r;
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
-    req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
-    attr_str(&r, IFLA_IFNAME, name);
+    mb_nl_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
+    mb_nl_put_str(&r, IFLA_IFNAME, name);
     unsigned char mac[6];
     bridge_mac(name, mac);
-    attr_put(&r, IFLA_ADDRESS, mac, sizeof mac);
-    struct rtattr *info = nest_start(&r, IFLA_LINKINFO);
-    attr_str(&r, IFLA_INFO_KIND, "bridge");
-    struct rtattr *data = nest_start(&r, IFLA_INFO_DATA);
-    attr_u32(&r, IFLA_BR_FORWARD_DELAY, 0);
-    attr_u32(&r, IFLA_BR_STP_STATE, 0);
-    nest_end(&r, data);
-    nest_end(&r, info);
-    int e = nl_talk(&r, err);
+    mb_nl_put(&r, IFLA_ADDRESS, mac, sizeof mac);
+    struct rtattr *info = mb_nl_nest_start(&r, IFLA_LINKINFO);
+    mb_nl_put_str(&r, IFLA_INFO_KIND, "bridge");
+    struct rtattr *data = mb_nl_nest_start(&r, IFLA_INFO_DATA);
+    mb_nl_put_u32(&r, IFLA_BR_FORWARD_DELAY, 0);
+    mb_nl_put_u32(&r, IFLA_BR_STP_STATE, 0);
+    mb_nl_nest_end(&r, data);
+    mb_nl_nest_end(&r, info);
+    int e = mb_nl_talk(&r, err);
     if (e != 0) {
         if (e > 0)
             mb_error_set_errno(err, e, "net: cannot create the bridge %s", name);
@@ -571,10 +400,10 @@ bool mb_net_link_delete(const char *name, mb_error **err)
     unsigned idx = if_nametoindex(name);
     if (idx == 0)
         return true;
-    struct nlreq r;
+    struct mb_nlreq r;
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = (int)idx};
-    req_init(&r, RTM_DELLINK, 0, &ifi, sizeof ifi);
-    int e = nl_talk(&r, err);
+    mb_nl_init(&r, RTM_DELLINK, 0, &ifi, sizeof ifi);
+    int e = mb_nl_talk(&r, err);
     if (e == ENODEV)
         return true;
     if (e != 0) {
@@ -592,13 +421,13 @@ static bool link_set(const char *name, unsigned change, unsigned flags, int type
     int idx = link_index(name, "interface", err);
     if (idx < 0)
         return false;
-    struct nlreq r;
+    struct mb_nlreq r;
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = idx, .ifi_change = change,
                             .ifi_flags = flags};
-    req_init(&r, RTM_NEWLINK, 0, &ifi, sizeof ifi);
+    mb_nl_init(&r, RTM_NEWLINK, 0, &ifi, sizeof ifi);
     if (type)
-        attr_put(&r, type, data, len);
-    int e = nl_talk(&r, err);
+        mb_nl_put(&r, type, data, len);
+    int e = mb_nl_talk(&r, err);
     if (e != 0) {
         if (e > 0)
             mb_error_set_errno(err, e, "net: cannot %s %s", what, name);
@@ -646,17 +475,17 @@ static bool addr_msg(int type, int flags, const char *dev, const char *addr, int
     int idx = link_index(dev, "interface", err);
     if (idx < 0)
         return false;
-    struct nlreq r;
+    struct mb_nlreq r;
     struct ifaddrmsg ifa = {.ifa_family = AF_INET, .ifa_prefixlen = (unsigned char)prefix,
                             .ifa_scope = RT_SCOPE_UNIVERSE, .ifa_index = (unsigned)idx};
-    req_init(&r, type, flags, &ifa, sizeof ifa);
-    attr_put(&r, IFA_LOCAL, &a, 4);
-    attr_put(&r, IFA_ADDRESS, &a, 4);
+    mb_nl_init(&r, type, flags, &ifa, sizeof ifa);
+    mb_nl_put(&r, IFA_LOCAL, &a, 4);
+    mb_nl_put(&r, IFA_ADDRESS, &a, 4);
     if (prefix < 31) {
         struct in_addr brd = {a.s_addr | htonl(0xffffffffu >> prefix)};
-        attr_put(&r, IFA_BROADCAST, &brd, 4);
+        mb_nl_put(&r, IFA_BROADCAST, &brd, 4);
     }
-    int e = nl_talk(&r, err);
+    int e = mb_nl_talk(&r, err);
     if (type == RTM_DELADDR && e == EADDRNOTAVAIL)
         return true;
     if (e != 0) {
