@@ -4,10 +4,10 @@ local format = require("moonbase.format")
 local units = require("moonbase.units")
 
 local order = { "name", "state", "image", "cpus", "memory", "disk_used", "disk_total", "ipv4",
-  "ssh", "uptime", "mounts", "driver", "created" }
+  "ssh", "uptime", "mounts", "driver", "host", "created" }
 local titles = { name = "Name", state = "State", image = "Image", cpus = "CPUs",
   memory = "Memory", disk_used = "Disk used", disk_total = "Disk total", ipv4 = "IPv4",
-  ssh = "SSH", uptime = "Uptime", mounts = "Mounts", driver = "Driver", created = "Created" }
+  ssh = "SSH", uptime = "Uptime", mounts = "Mounts", driver = "Driver", host = "Host", created = "Created" }
 
 return {
   summary = "Show details of instances",

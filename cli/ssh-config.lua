@@ -41,6 +41,9 @@ return {
         "  HostKeyAlias " .. alias,
         "  UserKnownHostsFile " .. known,
         "  StrictHostKeyChecking yes",
+        -- on another libvirt host: HostName:Port are that host's loopback
+        rec.host and ("  ProxyCommand " ..
+          require("moonbase._core.libvirt_remote").proxy_command(rec.host)) or nil,
       }, "\n")
     end
     if #out > 0 then print(table.concat(out, "\n\n")) end

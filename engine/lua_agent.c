@@ -81,7 +81,7 @@ static struct mb_sftp_mount_req *check_mounts(lua_State *L, int t, size_t *n)
     return m; /* the userdata and the table stay on the stack */
 }
 
-/* serve{socket, host, port, user, key, host_key, timeout, child, watch,
+/* serve{socket, host, port, user, key, host_key, timeout, proxy, child, watch,
  *       mounts, ready = function(failures)}
  * -> exit status of the watched process (0 after a stop request) */
 static int l_serve(lua_State *L)
@@ -95,6 +95,7 @@ static int l_serve(lua_State *L)
     c.ssh.key_path = opt_str(L, 1, "key");
     c.ssh.host_key = opt_str(L, 1, "host_key");
     c.ssh.timeout = opt_num(L, 1, "timeout", 30);
+    c.ssh.proxy = opt_str(L, 1, "proxy"); /* a guest on another host: see ssh.h */
     c.child = (pid_t)opt_num(L, 1, "child", 0);
     c.watch = (pid_t)opt_num(L, 1, "watch", 0);
     luaL_argcheck(L, c.socket_path && c.ssh.host && c.ssh.user && c.ssh.key_path

@@ -165,11 +165,11 @@ static struct session_ud *check_session(lua_State *L)
     return u;
 }
 
-/* connect{host=, port=, user=, key=|key_data=, host_key=, timeout=} -> session */
+/* connect{host=, port=, user=, key=|key_data=, host_key=, timeout=, proxy=} -> session */
 static int l_connect(lua_State *L)
 {
     static const char *const keys[] = {"host", "port", "user", "key", "key_data",
-                                       "host_key", "timeout", NULL};
+                                       "host_key", "timeout", "proxy", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     check_keys(L, 1, keys, "ssh.connect");
     struct mb_ssh_connect_opts o = {
@@ -180,6 +180,7 @@ static int l_connect(lua_State *L)
         .key_data = opt_str(L, 1, "key_data", NULL),
         .host_key = opt_str(L, 1, "host_key", NULL),
         .timeout = opt_num(L, 1, "timeout", 30),
+        .proxy = opt_str(L, 1, "proxy", NULL),
     };
     if (o.host == NULL || o.user == NULL || o.host_key == NULL)
         return luaL_error(L, "ssh.connect: host, user and host_key are required");

@@ -6,15 +6,19 @@
 #include "ssh_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,6 +197,36 @@ static int tcp_connect(mb_ssh *s, const char *host, int port, int64_t deadline,
     return fd;
 }
 
+extern char **environ;
+
+/* The proxy command on one end of a socket pair (its stdin and stdout), the
+ * other end returned: libssh2 talks through it as through a TCP socket. */
+static int proxy_connect(mb_ssh *s, const char *command, mb_error **err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        mb_error_set_errno(err, errno, "ssh: cannot make a socket pair for the proxy");
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 0); /* dup2 clears close-on-exec */
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    int rc = posix_spawn(&s->proxy_pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    if (rc != 0) {
+        s->proxy_pid = 0;
+        close(sv[0]);
+        mb_error_set_errno(err, rc, "ssh: cannot run the proxy command for %s", s->hostport);
+        return -1;
+    }
+    int fl = fcntl(sv[0], F_GETFL);
+    fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
+    return sv[0];
+}
+
 /* libssh2's host key preference for the type of key we expect, so a server
  * with several host keys shows us the one we know. */
 static const char *hostkey_pref(const char *line)
@@ -328,7 +362,8 @@ mb_ssh *mb_ssh_connect(const struct mb_ssh_connect_opts *o, unsigned flags, mb_e
     snprintf(s->desc, sizeof s->desc, "%.16s@%s", o->user, s->hostport);
     int64_t deadline = mb_ssh_now_ms() + s->timeout_ms;
 
-    s->sock = tcp_connect(s, o->host, port, deadline, err);
+    s->sock = o->proxy ? proxy_connect(s, o->proxy, err)
+                       : tcp_connect(s, o->host, port, deadline, err);
     if (s->sock < 0)
         goto fail;
     s->session = libssh2_session_init();
@@ -383,5 +418,16 @@ void mb_ssh_close(mb_ssh *s)
     }
     if (s->sock >= 0)
         close(s->sock);
+    if (s->proxy_pid > 0) { /* it ends with its socket; a stuck one is told to */
+        int st;
+        pid_t r;
+        for (int k = 0; k < 20 && (r = waitpid(s->proxy_pid, &st, WNOHANG)) == 0; k++)
+            usleep(10000);
+        if (r == 0) {
+            kill(s->proxy_pid, SIGTERM);
+            while (waitpid(s->proxy_pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        }
+    }
     free(s);
 }

@@ -43,6 +43,10 @@ struct mb_ssh_connect_opts {
     const char *host_key; /* the one public key line the server must present */
     double timeout;       /* seconds for connect + handshake + auth, and for
                            * each later protocol wait; <= 0: 30 */
+    const char *proxy;    /* NULL, or a shell command whose stdin and stdout reach the
+                           * server, like OpenSSH's ProxyCommand (e.g. `ssh -W
+                           * 127.0.0.1:2222 gateway`): run with /bin/sh -c instead of
+                           * a TCP connection; host and port then name it in messages */
 };
 
 /* Connects, checks the host key (MB_ERR_HOSTKEY on mismatch, with a loud

@@ -6,6 +6,7 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ssh.h"
 
@@ -13,6 +14,7 @@ struct mb_ssh {
     LIBSSH2_SESSION *session;
     LIBSSH2_SFTP *sftp; /* opened on first use */
     int sock;
+    pid_t proxy_pid;    /* the proxy command's process, or 0 */
     int timeout_ms;     /* for each wait on a protocol reply */
     bool lost;          /* the connection broke: every call fails at once */
     char desc[320];     /* user@host:port */

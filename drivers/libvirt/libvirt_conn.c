@@ -1,6 +1,7 @@
 /* Connections to libvirtd, libvirt's errors, and the driver's files in the
  * instance directory (see libvirt_conn.h). */
 #include "libvirt_conn.h"
+#include "libvirt_remote.h"
 #include "libvirt_xml.h"
 #include "fs.h"
 
@@ -59,7 +60,12 @@ const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf)
         }
         free(s);
     }
-    snprintf(buf, MB_LIBVIRT_PATHLEN, "%s", mb_libvirt_default_uri());
+    if (mb_libvirt_remote_uri(inst, buf) != NULL)
+        return buf;
+    /* an instance of this machine stays here when new ones go elsewhere */
+    const char *def = mb_libvirt_default_uri();
+    snprintf(buf, MB_LIBVIRT_PATHLEN, "%s",
+             mb_libvirt_uri_is_remote(def) ? MB_LIBVIRT_DEFAULT_URI : def);
     return buf;
 }
 

@@ -22,8 +22,9 @@
 /* The URI new instances go to: $MOONBASE_LIBVIRT_URI (the Lua layer sets it
  * from local.libvirt.uri), else qemu:///system. */
 const char *mb_libvirt_default_uri(void);
-/* The URI of inst: the one in its libvirt.domain, else the default. buf holds
- * MB_LIBVIRT_PATHLEN bytes. */
+/* The URI of inst: the one in its libvirt.domain, else its libvirt.host (an
+ * instance on another host), else the default when that is a local one, else
+ * qemu:///system. buf holds MB_LIBVIRT_PATHLEN bytes. */
 const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf);
 /* Whether uri names another machine (a transport or a host in it). */
 bool mb_libvirt_uri_is_remote(const char *uri);

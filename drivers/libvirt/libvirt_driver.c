@@ -10,6 +10,7 @@
  * operations in libvirt_storage.c. */
 #include "driver.h"
 #include "libvirt_conn.h"
+#include "libvirt_remote.h"
 #include "libvirt_storage.h"
 #include "libvirt_xml.h"
 #include "fs.h"
@@ -196,13 +197,14 @@ static bool held_by_qemu_driver(const struct mb_instance *i, const char *op, mb_
 
 static bool lv_create(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    char disk[PATHLEN];
-    const char *uri = mb_libvirt_default_uri();
-    if (mb_libvirt_uri_is_remote(uri)) {
-        mb_error_set(err, MB_ERR_UNSUPPORTED, "create: instances on a remote libvirt host (%s) "
-                     "are not supported yet: the disk would have to be uploaded to its storage "
-                     "pool (try: moonbase set local.libvirt.uri=qemu:///system)", uri);
-        return false;
+    char disk[PATHLEN], buf[PATHLEN];
+    /* placed on another host by the caller (libvirt.host), or by the setting */
+    const char *uri = mb_libvirt_remote_uri(i, buf);
+    if (uri == NULL && mb_libvirt_uri_is_remote(mb_libvirt_default_uri()))
+        uri = mb_libvirt_default_uri();
+    if (uri != NULL) {
+        virConnectPtr c = mb_libvirt_connect(uri, err);
+        return c != NULL && mb_libvirt_remote_create(c, uri, i, err);
     }
     if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image == NULL) {
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs a base image and a disk "
@@ -225,7 +227,18 @@ static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err
                      "domain %s)", i->name, virDomainGetName(d.dom));
         goto cleanup;
     }
-    if (!mb_qemu_disk_path(disk, sizeof disk, i) || access(disk, F_OK) != 0) {
+    bool remote = mb_libvirt_uri_is_remote(d.uri);
+    struct mb_libvirt_remote_files rf;
+    struct mb_instance ri = *i; /* on a remote host: its volumes there */
+    if (remote && !mb_libvirt_remote_paths(d.conn, i, &rf, err))
+        goto cleanup;
+    if (remote) {
+        ri.disk = rf.disk;
+        ri.seed = rf.seed;
+        ri.kernel = rf.kernel[0] ? rf.kernel : NULL;
+        ri.initrd = rf.initrd[0] ? rf.initrd : NULL;
+        i = &ri;
+    } else if (!mb_qemu_disk_path(disk, sizeof disk, i) || access(disk, F_OK) != 0) {
         mb_error_set(err, MB_ERR_NOT_FOUND, "start: instance \"%s\" has no disk %s (try: "
                      "moonbase delete --purge %s, then launch it again)", i->name, disk,
                      i->name);
@@ -234,7 +247,7 @@ static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err
     if (!mb_libvirt_dom_saved(d.dom)) {
         /* a saved state needs the devices it was saved with: only a fresh
          * start takes the spec as it is now */
-        struct mb_libvirt_host h = {domain_type(d.conn), NULL};
+        struct mb_libvirt_host h = {domain_type(d.conn), NULL, remote ? rf.serial : NULL};
         if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
             goto cleanup;
         /* a domain left defined by a QEMU that died (killed from outside,
@@ -390,6 +403,8 @@ static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_er
         /* not defined: a trace left behind is stale */
         mb_libvirt_remove_runtime(i);
         char disk[PATHLEN];
+        if (mb_libvirt_uri_is_remote(d.uri))
+            return mb_libvirt_remote_exists(d.conn, i) ? MB_STATE_STOPPED : MB_STATE_ABSENT;
         s = mb_qemu_disk_path(disk, sizeof disk, i) && access(disk, F_OK) == 0
                 ? MB_STATE_STOPPED : MB_STATE_ABSENT;
         return s;
@@ -430,6 +445,8 @@ static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **e
     }
     ok = ok && dom_undefine(i, &d, err);
     mb_libvirt_dom_close(&d);
+    if (ok && !(flags & MB_KEEP_DISKS) && mb_libvirt_uri_is_remote(d.uri))
+        return mb_libvirt_remote_delete(d.conn, i, err);
     if (ok && !(flags & MB_KEEP_DISKS)) {
         char disk[PATHLEN];
         if (mb_qemu_disk_path(disk, sizeof disk, i) && unlink(disk) != 0 && errno != ENOENT) {
@@ -475,6 +492,11 @@ static char *lv_console_log(const struct mb_instance *i, size_t max, unsigned fl
                             mb_error **err)
 {
     char p[PATHLEN];
+    mb_libvirt_instance_uri(i, p);
+    if (mb_libvirt_uri_is_remote(p)) { /* QEMU writes it in the host's pool */
+        virConnectPtr c = mb_libvirt_connect(p, err);
+        return c ? mb_libvirt_remote_console(c, i, max, err) : NULL;
+    }
     mb_libvirt_file(p, i, "serial.log");
     return mb_qemu_tail(p, max, 0);
 }

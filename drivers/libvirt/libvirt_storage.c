@@ -6,6 +6,7 @@
  * the next start. */
 #include "libvirt_storage.h"
 #include "libvirt_conn.h"
+#include "libvirt_remote.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
 #include "drivers/qemu/qemu_instance.h"
@@ -18,7 +19,7 @@
 static bool disk_idle(const struct mb_instance *i, const char *op, mb_error **err)
 {
     struct mb_libvirt_dom d;
-    if (!mb_libvirt_dom_open(i, &d, err))
+    if (mb_libvirt_remote_refuse(i, op, err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
     bool active = mb_libvirt_dom_active(d.dom), saved = mb_libvirt_dom_saved(d.dom);
     mb_libvirt_dom_close(&d);
@@ -64,7 +65,7 @@ bool mb_libvirt_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigne
                            mb_error **err)
 {
     struct mb_libvirt_dom d;
-    if (!mb_libvirt_dom_open(i, &d, err))
+    if (mb_libvirt_remote_refuse(i, "resize", err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
     if (!mb_libvirt_dom_active(d.dom)) {
         mb_libvirt_dom_close(&d);
@@ -95,7 +96,8 @@ bool mb_libvirt_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigne
 static bool mount_change(const struct mb_instance *i, const char *verb, mb_error **err)
 {
     struct mb_libvirt_dom d;
-    if (!mb_libvirt_dom_open(i, &d, err))
+    /* a 9p share is a folder of this machine: a remote QEMU cannot have it */
+    if (mb_libvirt_remote_refuse(i, "a native mount", err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
     bool active = mb_libvirt_dom_active(d.dom), saved = mb_libvirt_dom_saved(d.dom);
     mb_libvirt_dom_close(&d);

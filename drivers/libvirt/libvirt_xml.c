@@ -236,7 +236,10 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         sb_add(&b, "    </filesystem>\n");
     }
 
-    snprintf(path, sizeof path, "%s/serial.log", inst->dir);
+    if (host->serial != NULL)
+        snprintf(path, sizeof path, "%s", host->serial);
+    else
+        snprintf(path, sizeof path, "%s/serial.log", inst->dir);
     sb_add(&b, "    <serial type='file'>\n      <source path='");
     sb_esc(&b, path);
     sb_add(&b, "' append='on'/>\n      <target port='0'/>\n    </serial>\n"

@@ -14,6 +14,8 @@
 struct mb_libvirt_host {
     const char *domain_type; /* "kvm" or "qemu" (TCG) */
     const char *emulator;    /* <emulator> path, or NULL for the connection's default */
+    const char *serial;      /* console log path, or NULL for <dir>/serial.log (a remote
+                              * host's pool has it, see libvirt_remote.h) */
 };
 
 /* The libvirt domain name of an instance: "mb-<name>-<8 hex>", the hex being

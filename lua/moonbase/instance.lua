@@ -136,9 +136,18 @@ local scope_siblings = { qemu = "libvirt", libvirt = "qemu" }
 function M.state(rec, verb)
   if rec.deleted then return "deleted" end
   local drv, drvname = M.driver()
+  local owner
+  if rec.host and drvname ~= "libvirt" then
+    -- on another libvirt host: only the libvirt driver knows it
+    drv, owner = core_driver.get("libvirt"), "libvirt"
+    if verb and verb ~= "exec" then
+      errors.raise(string.format("%s: instance \"%s\" lives on the libvirt host %s, and " ..
+        "local.driver is %s (try: moonbase set local.driver=libvirt, then moonbase %s %s)", verb,
+        rec.name, M.location(rec), drvname, verb, rec.name), "state")
+    end
+  end
   local st = drv:state(M.spec(rec)) or "unknown"
   if st == "absent" then st = "unknown" end
-  local owner
   if st == "elsewhere" then
     owner = (rec.driver ~= drvname and rec.driver) or scope_siblings[drvname] or "another"
     local other = core_driver.get(owner)
@@ -185,6 +194,31 @@ function M.live_elsewhere(name)
   return out
 end
 
+---Where the instance runs: "local", or "user@host" of its libvirt host.
+function M.location(rec)
+  if not rec.host then return "local" end
+  return require("moonbase._core.libvirt_remote").location(rec.host)
+end
+
+---The libvirt URI a new instance goes to when it is another host's (the
+---recipe's `host`, else local.libvirt.uri), or nil for this machine.
+function M.placement(host)
+  local _, drvname = M.driver()
+  if host == "local" then return nil end
+  if host and drvname ~= "libvirt" then
+    errors.usage(string.format("launch: host = %s needs the libvirt driver (try: moonbase set " ..
+      "local.driver=libvirt)", host))
+  end
+  if drvname ~= "libvirt" then return nil end
+  local remote = require("moonbase._core.libvirt_remote")
+  local uri = host or settings.get("local.libvirt.uri")
+  if host and not remote.is_remote(uri) then
+    errors.usage(string.format("launch: host must be \"local\" or a remote libvirt URI such " ..
+      "as qemu+ssh://user@host/system, got \"%s\"", host))
+  end
+  return remote.is_remote(uri) and uri or nil
+end
+
 ---Addresses the driver reports (empty unless running).
 function M.ipv4(rec, state)
   if (state or M.state(rec)) ~= "running" then return {} end
@@ -197,7 +231,7 @@ function M.list()
   for _, rec in ipairs(M.records()) do
     local st, owner = M.state(rec)
     rows[#rows + 1] = { name = rec.name, state = st, ipv4 = M.ipv4(rec, st), image = rec.image,
-      driver = owner }
+      driver = owner, host = M.location(rec) }
   end
   return rows
 end
@@ -221,7 +255,8 @@ function M.info(name)
     name = rec.name, state = st, image = rec.image, cpus = rec.cpus, memory = rec.memory,
     disk_total = rec.disk, disk_used = disk_used, ipv4 = M.ipv4(rec, st),
     ssh = ssh_host and (ssh_host .. ":" .. ssh_port) or nil, uptime = uptime,
-    driver = owner or select(2, M.driver()), created = rec.created, mounts = rec.mounts or {},
+    driver = owner or select(2, M.driver()), host = M.location(rec), created = rec.created,
+    mounts = rec.mounts or {},
     labels = rec.labels,
   }
 end
@@ -321,6 +356,7 @@ function M.launch(o)
     state = "creating", labels = o.labels, mounts = mounts, version = 1,
     forwards = M.launch_forwards(o.forwards),
     disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
+    host = M.placement(o.host),
   }
   local image_lock
   local okc, err = pcall(function()
@@ -338,6 +374,10 @@ function M.launch(o)
       end
     end
     save(rec, staging)
+    -- the libvirt driver puts it on that host (drivers/libvirt/libvirt_remote.c)
+    if rec.host then
+      errors.check("launch", fs.write(staging .. "/libvirt.host", rec.host .. "\n"))
+    end
     errors.check("launch", drv:create(M.spec(rec, staging)))
     for _, m in ipairs(M.spec(rec, staging).mounts) do
       errors.check("launch", drv:mount_native(M.spec(rec, staging), m))
@@ -418,7 +458,12 @@ end
 ---After QEMU stopped: waits (bounded) for the instance agent to finish its
 ---clean-up, so a start right after never races it.
 function M.settle(rec)
-  if M.uses_agent() then require("moonbase._core.agentctl").wait_exit(M.dir(rec.name), 10) end
+  if not M.uses_agent() then return end
+  local agentctl = require("moonbase._core.agentctl")
+  if rec.host then -- no QEMU of ours to watch on another host: told to end
+    pcall(require("moonbase.core.agent").call, agentctl.socket(M.dir(rec.name)), { op = "stop" })
+  end
+  agentctl.wait_exit(M.dir(rec.name), 10)
 end
 
 local function with_instance(name, verb, fn)

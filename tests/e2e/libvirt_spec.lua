@@ -257,8 +257,5 @@ describe("libvirt driver on a real VM #e2e", function()
       "existing ones (<interface type='network'>, see tests/golden/libvirt/networks.xml)")
   end)
 
-  it("places instances on a remote libvirt host (qemu+ssh://)", function()
-    pending("not implemented yet: create refuses remote URIs until the disk is uploaded to " ..
-      "the host's storage pool and SSH is reached through that host")
-  end)
+  -- instances on a remote libvirt host (qemu+ssh://): libvirt_remote_spec.lua
 end)

@@ -21,8 +21,8 @@
 
 #define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
 
-static const struct mb_libvirt_host tcg = {"qemu", NULL};
-static const struct mb_libvirt_host kvm = {"kvm", "/usr/bin/qemu-system-x86_64"};
+static const struct mb_libvirt_host tcg = {"qemu", NULL, NULL};
+static const struct mb_libvirt_host kvm = {"kvm", "/usr/bin/qemu-system-x86_64", NULL};
 
 static void golden_path(char *buf, size_t n, const char *name)
 {
@@ -176,6 +176,18 @@ static void test_networks(void **state)
     check_golden("networks", &i, &tcg);
 }
 
+/* On a remote host (libvirt_remote.c): the overlay, the seed and the console
+ * log are in that host's pool "moonbase"; the SSH forward is on its 127.0.0.1. */
+static void test_remote(void **state)
+{
+    static const struct mb_libvirt_host remote = {
+        "qemu", NULL, "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-serial.log"};
+    struct mb_instance i = base();
+    i.disk = "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b.qcow2";
+    i.seed = "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-cidata.iso";
+    check_golden("remote", &i, &remote);
+}
+
 static void test_kernel_boot(void **state)
 {
     struct mb_instance i = base();
@@ -237,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_mounts),
         cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_remote),
         cmocka_unit_test(test_kernel_boot),
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_domain_name),

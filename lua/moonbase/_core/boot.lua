@@ -31,7 +31,15 @@ function M.prepare(rec, staging, o)
   rec.kernel, rec.initrd, rec.cmdline = img.kernel, img.initrd, img.cmdline
   local mac = random_hex(3)
   rec.mac = "52:54:00:" .. mac:sub(1, 2) .. ":" .. mac:sub(3, 4) .. ":" .. mac:sub(5, 6)
-  local network_config = M.attach_networks(rec, o)
+  local network_config
+  if rec.host then -- on another libvirt host: QEMU user networking there
+    if (o.networks and #o.networks > 0) or o.bridged then
+      errors.usage("launch: an instance on another libvirt host (" .. rec.host .. ") has " ..
+        "QEMU user networking there: --network and --bridged are not supported for it")
+    end
+  else
+    network_config = M.attach_networks(rec, o)
+  end
   rec.user = seed.default_user
   rec.ssh_port = errors.check("launch", util.free_tcp_port())
   rec.seed_file = "cidata.iso"
@@ -180,6 +188,8 @@ function M.agent_main(instance, name, opts)
   local host, port = drv:ssh_address(spec)
   if not host then return fail("cannot tell where SSH of \"" .. name .. "\" listens: " .. port) end
   local key = keys.client_key()
+  -- a guest on another host: reached through that host (libvirt_remote.lua)
+  local proxy = rec.host and require("moonbase._core.libvirt_remote").proxy(rec.host, host, port)
   agentctl.report(dir, "waiting-ssh")
   local session, last
   local answered = false -- the guest has answered (closed) a connection
@@ -194,11 +204,16 @@ function M.agent_main(instance, name, opts)
     -- never does: wait briefly for the server's banner, then open the
     -- session. Once the guest has answered, a silent connection is a slow
     -- SSH server: then wait longer.
-    local up, msg, code, how = ssh.probe(host, port, math.min(answered and 5 or 1.5, left))
+    -- (Through a proxy there is nothing to probe: the session waits.)
+    local up, msg, code, how = true, nil, nil, nil
+    if not proxy then
+      up, msg, code, how = ssh.probe(host, port, math.min(answered and 5 or 1.5, left))
+    end
     if how == "closed" then answered = true end
     if up then
       session, msg, code = ssh.connect({ host = host, port = port, user = rec.user, key = key,
-        host_key = rec.host_key, timeout = math.min(30, math.max(left, 1)) })
+        host_key = rec.host_key, proxy = proxy,
+        timeout = math.min(proxy and 10 or 30, math.max(left, 1)) })
       if session then break end
     end
     last = msg
@@ -234,7 +249,7 @@ function M.agent_main(instance, name, opts)
   end
   local rc, msg = agent.serve({
     socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
-    host_key = rec.host_key, timeout = 30, mounts = classic, ready = ready,
+    host_key = rec.host_key, timeout = 30, proxy = proxy, mounts = classic, ready = ready,
     forwards = require("moonbase.forwards").for_agent(rec),
     child = (own_child and started_here) and pid or nil,
     watch = not (own_child and started_here) and pid or nil,
