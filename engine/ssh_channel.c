@@ -103,6 +103,8 @@ struct pump {
     size_t rlen;
     int resize_cols, resize_rows;
     bool resize_pending;
+    bool held;                 /* input waits for a wider window (see window_worth) */
+    bool force;                /* it waited long enough: send into any window */
     enum owner owner;
     char inbuf[4 * CHUNK];
     char outbuf[CHUNK];
@@ -169,19 +171,49 @@ static bool pump_read(struct pump *p, mb_error **err)
     return true;
 }
 
+/* Is the send window wide enough for a worthwhile packet? A peer that
+ * reopens its window in small steps (dropbear: a third of its 24 KiB window
+ * at a time) would otherwise get one small packet per step, and in a guest
+ * under TCG each packet costs far more than its bytes. Half the initial
+ * window (at most one full packet) is what a peer that has taken in all we
+ * sent has given back; for any other peer the pump stops waiting after
+ * HOLD_MS. */
+#define HOLD_MS 10
+
+static bool window_worth(struct pump *p)
+{
+    unsigned long initial = 0;
+    unsigned long w = libssh2_channel_window_write_ex(p->ch, &initial);
+    size_t want = p->in_left < CHUNK ? p->in_left : CHUNK;
+    if (want > initial / 2)
+        want = initial / 2;
+    return p->force || w >= want;
+}
+
 /* Local input -> channel; returns false on a channel error. */
 static bool pump_write(struct pump *p, bool in_ready, mb_error **err)
 {
-    if (p->in_left == 0 && !p->in_eof && p->in_fd >= 0 && in_ready) {
-        ssize_t r = read(p->in_fd, p->inbuf, sizeof p->inbuf);
+    /* input is topped up behind what still waits (never under a half-sent
+     * packet), so a window that opens is filled with whole packets */
+    if (p->in_left < sizeof p->inbuf && !p->in_eof && p->in_fd >= 0 && in_ready
+        && p->owner == OWN_NONE) {
+        if (p->in_left > 0 && p->in_ptr != p->inbuf)
+            memmove(p->inbuf, p->in_ptr, p->in_left);
+        p->in_ptr = p->inbuf;
+        ssize_t r = read(p->in_fd, p->inbuf + p->in_left, sizeof p->inbuf - p->in_left);
         if (r > 0) {
-            p->in_ptr = p->inbuf;
-            p->in_left = (size_t)r;
+            p->in_left += (size_t)r;
         } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             p->in_eof = true; /* a read error ends the input as EOF does */
         }
     }
+    p->held = false;
     while (p->in_left > 0) {
+        if (p->owner == OWN_NONE && !window_worth(p)) {
+            p->held = true;
+            return true;
+        }
+        p->force = false;
         ssize_t n = libssh2_channel_write(p->ch, p->in_ptr, p->in_left);
         if (n == LIBSSH2_ERROR_EAGAIN) {
             p->owner = outbound_pending(p) ? OWN_WRITE : OWN_NONE;
@@ -308,7 +340,7 @@ static bool pump_run(struct pump *p, const sigset_t *waitmask, mb_error **err)
             continue;
         /* reading may have taken in a window adjust: the input can go on */
         if (p->owner == OWN_NONE && p->in_left > 0
-            && libssh2_channel_window_write_ex(p->ch, NULL) > 0)
+            && libssh2_channel_window_write_ex(p->ch, NULL) > 0 && window_worth(p))
             continue;
 
         struct pollfd fds[3] = {{p->s->sock, POLLIN, 0}, {-1, POLLIN, 0},
@@ -317,9 +349,13 @@ static bool pump_run(struct pump *p, const sigset_t *waitmask, mb_error **err)
             fds[0].events = POLLOUT; /* only finishing that packet matters now */
         else if (outbound_pending(p))
             fds[0].events |= POLLOUT;
-        if (p->owner == OWN_NONE && p->in_fd >= 0 && p->in_left == 0 && !p->in_eof)
+        if (p->owner == OWN_NONE && p->in_fd >= 0 && p->in_left < sizeof p->inbuf
+            && !p->in_eof)
             fds[1].fd = p->in_fd;
-        int r = ppoll(fds, 3, NULL, waitmask);
+        struct timespec hold = {0, HOLD_MS * 1000000L};
+        int r = ppoll(fds, 3, p->held ? &hold : NULL, waitmask);
+        if (r == 0 && p->held)
+            p->force = true;
         if (r < 0 && errno != EINTR) {
             mb_error_set_errno(err, errno, "ssh: poll failed on %s", p->s->desc);
             return false;
