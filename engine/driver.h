@@ -53,6 +53,7 @@ struct mb_instance {
     int ssh_port;          /* host port of the user-networking SSH forward, 0 if none */
     const char *mac;       /* primary NIC */
     const char *tap;       /* primary NIC on a moonbase bridge, NULL = user networking */
+    const char *network;   /* or: primary NIC on this libvirt network (libvirt driver only) */
     const char *ipv4;      /* primary NIC's static address on a bridge, or NULL */
     bool user_net_restrict; /* user networking: no traffic out of the host (restrict=on) */
     const struct mb_net_attachment *nets;

@@ -1,7 +1,7 @@
 /* moonbase.core.driver: the driver table seen from Lua. `driver.get(name)`
  * returns a handle whose methods are the dispatcher's operations; an instance
  * is passed as a plain table (name, dir, disk, image, seed, kernel, initrd,
- * cmdline, cpus, memory, disk_size, ssh_port, mac, tap, ipv4, user_net_restrict, nets,
+ * cmdline, cpus, memory, disk_size, ssh_port, mac, tap, network, ipv4, user_net_restrict, nets,
  * mounts). */
 #include "driver.h"
 #include "luaerr.h"
@@ -52,6 +52,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     inst->cmdline = field_str(L, idx, "cmdline");
     inst->mac = field_str(L, idx, "mac");
     inst->tap = field_str(L, idx, "tap");
+    inst->network = field_str(L, idx, "network");
     inst->ipv4 = field_str(L, idx, "ipv4");
     lua_getfield(L, idx, "user_net_restrict");
     inst->user_net_restrict = lua_toboolean(L, -1);

@@ -16,6 +16,7 @@ const struct mb_module mb_modules[] = {
     /* in the plugin (loaded on first require): libssh2, libcurl */
     {"moonbase.core.ssh", mb_plugin_lua_loader},
     {"moonbase.core.image", mb_plugin_lua_loader},
+    {"moonbase.core.libvirt", mb_plugin_lua_loader}, /* libvirt networks */
     {"moonbase.core.net", luaopen_moonbase_core_net},
     {"moonbase.core.agent", luaopen_moonbase_core_agent},
     {"moonbase.core.json", luaopen_cjson},

@@ -13,7 +13,9 @@
  *   marks such domains "tainted: custom-argv"; harmless.
  * - A NIC with a tap (created by the engine, as for the QEMU driver) is
  *   <interface type='ethernet'> with <target managed='no'>: libvirt uses the
- *   existing tap. An extra network without a tap is a libvirt network.
+ *   existing tap. A NIC without a tap is on a libvirt network: the primary
+ *   one when the instance's network is one moonbase defines in libvirt
+ *   (libvirt_net.c), an extra one for any libvirt network.
  * - 9p shares use accessmode='squash', which libvirt turns into QEMU's
  *   security_model=none, as the QEMU driver does (see qemu_argv.c). */
 #include "libvirt_xml.h"
@@ -24,13 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sb {
-    char *s;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_addn(struct sb *b, const char *s, size_t len)
+static void mb_xml_addn(struct mb_xml_buf *b, const char *s, size_t len)
 {
     if (b->oom)
         return;
@@ -49,13 +45,12 @@ static void sb_addn(struct sb *b, const char *s, size_t len)
     b->s[b->n] = '\0';
 }
 
-static void sb_add(struct sb *b, const char *s)
+void mb_xml_add(struct mb_xml_buf *b, const char *s)
 {
-    sb_addn(b, s, strlen(s));
+    mb_xml_addn(b, s, strlen(s));
 }
 
-__attribute__((format(printf, 2, 3)))
-static void sb_addf(struct sb *b, const char *fmt, ...)
+void mb_xml_addf(struct mb_xml_buf *b, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
@@ -65,40 +60,40 @@ static void sb_addf(struct sb *b, const char *fmt, ...)
     if (len < 0 || (size_t)len >= sizeof tmp)
         b->oom = true;
     else
-        sb_addn(b, tmp, (size_t)len);
+        mb_xml_addn(b, tmp, (size_t)len);
 }
 
 /* s escaped for XML text and attribute values (quoted with ') */
-static void sb_esc(struct sb *b, const char *s)
+void mb_xml_esc(struct mb_xml_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': sb_add(b, "&amp;"); break;
-        case '<': sb_add(b, "&lt;"); break;
-        case '>': sb_add(b, "&gt;"); break;
-        case '\'': sb_add(b, "&apos;"); break;
-        case '"': sb_add(b, "&quot;"); break;
-        default: sb_addn(b, s, 1);
+        case '&': mb_xml_add(b, "&amp;"); break;
+        case '<': mb_xml_add(b, "&lt;"); break;
+        case '>': mb_xml_add(b, "&gt;"); break;
+        case '\'': mb_xml_add(b, "&apos;"); break;
+        case '"': mb_xml_add(b, "&quot;"); break;
+        default: mb_xml_addn(b, s, 1);
         }
     }
 }
 
 /* s inside a JSON string (MAC addresses: only \\ and " need it) */
-static void sb_esc_json(struct sb *b, const char *s)
+static void mb_xml_esc_json(struct mb_xml_buf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            sb_add(b, "\\");
-        sb_addn(b, s, 1);
+            mb_xml_add(b, "\\");
+        mb_xml_addn(b, s, 1);
     }
 }
 
 /* <tag>escaped text</tag> on its own line */
-static void element(struct sb *b, const char *indent, const char *tag, const char *text)
+static void element(struct mb_xml_buf *b, const char *indent, const char *tag, const char *text)
 {
-    sb_addf(b, "%s<%s>", indent, tag);
-    sb_esc(b, text);
-    sb_addf(b, "</%s>\n", tag);
+    mb_xml_addf(b, "%s<%s>", indent, tag);
+    mb_xml_esc(b, text);
+    mb_xml_addf(b, "</%s>\n", tag);
 }
 
 void mb_libvirt_domain_name(char *buf, size_t n, const struct mb_instance *inst)
@@ -117,41 +112,41 @@ static void disk_path(char *buf, size_t n, const struct mb_instance *inst)
         snprintf(buf, n, "%s/disk.qcow2", inst->dir);
 }
 
-static void nic(struct sb *b, const char *network, const char *tap, const char *mac)
+static void nic(struct mb_xml_buf *b, const char *network, const char *tap, const char *mac)
 {
     if (tap != NULL) {
-        sb_add(b, "    <interface type='ethernet'>\n");
+        mb_xml_add(b, "    <interface type='ethernet'>\n");
     } else {
-        sb_add(b, "    <interface type='network'>\n      <source network='");
-        sb_esc(b, network);
-        sb_add(b, "'/>\n");
+        mb_xml_add(b, "    <interface type='network'>\n      <source network='");
+        mb_xml_esc(b, network);
+        mb_xml_add(b, "'/>\n");
     }
     if (mac != NULL) {
-        sb_add(b, "      <mac address='");
-        sb_esc(b, mac);
-        sb_add(b, "'/>\n");
+        mb_xml_add(b, "      <mac address='");
+        mb_xml_esc(b, mac);
+        mb_xml_add(b, "'/>\n");
     }
     if (tap != NULL) {
-        sb_add(b, "      <target dev='");
-        sb_esc(b, tap);
-        sb_add(b, "' managed='no'/>\n");
+        mb_xml_add(b, "      <target dev='");
+        mb_xml_esc(b, tap);
+        mb_xml_add(b, "' managed='no'/>\n");
     }
-    sb_add(b, "      <model type='virtio'/>\n    </interface>\n");
+    mb_xml_add(b, "      <model type='virtio'/>\n    </interface>\n");
 }
 
-static void qemu_arg(struct sb *b, const char *value)
+static void qemu_arg(struct mb_xml_buf *b, const char *value)
 {
-    sb_add(b, "    <qemu:arg value='");
-    sb_esc(b, value);
-    sb_add(b, "'/>\n");
+    mb_xml_add(b, "    <qemu:arg value='");
+    mb_xml_esc(b, value);
+    mb_xml_add(b, "'/>\n");
 }
 
 char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libvirt_host *host,
                             mb_error **err)
 {
-    struct sb b = {0};
+    struct mb_xml_buf b = {0};
     char name[MB_LIBVIRT_NAMELEN], path[4096];
-    bool user_net = inst->tap == NULL;
+    bool user_net = inst->tap == NULL && inst->network == NULL;
 
     if (inst->kernel == NULL && (inst->initrd != NULL || inst->cmdline != NULL)) {
         mb_error_set(err, MB_ERR_USAGE, "libvirt: \"%s\" has an initrd or kernel command line "
@@ -168,20 +163,20 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
     }
     mb_libvirt_domain_name(name, sizeof name, inst);
 
-    sb_addf(&b, "<domain type='%s'%s>\n", host->domain_type,
+    mb_xml_addf(&b, "<domain type='%s'%s>\n", host->domain_type,
             user_net ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : "");
     element(&b, "  ", "name", name);
-    sb_add(&b, "  <title>moonbase ");
-    sb_esc(&b, inst->name);
-    sb_add(&b, "</title>\n  <description>moonbase instance ");
-    sb_esc(&b, inst->name);
-    sb_add(&b, " in ");
-    sb_esc(&b, inst->dir);
-    sb_add(&b, "</description>\n");
-    sb_addf(&b, "  <memory unit='MiB'>%llu</memory>\n",
+    mb_xml_add(&b, "  <title>moonbase ");
+    mb_xml_esc(&b, inst->name);
+    mb_xml_add(&b, "</title>\n  <description>moonbase instance ");
+    mb_xml_esc(&b, inst->name);
+    mb_xml_add(&b, " in ");
+    mb_xml_esc(&b, inst->dir);
+    mb_xml_add(&b, "</description>\n");
+    mb_xml_addf(&b, "  <memory unit='MiB'>%llu</memory>\n",
             (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
-    sb_addf(&b, "  <vcpu>%d</vcpu>\n", inst->cpus > 0 ? inst->cpus : 1);
-    sb_add(&b, "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
+    mb_xml_addf(&b, "  <vcpu>%d</vcpu>\n", inst->cpus > 0 ? inst->cpus : 1);
+    mb_xml_add(&b, "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
     if (inst->kernel != NULL) {
         element(&b, "    ", "kernel", inst->kernel);
         if (inst->initrd != NULL)
@@ -189,10 +184,10 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         if (inst->cmdline != NULL)
             element(&b, "    ", "cmdline", inst->cmdline);
     }
-    sb_add(&b, "  </os>\n  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
-    sb_addf(&b, "  <cpu mode='%s' check='none'/>\n",
+    mb_xml_add(&b, "  </os>\n  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
+    mb_xml_addf(&b, "  <cpu mode='%s' check='none'/>\n",
             strcmp(host->domain_type, "kvm") == 0 ? "host-passthrough" : "maximum");
-    sb_add(&b, "  <clock offset='utc'/>\n"
+    mb_xml_add(&b, "  <clock offset='utc'/>\n"
                "  <on_poweroff>destroy</on_poweroff>\n"
                "  <on_reboot>restart</on_reboot>\n"
                "  <on_crash>destroy</on_crash>\n"
@@ -201,23 +196,23 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         element(&b, "    ", "emulator", host->emulator);
 
     disk_path(path, sizeof path, inst);
-    sb_add(&b, "    <disk type='file' device='disk'>\n"
+    mb_xml_add(&b, "    <disk type='file' device='disk'>\n"
                "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
                "      <source file='");
-    sb_esc(&b, path);
-    sb_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
+    mb_xml_esc(&b, path);
+    mb_xml_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
                "    </disk>\n");
     if (inst->seed != NULL) {
-        sb_add(&b, "    <disk type='file' device='disk'>\n"
+        mb_xml_add(&b, "    <disk type='file' device='disk'>\n"
                    "      <driver name='qemu' type='raw'/>\n"
                    "      <source file='");
-        sb_esc(&b, inst->seed);
-        sb_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
+        mb_xml_esc(&b, inst->seed);
+        mb_xml_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
                    "    </disk>\n");
     }
 
     if (!user_net)
-        nic(&b, NULL, inst->tap, inst->mac);
+        nic(&b, inst->network, inst->tap, inst->mac);
     for (size_t k = 0; k < inst->n_nets; k++) {
         const struct mb_net_attachment *a = &inst->nets[k];
         nic(&b, a->network, a->tap && *a->tap ? a->tap : NULL, a->mac);
@@ -225,15 +220,15 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
 
     for (size_t k = 0; k < inst->n_mounts; k++) {
         const struct mb_mount_spec *m = &inst->mounts[k];
-        sb_add(&b, "    <filesystem type='mount' accessmode='squash'>\n"
+        mb_xml_add(&b, "    <filesystem type='mount' accessmode='squash'>\n"
                    "      <source dir='");
-        sb_esc(&b, m->source);
-        sb_add(&b, "'/>\n      <target dir='");
-        sb_esc(&b, m->tag);
-        sb_add(&b, "'/>\n");
+        mb_xml_esc(&b, m->source);
+        mb_xml_add(&b, "'/>\n      <target dir='");
+        mb_xml_esc(&b, m->tag);
+        mb_xml_add(&b, "'/>\n");
         if (m->readonly)
-            sb_add(&b, "      <readonly/>\n");
-        sb_add(&b, "    </filesystem>\n");
+            mb_xml_add(&b, "      <readonly/>\n");
+        mb_xml_add(&b, "    </filesystem>\n");
     }
 
     if (host->serial != NULL)
@@ -251,34 +246,34 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
                "  </devices>\n");
 
     if (user_net) {
-        struct sb v = {0};
-        sb_add(&v, "user,id=mbnet0");
+        struct mb_xml_buf v = {0};
+        mb_xml_add(&v, "user,id=mbnet0");
         if (inst->user_net_restrict)
-            sb_add(&v, ",restrict=on");
+            mb_xml_add(&v, ",restrict=on");
         if (inst->ssh_port > 0)
-            sb_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
-        sb_add(&b, "  <qemu:commandline>\n");
+            mb_xml_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+        mb_xml_add(&b, "  <qemu:commandline>\n");
         qemu_arg(&b, "-netdev");
         qemu_arg(&b, v.s ? v.s : "");
         /* JSON, as libvirt writes its own -device options: QEMU creates
          * JSON devices after the key=value ones, so a key=value NIC would
          * take PCI slot 1 before libvirt's root ports are placed */
         v.n = 0;
-        sb_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
+        mb_xml_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
         if (inst->mac != NULL) {
-            sb_add(&v, ",\"mac\":\"");
-            sb_esc_json(&v, inst->mac);
-            sb_add(&v, "\"");
+            mb_xml_add(&v, ",\"mac\":\"");
+            mb_xml_esc_json(&v, inst->mac);
+            mb_xml_add(&v, "\"");
         }
-        sb_add(&v, "}");
+        mb_xml_add(&v, "}");
         qemu_arg(&b, "-device");
         qemu_arg(&b, v.s ? v.s : "");
         if (v.oom)
             b.oom = true;
         free(v.s);
-        sb_add(&b, "  </qemu:commandline>\n");
+        mb_xml_add(&b, "  </qemu:commandline>\n");
     }
-    sb_add(&b, "</domain>\n");
+    mb_xml_add(&b, "</domain>\n");
 
     if (b.oom) {
         free(b.s);

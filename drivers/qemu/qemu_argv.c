@@ -192,6 +192,12 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
                      "but no kernel", inst->name);
         goto fail;
     }
+    if (inst->tap == NULL && inst->network != NULL) {
+        mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" is on the libvirt network %s, which only "
+                     "the libvirt driver can join (try: moonbase set local.driver=libvirt)",
+                     inst->name, inst->network);
+        goto fail;
+    }
     if (!ok)
         goto oom;
 

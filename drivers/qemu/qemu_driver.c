@@ -452,17 +452,18 @@ bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
 bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
                          unsigned flags, mb_error **err)
 {
-    if (i->tap && mb_qemu_primary_ipv4(i, addr->host, sizeof addr->host)) {
+    if ((i->tap || i->network) && mb_qemu_primary_ipv4(i, addr->host, sizeof addr->host)) {
         addr->port = 22;
         return true;
     }
-    if (i->tap == NULL && i->ssh_port > 0) {
+    if (i->tap == NULL && i->network == NULL && i->ssh_port > 0) {
         snprintf(addr->host, sizeof addr->host, "127.0.0.1");
         addr->port = i->ssh_port;
         return true;
     }
     mb_error_set(err, MB_ERR_NOT_FOUND, "ssh: instance \"%s\" has no SSH address (%s)", i->name,
-                 i->tap ? "its bridge NIC has no static ipv4" : "no ssh_port forward");
+                 i->tap || i->network ? "its bridge NIC has no static ipv4"
+                                      : "no ssh_port forward");
     return false;
 }
 

@@ -188,6 +188,17 @@ static void test_remote(void **state)
     check_golden("remote", &i, &remote);
 }
 
+/* The primary NIC on a libvirt network moonbase defines (libvirt_net.c,
+ * local.libvirt.networking=libvirt): no tap, no user networking. */
+static void test_libvirt_network(void **state)
+{
+    struct mb_instance i = base();
+    i.network = "mb-moonbase0-0a1b2c3d";
+    i.ipv4 = "10.77.0.2/24";
+    i.ssh_port = 0;
+    check_golden("libvirt-network", &i, &tcg);
+}
+
 static void test_kernel_boot(void **state)
 {
     struct mb_instance i = base();
@@ -249,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_mounts),
         cmocka_unit_test(test_networks),
+        cmocka_unit_test(test_libvirt_network),
         cmocka_unit_test(test_remote),
         cmocka_unit_test(test_kernel_boot),
         cmocka_unit_test(test_bad_specs),
