@@ -235,9 +235,9 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         snprintf(path, sizeof path, "%s", host->serial);
     else
         snprintf(path, sizeof path, "%s/serial.log", inst->dir);
-    sb_add(&b, "    <serial type='file'>\n      <source path='");
-    sb_esc(&b, path);
-    sb_add(&b, "' append='on'/>\n      <target port='0'/>\n    </serial>\n"
+    mb_xml_add(&b, "    <serial type='file'>\n      <source path='");
+    mb_xml_esc(&b, path);
+    mb_xml_add(&b, "' append='on'/>\n      <target port='0'/>\n    </serial>\n"
                "    <controller type='usb' model='none'/>\n"
                "    <memballoon model='none'/>\n"
                "    <rng model='virtio'>\n"
