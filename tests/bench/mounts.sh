@@ -17,6 +17,9 @@
 # 1 MiB blocks, write ended by fsync, read after the guest dropped its page
 # cache) and `find` + `stat` over a tree of FILES small files (default
 # 10 000: 100 folders of 100 files of 1 KiB; guest caches dropped first).
+# Each workload also shows the CPU time the QEMU process spent on it (the
+# guest's work, its devices and user networking), steadier than wall time when
+# other guests load the host.
 # The guest's sshfs is Debian 12's (the host's, side-loaded: the tiny image
 # has none). The host's page cache is left warm for every column alike.
 # Run by hand: tests/bench/mounts.sh [SIZE_MB] [FILES]   (MOONBASE_BIN, and
@@ -140,26 +143,40 @@ for d in native classic openssh opensshaes; do make_tree "$DIR/$d"; done
 g "cd /var/tmp/disk && for d in \$(seq 1 $(( (FILES + 99) / 100 ))); do mkdir -p tree/d\$d; \
    for i in \$(seq 1 100); do printf '%1024s' '' > tree/d\$d/f\$i; done; done; sync"
 
-# One measurement in the guest (its clock: /proc/uptime, 10 ms steps); prints seconds.
+# One measurement in the guest (its clock: /proc/uptime, 10 ms steps); prints
+# seconds, then the CPU seconds QEMU spent meanwhile (the guest's work, its
+# virtual devices and user networking: under a loaded host wall times swing,
+# this much less).
+QEMU_PID=$(cat "$MOONBASE_HOME"/data/instances/qemu/$NAME/qemu.pid)
+qemu_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' \
+    "/proc/$QEMU_PID/stat"; }
 gtime() { # shell code
-    g "sync; echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null; \
+    local c0 c1 t
+    c0=$(qemu_cpu)
+    t=$(g "sync; echo 3 | sudo tee /proc/sys/vm/drop_caches >/dev/null; \
        t0=\$(cut -d' ' -f1 /proc/uptime); $1; t1=\$(cut -d' ' -f1 /proc/uptime); \
-       echo \$t0 \$t1" | tail -1 | awk '{ printf "%.2f\n", $2 - $1 }'
+       echo \$t0 \$t1" | tail -1 | awk '{ printf "%.2f\n", $2 - $1 }')
+    c1=$(qemu_cpu)
+    echo "$t $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')"
 }
 
 # REPEAT rounds (default 1), the columns interleaved in each; the median is shown
 REPEAT=${REPEAT:-1}
-declare -A W R F
+declare -A W R F WC RC FC
 for round in $(seq 1 "$REPEAT"); do
     for t in "${COLS[@]}"; do
         case $t in disk) p=/var/tmp/disk ;; *) p=/mnt/$t ;; esac
         log "round $round, $t: write ${SIZE_MB} MB"
-        W[$t]+=" $(gtime "dd if=/dev/zero of=$p/big bs=1M count=$SIZE_MB conv=fsync 2>/dev/null")"
+        read -r s c < <(gtime "dd if=/dev/zero of=$p/big bs=1M count=$SIZE_MB conv=fsync 2>/dev/null")
+        W[$t]+=" $s"; WC[$t]+=" $c"
         log "round $round, $t: read ${SIZE_MB} MB"
-        R[$t]+=" $(gtime "dd if=$p/big of=/dev/null bs=1M 2>/dev/null")"
+        read -r s c < <(gtime "dd if=$p/big of=/dev/null bs=1M 2>/dev/null")
+        R[$t]+=" $s"; RC[$t]+=" $c"
         g "rm -f $p/big"
         log "round $round, $t: find + stat over $FILES files"
-        F[$t]+=" $(gtime "find $p/tree -type f | xargs stat -c '%s %Y' | wc -l >/dev/null")"
+        read -r s c < <(gtime "find $p/tree -type f | xargs stat -c '%s %Y' | wc -l >/dev/null")
+        F[$t]+=" $s"; FC[$t]+=" $c"
+        log "round $round, $t: $(cut -d' ' -f1-3 /proc/loadavg) load"
     done
 done
 
@@ -181,5 +198,8 @@ echo "|---|---|---|---|---|---|"
 row "write ${SIZE_MB} MB" W rate
 row "read ${SIZE_MB} MB" R rate
 row "find + stat, $FILES files" F time
+row "QEMU CPU, write" WC time
+row "QEMU CPU, read" RC time
+row "QEMU CPU, find + stat" FC time
 echo
 echo "(image $ALIAS, median of $REPEAT; load average: $(cut -d' ' -f1-3 /proc/loadavg); guest kernel: $(g 'uname -r'); OpenSSH negotiated: $(ssh -v -F "$DIR/ssh_config" "$NAME" true 2>&1 | sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p'))"
