@@ -3,13 +3,14 @@
 # next to the same stream to the guest's address on moonbase0 directly, in one
 # run, on the tiny image. Runs itself in a network namespace of its own.
 # Usage: tests/bench/forward.sh [MEGABYTES (default 1024)]
+# MOONBASE_BIN: the binary (default build/moonbase).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ -z "${MOONBASE_TEST_NETNS:-}" ]; then
     img=$(tests/images/build-tiny.sh | tail -1)
     exec tests/lib/in-netns.sh env BENCH_IMG="$img" bash ${BENCH_X:-} "$0" "$@"
 fi
-mb=$(readlink -f build/moonbase)
+mb=$(readlink -f "${MOONBASE_BIN:-build/moonbase}")
 mib=${1:-1024}
 streams=$(mktemp -d /tmp/mb-bench-fwd-XXXXXX)
 tests/images/make-streams.sh "$streams" "$BENCH_IMG" >/dev/null
@@ -46,7 +47,9 @@ run() { # label host port
         'BEGIN { printf "%-28s %6d MiB in %6.2f s = %7.1f MiB/s (guest got %d bytes)\n", l, n, b - a, n / (b - a), g }'
 }
 echo "guest $ip, ${mib} MiB of zeros, host -> guest"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in 1 2; do
     run "direct to $ip:9000" "$ip" 9000
     run "forward 127.0.0.1:18080" 127.0.0.1 18080
 done
+echo "load average: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
