@@ -11,7 +11,9 @@ return {
     "DHCP and NAT) that instances and recipes can join with --network name=NAME. Without " ..
     "--subnet, a free /24 is picked that does not collide with the host's routes or " ..
     "addresses. It is brought up now when moonbase runs as root, else when an instance " ..
-    "first joins it. 'delete' removes a network no instance uses. See also: moonbase networks.",
+    "first joins it; under the libvirt driver with local.libvirt.networking=libvirt it is a " ..
+    "libvirt network that moonbase defines. 'delete' removes a network no instance uses. " ..
+    "See also: moonbase networks.",
   options = {
     { "subnet", type = "string", metavar = "CIDR",
       help = "create: the network's subnet, a private range such as 10.77.0.0/24" },
@@ -32,7 +34,12 @@ return {
       return 0
     end
     local rec, up, why = network.create(name, { subnet = opts.subnet })
-    print(string.format('Created network "%s" (%s, bridge %s)', name, rec.subnet, rec.bridge))
+    if rec.libvirt then
+      print(string.format('Created network "%s" (%s, libvirt network %s, bridge %s)', name,
+        rec.subnet, rec.libvirt.name, rec.libvirt.bridge))
+    else
+      print(string.format('Created network "%s" (%s, bridge %s)', name, rec.subnet, rec.bridge))
+    end
     if not up then
       io.stderr:write(string.format("network: %s is recorded but not brought up: %s; it " ..
         "comes up when an instance joins it with the private network available\n", name, why))

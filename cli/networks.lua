@@ -10,7 +10,12 @@ local function prune(opts)
   for _, name in ipairs(r.links) do print("Removed interface " .. name) end
   for _, pid in ipairs(r.dnsmasq) do print("Stopped dnsmasq (pid " .. pid .. ")") end
   if r.nat then print("Removed nftables table ip moonbase") end
-  if #r.links == 0 and #r.dnsmasq == 0 and not r.nat then
+  for _, name in ipairs(r.libvirt) do print("Removed libvirt network " .. name) end
+  for _, f in ipairs(r.libvirt_failed) do
+    io.stderr:write("networks --prune: libvirt networks on " .. f.uri .. " were not looked at: " ..
+      f.message .. "\n")
+  end
+  if #r.links == 0 and #r.dnsmasq == 0 and not r.nat and #r.libvirt == 0 then
     print("Nothing of moonbase's on this host.")
   end
 end
@@ -19,13 +24,16 @@ return {
   summary = "List the networks instances can join, or remove moonbase's from this host",
   usage = usage,
   description = "Lists moonbase's networks (the default moonbase0 and those made with " ..
-    "'moonbase network create') with their subnet, state and number of instances, then the " ..
-    "host's bridges and ethernet interfaces. --prune removes every bridge, tap, dnsmasq and " ..
-    "NAT rule of moonbase's from this host (needs root); the networks' subnets and the " ..
+    "'moonbase network create') with their subnet, state and number of instances, then, under " ..
+    "the libvirt driver, the connection's other libvirt networks, then the host's bridges " ..
+    "and ethernet interfaces. --prune removes every bridge, tap, dnsmasq and " ..
+    "NAT rule of moonbase's from this host (needs root), and the libvirt networks moonbase " ..
+    "defined (local.libvirt.networking=libvirt); the networks' subnets and the " ..
     "instances' addresses are kept and come back when an instance starts.",
   options = {
     format.option,
-    { "prune", type = "flag", help = "remove moonbase's bridges, taps, dnsmasq and NAT rules" },
+    { "prune", type = "flag",
+      help = "remove moonbase's bridges, taps, dnsmasq, NAT rules and libvirt networks" },
     { "force", type = "flag", help = "prune: even while instances use them" },
   },
   max_args = 0,

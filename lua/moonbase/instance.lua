@@ -64,6 +64,18 @@ local function record_path(dir)
   return dir .. "/instance.json"
 end
 
+-- The NICs after the first, as drivers see them: one on a libvirt network
+-- moonbase defines names that network (lua/moonbase/_core/libvirtnet.lua).
+local function extra_nics(nics)
+  local out = {}
+  for i = 2, #nics do
+    local n = nics[i]
+    out[#out + 1] = n.libvirt_network and { network = n.libvirt_network, mac = n.mac,
+      ipv4 = n.ipv4 } or n
+  end
+  return out
+end
+
 ---The driver's view of a record.
 function M.spec(rec, dir)
   return {
@@ -74,7 +86,8 @@ function M.spec(rec, dir)
     kernel = rec.kernel, initrd = rec.initrd, cmdline = rec.cmdline, mac = rec.mac,
     ssh_port = rec.ssh_port, mounts = require("moonbase.mounts").native_specs(rec),
     ipv4 = rec.ipv4, tap = rec.nics and rec.nics[1].tap,
-    nets = rec.nics and { table.unpack(rec.nics, 2) },
+    network = rec.nics and rec.nics[1].libvirt_network,
+    nets = rec.nics and extra_nics(rec.nics),
     user_net_restrict = rec.user_net_restrict,
   }
 end

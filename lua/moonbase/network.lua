@@ -12,6 +12,13 @@
 -- The host is reached through moonbase.core.net (rtnetlink, nft, dnsmasq);
 -- network._host, or MOONBASE_NET_FAKE=<file.json>, swaps in a fake host
 -- (moonbase._core.netfake) for specs.
+--
+-- Under the libvirt driver with local.libvirt.networking=libvirt (and on
+-- remote libvirt hosts) a network is served by libvirt instead: a libvirt
+-- network moonbase defines (moonbase._core.libvirtnet) takes the place of the
+-- bridge, taps and dnsmasq; the records and addresses stay the same. Which
+-- side serves a network can change only while no instance holds an address
+-- on it.
 local fs = require("moonbase.core.fs")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
@@ -40,6 +47,7 @@ M.ALIAS_PREFIX = "moonbase:"
 ---@field prefix integer
 ---@field leases table<string, moonbase.Lease>  by instance name
 ---@field created string
+---@field libvirt? {uri: string, name: string, bridge: string}  served by this libvirt network
 
 ---@class moonbase.Attachment
 ---@field network string
@@ -52,6 +60,14 @@ M.ALIAS_PREFIX = "moonbase:"
 ---@field dns string       the nameserver guests use (the gateway)
 ---@field domain string    "moonbase"
 ---@field hostname string  "<instance>.moonbase"
+---@field libvirt_network? string  the libvirt network the NIC joins (then no tap)
+
+local function libvirtnet() return require("moonbase._core.libvirtnet") end
+
+---The libvirt connection on which networks are served by libvirt for the
+---current driver, or nil when moonbase's engine serves them.
+---@return string?
+function M.libvirt_uri() return libvirtnet().wanted() end
 
 ---------------------------------------------------------------- the host
 local backend
@@ -338,10 +354,53 @@ local function ensure_tap(rec, instance, lease, h, facts, uid)
 end
 
 local function attachment(rec, instance)
-  local l = rec.leases[instance]
-  return { network = rec.name, bridge = rec.bridge, tap = l.tap, mac = l.mac, ipv4 = l.ipv4,
-    gateway = rec.gateway, prefix = rec.prefix, dns = rec.gateway, domain = M.DOMAIN,
-    hostname = instance .. "." .. M.DOMAIN }
+  local l, lv = rec.leases[instance], rec.libvirt
+  return { network = rec.name, bridge = lv and lv.bridge or rec.bridge,
+    tap = not lv and l.tap or nil, libvirt_network = lv and lv.name, mac = l.mac,
+    ipv4 = l.ipv4, gateway = rec.gateway, prefix = rec.prefix, dns = rec.gateway,
+    domain = M.DOMAIN, hostname = instance .. "." .. M.DOMAIN }
+end
+
+local function holders(rec)
+  local users = {}
+  for n in pairs(rec.leases) do users[#users + 1] = n end
+  table.sort(users)
+  return table.concat(users, ", ")
+end
+
+-- Makes libvirt on uri (nil: the engine) serve rec, which it may only while
+-- no instance holds an address on it: the other side's network goes.
+local function serve_by(rec, uri, h, facts)
+  if (rec.libvirt and rec.libvirt.uri) == uri then return end
+  if next(rec.leases) then
+    if uri then
+      errors.raise(string.format("network: %s is served by moonbase's engine (bridge %s) and " ..
+        "holds the addresses of %s, so it cannot become a libvirt network (try: moonbase set " ..
+        "local.libvirt.networking=engine, or delete those instances with --purge first)",
+        rec.name, rec.bridge, holders(rec)), "state")
+    end
+    errors.raise(string.format("network: %s is a libvirt network (%s on %s) holding the " ..
+      "addresses of %s, which only the libvirt driver can join (try: moonbase set " ..
+      "local.driver=libvirt and local.libvirt.networking=libvirt, or delete those instances " ..
+      "with --purge first)", rec.name, rec.libvirt.name, rec.libvirt.uri, holders(rec)), "state")
+  end
+  if rec.libvirt then
+    libvirtnet().remove(rec)
+  else
+    local br = links_by_name(facts)[rec.bridge]
+    if (br and ours(br, M.ALIAS_PREFIX .. rec.name)) or h.dnsmasq_pid(M.runtime_dir(rec.name)) then
+      local ok, why = M.available()
+      if not ok then
+        errors.raise(string.format("network: %s is up on this host as moonbase's bridge %s, " ..
+          "and taking it down for libvirt needs privileges: %s", rec.name, rec.bridge, why),
+          "unsupported")
+      end
+      tear_down(rec, h, facts)
+      sync_nat(h)
+    end
+  end
+  rec.libvirt = uri and libvirtnet().names(rec, uri) or nil
+  save(rec)
 end
 
 -- The record of a network, creating moonbase0 on first use; moves moonbase0
@@ -434,14 +493,20 @@ function M.attach(instance, o)
   errors.check("network", require("moonbase.core.util").valid_name(instance))
   errors.check("network", M.valid_name(netname))
   if o.mac then errors.check("network", M.check_mac(o.mac)) end
-  local h = require_available("network")
+  local uri = M.libvirt_uri()
+  local h = uri and M.host() or require_available("network")
   local l <close> = lock()
   local facts = facts_of(h)
-  local rec = ensure_record(netname, facts, h)
+  local rec = ensure_record(netname, facts, not uri and h or nil)
+  serve_by(rec, uri, h, facts)
   local lease = M.reserve(rec, instance, o, M.records())
   save(rec)
-  bring_up(rec, h, facts)
-  ensure_tap(rec, instance, lease, h, facts, o.uid)
+  if uri then
+    libvirtnet().ensure(rec)
+  else
+    bring_up(rec, h, facts)
+    ensure_tap(rec, instance, lease, h, facts, o.uid)
+  end
   return attachment(rec, instance)
 end
 
@@ -493,6 +558,7 @@ function M.release(instance)
           errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN, hosts_of(r)))
         end
       end
+      if r.libvirt then pcall(libvirtnet().refresh, r) end -- its DHCP and DNS host go
     end
   end
   return released
@@ -548,6 +614,17 @@ function M.create(name, o)
     errors.raise(string.format("network create: the interface %s exists already and is not " ..
       "moonbase's", rec.bridge), "exists")
   end
+  local uri = M.libvirt_uri()
+  if uri then
+    rec.libvirt = libvirtnet().names(rec, uri)
+    save(rec)
+    local ok, err = pcall(libvirtnet().ensure, rec)
+    if not ok then
+      fs.remove(record_path(name)) -- nothing stays of a network libvirt refused
+      error(err, 0)
+    end
+    return rec, true
+  end
   local up, why = M.available()
   save(rec)
   if up then bring_up(rec, h, hfacts) end
@@ -571,6 +648,7 @@ function M.delete(name)
     errors.raise(string.format("network delete: %s is used by %s (delete %s with --purge " ..
       "first)", name, table.concat(users, ", "), #users == 1 and "it" or "them"), "state")
   end
+  if rec.libvirt then libvirtnet().remove(rec) end
   local h = M.host()
   local hfacts = facts_of(h)
   local links = links_by_name(hfacts)
@@ -596,15 +674,20 @@ end
 ---@return {links: string[], dnsmasq: integer[], nat: boolean}
 function M.prune(o)
   o = o or {}
-  local h = require_available("networks --prune")
+  -- libvirt networks of this home (local.libvirt.networking=libvirt, remote hosts)
+  local lvnets, lvfailed = libvirtnet().ours(M.records())
+  local h = (#lvnets == 0 or M.available()) and require_available("networks --prune") or nil
   local l <close> = lock()
-  local links = errors.check("network", h.links())
+  local links = h and errors.check("network", h.links()) or {}
   local mine, busy = {}, {}
   for _, k in ipairs(links) do
     if (k.alias or ""):sub(1, #M.ALIAS_PREFIX) == M.ALIAS_PREFIX then
       mine[#mine + 1] = k
       if k.kind == "tun" and k.running then busy[#busy + 1] = k.alias:sub(#M.ALIAS_PREFIX + 1) end
     end
+  end
+  for _, n in ipairs(lvnets) do
+    if n.ports > 0 then busy[#busy + 1] = n.network .. " (libvirt network " .. n.name .. ")" end
   end
   if #busy > 0 and not o.force then
     table.sort(busy)
@@ -616,7 +699,12 @@ function M.prune(o)
     if (a.kind == "tun") ~= (b.kind == "tun") then return a.kind == "tun" end
     return a.name < b.name
   end)
-  local out = { links = {}, dnsmasq = {}, nat = false }
+  local out = { links = {}, dnsmasq = {}, nat = false, libvirt = {}, libvirt_failed = lvfailed }
+  for _, n in ipairs(lvnets) do
+    errors.check("network", require("moonbase.core.libvirt").network_remove(n.uri, n.name))
+    out.libvirt[#out.libvirt + 1] = n.name
+  end
+  if not h then return out end
   for _, pid in ipairs(h.dnsmasq_all()) do
     errors.check("network", h.dnsmasq_kill(pid))
     out.dnsmasq[#out.dnsmasq + 1] = pid
@@ -647,16 +735,36 @@ function M.list()
     first_addr[a.dev] = first_addr[a.dev] or (a.address .. "/" .. a.prefix)
   end
   local rows, shown = {}, {}
+  -- the libvirt driver's libvirt networks (nil under other drivers)
+  local lvall, lvby, lvshown = libvirtnet().all(), {}, {}
+  for _, n in ipairs(lvall or {}) do lvby[n.name] = n end
   for _, r in ipairs(M.records()) do
     local n = 0
     for _ in pairs(r.leases) do n = n + 1 end
     local br = by[r.bridge]
     local up = br and ours(br, M.ALIAS_PREFIX .. r.name)
-    shown[r.bridge] = true
-    rows[#rows + 1] = { name = r.name, type = "moonbase", subnet = r.subnet, bridge = r.bridge,
-      state = up and "up" or "down", instances = n,
-      description = r.name == M.DEFAULT and "moonbase's default network" or
-        "moonbase network" }
+    local desc = r.name == M.DEFAULT and "moonbase's default network" or "moonbase network"
+    local bridge = r.bridge
+    if r.libvirt then
+      local okf, lvn = true, lvby[r.libvirt.name]
+      if not lvall then okf, lvn = pcall(libvirtnet().find, r) end
+      up = okf and lvn and lvn.active
+      bridge, lvshown[r.libvirt.name] = r.libvirt.bridge, true
+      desc = string.format("%s, libvirt network %s%s", desc, r.libvirt.name,
+        okf and "" or " (libvirtd does not answer)")
+    end
+    shown[bridge] = true
+    rows[#rows + 1] = { name = r.name, type = "moonbase", subnet = r.subnet, bridge = bridge,
+      state = up and "up" or "down", instances = n, description = desc }
+  end
+  for _, n in ipairs(lvall or {}) do
+    if not lvshown[n.name] then
+      if n.bridge then shown[n.bridge] = true end
+      rows[#rows + 1] = { name = n.name, type = "libvirt",
+        subnet = n.bridge and first_addr[n.bridge], bridge = n.bridge, state = n.active and "up" or "down",
+        description = n.network and "libvirt network of another moonbase home (" .. n.network ..
+          ")" or "libvirt network" }
+    end
   end
   local host = {}
   for _, k in ipairs(links) do

@@ -46,6 +46,12 @@ M.schema = {
     help = "the libvirt connection the libvirt driver uses (qemu:///system, " ..
       "qemu+ssh://user@host/system, ...)",
   },
+  ["local.libvirt.networking"] = {
+    type = "enum", values = { "engine", "libvirt" }, default = "engine",
+    help = "the networks of libvirt-driver instances on a local libvirtd: engine (moonbase's " ..
+      "own bridges, shared with QEMU-driver instances) or libvirt (networks moonbase defines " ..
+      "in libvirt, as on remote hosts, which always use them)",
+  },
   ["local.image.default"] = {
     type = "string", default = "ubuntu:24.04",
     validate = function(v) return require("moonbase.images").check_ref(v) end,

@@ -68,6 +68,7 @@ function M.attach_networks(rec, o)
   local bridged = require("moonbase._core.bridged")
   local requests = M.network_requests(o.networks)
   local ok, why = network.available()
+  if not ok and network.libvirt_uri() then ok = true end -- libvirt makes the networks
   if not ok then
     if #requests > 0 or o.bridged then
       errors.usage(string.format("launch: %s needs moonbase's private network, which is not " ..
@@ -84,13 +85,14 @@ function M.attach_networks(rec, o)
   local atts = { network.attach(rec.name, { mac = rec.mac }) }
   local configured = { atts[1] }
   rec.nics = { { network = atts[1].network, tap = atts[1].tap, mac = atts[1].mac,
-    ipv4 = atts[1].ipv4 } }
+    ipv4 = atts[1].ipv4, libvirt_network = atts[1].libvirt_network } }
   for _, r in ipairs(requests) do
     if r.network ~= network.DEFAULT then
       local a = network.attach(rec.name, { network = r.network, ip = r.ip, mac = r.mac })
       if r.mode ~= "manual" then configured[#configured + 1] = a end
       rec.nics[#rec.nics + 1] = { network = a.network, tap = a.tap, mac = a.mac,
-        ipv4 = r.mode ~= "manual" and a.ipv4 or nil, mode = r.mode }
+        ipv4 = r.mode ~= "manual" and a.ipv4 or nil, mode = r.mode,
+        libvirt_network = a.libvirt_network }
     end
   end
   local yaml = network.cloud_init_yaml(configured)

@@ -18,6 +18,7 @@ local function fnv(s)
   for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
   return h
 end
+M.fnv = fnv -- FNV-1a, 32 bits: the stable hash of the names below
 
 ---Checks a network name: ^[a-z][a-z0-9-]*$, at most 32 characters.
 ---@return boolean?, string?

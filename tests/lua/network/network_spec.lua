@@ -240,7 +240,7 @@ describe("network API (fake host)", function()
     assert.truthy(link(host, "eth0") and link(host, "br-lan"))
     -- nothing left: a second prune says so
     r = network.prune()
-    assert.same({ links = {}, dnsmasq = {}, nat = false }, r)
+    assert.same({ links = {}, dnsmasq = {}, nat = false, libvirt = {}, libvirt_failed = {} }, r)
     -- the next attach brings it all back with the same address
     assert.same(a, network.attach("web"))
   end)
