@@ -467,13 +467,20 @@ bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
     return false;
 }
 
-/* User networking: the guest has no address the host can reach (empty). */
+/* The static addresses of the NICs on moonbase's networks, the primary
+ * first (engine IPAM: the guest is configured with exactly these). User
+ * networking: the guest has no address the host can reach (empty). */
 static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
     char **v = mb_strv_new();
     char a[64];
     if (v && mb_qemu_primary_ipv4(i, a, sizeof a))
         mb_strv_push(&v, a);
+    for (size_t k = 0; v && k < i->n_nets; k++)
+        if (i->nets[k].ipv4 && *i->nets[k].ipv4) {
+            snprintf(a, sizeof a, "%.*s", (int)strcspn(i->nets[k].ipv4, "/"), i->nets[k].ipv4);
+            mb_strv_push(&v, a);
+        }
     return v;
 }
 

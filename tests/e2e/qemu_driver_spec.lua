@@ -14,27 +14,16 @@ local util = require("moonbase.core.util")
 local core_driver = require("moonbase.core.driver")
 
 local SRC = os.getenv("MOONBASE_SRC") or "."
+package.path = SRC .. "/tests/e2e/?.lua;" .. package.path
+local support = require("support")
+local run, must, have, wait_for = support.run, support.must, support.have, support.wait_for
+local tiny_image = support.tiny_image
 local MAC = "52:54:00:6d:62:01"
 local SSH_TIMEOUT = 180 -- boot to SSH under TCG on a busy 2-core machine
 local timings = {}
 
-local function run(argv, opts)
-  local code, out, err = process.run(argv, opts)
-  return code, out or "", err or ""
-end
-
-local function must(argv, opts)
-  local code, out, err = run(argv, opts)
-  assert(code == 0, table.concat(argv, " ") .. " exited " .. code .. ": " .. err .. out)
-  return out
-end
-
 local function exists(path)
   return fs.exists(path) and true or false
-end
-
-local function have(prog)
-  return run({ "sh", "-c", 'command -v "$0" >/dev/null', prog }) == 0
 end
 
 -- A TCP port on 127.0.0.1 nobody listens on (not in /proc/net/tcp as LISTEN).
@@ -52,30 +41,6 @@ local function free_port()
     if not listening[p] then return p end
   end
   error("no free port on 127.0.0.1")
-end
-
--- The image dir: MOONBASE_TINY_IMAGE, else what build-tiny.sh prints last.
-local function tiny_image()
-  local dir = os.getenv("MOONBASE_TINY_IMAGE")
-  if not dir then
-    local code, out, err = run({ SRC .. "/tests/images/build-tiny.sh" })
-    if code ~= 0 then return nil, "build-tiny.sh failed: " .. err:sub(-2000) end
-    dir = out:match("([^\n]+)\n*$")
-  end
-  for _, f in ipairs({ "disk.qcow2", "vmlinuz", "initrd.img", "metadata.json" }) do
-    if not fs.exists(dir .. "/" .. f) then return nil, "tiny image incomplete: no " .. f end
-  end
-  return dir
-end
-
-local function wait_for(what, timeout, fn)
-  local deadline = util.now() + timeout
-  while util.now() < deadline do
-    local v = fn()
-    if v then return v end
-    util.sleep(0.2)
-  end
-  error(string.format("timed out after %d s waiting for %s", timeout, what))
 end
 
 describe("qemu driver on a real VM #e2e", function()
