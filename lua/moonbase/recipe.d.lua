@@ -83,6 +83,7 @@ function Ref.exec(command) end
 ---@field cloud_init? moonbase.recipe.Text  cloud-init user-data: `file "user-data.yaml"` or text (#cloud-config or a script)
 ---@field networks? moonbase.recipe.NetworkRef[]  networks of this recipe to join (when has("networks"))
 ---@field bridged? boolean          also a NIC on the host bridge in local.bridged-network, address from its DHCP (like launch --bridged)
+---@field host? string             "local" (default: where local.libvirt.uri points) or a remote libvirt URI, e.g. "qemu+ssh://user@host/system": the instance runs on that libvirt host (local.driver=libvirt; see docs/libvirt.md)
 ---@field mounts? moonbase.recipe.Mount[]        host folders to share (when has("mounts"))
 ---@field forwards? table<integer|string, integer>|string[]  host port → guest port: `{ [8080] = 80 }`, `{ "8080:80" }`, UDP `{ ["5353/udp"] = 53 }` or `{ "5353:53/udp" }` (when has("forwards"))
 ---@field depends_on? string[]|string  instances that must be up, ready and provisioned first

@@ -185,6 +185,7 @@ function M.desired(inst)
     cloud_init = inst.cloud_init and lang.template(inst.cloud_init) or "",
     networks = canon(inst.networks), mounts = canon(mounts), forwards = canon(inst.forwards),
     provision = canon(inst.provision), bridged = inst.bridged and "true" or nil,
+    host = inst.host,
   }
 end
 
@@ -238,9 +239,10 @@ function M.plan_instance(model, inst, rec)
   local want = M.desired(inst)
   local replace = {}
   local have = applied.desired or {}
-  for _, k in ipairs({ "image", "cloud_init", "networks", "mounts", "forwards", "bridged" }) do
+  for _, k in ipairs({ "image", "cloud_init", "networks", "mounts", "forwards", "bridged",
+      "host" }) do
     local was, now = have[k], want[k]
-    if k == "bridged" and applied.desired then
+    if (k == "bridged" or k == "host") and applied.desired then
       was, now = was or "", now or "" -- recorded only when true
     end
     if was ~= nil and was ~= now then

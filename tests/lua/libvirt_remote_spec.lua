@@ -39,6 +39,21 @@ describe("libvirt remote hosts", function()
       remote.proxy_command("qemu+ssh://root@h/system?keyfile=/k%251"))
   end)
 
+  it("refuses a recipe's host = under a driver that cannot place it, changing nothing", function()
+    local helpers = require("helpers")
+    local fs = require("moonbase.core.fs")
+    local h = helpers.home()
+    local dir = helpers.tmpdir("recipe")
+    assert(fs.write(dir .. "/app.lua", 'instance "a" { host = "qemu+ssh://root@h/system" }\n'))
+    local code, out, err = h:run({ "up", dir .. "/app.lua" })
+    assert.are_not.equal(0, code)
+    assert.truthy((err .. out):find("host = qemu+ssh://root@h/system needs the libvirt driver",
+      1, true), err .. out)
+    assert.equal("No instances found.\n", h:ok({ "list" }))
+    h:cleanup()
+    fs.rmtree(dir)
+  end)
+
   it("refuses a URI without a host", function()
     assert.has_error(function() remote.proxy("qemu:///system", "127.0.0.1", 1) end,
       "cannot tell which host the libvirt URI qemu:///system names")

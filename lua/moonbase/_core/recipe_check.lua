@@ -11,7 +11,7 @@ local M = {}
 local function L() return require("moonbase._core.recipe_lang") end
 
 M.INSTANCE_KEYS = { "image", "cpus", "memory", "disk", "cloud_init", "networks", "bridged",
-  "mounts", "forwards", "depends_on", "provision", "ready", "timeout", "labels" }
+  "mounts", "forwards", "depends_on", "provision", "ready", "timeout", "labels", "host" }
 
 ---Bytes from a size string ("2G"), or nil, message.
 function M.size(v)
@@ -217,6 +217,15 @@ function M.instance(ctx, name, spec, at)
       kfail("bridged", "bridged must be true or false (true: a NIC on the host bridge in " ..
         "local.bridged-network, like launch --bridged)")
     else inst.bridged = v or nil end
+  end
+  v = spec.host
+  if v ~= nil then
+    if type(v) ~= "string" or (v ~= "local"
+        and not require("moonbase._core.libvirt_remote").is_remote(v)) then
+      kfail("host", "host must be \"local\" or a remote libvirt URI such as " ..
+        "\"qemu+ssh://user@host/system\", got " ..
+        (type(v) == "string" and string.format("%q", v) or "a " .. L().kind(v)))
+    else inst.host = v ~= "local" and v or nil end
   end
   v = spec.mounts
   if v ~= nil then

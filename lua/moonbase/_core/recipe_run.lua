@@ -258,6 +258,7 @@ local function launch_options(model, inst)
     end
   end
   if f.networks and inst.bridged then o.bridged = true end
+  o.host = inst.host -- another libvirt host (instance.placement)
   if f.mounts and #inst.mounts > 0 then
     o.mounts = {}
     for _, m in ipairs(inst.mounts) do
