@@ -168,6 +168,23 @@ describe("bridged and manual NICs, UDP forwards #e2e", function()
     assert.equal("No forwards.\n", h:ok({ "forward", "b1", "--list" }))
   end)
 
+  it("refuses a UDP forward under QEMU user networking, in one line, changing nothing",
+    function()
+      -- without CAP_NET_ADMIN moonbase falls back to user networking
+      local u = support.home(host, { tag = "netextra-user" })
+      u:ok({ "launch", "--name", "u1", "--memory", "256M", "--timeout", "300", "--quiet" })
+      assert.is_nil(u:record("u1").nics)
+      local code, _, err = u:run({ "forward", "u1", "15001:5000/udp" })
+      assert.equal(2, code, err)
+      assert.truthy(err:find("UDP forwards need the instance on a moonbase network", 1, true),
+        err)
+      assert.equal(1, select(2, err:gsub("\n", "")), err)
+      assert.is_nil(u:record("u1").forwards)
+      -- TCP forwards still work there (over SSH)
+      u:ok({ "forward", "u1", "15002:22" })
+      u:ok({ "delete", "--purge", "u1" })
+    end)
+
   it("leaves nothing of moonbase's after delete and networks --prune", function()
     h:ok({ "delete", "--all", "--purge" })
     h:ok({ "networks", "--prune" })
