@@ -16,6 +16,7 @@
 
 #include "drivers/libvirt/libvirt_conn.h"
 #include "drivers/libvirt/libvirt_net.h"
+#include "golden.h"
 
 static const struct mb_libvirt_net_host two[] = {
     {"52:54:00:aa:00:02", "web", "10.77.0.2"},
@@ -36,32 +37,6 @@ static struct mb_libvirt_net base(void)
     };
 }
 
-static void golden_path(char *buf, size_t n, const char *name)
-{
-    char src[4096];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *cut = strstr(src, "/unit/test_libvirt_net.c");
-    assert_non_null(cut);
-    *cut = '\0';
-    if (snprintf(buf, n, "%s/golden/libvirt/network-%s.xml", src, name) >= (int)n)
-        fail_msg("golden path too long");
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static virConnectPtr test_conn(void)
 {
     mb_error *err = NULL;
@@ -77,24 +52,10 @@ static void check_golden(const char *name, const struct mb_libvirt_net *n)
     char *got = mb_libvirt_net_xml(n, &err);
     if (got == NULL)
         fail_msg("%s: %s", name, err->message);
-    char path[4096];
-    golden_path(path, sizeof path, name);
-    const char *update = getenv("MB_UPDATE_GOLDEN");
-    if (update && strcmp(update, "1") == 0) {
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-        print_message("rewrote %s\n", path);
-    } else {
-        char *want = slurp(path);
-        if (want == NULL)
-            fail_msg("%s missing (run with MB_UPDATE_GOLDEN=1 to create it)", path);
-        if (strcmp(got, want) != 0)
-            fail_msg("XML of case %s differs from %s:\n--- got ---\n%s--- want ---\n%s", name,
-                     path, got, want);
-        free(want);
-    }
+    char file[256], what[300];
+    snprintf(file, sizeof file, "network-%s.xml", name);
+    snprintf(what, sizeof what, "XML of network case %s", name);
+    mb_golden_check("libvirt", file, what, got);
     /* libvirt's schema accepts it */
     virNetworkPtr net = virNetworkDefineXMLFlags(test_conn(), got, VIR_NETWORK_DEFINE_VALIDATE);
     if (net == NULL)

@@ -18,43 +18,12 @@
 
 #include "drivers/libvirt/libvirt_conn.h"
 #include "drivers/libvirt/libvirt_xml.h"
+#include "golden.h"
 
 #define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
 
 static const struct mb_libvirt_host tcg = {"qemu", NULL, NULL};
 static const struct mb_libvirt_host kvm = {"kvm", "/usr/bin/qemu-system-x86_64", NULL};
-
-static void golden_path(char *buf, size_t n, const char *name)
-{
-    const char *env = getenv("MB_GOLDEN_DIR");
-    if (env) {
-        if (snprintf(buf, n, "%s/%s.xml", env, name) >= (int)n)
-            fail_msg("MB_GOLDEN_DIR too long");
-        return;
-    }
-    char src[4096];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *cut = strstr(src, "/unit/test_libvirt_xml.c");
-    assert_non_null(cut);
-    *cut = '\0';
-    if (snprintf(buf, n, "%s/golden/libvirt/%s.xml", src, name) >= (int)n)
-        fail_msg("golden path too long");
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static void quiet(void *data, virErrorPtr e)
 {
@@ -100,24 +69,10 @@ static void check_golden(const char *name, const struct mb_instance *inst,
     char *got = mb_libvirt_domain_xml(inst, host, &err);
     if (got == NULL)
         fail_msg("%s: %s", name, err->message);
-    char path[4096];
-    golden_path(path, sizeof path, name);
-    const char *update = getenv("MB_UPDATE_GOLDEN");
-    if (update && strcmp(update, "1") == 0) {
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-        print_message("rewrote %s\n", path);
-    } else {
-        char *want = slurp(path);
-        if (want == NULL)
-            fail_msg("%s missing (run with MB_UPDATE_GOLDEN=1 to create it)", path);
-        if (strcmp(got, want) != 0)
-            fail_msg("XML of case %s differs from %s:\n--- got ---\n%s--- want ---\n%s", name,
-                     path, got, want);
-        free(want);
-    }
+    char file[256], what[300];
+    snprintf(file, sizeof file, "%s.xml", name);
+    snprintf(what, sizeof what, "XML of case %s", name);
+    mb_golden_check("libvirt", file, what, got);
     check_schema(name, got);
     free(got);
 }

@@ -13,30 +13,12 @@
 #include <string.h>
 
 #include "drivers/qemu/qemu_argv.h"
+#include "golden.h"
 
 #define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
 
 static const struct mb_qemu_host tcg = {"qemu-system-x86_64", "tcg", "max"};
 static const struct mb_qemu_host kvm = {"/usr/bin/qemu-system-x86_64", "kvm", "host"};
-
-/* tests/golden/qemu, found from this file's path (CMake compiles it by
- * absolute path) unless MB_GOLDEN_DIR says otherwise. */
-static void golden_path(char *buf, size_t n, const char *name)
-{
-    const char *env = getenv("MB_GOLDEN_DIR");
-    if (env) {
-        if (snprintf(buf, n, "%s/%s.args", env, name) >= (int)n)
-            fail_msg("MB_GOLDEN_DIR too long");
-        return;
-    }
-    char src[4096];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    char *cut = strstr(src, "/unit/test_qemu_argv.c");
-    assert_non_null(cut);
-    *cut = '\0';
-    if (snprintf(buf, n, "%s/golden/qemu/%s.args", src, name) >= (int)n)
-        fail_msg("golden path too long");
-}
 
 static char *join_lines(char **argv)
 {
@@ -50,21 +32,6 @@ static char *join_lines(char **argv)
     return s;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void check_golden(const char *name, const struct mb_instance *inst,
                          const struct mb_qemu_host *host, const char *incoming)
 {
@@ -73,24 +40,10 @@ static void check_golden(const char *name, const struct mb_instance *inst,
     if (argv == NULL)
         fail_msg("%s: %s", name, err->message);
     char *got = join_lines(argv);
-    char path[4096];
-    golden_path(path, sizeof path, name);
-    const char *update = getenv("MB_UPDATE_GOLDEN");
-    if (update && strcmp(update, "1") == 0) {
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-        print_message("rewrote %s\n", path);
-    } else {
-        char *want = slurp(path);
-        if (want == NULL)
-            fail_msg("%s missing (run with MB_UPDATE_GOLDEN=1 to create it)", path);
-        if (strcmp(got, want) != 0)
-            fail_msg("argv of case %s differs from %s:\n--- got ---\n%s--- want ---\n%s", name,
-                     path, got, want);
-        free(want);
-    }
+    char file[256], what[300];
+    snprintf(file, sizeof file, "%s.args", name);
+    snprintf(what, sizeof what, "argv of case %s", name);
+    mb_golden_check("qemu", file, what, got);
     free(got);
     mb_strv_free(argv);
 }
