@@ -51,6 +51,14 @@ bool mb_strv_push(char ***v, const char *s)
     return nv[n] != NULL;
 }
 
+bool mb_strv_contains(char *const *v, const char *s)
+{
+    for (; v && *v; v++)
+        if (strcmp(*v, s) == 0)
+            return true;
+    return false;
+}
+
 void mb_strv_free(char **v)
 {
     if (v == NULL)

@@ -70,6 +70,7 @@ struct mb_address {
 /* A list of strings (addresses, snapshots, networks); free with mb_strv_free. */
 char **mb_strv_new(void);
 bool mb_strv_push(char ***v, const char *s);
+bool mb_strv_contains(char *const *v, const char *s);
 void mb_strv_free(char **v);
 
 enum mb_probe_result { MB_PROBE_OK, MB_PROBE_DECLINED };

@@ -463,10 +463,7 @@ static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **e
  * NICs on libvirt networks. */
 static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
 {
-    char **v = mb_strv_new();
-    char a[64];
-    if (v && mb_qemu_primary_ipv4(i, a, sizeof a))
-        mb_strv_push(&v, a);
+    char **v = mb_qemu_static_ipv4(i);
     bool on_libvirt_net = false;
     for (size_t k = 0; k < i->n_nets; k++)
         if (i->nets[k].tap == NULL || *i->nets[k].tap == '\0')
@@ -479,7 +476,8 @@ static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **er
                                     VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0) : 0;
     for (int k = 0; k < n; k++) {
         for (unsigned j = 0; j < ifs[k]->naddrs; j++)
-            if (ifs[k]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 && ifs[k]->addrs[j].addr)
+            if (ifs[k]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 && ifs[k]->addrs[j].addr
+                && !mb_strv_contains(v, ifs[k]->addrs[j].addr))
                 mb_strv_push(&v, ifs[k]->addrs[j].addr);
         virDomainInterfaceFree(ifs[k]);
     }

@@ -467,10 +467,7 @@ bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
     return false;
 }
 
-/* The static addresses of the NICs on moonbase's networks, the primary
- * first (engine IPAM: the guest is configured with exactly these). User
- * networking: the guest has no address the host can reach (empty). */
-static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
+char **mb_qemu_static_ipv4(const struct mb_instance *i)
 {
     char **v = mb_strv_new();
     char a[64];
@@ -482,6 +479,12 @@ static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err
             mb_strv_push(&v, a);
         }
     return v;
+}
+
+/* User networking: the guest has no address the host can reach (empty). */
+static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    return mb_qemu_static_ipv4(i);
 }
 
 static char *q_console_log(const struct mb_instance *i, size_t max, unsigned flags,
