@@ -24,6 +24,7 @@ local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local ipv4 = require("moonbase._core.ipv4")
 local ipam = require("moonbase._core.ipam")
+local nethost = require("moonbase._core.nethost")
 local errors = require("moonbase.errors")
 
 local M = {}
@@ -267,91 +268,11 @@ local function choose_subnet(name, asked, facts, records)
 end
 
 ---------------------------------------------------------------- the host side
-local function links_by_name(facts)
-  local t = {}
-  for _, l in ipairs(facts.links) do t[l.name] = l end
-  return t
-end
-
-local function ours(link, alias)
-  return link.alias == alias
-end
-
-local function hosts_of(rec)
-  local out = {}
-  for name, l in pairs(rec.leases) do
-    out[#out + 1] = { name = name, mac = l.mac, ipv4 = l.ipv4 }
-  end
-  table.sort(out, function(a, b) return a.name < b.name end)
-  return out
-end
-
--- The NAT table for every network whose bridge is on the host.
-local function sync_nat(h, extra)
-  local links = links_by_name({ links = errors.check("network", h.links()) })
-  local nets = {}
-  for _, r in ipairs(M.records()) do
-    if links[r.bridge] or r.name == extra then
-      nets[#nets + 1] = { bridge = r.bridge, subnet = r.subnet }
-    end
-  end
-  errors.check("network", h.nat_apply(nets))
-end
-
--- Bridge with exactly the gateway address, forwarding, NAT, dnsmasq.
-local function bring_up(rec, h, facts)
-  local alias = M.ALIAS_PREFIX .. rec.name
-  local br = links_by_name(facts)[rec.bridge]
-  if br and not ours(br, alias) then
-    errors.raise(string.format("network: the interface %s exists but is not moonbase's " ..
-      "(remove it, or delete and re-create the network %s)", rec.bridge, rec.name))
-  end
-  if not br then errors.check("network", h.bridge_create(rec.bridge, { alias = alias })) end
-  local rdir = M.runtime_dir(rec.name)
-  -- a dnsmasq bound to a bridge that was deleted under it serves nothing
-  if not br then errors.check("network", h.dnsmasq_stop(rdir)) end
-  for _, a in ipairs(facts.addresses) do
-    if a.dev == rec.bridge and (a.address ~= rec.gateway or a.prefix ~= rec.prefix) then
-      errors.check("network", h.address_delete(rec.bridge, a.address, a.prefix))
-    end
-  end
-  errors.check("network", h.address_add(rec.bridge, rec.gateway, rec.prefix))
-  errors.check("network", h.link_set(rec.bridge, { up = true }))
-  errors.check("network", h.ip_forward(true))
-  sync_nat(h, rec.name)
-  errors.check("network", h.dnsmasq_hosts(rdir, M.DOMAIN, hosts_of(rec)))
-  errors.check("network", h.dnsmasq_start({ name = rec.name, dir = rdir, bridge = rec.bridge,
-    address = rec.gateway, prefix = rec.prefix, domain = M.DOMAIN }))
-end
-
--- Stops dnsmasq and removes the bridge and taps of one network.
-local function tear_down(rec, h, facts)
-  errors.check("network", h.dnsmasq_stop(M.runtime_dir(rec.name)))
-  local links = links_by_name(facts)
-  for inst, l in pairs(rec.leases) do
-    local t = links[l.tap]
-    if t and ours(t, M.ALIAS_PREFIX .. inst .. "@" .. rec.name) then
-      errors.check("network", h.link_delete(l.tap))
-    end
-  end
-  local br = links[rec.bridge]
-  if br and ours(br, M.ALIAS_PREFIX .. rec.name) then
-    errors.check("network", h.link_delete(rec.bridge))
-  end
-end
-
-local function ensure_tap(rec, instance, lease, h, facts, uid)
-  local alias = M.ALIAS_PREFIX .. instance .. "@" .. rec.name
-  local t = links_by_name(facts)[lease.tap]
-  if t and not ours(t, alias) then
-    errors.raise(string.format("network: the interface %s exists but is not %s's tap " ..
-      "(remove it: ip link delete %s)", lease.tap, instance, lease.tap))
-  end
-  if not t then
-    errors.check("network", h.tap_create(lease.tap, { alias = alias, uid = uid }))
-  end
-  errors.check("network", h.link_set(lease.tap, { master = rec.bridge, up = true }))
-end
+-- (bridge, taps, dnsmasq, NAT of engine-served networks: moonbase._core.nethost)
+local links_by_name, ours, hosts_of = nethost.links_by_name, nethost.ours, nethost.hosts_of
+local function sync_nat(h, extra) return nethost.sync_nat(h, M.records(), extra) end
+local function bring_up(rec, h, facts) return nethost.bring_up(rec, h, facts, M.records()) end
+local tear_down, ensure_tap = nethost.tear_down, nethost.ensure_tap
 
 local function attachment(rec, instance)
   local l, lv = rec.leases[instance], rec.libvirt
