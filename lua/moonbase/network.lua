@@ -25,6 +25,7 @@ local store = require("moonbase._core.store")
 local ipv4 = require("moonbase._core.ipv4")
 local ipam = require("moonbase._core.ipam")
 local nethost = require("moonbase._core.nethost")
+local netplan = require("moonbase._core.netplan")
 local errors = require("moonbase.errors")
 
 local M = {}
@@ -731,52 +732,8 @@ function M.hosts()
 end
 
 ---------------------------------------------------------------- cloud-init
----The netplan v2 network-config for a guest: one ethernet per attachment,
----matched by MAC, with its static address; the default route and DNS on the
----primary (the first); search domain "moonbase".
----@param attachments moonbase.Attachment[]
----@return table
-function M.cloud_init_config(attachments)
-  local eth = {}
-  for i, a in ipairs(attachments) do
-    local e = {
-      match = { macaddress = a.mac },
-      addresses = { a.ipv4 .. "/" .. a.prefix },
-      dhcp4 = false,
-      nameservers = { addresses = { a.dns or a.gateway }, search = { a.domain or M.DOMAIN } },
-    }
-    if i == 1 then e.routes = { { to = "0.0.0.0/0", via = a.gateway } } end
-    eth[a.network] = e
-  end
-  return { version = 2, ethernets = eth }
-end
-
-local function yq(s) return '"' .. tostring(s):gsub('[\\"]', "\\%0") .. '"' end
-
----The same as YAML text for the NoCloud seed's network-config (every string
----quoted: an unquoted MAC of digits reads as a number in YAML 1.1).
----@param attachments moonbase.Attachment[]
----@return string
-function M.cloud_init_yaml(attachments)
-  local cfg = M.cloud_init_config(attachments)
-  local out = { "version: 2", "ethernets:" }
-  for _, a in ipairs(attachments) do
-    local e = cfg.ethernets[a.network]
-    out[#out + 1] = "  " .. yq(a.network) .. ":"
-    out[#out + 1] = "    match:"
-    out[#out + 1] = "      macaddress: " .. yq(e.match.macaddress)
-    out[#out + 1] = "    dhcp4: false"
-    out[#out + 1] = "    addresses: [" .. yq(e.addresses[1]) .. "]"
-    if e.routes then
-      out[#out + 1] = "    routes:"
-      out[#out + 1] = "      - to: " .. yq(e.routes[1].to)
-      out[#out + 1] = "        via: " .. yq(e.routes[1].via)
-    end
-    out[#out + 1] = "    nameservers:"
-    out[#out + 1] = "      addresses: [" .. yq(e.nameservers.addresses[1]) .. "]"
-    out[#out + 1] = "      search: [" .. yq(e.nameservers.search[1]) .. "]"
-  end
-  return table.concat(out, "\n") .. "\n"
-end
+-- (the netplan v2 network-config of the attachments: moonbase._core.netplan)
+M.cloud_init_config = function(attachments) return netplan.config(attachments) end
+M.cloud_init_yaml = function(attachments) return netplan.yaml(attachments) end
 
 return M
