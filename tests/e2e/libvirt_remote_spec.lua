@@ -12,12 +12,14 @@
 -- file of the spec's (no ~/.ssh is read or written).
 -- Proves: launch uploads the image (and the kernel and initrd of the tiny
 -- image's direct boot) to the host's pool "moonbase" and makes the overlay
--- and seed volumes there, the guest's QEMU runs in the other namespace,
--- exec/transfer reach the guest through the host (ssh -W), list and info
--- say where it runs, ssh-config gives OpenSSH a working ProxyCommand, stop
--- and start, a second instance reuses the uploaded image, the QEMU driver
--- refuses to run it, and delete --purge removes the domain and the
--- instance's volumes. Every wait is bounded.
+-- and seed volumes there, the guest's QEMU runs in the other namespace, its
+-- NIC on the libvirt network moonbase defined there, exec/transfer reach the
+-- guest's address through the host (ssh -W), list and info say where it
+-- runs, ssh-config gives OpenSSH a working ProxyCommand, stop and start, a
+-- second instance reuses the uploaded image and reaches the first by name,
+-- the QEMU driver refuses to run it, a recipe's host = places an instance
+-- there, and delete --purge removes the domain and the instance's volumes.
+-- Every wait is bounded.
 -- Run: ctest -R e2e/libvirt-remote (or tests/lib/in-netns.sh build/moonbase
 --      --lua tests/run-busted.lua tests/e2e/libvirt_remote_spec.lua)
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
@@ -181,6 +183,12 @@ describe("libvirt on a remote host #e2e", function()
     end
     local vxml = virsh("vol-dumpxml", "--pool", "moonbase", overlay)
     assert.matches("<backingStore>%s*<path>[^<]*mb%-image%-%x+%-disk%.qcow2</path>", vxml)
+    -- its NIC is on the libvirt network moonbase defined there
+    local dom = virsh("list", "--name"):match("(mb%-" .. NAME .. "%-%x+)")
+    assert.is_truthy(dom, "no domain mb-" .. NAME .. "-... on the host")
+    assert.matches("<interface type='network'>%s*<mac[^>]*>%s*<source network='mb%-moonbase0%-",
+      virsh("dumpxml", dom))
+    assert.matches("mb%-moonbase0%-%x+", virsh("net-list", "--name"))
     -- the guest's QEMU runs in the other namespace
     local pid = qemu_pid(NAME)
     assert.is_truthy(pid, "no QEMU of domain mb-" .. NAME .. "-...")
@@ -207,7 +215,10 @@ describe("libvirt on a remote host #e2e", function()
     local info = json.decode(h:ok({ "info", NAME, "--format", "json" }))[NAME]
     assert.are.equal("root@" .. addr, info.host)
     assert.are.equal("libvirt", info.driver)
-    assert.matches("^127%.0%.0%.1:%d+$", info.ssh) -- on the host's loopback
+    -- the guest's address on the host's libvirt network, reached through the host
+    assert.matches("^[%d.]+:22$", info.ssh)
+    local ip = info.ssh:match("^[%d.]+")
+    assert.is_truthy(json.encode(info.ipv4 or ""):find(ip, 1, true), json.encode(info))
   end)
 
   it("gives OpenSSH a working ProxyCommand in ssh-config", function()
@@ -254,6 +265,11 @@ describe("libvirt on a remote host #e2e", function()
     local code, out = h:run({ "exec", NAME .. "2", "--", "hostname" })
     assert.are.equal(0, code)
     assert.are.equal(NAME .. "2\n", out)
+    -- on the same network there: they reach each other by name
+    local err
+    code, out, err = h:run({ "exec", NAME .. "2", "--", "sudo", "ping", "-c", "1", "-W", "5",
+      NAME .. ".moonbase" })
+    assert.are.equal(0, code, err .. out)
     h:ok({ "delete", "--purge", NAME .. "2" })
   end)
 
@@ -282,9 +298,9 @@ describe("libvirt on a remote host #e2e", function()
     h:ok({ "delete", "--purge", NAME })
     assert.is_nil(row(NAME))
     assert.is_nil(qemu_pid(NAME))
-    assert.is_falsy(virsh("list", "--all"):find("mb-" .. NAME, 1, true))
+    assert.is_falsy(virsh("list", "--all"):find("mb%-" .. NAME .. "%-%x"))
     local vols = volumes()
-    assert.are.equal(0, count(vols, "^mb%-" .. NAME), table.concat(vols, " "))
+    assert.are.equal(0, count(vols, "^mb%-" .. NAME .. "%-"), table.concat(vols, " "))
     -- the image stays for the next launch
     assert.are.equal(1, count(vols, "^mb%-image%-%x+%-disk%.qcow2$"))
     assert.is_false(fs.exists(h:instance_dir(NAME)) and true or false)

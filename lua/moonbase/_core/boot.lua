@@ -32,10 +32,18 @@ function M.prepare(rec, staging, o)
   local mac = random_hex(3)
   rec.mac = "52:54:00:" .. mac:sub(1, 2) .. ":" .. mac:sub(3, 4) .. ":" .. mac:sub(5, 6)
   local network_config
-  if rec.host then -- on another libvirt host: QEMU user networking there
+  if rec.host and o.bridged then
+    errors.usage("launch: --bridged puts a NIC on a bridge of this machine, and the instance " ..
+      "goes to the libvirt host " .. rec.host .. " (try: without --bridged)")
+  end
+  -- On local.libvirt.uri's remote host moonbase's networks are libvirt
+  -- networks it defines there (moonbase._core.libvirtnet); on another one (a
+  -- recipe's host =) the instance has QEMU user networking there.
+  if rec.host and rec.host ~= require("moonbase.network").libvirt_uri() then
     if (o.networks and #o.networks > 0) or o.bridged then
-      errors.usage("launch: an instance on another libvirt host (" .. rec.host .. ") has " ..
-        "QEMU user networking there: --network and --bridged are not supported for it")
+      errors.usage("launch: an instance on the libvirt host " .. rec.host .. ", which is not " ..
+        "local.libvirt.uri's, has QEMU user networking there: --network and --bridged need " ..
+        "it on local.libvirt.uri's host")
     end
   else
     network_config = M.attach_networks(rec, o)

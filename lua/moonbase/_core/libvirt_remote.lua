@@ -1,12 +1,14 @@
 -- Instances on another libvirt host (local.libvirt.uri, or a recipe's
 -- `host =`, set to a remote URI such as qemu+ssh://user@host/system): where
 -- an instance lives, for list and info, and how SSH reaches its guest. The
--- guest is on QEMU user networking on that host (restrict=on), its SSH
--- forward on the host's 127.0.0.1:PORT; moonbase reaches it through the host
--- with `ssh -W 127.0.0.1:PORT host` as a proxy command, the same ssh (user,
--- port, keyfile, command, no_verify, known_hosts from the URI) that libvirt's
--- own qemu+ssh transport runs to reach libvirtd there. The disks are volumes
--- of the host's storage pool (drivers/libvirt/libvirt_remote.c).
+-- guest is on a libvirt network moonbase defines on that host
+-- (moonbase._core.libvirtnet), or on QEMU user networking there with its SSH
+-- forward on the host's 127.0.0.1:PORT; either way moonbase reaches it
+-- through the host with `ssh -W ADDRESS:PORT host` as a proxy command, the
+-- same ssh (user, port, keyfile, command, no_verify, known_hosts from the
+-- URI) that libvirt's own qemu+ssh transport runs to reach libvirtd there.
+-- The disks are volumes of the host's storage pool
+-- (drivers/libvirt/libvirt_remote.c).
 local M = {}
 
 ---Whether uri names another machine: a transport (qemu+ssh://, qemu+tls://)
