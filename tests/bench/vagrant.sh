@@ -122,8 +122,10 @@ round_vagrant() {
     [ "$(running_vg)" = 3 ] || { log "vagrant: not 3 machines running"; vg status >&2; exit 1; }
     if [ "$r" = 1 ]; then
         # what `vagrant up` waited for: SSH and the hostname; cloud-init too?
-        vg ssh a -c 'hostname; cloud-init status' -- -q 2>/dev/null | tr -d '\r' |
-            sed 's/^/vagrant.sh: in machine a after vagrant up: /' >&2 || true
+        for m in a b c; do
+            vg ssh "$m" -c 'echo "hostname $(hostname), cloud-init $(cloud-init status)"' -- -q \
+                2>/dev/null | tr -d '\r' | sed "s/^/vagrant.sh: vagrant ssh $m after up: /" >&2 || true
+        done
     fi
     (cd "$PROJ" && status_time vagrant "$r" 5 vagrant status)
     timed vagrant "$r" down vg destroy -f
@@ -151,14 +153,14 @@ done
 
 echo "## 3 Debian 12 machines (1 CPU, 1 GiB, 3 GiB disk), TCG, $RUNS round(s)"
 echo
-echo "| | round | up (s) | status (ms, mean ± sd) | down (s) | load avg at up |"
-echo "|---|---|---|---|---|---|"
+echo "| | round | up (s) | status (ms, mean ± sd) | status CPU (ms, user + sys) | down (s) | load avg at up |"
+echo "|---|---|---|---|---|---|---|"
 for sys in vagrant $(for d in $DRIVERS; do echo "moonbase-$d"; done); do
     for r in $(seq 1 "$RUNS"); do
         up=$(awk -v s="$sys" -v r="$r" '$1 == s && $2 == r && $3 == "up" { print $4 }' "$results")
         lu=$(awk -v s="$sys" -v r="$r" '$1 == s && $2 == r && $3 == "up" { print $5 }' "$results")
         down=$(awk -v s="$sys" -v r="$r" '$1 == s && $2 == r && $3 == "down" { print $4 }' "$results")
-        st=$(awk -v s="$sys" -v r="$r" '$1 == s && $2 == r { printf "%s ± %s", $4, $5 }' "$DIR/status")
+        st=$(awk -v s="$sys" -v r="$r" '$1 == s && $2 == r { printf "%s ± %s | %s", $4, $5, $6 }' "$DIR/status")
         echo "| $sys | $r | $up | $st | $down | $lu |"
     done
 done
