@@ -274,27 +274,9 @@ function M.info(name)
   }
 end
 
----------------------------------------------------------------- names
-local adjectives = { "amber", "brave", "calm", "clever", "cosmic", "dusty", "eager", "fancy",
-  "gentle", "happy", "icy", "jolly", "keen", "lunar", "merry", "nimble", "noble", "polar",
-  "quiet", "rapid", "shiny", "silent", "solar", "swift", "tidy", "vivid", "witty", "zesty" }
-local nouns = { "badger", "comet", "crater", "eagle", "falcon", "gecko", "heron", "ibex",
-  "koala", "lemur", "lynx", "marmot", "meteor", "nebula", "otter", "panda", "pulsar", "quasar",
-  "raven", "rover", "seal", "tapir", "walrus", "wombat", "yak", "zebra" }
-
----A fresh two-word name that no instance of this scope uses.
-function M.generate_name()
-  local seed = math.floor(util.time() * 1000) + util.getpid()
-  math.randomseed(seed)
-  for _ = 1, 200 do
-    local n = adjectives[math.random(#adjectives)] .. "-" .. nouns[math.random(#nouns)]
-    if not fs.exists(M.dir(n)) then return n end
-  end
-  errors.raise("launch: could not pick a free name (try: --name NAME)")
-end
-
 ---------------------------------------------------------------- validation
-local function validate_resources(o, what)
+---Checks cpus, memory and disk against M.limits (a usage error if not).
+function M.validate_resources(o, what)
   if o.cpus and (math.type(o.cpus) ~= "integer" or o.cpus < 1 or o.cpus > M.limits.max_cpus) then
     errors.usage(string.format("%s: cpus must be a whole number from 1 to %d, got %s", what,
       M.limits.max_cpus, tostring(o.cpus)))
@@ -307,139 +289,12 @@ local function validate_resources(o, what)
   end
 end
 
----Parses and checks a cloud-init user-data document (YAML mapping).
-function M.check_cloud_init(text, source)
-  if text:match("^#!") then return nil end -- a script: cloud-init runs it as is
-  local yaml = require("moonbase.core.yaml")
-  local doc, msg = yaml.parse(text)
-  if doc == nil and msg then
-    errors.usage(string.format("launch: invalid cloud-init YAML in %s: %s", source, msg))
-  end
-  if doc ~= nil and (type(doc) ~= "table" or doc[1] ~= nil) then
-    errors.usage(string.format("launch: cloud-init in %s must be a YAML mapping " ..
-      "(#cloud-config)", source))
-  end
-  return doc
-end
-
----Forwards given to launch (recipes): {host_port, guest_port, proto?, address?}.
-function M.launch_forwards(list)
-  if not list or #list == 0 then return nil end
-  local forwards = require("moonbase.forwards")
-  local out = {}
-  for _, f in ipairs(list) do
-    out[#out + 1] = forwards.parse(string.format("%d:%d/%s", f.host_port, f.guest_port,
-      f.proto or "tcp"), f.address)
-  end
-  return out
-end
-
 ---------------------------------------------------------------- lifecycle
----Creates and starts an instance.
+---Creates and starts an instance (moonbase._core.launch).
 ---@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table, mounts?: (string|table)[]}
 ---@return table record
 function M.launch(o)
-  local drv, drvname = M.driver()
-  local name = o.name or M.generate_name()
-  errors.check("launch", util.valid_name(name))
-  validate_resources(o, "launch")
-  if o.cloud_init then M.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
-  local mounts = require("moonbase.mounts").for_launch(o.mounts, drv)
-  require("moonbase._core.boot").network_requests(o.networks) -- parse errors first
-  if o.bridged then require("moonbase._core.bridged").check() end
-  local final = M.dir(name)
-  if fs.exists(final) then
-    errors.raise(string.format("launch: instance \"%s\" already exists (try: another --name, " ..
-      "or moonbase delete --purge %s)", name, name), "exists")
-  end
-  local ok, reason = drv:probe()
-  if ok == false then
-    errors.raise(string.format("launch: the %s driver cannot run here: %s", drvname, reason))
-  end
-  local base = paths.instances(M.scope())
-  errors.check("launch", fs.mkdirs(base))
-  M.sweep(base)
-  local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
-  errors.check("launch", fs.mkdirs(staging, 448))
-  local lock = M.lock(name, staging)
-  local rec = {
-    name = name, scope = M.scope(), driver = drvname, image = o.image or "default",
-    cpus = o.cpus or M.defaults.cpus, memory = o.memory or M.defaults.memory,
-    disk = o.disk or M.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    state = "creating", labels = o.labels, mounts = mounts, version = 1,
-    forwards = M.launch_forwards(o.forwards),
-    disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
-    host = M.placement(o.host),
-  }
-  local image_lock
-  local okc, err = pcall(function()
-    if o.cloud_init then
-      errors.check("launch", fs.write(staging .. "/user-data", o.cloud_init, 384))
-    end
-    if M.uses_agent() then
-      image_lock = require("moonbase._core.boot").prepare(rec, staging, o)
-      for _, f in ipairs(rec.forwards or {}) do
-        if f.proto == "udp" and not rec.nics then
-          errors.usage(string.format("launch: the UDP forward %d:%d needs the instance on a " ..
-            "moonbase network, and this host gives it QEMU user networking (see " ..
-            "docs/networking.md)", f.host_port, f.guest_port))
-        end
-      end
-    end
-    save(rec, staging)
-    -- the libvirt driver puts it on that host (drivers/libvirt/libvirt_remote.c)
-    if rec.host then
-      errors.check("launch", fs.write(staging .. "/libvirt.host", rec.host .. "\n"))
-    end
-    errors.check("launch", drv:create(M.spec(rec, staging)))
-    for _, m in ipairs(M.spec(rec, staging).mounts) do
-      errors.check("launch", drv:mount_native(M.spec(rec, staging), m))
-    end
-    rec.state = "stopped"
-    save(rec, staging)
-  end)
-  if not okc then
-    if rec.nics then
-      pcall(require("moonbase._core.bridged").detach, name, rec.nics)
-      pcall(require("moonbase.network").release, name)
-    end
-    drv:destroy(M.spec(rec, staging))
-    fs.rmtree(staging)
-    lock:close()
-    if image_lock then image_lock:close() end
-    error(err, 0)
-  end
-  local renamed, msg = fs.rename(staging, final)
-  if not renamed then
-    drv:destroy(M.spec(rec, staging))
-    fs.rmtree(staging)
-    lock:close()
-    if fs.exists(final) then
-      errors.raise(string.format("launch: instance \"%s\" already exists", name), "exists")
-    end
-    errors.raise("launch: " .. msg)
-  end
-  if image_lock then image_lock:close() end -- the record names image_id now
-  local started, smsg, scode = M.boot(rec, "boot", o)
-  if not started then
-    rec.state = "stopped"
-    save(rec)
-    lock:close()
-    -- after a console tail, the hint goes on a line of its own
-    local hint_sep = smsg:find("\n", 1, true) and "\n" or " "
-    if scode == "timeout" then
-      errors.raise(string.format("launch: %s%s(the instance is stopped; try: moonbase info %s, " ..
-        "or moonbase delete --purge %s)", smsg, hint_sep, name, name), scode)
-    end
-    errors.raise(string.format("launch: instance \"%s\" was created but did not start: %s%s" ..
-      "(try: moonbase start %s, or moonbase delete --purge %s)", name, smsg, hint_sep, name,
-      name), scode)
-  end
-  rec.state = "running"
-  rec.started_at = util.time()
-  save(rec)
-  lock:close()
-  return rec
+  return require("moonbase._core.launch").run(M, o)
 end
 
 ---Starts an instance the way its driver needs: directly (test driver), or
@@ -697,7 +552,7 @@ local function parse_property(name, prop, raw)
     value, msg = util.parse_size(raw)
     if not value then errors.usage(what .. ": " .. msg) end
   end
-  validate_resources({ [prop] = value }, what)
+  M.validate_resources({ [prop] = value }, what)
   M.get(name)
   return value, what
 end
