@@ -643,93 +643,12 @@ function M.prune(o)
   return out
 end
 
----Rows for `moonbase networks`: moonbase's networks, then host bridges and
----ethernet devices.
----@return table[]
-function M.list()
-  local h = M.host()
-  local links = errors.check("networks", h.links())
-  local addrs = errors.check("networks", h.addresses())
-  local by = {}
-  for _, k in ipairs(links) do by[k.name] = k end
-  local first_addr = {}
-  for _, a in ipairs(addrs) do
-    first_addr[a.dev] = first_addr[a.dev] or (a.address .. "/" .. a.prefix)
-  end
-  local rows, shown = {}, {}
-  -- the libvirt driver's libvirt networks (nil under other drivers)
-  local lvall, lvby, lvshown = libvirtnet().all(), {}, {}
-  for _, n in ipairs(lvall or {}) do lvby[n.name] = n end
-  for _, r in ipairs(M.records()) do
-    local n = 0
-    for _ in pairs(r.leases) do n = n + 1 end
-    local br = by[r.bridge]
-    local up = br and ours(br, M.ALIAS_PREFIX .. r.name)
-    local desc = r.name == M.DEFAULT and "moonbase's default network" or "moonbase network"
-    local bridge = r.bridge
-    if r.libvirt then
-      local okf, lvn = true, lvby[r.libvirt.name]
-      if not lvall then okf, lvn = pcall(libvirtnet().find, r) end
-      up = okf and lvn and lvn.active
-      bridge, lvshown[r.libvirt.name] = r.libvirt.bridge, true
-      desc = string.format("%s, libvirt network %s%s", desc, r.libvirt.name,
-        okf and "" or " (libvirtd does not answer)")
-    end
-    shown[bridge] = true
-    rows[#rows + 1] = { name = r.name, type = "moonbase", subnet = r.subnet, bridge = bridge,
-      state = up and "up" or "down", instances = n, description = desc }
-  end
-  for _, n in ipairs(lvall or {}) do
-    if not lvshown[n.name] then
-      if n.bridge then shown[n.bridge] = true end
-      rows[#rows + 1] = { name = n.name, type = "libvirt",
-        subnet = n.bridge and first_addr[n.bridge], bridge = n.bridge, state = n.active and "up" or "down",
-        description = n.network and "libvirt network of another moonbase home (" .. n.network ..
-          ")" or "libvirt network" }
-    end
-  end
-  local host = {}
-  for _, k in ipairs(links) do
-    local mb = (k.alias or ""):sub(1, #M.ALIAS_PREFIX) == M.ALIAS_PREFIX
-    if not shown[k.name] and not mb and not k.loopback then
-      if k.kind == "bridge" then
-        host[#host + 1] = { name = k.name, type = "bridge", subnet = first_addr[k.name],
-          bridge = k.name, state = k.up and "up" or "down", description = "host bridge" }
-      elseif (k.kind == nil or k.kind == "") and k.mac then
-        host[#host + 1] = { name = k.name, type = "ethernet", subnet = first_addr[k.name],
-          state = k.up and "up" or "down",
-          description = k.master and ("port of bridge " .. k.master) or "host interface" }
-      end
-    end
-  end
-  table.sort(host, function(a, b) return a.name < b.name end)
-  for _, x in ipairs(host) do rows[#rows + 1] = x end
-  return rows
-end
+---Rows for `moonbase networks`: moonbase's networks, libvirt's, then the
+---host's bridges and ethernet interfaces (moonbase._core.netlist).
+function M.list() return require("moonbase._core.netlist").list(M) end
 
----/etc/hosts lines for every instance with an address: the primary
----network's address gets <name>.moonbase and <name>; others <name>.<network>.moonbase.
----@return {ipv4: string, names: string[], instance: string, network: string}[]
-function M.hosts()
-  local seen, out = {}, {}
-  for _, r in ipairs(M.records()) do
-    local names = {}
-    for n in pairs(r.leases) do names[#names + 1] = n end
-    table.sort(names)
-    for _, n in ipairs(names) do
-      local l = r.leases[n]
-      local hn
-      if not seen[n] then
-        hn = { n .. "." .. M.DOMAIN, n }
-        seen[n] = true
-      else
-        hn = { n .. "." .. r.name .. "." .. M.DOMAIN }
-      end
-      out[#out + 1] = { ipv4 = l.ipv4, names = hn, instance = n, network = r.name }
-    end
-  end
-  return out
-end
+---/etc/hosts lines for every instance with an address (moonbase._core.netlist).
+function M.hosts() return require("moonbase._core.netlist").hosts(M) end
 
 ---------------------------------------------------------------- cloud-init
 -- (the netplan v2 network-config of the attachments: moonbase._core.netplan)
