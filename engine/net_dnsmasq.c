@@ -39,27 +39,27 @@ char *mb_net_dnsmasq_conf(const struct mb_dnsmasq *d)
     if (!net_of(d->address, d->prefix, net, mask) || !mb_net_quotable(d->bridge)
         || !mb_net_quotable(d->dir) || !mb_net_quotable(domain))
         return NULL;
-    struct mb_net_buf b = {0};
-    mb_net_addf(&b, "%s \"%s\": written by moonbase, do not edit\n", MB_DNSMASQ_MAGIC,
+    struct mb_strbuf b = {0};
+    mb_strbuf_addf(&b, "%s \"%s\": written by moonbase, do not edit\n", MB_DNSMASQ_MAGIC,
                 d->name ? d->name : d->bridge);
-    mb_net_addf(&b, "interface=%s\nexcept-interface=lo\nbind-interfaces\n", d->bridge);
-    mb_net_addf(&b, "listen-address=%s\n", d->address);
+    mb_strbuf_addf(&b, "interface=%s\nexcept-interface=lo\nbind-interfaces\n", d->bridge);
+    mb_strbuf_addf(&b, "listen-address=%s\n", d->address);
     /* names: <instance>.<domain> from our hosts file only, never forwarded */
-    mb_net_addf(&b, "domain=%s\nlocal=/%s/\ndomain-needed\nbogus-priv\nno-hosts\n", domain,
+    mb_strbuf_addf(&b, "domain=%s\nlocal=/%s/\ndomain-needed\nbogus-priv\nno-hosts\n", domain,
                 domain);
-    mb_net_addf(&b, "addn-hosts=%s/hosts\n", d->dir);
+    mb_strbuf_addf(&b, "addn-hosts=%s/hosts\n", d->dir);
     /* DHCP hands out only the static leases (the same address the guest is
      * configured with), so it is a fallback that can never disagree */
-    mb_net_addf(&b, "dhcp-range=%s,static,%s,12h\n", net, mask);
-    mb_net_addf(&b, "dhcp-hostsfile=%s/dhcp-hosts\n", d->dir);
-    mb_net_addf(&b, "dhcp-option=option:router,%s\n", d->address);
-    mb_net_addf(&b, "dhcp-option=option:dns-server,%s\n", d->address);
-    mb_net_addf(&b, "dhcp-option=option:domain-search,%s\n", domain);
-    mb_net_addf(&b, "dhcp-authoritative\ndhcp-leasefile=%s/leases\n", d->dir);
-    mb_net_addf(&b, "pid-file=%s/dnsmasq.pid\nlog-facility=%s/dnsmasq.log\n", d->dir, d->dir);
+    mb_strbuf_addf(&b, "dhcp-range=%s,static,%s,12h\n", net, mask);
+    mb_strbuf_addf(&b, "dhcp-hostsfile=%s/dhcp-hosts\n", d->dir);
+    mb_strbuf_addf(&b, "dhcp-option=option:router,%s\n", d->address);
+    mb_strbuf_addf(&b, "dhcp-option=option:dns-server,%s\n", d->address);
+    mb_strbuf_addf(&b, "dhcp-option=option:domain-search,%s\n", domain);
+    mb_strbuf_addf(&b, "dhcp-authoritative\ndhcp-leasefile=%s/leases\n", d->dir);
+    mb_strbuf_addf(&b, "pid-file=%s/dnsmasq.pid\nlog-facility=%s/dnsmasq.log\n", d->dir, d->dir);
     if (d->user && mb_net_quotable(d->user))
-        mb_net_addf(&b, "user=%s\n", d->user);
-    return mb_net_finish(&b);
+        mb_strbuf_addf(&b, "user=%s\n", d->user);
+    return mb_strbuf_finish(&b);
 }
 
 static void dir_file(char *buf, size_t n, const char *dir, const char *name)
@@ -266,14 +266,14 @@ static bool field_ok(const char *s)
 bool mb_net_dnsmasq_hosts(const char *dir, const char *domain,
                           const struct mb_dnsmasq_host *hosts, size_t n, mb_error **err)
 {
-    struct mb_net_buf h = {0}, dh = {0};
+    struct mb_strbuf h = {0}, dh = {0};
     bool ok = false;
     if (!field_ok(domain)) {
         mb_error_set(err, MB_ERR_USAGE, "net: invalid DNS domain \"%s\"", domain ? domain : "");
         return false;
     }
-    mb_net_addf(&h, "# moonbase: instances on this network (DNS); written by moonbase\n");
-    mb_net_addf(&dh, "# moonbase: static DHCP leases (MAC,IP,NAME); written by moonbase\n");
+    mb_strbuf_addf(&h, "# moonbase: instances on this network (DNS); written by moonbase\n");
+    mb_strbuf_addf(&dh, "# moonbase: static DHCP leases (MAC,IP,NAME); written by moonbase\n");
     for (size_t i = 0; i < n; i++) {
         struct in_addr a;
         if (!field_ok(hosts[i].name) || !field_ok(hosts[i].ipv4)
@@ -283,9 +283,9 @@ bool mb_net_dnsmasq_hosts(const char *dir, const char *domain,
                          hosts[i].name ? hosts[i].name : "", hosts[i].ipv4 ? hosts[i].ipv4 : "");
             goto cleanup;
         }
-        mb_net_addf(&h, "%s %s.%s %s\n", hosts[i].ipv4, hosts[i].name, domain, hosts[i].name);
+        mb_strbuf_addf(&h, "%s %s.%s %s\n", hosts[i].ipv4, hosts[i].name, domain, hosts[i].name);
         if (hosts[i].mac)
-            mb_net_addf(&dh, "%s,%s,%s\n", hosts[i].mac, hosts[i].ipv4, hosts[i].name);
+            mb_strbuf_addf(&dh, "%s,%s,%s\n", hosts[i].mac, hosts[i].ipv4, hosts[i].name);
     }
     if (h.oom || dh.oom) {
         mb_error_set(err, MB_ERR_IO, "net: out of memory");

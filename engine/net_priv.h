@@ -6,16 +6,7 @@
 #include <stddef.h>
 
 #include "net.h"
-
-/* A growing string; oom is sticky and makes mb_net_finish return NULL. */
-struct mb_net_buf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-void mb_net_addf(struct mb_net_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-char *mb_net_finish(struct mb_net_buf *b);
+#include "strbuf.h"
 
 /* In a child before exec: pass network capabilities on (see mb_net_run). */
 void mb_net_ambient_caps(void);

@@ -25,45 +25,6 @@
 
 /* ---------------------------------------------------------------- text */
 
-void mb_net_addf(struct mb_net_buf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->s && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap : 256) * 2 + (size_t)n;
-        char *p = realloc(b->s, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-}
-
-char *mb_net_finish(struct mb_net_buf *b)
-{
-    if (b->oom) {
-        free(b->s);
-        return NULL;
-    }
-    if (b->s == NULL)
-        return strdup("");
-    return b->s;
-}
-
 /* ---------------------------------------------------------------- running */
 
 void mb_net_ambient_caps(void)
@@ -221,34 +182,34 @@ bool mb_net_quotable(const char *s)
 
 char *mb_net_nat_ruleset(const struct mb_net_nat *nets, size_t n)
 {
-    struct mb_net_buf b = {0};
+    struct mb_strbuf b = {0};
     for (size_t i = 0; i < n; i++)
         if (!mb_net_quotable(nets[i].bridge) || !mb_net_quotable(nets[i].subnet))
             return NULL;
     /* declare-then-delete makes the replacement one atomic transaction that
      * also works when the table does not exist yet */
-    mb_net_addf(&b, "table ip %s {}\ndelete table ip %s\n", MB_NET_NFT_TABLE, MB_NET_NFT_TABLE);
-    mb_net_addf(&b, "table ip %s {\n", MB_NET_NFT_TABLE);
-    mb_net_addf(&b, "\tchain postrouting {\n"
+    mb_strbuf_addf(&b, "table ip %s {}\ndelete table ip %s\n", MB_NET_NFT_TABLE, MB_NET_NFT_TABLE);
+    mb_strbuf_addf(&b, "table ip %s {\n", MB_NET_NFT_TABLE);
+    mb_strbuf_addf(&b, "\tchain postrouting {\n"
              "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
     for (size_t i = 0; i < n; i++) {
         const char *s = nets[i].subnet, *br = nets[i].bridge;
-        mb_net_addf(&b, "\t\tip saddr %s ip daddr 224.0.0.0/24 return\n", s);
-        mb_net_addf(&b, "\t\tip saddr %s ip daddr 255.255.255.255 return\n", s);
-        mb_net_addf(&b, "\t\tip saddr %s ip daddr != %s masquerade comment \"%s\"\n", s, s, br);
+        mb_strbuf_addf(&b, "\t\tip saddr %s ip daddr 224.0.0.0/24 return\n", s);
+        mb_strbuf_addf(&b, "\t\tip saddr %s ip daddr 255.255.255.255 return\n", s);
+        mb_strbuf_addf(&b, "\t\tip saddr %s ip daddr != %s masquerade comment \"%s\"\n", s, s, br);
     }
-    mb_net_addf(&b, "\t}\n");
+    mb_strbuf_addf(&b, "\t}\n");
     /* guests reach out; nothing new comes in, from outside or from another
      * moonbase network (networks are isolated from each other) */
-    mb_net_addf(&b, "\tchain forward {\n"
+    mb_strbuf_addf(&b, "\tchain forward {\n"
              "\t\ttype filter hook forward priority filter; policy accept;\n");
     for (size_t i = 0; i < n; i++) {
         const char *br = nets[i].bridge;
-        mb_net_addf(&b, "\t\toifname \"%s\" ct state established,related accept\n", br);
-        mb_net_addf(&b, "\t\toifname \"%s\" iifname != \"%s\" drop\n", br, br);
+        mb_strbuf_addf(&b, "\t\toifname \"%s\" ct state established,related accept\n", br);
+        mb_strbuf_addf(&b, "\t\toifname \"%s\" iifname != \"%s\" drop\n", br, br);
     }
-    mb_net_addf(&b, "\t}\n}\n");
-    return mb_net_finish(&b);
+    mb_strbuf_addf(&b, "\t}\n}\n");
+    return mb_strbuf_finish(&b);
 }
 
 static bool nft(const char *input, char *const argv[], const char *what, mb_error **err)

@@ -23,26 +23,26 @@
 
 /* ---------------------------------------------------------------- XML */
 
-static void dhcp_host(struct mb_xml_buf *b, const char *indent,
+static void dhcp_host(struct mb_strbuf *b, const char *indent,
                       const struct mb_libvirt_net_host *h)
 {
-    mb_xml_addf(b, "%s<host mac='", indent);
+    mb_strbuf_addf(b, "%s<host mac='", indent);
     mb_xml_esc(b, h->mac);
-    mb_xml_add(b, "' name='");
+    mb_strbuf_add(b, "' name='");
     mb_xml_esc(b, h->name);
-    mb_xml_add(b, "' ip='");
+    mb_strbuf_add(b, "' ip='");
     mb_xml_esc(b, h->ipv4);
-    mb_xml_add(b, "'/>\n");
+    mb_strbuf_add(b, "'/>\n");
 }
 
-static void dns_host(struct mb_xml_buf *b, const char *indent, const char *ipv4,
+static void dns_host(struct mb_strbuf *b, const char *indent, const char *ipv4,
                      const char *hostname)
 {
-    mb_xml_addf(b, "%s<host ip='", indent);
+    mb_strbuf_addf(b, "%s<host ip='", indent);
     mb_xml_esc(b, ipv4);
-    mb_xml_addf(b, "'>\n%s  <hostname>", indent);
+    mb_strbuf_addf(b, "'>\n%s  <hostname>", indent);
     mb_xml_esc(b, hostname);
-    mb_xml_addf(b, "</hostname>\n%s</host>\n", indent);
+    mb_strbuf_addf(b, "</hostname>\n%s</host>\n", indent);
 }
 
 static char *fqdn(const char *name, const char *domain)
@@ -82,19 +82,19 @@ char *mb_libvirt_net_xml(const struct mb_libvirt_net *n, mb_error **err)
                      n->name ? n->name : "?");
         return NULL;
     }
-    struct mb_xml_buf b = {0};
-    mb_xml_add(&b, "<network>\n  <name>");
+    struct mb_strbuf b = {0};
+    mb_strbuf_add(&b, "<network>\n  <name>");
     mb_xml_esc(&b, n->name);
-    mb_xml_add(&b, "</name>\n  <metadata>\n    <moonbase:network xmlns:moonbase='"
+    mb_strbuf_add(&b, "</name>\n  <metadata>\n    <moonbase:network xmlns:moonbase='"
                    MB_LIBVIRT_NET_NS "' name='");
     mb_xml_esc(&b, n->network ? n->network : n->name);
-    mb_xml_add(&b, "'/>\n  </metadata>\n  <forward mode='nat'/>\n  <bridge name='");
+    mb_strbuf_add(&b, "'/>\n  </metadata>\n  <forward mode='nat'/>\n  <bridge name='");
     mb_xml_esc(&b, n->bridge);
-    mb_xml_add(&b, "' stp='off' delay='0'/>\n  <domain name='");
+    mb_strbuf_add(&b, "' stp='off' delay='0'/>\n  <domain name='");
     mb_xml_esc(&b, n->domain);
-    mb_xml_add(&b, "' localOnly='yes'/>\n");
+    mb_strbuf_add(&b, "' localOnly='yes'/>\n");
     if (n->n_hosts > 0) {
-        mb_xml_add(&b, "  <dns>\n");
+        mb_strbuf_add(&b, "  <dns>\n");
         for (size_t k = 0; k < n->n_hosts; k++) {
             char *h = fqdn(n->hosts[k].name, n->domain);
             if (h == NULL)
@@ -103,15 +103,15 @@ char *mb_libvirt_net_xml(const struct mb_libvirt_net *n, mb_error **err)
                 dns_host(&b, "    ", n->hosts[k].ipv4, h);
             free(h);
         }
-        mb_xml_add(&b, "  </dns>\n");
+        mb_strbuf_add(&b, "  </dns>\n");
     }
-    mb_xml_add(&b, "  <ip address='");
+    mb_strbuf_add(&b, "  <ip address='");
     mb_xml_esc(&b, n->gateway);
-    mb_xml_addf(&b, "' prefix='%d'>\n    <dhcp>\n      <range start='%s' end='%s'/>\n",
+    mb_strbuf_addf(&b, "' prefix='%d'>\n    <dhcp>\n      <range start='%s' end='%s'/>\n",
                 n->prefix, start, end);
     for (size_t k = 0; k < n->n_hosts; k++)
         dhcp_host(&b, "      ", &n->hosts[k]);
-    mb_xml_add(&b, "    </dhcp>\n  </ip>\n</network>\n");
+    mb_strbuf_add(&b, "    </dhcp>\n  </ip>\n</network>\n");
     if (b.oom) {
         free(b.s);
         mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory building network \"%s\"",
@@ -215,7 +215,7 @@ static bool update(virNetworkPtr net, bool add, int section, const char *xml, mb
 static bool update_dhcp(virNetworkPtr net, bool add, const struct mb_libvirt_net_host *h,
                         mb_error **err)
 {
-    struct mb_xml_buf b = {0};
+    struct mb_strbuf b = {0};
     dhcp_host(&b, "", h);
     bool ok = !b.oom && update(net, add, VIR_NETWORK_SECTION_IP_DHCP_HOST, b.s, err);
     free(b.s);
@@ -225,7 +225,7 @@ static bool update_dhcp(virNetworkPtr net, bool add, const struct mb_libvirt_net
 static bool update_dns(virNetworkPtr net, bool add, const char *ipv4, const char *hostname,
                        mb_error **err)
 {
-    struct mb_xml_buf b = {0};
+    struct mb_strbuf b = {0};
     dns_host(&b, "", ipv4, hostname);
     bool ok = !b.oom && update(net, add, VIR_NETWORK_SECTION_DNS_HOST, b.s, err);
     free(b.s);

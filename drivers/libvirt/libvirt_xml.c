@@ -26,74 +26,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void mb_xml_addn(struct mb_xml_buf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-}
-
-void mb_xml_add(struct mb_xml_buf *b, const char *s)
-{
-    mb_xml_addn(b, s, strlen(s));
-}
-
-void mb_xml_addf(struct mb_xml_buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        b->oom = true;
-    else
-        mb_xml_addn(b, tmp, (size_t)len);
-}
-
 /* s escaped for XML text and attribute values (quoted with ') */
-void mb_xml_esc(struct mb_xml_buf *b, const char *s)
+void mb_xml_esc(struct mb_strbuf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': mb_xml_add(b, "&amp;"); break;
-        case '<': mb_xml_add(b, "&lt;"); break;
-        case '>': mb_xml_add(b, "&gt;"); break;
-        case '\'': mb_xml_add(b, "&apos;"); break;
-        case '"': mb_xml_add(b, "&quot;"); break;
-        default: mb_xml_addn(b, s, 1);
+        case '&': mb_strbuf_add(b, "&amp;"); break;
+        case '<': mb_strbuf_add(b, "&lt;"); break;
+        case '>': mb_strbuf_add(b, "&gt;"); break;
+        case '\'': mb_strbuf_add(b, "&apos;"); break;
+        case '"': mb_strbuf_add(b, "&quot;"); break;
+        default: mb_strbuf_addn(b, s, 1);
         }
     }
 }
 
 /* s inside a JSON string (MAC addresses: only \\ and " need it) */
-static void mb_xml_esc_json(struct mb_xml_buf *b, const char *s)
+static void mb_xml_esc_json(struct mb_strbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            mb_xml_add(b, "\\");
-        mb_xml_addn(b, s, 1);
+            mb_strbuf_add(b, "\\");
+        mb_strbuf_addn(b, s, 1);
     }
 }
 
 /* <tag>escaped text</tag> on its own line */
-static void element(struct mb_xml_buf *b, const char *indent, const char *tag, const char *text)
+static void element(struct mb_strbuf *b, const char *indent, const char *tag, const char *text)
 {
-    mb_xml_addf(b, "%s<%s>", indent, tag);
+    mb_strbuf_addf(b, "%s<%s>", indent, tag);
     mb_xml_esc(b, text);
-    mb_xml_addf(b, "</%s>\n", tag);
+    mb_strbuf_addf(b, "</%s>\n", tag);
 }
 
 void mb_libvirt_domain_name(char *buf, size_t n, const struct mb_instance *inst)
@@ -112,39 +75,39 @@ static void disk_path(char *buf, size_t n, const struct mb_instance *inst)
         snprintf(buf, n, "%s/disk.qcow2", inst->dir);
 }
 
-static void nic(struct mb_xml_buf *b, const char *network, const char *tap, const char *mac)
+static void nic(struct mb_strbuf *b, const char *network, const char *tap, const char *mac)
 {
     if (tap != NULL) {
-        mb_xml_add(b, "    <interface type='ethernet'>\n");
+        mb_strbuf_add(b, "    <interface type='ethernet'>\n");
     } else {
-        mb_xml_add(b, "    <interface type='network'>\n      <source network='");
+        mb_strbuf_add(b, "    <interface type='network'>\n      <source network='");
         mb_xml_esc(b, network);
-        mb_xml_add(b, "'/>\n");
+        mb_strbuf_add(b, "'/>\n");
     }
     if (mac != NULL) {
-        mb_xml_add(b, "      <mac address='");
+        mb_strbuf_add(b, "      <mac address='");
         mb_xml_esc(b, mac);
-        mb_xml_add(b, "'/>\n");
+        mb_strbuf_add(b, "'/>\n");
     }
     if (tap != NULL) {
-        mb_xml_add(b, "      <target dev='");
+        mb_strbuf_add(b, "      <target dev='");
         mb_xml_esc(b, tap);
-        mb_xml_add(b, "' managed='no'/>\n");
+        mb_strbuf_add(b, "' managed='no'/>\n");
     }
-    mb_xml_add(b, "      <model type='virtio'/>\n    </interface>\n");
+    mb_strbuf_add(b, "      <model type='virtio'/>\n    </interface>\n");
 }
 
-static void qemu_arg(struct mb_xml_buf *b, const char *value)
+static void qemu_arg(struct mb_strbuf *b, const char *value)
 {
-    mb_xml_add(b, "    <qemu:arg value='");
+    mb_strbuf_add(b, "    <qemu:arg value='");
     mb_xml_esc(b, value);
-    mb_xml_add(b, "'/>\n");
+    mb_strbuf_add(b, "'/>\n");
 }
 
 char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libvirt_host *host,
                             mb_error **err)
 {
-    struct mb_xml_buf b = {0};
+    struct mb_strbuf b = {0};
     char name[MB_LIBVIRT_NAMELEN], path[4096];
     bool user_net = inst->tap == NULL && inst->network == NULL;
 
@@ -163,20 +126,20 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
     }
     mb_libvirt_domain_name(name, sizeof name, inst);
 
-    mb_xml_addf(&b, "<domain type='%s'%s>\n", host->domain_type,
+    mb_strbuf_addf(&b, "<domain type='%s'%s>\n", host->domain_type,
             user_net ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : "");
     element(&b, "  ", "name", name);
-    mb_xml_add(&b, "  <title>moonbase ");
+    mb_strbuf_add(&b, "  <title>moonbase ");
     mb_xml_esc(&b, inst->name);
-    mb_xml_add(&b, "</title>\n  <description>moonbase instance ");
+    mb_strbuf_add(&b, "</title>\n  <description>moonbase instance ");
     mb_xml_esc(&b, inst->name);
-    mb_xml_add(&b, " in ");
+    mb_strbuf_add(&b, " in ");
     mb_xml_esc(&b, inst->dir);
-    mb_xml_add(&b, "</description>\n");
-    mb_xml_addf(&b, "  <memory unit='MiB'>%llu</memory>\n",
+    mb_strbuf_add(&b, "</description>\n");
+    mb_strbuf_addf(&b, "  <memory unit='MiB'>%llu</memory>\n",
             (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
-    mb_xml_addf(&b, "  <vcpu>%d</vcpu>\n", inst->cpus > 0 ? inst->cpus : 1);
-    mb_xml_add(&b, "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
+    mb_strbuf_addf(&b, "  <vcpu>%d</vcpu>\n", inst->cpus > 0 ? inst->cpus : 1);
+    mb_strbuf_add(&b, "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
     if (inst->kernel != NULL) {
         element(&b, "    ", "kernel", inst->kernel);
         if (inst->initrd != NULL)
@@ -184,10 +147,10 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         if (inst->cmdline != NULL)
             element(&b, "    ", "cmdline", inst->cmdline);
     }
-    mb_xml_add(&b, "  </os>\n  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
-    mb_xml_addf(&b, "  <cpu mode='%s' check='none'/>\n",
+    mb_strbuf_add(&b, "  </os>\n  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
+    mb_strbuf_addf(&b, "  <cpu mode='%s' check='none'/>\n",
             strcmp(host->domain_type, "kvm") == 0 ? "host-passthrough" : "maximum");
-    mb_xml_add(&b, "  <clock offset='utc'/>\n"
+    mb_strbuf_add(&b, "  <clock offset='utc'/>\n"
                "  <on_poweroff>destroy</on_poweroff>\n"
                "  <on_reboot>restart</on_reboot>\n"
                "  <on_crash>destroy</on_crash>\n"
@@ -196,18 +159,18 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         element(&b, "    ", "emulator", host->emulator);
 
     disk_path(path, sizeof path, inst);
-    mb_xml_add(&b, "    <disk type='file' device='disk'>\n"
+    mb_strbuf_add(&b, "    <disk type='file' device='disk'>\n"
                "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
                "      <source file='");
     mb_xml_esc(&b, path);
-    mb_xml_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
+    mb_strbuf_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
                "    </disk>\n");
     if (inst->seed != NULL) {
-        mb_xml_add(&b, "    <disk type='file' device='disk'>\n"
+        mb_strbuf_add(&b, "    <disk type='file' device='disk'>\n"
                    "      <driver name='qemu' type='raw'/>\n"
                    "      <source file='");
         mb_xml_esc(&b, inst->seed);
-        mb_xml_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
+        mb_strbuf_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
                    "    </disk>\n");
     }
 
@@ -220,24 +183,24 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
 
     for (size_t k = 0; k < inst->n_mounts; k++) {
         const struct mb_mount_spec *m = &inst->mounts[k];
-        mb_xml_add(&b, "    <filesystem type='mount' accessmode='squash'>\n"
+        mb_strbuf_add(&b, "    <filesystem type='mount' accessmode='squash'>\n"
                    "      <source dir='");
         mb_xml_esc(&b, m->source);
-        mb_xml_add(&b, "'/>\n      <target dir='");
+        mb_strbuf_add(&b, "'/>\n      <target dir='");
         mb_xml_esc(&b, m->tag);
-        mb_xml_add(&b, "'/>\n");
+        mb_strbuf_add(&b, "'/>\n");
         if (m->readonly)
-            mb_xml_add(&b, "      <readonly/>\n");
-        mb_xml_add(&b, "    </filesystem>\n");
+            mb_strbuf_add(&b, "      <readonly/>\n");
+        mb_strbuf_add(&b, "    </filesystem>\n");
     }
 
     if (host->serial != NULL)
         snprintf(path, sizeof path, "%s", host->serial);
     else
         snprintf(path, sizeof path, "%s/serial.log", inst->dir);
-    mb_xml_add(&b, "    <serial type='file'>\n      <source path='");
+    mb_strbuf_add(&b, "    <serial type='file'>\n      <source path='");
     mb_xml_esc(&b, path);
-    mb_xml_add(&b, "' append='on'/>\n      <target port='0'/>\n    </serial>\n"
+    mb_strbuf_add(&b, "' append='on'/>\n      <target port='0'/>\n    </serial>\n"
                "    <controller type='usb' model='none'/>\n"
                "    <memballoon model='none'/>\n"
                "    <rng model='virtio'>\n"
@@ -246,34 +209,34 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
                "  </devices>\n");
 
     if (user_net) {
-        struct mb_xml_buf v = {0};
-        mb_xml_add(&v, "user,id=mbnet0");
+        struct mb_strbuf v = {0};
+        mb_strbuf_add(&v, "user,id=mbnet0");
         if (inst->user_net_restrict)
-            mb_xml_add(&v, ",restrict=on");
+            mb_strbuf_add(&v, ",restrict=on");
         if (inst->ssh_port > 0)
-            mb_xml_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
-        mb_xml_add(&b, "  <qemu:commandline>\n");
+            mb_strbuf_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+        mb_strbuf_add(&b, "  <qemu:commandline>\n");
         qemu_arg(&b, "-netdev");
         qemu_arg(&b, v.s ? v.s : "");
         /* JSON, as libvirt writes its own -device options: QEMU creates
          * JSON devices after the key=value ones, so a key=value NIC would
          * take PCI slot 1 before libvirt's root ports are placed */
         v.n = 0;
-        mb_xml_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
+        mb_strbuf_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
         if (inst->mac != NULL) {
-            mb_xml_add(&v, ",\"mac\":\"");
+            mb_strbuf_add(&v, ",\"mac\":\"");
             mb_xml_esc_json(&v, inst->mac);
-            mb_xml_add(&v, "\"");
+            mb_strbuf_add(&v, "\"");
         }
-        mb_xml_add(&v, "}");
+        mb_strbuf_add(&v, "}");
         qemu_arg(&b, "-device");
         qemu_arg(&b, v.s ? v.s : "");
         if (v.oom)
             b.oom = true;
         free(v.s);
-        mb_xml_add(&b, "  </qemu:commandline>\n");
+        mb_strbuf_add(&b, "  </qemu:commandline>\n");
     }
-    mb_xml_add(&b, "</domain>\n");
+    mb_strbuf_add(&b, "</domain>\n");
 
     if (b.oom) {
         free(b.s);

@@ -10,19 +10,10 @@
 #include <stddef.h>
 
 #include "driver.h"
+#include "strbuf.h"
 
-/* The string builder the XML is written with (also libvirt_net.c's): an
- * allocation failure sets oom and later additions do nothing. */
-struct mb_xml_buf {
-    char *s;
-    size_t n, cap;
-    bool oom;
-};
-void mb_xml_add(struct mb_xml_buf *b, const char *s);
-__attribute__((format(printf, 2, 3)))
-void mb_xml_addf(struct mb_xml_buf *b, const char *fmt, ...);
 /* s escaped for XML text and attribute values (quoted with ') */
-void mb_xml_esc(struct mb_xml_buf *b, const char *s);
+void mb_xml_esc(struct mb_strbuf *b, const char *s);
 
 /* What the host contributes (from the driver's probe of the connection). */
 struct mb_libvirt_host {

@@ -15,6 +15,7 @@
  * - A virtio-rng device, because a fresh guest's SSH server should not wait
  *   for entropy under TCG. */
 #include "qemu_argv.h"
+#include "strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,75 +23,30 @@
 #include <string.h>
 #include <sys/un.h>
 
-/* A growing string; `oom` sticks once an allocation fails. */
-struct sb {
-    char *s;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_addn(struct sb *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-}
-
-static void sb_add(struct sb *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
 /* s with every ',' doubled: QEMU's escape inside a key=value list */
-static void sb_add_esc(struct sb *b, const char *s)
+static void add_esc(struct mb_strbuf *b, const char *s)
 {
     for (const char *c; (c = strchr(s, ',')) != NULL; s = c + 1) {
-        sb_addn(b, s, (size_t)(c - s) + 1);
-        sb_addn(b, ",", 1);
+        mb_strbuf_addn(b, s, (size_t)(c - s) + 1);
+        mb_strbuf_addn(b, ",", 1);
     }
-    sb_add(b, s);
-}
-
-__attribute__((format(printf, 2, 3)))
-static void sb_addf(struct sb *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        b->oom = true;
-    else
-        sb_addn(b, tmp, (size_t)len);
+    mb_strbuf_add(b, s);
 }
 
 /* s in single quotes for /bin/sh */
-static void sb_add_shq(struct sb *b, const char *s)
+static void add_shq(struct mb_strbuf *b, const char *s)
 {
-    sb_add(b, "'");
+    mb_strbuf_add(b, "'");
     for (const char *c; (c = strchr(s, '\'')) != NULL; s = c + 1) {
-        sb_addn(b, s, (size_t)(c - s));
-        sb_add(b, "'\\''");
+        mb_strbuf_addn(b, s, (size_t)(c - s));
+        mb_strbuf_add(b, "'\\''");
     }
-    sb_add(b, s);
-    sb_add(b, "'");
+    mb_strbuf_add(b, s);
+    mb_strbuf_add(b, "'");
 }
 
 /* Pushes the built string as one argument and resets the builder. */
-static void push(char ***v, struct sb *b, bool *ok)
+static void push(char ***v, struct mb_strbuf *b, bool *ok)
 {
     if (b->oom || !mb_strv_push(v, b->s ? b->s : ""))
         *ok = false;
@@ -99,16 +55,16 @@ static void push(char ***v, struct sb *b, bool *ok)
         b->s[0] = '\0';
 }
 
-static void arg(char ***v, struct sb *b, bool *ok, const char *s)
+static void arg(char ***v, struct mb_strbuf *b, bool *ok, const char *s)
 {
-    sb_add(b, s);
+    mb_strbuf_add(b, s);
     push(v, b, ok);
 }
 
 char *mb_qemu_shell_quote(const char *s)
 {
-    struct sb b = {0};
-    sb_add_shq(&b, s);
+    struct mb_strbuf b = {0};
+    add_shq(&b, s);
     if (b.oom) {
         free(b.s);
         return NULL;
@@ -135,10 +91,10 @@ char *mb_qemu_disk_drive(const struct mb_instance *inst)
     char disk[4096];
     if (!mb_qemu_disk_path(disk, sizeof disk, inst))
         return NULL;
-    struct sb b = {0};
-    sb_add(&b, "file=");
-    sb_add_esc(&b, disk);
-    sb_add(&b, ",if=none,id=disk0,format=qcow2,discard=unmap");
+    struct mb_strbuf b = {0};
+    mb_strbuf_add(&b, "file=");
+    add_esc(&b, disk);
+    mb_strbuf_add(&b, ",if=none,id=disk0,format=qcow2,discard=unmap");
     if (b.oom) {
         free(b.s);
         return NULL;
@@ -147,27 +103,27 @@ char *mb_qemu_disk_drive(const struct mb_instance *inst)
 }
 
 /* One NIC: its backend (-netdev) and its virtio device. */
-static void add_nic(char ***v, struct sb *b, bool *ok, int idx, const char *tap,
+static void add_nic(char ***v, struct mb_strbuf *b, bool *ok, int idx, const char *tap,
                     const char *mac, const struct mb_instance *inst)
 {
     arg(v, b, ok, "-netdev");
     if (tap != NULL) {
-        sb_addf(b, "tap,id=net%d,ifname=", idx);
-        sb_add_esc(b, tap);
-        sb_add(b, ",script=no,downscript=no");
+        mb_strbuf_addf(b, "tap,id=net%d,ifname=", idx);
+        add_esc(b, tap);
+        mb_strbuf_add(b, ",script=no,downscript=no");
     } else {
-        sb_addf(b, "user,id=net%d", idx);
+        mb_strbuf_addf(b, "user,id=net%d", idx);
         if (inst->user_net_restrict)
-            sb_add(b, ",restrict=on");
+            mb_strbuf_add(b, ",restrict=on");
         if (inst->ssh_port > 0)
-            sb_addf(b, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+            mb_strbuf_addf(b, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
     }
     push(v, b, ok);
     arg(v, b, ok, "-device");
-    sb_addf(b, "virtio-net-pci,netdev=net%d", idx);
+    mb_strbuf_addf(b, "virtio-net-pci,netdev=net%d", idx);
     if (mac != NULL) {
-        sb_add(b, ",mac=");
-        sb_add_esc(b, mac);
+        mb_strbuf_add(b, ",mac=");
+        add_esc(b, mac);
     }
     push(v, b, ok);
 }
@@ -176,7 +132,7 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
                     const char *incoming, mb_error **err)
 {
     char **v = mb_strv_new();
-    struct sb b = {0};
+    struct mb_strbuf b = {0};
     bool ok = v != NULL;
     char path[4096];
 
@@ -203,18 +159,18 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
 
     arg(&v, &b, &ok, host->binary);
     arg(&v, &b, &ok, "-name");
-    sb_add_esc(&b, inst->name);
+    add_esc(&b, inst->name);
     push(&v, &b, &ok);
     arg(&v, &b, &ok, "-machine");
-    sb_addf(&b, "q35,accel=%s", host->accel);
+    mb_strbuf_addf(&b, "q35,accel=%s", host->accel);
     push(&v, &b, &ok);
     arg(&v, &b, &ok, "-cpu");
     arg(&v, &b, &ok, host->cpu);
     arg(&v, &b, &ok, "-smp");
-    sb_addf(&b, "%d", inst->cpus > 0 ? inst->cpus : 1);
+    mb_strbuf_addf(&b, "%d", inst->cpus > 0 ? inst->cpus : 1);
     push(&v, &b, &ok);
     arg(&v, &b, &ok, "-m");
-    sb_addf(&b, "%lluM", (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
+    mb_strbuf_addf(&b, "%lluM", (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
     push(&v, &b, &ok);
     arg(&v, &b, &ok, "-nodefaults");
     arg(&v, &b, &ok, "-no-user-config");
@@ -224,18 +180,18 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     arg(&v, &b, &ok, "-qmp");
     if (!mb_qemu_path(path, sizeof path, inst, "qmp.sock"))
         goto toolong;
-    sb_add(&b, "unix:");
-    sb_add_esc(&b, strlen(path) < sizeof((struct sockaddr_un *)0)->sun_path ? path
+    mb_strbuf_add(&b, "unix:");
+    add_esc(&b, strlen(path) < sizeof((struct sockaddr_un *)0)->sun_path ? path
                                                                             : "qmp.sock");
-    sb_add(&b, ",server=on,wait=off");
+    mb_strbuf_add(&b, ",server=on,wait=off");
     push(&v, &b, &ok);
 
     arg(&v, &b, &ok, "-chardev");
     if (!mb_qemu_path(path, sizeof path, inst, "serial.log"))
         goto toolong;
-    sb_add(&b, "file,id=serial0,path=");
-    sb_add_esc(&b, path);
-    sb_add(&b, ",append=on");
+    mb_strbuf_add(&b, "file,id=serial0,path=");
+    add_esc(&b, path);
+    mb_strbuf_add(&b, ",append=on");
     push(&v, &b, &ok);
     arg(&v, &b, &ok, "-serial");
     arg(&v, &b, &ok, "chardev:serial0");
@@ -268,9 +224,9 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     arg(&v, &b, &ok, "virtio-blk-pci,drive=disk0,bootindex=1");
     if (inst->seed != NULL) {
         arg(&v, &b, &ok, "-drive");
-        sb_add(&b, "file=");
-        sb_add_esc(&b, inst->seed);
-        sb_add(&b, ",if=none,id=seed0,format=raw,readonly=on");
+        mb_strbuf_add(&b, "file=");
+        add_esc(&b, inst->seed);
+        mb_strbuf_add(&b, ",if=none,id=seed0,format=raw,readonly=on");
         push(&v, &b, &ok);
         arg(&v, &b, &ok, "-device");
         arg(&v, &b, &ok, "virtio-blk-pci,drive=seed0");
@@ -283,21 +239,21 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     for (size_t k = 0; k < inst->n_mounts; k++) {
         const struct mb_mount_spec *m = &inst->mounts[k];
         arg(&v, &b, &ok, "-virtfs");
-        sb_add(&b, "local,path=");
-        sb_add_esc(&b, m->source);
-        sb_add(&b, ",mount_tag=");
-        sb_add_esc(&b, m->tag);
-        sb_addf(&b, ",security_model=none,id=fs%zu", k);
+        mb_strbuf_add(&b, "local,path=");
+        add_esc(&b, m->source);
+        mb_strbuf_add(&b, ",mount_tag=");
+        add_esc(&b, m->tag);
+        mb_strbuf_addf(&b, ",security_model=none,id=fs%zu", k);
         if (m->readonly)
-            sb_add(&b, ",readonly=on");
+            mb_strbuf_add(&b, ",readonly=on");
         push(&v, &b, &ok);
     }
 
     if (incoming != NULL) {
         /* QEMU runs this through /bin/sh; the path is quoted for it */
         arg(&v, &b, &ok, "-incoming");
-        sb_add(&b, "exec:cat ");
-        sb_add_shq(&b, incoming);
+        mb_strbuf_add(&b, "exec:cat ");
+        add_shq(&b, incoming);
         push(&v, &b, &ok);
     }
     if (!ok)
