@@ -9,20 +9,9 @@ local fs = require("moonbase.core.fs")
 local util = require("moonbase.core.util")
 local json = require("moonbase.core.json")
 
-local function in_own_netns()
-  -- tests/lib/in-netns.sh names the namespace it made; the kernel confirms it
-  local ns = os.getenv("MOONBASE_TEST_NETNS")
-  if not ns then return false end
-  local _, out = process.run({ "ip", "netns", "identify", tostring(util.getpid()) })
-  return (out or ""):match("^%s*(.-)%s*$") == ns
-end
-
 describe("private network and forwards through the CLI #e2e", function()
   local why = support.unavailable()
-  if not why and util.geteuid() ~= 0 then why = "needs root (bridges, taps)" end
-  if not why and not in_own_netns() then
-    why = "must run inside a network namespace of its own (tests/lib/in-netns.sh)"
-  end
+  why = why or support.netns_unavailable()
   if why then
     it("needs QEMU, root and a network namespace", function() pending(why) end)
     return

@@ -17,19 +17,9 @@ local LAN = { bridge = "br-test", address = "192.168.77.1", prefix = 24,
   range = "192.168.77.50,192.168.77.99,255.255.255.0,1h" }
 local MANUAL_MAC = "52:54:00:0b:0b:0b"
 
-local function in_own_netns()
-  local ns = os.getenv("MOONBASE_TEST_NETNS")
-  if not ns then return false end
-  local _, out = process.run({ "ip", "netns", "identify", tostring(util.getpid()) })
-  return (out or ""):match("^%s*(.-)%s*$") == ns
-end
-
 describe("bridged and manual NICs, UDP forwards #e2e", function()
   local why = support.unavailable()
-  if not why and util.geteuid() ~= 0 then why = "needs root (bridges, taps)" end
-  if not why and not in_own_netns() then
-    why = "must run inside a network namespace of its own (tests/lib/in-netns.sh)"
-  end
+  why = why or support.netns_unavailable()
   for _, p in ipairs({ { "dnsmasq", "dnsmasq-base" }, { "cc", "gcc" } }) do
     if not why and not support.have(p[1]) then
       why = p[1] .. " is not installed (apt-get install " .. p[2] .. ")"

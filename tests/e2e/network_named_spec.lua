@@ -8,22 +8,13 @@
 -- network namespace of its own (ctest wraps it in tests/lib/in-netns.sh).
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local process = require("moonbase.core.process")
-local util = require("moonbase.core.util")
 local json = require("moonbase.core.json")
 
 local FRONT, BACK = "10.231.1.0/24", "10.231.2.0/24"
 
 describe("named networks through the CLI #e2e", function()
   local why = support.unavailable()
-  if not why and util.geteuid() ~= 0 then why = "needs root (bridges, taps)" end
-  if not why then
-    local ns = os.getenv("MOONBASE_TEST_NETNS")
-    local _, out = process.run({ "ip", "netns", "identify", tostring(util.getpid()) })
-    if not ns or (out or ""):match("^%s*(.-)%s*$") ~= ns then
-      why = "must run inside a network namespace of its own (tests/lib/in-netns.sh)"
-    end
-  end
+  why = why or support.netns_unavailable()
   if why then
     it("needs QEMU, root and a network namespace", function() pending(why) end)
     return

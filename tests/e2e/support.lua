@@ -308,6 +308,18 @@ function M.home(host, o)
   return h
 end
 
+---Why the spec must not make bridges here, or nil: it needs root and the
+---network namespace tests/lib/in-netns.sh made for it (MOONBASE_TEST_NETNS,
+---confirmed by the kernel), so nothing it makes touches the host's network.
+function M.netns_unavailable()
+  if util.geteuid() ~= 0 then return "needs root (bridges, taps)" end
+  local ns = os.getenv("MOONBASE_TEST_NETNS")
+  local _, out = run({ "ip", "netns", "identify", tostring(util.getpid()) })
+  if not ns or out:match("^%s*(.-)%s*$") ~= ns then
+    return "must run inside a network namespace of its own (tests/lib/in-netns.sh)"
+  end
+end
+
 ---A private libvirtd (tests/lib/libvirtd.sh: its own config, state and
 ---socket dirs) for a suite: returns its URI, or nil and why it cannot run
 ---here. M.cleanup() stops it (and the watchdog's netns teardown would too).
