@@ -17,14 +17,6 @@ static const struct mb_driver *check_driver(lua_State *L)
     return *(const struct mb_driver **)luaL_checkudata(L, 1, DRIVER_MT);
 }
 
-static const char *field_str(lua_State *L, int t, const char *k)
-{
-    lua_getfield(L, t, k);
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1); /* the string stays referenced by the table */
-    return s;
-}
-
 static lua_Integer field_int(lua_State *L, int t, const char *k)
 {
     lua_getfield(L, t, k);
@@ -41,19 +33,19 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     luaL_checktype(L, idx, LUA_TTABLE);
     idx = lua_absindex(L, idx);
     memset(inst, 0, sizeof *inst);
-    inst->name = field_str(L, idx, "name");
-    inst->dir = field_str(L, idx, "dir");
+    inst->name = mb_lua_field_str(L, idx, "name");
+    inst->dir = mb_lua_field_str(L, idx, "dir");
     luaL_argcheck(L, inst->name && inst->dir, idx, "instance needs name and dir");
-    inst->disk = field_str(L, idx, "disk");
-    inst->image = field_str(L, idx, "image");
-    inst->seed = field_str(L, idx, "seed");
-    inst->kernel = field_str(L, idx, "kernel");
-    inst->initrd = field_str(L, idx, "initrd");
-    inst->cmdline = field_str(L, idx, "cmdline");
-    inst->mac = field_str(L, idx, "mac");
-    inst->tap = field_str(L, idx, "tap");
-    inst->network = field_str(L, idx, "network");
-    inst->ipv4 = field_str(L, idx, "ipv4");
+    inst->disk = mb_lua_field_str(L, idx, "disk");
+    inst->image = mb_lua_field_str(L, idx, "image");
+    inst->seed = mb_lua_field_str(L, idx, "seed");
+    inst->kernel = mb_lua_field_str(L, idx, "kernel");
+    inst->initrd = mb_lua_field_str(L, idx, "initrd");
+    inst->cmdline = mb_lua_field_str(L, idx, "cmdline");
+    inst->mac = mb_lua_field_str(L, idx, "mac");
+    inst->tap = mb_lua_field_str(L, idx, "tap");
+    inst->network = mb_lua_field_str(L, idx, "network");
+    inst->ipv4 = mb_lua_field_str(L, idx, "ipv4");
     lua_getfield(L, idx, "user_net_restrict");
     inst->user_net_restrict = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -73,10 +65,10 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
             lua_rawgeti(L, t, (lua_Integer)k + 1);
             int e = lua_gettop(L);
             luaL_argcheck(L, lua_istable(L, e), idx, "nets entries must be tables");
-            a[k].network = field_str(L, e, "network");
-            a[k].mac = field_str(L, e, "mac");
-            a[k].ipv4 = field_str(L, e, "ipv4");
-            a[k].tap = field_str(L, e, "tap");
+            a[k].network = mb_lua_field_str(L, e, "network");
+            a[k].mac = mb_lua_field_str(L, e, "mac");
+            a[k].ipv4 = mb_lua_field_str(L, e, "ipv4");
+            a[k].tap = mb_lua_field_str(L, e, "tap");
             lua_pop(L, 1);
         }
         inst->nets = a;
@@ -96,8 +88,8 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
             lua_rawgeti(L, t, (lua_Integer)k + 1);
             int e = lua_gettop(L);
             luaL_argcheck(L, lua_istable(L, e), idx, "mounts entries must be tables");
-            m[k].source = field_str(L, e, "source");
-            m[k].tag = field_str(L, e, "tag");
+            m[k].source = mb_lua_field_str(L, e, "source");
+            m[k].tag = mb_lua_field_str(L, e, "tag");
             lua_getfield(L, e, "readonly");
             m[k].readonly = lua_toboolean(L, -1);
             lua_pop(L, 2);
@@ -340,7 +332,7 @@ static int mount_op(lua_State *L, bool (*op)(const struct mb_driver *, const str
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     luaL_checktype(L, 3, LUA_TTABLE);
-    struct mb_mount_spec m = {field_str(L, 3, "source"), field_str(L, 3, "tag"), false};
+    struct mb_mount_spec m = {mb_lua_field_str(L, 3, "source"), mb_lua_field_str(L, 3, "tag"), false};
     lua_getfield(L, 3, "readonly");
     m.readonly = lua_toboolean(L, -1);
     lua_pop(L, 1);

@@ -1,4 +1,4 @@
-/* The (nil, message, code) convention for C modules. */
+/* The (nil, message, code) convention for C modules, and spec-table fields. */
 #include "luaerr.h"
 
 #include <lauxlib.h>
@@ -15,4 +15,12 @@ int mb_lua_push_error(lua_State *L, mb_error *err)
     }
     mb_error_free(err);
     return 3;
+}
+
+const char *mb_lua_field_str(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);
+    return s;
 }

@@ -11,25 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *field_str(lua_State *L, int t, const char *k)
-{
-    lua_getfield(L, t, k);
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1); /* the string stays referenced by the table */
-    return s;
-}
-
 /* Fills *n from the table at idx; the hosts array is a userdata left on the
  * stack until the call returns. */
 static void check_net(lua_State *L, int idx, struct mb_libvirt_net *n)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
     memset(n, 0, sizeof *n);
-    n->name = field_str(L, idx, "name");
-    n->network = field_str(L, idx, "network");
-    n->bridge = field_str(L, idx, "bridge");
-    n->gateway = field_str(L, idx, "gateway");
-    n->domain = field_str(L, idx, "domain");
+    n->name = mb_lua_field_str(L, idx, "name");
+    n->network = mb_lua_field_str(L, idx, "network");
+    n->bridge = mb_lua_field_str(L, idx, "bridge");
+    n->gateway = mb_lua_field_str(L, idx, "gateway");
+    n->domain = mb_lua_field_str(L, idx, "domain");
     lua_getfield(L, idx, "prefix");
     n->prefix = (int)luaL_optinteger(L, -1, 0);
     lua_pop(L, 1);
@@ -43,9 +35,9 @@ static void check_net(lua_State *L, int idx, struct mb_libvirt_net *n)
         lua_rawgeti(L, t, (lua_Integer)k + 1);
         int e = lua_gettop(L);
         luaL_argcheck(L, lua_istable(L, e), idx, "hosts entries must be tables");
-        h[k].mac = field_str(L, e, "mac");
-        h[k].name = field_str(L, e, "name");
-        h[k].ipv4 = field_str(L, e, "ipv4");
+        h[k].mac = mb_lua_field_str(L, e, "mac");
+        h[k].name = mb_lua_field_str(L, e, "name");
+        h[k].ipv4 = mb_lua_field_str(L, e, "ipv4");
         luaL_argcheck(L, h[k].mac && h[k].name && h[k].ipv4, idx, "hosts need mac, name, ipv4");
         lua_pop(L, 1);
     }

@@ -14,7 +14,7 @@ const char *mb_json_skip(const char *p);
 /* The value of member `key` of the object at obj, or NULL (not an object, or
  * no such key). Only the object's own members are searched. */
 const char *mb_json_get(const char *obj, const char *key);
-/* The decoded string at p (\uXXXX as UTF-8), or NULL if p is not a string.
+/* The decoded string at p (\u escapes as UTF-8), or NULL if p is not a string.
  * Caller frees. */
 char *mb_json_string(const char *p);
 /* An integer at p (no fraction or exponent). */
