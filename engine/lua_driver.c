@@ -332,7 +332,8 @@ static int mount_op(lua_State *L, bool (*op)(const struct mb_driver *, const str
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     luaL_checktype(L, 3, LUA_TTABLE);
-    struct mb_mount_spec m = {mb_lua_field_str(L, 3, "source"), mb_lua_field_str(L, 3, "tag"), false};
+    struct mb_mount_spec m = {mb_lua_field_str(L, 3, "source"), mb_lua_field_str(L, 3, "tag"),
+                              false};
     lua_getfield(L, 3, "readonly");
     m.readonly = lua_toboolean(L, -1);
     lua_pop(L, 1);
