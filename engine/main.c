@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "embed.h"
-#include "pcall.h"
+#include "lua/embed.h"
+#include "lua/pcall.h"
 
 static void set_arg(lua_State *L, int argc, char **argv, int script)
 {

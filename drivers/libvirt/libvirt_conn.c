@@ -1,9 +1,9 @@
 /* Connections to libvirtd, libvirt's errors, and the driver's files in the
  * instance directory (see libvirt_conn.h). */
-#include "libvirt_conn.h"
-#include "libvirt_remote.h"
-#include "libvirt_xml.h"
-#include "fs.h"
+#include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_remote.h"
+#include "drivers/libvirt/libvirt_xml.h"
+#include "core/fs.h"
 
 #include <libvirt/virterror.h>
 #include <ctype.h>

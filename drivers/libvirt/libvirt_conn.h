@@ -4,7 +4,7 @@
  * instance directory while libvirt holds the instance:
  *   libvirt.domain  "<uri>\n<domain name>\n": written once the domain is
  *                   defined, removed once it is undefined. It is also the
- *                   driver's trace for the shared scope (engine/driver.c).
+ *                   driver's trace for the shared scope (engine/driver/driver.c).
  *   libvirt.pid     the domain's QEMU pid while it runs on this host (what
  *                   the instance agent watches). */
 #ifndef MB_LIBVIRT_CONN_H
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "driver.h"
+#include "driver/driver.h"
 
 #define MB_LIBVIRT_DEFAULT_URI "qemu:///system"
 #define MB_LIBVIRT_PATHLEN 4096

@@ -8,12 +8,12 @@
  * The overlay disk, the seed and serial.log are the same files the QEMU
  * driver uses; the domain XML is in libvirt_xml.c, disk and mount
  * operations in libvirt_storage.c. */
-#include "driver.h"
-#include "libvirt_conn.h"
-#include "libvirt_remote.h"
-#include "libvirt_storage.h"
-#include "libvirt_xml.h"
-#include "fs.h"
+#include "driver/driver.h"
+#include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_remote.h"
+#include "drivers/libvirt/libvirt_storage.h"
+#include "drivers/libvirt/libvirt_xml.h"
+#include "core/fs.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
 #include "drivers/qemu/qemu_instance.h"
@@ -503,7 +503,7 @@ static const char *const capabilities[] = {
     "native_mounts", "extra_networks", "snapshots", "clone", "suspend", "resize_disk", NULL,
 };
 
-/* Exported from the plugin; engine/driver.c fetches it with mb_plugin_sym. */
+/* Exported from the plugin; engine/driver/driver.c fetches it with mb_plugin_sym. */
 const struct mb_driver mb_driver_libvirt = {
     .name = "libvirt",
     .scope = "qemu",

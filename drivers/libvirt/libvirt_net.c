@@ -11,9 +11,9 @@
  *   persistent config), so domains on it keep their connections. The current
  *   hosts are read back from the network's XML, which libvirt formats with
  *   single-quoted attributes in a fixed order. */
-#include "libvirt_net.h"
-#include "libvirt_conn.h"
-#include "libvirt_xml.h"
+#include "drivers/libvirt/libvirt_net.h"
+#include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_xml.h"
 
 #include <libvirt/virterror.h>
 #include <arpa/inet.h>

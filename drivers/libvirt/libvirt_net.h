@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "driver.h"
+#include "driver/driver.h"
 
 #define MB_LIBVIRT_NET_NS "https://moonbase.invalid/xmlns/libvirt-network/1"
 

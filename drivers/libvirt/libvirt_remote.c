@@ -7,10 +7,10 @@
  * volume whose size differs from the local file is a killed upload and is
  * made again. Uploads from one moonbase home are serialised by a lock file
  * in its instances directory, so a recipe's parallel launches upload once. */
-#include "libvirt_remote.h"
-#include "libvirt_conn.h"
-#include "libvirt_xml.h" /* MB_LIBVIRT_NAMELEN */
-#include "fs.h"
+#include "drivers/libvirt/libvirt_remote.h"
+#include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_xml.h" /* MB_LIBVIRT_NAMELEN */
+#include "core/fs.h"
 #include "drivers/qemu/qemu_img.h"
 
 #include <libvirt/virterror.h>

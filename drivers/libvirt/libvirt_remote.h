@@ -17,7 +17,7 @@
 #include <libvirt/libvirt.h>
 #include <stdbool.h>
 
-#include "driver.h"
+#include "driver/driver.h"
 
 #define MB_LIBVIRT_POOL "moonbase"
 

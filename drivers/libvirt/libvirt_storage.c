@@ -4,9 +4,9 @@
  * domain, no managed save); a running disk grows through
  * virDomainBlockResize. Native (9p) mounts are in the domain XML, taken at
  * the next start. */
-#include "libvirt_storage.h"
-#include "libvirt_conn.h"
-#include "libvirt_remote.h"
+#include "drivers/libvirt/libvirt_storage.h"
+#include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_remote.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
 #include "drivers/qemu/qemu_instance.h"

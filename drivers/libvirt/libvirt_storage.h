@@ -2,7 +2,7 @@
 #ifndef MB_LIBVIRT_STORAGE_H
 #define MB_LIBVIRT_STORAGE_H
 
-#include "driver.h"
+#include "driver/driver.h"
 
 bool mb_libvirt_snapshot_take(const struct mb_instance *i, const char *s, unsigned flags,
                               mb_error **err);

@@ -18,7 +18,7 @@
  *   (libvirt_net.c), an extra one for any libvirt network.
  * - 9p shares use accessmode='squash', which libvirt turns into QEMU's
  *   security_model=none, as the QEMU driver does (see qemu_argv.c). */
-#include "libvirt_xml.h"
+#include "drivers/libvirt/libvirt_xml.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "driver.h"
-#include "strbuf.h"
+#include "driver/driver.h"
+#include "core/strbuf.h"
 
 /* s escaped for XML text and attribute values (quoted with ') */
 void mb_xml_esc(struct mb_strbuf *b, const char *s);

@@ -3,9 +3,9 @@
  * only code that asks for libvirt networks loads libvirt. A network spec is a
  * table {name, network, bridge, gateway, prefix, domain, hosts = {{mac, name,
  * ipv4}, ...}}; failures of libvirt return nil, message, code. */
-#include "libvirt_conn.h"
-#include "libvirt_net.h"
-#include "luaerr.h"
+#include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_net.h"
+#include "lua/luaerr.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>

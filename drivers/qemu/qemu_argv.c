@@ -14,8 +14,8 @@
  *   msize=524288 (the 8 KiB default makes 9p crawl).
  * - A virtio-rng device, because a fresh guest's SSH server should not wait
  *   for entropy under TCG. */
-#include "qemu_argv.h"
-#include "strbuf.h"
+#include "drivers/qemu/qemu_argv.h"
+#include "core/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "driver.h"
+#include "driver/driver.h"
 
 /* What the host contributes to the command line (from the driver's probe). */
 struct mb_qemu_host {

@@ -6,14 +6,14 @@
  * A suspended instance has no process, only <dir>/suspend.state (the
  * migration stream), which the next start resumes from. Disk and mount
  * operations are in qemu_storage.c. */
-#include "driver.h"
-#include "fs.h"
-#include "qemu_argv.h"
-#include "qemu_img.h"
-#include "qemu_instance.h"
-#include "qemu_json.h"
-#include "qemu_proc.h"
-#include "qmp.h"
+#include "driver/driver.h"
+#include "core/fs.h"
+#include "drivers/qemu/qemu_argv.h"
+#include "drivers/qemu/qemu_img.h"
+#include "drivers/qemu/qemu_instance.h"
+#include "drivers/qemu/qemu_json.h"
+#include "drivers/qemu/qemu_proc.h"
+#include "drivers/qemu/qmp.h"
 
 #include <dirent.h>
 #include <errno.h>

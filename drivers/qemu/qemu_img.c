@@ -1,9 +1,9 @@
 /* qemu-img, always through fork/exec with an argv (never a shell). The base
  * image's format is read, not assumed, so a raw base works as well as qcow2. */
-#include "qemu_img.h"
-#include "qemu_json.h"
-#include "qemu_proc.h"
-#include "driver.h"
+#include "drivers/qemu/qemu_img.h"
+#include "drivers/qemu/qemu_json.h"
+#include "drivers/qemu/qemu_proc.h"
+#include "driver/driver.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,8 +1,8 @@
 /* The run-time facts of one instance's QEMU: its files in the instance
  * directory, whether its process is alive and really ours, its QMP socket. */
-#include "qemu_instance.h"
-#include "qemu_json.h"
-#include "qemu_proc.h"
+#include "drivers/qemu/qemu_instance.h"
+#include "drivers/qemu/qemu_json.h"
+#include "drivers/qemu/qemu_proc.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "driver.h"
-#include "qemu_argv.h"
-#include "qmp.h"
+#include "driver/driver.h"
+#include "drivers/qemu/qemu_argv.h"
+#include "drivers/qemu/qmp.h"
 
 #define MB_QEMU_BIN "qemu-system-x86_64"
 #define MB_QEMU_PATHLEN 4096

@@ -1,6 +1,6 @@
 /* The QEMU driver's JSON reader: validates while it skips, so a truncated or
  * garbled QMP line is rejected instead of half-read. Nesting is bounded. */
-#include "qemu_json.h"
+#include "drivers/qemu/qemu_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * signal dispositions, an empty signal mask and no inherited descriptors, so
  * QEMU never keeps an instance lock (an flock'ed fd) or a pipe of ours open.
  * Exec failures come back over a close-on-exec pipe as an errno. */
-#include "qemu_proc.h"
+#include "drivers/qemu/qemu_proc.h"
 
 #include <dirent.h>
 #include <errno.h>

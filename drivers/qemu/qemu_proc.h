@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "core/error.h"
 
 /* The full path of prog found on PATH, or NULL. Caller frees. */
 char *mb_qemu_which(const char *prog);

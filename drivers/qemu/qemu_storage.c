@@ -2,9 +2,9 @@
  * and growth of the overlay with qemu-img while QEMU is gone (growth of a
  * running disk through QMP block_resize), and native (9p) mounts, which live
  * on QEMU's command line and so change only across a restart. */
-#include "fs.h"
-#include "qemu_img.h"
-#include "qemu_instance.h"
+#include "core/fs.h"
+#include "drivers/qemu/qemu_img.h"
+#include "drivers/qemu/qemu_instance.h"
 
 #include <errno.h>
 #include <fcntl.h>

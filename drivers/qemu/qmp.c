@@ -1,8 +1,8 @@
 /* The QMP client: blocking calls with deadlines over a non-blocking socket.
  * Each command carries an increasing "id", and a reply is matched by it, so a
  * late reply to an earlier (timed out) command is never taken for this one. */
-#include "qmp.h"
-#include "qemu_json.h"
+#include "drivers/qemu/qmp.h"
+#include "drivers/qemu/qemu_json.h"
 
 #include <errno.h>
 #include <fcntl.h>

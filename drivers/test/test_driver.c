@@ -4,8 +4,8 @@
  * Test hooks (environment): MOONBASE_TEST_DELAY_MS=N sleeps N ms in create,
  * start and shutdown (to observe parallelism); MOONBASE_TEST_FAIL=op[:name],...
  * makes that operation fail (for all instances, or the named one). */
-#include "driver.h"
-#include "fs.h"
+#include "driver/driver.h"
+#include "core/fs.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 -- Port forwards: host ADDRESS:HOSTPORT -> the instance's GUESTPORT, kept in
--- the instance record and served by its agent (engine/agent_forward.c) on
+-- the instance record and served by its agent (engine/agentd/agent_forward.c) on
 -- every start. Only loopback unless an address is given explicitly. TCP goes
 -- over SSH (or straight to the guest's address on a bridge); UDP is relayed to
 -- the guest's address, so it needs the instance on a moonbase network.

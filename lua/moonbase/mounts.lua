@@ -3,7 +3,7 @@
 --            adding one to a running instance needs a restart), mounted in the
 --            guest over SSH and written to its fstab;
 --   classic  sshfs in the guest in passive mode, served by the instance agent's
---            SFTP server confined to the folder (engine/sftp_server.c).
+--            SFTP server confined to the folder (engine/sftp/sftp_server.c).
 -- Mounts live in the instance record (rec.mounts); the agent brings them back
 -- after every start (see establish / agent_requests, called from boot.lua).
 local fs = require("moonbase.core.fs")

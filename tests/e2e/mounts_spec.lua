@@ -12,7 +12,7 @@
 --           --readonly, umount, stop/start. Absolute-path requests never come
 --           from sshfs (it sends paths relative to the share); the server's
 --           refusal of them is proven with OpenSSH's sftp in
---           tests/lua/sftp_server_spec.lua and in tests/unit/test_sftp_server.c.
+--           tests/lua/sftp_server_spec.lua and in tests/unit/engine/sftp/test_sftp_server.c.
 -- The tests of a block run in order on one instance; every wait is bounded and
 -- whatever is left running is killed by pid at the end.
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/mounts_spec.lua

@@ -1,4 +1,4 @@
--- Talking to an instance's agent (see engine/agent.c): starting it for a boot
+-- Talking to an instance's agent (see engine/agent/agent.c): starting it for a boot
 -- or to attach to a running QEMU, following its progress through agent.json,
 -- and sending it exec/transfer requests.
 local fs = require("moonbase.core.fs")

@@ -1,0 +1,242 @@
+/* moonbase.core.agent: the instance agent from Lua. serve{...} runs the agent
+ * loop in this process (the hidden `moonbase agent` command); call(socket,
+ * request) is the client every exec/shell/transfer goes through. */
+#include "agent/agent.h"
+#include "lua/luaerr.h"
+#include "lua/pcall.h"
+#include "core/plugin.h"
+#include "sftp/sftp_server.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static const char *opt_str(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    const char *s = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+static lua_Number opt_num(lua_State *L, int t, const char *k, lua_Number dflt)
+{
+    lua_getfield(L, t, k);
+    lua_Number v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}
+
+static bool opt_bool(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    bool v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The ready callback of serve{}: calls the Lua function at ctx->fn with a
+ * table {[i] = message} of the classic mounts that failed. */
+struct ready_ctx {
+    lua_State *L;
+    int fn;
+};
+
+static void on_ready(void *ud, const char *const *failures, size_t n)
+{
+    struct ready_ctx *r = ud;
+    lua_pushvalue(r->L, r->fn);
+    lua_createtable(r->L, 0, 0);
+    for (size_t i = 0; i < n; i++)
+        if (failures[i]) {
+            lua_pushstring(r->L, failures[i]);
+            lua_rawseti(r->L, -2, (lua_Integer)i + 1);
+        }
+    mb_pcall(r->L, 1, 0);
+}
+
+/* mounts = {{root, target, command, check, readonly, uid_map, gid_map}, ...}
+ * as a userdata-held array (strings stay owned by the tables) */
+static struct mb_sftp_mount_req *check_mounts(lua_State *L, int t, size_t *n)
+{
+    lua_getfield(L, t, "mounts");
+    int mt = lua_gettop(L);
+    *n = lua_istable(L, mt) ? lua_rawlen(L, mt) : 0;
+    struct mb_sftp_mount_req *m = lua_newuserdatauv(L, sizeof *m * (*n + 1), 0);
+    for (size_t i = 0; i < *n; i++) {
+        lua_rawgeti(L, mt, (lua_Integer)i + 1);
+        int e = lua_gettop(L);
+        luaL_argcheck(L, lua_istable(L, e), t, "mounts entries must be tables");
+        m[i] = (struct mb_sftp_mount_req){
+            .root = opt_str(L, e, "root"), .target = opt_str(L, e, "target"),
+            .command = opt_str(L, e, "command"), .check = opt_str(L, e, "check"),
+            .readonly = opt_bool(L, e, "readonly"), .uid_map = opt_str(L, e, "uid_map"),
+            .gid_map = opt_str(L, e, "gid_map"), .timeout = opt_num(L, e, "timeout", 30)};
+        luaL_argcheck(L, m[i].root && m[i].target && m[i].command && m[i].check, t,
+                      "a mount needs root, target, command and check");
+        lua_pop(L, 1);
+    }
+    return m; /* the userdata and the table stay on the stack */
+}
+
+/* serve{socket, host, port, user, key, host_key, timeout, proxy, child, watch,
+ *       mounts, ready = function(failures)}
+ * -> exit status of the watched process (0 after a stop request) */
+static int l_serve(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct mb_agent_config c = {0};
+    c.socket_path = opt_str(L, 1, "socket");
+    c.ssh.host = opt_str(L, 1, "host");
+    c.ssh.port = (int)opt_num(L, 1, "port", 22);
+    c.ssh.user = opt_str(L, 1, "user");
+    c.ssh.key_path = opt_str(L, 1, "key");
+    c.ssh.host_key = opt_str(L, 1, "host_key");
+    c.ssh.timeout = opt_num(L, 1, "timeout", 30);
+    c.ssh.proxy = opt_str(L, 1, "proxy"); /* a guest on another host: see ssh.h */
+    c.child = (pid_t)opt_num(L, 1, "child", 0);
+    c.watch = (pid_t)opt_num(L, 1, "watch", 0);
+    luaL_argcheck(L, c.socket_path && c.ssh.host && c.ssh.user && c.ssh.key_path
+                     && c.ssh.host_key, 1, "socket, host, user, key and host_key are required");
+    c.mounts = check_mounts(L, 1, &c.n_mounts);
+    /* forwards = {{address, host_port, guest_port, proto = "tcp"|"udp"}, ...} */
+    lua_getfield(L, 1, "forwards");
+    int ft = lua_gettop(L);
+    c.n_forwards = lua_istable(L, ft) ? lua_rawlen(L, ft) : 0;
+    struct mb_agent_forward *fw = lua_newuserdatauv(L, sizeof *fw * (c.n_forwards + 1), 0);
+    for (size_t i = 0; i < c.n_forwards; i++) {
+        lua_rawgeti(L, ft, (lua_Integer)i + 1);
+        int e = lua_gettop(L);
+        luaL_argcheck(L, lua_istable(L, e), 1, "forwards entries must be tables");
+        fw[i] = (struct mb_agent_forward){opt_str(L, e, "address"),
+                                          (int)opt_num(L, e, "host_port", 0),
+                                          (int)opt_num(L, e, "guest_port", 0), false};
+        const char *proto = opt_str(L, e, "proto");
+        fw[i].udp = proto != NULL && strcmp(proto, "udp") == 0;
+        luaL_argcheck(L, fw[i].address != NULL, 1, "a forward needs an address");
+        lua_pop(L, 1);
+    }
+    c.forwards = fw;
+    lua_getfield(L, 1, "ready");
+    struct ready_ctx ready = {L, lua_gettop(L)};
+    if (lua_isfunction(L, ready.fn)) {
+        c.ready = on_ready;
+        c.ready_ud = &ready;
+    }
+    mb_error *err = NULL;
+    void *sym = mb_plugin_sym("mb_agent_serve", &err); /* the SSH side is in the plugin */
+    if (sym == NULL)
+        return mb_lua_push_error(L, err);
+    int (*serve)(const struct mb_agent_config *, mb_error **);
+    memcpy(&serve, &sym, sizeof serve);
+    int rc = serve(&c, &err);
+    if (rc < 0)
+        return mb_lua_push_error(L, err);
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/* call(socket, {op, command, env={...}, pty, interactive, term, cols, rows,
+ *               fds={0,1,2}, ["local"], remote, mode, preserve})
+ * -> status | nil, message, code */
+static int l_call(lua_State *L)
+{
+    const char *sock = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    struct mb_agent_request r = {0};
+    r.op = opt_str(L, 2, "op");
+    luaL_argcheck(L, r.op != NULL, 2, "request needs an op");
+    r.command = opt_str(L, 2, "command");
+    r.term = opt_str(L, 2, "term");
+    r.local = opt_str(L, 2, "local");
+    r.remote = opt_str(L, 2, "remote");
+    r.pty = opt_bool(L, 2, "pty");
+    r.interactive = opt_bool(L, 2, "interactive");
+    r.preserve = opt_bool(L, 2, "preserve");
+    r.mode = (int)opt_num(L, 2, "mode", -1);
+    r.cols = (int)opt_num(L, 2, "cols", 0);
+    r.rows = (int)opt_num(L, 2, "rows", 0);
+    r.check = opt_str(L, 2, "check");
+    r.readonly = opt_bool(L, 2, "readonly");
+    r.uid_map = opt_str(L, 2, "uid_map");
+    r.gid_map = opt_str(L, 2, "gid_map");
+    if (r.pty && (r.cols == 0 || r.rows == 0)) {
+        struct winsize ws;
+        if (ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_col) {
+            r.cols = ws.ws_col;
+            r.rows = ws.ws_row;
+        }
+    }
+    r.fds[0] = 0, r.fds[1] = 1, r.fds[2] = 2;
+    lua_getfield(L, 2, "fds");
+    if (lua_istable(L, -1))
+        for (int i = 0; i < 3; i++) {
+            lua_rawgeti(L, -1, i + 1);
+            if (lua_isinteger(L, -1))
+                r.fds[i] = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+        }
+    lua_pop(L, 1);
+    /* env: a userdata-held array so nothing leaks if a value is not a string */
+    lua_getfield(L, 2, "env");
+    int envt = lua_gettop(L);
+    size_t n = lua_istable(L, envt) ? lua_rawlen(L, envt) : 0;
+    const char **env = lua_newuserdatauv(L, sizeof(char *) * (n + 1), 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, envt, (lua_Integer)i + 1);
+        env[i] = luaL_checkstring(L, -1);
+        lua_pop(L, 1);
+    }
+    env[n] = NULL;
+    r.env = env;
+    fflush(stdout);
+    mb_error *err = NULL;
+    int status = mb_agent_call(sock, &r, &err);
+    if (status < 0)
+        return mb_lua_push_error(L, err);
+    lua_pushinteger(L, status);
+    return 1;
+}
+
+/* sftp_serve{root, readonly, uid_map, gid_map, walk}: the classic mounts'
+ * SFTP server on stdin/stdout (the hidden `moonbase sftp-server` command)
+ * -> true | nil, message, code */
+static int l_sftp_serve(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct mb_sftp_server_opts o = {.root = opt_str(L, 1, "root"),
+                                    .readonly = opt_bool(L, 1, "readonly")};
+    luaL_argcheck(L, o.root != NULL, 1, "root is required");
+    mb_error *err = NULL;
+    void *parse = mb_plugin_sym("mb_sftp_parse_idmap", &err);
+    void *serve = parse ? mb_plugin_sym("mb_sftp_serve_fds", &err) : NULL;
+    if (serve == NULL)
+        return mb_lua_push_error(L, err);
+    bool (*parse_fn)(const char *, struct mb_sftp_idmap *, size_t *, mb_error **);
+    bool (*serve_fn)(const struct mb_sftp_server_opts *, int, int, unsigned, mb_error **);
+    memcpy(&parse_fn, &parse, sizeof parse_fn);
+    memcpy(&serve_fn, &serve, sizeof serve_fn);
+    if (!parse_fn(opt_str(L, 1, "uid_map"), o.uid_map, &o.n_uid_map, &err)
+        || !parse_fn(opt_str(L, 1, "gid_map"), o.gid_map, &o.n_gid_map, &err))
+        return mb_lua_push_error(L, err);
+    fflush(stdout);
+    if (!serve_fn(&o, 0, 1, opt_bool(L, 1, "walk") ? MB_SFTP_WALK : 0, &err))
+        return mb_lua_push_error(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"serve", l_serve},
+    {"call", l_call},
+    {"sftp_serve", l_sftp_serve},
+    {NULL, NULL},
+};
+
+int luaopen_moonbase_core_agent(lua_State *L)
+{
+    luaL_newlib(L, funcs);
+    return 1;
+}

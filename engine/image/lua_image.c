@@ -1,0 +1,196 @@
+/* moonbase.core.image: image transfers for Lua. fetch (download with resume,
+ * SHA-256 and verification, progress printed from C), http_get (manifests),
+ * sha256_file. Failures of the outside world return nil, message, code; a
+ * wrong argument or an unknown option key raises. */
+#include "image/image.h"
+#include "lua/luaerr.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Raises on any key of the table at idx that is not in allowed. */
+static void check_keys(lua_State *L, int idx, const char *fn, const char *const allowed[])
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        bool known = false;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            for (int i = 0; allowed[i]; i++)
+                if (strcmp(k, allowed[i]) == 0)
+                    known = true;
+        }
+        if (!known) {
+            lua_pushvalue(L, -2);
+            luaL_error(L, "%s: unknown option \"%s\"", fn, luaL_tolstring(L, -1, NULL));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static lua_Integer opt_int(lua_State *L, int idx, const char *key, lua_Integer def)
+{
+    if (lua_isnoneornil(L, idx))
+        return def;
+    lua_getfield(L, idx, key);
+    lua_Integer v = def;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isinteger(L, -1))
+            luaL_error(L, "option \"%s\" must be an integer", key);
+        v = lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* the string stays alive in the options table */
+static const char *opt_str(lua_State *L, int idx, const char *key)
+{
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    lua_getfield(L, idx, key);
+    const char *s = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option \"%s\" must be a string", key);
+        s = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+    return s;
+}
+
+static bool opt_bool(lua_State *L, int idx, const char *key, bool def)
+{
+    if (lua_isnoneornil(L, idx))
+        return def;
+    lua_getfield(L, idx, key);
+    bool v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static const char *const fetch_keys[] = {
+    "sha256", "size", "progress", "label", "connect_timeout", "stall_timeout", "resume",
+    "fsync", "rate_limit", NULL,
+};
+
+/* fetch(url, dest [, {sha256, size, progress = "none"|"auto"|"bar"|"lines", label,
+ *   connect_timeout, stall_timeout, rate_limit (bytes/s), resume = true, fsync = true}])
+ * -> {sha256, size, resumed_from, transferred, seconds} | nil, message, code */
+static int l_fetch(lua_State *L)
+{
+    struct mb_fetch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.url = luaL_checkstring(L, 1);
+    spec.dest = luaL_checkstring(L, 2);
+    check_keys(L, 3, "fetch", fetch_keys);
+    spec.sha256 = opt_str(L, 3, "sha256");
+    spec.size = (int64_t)opt_int(L, 3, "size", -1);
+    spec.label = opt_str(L, 3, "label");
+    spec.connect_timeout = (long)opt_int(L, 3, "connect_timeout", 0);
+    spec.stall_timeout = (long)opt_int(L, 3, "stall_timeout", 0);
+    spec.rate_limit = (int64_t)opt_int(L, 3, "rate_limit", 0);
+    const char *progress = opt_str(L, 3, "progress");
+    if (progress == NULL || strcmp(progress, "none") == 0)
+        spec.progress = MB_PROGRESS_NONE;
+    else if (strcmp(progress, "bar") == 0)
+        spec.progress = MB_PROGRESS_BAR;
+    else if (strcmp(progress, "lines") == 0)
+        spec.progress = MB_PROGRESS_LINES;
+    else if (strcmp(progress, "auto") == 0)
+        spec.progress = isatty(2) ? MB_PROGRESS_BAR : MB_PROGRESS_LINES;
+    else
+        return luaL_error(L, "fetch: progress must be none, auto, bar or lines, not \"%s\"",
+                          progress);
+    unsigned flags = 0;
+    if (!opt_bool(L, 3, "resume", true))
+        flags |= MB_FETCH_NO_RESUME;
+    if (!opt_bool(L, 3, "fsync", true))
+        flags |= MB_FETCH_NO_FSYNC;
+    struct mb_fetch_result res;
+    mb_error *err = NULL;
+    if (!mb_image_fetch(&spec, &res, flags, &err))
+        return mb_lua_push_error(L, err);
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, res.sha256);
+    lua_setfield(L, -2, "sha256");
+    lua_pushinteger(L, (lua_Integer)res.size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)res.resumed_from);
+    lua_setfield(L, -2, "resumed_from");
+    lua_pushinteger(L, (lua_Integer)res.transferred);
+    lua_setfield(L, -2, "transferred");
+    lua_pushnumber(L, res.seconds);
+    lua_setfield(L, -2, "seconds");
+    return 1;
+}
+
+#define BOX_MT "moonbase.image.buffer"
+
+static int box_gc(lua_State *L)
+{
+    char **box = luaL_checkudata(L, 1, BOX_MT);
+    free(*box);
+    *box = NULL;
+    return 0;
+}
+
+static const char *const get_keys[] = {"connect_timeout", "max_size", NULL};
+
+/* http_get(url [, {connect_timeout, max_size}]) -> body | nil, message, code */
+static int l_http_get(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    check_keys(L, 2, "http_get", get_keys);
+    long ct = (long)opt_int(L, 2, "connect_timeout", 0);
+    lua_Integer max = opt_int(L, 2, "max_size", 0);
+    luaL_argcheck(L, max >= 0, 2, "max_size must not be negative");
+    /* the body is owned by a userdata while lua_pushlstring (which can raise on
+     * memory) copies it, so it is freed either way */
+    char **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, BOX_MT);
+    size_t len = 0;
+    mb_error *err = NULL;
+    *box = mb_image_http_get(url, ct, (size_t)max, &len, &err);
+    if (*box == NULL)
+        return mb_lua_push_error(L, err);
+    lua_pushlstring(L, *box, len);
+    free(*box);
+    *box = NULL;
+    return 1;
+}
+
+/* sha256_file(path) -> hex | nil, message, code */
+static int l_sha256_file(lua_State *L)
+{
+    char hex[MB_SHA256_HEX];
+    mb_error *err = NULL;
+    if (!mb_image_sha256_file(luaL_checkstring(L, 1), hex, &err))
+        return mb_lua_push_error(L, err);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"fetch", l_fetch},
+    {"http_get", l_http_get},
+    {"sha256_file", l_sha256_file},
+    {NULL, NULL},
+};
+
+int luaopen_moonbase_core_image(lua_State *L)
+{
+    if (luaL_newmetatable(L, BOX_MT)) {
+        lua_pushcfunction(L, box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, funcs);
+    return 1;
+}
