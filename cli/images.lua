@@ -2,7 +2,7 @@
 local images = require("moonbase.images")
 local format = require("moonbase.format")
 local units = require("moonbase.units")
-local util = require("moonbase.core.util")
+local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 
 local usage = "moonbase images [--format FORMAT] | images pull IMAGE [--quiet] " ..

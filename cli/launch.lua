@@ -1,7 +1,7 @@
 -- moonbase launch [IMAGE] [options]
 local instance = require("moonbase.instance")
 local errors = require("moonbase.errors")
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 
 return {
   summary = "Create and start an instance",

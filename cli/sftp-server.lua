@@ -1,7 +1,7 @@
 -- moonbase sftp-server ROOT: the classic mounts' SFTP server on stdin/stdout.
 -- Hidden: the agent runs the same server in-process; this form is for
 -- checking it with other clients (sftp -D, sshfs -o slave) and benchmarks.
-local agent = require("moonbase.core.agent")
+local agent = require("moonbase.engine.agent")
 local errors = require("moonbase.errors")
 
 return {

@@ -1,6 +1,6 @@
 -- moonbase ssh-config [NAME...]
 local instance = require("moonbase.instance")
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 local errors = require("moonbase.errors")
 
 return {

@@ -1,5 +1,5 @@
 -- moonbase version: moonbase's version and the libraries it links.
-local util = require("moonbase.core.util")
+local util = require("moonbase.engine.util")
 local format = require("moonbase.format")
 
 return {

@@ -1,4 +1,4 @@
-/* moonbase.core.libvirt: the libvirt networks moonbase defines
+/* moonbase.engine.libvirt: the libvirt networks moonbase defines
  * (libvirt_net.c), for lua/moonbase/_core/libvirtnet.lua. In the plugin, so
  * only code that asks for libvirt networks loads libvirt. A network spec is a
  * table {name, network, bridge, gateway, prefix, domain, hosts = {{mac, name,
@@ -137,7 +137,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_libvirt(lua_State *L)
+int luaopen_moonbase_engine_libvirt(lua_State *L)
 {
     luaL_newlib(L, funcs);
     return 1;

@@ -1,4 +1,4 @@
-/* moonbase.core.agent: the instance agent from Lua. serve{...} runs the agent
+/* moonbase.engine.agent: the instance agent from Lua. serve{...} runs the agent
  * loop in this process (the hidden `moonbase agent` command); call(socket,
  * request) is the client every exec/shell/transfer goes through. */
 #include "agent/agent.h"
@@ -235,7 +235,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_agent(lua_State *L)
+int luaopen_moonbase_engine_agent(lua_State *L)
 {
     luaL_newlib(L, funcs);
     return 1;

@@ -1,4 +1,4 @@
-/* moonbase.core.driver: the driver table seen from Lua. `driver.get(name)`
+/* moonbase.engine.driver: the driver table seen from Lua. `driver.get(name)`
  * returns a handle whose methods are the dispatcher's operations; an instance
  * is passed as a plain table (name, dir, disk, image, seed, kernel, initrd,
  * cmdline, cpus, memory, disk_size, ssh_port, mac, tap, network, ipv4, user_net_restrict, nets,
@@ -403,7 +403,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_driver(lua_State *L)
+int luaopen_moonbase_engine_driver(lua_State *L)
 {
     if (luaL_newmetatable(L, DRIVER_MT)) {
         luaL_newlib(L, methods);

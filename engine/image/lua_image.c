@@ -1,4 +1,4 @@
-/* moonbase.core.image: image transfers for Lua. fetch (download with resume,
+/* moonbase.engine.image: image transfers for Lua. fetch (download with resume,
  * SHA-256 and verification, progress printed from C), http_get (manifests),
  * sha256_file. Failures of the outside world return nil, message, code; a
  * wrong argument or an unknown option key raises. */
@@ -184,7 +184,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_image(lua_State *L)
+int luaopen_moonbase_engine_image(lua_State *L)
 {
     if (luaL_newmetatable(L, BOX_MT)) {
         lua_pushcfunction(L, box_gc);

@@ -1,6 +1,6 @@
-/* moonbase.core.iso: cloud-init NoCloud seed images from Lua.
+/* moonbase.engine.iso: cloud-init NoCloud seed images from Lua.
  *
- *   local iso = require("moonbase.core.iso")
+ *   local iso = require("moonbase.engine.iso")
  *   local ok, msg, code = iso.write(path, "cidata", {
  *       ["meta-data"] = "instance-id: vm1\n", ["user-data"] = "#cloud-config\n" })
  *
@@ -55,7 +55,7 @@ static const luaL_Reg iso_funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_iso(lua_State *L)
+int luaopen_moonbase_engine_iso(lua_State *L)
 {
     luaL_newlib(L, iso_funcs);
     return 1;

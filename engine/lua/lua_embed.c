@@ -1,4 +1,4 @@
-/* moonbase.core.embed: finds moonbase's own Lua code, in the binary or, with
+/* moonbase.engine.embed: finds moonbase's own Lua code, in the binary or, with
  * MOONBASE_LUA_DEV=<source dir>, in the source tree; and registers every C
  * module in package.preload. */
 #include "lua/embed.h"
@@ -124,7 +124,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_embed(lua_State *L)
+int luaopen_moonbase_engine_embed(lua_State *L)
 {
     luaL_newlib(L, funcs);
     return 1;

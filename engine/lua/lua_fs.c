@@ -1,4 +1,4 @@
-/* moonbase.core.fs: the state store's primitives for Lua: atomic writes,
+/* moonbase.engine.fs: the state store's primitives for Lua: atomic writes,
  * reads, directory listing, and lock handles (`local l <close> = fs.lock(p)`). */
 #include "core/fs.h"
 #include "lua/luaerr.h"
@@ -278,7 +278,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_fs(lua_State *L)
+int luaopen_moonbase_engine_fs(lua_State *L)
 {
     if (luaL_newmetatable(L, LOCK_MT)) {
         luaL_newlib(L, lock_methods);

@@ -1,4 +1,4 @@
-/* moonbase.core.process: running other programs. spawn (background, optional
+/* moonbase.engine.process: running other programs. spawn (background, optional
  * detach), run (wait, capture output), exec (replace this process, for
  * `moonbase-<name>` commands), kill, alive, wait. */
 #include "lua/luaerr.h"
@@ -342,7 +342,7 @@ static const luaL_Reg funcs[] = {
     {"kill", l_kill},   {"alive", l_alive}, {NULL, NULL},
 };
 
-int luaopen_moonbase_core_process(lua_State *L)
+int luaopen_moonbase_engine_process(lua_State *L)
 {
     luaL_newlib(L, funcs);
     lua_pushinteger(L, SIGTERM);

@@ -1,4 +1,4 @@
-/* moonbase.core.util: parsers (sizes, durations, names), clocks, the terminal,
+/* moonbase.engine.util: parsers (sizes, durations, names), clocks, the terminal,
  * and facts about the host and the libraries moonbase links. */
 #include "lua/luaerr.h"
 #include "core/plugin.h"
@@ -245,7 +245,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_util(lua_State *L)
+int luaopen_moonbase_engine_util(lua_State *L)
 {
     luaL_newlib(L, funcs);
     return 1;

@@ -6,19 +6,19 @@
 #include <stddef.h>
 
 const struct mb_module mb_modules[] = {
-    {"moonbase.core.embed", luaopen_moonbase_core_embed},
-    {"moonbase.core.util", luaopen_moonbase_core_util},
-    {"moonbase.core.fs", luaopen_moonbase_core_fs},
-    {"moonbase.core.process", luaopen_moonbase_core_process},
-    {"moonbase.core.driver", luaopen_moonbase_core_driver},
-    {"moonbase.core.yaml", luaopen_moonbase_core_yaml},
-    {"moonbase.core.iso", luaopen_moonbase_core_iso},
+    {"moonbase.engine.embed", luaopen_moonbase_engine_embed},
+    {"moonbase.engine.util", luaopen_moonbase_engine_util},
+    {"moonbase.engine.fs", luaopen_moonbase_engine_fs},
+    {"moonbase.engine.process", luaopen_moonbase_engine_process},
+    {"moonbase.engine.driver", luaopen_moonbase_engine_driver},
+    {"moonbase.engine.yaml", luaopen_moonbase_engine_yaml},
+    {"moonbase.engine.iso", luaopen_moonbase_engine_iso},
     /* in the plugin (loaded on first require): libssh2, libcurl */
-    {"moonbase.core.ssh", mb_plugin_lua_loader},
-    {"moonbase.core.image", mb_plugin_lua_loader},
-    {"moonbase.core.libvirt", mb_plugin_lua_loader}, /* libvirt networks */
-    {"moonbase.core.net", luaopen_moonbase_core_net},
-    {"moonbase.core.agent", luaopen_moonbase_core_agent},
-    {"moonbase.core.json", luaopen_cjson},
+    {"moonbase.engine.ssh", mb_plugin_lua_loader},
+    {"moonbase.engine.image", mb_plugin_lua_loader},
+    {"moonbase.engine.libvirt", mb_plugin_lua_loader}, /* libvirt networks */
+    {"moonbase.engine.net", luaopen_moonbase_engine_net},
+    {"moonbase.engine.agent", luaopen_moonbase_engine_agent},
+    {"moonbase.engine.json", luaopen_cjson},
     {NULL, NULL},
 };

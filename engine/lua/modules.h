@@ -1,4 +1,4 @@
-/* The C modules, each `require "moonbase.core.<name>"` (package.preload). */
+/* The C modules, each `require "moonbase.engine.<name>"` (package.preload). */
 #ifndef MB_MODULES_H
 #define MB_MODULES_H
 
@@ -11,17 +11,17 @@ struct mb_module {
 
 extern const struct mb_module mb_modules[];
 
-int luaopen_moonbase_core_embed(lua_State *L);
-int luaopen_moonbase_core_util(lua_State *L);
-int luaopen_moonbase_core_fs(lua_State *L);
-int luaopen_moonbase_core_process(lua_State *L);
-int luaopen_moonbase_core_driver(lua_State *L);
-int luaopen_moonbase_core_yaml(lua_State *L);
-int luaopen_moonbase_core_iso(lua_State *L);
-int luaopen_moonbase_core_ssh(lua_State *L);
-int luaopen_moonbase_core_image(lua_State *L);
-int luaopen_moonbase_core_net(lua_State *L);
-int luaopen_moonbase_core_agent(lua_State *L);
+int luaopen_moonbase_engine_embed(lua_State *L);
+int luaopen_moonbase_engine_util(lua_State *L);
+int luaopen_moonbase_engine_fs(lua_State *L);
+int luaopen_moonbase_engine_process(lua_State *L);
+int luaopen_moonbase_engine_driver(lua_State *L);
+int luaopen_moonbase_engine_yaml(lua_State *L);
+int luaopen_moonbase_engine_iso(lua_State *L);
+int luaopen_moonbase_engine_ssh(lua_State *L);
+int luaopen_moonbase_engine_image(lua_State *L);
+int luaopen_moonbase_engine_net(lua_State *L);
+int luaopen_moonbase_engine_agent(lua_State *L);
 int luaopen_cjson(lua_State *L);
 
 #endif

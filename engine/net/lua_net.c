@@ -1,4 +1,4 @@
-/* moonbase.core.net: host networking for Lua (engine/net/net.h). Links,
+/* moonbase.engine.net: host networking for Lua (engine/net/net.h). Links,
  * addresses and routes of the caller's network namespace; bridges and taps;
  * the IPv4 forwarding sysctl; the NAT table "ip moonbase" (nft); one dnsmasq
  * per network. Outside-world failures return nil, message, code; bad
@@ -419,7 +419,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_net(lua_State *L)
+int luaopen_moonbase_engine_net(lua_State *L)
 {
     luaL_newlib(L, funcs);
     lua_pushstring(L, MB_NET_ALIAS_PREFIX);

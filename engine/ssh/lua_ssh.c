@@ -1,4 +1,4 @@
-/* moonbase.core.ssh: SSH keys, sessions, commands, shells, forwards and SFTP
+/* moonbase.engine.ssh: SSH keys, sessions, commands, shells, forwards and SFTP
  * for Lua. A session is a handle (`local s <close> = ssh.connect{...}`);
  * failures of the network or the remote side return nil, message, code. */
 #include "lua/luaerr.h"
@@ -635,7 +635,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_ssh(lua_State *L)
+int luaopen_moonbase_engine_ssh(lua_State *L)
 {
     if (luaL_newmetatable(L, SESSION_MT)) {
         luaL_newlib(L, session_methods);

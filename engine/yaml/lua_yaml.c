@@ -1,4 +1,4 @@
-/* moonbase.core.yaml: YAML parsing with libyaml, for cloud-init user-data and
+/* moonbase.engine.yaml: YAML parsing with libyaml, for cloud-init user-data and
  * settings files. parse(text) -> value | nil, "line L, column C: problem", "usage".
  * Plain scalars become booleans, integers, floats or nil as YAML 1.1 reads
  * them; quoted scalars stay strings. Anchors and aliases are refused. */
@@ -177,7 +177,7 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_moonbase_core_yaml(lua_State *L)
+int luaopen_moonbase_engine_yaml(lua_State *L)
 {
     luaL_newlib(L, funcs);
     return 1;

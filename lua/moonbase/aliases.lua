@@ -1,6 +1,6 @@
 -- Aliases: `moonbase NAME args` runs a command in an instance. Stored in
 -- <config>/aliases.json as name -> {instance, command}.
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")

@@ -2,8 +2,8 @@
 -- (<config>/commands/<name>.lua), executables `moonbase-<name>` on PATH, and
 -- aliases (moonbase.aliases). A user's command shadows a bundled one only with
 -- a warning.
-local fs = require("moonbase.core.fs")
-local embed = require("moonbase.core.embed")
+local fs = require("moonbase.engine.fs")
+local embed = require("moonbase.engine.embed")
 local paths = require("moonbase._core.paths")
 
 local M = {}

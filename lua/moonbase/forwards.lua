@@ -3,7 +3,7 @@
 -- every start. Only loopback unless an address is given explicitly. TCP goes
 -- over SSH (or straight to the guest's address on a bridge); UDP is relayed to
 -- the guest's address, so it needs the instance on a moonbase network.
-local util = require("moonbase.core.util")
+local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 
 local M = {}

@@ -3,9 +3,9 @@
 -- verified qcow2 in the cache, downloading it once however many processes
 -- ask at the same time. Listing and pruning the cache are here too. The
 -- remotes themselves (simplestreams image hosts) are moonbase.remotes.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local image = require("moonbase.core.image")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local image = require("moonbase.engine.image")
 local format = require("moonbase.format")
 local paths = require("moonbase._core.paths")
 local ss = require("moonbase._core.simplestreams")

@@ -2,9 +2,9 @@
 -- truth). Every mutation holds the instance's lock; records are written
 -- atomically; a new instance is assembled in a hidden staging directory and
 -- renamed into place, so nothing is ever half-created.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local core_driver = require("moonbase.core.driver")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local core_driver = require("moonbase.engine.driver")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")
@@ -329,7 +329,7 @@ function M.settle(rec)
   if not M.uses_agent() then return end
   local agentctl = require("moonbase._core.agentctl")
   if rec.host then -- no QEMU of ours to watch on another host: told to end
-    pcall(require("moonbase.core.agent").call, agentctl.socket(M.dir(rec.name)), { op = "stop" })
+    pcall(require("moonbase.engine.agent").call, agentctl.socket(M.dir(rec.name)), { op = "stop" })
   end
   agentctl.wait_exit(M.dir(rec.name), 10)
 end
@@ -479,7 +479,7 @@ end
 ---staging (.new-NAME-PID) and trash (.trash-NAME-PID) directories whose
 ---process is gone.
 function M.sweep(base)
-  local process = require("moonbase.core.process")
+  local process = require("moonbase.engine.process")
   for _, n in ipairs(fs.list(base) or {}) do
     local digits = n:match("^%.new%-.+%-(%d+)$") or n:match("^%.trash%-.+%-(%d+)$")
     local pid = digits and math.tointeger(tonumber(digits))
@@ -514,7 +514,7 @@ function M.exec(name, argv, o)
     wrong_state(o.pty and "shell" or "exec", name, st, "try: moonbase start " .. name)
   end
   if M.uses_agent() then return require("moonbase._core.boot").exec(M, rec, argv, o) end
-  local process = require("moonbase.core.process")
+  local process = require("moonbase.engine.process")
   local env = { MOONBASE_INSTANCE = name }
   for _, kv in ipairs(o.env or {}) do
     local k, v = kv:match("^([%w_]+)=(.*)$")

@@ -6,8 +6,8 @@
 --            SFTP server confined to the folder (engine/sftp/sftp_server.c).
 -- Mounts live in the instance record (rec.mounts); the agent brings them back
 -- after every start (see establish / agent_requests, called from boot.lua).
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 
 local M = {}
@@ -292,7 +292,7 @@ end
 
 ---The host's uid and gid (the agent's).
 local function host_ids()
-  local process = require("moonbase.core.process")
+  local process = require("moonbase.engine.process")
   local _, out = process.run({ "id", "-g" })
   return util.geteuid(), math.tointeger(tonumber((out or ""):match("%d+"))) or 0
 end

@@ -9,7 +9,7 @@
 -- side (bridge, taps, dnsmasq, NAT) is brought up from the records whenever an
 -- instance attaches, so `prune` can remove all of it and nothing is lost.
 --
--- The host is reached through moonbase.core.net (rtnetlink, nft, dnsmasq);
+-- The host is reached through moonbase.engine.net (rtnetlink, nft, dnsmasq);
 -- network._host, or MOONBASE_NET_FAKE=<file.json>, swaps in a fake host
 -- (moonbase._core.netfake) for specs.
 --
@@ -19,7 +19,7 @@
 -- bridge, taps and dnsmasq; the records and addresses stay the same. Which
 -- side serves a network can change only while no instance holds an address
 -- on it.
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local ipv4 = require("moonbase._core.ipv4")
@@ -73,7 +73,7 @@ function M.libvirt_uri() return libvirtnet().wanted() end
 
 ---------------------------------------------------------------- the host
 local backend
----The host backend: moonbase.core.net, or a fake one.
+---The host backend: moonbase.engine.net, or a fake one.
 function M.host()
   if M._host then return M._host end
   if not backend then
@@ -81,7 +81,7 @@ function M.host()
     if fake and fake ~= "" then
       backend = require("moonbase._core.netfake").open(fake)
     else
-      backend = require("moonbase.core.net")
+      backend = require("moonbase.engine.net")
     end
   end
   return backend
@@ -104,7 +104,7 @@ function M.available()
   if not ok then
     return false, reason .. " (run moonbase as root, e.g. with sudo)"
   end
-  if h == package.loaded["moonbase.core.net"] then
+  if h == package.loaded["moonbase.engine.net"] then
     for _, t in ipairs({ { "dnsmasq", "dnsmasq-base" }, { "nft", "nftables" } }) do
       if not on_path(t[1]) then
         return false, string.format("%s is not installed (install the %s package)", t[1], t[2])
@@ -412,7 +412,7 @@ end
 function M.attach(instance, o)
   o = o or {}
   local netname = o.network or M.DEFAULT
-  errors.check("network", require("moonbase.core.util").valid_name(instance))
+  errors.check("network", require("moonbase.engine.util").valid_name(instance))
   errors.check("network", M.valid_name(netname))
   if o.mac then errors.check("network", M.check_mac(o.mac)) end
   local uri = M.libvirt_uri()
@@ -623,7 +623,7 @@ function M.prune(o)
   end)
   local out = { links = {}, dnsmasq = {}, nat = false, libvirt = {}, libvirt_failed = lvfailed }
   for _, n in ipairs(lvnets) do
-    errors.check("network", require("moonbase.core.libvirt").network_remove(n.uri, n.name))
+    errors.check("network", require("moonbase.engine.libvirt").network_remove(n.uri, n.name))
     out.libvirt[#out.libvirt + 1] = n.name
   end
   if not h then return out end

@@ -11,8 +11,8 @@
 -- recipe applied to each (image, cloud-init, provisioning, ...) is kept in
 -- recipe.json in the instance's directory, so `up` knows what changed and
 -- whether provisioning ran.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")

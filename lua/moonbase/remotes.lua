@@ -2,7 +2,7 @@
 -- name. Two are built in (ubuntu, ubuntu-daily); users add their own, kept in
 -- <config>/remotes.json under a lock. Reading a remote's catalogue is
 -- moonbase._core.simplestreams; references are moonbase.images.
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local ss = require("moonbase._core.simplestreams")

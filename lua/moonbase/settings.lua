@@ -2,8 +2,8 @@
 -- <config>/settings.json, written atomically under a lock. Keys of the form
 -- local.<instance>.cpus|memory|disk live in the instance's own record
 -- (see moonbase.instance) and are reached through the same get/set.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")

@@ -2,8 +2,8 @@
 -- agent). Paths are "NAME:path" for an instance (relative to the default
 -- user's home) or host paths; "-" is stdin (as a source) or stdout (as the
 -- destination). Recipes' copy steps use this too.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 
 local M = {}

@@ -80,7 +80,7 @@ awk -v b="$bytes" -v cm="$c_med" -v mm="$m_med" -v cmin="$c_min" -v cmax="$c_max
 echo "== cache hit: resolve + qemu-img overlay, 100 MiB and 2 GiB images"
 cat >"$work/hit.lua" <<'EOF'
 local images = require("moonbase.images")
-local process = require("moonbase.core.process")
+local process = require("moonbase.engine.process")
 local img = images.resolve(arg[1], { quiet = true })
 local code, _, err = process.run({ "qemu-img", "create", "-q", "-f", "qcow2", "-b", img.path,
   "-F", "qcow2", arg[2] })

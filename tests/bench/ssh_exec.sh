@@ -26,7 +26,7 @@ trap cleanup EXIT
 USER_NAME=$(id -un)
 
 cat > "$DIR/keys.lua" <<'EOF'
-local ssh = require("moonbase.core.ssh")
+local ssh = require("moonbase.engine.ssh")
 assert(ssh.keygen(arg[1] .. "/host_key", "bench-host"))
 assert(ssh.keygen(arg[1] .. "/client", "bench-client"))
 EOF

@@ -7,10 +7,10 @@
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
 local helpers = require("helpers")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local json = require("moonbase.core.json")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
 
 describe("launch failures on a real VM #e2e", function()
   local why = support.unavailable()

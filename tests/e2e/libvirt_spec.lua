@@ -17,9 +17,9 @@
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/libvirt_spec.lua
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local json = require("moonbase.core.json")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
 
 local NAME = "lv"
 

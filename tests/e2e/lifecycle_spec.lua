@@ -14,10 +14,10 @@
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/lifecycle_spec.lua
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local json = require("moonbase.core.json")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
 
 local NAME = "life"
 local DRIVER = os.getenv("MOONBASE_E2E_DRIVER") or "qemu"

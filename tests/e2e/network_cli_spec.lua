@@ -4,10 +4,10 @@
 -- makes as root never touch the host; it refuses to run outside one.
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local json = require("moonbase.core.json")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
 
 describe("private network and forwards through the CLI #e2e", function()
   local why = support.unavailable()

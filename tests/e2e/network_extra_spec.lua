@@ -8,9 +8,9 @@
 -- bridges, taps, dnsmasq and NAT rules stay in there too.
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 
 local SRC = os.getenv("MOONBASE_SRC") or "."
 local LAN = { bridge = "br-test", address = "192.168.77.1", prefix = 24,
@@ -130,7 +130,7 @@ describe("bridged and manual NICs, UDP forwards #e2e", function()
     end
     serve()
     h:ok({ "forward", "b1", "15000:5000/udp" })
-    local list = require("moonbase.core.json").decode(h:ok({ "forward", "b1", "--list",
+    local list = require("moonbase.engine.json").decode(h:ok({ "forward", "b1", "--list",
       "--format", "json" }))
     assert.same({ { host = "127.0.0.1:15000", guest = 5000, proto = "udp" } }, list)
     local payload = tmp .. "/payload"

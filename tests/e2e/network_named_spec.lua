@@ -8,7 +8,7 @@
 -- network namespace of its own (ctest wraps it in tests/lib/in-netns.sh).
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local json = require("moonbase.core.json")
+local json = require("moonbase.engine.json")
 
 local FRONT, BACK = "10.231.1.0/24", "10.231.2.0/24"
 

@@ -7,11 +7,11 @@
 -- wait is bounded.
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e
 -- MOONBASE_TINY_IMAGE=<dir> uses an already built image instead of the script.
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local iso = require("moonbase.core.iso")
-local util = require("moonbase.core.util")
-local core_driver = require("moonbase.core.driver")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local iso = require("moonbase.engine.iso")
+local util = require("moonbase.engine.util")
+local core_driver = require("moonbase.engine.driver")
 
 local SRC = os.getenv("MOONBASE_SRC") or "."
 package.path = SRC .. "/tests/e2e/?.lua;" .. package.path
@@ -89,7 +89,7 @@ describe("qemu driver on a real VM #e2e", function()
       if type(v) ~= "table" then fields[#fields + 1] = string.format("[%q] = %q", k, v) end
     end
     local script = tmp .. "/start-elsewhere.lua"
-    assert(fs.write(script, "local d = assert(require('moonbase.core.driver').get('qemu'))\n"
+    assert(fs.write(script, "local d = assert(require('moonbase.engine.driver').get('qemu'))\n"
       .. "assert(d:start({" .. table.concat(fields, ", ") .. "}))\n"))
     must({ fs.readlink("/proc/self/exe"), "--lua", script })
   end

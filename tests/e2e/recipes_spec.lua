@@ -15,9 +15,9 @@
 -- MOONBASE_TINY_IMAGE=<dir> uses an already built tiny image.
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
-local fs = require("moonbase.core.fs")
-local json = require("moonbase.core.json")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local json = require("moonbase.engine.json")
+local util = require("moonbase.engine.util")
 
 local RECIPE = support.src .. "/recipes/offline.lua"
 local RECORD = "id=42 name=moonbase"
@@ -80,7 +80,7 @@ describe("recipes on real guests #e2e #recipes", function()
       for _ = 1, 3 do
         local ps = support.processes(home)
         if #ps == 0 then break end
-        for _, p in ipairs(ps) do require("moonbase.core.process").kill(p.pid, 9) end
+        for _, p in ipairs(ps) do require("moonbase.engine.process").kill(p.pid, 9) end
         util.sleep(0.3)
       end
       if not os.getenv("MOONBASE_E2E_KEEP") then fs.rmtree(home) end
@@ -96,7 +96,7 @@ describe("recipes on real guests #e2e #recipes", function()
     end
     if ns then
       local _, pids = support.run({ "ip", "netns", "pids", ns })
-      for pid in pids:gmatch("%d+") do require("moonbase.core.process").kill(tonumber(pid), 9) end
+      for pid in pids:gmatch("%d+") do require("moonbase.engine.process").kill(tonumber(pid), 9) end
       support.run({ "ip", "netns", "del", ns })
     end
   end)

@@ -13,9 +13,9 @@
 --   local h = support.home(host)               -- h:run / h:ok / h:cleanup
 --
 -- MOONBASE_TINY_IMAGE=<dir> uses an already built tiny image.
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 
 local M = {}
 
@@ -287,7 +287,7 @@ function M.home(host, o)
   end
   function h:instance_dir(name) return self.dir .. "/data/instances/qemu/" .. name end
   function h:record(name)
-    local json = require("moonbase.core.json")
+    local json = require("moonbase.engine.json")
     local text = fs.read(self:instance_dir(name) .. "/instance.json")
     return text and json.decode(text)
   end

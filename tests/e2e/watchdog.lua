@@ -7,9 +7,9 @@
 -- line; support.lua appends to it and removes the lines it cleaned itself.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = here .. "/?.lua;" .. package.path
-local util = require("moonbase.core.util")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
+local util = require("moonbase.engine.util")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
 
 local parent, state = math.tointeger(tonumber(arg[1])), arg[2]
 assert(parent and state, "usage: watchdog.lua PARENT_PID STATE_FILE")

@@ -1,4 +1,4 @@
--- One command over moonbase.core.ssh with this process's stdin/stdout/stderr,
+-- One command over moonbase.engine.ssh with this process's stdin/stdout/stderr,
 -- exiting with its status (255 when the connection fails), as `ssh` does. For
 -- the SSH specs and benchmarks:
 --   moonbase --lua tests/lib/ssh_exec.lua [options] PORT KEY HOST_KEY_FILE COMMAND
@@ -6,7 +6,7 @@
 -- --no-stdin, --repeat N (run N times over one
 -- session, report the median wall time in ms on stderr), --fresh (with
 -- --repeat: a new connection for every run).
-local ssh = require("moonbase.core.ssh")
+local ssh = require("moonbase.engine.ssh")
 local system = require("system")
 
 local env, stdin, rep, fresh, user = {}, true, nil, false, nil

@@ -5,11 +5,11 @@
 -- is root already). Proves the mount/umount ops, the serving threads, id
 -- maps, --readonly, the errors (sshfs missing, a target served twice) and the
 -- mounts an agent starts with, reported to its ready callback.
-local ssh = require("moonbase.core.ssh")
-local agent = require("moonbase.core.agent")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local ssh = require("moonbase.engine.ssh")
+local agent = require("moonbase.engine.agent")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local mounts = require("moonbase.mounts")
 local helpers = require("helpers")
 
@@ -52,9 +52,9 @@ describe("agent classic mounts over SSH (no VM)", function()
     local script = dir .. "/" .. name .. ".lua"
     local ready = dir .. "/" .. name .. ".ready"
     assert(fs.write(script, [[
-local agent = require("moonbase.core.agent")
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
+local agent = require("moonbase.engine.agent")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
 local cfg = json.decode(arg[1])
 cfg.ready = function(failures)
   local list = {}
@@ -67,7 +67,7 @@ assert(agent.serve(cfg))
       user = user, key = dir .. "/client", host_key = host_pub, timeout = 10,
       mounts = initial or {}, ready_file = ready }
     local pid = assert(process.spawn({ helpers.bin, "--lua", script,
-      require("moonbase.core.json").encode(cfg) }, { stdout = dir .. "/" .. name .. ".log",
+      require("moonbase.engine.json").encode(cfg) }, { stdout = dir .. "/" .. name .. ".log",
       stderr = dir .. "/" .. name .. ".log" }))
     agents[#agents + 1] = { pid = pid, socket = cfg.socket }
     local deadline = util.now() + 60

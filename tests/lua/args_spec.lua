@@ -101,7 +101,7 @@ describe("args.help", function()
 end)
 
 describe("size parsing from C", function()
-  local util = require("moonbase.core.util")
+  local util = require("moonbase.engine.util")
   it("reads binary units", function()
     assert.equal(512 * 1024 ^ 2, util.parse_size("512M"))
     assert.equal(5 * 1024 ^ 3, util.parse_size("5G"))

@@ -1,9 +1,9 @@
 -- 20 parallel launches and 20 parallel lists on the test driver: exactly 20
 -- well-formed records, no errors.
 local helpers = require("helpers")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local json = require("moonbase.core.json")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local json = require("moonbase.engine.json")
 
 describe("concurrency", function()
   it("serialises nothing it need not, and loses nothing", function()

@@ -1,7 +1,7 @@
 -- The docs a user reads match the code.
 local helpers = require("helpers")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
 
 describe("docs", function()
   it("docs/cli.md is generated from the commands' usage text (regenerate it if this fails)",

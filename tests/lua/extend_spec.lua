@@ -1,7 +1,7 @@
 -- Extending moonbase: user Lua commands, moonbase-<name> executables on PATH,
 -- and aliases that run a command in an instance.
 local helpers = require("helpers")
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 
 describe("user commands", function()
   local h
@@ -52,7 +52,7 @@ return {
     local xdg = helpers.tmpdir("xdg")
     fs.mkdirs(xdg .. "/moonbase/commands")
     fs.write(xdg .. "/moonbase/commands/where.lua", 'print("xdg")')
-    local process = require("moonbase.core.process")
+    local process = require("moonbase.engine.process")
     local code, out = process.run({ helpers.bin, "where" },
       { env = { MOONBASE_HOME = false, XDG_CONFIG_HOME = xdg, XDG_DATA_HOME = xdg .. "/d",
         XDG_CACHE_HOME = xdg .. "/c" } })
@@ -120,7 +120,7 @@ describe("aliases", function()
   it("creates, lists, runs and removes an alias", function()
     h:ok({ "alias", "box:echo", "say" })
     assert.equal("Alias  Instance  Command\nsay    box       echo\n", h:ok({ "aliases" }))
-    local json = require("moonbase.core.json")
+    local json = require("moonbase.engine.json")
     local list = json.decode(h:ok({ "aliases", "--format", "json" }))
     assert.same({ { alias = "say", instance = "box", command = "echo" } }, list)
     assert.equal("hello world\n", h:ok({ "say", "hello", "world" }))

@@ -1,7 +1,7 @@
 -- moonbase.format: each format against a golden file (MB_UPDATE_GOLDEN=1
 -- rewrites them; review the diff before committing).
 local format = require("moonbase.format")
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 local helpers = require("helpers")
 
 local golden_dir = helpers.src .. "/tests/golden/format/"
@@ -64,7 +64,7 @@ describe("format", function()
   end)
 
   it("produces YAML that libyaml parses back to the same data", function()
-    local yaml = require("moonbase.core.yaml")
+    local yaml = require("moonbase.engine.yaml")
     local back = yaml.parse(format.render(rows, "yaml", { columns = columns }))
     assert.equal("quote\"comma,", back[3].name)
     assert.equal("file:///srv/my image.qcow2", back[3].image)
@@ -74,7 +74,7 @@ describe("format", function()
   end)
 
   it("honours NO_COLOR", function()
-    local util = require("moonbase.core.util")
+    local util = require("moonbase.engine.util")
     util.setenv("NO_COLOR", "1")
     assert.is_false(format.use_color(1))
     util.setenv("NO_COLOR", nil)

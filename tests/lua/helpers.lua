@@ -1,7 +1,7 @@
 -- Shared helpers for the CLI specs: run the real moonbase binary with
 -- MOONBASE_HOME in a fresh temp dir.
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
 
 local M = {}
 

@@ -41,7 +41,7 @@ describe("libvirt remote hosts", function()
 
   it("refuses a recipe's host = under a driver that cannot place it, changing nothing", function()
     local helpers = require("helpers")
-    local fs = require("moonbase.core.fs")
+    local fs = require("moonbase.engine.fs")
     local h = helpers.home()
     local dir = helpers.tmpdir("recipe")
     assert(fs.write(dir .. "/app.lua", 'instance "a" { host = "qemu+ssh://root@h/system" }\n'))

@@ -1,8 +1,8 @@
 -- Every lifecycle command against the test driver, with wrong-state errors and
 -- exit codes.
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
 
 local function states(h)
   local out = {}

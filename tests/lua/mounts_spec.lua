@@ -2,8 +2,8 @@
 -- DST goes by default, and bad input (one-line errors, exit codes, nothing
 -- changed on disk). The real guests are in tests/e2e/mounts_spec.lua.
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
 
 local function mounts_of(h, name)
   return json.decode(h:ok({ "info", name, "--format", "json" }))[name].mounts

@@ -1,6 +1,6 @@
 -- Switching local.driver switches the visible instance scope.
 local helpers = require("helpers")
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 
 describe("driver scopes", function()
   local h

@@ -1,6 +1,6 @@
 -- moonbase get/set/unset: the schema, validation, atomic storage.
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
+local json = require("moonbase.engine.json")
 
 describe("settings", function()
   local h
@@ -58,7 +58,7 @@ describe("settings", function()
 
   it("keeps the settings file private and leaves no temporary files", function()
     h:ok({ "set", "local.driver=test" })
-    local fs = require("moonbase.core.fs")
+    local fs = require("moonbase.engine.fs")
     assert.equal(tonumber("600", 8), fs.stat(h.dir .. "/config/settings.json").mode)
     for _, n in ipairs(fs.list(h.dir .. "/config")) do
       assert.is_nil(n:find("%.tmp%."), n)

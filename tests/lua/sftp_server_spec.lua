@@ -4,9 +4,9 @@
 -- piped to `moonbase sftp-server` through two FIFOs. Confinement is checked
 -- from the client side: "..", absolute paths and a symlink to a shadow-like
 -- file outside the share all fail, files in the share still work.
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local helpers = require("helpers")
 
 local function sh(cmd)

@@ -1,10 +1,10 @@
--- moonbase.core.ssh against a private OpenSSH server on 127.0.0.1
+-- moonbase.engine.ssh against a private OpenSSH server on 127.0.0.1
 -- (tests/lib/sshd.sh): keys, exec and run, host key refusal, SFTP copies and
 -- an interactive shell driven through tmux. Commands that stream through the
 -- process's own stdin/stdout run in a child (tests/lib/ssh_exec.lua).
-local ssh = require("moonbase.core.ssh")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
+local ssh = require("moonbase.engine.ssh")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
 local system = require("system")
 local helpers = require("helpers")
 
@@ -173,7 +173,7 @@ describe("ssh sessions", function()
   it("exec{command=, fds=} pumps the streams to the fds it is given", function()
     local script = dir .. "/fds.lua"
     assert(fs.write(script, string.format([[
-local ssh = require("moonbase.core.ssh")
+local ssh = require("moonbase.engine.ssh")
 local s = assert(ssh.connect{host = "127.0.0.1", port = %d, user = %q, key = %q,
   host_key = %q})
 -- stdout to fd 2 and stderr to fd 1; no stdin
@@ -333,7 +333,7 @@ return assert(s:exec{command = "cat; echo out; echo err >&2; exit 6", fds = {fal
     local sock, result = dir .. "/tmux.sock", dir .. "/shell.status"
     local script = dir .. "/shell.lua"
     assert(fs.write(script, string.format([[
-local ssh = require("moonbase.core.ssh")
+local ssh = require("moonbase.engine.ssh")
 local s = assert(ssh.connect{host = "127.0.0.1", port = %d, user = %q, key = %q,
   host_key = %q, timeout = 10})
 local status, msg = s:shell{}

@@ -1,10 +1,10 @@
 -- Talking to an instance's agent (see engine/agent/agent.c): starting it for a boot
 -- or to attach to a running QEMU, following its progress through agent.json,
 -- and sending it exec/transfer requests.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local process = require("moonbase.core.process")
-local agent = require("moonbase.core.agent")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local process = require("moonbase.engine.process")
+local agent = require("moonbase.engine.agent")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")
 

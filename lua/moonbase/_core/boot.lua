@@ -2,9 +2,9 @@
 -- instance (image, keys, cloud-init seed), the agent's main loop (boot, wait
 -- for SSH and cloud-init, serve), and commands run in the guest through the
 -- agent.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local agent = require("moonbase.core.agent")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local agent = require("moonbase.engine.agent")
 local errors = require("moonbase.errors")
 local settings = require("moonbase.settings")
 local agentctl = require("moonbase._core.agentctl")
@@ -163,7 +163,7 @@ end
 function M.agent_main(instance, name, opts)
   -- libssh2 lives in the plugin: only the agent loads it, exec/shell/transfer
   -- only talk to the agent
-  local ssh = require("moonbase.core.ssh")
+  local ssh = require("moonbase.engine.ssh")
   local dir = instance.dir(name)
   local rec = instance.get(name)
   local drv = instance.driver()

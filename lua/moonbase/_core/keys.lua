@@ -1,6 +1,6 @@
 -- moonbase's own SSH client key (ed25519, 0600, created once under the data
 -- directory) and per-instance host keys.
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local errors = require("moonbase.errors")
 
@@ -21,13 +21,13 @@ function M.client_key()
   local lock <close> = errors.check("keys", fs.lock(paths.data .. "/keys/lock"))
   pub = fs.read(path .. ".pub")
   if pub and fs.exists(path) then return path, (pub:gsub("%s+$", "")) end
-  local line = errors.check("keys", require("moonbase.core.ssh").keygen(path, "moonbase"))
+  local line = errors.check("keys", require("moonbase.engine.ssh").keygen(path, "moonbase"))
   return path, line
 end
 
 ---A fresh host key pair for an instance: private (OpenSSH PEM), public line.
 function M.host_keypair(name)
-  return errors.check("keys", require("moonbase.core.ssh").keypair("moonbase-host-" .. name))
+  return errors.check("keys", require("moonbase.engine.ssh").keypair("moonbase-host-" .. name))
 end
 
 return M

@@ -2,8 +2,8 @@
 -- user-data, networks, disk, native mounts) and renamed into place, so
 -- nothing is ever half-created, then booted. Called as
 -- moonbase.instance.launch; M is that module (records, locks, the driver).
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local paths = require("moonbase._core.paths")
 local errors = require("moonbase.errors")
 
@@ -30,7 +30,7 @@ end
 ---Parses and checks a cloud-init user-data document (YAML mapping).
 function L.check_cloud_init(text, source)
   if text:match("^#!") then return nil end -- a script: cloud-init runs it as is
-  local yaml = require("moonbase.core.yaml")
+  local yaml = require("moonbase.engine.yaml")
   local doc, msg = yaml.parse(text)
   if doc == nil and msg then
     errors.usage(string.format("launch: invalid cloud-init YAML in %s: %s", source, msg))

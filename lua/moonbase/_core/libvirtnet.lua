@@ -20,7 +20,7 @@ local M = {}
 
 M.DOMAIN = "moonbase"
 
-local function core() return require("moonbase.core.libvirt") end
+local function core() return require("moonbase.engine.libvirt") end
 
 ---The 8 hex digits naming this moonbase home's libvirt networks.
 function M.home_tag()
@@ -48,7 +48,7 @@ function M.names(rec, uri)
   return { uri = uri, name = name, bridge = string.format("mbv%08x", ipam.fnv(name)) }
 end
 
----The spec moonbase.core.libvirt defines the network from.
+---The spec moonbase.engine.libvirt defines the network from.
 function M.spec(rec)
   local hosts = {}
   for inst, l in pairs(rec.leases) do

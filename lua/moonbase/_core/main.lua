@@ -81,10 +81,10 @@ local function dispatch(argv)
   elseif found.kind == "user" then
     return run_user_lua(name, found.path, rest)
   elseif found.kind == "external" then
-    local process = require("moonbase.core.process")
+    local process = require("moonbase.engine.process")
     local argv2 = { found.path }
     for _, v in ipairs(rest) do argv2[#argv2 + 1] = v end
-    errors.check(name, process.exec(argv2, { env = { MOONBASE = require("moonbase.core.fs").readlink("/proc/self/exe") } }))
+    errors.check(name, process.exec(argv2, { env = { MOONBASE = require("moonbase.engine.fs").readlink("/proc/self/exe") } }))
   elseif found.kind == "alias" then
     local instance = require("moonbase.instance")
     local cmdline = { "sh", "-c", found.alias.command .. ' "$@"', found.alias.command }

@@ -1,4 +1,4 @@
--- A stand-in for moonbase.core.net that keeps the "host" in a table: links,
+-- A stand-in for moonbase.engine.net that keeps the "host" in a table: links,
 -- addresses, routes, the NAT table and dnsmasq as data, no kernel and no
 -- processes. What the test driver is to hypervisors, this is to host
 -- networking: specs inject it (network._host = netfake.new{...}), and
@@ -120,14 +120,14 @@ function M.new(state, save)
     if on ~= nil then s.ip_forward = on and true or false; changed("ip_forward") end
     return before
   end
-  function h.nat_ruleset(nets) return require("moonbase.core.net").nat_ruleset(nets) end
+  function h.nat_ruleset(nets) return require("moonbase.engine.net").nat_ruleset(nets) end
   function h.nat_apply(nets)
     s.nat = #nets > 0 and copy(nets) or nil
     changed("nat_apply " .. #nets)
     return true
   end
   function h.nat_exists() return s.nat ~= nil end
-  function h.dnsmasq_conf(o) return require("moonbase.core.net").dnsmasq_conf(o) end
+  function h.dnsmasq_conf(o) return require("moonbase.engine.net").dnsmasq_conf(o) end
   function h.dnsmasq_start(o)
     local d = s.dnsmasq[o.dir] or {}
     if not d.pid then
@@ -176,8 +176,8 @@ end
 ---A fake host kept in a JSON file (created with defaults when missing).
 ---@param path string
 function M.open(path)
-  local fs = require("moonbase.core.fs")
-  local json = require("moonbase.core.json")
+  local fs = require("moonbase.engine.fs")
+  local json = require("moonbase.engine.json")
   local text = fs.read(path)
   local state = text and json.decode(text) or {}
   local function integers(v)

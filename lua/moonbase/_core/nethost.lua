@@ -1,7 +1,7 @@
 -- The host side of a network moonbase's engine serves: its Linux bridge with
 -- exactly the gateway address, one tap per attached instance, its dnsmasq
 -- (DNS for <instance>.moonbase, a static DHCP lease per MAC) and the NAT
--- table, done through a host backend h (moonbase.core.net or the fake of
+-- table, done through a host backend h (moonbase.engine.net or the fake of
 -- moonbase._core.netfake). Links are moonbase's when their alias says so
 -- ("moonbase:<network>", "moonbase:<instance>@<network>"): nothing else is
 -- ever changed or removed. The records and the API are moonbase.network.

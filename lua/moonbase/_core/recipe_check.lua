@@ -2,7 +2,7 @@
 -- the whole recipe (parameters, refs, depends_on, cycles, networks, ports,
 -- what this build can do). Mistakes are collected with the file:line they come
 -- from, never raised one by one, so a recipe's errors are all reported at once.
-local util = require("moonbase.core.util")
+local util = require("moonbase.engine.util")
 local sandbox = require("moonbase._core.recipe_sandbox")
 
 local M = {}
@@ -114,7 +114,7 @@ function M.instance(ctx, name, spec, at)
     else
       inst.cloud_init = v
       if type(v) == "string" and not v:match("^#!") then
-        local yaml = require("moonbase.core.yaml")
+        local yaml = require("moonbase.engine.yaml")
         local doc, msg = yaml.parse(v)
         if doc == nil and msg then
           kfail("cloud_init", "cloud_init is not valid YAML: " .. msg)
@@ -247,11 +247,11 @@ function M.instance(ctx, name, spec, at)
             end
           end
           local p = src:sub(1, 1) == "/" and src or (ctx.dir .. "/" .. src)
-          local real = require("moonbase.core.fs").realpath(p)
+          local real = require("moonbase.engine.fs").realpath(p)
           if not real then
             kfail("mounts", string.format("mount source \"%s\" does not exist (relative " ..
               "paths start at the recipe's folder, %s)", src, ctx.dir))
-          elseif require("moonbase.core.fs").exists(real) ~= "directory" then
+          elseif require("moonbase.engine.fs").exists(real) ~= "directory" then
             kfail("mounts", string.format("mount source \"%s\" is not a directory", src))
           end
           e.real = real

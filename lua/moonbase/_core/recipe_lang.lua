@@ -8,7 +8,7 @@
 -- Values that exist only after launch (ref("db").ipv4) are *lazy*: opaque
 -- objects that concatenate with strings into other lazy values and are
 -- resolved by moonbase._core.recipe_steps when the step that uses them runs.
-local util = require("moonbase.core.util")
+local util = require("moonbase.engine.util")
 local sandbox = require("moonbase._core.recipe_sandbox")
 local check = require("moonbase._core.recipe_check")
 
@@ -337,7 +337,7 @@ function M.load(o)
       raise("copy: mode must be an octal string like \"0644\"")
     end
     return { kind = "copy", where = at, src = src, real = real, dst = dst, mode = spec.mode,
-      directory = require("moonbase.core.fs").exists(real) == "directory" }
+      directory = require("moonbase.engine.fs").exists(real) == "directory" }
   end
 
   function builtins.write(path, content, opts)
@@ -364,7 +364,7 @@ function M.load(o)
     if type(name) ~= "string" then raise("file needs a file name: file \"cloud-init.yaml\"") end
     local real, msg = sandbox.resolve(box, name, "file")
     if not real then raise(msg) end
-    local text, err = require("moonbase.core.fs").read(real)
+    local text, err = require("moonbase.engine.fs").read(real)
     if not text then raise("file: " .. tostring(err)) end
     return text
   end

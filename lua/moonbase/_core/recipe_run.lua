@@ -4,8 +4,8 @@
 -- parallel, each holding its own instance lock, while this process only
 -- schedules them (moonbase._core.recipe_schedule) and ends with a summary.
 -- M.worker is what such a child does for its instance.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 local store = require("moonbase._core.store")
 local recipe = require("moonbase.recipe")

@@ -4,9 +4,9 @@
 -- stdout and stderr go to its log file, which is relayed line by line,
 -- prefixed with the instance's name, so progress is live. This process only
 -- polls (waitpid WNOHANG every 50 ms): it does no work of its own.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local process = require("moonbase.core.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local process = require("moonbase.engine.process")
 local store = require("moonbase._core.store")
 
 local M = {}

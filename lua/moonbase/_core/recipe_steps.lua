@@ -3,9 +3,9 @@
 -- Steps and probes run as root (through sudo when the guest's user is not).
 -- On the test driver the "guest" is the instance directory on the host: sh
 -- and probes run there, and copy/write land under <instance dir>/rootfs.
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local process = require("moonbase.core.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local process = require("moonbase.engine.process")
 local errors = require("moonbase.errors")
 local lang = require("moonbase._core.recipe_lang")
 

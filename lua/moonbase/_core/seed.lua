@@ -2,8 +2,8 @@
 -- user-data, where the user's cloud-config is merged with what moonbase needs:
 -- its default user with moonbase's SSH key, and the instance's own SSH host
 -- key (generated here), so the guest's host key is known before it boots.
-local iso = require("moonbase.core.iso")
-local yaml = require("moonbase.core.yaml")
+local iso = require("moonbase.engine.iso")
+local yaml = require("moonbase.engine.yaml")
 local format = require("moonbase.format")
 local errors = require("moonbase.errors")
 

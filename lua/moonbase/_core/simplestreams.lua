@@ -4,10 +4,10 @@
 -- newest version, the disk item chosen, kernel/initrd items noted). Parsing is
 -- pure (text in, tables out) so the specs run it on fixtures; fetching and the
 -- manifest cache (15 min TTL) are at the bottom.
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
-local image = require("moonbase.core.image")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local image = require("moonbase.engine.image")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 

@@ -1,6 +1,6 @@
 -- JSON state files: read, and write atomically (tmp + fsync + rename, in C).
-local fs = require("moonbase.core.fs")
-local json = require("moonbase.core.json")
+local fs = require("moonbase.engine.fs")
+local json = require("moonbase.engine.json")
 local errors = require("moonbase.errors")
 
 local M = {}

@@ -4,10 +4,10 @@
 -- download in progress (its *.part files are kept for resuming), never an
 -- image. Locks live in <cache>/images/.locks/ and are never removed, so two
 -- processes always lock the same file.
-local fs = require("moonbase.core.fs")
-local process = require("moonbase.core.process")
-local util = require("moonbase.core.util")
-local json = require("moonbase.core.json")
+local fs = require("moonbase.engine.fs")
+local process = require("moonbase.engine.process")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")

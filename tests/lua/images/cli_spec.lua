@@ -3,9 +3,9 @@
 -- and bad input (one line, exit 2 or 1 for usage, nothing changed). The only
 -- address contacted is 127.0.0.1 port 1, where nothing listens.
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
+local json = require("moonbase.engine.json")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
 
 local function sh(cmd)
   local code, out, err = process.run({ "sh", "-c", cmd })
@@ -113,7 +113,7 @@ describe("images (file:// sources)", function()
     local pid = assert(process.spawn({ "flock", "-s", lockf, "sleep", "30" }))
     for _ = 1, 100 do
       if process.run({ "flock", "-n", "-x", lockf, "true" }) ~= 0 then break end
-      require("moonbase.core.util").sleep(0.05)
+      require("moonbase.engine.util").sleep(0.05)
     end
     local out = h:ok({ "images", "prune" })
     process.kill(pid, 9)

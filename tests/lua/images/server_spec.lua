@@ -6,10 +6,10 @@
 -- with a Range request, two concurrent pulls downloading once, direct URLs,
 -- and broken manifests failing in one line with nothing changed.
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local json = require("moonbase.engine.json")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 
 local src = os.getenv("MOONBASE_SRC") or "."
 local imagehost = src .. "/tests/lib/imagehost.sh"
@@ -229,7 +229,7 @@ describe("images from a local image host", function()
       local img = require("moonbase.images").resolve("good:alpha", { quiet = true, hold = true })
       local lock = img.lock
       img.lock = nil
-      io.write(require("moonbase.core.json").encode(img))
+      io.write(require("moonbase.engine.json").encode(img))
       lock:close()
     ]]))
     local _, lua_out, lua_err = process.run({ helpers.bin, "--lua", script }, { env = h.env })

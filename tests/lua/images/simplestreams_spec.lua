@@ -2,8 +2,8 @@
 -- fixtures (tests/images/fixtures) and small inline documents for the edge
 -- cases; the manifest cache's TTL with a stubbed fetch. No network at all.
 local ss = require("moonbase._core.simplestreams")
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local helpers = require("helpers")
 

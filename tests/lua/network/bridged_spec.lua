@@ -4,9 +4,9 @@
 -- code (moonbase._core.boot) on the same fake host. Nothing here touches the
 -- machine's network, even as root.
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
-local yaml = require("moonbase.core.yaml")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
+local yaml = require("moonbase.engine.yaml")
 
 local HOST = {
   privileged = true,

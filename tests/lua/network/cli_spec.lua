@@ -4,8 +4,8 @@
 -- input: a one-line error, exit status 1 (2 for what does not exist), and not
 -- a byte changed in the home (the fake host included).
 local helpers = require("helpers")
-local json = require("moonbase.core.json")
-local fs = require("moonbase.core.fs")
+local json = require("moonbase.engine.json")
+local fs = require("moonbase.engine.fs")
 
 local function home(host)
   local h = helpers.home()

@@ -9,8 +9,8 @@ local libvirtnet = require("moonbase._core.libvirtnet")
 local paths = require("moonbase._core.paths")
 local settings = require("moonbase.settings")
 local instance = require("moonbase.instance")
-local core = require("moonbase.core.libvirt")
-local fs = require("moonbase.core.fs")
+local core = require("moonbase.engine.libvirt")
+local fs = require("moonbase.engine.fs")
 local helpers = require("helpers")
 
 local URI = "test:///default"

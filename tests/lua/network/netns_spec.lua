@@ -10,10 +10,10 @@
 -- `networks --prune` leaving nothing of moonbase's in
 -- `ip link`, `ip route`, `nft list ruleset` or the namespace's processes.
 local helpers = require("helpers")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local json = require("moonbase.core.json")
-local util = require("moonbase.core.util")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local json = require("moonbase.engine.json")
+local util = require("moonbase.engine.util")
 
 local function run(argv, opts)
   local code, out, err = process.run(argv, opts)
@@ -26,7 +26,7 @@ end
 
 -- Why this spec cannot run here, or nil.
 local function missing()
-  local uid = select(2, require("moonbase.core.net").uid())
+  local uid = select(2, require("moonbase.engine.net").uid())
   if uid ~= 0 then return "needs root to create a network namespace (run the suite as root)" end
   for _, p in ipairs({ { "ip", "iproute2" }, { "dnsmasq", "dnsmasq-base" }, { "nft", "nftables" },
     { "dig", "dnsutils" }, { "busybox", "busybox" } }) do
@@ -122,7 +122,7 @@ describe("moonbase networks in a network namespace #netns", function()
     local r = mb_lua([[
       local network = require("moonbase.network")
       local ok, why = network.available()
-      print(require("moonbase.core.json").encode({ ok = ok, why = why or "" }))]])
+      print(require("moonbase.engine.json").encode({ ok = ok, why = why or "" }))]])
     assert.is_true(r.ok, r.why)
   end)
 
@@ -153,7 +153,7 @@ describe("moonbase networks in a network namespace #netns", function()
       local network = require("moonbase.network")
       local out = { web = network.attach("web"), db = network.attach("db"),
         again = network.attach("web") }
-      print(require("moonbase.core.json").encode(out))]])
+      print(require("moonbase.engine.json").encode(out))]])
     assert.same(att.web, att.again)
     assert.equal(subnet:gsub("0/24$", "2"), att.web.ipv4)
     assert.equal(subnet:gsub("0/24$", "3"), att.db.ipv4)
@@ -202,7 +202,7 @@ describe("moonbase networks in a network namespace #netns", function()
   it("detaches (tap gone) and keeps the address and the DNS name", function()
     local r = mb_lua([[
       local network = require("moonbase.network")
-      print(require("moonbase.core.json").encode({ taps = network.detach("web"),
+      print(require("moonbase.engine.json").encode({ taps = network.detach("web"),
         address = network.address("web") }))]])
     assert.same({ att.web.tap }, r.taps)
     assert.equal(att.web.ipv4, r.address)
@@ -213,7 +213,7 @@ describe("moonbase networks in a network namespace #netns", function()
   it("recovers when the bridge was deleted under it", function()
     ns_ok({ "ip", "link", "delete", "moonbase0" })
     local again = mb_lua([[
-      print(require("moonbase.core.json").encode(require("moonbase.network").attach("db")))]])
+      print(require("moonbase.engine.json").encode(require("moonbase.network").attach("db")))]])
     assert.same(att.db, again)
     assert.truthy(ns_ok({ "ip", "-d", "link", "show", att.db.tap }):find("master moonbase0", 1,
       true))
@@ -226,7 +226,7 @@ describe("moonbase networks in a network namespace #netns", function()
     local bsub = out:match("%(([%d%.]+/24), bridge mb%-backend%)")
     assert.truthy(bsub, out)
     local api = mb_lua([[
-      print(require("moonbase.core.json").encode(require("moonbase.network").attach("api",
+      print(require("moonbase.engine.json").encode(require("moonbase.network").attach("api",
         { network = "backend" })))]])
     assert.equal("mb-backend", api.bridge)
     -- GUEST is web on moonbase0 again (its veth back on the re-created
@@ -265,7 +265,7 @@ describe("moonbase networks in a network namespace #netns", function()
     assert.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "3", att.web.ipv4 })))
     mb_lua([[
       local n = require("moonbase.network")
-      print(require("moonbase.core.json").encode(n.attach("api", { network = "backend" })))]])
+      print(require("moonbase.engine.json").encode(n.attach("api", { network = "backend" })))]])
     assert.are_not.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "2", att.web.ipv4 })))
     assert.truthy(bsub ~= subnet)
   end)
@@ -313,7 +313,7 @@ describe("moonbase networks in a network namespace #netns", function()
     assert.equal("Nothing of moonbase's on this host.\n", mb_ok({ "networks", "--prune" }))
     -- the records stay: the same address comes back
     local again = mb_lua([[
-      print(require("moonbase.core.json").encode(require("moonbase.network").attach("db")))]])
+      print(require("moonbase.engine.json").encode(require("moonbase.network").attach("db")))]])
     assert.same(att.db, again)
     mb_ok({ "networks", "--prune" })
     assert.equal("", ns_ok({ "nft", "list", "ruleset" }))

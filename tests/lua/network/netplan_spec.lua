@@ -2,7 +2,7 @@
 -- ethernets matched by MAC with static addresses, the default route and DNS
 -- on the primary, search domain moonbase.
 local network = require("moonbase.network")
-local yaml = require("moonbase.core.yaml")
+local yaml = require("moonbase.engine.yaml")
 
 local primary = { network = "moonbase0", bridge = "moonbase0", tap = "mbt0000aaaa",
   mac = "52:54:00:12:34:56", ipv4 = "10.77.0.2", gateway = "10.77.0.1", prefix = 24,

@@ -2,9 +2,9 @@
 -- (root dropped to nobody with setpriv) is told the private network is not
 -- available, and why; nothing is created. No network is touched.
 local helpers = require("helpers")
-local process = require("moonbase.core.process")
-local fs = require("moonbase.core.fs")
-local net = require("moonbase.core.net")
+local process = require("moonbase.engine.process")
+local fs = require("moonbase.engine.fs")
+local net = require("moonbase.engine.net")
 
 describe("network privileges", function()
   it("reads CAP_NET_ADMIN from a status text", function()

@@ -2,8 +2,8 @@
 -- folder to write recipe files into (the current directory of every run, so
 -- messages show paths like "app.lua:3").
 local helpers = require("helpers")
-local fs = require("moonbase.core.fs")
-local json = require("moonbase.core.json")
+local fs = require("moonbase.engine.fs")
+local json = require("moonbase.engine.json")
 
 local M = {}
 

@@ -3,7 +3,7 @@
 -- nothing changes on disk; parameters are typed by their defaults.
 local helpers = require("helpers")
 local common = require("recipes.common")
-local fs = require("moonbase.core.fs")
+local fs = require("moonbase.engine.fs")
 
 describe("recipe language #recipes", function()
   local r
@@ -368,7 +368,7 @@ describe("recipe sandbox #recipes", function()
     refused('require("os")', 'app.lua:1: require: no module "os" in the recipe\'s folder')
     refused('require("debug")', 'require: no module "debug"')
     refused('require("moonbase.instance")', 'require: no module "moonbase.instance"')
-    refused('require("moonbase.core.process")', 'require: no module "moonbase.core.process"')
+    refused('require("moonbase.engine.process")', 'require: no module "moonbase.engine.process"')
     refused('require("../escape")', 'require: "../escape" is not a module of the recipe\'s folder')
     refused('setmetatable({}, { __gc = function() end })',
       "app.lua:1: setmetatable: __gc metamethods are not allowed in recipes")
@@ -389,7 +389,7 @@ instance "web" { memory = "512M" }
 
   it("stops an endless loop at the time budget, even under pcall or in a coroutine", function()
     local env = { MOONBASE_RECIPE_BUDGET = "0.3" }
-    local t0 = require("moonbase.core.util").now()
+    local t0 = require("moonbase.engine.util").now()
     refused("\n\nwhile true do end", "app.lua:3: loading app.lua took longer than 0.3 s " ..
       "(an endless loop?)", env)
     refused("for i = 1, 10 do pcall(function() while true do end end) end\nwhile true do end",
@@ -400,7 +400,7 @@ instance "web" { memory = "512M" }
     refused("local co = coroutine.create(function() while true do end end)\n" ..
       "print(coroutine.resume(co))", "took longer than 0.3 s", env)
     refused("local function f() return f() end\nf()", "took longer than 0.3 s", env)
-    assert.truthy(require("moonbase.core.util").now() - t0 < 10)
+    assert.truthy(require("moonbase.engine.util").now() - t0 < 10)
   end)
 
   it("stops a recipe that eats memory", function()
@@ -414,6 +414,6 @@ instance "web" { memory = "512M" }
     local code, out, err = r:run({ "plan", "app.lua", "--format", "json" })
     assert.equal(0, code, err)
     assert.equal("app.lua:1: hello\t42\n", err)
-    assert.truthy(require("moonbase.core.json").decode(out))
+    assert.truthy(require("moonbase.engine.json").decode(out))
   end)
 end)

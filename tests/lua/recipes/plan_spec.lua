@@ -2,7 +2,7 @@
 -- delete / conflict, in table and JSON form; plan never changes anything.
 local helpers = require("helpers")
 local common = require("recipes.common")
-local json = require("moonbase.core.json")
+local json = require("moonbase.engine.json")
 
 local RECIPE = [[
 local workers = param("workers", 2)

@@ -5,8 +5,8 @@
 -- down in reverse dependency order.
 local helpers = require("helpers")
 local common = require("recipes.common")
-local fs = require("moonbase.core.fs")
-local util = require("moonbase.core.util")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
 
 local function by_name(summary)
   local t = {}
@@ -200,7 +200,7 @@ instance "port" { ready = probe.tcp(1, { timeout = "0.3s", interval = "0.1s" }) 
 ]])
     -- the flag appears while up waits: a background writer in the instance dir
     local dir = common.instance_dir(r, "app-db")
-    local process = require("moonbase.core.process")
+    local process = require("moonbase.engine.process")
     local pid = process.spawn({ "sh", "-c", 'for i in $(seq 1 100); do [ -d "$0" ] && sleep 0.5 ' ..
       '&& touch "$0/flag" && exit 0; sleep 0.1; done', dir })
     local code, out = r:run({ "up", "app.lua" })
@@ -339,7 +339,7 @@ instance "solo" {}
 
   it("refuses a second up of the same project while one runs", function()
     r:write("app.lua", 'instance "a" {}\ninstance "b" { depends_on = { "a" } }\n')
-    local process = require("moonbase.core.process")
+    local process = require("moonbase.engine.process")
     local env = { MOONBASE_HOME = r.home, MOONBASE_TEST_DELAY_MS = "500" }
     local pid = process.spawn({ helpers.bin, "up", "app.lua", "-q" }, { cwd = r.dir, env = env })
     util.sleep(0.3)
