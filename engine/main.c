@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lua/embed.h"
+#include "lua/heap.h"
 #include "lua/pcall.h"
 
 static void set_arg(lua_State *L, int argc, char **argv, int script)
@@ -27,6 +28,7 @@ int main(int argc, char **argv)
         fputs("moonbase: out of memory\n", stderr);
         return 2;
     }
+    mb_heap_install(L);
     luaL_openlibs(L);
     mb_embed_install(L);
 

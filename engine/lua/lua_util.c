@@ -1,5 +1,6 @@
 /* moonbase.engine.util: parsers (sizes, durations, names), clocks, the terminal,
  * and facts about the host and the libraries moonbase links. */
+#include "lua/heap.h"
 #include "lua/luaerr.h"
 #include "core/plugin.h"
 #include "core/util.h"
@@ -224,6 +225,30 @@ static int l_udp_port_free(lua_State *L)
     return port_free(L, SOCK_DGRAM);
 }
 
+/* heap_limit(bytes | nil): the Lua heap's ceiling (recipes' memory budget);
+ * false when this state's heap cannot be bounded */
+static int l_heap_limit(lua_State *L)
+{
+    lua_Integer limit = luaL_optinteger(L, 1, 0);
+    luaL_argcheck(L, limit >= 0, 1, "a limit is a number of bytes, or nil for none");
+    lua_pushboolean(L, mb_heap_set_limit(L, (size_t)limit));
+    return 1;
+}
+
+/* heap_used() -> bytes of Lua heap in use; heap_refused() -> whether an
+ * allocation was refused since the limit was set */
+static int l_heap_used(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)mb_heap_used(L));
+    return 1;
+}
+
+static int l_heap_refused(lua_State *L)
+{
+    lua_pushboolean(L, mb_heap_refused(L));
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"parse_size", l_parse_size},
     {"parse_duration", l_parse_duration},
@@ -242,6 +267,9 @@ static const luaL_Reg funcs[] = {
     {"free_tcp_port", l_free_tcp_port},
     {"tcp_port_free", l_tcp_port_free},
     {"udp_port_free", l_udp_port_free},
+    {"heap_limit", l_heap_limit},
+    {"heap_used", l_heap_used},
+    {"heap_refused", l_heap_refused},
     {NULL, NULL},
 };
 

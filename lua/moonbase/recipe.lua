@@ -406,11 +406,12 @@ function M.outputs(model)
   local out = {}
   local ctx = steps.context(model)
   for _, o in ipairs(model.outputs) do
-    local ok, v = pcall(sandbox.run, "output \"" .. o.name .. "\"", 300, function()
-      local value = o.value
-      if type(value) == "function" then value = value(ctx) end
-      return steps.resolve_deep(model, value)
-    end)
+    local ok, v = pcall(sandbox.run, "output \"" .. o.name .. "\"", sandbox.output_budget(),
+      function()
+        local value = o.value
+        if type(value) == "function" then value = value(ctx) end
+        return steps.resolve_deep(model, value)
+      end)
     if ok then
       out[#out + 1] = { name = o.name, value = v, where = o.where }
     else

@@ -132,7 +132,7 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.labels
   if v ~= nil then
-    if type(v) ~= "table" or L().is_lazy(v) then kfail("labels", "labels must be a table of " ..
+    if not L().is_plain(v) then kfail("labels", "labels must be a table of " ..
       "name = \"value\"")
     else
       for lk, lv in pairs(v) do
@@ -160,29 +160,31 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.provision
   if v ~= nil then
-    if type(v) == "table" and v.kind then v = { v } end
+    if L().step_data(v) then v = { v } end
     local l = L().list_of(v)
     if not l then kfail("provision", "provision must be a list of steps: { sh [[...]], " ..
       "copy { src, dst } }")
     else
       for i, s in ipairs(l) do
+        -- only what sh, copy and write made: a table shaped like a step is not one
+        local step = L().step_data(s)
         if type(s) == "string" or L().is_lazy(s) then
           kfail("provision", string.format("provision step %d is a bare string: wrap it, " ..
             "sh [[...]]", i))
-        elseif type(s) ~= "table" or not (s.kind == "sh" or s.kind == "copy" or
-            s.kind == "write") then
-          kfail("provision", string.format("provision step %d is a %s, not a step (sh, copy, " ..
-            "write)", i, L().kind(s)))
-        else inst.provision[#inst.provision + 1] = s end
+        elseif not step then
+          kfail("provision", string.format("provision step %d is a %s, not a step (steps " ..
+            "are made by sh, copy and write)", i, L().kind(s)))
+        else inst.provision[#inst.provision + 1] = step end
       end
     end
   end
   v = spec.ready
   if v ~= nil then
-    if type(v) ~= "table" or not (v.kind == "tcp" or v.kind == "exec" or v.kind == "file") then
+    local probe = L().probe_data(v)
+    if not probe then
       kfail("ready", "ready must be a probe: probe.tcp(5432), probe.exec \"cmd\" or " ..
-        "probe.file \"/path\"")
-    else inst.ready = v end
+        "probe.file \"/path\", got a " .. L().kind(v))
+    else inst.ready = probe end
   end
   v = spec.networks
   if v ~= nil then
@@ -193,7 +195,7 @@ function M.instance(ctx, name, spec, at)
       for _, n in ipairs(l) do
         local e
         if type(n) == "string" then e = { name = n }
-        elseif type(n) == "table" and not L().is_lazy(n) and type(n[1] or n.name) == "string" then
+        elseif L().is_plain(n) and type(n[1] or n.name) == "string" then
           e = { name = n[1] or n.name, ip = n.ip }
           for nk in pairs(n) do
             if nk ~= 1 and nk ~= "name" and nk ~= "ip" then
@@ -233,7 +235,7 @@ function M.instance(ctx, name, spec, at)
     if not l then kfail("mounts", "mounts must be a list: { { \"./site\", \"/srv/site\" } }")
     else
       for _, m in ipairs(l) do
-        local src, dst = type(m) == "table" and (m.src or m[1]), type(m) == "table" and
+        local src, dst = L().is_plain(m) and (m.src or m[1]), L().is_plain(m) and
           (m.dst or m[2])
         if type(src) ~= "string" or type(dst) ~= "string" then
           kfail("mounts", "mounts: each mount is { \"host path\", \"/guest/path\" }")
@@ -276,7 +278,7 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.forwards
   if v ~= nil then
-    if type(v) ~= "table" or L().is_lazy(v) then
+    if not L().is_plain(v) then
       kfail("forwards", "forwards must be a table: { [8080] = 80 } or { \"8080:80/tcp\" }")
     else
       local function add(host, guest, proto)

@@ -94,10 +94,41 @@ function M.refs_in(v, out)
   return out
 end
 
+---------------------------------------------------------------- steps and probes
+-- What sh, copy, write and probe.* return: opaque values whose data only
+-- moonbase sees. A recipe cannot build one by hand (a table with a "kind"
+-- is not a step) nor change one after it was checked.
+local step_of = setmetatable({}, { __mode = "k" })
+local probe_of = setmetatable({}, { __mode = "k" })
+
+local function opaque(registry, data, what)
+  local function refuse() error(string.format("a %s made by %s cannot be read or changed (it " ..
+    "is used as it was made)", what, data.kind), 2) end
+  local v = setmetatable({}, { __index = refuse, __newindex = refuse, __len = refuse,
+    __pairs = refuse,
+    __tostring = function() return string.format("%s %s (%s)", data.kind, what, data.where) end,
+    __metatable = false })
+  registry[v] = data
+  return v
+end
+
+---Whether v is a table of the recipe's own (not a ref, ref value, step or probe).
+function M.is_plain(v)
+  return type(v) == "table" and not (parts_of[v] or ref_of[v] or step_of[v] or probe_of[v])
+end
+local is_plain = M.is_plain
+
+---The data of a step made by sh, copy or write, or nil.
+function M.step_data(v) return step_of[v] end
+---The data of a probe made by probe.tcp/exec/file, or nil.
+function M.probe_data(v) return probe_of[v] end
+
 ---------------------------------------------------------------- the declarations
 ---What a value is, for messages: "ref value" for lazy ones.
 function M.kind(v)
   if parts_of[v] then return "ref value" end
+  if step_of[v] then return "step" end
+  if probe_of[v] then return "probe" end
   if ref_of[v] then return "ref" end
   return type(v)
 end
@@ -112,7 +143,7 @@ local is_text = M.is_text
 
 ---v if it is a plain list (keys 1..n), else nil.
 function M.list_of(v)
-  if type(v) ~= "table" or parts_of[v] or ref_of[v] then return nil end
+  if not is_plain(v) then return nil end
   local n = 0
   for k in pairs(v) do
     if math.type(k) ~= "integer" or k < 1 then return nil end
@@ -263,7 +294,7 @@ function M.load(o)
 
   local function env_arg(env, what)
     if env == nil then return nil end
-    if type(env) ~= "table" or parts_of[env] then
+    if not is_plain(env) then
       raise(string.format("%s: env must be a table of NAME = value", what), 2)
     end
     local out = {}
@@ -298,13 +329,13 @@ function M.load(o)
   function builtins.sh(script, opts)
     local at = where()
     local step = { kind = "sh", where = at, sudo = true }
-    if type(script) == "table" and not parts_of[script] then
+    if is_plain(script) then
       opts = script
       script = script[1]
     end
     step.script = text_arg(script, "sh")
     if opts ~= nil then
-      if type(opts) ~= "table" or parts_of[opts] then
+      if not is_plain(opts) then
         raise("sh: the second argument is a table of options { env = ..., sudo = ... }")
       end
       options(opts, { "env", "sudo", "workdir" }, "sh")
@@ -315,12 +346,12 @@ function M.load(o)
       end
       if opts.workdir ~= nil then step.workdir = text_arg(opts.workdir, "sh: workdir") end
     end
-    return step
+    return opaque(step_of, step, "step")
   end
 
   function builtins.copy(spec)
     local at = where()
-    if type(spec) ~= "table" or parts_of[spec] then
+    if not is_plain(spec) then
       raise("copy needs a table: copy { src = \"conf/\", dst = \"/etc/app/\" }")
     end
     options(spec, { "src", "dst", "mode" }, "copy")
@@ -330,19 +361,23 @@ function M.load(o)
     if type(dst) == "string" and dst:sub(1, 1) ~= "/" then
       raise(string.format("copy: dst \"%s\" must be an absolute path in the guest", dst))
     end
-    local real, msg = sandbox.resolve(box, src, "copy")
-    if not real then raise(msg .. " (copy sources are files of the recipe's folder)") end
+    local real, st = sandbox.resolve(box, src, "copy", { file = true, directory = true })
+    if not real then raise(st .. " (copy sources are files of the recipe's folder)") end
+    if st.type == "directory" then
+      local ok, msg = sandbox.check_tree(box, real, src)
+      if not ok then raise(msg .. " (copy sources are files of the recipe's folder)") end
+    end
     if spec.mode ~= nil and (type(spec.mode) ~= "string" or not spec.mode:match("^0?[0-7][0-7][0-7]$"))
     then
       raise("copy: mode must be an octal string like \"0644\"")
     end
-    return { kind = "copy", where = at, src = src, real = real, dst = dst, mode = spec.mode,
-      directory = require("moonbase.engine.fs").exists(real) == "directory" }
+    return opaque(step_of, { kind = "copy", where = at, src = src, real = real, dst = dst,
+      mode = spec.mode, directory = st.type == "directory" }, "step")
   end
 
   function builtins.write(path, content, opts)
     local at = where()
-    if type(path) == "table" and not parts_of[path] then
+    if is_plain(path) then
       opts = path
       options(path, { "path", "content", "mode" }, "write")
       path, content = path.path or path[1], path.content or path[2]
@@ -353,26 +388,38 @@ function M.load(o)
     end
     if type(content) == "number" then content = tostring(content) end
     text_arg(content, "write: content")
-    local mode = opts and opts.mode
+    local mode = is_plain(opts) and opts.mode or nil
     if mode ~= nil and (type(mode) ~= "string" or not mode:match("^0?[0-7][0-7][0-7]$")) then
       raise("write: mode must be an octal string like \"0644\"")
     end
-    return { kind = "write", where = at, path = path, content = content, mode = mode }
+    return opaque(step_of, { kind = "write", where = at, path = path, content = content,
+      mode = mode }, "step")
   end
 
   function builtins.file(name)
     if type(name) ~= "string" then raise("file needs a file name: file \"cloud-init.yaml\"") end
-    local real, msg = sandbox.resolve(box, name, "file")
-    if not real then raise(msg) end
-    local text, err = require("moonbase.engine.fs").read(real)
-    if not text then raise("file: " .. tostring(err)) end
+    local real, st = sandbox.resolve(box, name, "file")
+    if not real then raise(st) end
+    if st.size > sandbox.max_file then
+      raise(string.format("file: \"%s\" is %s, more than file() reads (%s)", name,
+        require("moonbase.units").format_size(st.size),
+        require("moonbase.units").format_size(sandbox.max_file)))
+    end
+    local f, err = io.open(real, "rb")
+    if not f then raise("file: " .. tostring(err)) end
+    local text = f:read(sandbox.max_file + 1) or ""
+    f:close()
+    if #text > sandbox.max_file then
+      raise(string.format("file: \"%s\" grew past %s while it was read", name,
+        require("moonbase.units").format_size(sandbox.max_file)))
+    end
     return text
   end
 
   ---------------------------------------------------------------- probes
   local function probe_opts(p, opts, what)
-    if opts == nil then return p end
-    if type(opts) ~= "table" then raise(what .. ": options are a table { timeout = \"2m\" }", 2) end
+    if opts == nil then return opaque(probe_of, p, "probe") end
+    if not is_plain(opts) then raise(what .. ": options are a table { timeout = \"2m\" }", 2) end
     options(opts, { "timeout", "interval" }, what)
     for _, k in ipairs({ "timeout", "interval" }) do
       if opts[k] ~= nil then
@@ -383,7 +430,7 @@ function M.load(o)
         p[k] = d
       end
     end
-    return p
+    return opaque(probe_of, p, "probe")
   end
 
   local probe = {}
@@ -433,7 +480,7 @@ function M.load(o)
     project_name()
     return function(spec)
       if spec == nil then spec = {} end
-      if type(spec) ~= "table" or parts_of[spec] or ref_of[spec] then
+      if not is_plain(spec) then
         raise(string.format("instance \"%s\": expected a table of settings { ... }, got a %s",
           name, kind(spec)))
       end
@@ -467,7 +514,7 @@ function M.load(o)
     project_name()
     return function(spec)
       if spec == nil then spec = {} end
-      if type(spec) ~= "table" then
+      if not is_plain(spec) then
         raise(string.format("network \"%s\": expected a table { subnet = \"10.77.0.0/24\" }",
           name))
       end

@@ -7,6 +7,7 @@
 -- every thread it runs on (coroutines included), which pcall cannot swallow.
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
+local errors = require("moonbase.errors")
 
 local M = {}
 
@@ -14,7 +15,8 @@ local M = {}
 M.public_modules = { ["moonbase.units"] = true, ["moonbase.format"] = true }
 
 M.default_budget = 5          -- seconds of loading
-M.memory_limit = 512 * 1024   -- KiB of Lua heap while recipe code runs
+M.default_output_budget = 300 -- seconds of evaluating one output (it may run commands)
+M.memory_limit = 512 * 1024   -- KiB of Lua heap recipe code may add to moonbase's own
 local HOOK_COUNT = 1000
 
 local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget",
@@ -50,31 +52,56 @@ local function closest(name, candidates)
 end
 M.closest = closest
 
+---Seconds an output may take (MOONBASE_RECIPE_OUTPUT_BUDGET shrinks it in tests).
+function M.output_budget()
+  return tonumber(os.getenv("MOONBASE_RECIPE_OUTPUT_BUDGET") or "") or M.default_output_budget
+end
+
 ---------------------------------------------------------------- the budget
+-- Every piece of recipe code runs inside M.run: loading the file (plan, up,
+-- status, outputs, down, provision and each worker load it) and evaluating
+-- outputs. Nothing a recipe made is called outside it: steps and probes are
+-- opaque values of moonbase's own (recipe_lang), and what outputs return is
+-- copied into plain data while the budget holds.
 local budget = { active = false }
+
+-- "@file" sources of recipe code (its files and the modules it requires)
+local recipe_sources = {}
+
+---The file:line of the innermost recipe code at or above stack level
+---`level` of the caller, or nil.
+local function recipe_line(level)
+  for l = level + 1, level + 60 do
+    local info = debug.getinfo(l, "Sl")
+    if not info then break end
+    if recipe_sources[info.source] and info.currentline and info.currentline > 0 then
+      return info.source:sub(2) .. ":" .. info.currentline
+    end
+  end
+end
 
 local function budget_error()
   return setmetatable({ budget = true, message = budget.message }, {
-    __tostring = function(e) return e.message end })
+    __tostring = function(e) return e.message end, __metatable = false })
+end
+
+local function expire(over, at)
+  budget.expired = true
+  budget.message = (at and (at .. ": ") or "") .. over
+end
+
+local function memory_over()
+  return string.format("%s uses more than %d MiB of memory", budget.what,
+    M.memory_limit // 1024)
 end
 
 local function hook()
   if not budget.active then return end
   if budget.expired then error(budget_error(), 0) end
-  local over
+  budget.at = recipe_line(2) or budget.at
   if util.now() > budget.deadline then
-    over = string.format("%s took longer than %s s (an endless loop?)", budget.what,
-      budget.seconds)
-  elseif collectgarbage("count") > M.memory_limit then
-    over = string.format("%s uses more than %d MiB of memory", budget.what,
-      M.memory_limit // 1024)
-  end
-  if over then
-    local info = debug.getinfo(2, "Sl")
-    local at = (info and info.currentline and info.currentline > 0 and info.source:sub(1, 1) == "@")
-      and (info.source:sub(2) .. ":" .. info.currentline .. ": ") or ""
-    budget.expired = true
-    budget.message = at .. over
+    expire(string.format("%s took longer than %s s (an endless loop?)", budget.what,
+      budget.seconds), budget.at)
     error(budget_error(), 0)
   end
 end
@@ -83,33 +110,78 @@ local function is_budget_error(e)
   return type(e) == "table" and rawget(e, "budget") == true
 end
 
----Runs fn(...) as recipe code: under the time/memory budget, with
+-- Lua's own message for an allocation that failed (the heap's ceiling)
+local NOMEM = "not enough memory"
+
+---Whether the budget is spent, marking it so when an error is the heap's
+---ceiling refusing an allocation (at: where the recipe was).
+local function spent(e, at)
+  if budget.expired or is_budget_error(e) then return true end
+  if e == NOMEM and util.heap_refused() then
+    expire(memory_over(), at or budget.at)
+    return true
+  end
+  return false
+end
+
+---A one-line message for any error value a recipe raises: strings as they
+---are, moonbase's errors as they are, anything else described (its
+---__tostring runs under the budget, and may fail) with the file:line.
+local function describe(e, level)
+  if type(e) == "string" or errors.is(e) then return e end
+  local at = recipe_line(level + 1)
+  local text
+  local mt = type(e) == "table" and debug.getmetatable(e)
+  if e == nil then
+    text = "error raised with no message (error(nil); raise a string: error(\"what failed\"))"
+  elseif type(e) == "number" then
+    text = tostring(e)
+  elseif mt and rawget(mt, "__tostring") ~= nil then
+    local ok, s = pcall(tostring, e)
+    if spent(s) then return budget_error() end
+    if ok and type(s) == "string" then text = s:match("^[^\n]*") end
+  end
+  text = text or string.format("error raised with a %s value, not a message (raise a " ..
+    "string: error(\"what failed\"))", type(e))
+  return (at and (at .. ": ") or "") .. text
+end
+
+---Runs fn(...) as recipe code: under the time and memory budget, with
 ---string.dump hidden (strings reach the real string table through their
----metatable). Nested calls share the outer budget.
+---metatable). Any error comes out as one line (a string, or moonbase's
+---error object). Nested calls share the outer budget.
 ---@param what string  e.g. "loading recipes/web.lua"
 ---@param seconds number
 function M.run(what, seconds, fn, ...)
   if budget.active then return fn(...) end
   local saved_hook = { debug.gethook() }
   local saved_dump = string.dump
-  budget.active, budget.expired, budget.message = true, false, nil
+  budget.active, budget.expired, budget.message, budget.at = true, false, nil, nil
   budget.what, budget.seconds, budget.deadline = what, seconds, util.now() + seconds
   string.dump = nil -- luacheck: ignore
+  collectgarbage()
+  util.heap_limit(util.heap_used() + M.memory_limit * 1024)
   debug.sethook(hook, "", HOOK_COUNT)
-  local res = table.pack(pcall(fn, ...))
+  local res = table.pack(xpcall(fn, function(e)
+    if budget.expired or is_budget_error(e) then return e end
+    return describe(e, 2)
+  end, ...))
   debug.sethook(table.unpack(saved_hook))
+  local over = not res[1] and spent(res[2])
+  util.heap_limit(nil)
   string.dump = saved_dump -- luacheck: ignore
   budget.active = false
   if not res[1] then
-    if budget.expired then error(budget.message, 0) end
+    if over then error(budget.message, 0) end
     error(res[2], 0)
   end
   return table.unpack(res, 2, res.n)
 end
 
--- pcall/xpcall/coroutine.resume that cannot swallow the budget's error
+-- pcall/xpcall/coroutine.resume that cannot swallow the budget's error (at:
+-- the recipe's line that called them)
 local function guard(ok, ...)
-  if not ok and (budget.expired or is_budget_error((...))) then error(budget_error(), 0) end
+  if not ok and spent((...), recipe_line(2)) then error(budget_error(), 0) end
   return ok, ...
 end
 
@@ -124,11 +196,8 @@ local function sandbox_coroutine()
   co.wrap = function(f)
     local c = co.create(f)
     return function(...)
-      local res = table.pack(coroutine.resume(c, ...))
-      if not res[1] then
-        if budget.expired or is_budget_error(res[2]) then error(budget_error(), 0) end
-        error(res[2], 0)
-      end
+      local res = table.pack(guard(coroutine.resume(c, ...)))
+      if not res[1] then error(res[2], 0) end
       return table.unpack(res, 2, res.n)
     end
   end
@@ -140,13 +209,23 @@ local function inside(root, path)
   return path == root or path:sub(1, #root + 1) == root .. "/"
 end
 
+-- file() reads at most this much (and io.open'd files are bounded by the
+-- memory budget)
+M.max_file = 16 * 1024 * 1024
+
+local KIND_NAMES = { file = "a regular file", directory = "a directory" }
+
 ---Resolves a path a recipe names, relative to its folder, and checks it stays
----inside (after symlinks). Returns the real path, or nil, message.
-function M.resolve(box, name, what)
+---inside (after symlinks) and is one of `kinds` (default: a regular file;
+---FIFOs and devices, which block or never end, never are). Returns the real
+---path and its stat, or nil, message.
+---@param kinds? table<string, boolean>  e.g. { file = true, directory = true }
+function M.resolve(box, name, what, kinds, shown)
   if type(name) ~= "string" or name == "" then
     return nil, string.format("%s needs a file name", what)
   end
   local p = name:sub(1, 1) == "/" and name or (box.real_dir .. "/" .. name)
+  name = shown or name
   local real = fs.realpath(p)
   if not real then
     return nil, string.format("%s: \"%s\" does not exist in %s", what, name, box.real_dir)
@@ -155,7 +234,42 @@ function M.resolve(box, name, what)
     return nil, string.format("%s: \"%s\" is outside the recipe's folder %s (recipes may " ..
       "only read their own files)", what, name, box.real_dir)
   end
-  return real
+  kinds = kinds or { file = true }
+  local st = fs.stat(real)
+  if not st or not kinds[st.type] then
+    local want = {}
+    for _, k in ipairs({ "file", "directory" }) do
+      if kinds[k] then want[#want + 1] = KIND_NAMES[k] end
+    end
+    return nil, string.format("%s: \"%s\" is %s, not %s", what, name,
+      not st and "unreadable" or KIND_NAMES[st.type] or "a special file (FIFO, socket or device)",
+      table.concat(want, " or "))
+  end
+  return real, st
+end
+
+---Checks every entry under a directory the recipe copies: regular files and
+---directories only, and symlinks that stay inside the recipe's folder.
+---Returns true, or nil, message.
+function M.check_tree(box, real, shown, seen)
+  seen = seen or {}
+  if seen[real] then
+    return nil, string.format("copy: \"%s\" leads back into itself (a symlink loop)", shown)
+  end
+  seen[real] = true
+  local names = fs.list(real)
+  if not names then return nil, string.format("copy: cannot list \"%s\"", shown) end
+  for _, n in ipairs(names) do
+    local rel = shown .. "/" .. n
+    local r, st = M.resolve(box, real .. "/" .. n, "copy", { file = true, directory = true }, rel)
+    if not r then return nil, st end
+    if st.type == "directory" then
+      local ok, err = M.check_tree(box, r, rel, seen)
+      if not ok then return nil, err end
+    end
+  end
+  seen[real] = nil
+  return true
 end
 
 ---------------------------------------------------------------- the environment
@@ -177,6 +291,7 @@ function M.loadfile(box, real, shown)
   if not text then return nil, msg end
   local source = "@" .. shown
   box.sources[source] = true
+  recipe_sources[source] = true
   box.texts[shown] = text
   local chunk, err = load(text, source, "t", box.env)
   if not chunk then return nil, err end
@@ -198,20 +313,40 @@ function M.new(o)
   env.os = {}
   for _, n in ipairs(SAFE_OS) do env.os[n] = os[n] end
   env.pcall = function(f, ...) return guard(pcall(f, ...)) end
-  env.xpcall = function(f, h, ...) return guard(xpcall(f, h, ...)) end
+  -- a message handler runs with hooks off when the error is the budget's
+  -- (raised from the count hook): it is not called for that one
+  env.xpcall = function(f, h, ...)
+    if type(h) ~= "function" then
+      error("bad argument #2 to 'xpcall' (function expected, got " .. type(h) .. ")", 2)
+    end
+    return guard(xpcall(f, function(e)
+      if budget.expired or is_budget_error(e) then return e end
+      return h(e)
+    end, ...))
+  end
   env.print = o.print or function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
     io.stderr:write(M.where(box, 1), ": ", table.concat(parts, "\t", 1, parts.n), "\n")
   end
+  -- a recipe sees only the metatables it set itself: moonbase's own (its
+  -- errors', format's arrays') are not the recipe's to change
+  local own_mts = setmetatable({}, { __mode = "k" })
   env.getmetatable = function(v)
-    if type(v) ~= "table" then return nil end
+    local mt = type(v) == "table" and debug.getmetatable(v)
+    if not mt or not own_mts[mt] then return nil end
     return getmetatable(v)
   end
   env.setmetatable = function(t, mt)
     if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
       error("setmetatable: __gc metamethods are not allowed in recipes", 2)
     end
+    local old = type(t) == "table" and debug.getmetatable(t)
+    if old and not own_mts[old] then
+      error("setmetatable: this table belongs to moonbase (recipes may set metatables of " ..
+        "their own tables only)", 2)
+    end
+    if type(mt) == "table" then own_mts[mt] = true end
     return setmetatable(t, mt)
   end
   env.load = function(chunk, name, mode, e)

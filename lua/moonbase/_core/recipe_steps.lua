@@ -74,13 +74,16 @@ function M.resolve(model, v)
   return table.concat(out)
 end
 
----Resolves lazy values anywhere in v (outputs may return tables of them).
+---Resolves lazy values anywhere in v (outputs may return tables of them)
+---into plain data: strings, numbers, booleans and tables of them keyed by
+---strings and numbers, with no metatables, so nothing of the recipe runs
+---when moonbase prints it later (outside the recipe's budget).
 function M.resolve_deep(model, v, seen)
   if lang.is_lazy(v) then return M.resolve(model, v) end
-  if type(v) ~= "table" then
-    if type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then
-      errors.raise("an output must be a string, number, boolean or a table of them, not a " ..
-        type(v))
+  if not lang.is_plain(v) then
+    local t = lang.kind(v)
+    if t ~= "string" and t ~= "number" and t ~= "boolean" and t ~= "nil" then
+      errors.raise("an output must be a string, number, boolean or a table of them, not a " .. t)
     end
     return v
   end
@@ -88,7 +91,13 @@ function M.resolve_deep(model, v, seen)
   if seen[v] then errors.raise("an output table contains itself") end
   seen[v] = true
   local out = {}
-  for k, x in pairs(v) do out[k] = M.resolve_deep(model, x, seen) end
+  for k, x in pairs(v) do
+    if type(k) ~= "string" and type(k) ~= "number" then
+      errors.raise("an output table's keys must be strings or numbers, not a " .. lang.kind(k))
+    end
+    out[k] = M.resolve_deep(model, x, seen)
+  end
+  seen[v] = nil
   return out
 end
 
@@ -162,7 +171,21 @@ end
 
 ---Copies a file or directory of the recipe's folder into the guest: a file
 ---to dst (into dst when it ends with /), a directory's contents into dst.
+---The host path a copy step reads, checked again now against the recipe's
+---folder (the folder may have changed since the recipe was loaded: a file
+---swapped for a symlink that leads out, a FIFO): the real path and whether
+---it is a directory.
+function M.copy_source(model, step)
+  local sandbox = require("moonbase._core.recipe_sandbox")
+  local real, st = sandbox.resolve(model.box, step.src, "copy", { file = true, directory = true })
+  if not real then errors.raise(st) end
+  if st.type == "directory" then errors.check(nil, sandbox.check_tree(model.box, real, step.src)) end
+  return real, st.type == "directory"
+end
+
 function M.copy(model, rec, step)
+  local real, directory = M.copy_source(model, step)
+  step = { src = step.src, dst = step.dst, mode = step.mode, real = real, directory = directory }
   local dst = M.resolve(model, step.dst)
   local base = step.real:match("([^/]+)$")
   local target = (not step.directory and dst:sub(-1) == "/") and (dst .. base) or dst
