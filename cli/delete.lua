@@ -1,6 +1,6 @@
 -- moonbase delete NAME... | --all [--purge]
 local instance = require("moonbase.instance")
-local targets = require("moonbase._core.targets")
+local targets = require("moonbase.targets")
 
 return {
   summary = "Delete instances (recoverable until purged)",

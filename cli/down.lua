@@ -1,6 +1,5 @@
 -- moonbase down [RECIPE] [--param NAME=VALUE]... [--purge]
 local recipe = require("moonbase.recipe")
-local run = require("moonbase._core.recipe_run")
 
 return {
   summary = "Stop (or delete) a recipe's instances",
@@ -21,7 +20,7 @@ return {
   max_args = 1,
   run = function(opts)
     local model = recipe.from_options(opts)
-    return run.down(model, { purge = opts.purge, quiet = opts.quiet, timeout = opts.timeout,
+    return recipe.down(model, { purge = opts.purge, quiet = opts.quiet, timeout = opts.timeout,
       parallel = opts.parallel or recipe.default_parallel() })
   end,
 }

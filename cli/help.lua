@@ -1,6 +1,6 @@
 -- moonbase help [COMMAND]
 local commands = require("moonbase.commands")
-local main = require("moonbase._core.main")
+local aliases = require("moonbase.aliases")
 local errors = require("moonbase.errors")
 
 local function section(out, title, rows)
@@ -26,7 +26,7 @@ return {
         errors.usage(string.format("unknown command \"%s\" (try: moonbase help)", name))
       end
       if found.kind == "bundled" then
-        io.stdout:write(main.command_help(name, commands.load_bundled(name)))
+        io.stdout:write(commands.command_help(name, require("cli." .. name)))
       elseif found.kind == "alias" then
         print(string.format("%s is an alias: runs \"%s\" in instance %s", name,
           found.alias.command, found.alias.instance))
@@ -39,7 +39,7 @@ return {
     local out = { "Usage: moonbase <command> [options]", "" }
     local rows = {}
     for _, n in ipairs(commands.bundled()) do
-      local ok, cmd = pcall(commands.load_bundled, n)
+      local ok, cmd = pcall(require, "cli." .. n)
       if not (ok and cmd.hidden) then
         rows[#rows + 1] = { n, ok and cmd.summary or "(cannot load: " .. tostring(cmd) .. ")" }
       end
@@ -53,7 +53,7 @@ return {
     table.sort(user, function(a, b) return a[1] < b[1] end)
     section(out, "User commands", user)
     local al = {}
-    for n, a in pairs(require("moonbase.aliases").all()) do
+    for n, a in pairs(aliases.all()) do
       al[#al + 1] = { n, a.instance .. ":" .. a.command }
     end
     table.sort(al, function(a, b) return a[1] < b[1] end)

@@ -1,6 +1,5 @@
 -- moonbase provision [RECIPE [NAME...]] [--param NAME=VALUE]...
 local recipe = require("moonbase.recipe")
-local run = require("moonbase._core.recipe_run")
 
 return {
   summary = "Run a recipe's provisioning steps again",
@@ -16,7 +15,7 @@ return {
   },
   run = function(opts)
     local model = recipe.load(opts[1], { params = recipe.parse_params(opts.param) })
-    return run.provision(model, { table.unpack(opts, 2) }, { quiet = opts.quiet,
+    return recipe.provision(model, { table.unpack(opts, 2) }, { quiet = opts.quiet,
       parallel = opts.parallel or recipe.default_parallel() })
   end,
 }

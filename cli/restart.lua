@@ -1,6 +1,6 @@
 -- moonbase restart NAME... | --all
 local instance = require("moonbase.instance")
-local targets = require("moonbase._core.targets")
+local targets = require("moonbase.targets")
 
 return {
   summary = "Restart running instances",

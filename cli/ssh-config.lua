@@ -17,33 +17,23 @@ return {
         if r.state == "running" then names[#names + 1] = r.name end
       end
     end
-    local drv = instance.driver()
-    local key = require("moonbase._core.keys").client_key_path()
     local out = {}
     for _, n in ipairs(names) do
-      local rec = instance.get(n)
-      if not rec.host_key then
-        errors.raise(string.format("ssh-config: instance \"%s\" has no SSH endpoint (the %s " ..
-          "driver has no guest)", n, rec.driver))
-      end
-      local host, port = drv:ssh_address(instance.spec(rec))
-      if not host then errors.raise("ssh-config: " .. tostring(port)) end
+      local ep = errors.check("ssh-config", instance.ssh_endpoint(n))
       local alias = n .. ".moonbase"
       local known = instance.dir(n) .. "/known_hosts"
-      errors.check("ssh-config", fs.write(known, alias .. " " .. rec.host_key .. "\n"))
+      errors.check("ssh-config", fs.write(known, alias .. " " .. ep.host_key .. "\n"))
       out[#out + 1] = table.concat({
         "Host " .. n .. " " .. alias,
-        "  HostName " .. host,
-        "  Port " .. port,
-        "  User " .. rec.user,
-        "  IdentityFile " .. key,
+        "  HostName " .. ep.host,
+        "  Port " .. ep.port,
+        "  User " .. ep.user,
+        "  IdentityFile " .. ep.key,
         "  IdentitiesOnly yes",
         "  HostKeyAlias " .. alias,
         "  UserKnownHostsFile " .. known,
         "  StrictHostKeyChecking yes",
-        -- on another libvirt host: HostName:Port are that host's loopback
-        rec.host and ("  ProxyCommand " ..
-          require("moonbase._core.libvirt_remote").proxy_command(rec.host)) or nil,
+        ep.proxy_command and ("  ProxyCommand " .. ep.proxy_command) or nil,
       }, "\n")
     end
     if #out > 0 then print(table.concat(out, "\n\n")) end

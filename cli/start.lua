@@ -1,6 +1,6 @@
 -- moonbase start NAME... | --all
 local instance = require("moonbase.instance")
-local targets = require("moonbase._core.targets")
+local targets = require("moonbase.targets")
 
 return {
   summary = "Start (or resume) instances",

@@ -1,6 +1,6 @@
 -- moonbase stop NAME... | --all [--force]
 local instance = require("moonbase.instance")
-local targets = require("moonbase._core.targets")
+local targets = require("moonbase.targets")
 
 return {
   summary = "Stop running instances",

@@ -1,6 +1,5 @@
 -- moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace]
 local recipe = require("moonbase.recipe")
-local run = require("moonbase._core.recipe_run")
 
 return {
   summary = "Bring up a recipe's instances",
@@ -29,10 +28,10 @@ return {
   run = function(opts)
     local model = recipe.from_options(opts)
     if opts.worker then
-      return run.worker(model, opts.worker, { run_dir = opts.run_dir, replace = opts.replace,
+      return recipe.worker(model, opts.worker, { run_dir = opts.run_dir, replace = opts.replace,
         provision_only = opts.provision_only })
     end
-    return run.up(model, { parallel = opts.parallel or recipe.default_parallel(),
+    return recipe.up(model, { parallel = opts.parallel or recipe.default_parallel(),
       replace = opts.replace, quiet = opts.quiet, json = opts.format == "json" })
   end,
 }

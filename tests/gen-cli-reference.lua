@@ -2,7 +2,6 @@
 --   build/moonbase --lua tests/gen-cli-reference.lua > docs/cli.md
 -- tests/lua/docs_spec.lua fails when docs/cli.md is out of date.
 local commands = require("moonbase.commands")
-local main = require("moonbase._core.main")
 
 local out = {
   "# moonbase command reference",
@@ -15,14 +14,14 @@ local out = {
   "",
 }
 for _, name in ipairs(commands.bundled()) do
-  local cmd = commands.load_bundled(name)
+  local cmd = require("cli." .. name)
   if not cmd.hidden then
     out[#out + 1] = "## " .. name
     out[#out + 1] = ""
     out[#out + 1] = cmd.summary or ""
     out[#out + 1] = ""
     out[#out + 1] = "```"
-    out[#out + 1] = (main.command_help(name, cmd):gsub("\n$", ""))
+    out[#out + 1] = (commands.command_help(name, cmd):gsub("\n$", ""))
     out[#out + 1] = "```"
     out[#out + 1] = ""
   end

@@ -1,31 +1,21 @@
 -- Aliases: `moonbase NAME args` runs a command in an instance. Stored in
--- <config>/aliases.json as name -> {instance, command}.
-local fs = require("moonbase.engine.fs")
-local paths = require("moonbase._core.paths")
-local store = require("moonbase._core.store")
+-- <config>/aliases.json as name -> {instance, command} (moonbase._core.aliases).
+-- layer: facade
+local core = require("moonbase._core.aliases")
+local commands = require("moonbase.commands")
 local errors = require("moonbase.errors")
 
 local M = {}
 
-local function file() return paths.config .. "/aliases.json" end
-
 ---All aliases: name -> {instance, command}.
-function M.all()
-  return errors.check("aliases", store.read(file(), {}))
-end
+---@return table<string, {instance: string, command: string}>
+M.all = core.all
 
-function M.get(name)
-  return M.all()[name]
-end
+---One alias, or nil.
+---@param name string
+M.get = core.get
 
-local function update(fn)
-  errors.check("alias", fs.mkdirs(paths.config))
-  local lock <close> = errors.check("alias", fs.lock(paths.config .. "/aliases.lock"))
-  local data = M.all()
-  local result = fn(data)
-  store.write(file(), data)
-  return result
-end
+local update = core.update
 
 ---Creates an alias; the name must not be a command.
 function M.create(name, instance, command)
@@ -33,7 +23,7 @@ function M.create(name, instance, command)
     errors.usage(string.format("alias: invalid alias name \"%s\": use lowercase letters, " ..
       "digits, dashes and underscores, starting with a letter", name))
   end
-  if require("moonbase.commands").is_bundled(name) then
+  if commands.is_bundled(name) then
     errors.usage(string.format("alias: \"%s\" is a moonbase command: pick another alias name",
       name))
   end

@@ -10,6 +10,7 @@
 --   { "format", type = "enum", values = { "table", "json" }, default = "table" }
 -- Types: flag, string, int, number, size (bytes), duration (seconds), enum.
 -- Option keys in the result use "_" for "-": --older-than -> opts.older_than.
+-- layer: records
 local util = require("moonbase.engine.util")
 
 local M = {}

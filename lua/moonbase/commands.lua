@@ -1,10 +1,13 @@
 -- Finding commands: bundled ones (cli/*.lua, in the binary), user Lua commands
 -- (<config>/commands/<name>.lua), executables `moonbase-<name>` on PATH, and
 -- aliases (moonbase.aliases). A user's command shadows a bundled one only with
--- a warning.
+-- a warning. Running them is moonbase._core.main's.
+-- layer: facade
 local fs = require("moonbase.engine.fs")
 local embed = require("moonbase.engine.embed")
 local paths = require("moonbase._core.paths")
+local aliases = require("moonbase._core.aliases")
+local args = require("moonbase.args")
 
 local M = {}
 
@@ -26,9 +29,18 @@ function M.is_bundled(name)
   return false
 end
 
----The bundled command module for name.
-function M.load_bundled(name)
-  return require("cli." .. name)
+M.help_option = { "help", "h", type = "flag", help = "show this help" }
+
+---The help text of a command module.
+function M.command_help(name, cmd)
+  local parts = { "Usage: " .. (cmd.usage or ("moonbase " .. name .. " [options]")), "" }
+  parts[#parts + 1] = cmd.description or cmd.summary or ""
+  local spec = { M.help_option }
+  for _, o in ipairs(cmd.options or {}) do spec[#spec + 1] = o end
+  parts[#parts + 1] = ""
+  parts[#parts + 1] = "Options:"
+  parts[#parts + 1] = args.help(spec)
+  return table.concat(parts, "\n") .. "\n"
 end
 
 function M.user_dir()
@@ -93,7 +105,7 @@ function M.resolve(name)
       "would shadow the bundled command \"%s\"", ext, name)
   end
   if bundled then return { kind = "bundled", name = name } end
-  local alias = require("moonbase.aliases").get(name)
+  local alias = aliases.get(name)
   if alias then return { kind = "alias", name = name, alias = alias } end
   if ext then return { kind = "external", name = name, path = ext } end
   return nil
@@ -117,7 +129,7 @@ end
 function M.closest(name)
   local candidates = M.bundled()
   for n in pairs(M.user()) do candidates[#candidates + 1] = n end
-  for n in pairs(require("moonbase.aliases").all()) do candidates[#candidates + 1] = n end
+  for n in pairs(aliases.all()) do candidates[#candidates + 1] = n end
   local best, bestd
   for _, c in ipairs(candidates) do
     local d = distance(name, c)

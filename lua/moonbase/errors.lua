@@ -1,6 +1,7 @@
 -- Errors that reach the user: a message that says what failed and what to do,
 -- and a stable code the CLI turns into an exit status (usage -> 1, timeout -> 5,
 -- anything else -> 2). Bugs stay plain Lua errors and print a traceback.
+-- layer: records
 local M = {}
 
 local mt = {

@@ -1,6 +1,7 @@
 -- Output formats for everything a command lists: an aligned table (colour only
 -- on a terminal, never with NO_COLOR), JSON, YAML and CSV. Output is
 -- deterministic (keys in column order, then sorted) so it can be diffed.
+-- layer: records
 local util = require("moonbase.engine.util")
 
 local M = {}

@@ -1,387 +1,50 @@
--- Mounts: host folders shared with instances. Two kinds:
---   native   the driver's own sharing (QEMU: virtio-9p on the command line, so
---            adding one to a running instance needs a restart), mounted in the
---            guest over SSH and written to its fstab;
---   classic  sshfs in the guest in passive mode, served by the instance agent's
---            SFTP server confined to the folder (engine/sftp/sftp_server.c).
--- Mounts live in the instance record (rec.mounts); the agent brings them back
--- after every start (see establish / agent_requests, called from boot.lua).
-local fs = require("moonbase.engine.fs")
-local util = require("moonbase.engine.util")
+-- Mounts: host folders shared with instances, native (the driver's own
+-- sharing) or classic (sshfs in the guest, served by the agent's confined
+-- SFTP server). Adding and removing them here; what they are, how the guest
+-- mounts them and how the agent brings them back is moonbase._core.mounts.
+-- layer: facade
+local core = require("moonbase._core.mounts")
+local drivers = require("moonbase._core.drivers")
+local instances = require("moonbase._core.instances")
+local lifecycle = require("moonbase._core.lifecycle")
+local guest = require("moonbase._core.guest")
 local errors = require("moonbase.errors")
 
 local M = {}
 
-M.NINEP_OPTIONS = "trans=virtio,version=9p2000.L,msize=524288"
-M.TAG_PREFIX = "moonbase"
-
----------------------------------------------------------------- paths
-
--- "a//b/./c/" -> "a/b/c"; nil when a component is "..".
-local function clean(path)
-  local parts = {}
-  for c in path:gmatch("[^/]+") do
-    if c == ".." then return nil end
-    if c ~= "." then parts[#parts + 1] = c end
-  end
-  return (path:sub(1, 1) == "/" and "/" or "") .. table.concat(parts, "/")
+M.NINEP_OPTIONS, M.TAG_PREFIX, M.NO_SSHFS = core.NINEP_OPTIONS, core.TAG_PREFIX, core.NO_SSHFS
+for _, f in ipairs({ "resolve_source", "guest_home", "default_target", "check_target",
+  "split_instance_target", "split_source_target", "check_idmaps", "native_specs", "entry",
+  "default_type", "for_launch", "native_mount_command", "fstab_command",
+  "native_umount_command", "classic_command", "classic_check_command",
+  "classic_umount_command", "agent_request", "parse_ids", "establish", "failure" }) do
+  M[f] = core[f]
 end
+M.IDS_COMMAND = core.IDS_COMMAND
 
----The host folder SRC as an absolute path with symlinks resolved; raises a
----usage error when it does not exist or is not a directory.
----@param src string
----@param verb string  "mount" or "launch", for messages
----@return string
-function M.resolve_source(src, verb)
-  if src == "" then errors.usage(verb .. ": a mount needs a source folder") end
-  local abs = src
-  if src:sub(1, 1) ~= "/" then abs = (util.getcwd() or ".") .. "/" .. src end
-  local real = fs.realpath(abs)
-  if not real then
-    errors.usage(string.format("%s: source \"%s\" does not exist", verb, src))
-  end
-  local st = fs.stat(real)
-  if not st or st.type ~= "directory" then
-    errors.usage(string.format("%s: source \"%s\" is not a directory", verb, src))
-  end
-  return real
-end
-
----The guest user's home directory.
-function M.guest_home(user)
-  user = user or require("moonbase._core.seed").default_user
-  return user == "root" and "/root" or ("/home/" .. user)
-end
-
----Where SRC goes by default: the same path, unless it is under the host
----user's home, which maps to the guest user's home (as Multipass does).
----@param source string  absolute, resolved
----@param user? string  the guest user
-function M.default_target(source, user)
-  local home = os.getenv("HOME")
-  home = home and home ~= "" and (fs.realpath(home) or home)
-  if home and home ~= "/" then
-    if source == home then return M.guest_home(user) end
-    if source:sub(1, #home + 1) == home .. "/" then
-      return M.guest_home(user) .. source:sub(#home + 1)
-    end
-  end
-  return source
-end
-
----Checks and normalizes a guest path; raises a usage error.
-function M.check_target(dst, verb)
-  if dst:sub(1, 1) ~= "/" then
-    errors.usage(string.format("%s: target \"%s\" must be an absolute path in the guest",
-      verb, dst))
-  end
-  if dst:find("[%c]") then
-    errors.usage(string.format("%s: target %q has control characters", verb, dst))
-  end
-  local c = clean(dst)
-  if not c then
-    errors.usage(string.format("%s: target \"%s\" must not contain \"..\"", verb, dst))
-  end
-  if c == "/" then
-    errors.usage(string.format("%s: target \"/\" would hide the guest's root (choose a " ..
-      "folder)", verb))
-  end
-  return c
-end
-
----"NAME[:DST]" -> name, dst|nil.
-function M.split_instance_target(arg)
-  local name, dst = arg:match("^([^:]*):(.*)$")
-  if not name then return arg, nil end
-  return name, dst
-end
-
----"SRC[:DST]" (launch --mount) -> src, dst|nil: split at the last ":".
-function M.split_source_target(arg)
-  local src, dst = arg:match("^(.*):([^:]*)$")
-  if not src or src == "" then return arg, nil end
-  return src, dst
-end
-
----Checks "HOST:GUEST" id maps; returns them as given.
-function M.check_idmaps(list, what, verb)
-  for _, m in ipairs(list or {}) do
-    local h, g = m:match("^(%d+):(%d+)$")
-    if not h or tonumber(h) > 4294967295 or tonumber(g) > 4294967295 then
-      errors.usage(string.format("%s: --%s needs HOST:GUEST ids, got \"%s\"", verb, what, m))
-    end
-  end
-  if list and #list > 16 then errors.usage(verb .. ": at most 16 --" .. what .. " entries") end
-  return list
-end
-
----------------------------------------------------------------- the record
-
----The native mounts as the driver wants them (spec().mounts).
-function M.native_specs(rec)
-  local out = {}
-  for _, m in ipairs(rec.mounts or {}) do
-    if m.type == "native" then
-      out[#out + 1] = { source = m.source, tag = m.tag, readonly = m.readonly or false }
-    end
-  end
-  return out
-end
-
--- The smallest free 9p tag of rec.
-local function new_tag(rec, taken)
-  local used = {}
-  for _, m in ipairs(rec.mounts or {}) do if m.tag then used[m.tag] = true end end
-  for t in pairs(taken or {}) do used[t] = true end
-  for i = 0, 4096 do
-    local t = M.TAG_PREFIX .. i
-    if not used[t] then return t end
-  end
-  errors.raise("mount: too many native mounts")
-end
-
-local function find(rec, target)
-  for i, m in ipairs(rec.mounts or {}) do
-    if m.target == target then return m, i end
-  end
-end
-
----A new record entry for source -> target (both checked already).
----@param o {type: string, readonly?: boolean, uid_map?: string[], gid_map?: string[]}
-function M.entry(rec, source, target, o, taken_tags)
-  local m = { source = source, target = target, type = o.type, readonly = o.readonly or false }
-  if o.type == "native" then m.tag = new_tag(rec, taken_tags) end
-  if o.uid_map and #o.uid_map > 0 then m.uid_map = o.uid_map end
-  if o.gid_map and #o.gid_map > 0 then m.gid_map = o.gid_map end
-  return m
-end
-
----The kind used when none is asked for: native where the driver has it.
-function M.default_type(drv)
-  return drv:has("native_mounts") and "native" or "classic"
-end
-
--- Raises the dispatcher's "unsupported" error (with its hint to use --type
--- classic) when the driver has no native mounts. The slot is NULL there, so
--- asking changes nothing.
-local function check_supported(drv, kind, spec, verb)
-  if kind ~= "native" or drv:has("native_mounts") then return end
-  local ok, msg, code = drv:mount_native(spec, { source = "/", tag = "probe" })
-  if not ok then errors.raise(verb .. ": " .. msg, code) end
-end
-
-local function check_options(o, verb)
-  if o.type == "native" and ((o.uid_map and #o.uid_map > 0) or (o.gid_map and #o.gid_map > 0))
-  then
-    errors.usage(verb .. ": --uid-map and --gid-map apply to classic mounts (9p shows host " ..
-      "ownership as it is; try: --type classic)")
-  end
-  M.check_idmaps(o.uid_map, "uid-map", verb)
-  M.check_idmaps(o.gid_map, "gid-map", verb)
-end
-
----The mounts of a new instance, from `launch --mount SRC[:DST]` strings or
----recipe tables {source, target?, readonly?, type?}; raises before anything
----exists when one is wrong.
----@param list (string|table)[]|nil
----@param drv table the driver
----@param o? {user?: string}
----@return table[] entries for rec.mounts
-function M.for_launch(list, drv, o)
-  o = o or {}
-  local rec = { mounts = {} }
-  local tags = {}
-  for _, a in ipairs(list or {}) do
-    local src, dst, ro, kind
-    if type(a) == "table" then
-      src, dst, ro, kind = a.source, a.target, a.readonly, a.type
-      if type(src) ~= "string" then errors.usage("launch: a mount needs a source folder") end
-    else
-      src, dst = M.split_source_target(a)
-    end
-    kind = kind or M.default_type(drv)
-    if kind ~= "native" and kind ~= "classic" then
-      errors.usage(string.format("launch: mount type \"%s\" is not native or classic",
-        tostring(kind)))
-    end
-    check_supported(drv, kind, { name = "new", dir = "/nonexistent" }, "launch")
-    local source = M.resolve_source(src, "launch")
-    local target = M.check_target(dst or M.default_target(source, o.user), "launch")
-    if find(rec, target) then
-      errors.usage(string.format("launch: two mounts at %s", target))
-    end
-    local m = M.entry(rec, source, target, { type = kind, readonly = ro }, tags)
-    if m.tag then tags[m.tag] = true end
-    rec.mounts[#rec.mounts + 1] = m
-  end
-  return rec.mounts
-end
-
----------------------------------------------------------------- guest commands
-
-local function shq(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- A path as /proc/mounts and fstab write it.
-local function mtab_escape(p)
-  return (p:gsub("[ \t\n\\]", function(c) return string.format("\\%03o", c:byte()) end))
-end
-
-local function sudo_sh(script, ...)
-  local args = { "sudo", "-n", "sh", "-c", shq(script), "moonbase-mount" }
-  for _, a in ipairs({ ... }) do args[#args + 1] = shq(a) end
-  return table.concat(args, " ")
-end
-
-local function ninep_options(m)
-  return M.NINEP_OPTIONS .. (m.readonly and ",ro" or "")
-end
-
----The guest command that mounts one native share (idempotent).
-function M.native_mount_command(m)
-  return sudo_sh('mkdir -p "$1" && { grep -qsF " $2 9p " /proc/mounts || ' ..
-    'mount -t 9p -o "$3" "$4" "$1"; }', m.target, mtab_escape(m.target), ninep_options(m), m.tag)
-end
-
----The guest command that makes /etc/fstab list exactly these native shares
----(moonbase's lines are the ones whose tag starts with "moonbase").
-function M.fstab_command(natives)
-  local lines = {}
-  for _, m in ipairs(natives) do
-    lines[#lines + 1] = string.format("%s %s 9p %s,nofail 0 0", m.tag, mtab_escape(m.target),
-      ninep_options(m))
-  end
-  return sudo_sh('{ grep -v "^' .. M.TAG_PREFIX .. '[0-9][0-9]* " /etc/fstab 2>/dev/null; ' ..
-    'for l in "$@"; do printf "%s\\n" "$l"; done; } > /etc/fstab.moonbase && ' ..
-    'cat /etc/fstab.moonbase > /etc/fstab; rm -f /etc/fstab.moonbase', table.unpack(lines))
-end
-
----The guest command that unmounts a native share and drops its fstab line.
-function M.native_umount_command(m)
-  return sudo_sh('if grep -qsF " $2 9p " /proc/mounts; then umount "$1" 2>/dev/null || ' ..
-    'umount -l "$1"; fi; { grep -v "^$3 " /etc/fstab 2>/dev/null; } > /etc/fstab.moonbase; ' ..
-    'cat /etc/fstab.moonbase > /etc/fstab; rm -f /etc/fstab.moonbase', m.target,
-    mtab_escape(m.target), m.tag)
-end
-
-M.NO_SSHFS = "sshfs is not installed in the guest (install it there, e.g. sudo apt install " ..
-  "sshfs; moonbase does not install packages)"
-
----The guest command of a classic mount: sshfs in passive mode (SFTP on its
----stdin/stdout) as root, so every guest user may use the folder; ownership
----as the server reports it (after the id maps), permissions checked by the
----guest kernel.
-function M.classic_command(m)
-  local opts = "slave,allow_other,default_permissions" .. (m.readonly and ",ro" or "")
-  return sudo_sh('command -v sshfs >/dev/null 2>&1 || { echo "' .. M.NO_SSHFS .. '" >&2; ' ..
-    'exit 127; }; [ -e /dev/fuse ] || modprobe fuse 2>/dev/null; mkdir -p "$1" || exit 1; ' ..
-    'if grep -qsF " $2 fuse.sshfs " /proc/mounts; then umount -l "$1"; fi; ' ..
-    'exec sshfs -o "$3" : "$1"', m.target, mtab_escape(m.target), opts)
-end
-
----A guest command that succeeds once the classic mount is up.
-function M.classic_check_command(m)
-  return "grep -qsF " .. shq(" " .. mtab_escape(m.target) .. " fuse.sshfs ") .. " /proc/mounts"
-end
-
-function M.classic_umount_command(m)
-  return sudo_sh('if grep -qsF " $2 fuse.sshfs " /proc/mounts; then umount "$1" 2>/dev/null ' ..
-    '|| umount -l "$1"; fi', m.target, mtab_escape(m.target))
-end
-
----The host's uid and gid (the agent's).
-local function host_ids()
-  local process = require("moonbase.engine.process")
-  local _, out = process.run({ "id", "-g" })
-  return util.geteuid(), math.tointeger(tonumber((out or ""):match("%d+"))) or 0
-end
-
----What the agent needs to serve a classic mount. guest = {uid, gid} of the
----guest user, for the default maps (host user -> guest user).
-function M.agent_request(m, guest)
-  local uid_map, gid_map = m.uid_map, m.gid_map
-  if not uid_map or not gid_map then
-    local hu, hg = host_ids()
-    uid_map = uid_map or (guest and guest.uid and { hu .. ":" .. guest.uid }) or {}
-    gid_map = gid_map or (guest and guest.gid and { hg .. ":" .. guest.gid }) or {}
-  end
-  return {
-    root = m.source, target = m.target, command = M.classic_command(m),
-    check = M.classic_check_command(m), readonly = m.readonly or false,
-    uid_map = table.concat(uid_map, ","), gid_map = table.concat(gid_map, ","),
-  }
-end
-
----Parses the output of `id -u; id -g`.
-function M.parse_ids(out)
-  local u, g = (out or ""):match("^%s*(%d+)%s+(%d+)")
-  if not u then return nil end
-  return { uid = math.tointeger(tonumber(u)), gid = math.tointeger(tonumber(g)) }
-end
-M.IDS_COMMAND = "id -u; id -g"
-
----------------------------------------------------------------- at boot (agent)
-
----In the agent, after cloud-init: mounts the native shares over session and
----rewrites the guest's fstab; returns the classic mounts for agent.serve and
----warnings (strings) for what failed.
-function M.establish(session, rec)
-  local warnings, natives, classic = {}, {}, {}
-  for _, m in ipairs(rec.mounts or {}) do
-    if m.type == "native" then natives[#natives + 1] = m else classic[#classic + 1] = m end
-  end
-  local mounted = {}
-  for _, m in ipairs(natives) do
-    local code, _, err = session:run(M.native_mount_command(m))
-    if code == 0 then
-      mounted[#mounted + 1] = m
-    else
-      warnings[#warnings + 1] = string.format("mount %s => %s failed: %s", m.source, m.target,
-        (tostring(err):gsub("%s+$", "")))
-    end
-  end
-  if #natives > 0 or rec.fstab_stale then
-    -- also drops the lines of native mounts removed while the instance was stopped
-    session:run(M.fstab_command(mounted))
-  end
-  local requests = {}
-  if #classic > 0 then
-    local _, out = session:run(M.IDS_COMMAND)
-    local guest = M.parse_ids(out)
-    for _, m in ipairs(classic) do requests[#requests + 1] = M.agent_request(m, guest) end
-  end
-  return requests, warnings
-end
-
----A warning for a classic mount the agent could not start.
-function M.failure(req, message)
-  return string.format("mount %s => %s failed: %s", req.root, req.target, message)
-end
+local find, check_options, check_supported = core.find, core.check_options,
+  core.check_supported
 
 ---------------------------------------------------------------- mount / umount
 
-local function guest_call(instance, rec, request, verb)
-  local boot = require("moonbase._core.boot")
-  local status, msg, code = boot.call(instance, rec, request)
+local function guest_call(rec, request, verb)
+  local status, msg, code = guest.call(rec, request)
   if not status then errors.raise(verb .. ": " .. msg, code) end
   return status
 end
 
-local function guest_run(instance, rec, command, verb)
-  local boot = require("moonbase._core.boot")
-  local status = boot.capture(instance, rec, command)
+local function guest_run(rec, command, verb)
+  local status = guest.capture(rec, command)
   if status ~= 0 then
     errors.raise(string.format("%s: the guest command failed with status %d", verb, status))
   end
 end
 
 -- Starts a classic mount in a running guest through its agent.
-local function start_classic(instance, rec, m)
-  local boot = require("moonbase._core.boot")
-  local _, out = boot.capture(instance, rec, M.IDS_COMMAND)
+local function start_classic(rec, m)
+  local _, out = guest.capture(rec, M.IDS_COMMAND)
   local req = M.agent_request(m, M.parse_ids(out))
-  guest_call(instance, rec, { op = "mount", ["local"] = req.root, remote = req.target,
+  guest_call(rec, { op = "mount", ["local"] = req.root, remote = req.target,
     command = req.command, check = req.check, readonly = req.readonly, uid_map = req.uid_map,
     gid_map = req.gid_map }, "mount")
 end
@@ -393,10 +56,9 @@ end
 ---@param o {type?: string, readonly?: boolean, uid_map?: string[], gid_map?: string[], restart?: boolean, quiet?: boolean}
 ---@return table[] the mounts added, each with .instance
 function M.add(src, targets, o)
-  local instance = require("moonbase.instance")
   o = o or {}
   if #targets == 0 then errors.usage("mount needs a source folder and an instance") end
-  local drv = instance.driver()
+  local drv = drivers.current()
   local kind = o.type or M.default_type(drv)
   check_options({ type = kind, uid_map = o.uid_map, gid_map = o.gid_map }, "mount")
   local source = M.resolve_source(src, "mount")
@@ -405,12 +67,12 @@ function M.add(src, targets, o)
   for _, arg in ipairs(targets) do
     local name, dst = M.split_instance_target(arg)
     if name == "" then errors.usage(string.format("mount: no instance name in \"%s\"", arg)) end
-    local rec = instance.get(name)
+    local rec = instances.get(name)
     if rec.deleted then
       errors.raise(string.format("mount: instance \"%s\" is deleted (try: moonbase recover %s)",
         name, name), "state")
     end
-    check_supported(drv, kind, instance.spec(rec), "mount")
+    check_supported(drv, kind, instances.spec(rec), "mount")
     local target = M.check_target(dst or M.default_target(source, rec.user), "mount")
     if find(rec, target) then
       errors.usage(string.format("mount: \"%s\" already has a mount at %s (try: moonbase " ..
@@ -419,7 +81,7 @@ function M.add(src, targets, o)
     local key = name .. "\0" .. target
     if seen[key] then errors.usage(string.format("mount: %s:%s given twice", name, target)) end
     seen[key] = true
-    local st = instance.state(rec)
+    local st = lifecycle.state(rec)
     if kind == "classic" and st ~= "running" then
       errors.raise(string.format("mount: instance \"%s\" is %s (classic mounts need a running " ..
         "instance; try: moonbase start %s)", name, st, name), "state")
@@ -428,7 +90,7 @@ function M.add(src, targets, o)
       errors.raise(string.format("mount: instance \"%s\" is suspended (try: moonbase start %s " ..
         "first)", name, name), "state")
     end
-    local restart = kind == "native" and st == "running" and instance.uses_agent()
+    local restart = kind == "native" and st == "running" and drivers.uses_agent()
     if restart and not o.restart then
       errors.raise(string.format("mount: adding a native mount to running instance \"%s\" " ..
         "needs a restart (try: moonbase mount --restart ..., or --type classic)", name),
@@ -448,22 +110,22 @@ function M.add(src, targets, o)
       if not o.quiet then
         io.stderr:write(string.format("Restarting %s to add the mount…\n", p.name))
       end
-      instance.stop(p.name)
+      lifecycle.stop(p.name)
     end
-    instance.update(p.name, "mount", function(rec)
+    lifecycle.update(p.name, "mount", function(rec)
       if find(rec, m.target) then
         errors.usage(string.format("mount: \"%s\" already has a mount at %s", p.name, m.target))
       end
       if m.type == "native" then
-        errors.check("mount", drv:mount_native(instance.spec(rec), m))
-      elseif instance.uses_agent() then
-        start_classic(instance, rec, m)
+        errors.check("mount", drv:mount_native(instances.spec(rec), m))
+      elseif drivers.uses_agent() then
+        start_classic(rec, m)
       end
       rec.mounts = rec.mounts or {}
       rec.mounts[#rec.mounts + 1] = m
     end)
     if p.restart then
-      instance.start(p.name)
+      lifecycle.start(p.name)
     elseif m.type == "native" and p.state == "stopped" and not o.quiet then
       io.stderr:write(string.format("The mount of %s at %s:%s applies when %s starts.\n",
         m.source, p.name, m.target, p.name))
@@ -477,14 +139,13 @@ end
 ---Removes mounts (`moonbase umount NAME[:DST]`): one, or every mount of NAME.
 ---@return table[] the mounts removed
 function M.remove(arg, o)
-  local instance = require("moonbase.instance")
   o = o or {}
   local name, dst = M.split_instance_target(arg)
   if name == "" then errors.usage(string.format("umount: no instance name in \"%s\"", arg)) end
   local target = dst and M.check_target(dst, "umount")
-  local drv = instance.driver()
-  instance.get(name)
-  return instance.update(name, "umount", function(rec)
+  local drv = drivers.current()
+  instances.get(name)
+  return lifecycle.update(name, "umount", function(rec)
     local chosen = {}
     if target then
       local m = find(rec, target)
@@ -499,23 +160,23 @@ function M.remove(arg, o)
         errors.usage(string.format("umount: \"%s\" has no mounts", name))
       end
     end
-    local st = instance.state(rec)
+    local st = lifecycle.state(rec)
     if st == "suspended" then
       errors.raise(string.format("umount: instance \"%s\" is suspended (try: moonbase start " ..
         "%s first)", name, name), "state")
     end
-    local live = st == "running" and instance.uses_agent()
+    local live = st == "running" and drivers.uses_agent()
     for _, m in ipairs(chosen) do
       if m.type == "native" then
         if live then
           -- the 9p device itself goes away at the next start
-          guest_run(instance, rec, M.native_umount_command(m), "umount")
+          guest_run(rec, M.native_umount_command(m), "umount")
         else
-          errors.check("umount", drv:umount_native(instance.spec(rec), m))
-          rec.fstab_stale = instance.uses_agent() or nil -- the guest's fstab, at next start
+          errors.check("umount", drv:umount_native(instances.spec(rec), m))
+          rec.fstab_stale = drivers.uses_agent() or nil -- the guest's fstab, at next start
         end
       elseif live then
-        guest_call(instance, rec, { op = "umount", remote = m.target,
+        guest_call(rec, { op = "umount", remote = m.target,
           command = M.classic_umount_command(m) }, "umount")
       end
       local _, i = find(rec, m.target)

@@ -1,477 +1,75 @@
--- Recipes: Lua files that describe a mini-cloud. This module loads a recipe
--- (in a sandbox, every mistake found before anything is launched), compares
--- it with the instances it made before (plan: create / change / replace /
--- keep / delete), and evaluates its outputs. Applying a plan (up, down,
--- provision) is moonbase._core.recipe_run; the language is
--- moonbase._core.recipe_lang; steps, probes and refs are
--- moonbase._core.recipe_steps. Editors complete recipes from recipe.d.lua.
---
--- Recipe instances are ordinary instances named "<project>-<name>" and
--- labelled moonbase.project / moonbase.recipe / moonbase.instance. What the
--- recipe applied to each (image, cloud-init, provisioning, ...) is kept in
--- recipe.json in the instance's directory, so `up` knows what changed and
--- whether provisioning ran.
-local fs = require("moonbase.engine.fs")
-local util = require("moonbase.engine.util")
-local errors = require("moonbase.errors")
-local paths = require("moonbase._core.paths")
-local store = require("moonbase._core.store")
-local lang = require("moonbase._core.recipe_lang")
-local check = require("moonbase._core.recipe_check")
+-- Recipes: Lua files that describe a mini-cloud. Loading one (sandboxed,
+-- every mistake found before anything is launched), its plan against the
+-- instances it made before, its outputs and status
+-- (moonbase._core.recipe_plan), and applying it: up, down, provision
+-- (moonbase._core.recipe_run). Editors complete recipes from recipe.d.lua.
+-- layer: facade
+local plan = require("moonbase._core.recipe_plan")
+local run = require("moonbase._core.recipe_run")
 
 local M = {}
 
-M.LABEL_PROJECT = "moonbase.project"
-M.LABEL_RECIPE = "moonbase.recipe"
-M.LABEL_INSTANCE = "moonbase.instance"
-M.STATE_FILE = "recipe.json"
-
----@class moonbase.RecipeModel
----@field path string          the recipe's real path
----@field shown string         the path as the user gave it (in messages)
----@field dir string
----@field project string
----@field params table[]
----@field instances table[]    declarations, in file order
----@field by_name table<string, table>
----@field networks table[]
----@field outputs table[]
+M.LABEL_PROJECT, M.LABEL_RECIPE, M.LABEL_INSTANCE = plan.LABEL_PROJECT, plan.LABEL_RECIPE,
+  plan.LABEL_INSTANCE
 
 ---What this build can do with recipe keys that depend on other work.
 ---@return table<string, boolean>
-function M.capabilities()
-  local f = require("moonbase.instance").features or {}
-  local caps = { networks = f.networks == true, mounts = f.mounts == true,
-    forwards = f.forwards == true }
-  if caps.networks then
-    local ok, network = pcall(require, "moonbase.network")
-    caps.networks = ok and type(network.create) == "function"
-  end
-  return caps
-end
+M.capabilities = plan.capabilities
 
-local function stem_project(real)
-  local file = real:match("([^/]+)$")
-  local stem = file:gsub("%.lua$", "")
-  if stem == "moonbase" or stem == "recipe" then
-    stem = real:match("([^/]+)/[^/]+$") or stem
-  end
-  stem = stem:lower():gsub("[^a-z0-9]+", "-"):gsub("^[^a-z]+", ""):gsub("%-+$", "")
-  if stem == "" then stem = "recipe" end
-  return (stem:sub(1, 40):gsub("%-+$", ""))
-end
+---The recipe file an argument names (a file, or a folder with moonbase.lua).
+M.find = plan.find
 
----Finds the recipe file a command names: a file, a directory holding
----moonbase.lua, or (no argument) ./moonbase.lua.
----@return string real, string shown
-function M.find(arg)
-  local shown = arg or "moonbase.lua"
-  if fs.exists(shown) == "directory" or (fs.exists(shown) == "link" and
-      (fs.stat(shown) or {}).type == "directory") then
-    shown = shown:gsub("/+$", "") .. "/moonbase.lua"
-  end
-  local real = fs.realpath(shown)
-  if not real then
-    errors.usage(string.format("recipe %s does not exist%s", shown, arg and "" or
-      " (give the recipe file: moonbase up FILE.lua)"))
-  end
-  if (fs.stat(real) or {}).type ~= "file" then
-    errors.usage(string.format("recipe %s is not a file", shown))
-  end
-  shown = shown:gsub("^%./", "")
-  return real, shown
-end
-
----Parses repeated --param k=v into a table.
----@param list string[]
+---Parses --param NAME=VALUE options.
+---@param list? string[]
 ---@return table<string, string>
-function M.parse_params(list)
-  local out = {}
-  for _, kv in ipairs(list or {}) do
-    local k, v = kv:match("^([%a_][%w_%-]*)=(.*)$")
-    if not k then errors.usage("--param needs NAME=VALUE, got \"" .. kv .. "\"") end
-    out[k] = v
-  end
-  return out
-end
+M.parse_params = plan.parse_params
 
----Loads and checks a recipe. Every mistake raises one usage error (exit 1)
----listing each with its file:line; nothing is launched or changed.
----@param arg? string  what the user named (file, directory, or nil for ./moonbase.lua)
----@param o? {params?: table<string, string>, budget?: number}
+---Loads a recipe into its model (raises with every mistake it has).
+---@param arg? string
+---@param o? {params?: table<string, string>}
 ---@return moonbase.RecipeModel
-function M.load(arg, o)
-  o = o or {}
-  local real, shown = M.find(arg)
-  local dir = real:match("^(.*)/[^/]*$")
-  local shown_dir = shown:match("^(.*)/[^/]*$") or "."
-  -- tests shrink the budgets: seconds of loading, MiB of Lua memory
-  local budget = o.budget or tonumber(os.getenv("MOONBASE_RECIPE_BUDGET") or "")
-  local memory = tonumber(os.getenv("MOONBASE_RECIPE_MEMORY") or "")
-  if memory then require("moonbase._core.recipe_sandbox").memory_limit = memory * 1024 end
-  local model, msg = lang.load({ path = real, shown = shown, dir = dir, shown_dir = shown_dir,
-    params = o.params, capabilities = M.capabilities(), budget = budget,
-    project_default = stem_project(real) })
-  if not model then errors.usage(msg) end
-  if #model.errors > 0 then
-    table.sort(model.errors, function(a, b)
-      local fa, la = a.where:match("^(.-):?(%d*)$")
-      local fb, lb = b.where:match("^(.-):?(%d*)$")
-      if fa ~= fb then return fa < fb end
-      return (tonumber(la) or 0) < (tonumber(lb) or 0)
-    end)
-    local lines, seen = {}, {}
-    for _, e in ipairs(model.errors) do
-      local line = e.where .. ": " .. e.message
-      if not seen[line] then seen[line] = true; lines[#lines + 1] = line end
-    end
-    errors.usage(table.concat(lines, "\n"))
-  end
-  return model
-end
+M.load = plan.load
 
----------------------------------------------------------------- state
----Where a project's run files live: the lock, per-instance logs and results.
-function M.run_dir(project)
-  return paths.data .. "/recipes/" .. project
-end
+---The recipe model from a command's options (RECIPE and --param).
+M.from_options = plan.from_options
 
----What the recipe recorded for an instance (recipe.json), or nil.
-function M.applied(full)
-  local instance = require("moonbase.instance")
-  return (store.read(instance.dir(full) .. "/" .. M.STATE_FILE))
-end
+---The --param option of the recipe commands.
+M.param_option = plan.param_option
 
-function M.save_applied(full, t)
-  local instance = require("moonbase.instance")
-  store.write(instance.dir(full) .. "/" .. M.STATE_FILE, t)
-end
+---What `up` would do: {instances = {...}, networks = {...}}.
+---@param model moonbase.RecipeModel
+M.plan = plan.plan
 
----The labels a recipe instance gets.
-function M.labels(model, inst)
-  local l = {}
-  for k, v in pairs(inst.labels or {}) do l[k] = v end
-  l[M.LABEL_PROJECT] = model.project
-  l[M.LABEL_RECIPE] = model.path
-  l[M.LABEL_INSTANCE] = inst.name
-  return l
-end
+---"2 to create, 1 to keep" for a plan.
+M.summary = plan.summary
 
-local function canon(v)
-  if lang.is_lazy(v) then return lang.template(v) end
-  if type(v) ~= "table" then return v end
-  local keys = {}
-  for k in pairs(v) do
-    if k ~= "where" and k ~= "real" and k ~= "directory" then keys[#keys + 1] = k end
-  end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local x = canon(v[k])
-    if type(x) == "string" then x = string.format("%q", x) end
-    parts[#parts + 1] = tostring(k) .. "=" .. tostring(x)
-  end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
+---Whether a plan changes nothing.
+M.unchanged = plan.unchanged
 
----What recipe.json keeps of a declaration, to compare with the next run.
-function M.desired(inst)
-  local mounts = {}
-  for _, m in ipairs(inst.mounts) do
-    mounts[#mounts + 1] = { source = m.real, target = m.dst, readonly = m.readonly, type = m.type }
-  end
-  return {
-    image = inst.image or "default",
-    cloud_init = inst.cloud_init and lang.template(inst.cloud_init) or "",
-    networks = canon(inst.networks), mounts = canon(mounts), forwards = canon(inst.forwards),
-    provision = canon(inst.provision), bridged = inst.bridged and "true" or nil,
-    host = inst.host,
-  }
-end
+---One line of details for a plan item.
+M.details = plan.details
 
----------------------------------------------------------------- plan
-local units = require("moonbase.units")
+---The recipe's outputs, evaluated now.
+M.outputs = plan.outputs
 
-local function show(key, v)
-  if key == "memory" or key == "disk" then return units.format_size(v) end
-  return tostring(v)
-end
+---Each instance's state, plan and provisioning.
+M.status = plan.status
 
----The records of a project's instances (deleted ones included), by name.
-function M.project_records(project)
-  local instance = require("moonbase.instance")
-  local out = {}
-  for _, rec in ipairs(instance.records()) do
-    if rec.labels and rec.labels[M.LABEL_PROJECT] == project then out[rec.name] = rec end
-  end
-  return out
-end
+---The default number of instances worked on at once.
+M.default_parallel = plan.default_parallel
 
----The plan for one declared instance.
----@return table item {name, instance, action, changes, notes, state, stop, start, ...}
-function M.plan_instance(model, inst, rec)
-  local instance = require("moonbase.instance")
-  local item = { name = inst.name, instance = inst.full, changes = {}, notes = {}, decl = inst,
-    deps = inst.deps }
-  if rec == nil then rec = instance.find(inst.full) end
-  if not rec then
-    item.action = "create"
-    return item
-  end
-  item.rec = rec
-  local labels = rec.labels or {}
-  if labels[M.LABEL_PROJECT] ~= model.project then
-    item.action = "conflict"
-    item.notes[1] = string.format("instance \"%s\" exists but was not made by this recipe " ..
-      "(delete it, or set another project name: project \"name\")", inst.full)
-    return item
-  end
-  if labels[M.LABEL_RECIPE] ~= model.path then
-    item.action = "conflict"
-    item.notes[1] = string.format("instance \"%s\" belongs to the recipe %s (same project " ..
-      "name \"%s\": set another one with project \"name\")", inst.full,
-      tostring(labels[M.LABEL_RECIPE]), model.project)
-    return item
-  end
-  local st = instance.state(rec)
-  item.state = st
-  local applied = M.applied(inst.full) or {}
-  local want = M.desired(inst)
-  local replace = {}
-  local have = applied.desired or {}
-  for _, k in ipairs({ "image", "cloud_init", "networks", "mounts", "forwards", "bridged",
-      "host" }) do
-    local was, now = have[k], want[k]
-    if (k == "bridged" or k == "host") and applied.desired then
-      was, now = was or "", now or "" -- recorded only when true
-    end
-    if was ~= nil and was ~= now then
-      if k == "image" then
-        replace[#replace + 1] = string.format("image %s → %s", have.image, want.image)
-      else
-        replace[#replace + 1] = k .. " changed"
-      end
-    end
-  end
-  local defaults = instance.defaults
-  for _, k in ipairs({ "cpus", "memory", "disk" }) do
-    local target = inst[k] or defaults[k]
-    if rec[k] ~= target then
-      if k == "disk" and target < rec[k] then
-        replace[#replace + 1] = string.format("disk %s → %s (disks only grow)", show(k, rec[k]),
-          show(k, target))
-      else
-        item.changes[#item.changes + 1] = { key = k, from = rec[k], to = target,
-          text = string.format("%s %s → %s", k, show(k, rec[k]), show(k, target)) }
-        item.stop = true
-      end
-    end
-  end
-  if #replace > 0 then
-    item.action = "replace"
-    item.replace = replace
-    return item
-  end
-  if st == "deleted" then
-    item.recover = true
-    item.changes[#item.changes + 1] = { key = "state", from = "deleted", to = "running",
-      text = "recover (deleted → running)" }
-    st = "stopped"
-  end
-  if item.stop and (st == "running" or st == "suspended") then
-    item.restart = true
-  elseif st ~= "running" then
-    item.start = true
-    if not item.recover then
-      item.changes[#item.changes + 1] = { key = "state", from = st, to = "running",
-        text = string.format("start (%s → running)", st) }
-    end
-  end
-  if item.restart then
-    item.changes[#item.changes + 1] = { key = "state", from = st, to = "running",
-      text = "restart to apply" }
-  end
-  if not applied.provisioned and #inst.provision > 0 then
-    item.provision = true
-    item.changes[#item.changes + 1] = { key = "provision", text = "provision (" ..
-      (applied.desired and "did not finish" or "never ran") .. ")" }
-  elseif applied.provisioned_with and applied.provisioned_with ~= want.provision then
-    item.notes[#item.notes + 1] = string.format("provisioning changed since it ran (run it " ..
-      "again: moonbase provision %s %s)", model.shown, inst.name)
-  end
-  if not applied.desired and not item.provision then
-    -- made by a run that stopped between launch and recording it
-    item.changes[#item.changes + 1] = { key = "setup", text = "finish setting it up" }
-  end
-  item.action = #item.changes > 0 and "change" or "keep"
-  return item
-end
+---Brings the recipe up (see moonbase up); returns the exit status.
+---@param model moonbase.RecipeModel
+---@param o {parallel: integer, replace?: boolean, quiet?: boolean, json?: boolean}
+M.up = run.up
 
----The whole plan: instances in dependency order, then what is no longer
----declared (delete), and the recipe's networks.
----@return {project: string, recipe: string, items: table[], networks: table[], counts: table}
-function M.plan(model)
-  local records, all = {}, {}
-  for _, rec in ipairs(require("moonbase.instance").records()) do
-    all[rec.name] = rec
-    if rec.labels and rec.labels[M.LABEL_PROJECT] == model.project then records[rec.name] = rec end
-  end
-  local items = {}
-  for _, inst in ipairs(check.order(model)) do
-    items[#items + 1] = M.plan_instance(model, inst, all[inst.full] or false)
-  end
-  local orphans = {}
-  for full, rec in pairs(records) do
-    local short = rec.labels[M.LABEL_INSTANCE]
-    if not (short and model.by_name[short] and model.by_name[short].full == full) and
-        rec.labels[M.LABEL_RECIPE] == model.path then
-      orphans[#orphans + 1] = { name = short or full, instance = full, action = "delete",
-        rec = rec, changes = {}, notes = { "no longer declared" }, deps = {} }
-    end
-  end
-  table.sort(orphans, function(a, b) return a.instance < b.instance end)
-  for _, o in ipairs(orphans) do items[#items + 1] = o end
-  local nets = {}
-  if #model.networks > 0 then
-    local network = require("moonbase.network")
-    for _, n in ipairs(model.networks) do
-      local rec = network.get(n.full)
-      local item = { name = n.name, network = n.full, subnet = n.subnet, decl = n }
-      if not rec then item.action = "create"
-      elseif n.subnet and rec.subnet ~= n.subnet then
-        item.action = "conflict"
-        item.note = string.format("network %s has subnet %s, the recipe asks for %s (moonbase " ..
-          "down --purge first)", n.full, rec.subnet, n.subnet)
-      else item.action = "keep" end
-      nets[#nets + 1] = item
-    end
-  end
-  local counts = { create = 0, change = 0, replace = 0, keep = 0, delete = 0, conflict = 0 }
-  for _, it in ipairs(items) do counts[it.action] = counts[it.action] + 1 end
-  return { project = model.project, recipe = model.shown, items = items, networks = nets,
-    counts = counts }
-end
+---Stops (or purges) the recipe's instances; returns the exit status.
+M.down = run.down
 
----One line per action count: "2 to create, 1 to keep".
-function M.summary(plan)
-  local parts = {}
-  for _, a in ipairs({ "create", "change", "replace", "keep", "delete", "conflict" }) do
-    local n = plan.counts[a]
-    if n > 0 then
-      parts[#parts + 1] = a == "conflict" and (n .. " in conflict") or
-        string.format("%d to %s", n, a)
-    end
-  end
-  return #parts > 0 and table.concat(parts, ", ") or "nothing declared"
-end
+---Runs provisioning steps again on running instances; returns the exit status.
+M.provision = run.provision
 
----Whether applying the plan would change nothing.
-function M.unchanged(plan)
-  for _, it in ipairs(plan.items) do
-    if it.action ~= "keep" then return false end
-  end
-  for _, n in ipairs(plan.networks) do
-    if n.action ~= "keep" then return false end
-  end
-  return true
-end
-
----The details column of a plan item.
-function M.details(item)
-  local parts = {}
-  if item.action == "create" then
-    local d = item.decl
-    local instance = require("moonbase.instance")
-    parts[#parts + 1] = string.format("%s, %d cpu%s, %s memory, %s disk", d.image or "default",
-      d.cpus or instance.defaults.cpus, (d.cpus or 1) > 1 and "s" or "",
-      show("memory", d.memory or instance.defaults.memory),
-      show("disk", d.disk or instance.defaults.disk))
-    if #d.deps > 0 then parts[#parts + 1] = "after " .. table.concat(d.deps, ", ") end
-  elseif item.action == "replace" then
-    parts[#parts + 1] = table.concat(item.replace, ", ") .. " (deletes and recreates it: " ..
-      "up --replace)"
-  else
-    for _, c in ipairs(item.changes) do parts[#parts + 1] = c.text end
-  end
-  for _, n in ipairs(item.notes) do parts[#parts + 1] = n end
-  return table.concat(parts, "; ")
-end
-
----------------------------------------------------------------- outputs
----Evaluates the recipe's outputs against the running instances.
----@return {name: string, value?: any, error?: string, where: string}[]
-function M.outputs(model)
-  local steps = require("moonbase._core.recipe_steps")
-  local sandbox = require("moonbase._core.recipe_sandbox")
-  local out = {}
-  local ctx = steps.context(model)
-  for _, o in ipairs(model.outputs) do
-    local ok, v = pcall(sandbox.run, "output \"" .. o.name .. "\"", sandbox.output_budget(),
-      function()
-        local value = o.value
-        if type(value) == "function" then value = value(ctx) end
-        return steps.resolve_deep(model, value)
-      end)
-    if ok then
-      out[#out + 1] = { name = o.name, value = v, where = o.where }
-    else
-      local msg = errors.is(v) and v.message or tostring(v)
-      out[#out + 1] = { name = o.name, error = msg, where = o.where }
-    end
-  end
-  return out
-end
-
----------------------------------------------------------------- status
----Rows for `moonbase status`: each declared instance and each left-over one.
-function M.status(model)
-  local instance = require("moonbase.instance")
-  local plan = M.plan(model)
-  local rows = {}
-  for _, it in ipairs(plan.items) do
-    local row = { name = it.name, instance = it.instance, action = it.action }
-    if it.rec then
-      local st = instance.state(it.rec)
-      row.state = st
-      row.ipv4 = st == "running" and instance.ipv4(it.rec, st) or {}
-      local applied = M.applied(it.instance) or {}
-      row.provisioned = applied.provisioned_at and os.date("!%Y-%m-%dT%H:%M:%SZ",
-        math.floor(applied.provisioned_at)) or nil
-    else
-      row.state = "absent"
-      row.ipv4 = {}
-    end
-    row.plan = it.action == "keep" and "up to date" or (it.action .. ": " .. M.details(it))
-    rows[#rows + 1] = row
-  end
-  return rows, plan
-end
-
----The number of CPUs this process may use.
-function M.cpus()
-  local n = 0
-  local online = fs.read("/sys/devices/system/cpu/online") or ""
-  for range in online:gmatch("[^,%s]+") do
-    local a, b = range:match("^(%d+)%-(%d+)$")
-    if a then n = n + tonumber(b) - tonumber(a) + 1 else n = n + 1 end
-  end
-  return n > 0 and n or 1
-end
-
----The default --parallel: guests boot on CPUs while launches mostly wait, so
----twice the CPUs, at least 2, at most 16.
-function M.default_parallel()
-  return math.max(2, math.min(16, 2 * M.cpus()))
-end
-
----------------------------------------------------------------- for the commands
-M.param_option = { "param", "p", repeated = true, metavar = "NAME=VALUE",
-  help = "set a parameter the recipe declares with param()" }
-
----Loads the recipe a command names in opts[1] with opts.param.
----@return moonbase.RecipeModel
-function M.from_options(opts)
-  return M.load(opts[1], { params = M.parse_params(opts.param) })
-end
+---What `up`'s child process does for one instance.
+M.worker = run.worker
 
 return M

@@ -1,152 +1,20 @@
--- Copying files between the host and instances (SFTP through the instance
--- agent). Paths are "NAME:path" for an instance (relative to the default
--- user's home) or host paths; "-" is stdin (as a source) or stdout (as the
--- destination). Recipes' copy steps use this too.
-local fs = require("moonbase.engine.fs")
-local util = require("moonbase.engine.util")
-local errors = require("moonbase.errors")
+-- Copying files between the host and instances: "NAME:path" for an
+-- instance (relative to the default user's home), host paths otherwise, "-"
+-- for stdin or stdout.
+-- layer: facade
+local core = require("moonbase._core.transfer")
 
 local M = {}
 
----@class moonbase.Endpoint
----@field instance? string
----@field path string
-
 ---Splits "NAME:path" (an existing instance) from a host path.
----@return moonbase.Endpoint
-function M.parse(arg)
-  local name, path = arg:match("^([a-z][a-z0-9-]*):(.*)$")
-  if name and require("moonbase.instance").find(name) then
-    return { instance = name, path = path ~= "" and path or "." }
-  end
-  return { path = arg }
-end
-
-local function basename(p)
-  return (p:gsub("/+$", ""):match("([^/]+)$")) or p
-end
-
-local function join(dir, name)
-  if dir == "" or dir == "." then return name end
-  return (dir:gsub("/+$", "")) .. "/" .. name
-end
-
-local function absolute(p)
-  if p:sub(1, 1) == "/" then return p end
-  return util.getcwd() .. "/" .. p
-end
-
-local function running(name)
-  local instance = require("moonbase.instance")
-  local rec = instance.get(name)
-  local st = instance.state(rec)
-  if st ~= "running" then
-    errors.raise(string.format("transfer: instance \"%s\" is %s (try: moonbase start %s)", name,
-      st, name), "state")
-  end
-  if not instance.uses_agent() then
-    errors.raise("transfer: the test driver has no guest to copy to", "unsupported")
-  end
-  return instance, rec
-end
-
-local function remote_is_dir(instance, rec, path)
-  local boot = require("moonbase._core.boot")
-  return boot.capture(instance, rec, "test -d " .. boot.quote(path)) == 0
-end
-
-local function put_tree(instance, rec, src, dst, o)
-  local boot = require("moonbase._core.boot")
-  local st = errors.check("transfer", fs.stat(src))
-  if st.type == "directory" then
-    if not o.recursive then
-      errors.usage(string.format("transfer: %s is a directory (try: -r)", src))
-    end
-    local status = boot.capture(instance, rec, "mkdir -p " .. boot.quote(dst))
-    if status ~= 0 then errors.raise("transfer: cannot create " .. dst .. " in " .. rec.name) end
-    local names = errors.check("transfer", fs.list(src))
-    table.sort(names)
-    for _, n in ipairs(names) do put_tree(instance, rec, src .. "/" .. n, dst .. "/" .. n, o) end
-  else
-    boot.put(instance, rec, absolute(src), dst, o)
-  end
-end
-
-local function get_tree(instance, rec, src, dst, o)
-  local boot = require("moonbase._core.boot")
-  if remote_is_dir(instance, rec, src) then
-    if not o.recursive then
-      errors.usage(string.format("transfer: %s:%s is a directory (try: -r)", rec.name, src))
-    end
-    -- plain find and sed, which busybox guests have too
-    local status, out = boot.capture(instance, rec, "cd " .. boot.quote(src) ..
-      " && find . -mindepth 1 -type d | sed 's/^/d /' && find . -mindepth 1 -type f | sed 's/^/f /'")
-    if status ~= 0 then errors.raise("transfer: cannot list " .. rec.name .. ":" .. src) end
-    errors.check("transfer", fs.mkdirs(dst))
-    for line in out:gmatch("[^\n]+") do
-      local kind, rel = line:match("^([df]) %./(.+)$")
-      if kind == "d" then
-        errors.check("transfer", fs.mkdirs(dst .. "/" .. rel))
-      elseif kind == "f" then
-        boot.get(instance, rec, src .. "/" .. rel, absolute(dst .. "/" .. rel), o)
-      end
-    end
-  else
-    boot.get(instance, rec, src, absolute(dst), o)
-  end
-end
+---@param arg string
+---@return {instance?: string, path: string}
+M.parse = core.parse
 
 ---Copies sources to dest; exactly one side is an instance.
 ---@param sources string[]
 ---@param dest string
----@param o {recursive?: boolean, preserve?: boolean}
-function M.copy(sources, dest, o)
-  o = o or {}
-  local boot = require("moonbase._core.boot")
-  local d = M.parse(dest)
-  local srcs = {}
-  for _, s in ipairs(sources) do srcs[#srcs + 1] = M.parse(s) end
-  for _, s in ipairs(srcs) do
-    if (s.instance ~= nil) == (d.instance ~= nil) then
-      errors.usage("transfer: copy between the host and an instance: one side must be " ..
-        "NAME:path, the other a host path (is the instance name right?)")
-    end
-  end
-  if d.instance then
-    local instance, rec = running(d.instance)
-    local many = #srcs > 1
-    local into_dir = many or d.path:sub(-1) == "/" or remote_is_dir(instance, rec, d.path)
-    for _, s in ipairs(srcs) do
-      if s.path == "-" then
-        local status = boot.call(instance, rec, { op = "exec",
-          command = "cat > " .. boot.quote(d.path) })
-        if status ~= 0 then errors.raise("transfer: cannot write " .. d.instance .. ":" .. d.path) end
-      else
-        if not fs.exists(s.path) then
-          errors.usage(string.format("transfer: %s does not exist", s.path))
-        end
-        local target = into_dir and join(d.path, basename(s.path)) or d.path
-        put_tree(instance, rec, s.path, target, o)
-      end
-    end
-    return
-  end
-  -- from instances to the host
-  local into_dir = #srcs > 1 or fs.exists(d.path) == "directory"
-  if #srcs > 1 and not into_dir then
-    errors.usage(string.format("transfer: %s must be an existing directory for several sources",
-      d.path))
-  end
-  for _, s in ipairs(srcs) do
-    local instance, rec = running(s.instance)
-    if d.path == "-" then
-      local status = boot.call(instance, rec, { op = "exec", command = "cat " .. boot.quote(s.path) })
-      if status ~= 0 then errors.raise("transfer: cannot read " .. s.instance .. ":" .. s.path) end
-    else
-      local target = into_dir and join(d.path, basename(s.path)) or d.path
-      get_tree(instance, rec, s.path, target, o)
-    end
-  end
-end
+---@param o? {recursive?: boolean, preserve?: boolean}
+M.copy = core.copy
 
 return M

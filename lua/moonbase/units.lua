@@ -1,4 +1,5 @@
 -- Human-readable sizes and durations for output (parsing is in C: util.parse_size).
+-- layer: records
 local M = {}
 
 ---1073741824 -> "1G", 1610612736 -> "1.5G", 1000 -> "1000B"

@@ -1,6 +1,7 @@
 -- Talking to an instance's agent (see engine/agent/agent.c): starting it for a boot
 -- or to attach to a running QEMU, following its progress through agent.json,
 -- and sending it exec/transfer requests.
+-- layer: services
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local process = require("moonbase.engine.process")

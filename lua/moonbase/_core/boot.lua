@@ -1,13 +1,23 @@
 -- Booting instances of drivers with a guest (QEMU, libvirt): preparing a new
--- instance (image, keys, cloud-init seed), the agent's main loop (boot, wait
--- for SSH and cloud-init, serve), and commands run in the guest through the
--- agent.
+-- instance (image, keys, cloud-init seed) and the agent's main loop (boot,
+-- wait for SSH and cloud-init, serve). Commands in the guest go through
+-- moonbase._core.guest.
+-- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local agent = require("moonbase.engine.agent")
 local errors = require("moonbase.errors")
-local settings = require("moonbase.settings")
+local settings = require("moonbase._core.settings")
+local drivers = require("moonbase._core.drivers")
+local instances = require("moonbase._core.instances")
+local lifecycle = require("moonbase._core.lifecycle")
 local agentctl = require("moonbase._core.agentctl")
+local images = require("moonbase._core.images")
+local network = require("moonbase._core.network")
+local bridged = require("moonbase._core.bridged")
+local mounts = require("moonbase._core.mounts")
+local forwards = require("moonbase._core.forwards")
+local remote = require("moonbase._core.libvirt_remote")
 local keys = require("moonbase._core.keys")
 local seed = require("moonbase._core.seed")
 
@@ -24,7 +34,6 @@ end
 ---the staging directory. Returns the image's shared lock (close it once the
 ---record is in place).
 function M.prepare(rec, staging, o)
-  local images = require("moonbase.images")
   local img = images.resolve(o.image, { hold = true, quiet = o.quiet })
   rec.image = o.image or settings.get("local.image.default")
   rec.image_id, rec.image_path = img.id, img.path
@@ -39,7 +48,7 @@ function M.prepare(rec, staging, o)
   -- On local.libvirt.uri's remote host moonbase's networks are libvirt
   -- networks it defines there (moonbase._core.libvirtnet); on another one (a
   -- recipe's host =) the instance has QEMU user networking there.
-  if rec.host and rec.host ~= require("moonbase.network").libvirt_uri() then
+  if rec.host and rec.host ~= network.libvirt_uri() then
     if (o.networks and #o.networks > 0) or o.bridged then
       errors.usage("launch: an instance on the libvirt host " .. rec.host .. ", which is not " ..
         "local.libvirt.uri's, has QEMU user networking there: --network and --bridged need " ..
@@ -72,8 +81,6 @@ local fallback_said = false
 ---returns the seed's network-config, or nil for user networking. NICs of
 ---mode=manual are left out of it: the guest does not configure them.
 function M.attach_networks(rec, o)
-  local network = require("moonbase.network")
-  local bridged = require("moonbase._core.bridged")
   local requests = M.network_requests(o.networks)
   local ok, why = network.available()
   if not ok and network.libvirt_uri() then ok = true end -- libvirt makes the networks
@@ -117,7 +124,6 @@ end
 ---"--network" strings, or recipe tables {network=, ip=, mac=, mode=}.
 ---@return {network: string, ip?: string, mac?: string, mode: string}[]
 function M.network_requests(list)
-  local network = require("moonbase.network")
   local requests = {}
   for _, r in ipairs(list or {}) do
     if type(r) == "table" then -- from a recipe
@@ -133,8 +139,6 @@ end
 ---Recreates the instance's taps before QEMU starts (stop removed them).
 local function reattach(rec)
   if not rec.nics then return end
-  local network = require("moonbase.network")
-  local bridged = require("moonbase._core.bridged")
   for _, nic in ipairs(rec.nics) do
     if nic.network == bridged.NETWORK then bridged.reattach(rec.name, nic)
     else network.attach(rec.name, { network = nic.network }) end
@@ -144,8 +148,8 @@ end
 ---Removes an instance's taps (QEMU is gone); its addresses stay reserved.
 function M.detach_networks(rec)
   if not rec.nics then return end
-  pcall(require("moonbase.network").detach, rec.name)
-  pcall(require("moonbase._core.bridged").detach, rec.name, rec.nics)
+  pcall(network.detach, rec.name)
+  pcall(bridged.detach, rec.name, rec.nics)
 end
 
 local function console_tail(drv, spec, n)
@@ -160,17 +164,18 @@ end
 
 ---The agent's main: boots (or resumes, or attaches to) the instance, waits
 ---for SSH and cloud-init, then serves requests until QEMU exits.
-function M.agent_main(instance, name, opts)
+function M.agent_main(name, opts)
   -- libssh2 lives in the plugin: only the agent loads it, exec/shell/transfer
   -- only talk to the agent
   local ssh = require("moonbase.engine.ssh")
-  local dir = instance.dir(name)
-  local rec = instance.get(name)
-  local drv = instance.driver()
+  if opts.driver then drivers.use(opts.driver) end
+  local dir = instances.dir(name)
+  local rec = instances.get(name)
+  local drv = drivers.current()
   local deadline = opts.deadline or (util.time() + 300)
   agentctl.report(dir, "starting")
   rec.user_net_restrict = settings.get("local.qemu.restrict-user-network")
-  local spec = instance.spec(rec)
+  local spec = instances.spec(rec)
   local started_here = opts.mode ~= "attach"
   local function fail(msg, code)
     if started_here then drv:shutdown(spec, { force = true, timeout = 0 }) end
@@ -191,7 +196,7 @@ function M.agent_main(instance, name, opts)
   -- The QEMU driver's QEMU is our child; libvirt's belongs to libvirtd, and
   -- the driver names its pid in libvirt.pid (absent on a remote host: then
   -- nothing is watched and the agent ends with a stop request).
-  local _, drvname = instance.driver()
+  local _, drvname = drivers.current()
   local own_child = drvname == "qemu"
   local pidfile = own_child and "qemu.pid" or (drvname .. ".pid")
   local pid = math.tointeger(tonumber((fs.read(dir .. "/" .. pidfile) or ""):match("%d+")))
@@ -199,7 +204,7 @@ function M.agent_main(instance, name, opts)
   if not host then return fail("cannot tell where SSH of \"" .. name .. "\" listens: " .. port) end
   local key = keys.client_key()
   -- a guest on another host: reached through that host (libvirt_remote.lua)
-  local proxy = rec.host and require("moonbase._core.libvirt_remote").proxy(rec.host, host, port)
+  local proxy = rec.host and remote.proxy(rec.host, host, port)
   agentctl.report(dir, "waiting-ssh")
   local session, last
   local answered = false -- the guest has answered (closed) a connection
@@ -247,7 +252,6 @@ function M.agent_main(instance, name, opts)
   end
   -- mounts come back at every start: native ones now, classic ones once the
   -- agent serves (it reports ready after trying them)
-  local mounts = require("moonbase.mounts")
   local classic, warnings = mounts.establish(session, rec)
   session:close()
   local function ready(failures)
@@ -260,102 +264,15 @@ function M.agent_main(instance, name, opts)
   local rc, msg = agent.serve({
     socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
     host_key = rec.host_key, timeout = 30, proxy = proxy, mounts = classic, ready = ready,
-    forwards = require("moonbase.forwards").for_agent(rec),
+    forwards = forwards.for_agent(rec),
     child = (own_child and started_here) and pid or nil,
     watch = not (own_child and started_here) and pid or nil,
   })
   M.detach_networks(rec) -- taps go with QEMU
   fs.remove(agentctl.status_file(dir)) -- last: stop/start wait for this process to end
   if not rc then io.stderr:write("agent: ", msg, "\n") return 2 end
-  instance.state(instance.get(name)) -- records follow the hypervisor (when nobody holds the lock)
+  lifecycle.state(instances.get(name)) -- records follow the hypervisor (when nobody holds the lock)
   return 0
-end
-
-local function quote(s)
-  if s:match("^[%w@%%+=:,./_-]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-M.quote = quote
-
----The command line for argv with a working directory and environment.
-function M.command_line(argv, o)
-  local parts = {}
-  for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
-  local cmd = table.concat(parts, " ")
-  if o.env and #o.env > 0 then
-    local env = { "env" }
-    for _, kv in ipairs(o.env) do
-      if not kv:match("^[%a_][%w_]*=") then
-        errors.usage("exec: --env needs KEY=VALUE, got \"" .. kv .. "\"")
-      end
-      env[#env + 1] = quote(kv)
-    end
-    cmd = table.concat(env, " ") .. " " .. cmd
-  end
-  if o.workdir then cmd = "cd " .. quote(o.workdir) .. " && " .. cmd end
-  return cmd
-end
-
----Sends a request to the instance's agent, starting one if it is gone.
-function M.call(instance, rec, request)
-  local dir = instance.dir(rec.name)
-  local _, drvname = instance.driver()
-  return agentctl.call(dir, request, function()
-    local _, owner = instance.state(rec)
-    if owner then drvname = owner end -- running under the scope's other driver
-    agentctl.start(rec.name, dir, { mode = "attach", timeout = 60, driver = drvname,
-      quiet = true, verb = "exec" })
-  end)
-end
-
----Runs argv (or, without one, a login shell) in a running instance; returns
----the remote status, or 255 when SSH could not be established.
-function M.exec(instance, rec, argv, o)
-  local request = { op = "exec", pty = o.pty, interactive = o.interactive,
-    term = os.getenv("TERM") }
-  if argv and #argv > 0 then request.command = M.command_line(argv, o) end
-  local ok, status, msg = pcall(M.call, instance, rec, request)
-  if not ok then
-    io.stderr:write(errors.is(status) and status.message or tostring(status), "\n")
-    return 255
-  end
-  if not status then
-    io.stderr:write(string.format("exec: cannot reach \"%s\": %s\n", rec.name, msg))
-    return 255
-  end
-  return status
-end
-
----Runs a shell command line in the guest and captures its stdout.
----@return integer status, string stdout
-function M.capture(instance, rec, command)
-  local tmp = string.format("%s/.capture.%d", instance.dir(rec.name), util.getpid())
-  local fd = errors.check("transfer", fs.open_fd(tmp, "w"))
-  local null = errors.check("transfer", fs.open_fd("/dev/null", "r"))
-  local ok, status, msg = pcall(M.call, instance, rec, { op = "exec", command = command,
-    fds = { null, fd, 2 } })
-  fs.close_fd(fd)
-  fs.close_fd(null)
-  local out = fs.read(tmp) or ""
-  fs.remove(tmp)
-  if not ok then error(status, 0) end
-  if not status then errors.raise("transfer: " .. msg) end
-  return status, out
-end
-
----Copies a local file to the guest (SFTP through the agent).
-function M.put(instance, rec, local_path, remote_path, o)
-  local st = errors.check("transfer", fs.stat(local_path))
-  local status, msg, code = M.call(instance, rec, { op = "put", ["local"] = local_path,
-    remote = remote_path, mode = st.mode & 511, preserve = o.preserve })
-  if not status then errors.raise("transfer: " .. msg, code) end
-end
-
----Copies a guest file to a local path (written to a temporary file, renamed).
-function M.get(instance, rec, remote_path, local_path, o)
-  local status, msg, code = M.call(instance, rec, { op = "get", ["local"] = local_path,
-    remote = remote_path, preserve = o.preserve })
-  if not status then errors.raise("transfer: " .. msg, code) end
 end
 
 return M

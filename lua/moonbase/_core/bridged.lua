@@ -11,8 +11,12 @@
 --
 -- moonbase owns only the tap (alias moonbase:<instance>@bridged, so `networks
 -- --prune` finds it); the bridge, its addresses and its DHCP are the host's.
+-- layer: services
 local errors = require("moonbase.errors")
+local settings = require("moonbase._core.settings")
 local ipam = require("moonbase._core.ipam")
+local network = require("moonbase._core.network")
+local netlist = require("moonbase._core.netlist")
 
 local M = {}
 
@@ -29,7 +33,7 @@ function M.check_name(v)
   return true
 end
 
-local function host() return require("moonbase.network").host() end
+local function host() return network.host() end
 
 local function links_by_name()
   local t = {}
@@ -45,7 +49,7 @@ end
 -- only kind --bridged takes).
 local function candidates()
   local names = {}
-  for _, r in ipairs(require("moonbase.network").list()) do
+  for _, r in ipairs(netlist.list()) do
     if r.type == "bridge" then names[#names + 1] = r.name end
   end
   if #names == 0 then
@@ -59,7 +63,7 @@ end
 ---one-line error naming the setting and the candidates otherwise.
 ---@return string iface
 function M.check()
-  local iface = require("moonbase.settings").get(M.SETTING)
+  local iface = settings.get(M.SETTING)
   local fix = "moonbase set " .. M.SETTING .. "=IFACE"
   if iface == nil or iface == "" then
     errors.usage(string.format("launch: --bridged needs a host bridge to join: %s (%s)", fix,
@@ -114,7 +118,7 @@ end
 ---@param iface string  from check()
 ---@return {network: string, bridge: string, tap: string, mac: string, mode: string}
 function M.attach(instance, iface)
-  local macs, taps = ipam.taken_sets(require("moonbase.network").records())
+  local macs, taps = ipam.taken_sets(network.records())
   local nic = { network = M.NETWORK, bridge = iface, tap = ipam.tap_name(instance, M.NETWORK,
     taps), mac = ipam.mac_for(instance, M.NETWORK, macs), mode = "auto" }
   ensure_tap(instance, nic)
@@ -154,5 +158,12 @@ function M.netplan(nic)
     "    optional: true",
   }, "\n") .. "\n"
 end
+
+settings.register(M.SETTING, {
+  type = "string", default = "",
+  validate = function(v) return M.check_name(v) end,
+  help = "the host bridge `launch --bridged` puts an extra NIC on (a Linux bridge, see " ..
+    "moonbase networks); the guest gets its address from that network's DHCP",
+})
 
 return M

@@ -3,6 +3,7 @@
 -- one), address management on a network record (allocate, check, reserve),
 -- and parsing `--network` values. No I/O: callers pass the host's facts and
 -- the network records; moonbase.network re-exports everything here.
+-- layer: services
 local ipv4 = require("moonbase._core.ipv4")
 local errors = require("moonbase.errors")
 

@@ -1,5 +1,6 @@
 -- IPv4 arithmetic for the network code: dotted quads <-> integers, CIDR
 -- parsing, containment and overlap. Pure functions, no I/O.
+-- layer: services
 local M = {}
 
 ---@class moonbase.Cidr

@@ -1,5 +1,6 @@
 -- moonbase's own SSH client key (ed25519, 0600, created once under the data
 -- directory) and per-instance host keys.
+-- layer: services
 local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local errors = require("moonbase.errors")

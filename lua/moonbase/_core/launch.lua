@@ -1,10 +1,19 @@
 -- Launch: a new instance assembled in a hidden staging directory (record,
 -- user-data, networks, disk, native mounts) and renamed into place, so
--- nothing is ever half-created, then booted. Called as
--- moonbase.instance.launch; M is that module (records, locks, the driver).
+-- nothing is ever half-created, then booted (moonbase.instance.launch).
+-- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
+local yaml = require("moonbase.engine.yaml")
 local paths = require("moonbase._core.paths")
+local drivers = require("moonbase._core.drivers")
+local instances = require("moonbase._core.instances")
+local lifecycle = require("moonbase._core.lifecycle")
+local boot = require("moonbase._core.boot")
+local network = require("moonbase._core.network")
+local bridged = require("moonbase._core.bridged")
+local mounts = require("moonbase._core.mounts")
+local forwards = require("moonbase._core.forwards")
 local errors = require("moonbase.errors")
 
 local L = {}
@@ -17,12 +26,12 @@ local nouns = { "badger", "comet", "crater", "eagle", "falcon", "gecko", "heron"
   "raven", "rover", "seal", "tapir", "walrus", "wombat", "yak", "zebra" }
 
 ---A fresh two-word name that no instance of this scope uses.
-function L.generate_name(M)
+function L.generate_name()
   local seed = math.floor(util.time() * 1000) + util.getpid()
   math.randomseed(seed)
   for _ = 1, 200 do
     local n = adjectives[math.random(#adjectives)] .. "-" .. nouns[math.random(#nouns)]
-    if not fs.exists(M.dir(n)) then return n end
+    if not fs.exists(instances.dir(n)) then return n end
   end
   errors.raise("launch: could not pick a free name (try: --name NAME)")
 end
@@ -30,7 +39,6 @@ end
 ---Parses and checks a cloud-init user-data document (YAML mapping).
 function L.check_cloud_init(text, source)
   if text:match("^#!") then return nil end -- a script: cloud-init runs it as is
-  local yaml = require("moonbase.engine.yaml")
   local doc, msg = yaml.parse(text)
   if doc == nil and msg then
     errors.usage(string.format("launch: invalid cloud-init YAML in %s: %s", source, msg))
@@ -45,7 +53,6 @@ end
 ---Forwards given to launch (recipes): {host_port, guest_port, proto?, address?}.
 function L.launch_forwards(list)
   if not list or #list == 0 then return nil end
-  local forwards = require("moonbase.forwards")
   local out = {}
   for _, f in ipairs(list) do
     out[#out + 1] = forwards.parse(string.format("%d:%d/%s", f.host_port, f.guest_port,
@@ -54,17 +61,17 @@ function L.launch_forwards(list)
   return out
 end
 
----Creates and starts an instance: M is moonbase.instance.
-function L.run(M, o)
-  local drv, drvname = M.driver()
-  local name = o.name or L.generate_name(M)
+---Creates and starts an instance.
+function L.run(o)
+  local drv, drvname = drivers.current()
+  local name = o.name or L.generate_name()
   errors.check("launch", util.valid_name(name))
-  M.validate_resources(o, "launch")
+  instances.validate_resources(o, "launch")
   if o.cloud_init then L.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
-  local mounts = require("moonbase.mounts").for_launch(o.mounts, drv)
-  require("moonbase._core.boot").network_requests(o.networks) -- parse errors first
-  if o.bridged then require("moonbase._core.bridged").check() end
-  local final = M.dir(name)
+  local mount_list = mounts.for_launch(o.mounts, drv)
+  boot.network_requests(o.networks) -- parse errors first
+  if o.bridged then bridged.check() end
+  local final = instances.dir(name)
   if fs.exists(final) then
     errors.raise(string.format("launch: instance \"%s\" already exists (try: another --name, " ..
       "or moonbase delete --purge %s)", name, name), "exists")
@@ -73,28 +80,28 @@ function L.run(M, o)
   if ok == false then
     errors.raise(string.format("launch: the %s driver cannot run here: %s", drvname, reason))
   end
-  local base = paths.instances(M.scope())
+  local base = paths.instances(drivers.scope())
   errors.check("launch", fs.mkdirs(base))
-  M.sweep(base)
+  instances.sweep(base)
   local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
   errors.check("launch", fs.mkdirs(staging, 448))
-  local lock = M.lock(name, staging)
+  local lock = instances.lock(name, staging)
   local rec = {
-    name = name, scope = M.scope(), driver = drvname, image = o.image or "default",
-    cpus = o.cpus or M.defaults.cpus, memory = o.memory or M.defaults.memory,
-    disk = o.disk or M.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    state = "creating", labels = o.labels, mounts = mounts, version = 1,
+    name = name, scope = drivers.scope(), driver = drvname, image = o.image or "default",
+    cpus = o.cpus or instances.defaults.cpus, memory = o.memory or instances.defaults.memory,
+    disk = o.disk or instances.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+    state = "creating", labels = o.labels, mounts = mount_list, version = 1,
     forwards = L.launch_forwards(o.forwards),
     disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
-    host = M.placement(o.host),
+    host = lifecycle.placement(o.host),
   }
   local image_lock
   local okc, err = pcall(function()
     if o.cloud_init then
       errors.check("launch", fs.write(staging .. "/user-data", o.cloud_init, 384))
     end
-    if M.uses_agent() then
-      image_lock = require("moonbase._core.boot").prepare(rec, staging, o)
+    if drivers.uses_agent() then
+      image_lock = boot.prepare(rec, staging, o)
       for _, f in ipairs(rec.forwards or {}) do
         if f.proto == "udp" and not rec.nics then
           errors.usage(string.format("launch: the UDP forward %d:%d needs the instance on a " ..
@@ -103,24 +110,24 @@ function L.run(M, o)
         end
       end
     end
-    M.save(rec, staging)
+    instances.save(rec, staging)
     -- the libvirt driver puts it on that host (drivers/libvirt/libvirt_remote.c)
     if rec.host then
       errors.check("launch", fs.write(staging .. "/libvirt.host", rec.host .. "\n"))
     end
-    errors.check("launch", drv:create(M.spec(rec, staging)))
-    for _, m in ipairs(M.spec(rec, staging).mounts) do
-      errors.check("launch", drv:mount_native(M.spec(rec, staging), m))
+    errors.check("launch", drv:create(instances.spec(rec, staging)))
+    for _, m in ipairs(instances.spec(rec, staging).mounts) do
+      errors.check("launch", drv:mount_native(instances.spec(rec, staging), m))
     end
     rec.state = "stopped"
-    M.save(rec, staging)
+    instances.save(rec, staging)
   end)
   if not okc then
     if rec.nics then
-      pcall(require("moonbase._core.bridged").detach, name, rec.nics)
-      pcall(require("moonbase.network").release, name)
+      pcall(bridged.detach, name, rec.nics)
+      pcall(network.release, name)
     end
-    drv:destroy(M.spec(rec, staging))
+    drv:destroy(instances.spec(rec, staging))
     fs.rmtree(staging)
     lock:close()
     if image_lock then image_lock:close() end
@@ -128,7 +135,7 @@ function L.run(M, o)
   end
   local renamed, msg = fs.rename(staging, final)
   if not renamed then
-    drv:destroy(M.spec(rec, staging))
+    drv:destroy(instances.spec(rec, staging))
     fs.rmtree(staging)
     lock:close()
     if fs.exists(final) then
@@ -137,10 +144,10 @@ function L.run(M, o)
     errors.raise("launch: " .. msg)
   end
   if image_lock then image_lock:close() end -- the record names image_id now
-  local started, smsg, scode = M.boot(rec, "boot", o)
+  local started, smsg, scode = lifecycle.boot(rec, "boot", o)
   if not started then
     rec.state = "stopped"
-    M.save(rec)
+    instances.save(rec)
     lock:close()
     -- after a console tail, the hint goes on a line of its own
     local hint_sep = smsg:find("\n", 1, true) and "\n" or " "
@@ -154,7 +161,7 @@ function L.run(M, o)
   end
   rec.state = "running"
   rec.started_at = util.time()
-  M.save(rec)
+  instances.save(rec)
   lock:close()
   return rec
 end

@@ -9,6 +9,7 @@
 -- URI) that libvirt's own qemu+ssh transport runs to reach libvirtd there.
 -- The disks are volumes of the host's storage pool
 -- (drivers/libvirt/libvirt_remote.c).
+-- layer: services
 local M = {}
 
 ---Whether uri names another machine: a transport (qemu+ssh://, qemu+tls://)

@@ -11,7 +11,9 @@
 -- "mbv<8 hex>", which never collides with the engine's moonbase0 / mb-<name>.
 -- Such networks carry moonbase's metadata, which is how listing and prune know
 -- them (and never touch another libvirt network).
-local settings = require("moonbase.settings")
+-- layer: services
+local settings = require("moonbase._core.settings")
+local drivers = require("moonbase._core.drivers")
 local paths = require("moonbase._core.paths")
 local ipam = require("moonbase._core.ipam")
 local errors = require("moonbase.errors")
@@ -31,7 +33,7 @@ end
 ---moonbase's networks served by libvirt, or nil (the engine serves them).
 ---@return string?
 function M.wanted()
-  local _, drv = require("moonbase.instance").driver()
+  local _, drv = drivers.current()
   if drv ~= "libvirt" then return nil end
   local uri = settings.get("local.libvirt.uri")
   if settings.get("local.libvirt.networking") == "libvirt" or core().is_remote(uri) then
@@ -80,6 +82,11 @@ function M.refresh(rec)
   if n and n.active then M.ensure(rec) end
 end
 
+---Destroys and undefines a libvirt network of this home by name.
+function M.remove_named(uri, name)
+  return errors.check("network", core().network_remove(uri, name))
+end
+
 ---Destroys and undefines the record's libvirt network; whether it existed.
 function M.remove(rec)
   return errors.check("network", core().network_remove(rec.libvirt.uri, rec.libvirt.name))
@@ -93,7 +100,7 @@ local function uris(records)
     if u and not seen[u] then seen[u] = true; out[#out + 1] = u end
   end
   for _, r in ipairs(records) do add(r.libvirt and r.libvirt.uri) end
-  local _, drv = require("moonbase.instance").driver()
+  local _, drv = drivers.current()
   if drv == "libvirt" then add(settings.get("local.libvirt.uri")) end
   return out
 end
@@ -123,7 +130,7 @@ end
 ---not answer). Moonbase's own ones carry `network`.
 ---@return table[]?
 function M.all()
-  local _, drv = require("moonbase.instance").driver()
+  local _, drv = drivers.current()
   if drv ~= "libvirt" then return nil end
   local uri = settings.get("local.libvirt.uri")
   local list = core().networks(uri)

@@ -1,24 +1,15 @@
 -- The command line: finds what `moonbase <command>` names, parses its options,
 -- runs it, and turns errors into one line on stderr and an exit status
--- (0 ok, 1 usage, 2 failed, 5 timeout).
+-- (0 ok, 1 usage, 2 failed, 5 timeout). The program itself: the only module
+-- that loads commands (cli/*.lua).
+-- layer: main
 local args = require("moonbase.args")
 local errors = require("moonbase.errors")
+local commands = require("moonbase.commands")
 
 local M = {}
 
-local help_opt = { "help", "h", type = "flag", help = "show this help" }
-
----The help text of a command module.
-function M.command_help(name, cmd)
-  local parts = { "Usage: " .. (cmd.usage or ("moonbase " .. name .. " [options]")), "" }
-  parts[#parts + 1] = cmd.description or cmd.summary or ""
-  local spec = { help_opt }
-  for _, o in ipairs(cmd.options or {}) do spec[#spec + 1] = o end
-  parts[#parts + 1] = ""
-  parts[#parts + 1] = "Options:"
-  parts[#parts + 1] = args.help(spec)
-  return table.concat(parts, "\n") .. "\n"
-end
+local help_opt = commands.help_option
 
 ---Runs a command module (bundled, or a user's that returns one) on argv.
 function M.run_module(name, cmd, argv)
@@ -29,7 +20,7 @@ function M.run_module(name, cmd, argv)
     errors.usage(string.format("%s (try: moonbase %s --help)", msg, name))
   end
   if opts.help then
-    io.stdout:write(M.command_help(name, cmd))
+    io.stdout:write(commands.command_help(name, cmd))
     return 0
   end
   if cmd.max_args and #opts > cmd.max_args then
@@ -63,7 +54,6 @@ local function dispatch(argv)
   elseif name == "--version" or name == "-V" then
     name = "version"
   end
-  local commands = require("moonbase.commands")
   local found, warning = commands.resolve(name)
   if warning then io.stderr:write("moonbase: ", warning, "\n") end
   if not found then
@@ -77,7 +67,7 @@ local function dispatch(argv)
   for i, v in ipairs(rest) do a[i] = v end
   _G.arg = a
   if found.kind == "bundled" then
-    return M.run_module(name, commands.load_bundled(name), rest)
+    return M.run_module(name, require("cli." .. name), rest)
   elseif found.kind == "user" then
     return run_user_lua(name, found.path, rest)
   elseif found.kind == "external" then

@@ -4,6 +4,7 @@
 -- networking: specs inject it (network._host = netfake.new{...}), and
 -- MOONBASE_NET_FAKE=<file.json> makes the CLI use one stored in that file, so
 -- CLI specs never touch the real host's network even when they run as root.
+-- layer: services
 local M = {}
 
 local function copy(t)

@@ -4,13 +4,21 @@
 -- table, done through a host backend h (moonbase.engine.net or the fake of
 -- moonbase._core.netfake). Links are moonbase's when their alias says so
 -- ("moonbase:<network>", "moonbase:<instance>@<network>"): nothing else is
--- ever changed or removed. The records and the API are moonbase.network.
+-- ever changed or removed. The records and the API are moonbase._core.network.
+-- layer: services
+local paths = require("moonbase._core.paths")
 local errors = require("moonbase.errors")
 
 local M = {}
 
--- moonbase.network's names (required lazily: it requires this module)
-local net = setmetatable({}, { __index = function(_, k) return require("moonbase.network")[k] end })
+M.DEFAULT = "moonbase0"
+M.DOMAIN = "moonbase"
+M.ALIAS_PREFIX = "moonbase:"
+
+---The runtime directory of a network (dnsmasq conf, pid, hosts, leases).
+function M.runtime_dir(name) return paths.data .. "/networks/" .. name end
+
+local net = M
 
 function M.links_by_name(facts)
   local t = {}

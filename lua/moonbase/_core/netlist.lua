@@ -1,15 +1,18 @@
 -- What `moonbase networks` and `moonbase hosts` show, read from moonbase's
--- network records (M: moonbase.network), the host's links and addresses, and
--- the libvirt driver's networks.
+-- network records (moonbase._core.network), the host's links and addresses,
+-- and the libvirt driver's networks.
+-- layer: services
 local errors = require("moonbase.errors")
 local nethost = require("moonbase._core.nethost")
+local M = require("moonbase._core.network")
+local libvirtnet = require("moonbase._core.libvirtnet")
 
 local L = {}
 
 ---Rows for `moonbase networks`: moonbase's networks, then host bridges and
 ---ethernet devices.
 ---@return table[]
-function L.list(M)
+function L.list()
   local h = M.host()
   local links = errors.check("networks", h.links())
   local addrs = errors.check("networks", h.addresses())
@@ -21,7 +24,7 @@ function L.list(M)
   end
   local rows, shown = {}, {}
   -- the libvirt driver's libvirt networks (nil under other drivers)
-  local lvall, lvby, lvshown = require("moonbase._core.libvirtnet").all(), {}, {}
+  local lvall, lvby, lvshown = libvirtnet.all(), {}, {}
   for _, n in ipairs(lvall or {}) do lvby[n.name] = n end
   for _, r in ipairs(M.records()) do
     local n = 0
@@ -32,7 +35,7 @@ function L.list(M)
     local bridge = r.bridge
     if r.libvirt then
       local okf, lvn = true, lvby[r.libvirt.name]
-      if not lvall then okf, lvn = pcall(require("moonbase._core.libvirtnet").find, r) end
+      if not lvall then okf, lvn = pcall(libvirtnet.find, r) end
       up = okf and lvn and lvn.active
       bridge, lvshown[r.libvirt.name] = r.libvirt.bridge, true
       desc = string.format("%s, libvirt network %s%s", desc, r.libvirt.name,
@@ -73,7 +76,7 @@ end
 ---/etc/hosts lines for every instance with an address: the primary
 ---network's address gets <name>.moonbase and <name>; others <name>.<network>.moonbase.
 ---@return {ipv4: string, names: string[], instance: string, network: string}[]
-function L.hosts(M)
+function L.hosts()
   local seen, out = {}, {}
   for _, r in ipairs(M.records()) do
     local names = {}

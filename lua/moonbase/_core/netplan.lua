@@ -3,6 +3,7 @@
 -- engine's IPAM, each NIC matched by MAC; the primary carries the default
 -- route. (QEMU user networking: DHCP, moonbase._core.seed; a bridged NIC:
 -- DHCP from the host's LAN, moonbase._core.bridged.)
+-- layer: services
 local M = {}
 
 ---The netplan v2 network-config for a guest: one ethernet per attachment,

@@ -1,5 +1,6 @@
 -- Where moonbase keeps things: MOONBASE_HOME overrides everything (tests set it
 -- to a temp dir); otherwise the XDG base directories.
+-- layer: records
 local M = {}
 
 local function env(k)

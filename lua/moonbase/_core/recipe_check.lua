@@ -2,13 +2,15 @@
 -- the whole recipe (parameters, refs, depends_on, cycles, networks, ports,
 -- what this build can do). Mistakes are collected with the file:line they come
 -- from, never raised one by one, so a recipe's errors are all reported at once.
+-- layer: services
 local util = require("moonbase.engine.util")
+local fs = require("moonbase.engine.fs")
+local yaml = require("moonbase.engine.yaml")
 local sandbox = require("moonbase._core.recipe_sandbox")
+local values = require("moonbase._core.recipe_values")
+local remote = require("moonbase._core.libvirt_remote")
 
 local M = {}
-
--- recipe_lang requires this module; this one needs it only when checking
-local function L() return require("moonbase._core.recipe_lang") end
 
 M.INSTANCE_KEYS = { "image", "cpus", "memory", "disk", "cloud_init", "networks", "bridged",
   "mounts", "forwards", "depends_on", "provision", "ready", "timeout", "labels", "host" }
@@ -85,7 +87,7 @@ function M.instance(ctx, name, spec, at)
   local v = spec.image
   if v ~= nil then
     if type(v) ~= "string" or v == "" then kfail("image", "image must be a string like " ..
-      "\"local:tiny\" or \"debian:12\", got a " .. L().kind(v))
+      "\"local:tiny\" or \"debian:12\", got a " .. values.kind(v))
     else inst.image = v end
   end
   v = spec.cpus
@@ -108,13 +110,12 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.cloud_init
   if v ~= nil then
-    if not L().is_text(v) then
+    if not values.is_text(v) then
       kfail("cloud_init", "cloud_init must be a string (file \"user-data.yaml\", or text), " ..
-        "got a " .. L().kind(v))
+        "got a " .. values.kind(v))
     else
       inst.cloud_init = v
       if type(v) == "string" and not v:match("^#!") then
-        local yaml = require("moonbase.engine.yaml")
         local doc, msg = yaml.parse(v)
         if doc == nil and msg then
           kfail("cloud_init", "cloud_init is not valid YAML: " .. msg)
@@ -132,7 +133,7 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.labels
   if v ~= nil then
-    if not L().is_plain(v) then kfail("labels", "labels must be a table of " ..
+    if not values.is_plain(v) then kfail("labels", "labels must be a table of " ..
       "name = \"value\"")
     else
       for lk, lv in pairs(v) do
@@ -147,7 +148,7 @@ function M.instance(ctx, name, spec, at)
   v = spec.depends_on
   if v ~= nil then
     if type(v) == "string" then v = { v } end
-    local l = L().list_of(v)
+    local l = values.list_of(v)
     if not l then kfail("depends_on", "depends_on must be a list of instance names, like " ..
       "{ \"db\" }")
     else
@@ -160,42 +161,42 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.provision
   if v ~= nil then
-    if L().step_data(v) then v = { v } end
-    local l = L().list_of(v)
+    if values.step_data(v) then v = { v } end
+    local l = values.list_of(v)
     if not l then kfail("provision", "provision must be a list of steps: { sh [[...]], " ..
       "copy { src, dst } }")
     else
       for i, s in ipairs(l) do
         -- only what sh, copy and write made: a table shaped like a step is not one
-        local step = L().step_data(s)
-        if type(s) == "string" or L().is_lazy(s) then
+        local step = values.step_data(s)
+        if type(s) == "string" or values.is_lazy(s) then
           kfail("provision", string.format("provision step %d is a bare string: wrap it, " ..
             "sh [[...]]", i))
         elseif not step then
           kfail("provision", string.format("provision step %d is a %s, not a step (steps " ..
-            "are made by sh, copy and write)", i, L().kind(s)))
+            "are made by sh, copy and write)", i, values.kind(s)))
         else inst.provision[#inst.provision + 1] = step end
       end
     end
   end
   v = spec.ready
   if v ~= nil then
-    local probe = L().probe_data(v)
+    local probe = values.probe_data(v)
     if not probe then
       kfail("ready", "ready must be a probe: probe.tcp(5432), probe.exec \"cmd\" or " ..
-        "probe.file \"/path\", got a " .. L().kind(v))
+        "probe.file \"/path\", got a " .. values.kind(v))
     else inst.ready = probe end
   end
   v = spec.networks
   if v ~= nil then
-    local l = L().list_of(v)
+    local l = values.list_of(v)
     if not l then kfail("networks", "networks must be a list: { \"backend\", { \"front\", " ..
       "ip = \"10.77.0.10\" } }")
     else
       for _, n in ipairs(l) do
         local e
         if type(n) == "string" then e = { name = n }
-        elseif L().is_plain(n) and type(n[1] or n.name) == "string" then
+        elseif values.is_plain(n) and type(n[1] or n.name) == "string" then
           e = { name = n[1] or n.name, ip = n.ip }
           for nk in pairs(n) do
             if nk ~= 1 and nk ~= "name" and nk ~= "ip" then
@@ -209,7 +210,7 @@ function M.instance(ctx, name, spec, at)
           end
         end
         if e then inst.networks[#inst.networks + 1] = e
-        else kfail("networks", "networks: " .. L().kind(n) .. " is not a network name") end
+        else kfail("networks", "networks: " .. values.kind(n) .. " is not a network name") end
       end
     end
   end
@@ -223,19 +224,19 @@ function M.instance(ctx, name, spec, at)
   v = spec.host
   if v ~= nil then
     if type(v) ~= "string" or (v ~= "local"
-        and not require("moonbase._core.libvirt_remote").is_remote(v)) then
+        and not remote.is_remote(v)) then
       kfail("host", "host must be \"local\" or a remote libvirt URI such as " ..
         "\"qemu+ssh://user@host/system\", got " ..
-        (type(v) == "string" and string.format("%q", v) or "a " .. L().kind(v)))
+        (type(v) == "string" and string.format("%q", v) or "a " .. values.kind(v)))
     else inst.host = v ~= "local" and v or nil end
   end
   v = spec.mounts
   if v ~= nil then
-    local l = L().list_of(v)
+    local l = values.list_of(v)
     if not l then kfail("mounts", "mounts must be a list: { { \"./site\", \"/srv/site\" } }")
     else
       for _, m in ipairs(l) do
-        local src, dst = L().is_plain(m) and (m.src or m[1]), L().is_plain(m) and
+        local src, dst = values.is_plain(m) and (m.src or m[1]), values.is_plain(m) and
           (m.dst or m[2])
         if type(src) ~= "string" or type(dst) ~= "string" then
           kfail("mounts", "mounts: each mount is { \"host path\", \"/guest/path\" }")
@@ -249,11 +250,11 @@ function M.instance(ctx, name, spec, at)
             end
           end
           local p = src:sub(1, 1) == "/" and src or (ctx.dir .. "/" .. src)
-          local real = require("moonbase.engine.fs").realpath(p)
+          local real = fs.realpath(p)
           if not real then
             kfail("mounts", string.format("mount source \"%s\" does not exist (relative " ..
               "paths start at the recipe's folder, %s)", src, ctx.dir))
-          elseif require("moonbase.engine.fs").exists(real) ~= "directory" then
+          elseif fs.exists(real) ~= "directory" then
             kfail("mounts", string.format("mount source \"%s\" is not a directory", src))
           end
           e.real = real
@@ -278,7 +279,7 @@ function M.instance(ctx, name, spec, at)
   end
   v = spec.forwards
   if v ~= nil then
-    if not L().is_plain(v) then
+    if not values.is_plain(v) then
       kfail("forwards", "forwards must be a table: { [8080] = 80 } or { \"8080:80/tcp\" }")
     else
       local function add(host, guest, proto)
@@ -314,7 +315,7 @@ function M.instance(ctx, name, spec, at)
     end
   end
   -- refs in what runs at launch or in steps make implicit dependencies
-  inst.refs = L().refs_in({ inst.cloud_init, inst.provision, inst.ready })
+  inst.refs = values.refs_in({ inst.cloud_init, inst.provision, inst.ready })
   return inst
 end
 
@@ -363,7 +364,7 @@ function M.recipe(model, given, caps)
         inst.deps[#inst.deps + 1] = r.ref
       end
     end
-    for _, r in ipairs(L().refs_in(inst.cloud_init)) do
+    for _, r in ipairs(values.refs_in(inst.cloud_init)) do
       if r.ref == inst.name then
         fail(r.where, string.format("instance \"%s\": its cloud_init uses its own %s, which is " ..
           "known only after launch (use a provision step)", inst.name, r.field))

@@ -8,7 +8,9 @@
 -- Values that exist only after launch (ref("db").ipv4) are *lazy*: opaque
 -- objects that concatenate with strings into other lazy values and are
 -- resolved by moonbase._core.recipe_steps when the step that uses them runs.
+-- layer: services
 local util = require("moonbase.engine.util")
+local values = require("moonbase._core.recipe_values")
 local sandbox = require("moonbase._core.recipe_sandbox")
 local check = require("moonbase._core.recipe_check")
 
@@ -17,35 +19,15 @@ local M = {}
 M.NETWORK_KEYS = { "subnet" }
 M.REF_FIELDS = { "name", "ipv4", "ssh", "exec" }
 
----------------------------------------------------------------- lazy values
-local parts_of = setmetatable({}, { __mode = "k" })
-local ref_of = setmetatable({}, { __mode = "k" })
-
-local LAZY = { __metatable = false }
-local function lazy(parts) local v = setmetatable({}, LAZY); parts_of[v] = parts; return v end
-
----@return boolean
-function M.is_lazy(v) return parts_of[v] ~= nil end
-
----The pieces of a lazy value: strings and {ref=, field=, where=}.
-function M.parts(v)
-  if parts_of[v] then return parts_of[v] end
-  return { tostring(v) }
+---------------------------------------------------------------- values
+-- lazy values, refs, opaque steps and probes: moonbase._core.recipe_values
+local parts_of, ref_of, lazy, LAZY = values.parts_of, values.ref_of, values.lazy, values.LAZY
+for _, f in ipairs({ "is_lazy", "parts", "template", "refs_in", "is_plain", "step_data",
+  "probe_data", "kind", "is_ref", "is_text", "list_of" }) do
+  M[f] = values[f]
 end
+local kind, is_text, is_plain = M.kind, M.is_text, M.is_plain
 
-local function pieces(v)
-  if parts_of[v] then return parts_of[v] end
-  local t = type(v)
-  if t == "string" or t == "number" then return { tostring(v) } end
-  error(string.format("attempt to concatenate a %s value with a ref", t), 3)
-end
-
-LAZY.__concat = function(a, b)
-  local out = {}
-  for _, p in ipairs(pieces(a)) do out[#out + 1] = p end
-  for _, p in ipairs(pieces(b)) do out[#out + 1] = p end
-  return lazy(out)
-end
 local own_source = debug.getinfo(1, "S").source
 
 -- the error level of the first caller outside this file (recipe code)
@@ -67,92 +49,7 @@ LAZY.__tostring = not_yet
 LAZY.__index = function() not_yet() end
 LAZY.__len = not_yet
 
----The text of a value with refs written as ${name.field}: how plans compare
----and show values that contain refs.
-function M.template(v)
-  if parts_of[v] then
-    local out = {}
-    for _, p in ipairs(parts_of[v]) do
-      out[#out + 1] = type(p) == "table" and ("${" .. p.ref .. "." .. p.field ..
-        (p.arg and ("(" .. p.arg .. ")") or "") .. "}") or p
-    end
-    return table.concat(out)
-  end
-  return v
-end
-
----Every ref a value (a string, lazy value, or table of them) uses.
-function M.refs_in(v, out)
-  out = out or {}
-  if parts_of[v] then
-    for _, p in ipairs(parts_of[v]) do
-      if type(p) == "table" then out[#out + 1] = p end
-    end
-  elseif type(v) == "table" then
-    for _, x in pairs(v) do M.refs_in(x, out) end
-  end
-  return out
-end
-
----------------------------------------------------------------- steps and probes
--- What sh, copy, write and probe.* return: opaque values whose data only
--- moonbase sees. A recipe cannot build one by hand (a table with a "kind"
--- is not a step) nor change one after it was checked.
-local step_of = setmetatable({}, { __mode = "k" })
-local probe_of = setmetatable({}, { __mode = "k" })
-
-local function opaque(registry, data, what)
-  local function refuse() error(string.format("a %s made by %s cannot be read or changed (it " ..
-    "is used as it was made)", what, data.kind), 2) end
-  local v = setmetatable({}, { __index = refuse, __newindex = refuse, __len = refuse,
-    __pairs = refuse,
-    __tostring = function() return string.format("%s %s (%s)", data.kind, what, data.where) end,
-    __metatable = false })
-  registry[v] = data
-  return v
-end
-
----Whether v is a table of the recipe's own (not a ref, ref value, step or probe).
-function M.is_plain(v)
-  return type(v) == "table" and not (parts_of[v] or ref_of[v] or step_of[v] or probe_of[v])
-end
-local is_plain = M.is_plain
-
----The data of a step made by sh, copy or write, or nil.
-function M.step_data(v) return step_of[v] end
----The data of a probe made by probe.tcp/exec/file, or nil.
-function M.probe_data(v) return probe_of[v] end
-
 ---------------------------------------------------------------- the declarations
----What a value is, for messages: "ref value" for lazy ones.
-function M.kind(v)
-  if parts_of[v] then return "ref value" end
-  if step_of[v] then return "step" end
-  if probe_of[v] then return "probe" end
-  if ref_of[v] then return "ref" end
-  return type(v)
-end
-local kind = M.kind
-
----@return boolean
-function M.is_ref(v) return ref_of[v] ~= nil end
-
----A string or a lazy value.
-function M.is_text(v) return type(v) == "string" or parts_of[v] ~= nil end
-local is_text = M.is_text
-
----v if it is a plain list (keys 1..n), else nil.
-function M.list_of(v)
-  if not is_plain(v) then return nil end
-  local n = 0
-  for k in pairs(v) do
-    if math.type(k) ~= "integer" or k < 1 then return nil end
-    n = n + 1
-  end
-  if n ~= #v then return nil end
-  return v
-end
-
 ---Runs a recipe file in a fresh sandbox and returns its model.
 ---@param o {path: string, shown: string, dir: string, shown_dir: string, stem: string,
 ---  params?: table<string, string>, capabilities: table<string, boolean>, budget?: number}
@@ -346,7 +243,7 @@ function M.load(o)
       end
       if opts.workdir ~= nil then step.workdir = text_arg(opts.workdir, "sh: workdir") end
     end
-    return opaque(step_of, step, "step")
+    return values.step(step)
   end
 
   function builtins.copy(spec)
@@ -371,8 +268,8 @@ function M.load(o)
     then
       raise("copy: mode must be an octal string like \"0644\"")
     end
-    return opaque(step_of, { kind = "copy", where = at, src = src, real = real, dst = dst,
-      mode = spec.mode, directory = st.type == "directory" }, "step")
+    return values.step({ kind = "copy", where = at, src = src, real = real, dst = dst,
+      mode = spec.mode, directory = st.type == "directory" })
   end
 
   function builtins.write(path, content, opts)
@@ -392,8 +289,8 @@ function M.load(o)
     if mode ~= nil and (type(mode) ~= "string" or not mode:match("^0?[0-7][0-7][0-7]$")) then
       raise("write: mode must be an octal string like \"0644\"")
     end
-    return opaque(step_of, { kind = "write", where = at, path = path, content = content,
-      mode = mode }, "step")
+    return values.step({ kind = "write", where = at, path = path, content = content,
+      mode = mode })
   end
 
   function builtins.file(name)
@@ -418,7 +315,7 @@ function M.load(o)
 
   ---------------------------------------------------------------- probes
   local function probe_opts(p, opts, what)
-    if opts == nil then return opaque(probe_of, p, "probe") end
+    if opts == nil then return values.probe(p) end
     if not is_plain(opts) then raise(what .. ": options are a table { timeout = \"2m\" }", 2) end
     options(opts, { "timeout", "interval" }, what)
     for _, k in ipairs({ "timeout", "interval" }) do
@@ -430,7 +327,7 @@ function M.load(o)
         p[k] = d
       end
     end
-    return opaque(probe_of, p, "probe")
+    return values.probe(p)
   end
 
   local probe = {}

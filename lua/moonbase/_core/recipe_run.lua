@@ -4,18 +4,31 @@
 -- parallel, each holding its own instance lock, while this process only
 -- schedules them (moonbase._core.recipe_schedule) and ends with a summary.
 -- M.worker is what such a child does for its instance.
+-- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
+local format = require("moonbase.format")
+local units = require("moonbase.units")
 local store = require("moonbase._core.store")
-local recipe = require("moonbase.recipe")
+local instances = require("moonbase._core.instances")
+local lifecycle = require("moonbase._core.lifecycle")
+local launch = require("moonbase._core.launch")
+local network = require("moonbase._core.network")
+local recipe = require("moonbase._core.recipe_plan")
 local check = require("moonbase._core.recipe_check")
 local steps = require("moonbase._core.recipe_steps")
 local schedule = require("moonbase._core.recipe_schedule")
 
 local M = {}
 
-local function instance() return require("moonbase.instance") end
+-- the instance operations up, down and provision use
+local instance = {
+  features = instances.features, defaults = instances.defaults, get = instances.get,
+  find = instances.find, state = lifecycle.state, start = lifecycle.start,
+  stop = lifecycle.stop, delete = lifecycle.delete, recover = lifecycle.recover,
+  set_property = lifecycle.set_property, launch = launch.run,
+}
 
 local function self_exe()
   return fs.readlink("/proc/self/exe")
@@ -67,7 +80,7 @@ local function print_outputs(model, out, o)
     else
       local v = r.value
       if type(v) == "table" then
-        v = require("moonbase.format").json(v):gsub("\n$", ""):gsub("\n", "\n  ")
+        v = format.json(v):gsub("\n$", ""):gsub("\n", "\n  ")
       end
       out:write(string.format("  %s = %s\n", r.name, tostring(v)))
     end
@@ -116,7 +129,7 @@ function M.up(model, o)
     end
     local ok, outputs = print_outputs(model, out, o)
     summary.outputs = outputs
-    if o.json then io.stdout:write(require("moonbase.format").json(summary)) end
+    if o.json then io.stdout:write(format.json(summary)) end
     return ok and 0 or 2
   end
   local lock <close> = M.lock(model, "up")
@@ -129,7 +142,7 @@ function M.up(model, o)
   -- networks first: instances attach to them
   for _, n in ipairs(plan.networks) do
     if n.action == "create" then
-      require("moonbase.network").create(n.network, { subnet = n.subnet })
+      network.create(n.network, { subnet = n.subnet })
       if not o.quiet then out:write(string.format("network %s created\n", n.network)) end
     end
   end
@@ -232,7 +245,7 @@ function M.up(model, o)
     summary.outputs = outputs
     if not ok then rc = 2 end
   end
-  if o.json then io.stdout:write(require("moonbase.format").json(summary)) end
+  if o.json then io.stdout:write(format.json(summary)) end
   return rc
 end
 
@@ -250,7 +263,7 @@ local function launch_options(model, inst)
     o.cloud_init_source = "the recipe's cloud_init (" .. (inst.key_where.cloud_init or
       inst.where) .. ")"
   end
-  local f = instance().features
+  local f = instance.features
   if f.networks and #inst.networks > 0 then
     o.networks = {}
     for _, n in ipairs(inst.networks) do
@@ -277,8 +290,7 @@ local function launch_options(model, inst)
 end
 
 local function describe_launch(inst)
-  local d = instance().defaults
-  local units = require("moonbase.units")
+  local d = instance.defaults
   return string.format("%s, %d cpu%s, %s memory, %s disk", inst.image or "default image",
     inst.cpus or d.cpus, (inst.cpus or d.cpus) > 1 and "s" or "",
     units.format_size(inst.memory or d.memory), units.format_size(inst.disk or d.disk))
@@ -306,7 +318,7 @@ function M.worker(model, name, o)
     if o.run_dir then store.write(o.run_dir .. "/" .. name .. ".json", result) end
   end
   local ok, err = pcall(function()
-    local inst_mod = instance()
+    local inst_mod = instance
     local item = recipe.plan_instance(model, inst)
     local applied = recipe.applied(inst.full) or {}
     local rec
@@ -433,10 +445,10 @@ function M.provision(model, names, o)
   end
   for _, inst in ipairs(check.order(model)) do
     if (#names == 0 or chosen[inst.name]) then
-      local rec = instance().find(inst.full)
-      if not rec or instance().state(rec) ~= "running" then
+      local rec = instance.find(inst.full)
+      if not rec or instance.state(rec) ~= "running" then
         errors.raise(string.format("provision: instance \"%s\" is %s (run: moonbase up %s)",
-          inst.full, rec and instance().state(rec) or "not created", model.shown), "state")
+          inst.full, rec and instance.state(rec) or "not created", model.shown), "state")
       end
       local deps = {}
       for _, d in ipairs(inst.deps) do
@@ -488,7 +500,7 @@ function M.down(model, o)
   end
   for _, it in ipairs(plan.items) do
     if present[it.instance] then
-      local st = instance().state(it.rec)
+      local st = instance.state(it.rec)
       local argv
       if o.purge then
         argv = { self_exe(), "delete", "--purge", it.instance }
@@ -547,7 +559,6 @@ function M.down(model, o)
   end
   if o.purge and failed == 0 then
     if #model.networks > 0 and recipe.capabilities().networks then
-      local network = require("moonbase.network")
       for _, n in ipairs(model.networks) do
         if network.get(n.full) then
           network.delete(n.full)

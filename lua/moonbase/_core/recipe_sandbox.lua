@@ -5,6 +5,7 @@
 -- public moonbase modules; load takes text only and defaults to the sandbox.
 -- Recipe code runs under a time and memory budget enforced by a count hook on
 -- every thread it runs on (coroutines included), which pcall cannot swallow.
+-- layer: services
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")

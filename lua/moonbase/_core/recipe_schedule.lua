@@ -4,6 +4,7 @@
 -- stdout and stderr go to its log file, which is relayed line by line,
 -- prefixed with the instance's name, so progress is live. This process only
 -- polls (waitpid WNOHANG every 50 ms): it does no work of its own.
+-- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local process = require("moonbase.engine.process")

@@ -3,24 +3,30 @@
 -- Steps and probes run as root (through sudo when the guest's user is not).
 -- On the test driver the "guest" is the instance directory on the host: sh
 -- and probes run there, and copy/write land under <instance dir>/rootfs.
+-- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local process = require("moonbase.engine.process")
 local errors = require("moonbase.errors")
+local units = require("moonbase.units")
+local drivers = require("moonbase._core.drivers")
+local instances = require("moonbase._core.instances")
+local lifecycle = require("moonbase._core.lifecycle")
+local network = require("moonbase._core.network")
+local guest = require("moonbase._core.guest")
+local transfer = require("moonbase._core.transfer")
 local lang = require("moonbase._core.recipe_lang")
 
 local M = {}
 
-local function instance() return require("moonbase.instance") end
-
 local function running_record(model, short, why)
   local inst = model.by_name[short]
-  local rec = instance().find(inst.full)
+  local rec = instances.find(inst.full)
   if not rec then
     errors.raise(string.format("%s: instance \"%s\" does not exist (run: moonbase up %s)", why,
       inst.full, model.shown))
   end
-  local st = instance().state(rec)
+  local st = lifecycle.state(rec)
   if st ~= "running" then
     errors.raise(string.format("%s: instance \"%s\" is %s (run: moonbase up %s)", why, inst.full,
       st, model.shown), "state")
@@ -31,14 +37,11 @@ end
 ---The primary IPv4 of a running instance: its first network's address when
 ---instances join networks, else the driver's first address.
 function M.address(rec)
-  if instance().features.networks then
-    local ok, network = pcall(require, "moonbase.network")
-    if ok and network.address then
-      local a = network.address(rec.name)
-      if a then return a end
-    end
+  if instances.features.networks then
+    local a = network.address(rec.name)
+    if a then return a end
   end
-  return instance().ipv4(rec)[1]
+  return lifecycle.ipv4(rec)[1]
 end
 
 ---The value of ref(short).field.
@@ -50,7 +53,7 @@ function M.ref_value(model, short, field, at, arg)
     if not a then errors.raise(why .. ": instance \"" .. rec.name .. "\" has no address yet") end
     return a
   elseif field == "ssh" then
-    local host, port = instance().driver():ssh_address(instance().spec(rec))
+    local host, port = drivers.current():ssh_address(instances.spec(rec))
     if not host then errors.raise(why .. ": " .. tostring(port)) end
     return host .. ":" .. port
   elseif field == "exec" then
@@ -103,7 +106,7 @@ end
 
 ---------------------------------------------------------------- in the guest
 local function root_argv(rec, argv)
-  if not instance().uses_agent() or rec.user == "root" then return argv end
+  if not drivers.uses_agent() or rec.user == "root" then return argv end
   local out = { "sudo", "-n" }
   for _, a in ipairs(argv) do out[#out + 1] = a end
   return out
@@ -123,8 +126,8 @@ end
 function M.sh(model, rec, script, o)
   o = o or {}
   local env = env_list(model, rec, o.env)
-  if not instance().uses_agent() then
-    return instance().exec(rec.name, { "sh", "-ec", script }, { env = env, workdir = o.workdir })
+  if not drivers.uses_agent() then
+    return guest.exec(rec.name, { "sh", "-ec", script }, { env = env, workdir = o.workdir })
   end
   local argv = { "env" }
   for _, kv in ipairs(env) do argv[#argv + 1] = kv end
@@ -132,7 +135,7 @@ function M.sh(model, rec, script, o)
   argv[#argv + 1] = "-ec"
   argv[#argv + 1] = script
   if o.sudo ~= false then argv = root_argv(rec, argv) end
-  return instance().exec(rec.name, argv, { workdir = o.workdir })
+  return guest.exec(rec.name, argv, { workdir = o.workdir })
 end
 
 ---Runs a script as root and captures its stdout (stdin is /dev/null, stderr
@@ -141,29 +144,28 @@ end
 function M.capture(model, rec, script, o)
   o = o or {}
   local env = env_list(model, rec, o.env)
-  if not instance().uses_agent() then
+  if not drivers.uses_agent() then
     local e = {}
     for _, kv in ipairs(env) do local k, v = kv:match("^([^=]+)=(.*)$"); e[k] = v end
-    local code, out, err = process.run({ "sh", "-c", script }, { cwd = instance().dir(rec.name),
+    local code, out, err = process.run({ "sh", "-c", script }, { cwd = instances.dir(rec.name),
       env = e })
     if not o.quiet and err and err ~= "" then io.stderr:write(err) end
     return code, out or ""
   end
-  local boot = require("moonbase._core.boot")
   local argv = { "env" }
   for _, kv in ipairs(env) do argv[#argv + 1] = kv end
   argv[#argv + 1] = "sh"
   argv[#argv + 1] = "-c"
   argv[#argv + 1] = script
   if o.sudo ~= false then argv = root_argv(rec, argv) end
-  local cmd = boot.command_line(argv, {})
+  local cmd = guest.command_line(argv, {})
   if o.quiet then cmd = cmd .. " 2>/dev/null" end
-  return boot.capture(instance(), rec, cmd)
+  return guest.capture(rec, cmd)
 end
 
-local function q(s) return require("moonbase._core.boot").quote(s) end
+local q = guest.quote
 
-local function test_root(rec) return instance().dir(rec.name) .. "/rootfs" end
+local function test_root(rec) return instances.dir(rec.name) .. "/rootfs" end
 
 local function random_tag()
   return string.format("%d-%d", util.getpid(), math.floor(util.now() * 1000) % 1000000)
@@ -190,7 +192,7 @@ function M.copy(model, rec, step)
   local base = step.real:match("([^/]+)$")
   local target = (not step.directory and dst:sub(-1) == "/") and (dst .. base) or dst
   local chmod = step.mode and (" && chmod " .. step.mode .. " " .. q(target)) or ""
-  if not instance().uses_agent() then
+  if not drivers.uses_agent() then
     local root = test_root(rec)
     local t = root .. target
     local script
@@ -210,7 +212,7 @@ function M.copy(model, rec, step)
   local tmp = "/tmp/moonbase-copy-" .. random_tag()
   local status = M.capture(model, rec, "mkdir -p " .. q(tmp), { sudo = false })
   if status ~= 0 then errors.raise("copy: cannot create " .. tmp .. " in " .. rec.name) end
-  require("moonbase.transfer").copy({ step.real }, rec.name .. ":" .. tmp .. "/",
+  transfer.copy({ step.real }, rec.name .. ":" .. tmp .. "/",
     { recursive = true })
   local script
   if step.directory then
@@ -228,21 +230,20 @@ end
 function M.write(model, rec, step)
   local path = M.resolve(model, step.path)
   local content = M.resolve(model, step.content)
-  if not instance().uses_agent() then
+  if not drivers.uses_agent() then
     local t = test_root(rec) .. path
     errors.check("write", fs.mkdirs(t:match("^(.*)/")))
     errors.check("write", fs.write(t, content, step.mode and tonumber(step.mode, 8) or 420))
     return
   end
-  local boot = require("moonbase._core.boot")
-  local tmp = string.format("%s/.write.%s", instance().dir(rec.name), random_tag())
+  local tmp = string.format("%s/.write.%s", instances.dir(rec.name), random_tag())
   errors.check("write", fs.write(tmp, content, 384))
   local fd = errors.check("write", fs.open_fd(tmp, "r"))
   local script = "mkdir -p \"$(dirname " .. q(path) .. ")\" && cat > " .. q(path) ..
     (step.mode and (" && chmod " .. step.mode .. " " .. q(path)) or "")
   local argv = root_argv(rec, { "sh", "-ec", script })
-  local ok, status, msg = pcall(boot.call, instance(), rec, { op = "exec",
-    command = boot.command_line(argv, {}), fds = { fd, 1, 2 } })
+  local ok, status, msg = pcall(guest.call, rec, { op = "exec",
+    command = guest.command_line(argv, {}), fds = { fd, 1, 2 } })
   fs.close_fd(fd)
   fs.remove(tmp)
   if not ok then error(status, 0) end
@@ -312,7 +313,7 @@ function M.wait_ready(model, rec, probe)
     if util.now() - t0 + interval > timeout then
       errors.raise(string.format("%s (%s) did not pass within %s (%d tries)", probe.text,
         probe.where, timeout < 60 and string.format("%gs", timeout) or
-        require("moonbase.units").format_duration(timeout), tries), "timeout")
+        units.format_duration(timeout), tries), "timeout")
     end
     util.sleep(interval)
   end
@@ -330,13 +331,13 @@ function M.context(model)
         error(string.format("c.instances.%s: no instance \"%s\" in this recipe", tostring(short),
           tostring(short)), 2)
       end
-      local rec = instance().find(model.by_name[short].full)
-      local st = rec and instance().state(rec) or "absent"
+      local rec = instances.find(model.by_name[short].full)
+      local st = rec and lifecycle.state(rec) or "absent"
       local info = { name = model.by_name[short].full, state = st }
       if st == "running" then
         info.ipv4 = M.address(rec)
-        info.ipv4s = instance().ipv4(rec, st)
-        local host, port = instance().driver():ssh_address(instance().spec(rec))
+        info.ipv4s = lifecycle.ipv4(rec, st)
+        local host, port = drivers.current():ssh_address(instances.spec(rec))
         if host then info.ssh = host .. ":" .. port end
       end
       return info

@@ -2,6 +2,7 @@
 -- user-data, where the user's cloud-config is merged with what moonbase needs:
 -- its default user with moonbase's SSH key, and the instance's own SSH host
 -- key (generated here), so the guest's host key is known before it boots.
+-- layer: services
 local iso = require("moonbase.engine.iso")
 local yaml = require("moonbase.engine.yaml")
 local format = require("moonbase.format")

@@ -4,6 +4,7 @@
 -- newest version, the disk item chosen, kernel/initrd items noted). Parsing is
 -- pure (text in, tables out) so the specs run it on fixtures; fetching and the
 -- manifest cache (15 min TTL) are at the bottom.
+-- layer: services
 local json = require("moonbase.engine.json")
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")

@@ -1,4 +1,5 @@
 -- JSON state files: read, and write atomically (tmp + fsync + rename, in C).
+-- layer: records
 local fs = require("moonbase.engine.fs")
 local json = require("moonbase.engine.json")
 local errors = require("moonbase.errors")

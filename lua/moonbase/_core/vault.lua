@@ -4,6 +4,7 @@
 -- download in progress (its *.part files are kept for resuming), never an
 -- image. Locks live in <cache>/images/.locks/ and are never removed, so two
 -- processes always lock the same file.
+-- layer: services
 local fs = require("moonbase.engine.fs")
 local process = require("moonbase.engine.process")
 local util = require("moonbase.engine.util")

@@ -105,7 +105,7 @@ describe("forward NAME H:G/udp", function()
 end)
 
 describe("network-config of extra NICs (launch code, fake host)", function()
-  local network = require("moonbase.network")
+  local network = require("moonbase._core.network")
   local netfake = require("moonbase._core.netfake")
   local paths = require("moonbase._core.paths")
   local settings = require("moonbase.settings")

@@ -1,7 +1,7 @@
 -- The pure logic of moonbase.network: subnet choice against a host's routes
 -- and addresses, subnet checks, address allocation and its stability,
 -- exhaustion, static addresses, MAC/tap/bridge naming. No host is touched.
-local network = require("moonbase.network")
+local network = require("moonbase._core.network")
 local ipv4 = require("moonbase._core.ipv4")
 
 local function rec(subnet, name)

@@ -3,7 +3,7 @@
 -- against libvirt's in-process test:///default connection (no libvirtd) and a
 -- fake host (moonbase._core.netfake) that must see no bridge or tap of the
 -- engine's. Records, leases and addresses are the same as the engine's.
-local network = require("moonbase.network")
+local network = require("moonbase._core.network")
 local netfake = require("moonbase._core.netfake")
 local libvirtnet = require("moonbase._core.libvirtnet")
 local paths = require("moonbase._core.paths")
@@ -84,7 +84,7 @@ describe("network API served by libvirt (test:///default, fake host)", function(
     assert.are_not.equal(a.ipv4, b.ipv4)
     -- listed as moonbase's own, naming the libvirt network
     local row
-    for _, r in ipairs(network.list()) do
+    for _, r in ipairs(require("moonbase.network").list()) do
       if r.name == "moonbase0" then row = r end
       assert.are_not.equal(name, r.name) -- not a second time as a foreign libvirt network
     end

@@ -120,7 +120,7 @@ describe("moonbase networks in a network namespace #netns", function()
 
   it("is available as root in the namespace", function()
     local r = mb_lua([[
-      local network = require("moonbase.network")
+      local network = require("moonbase._core.network")
       local ok, why = network.available()
       print(require("moonbase.engine.json").encode({ ok = ok, why = why or "" }))]])
     assert.is_true(r.ok, r.why)
@@ -150,7 +150,7 @@ describe("moonbase networks in a network namespace #netns", function()
 
   it("attaches two instances: taps on the bridge, names in DNS", function()
     att = mb_lua([[
-      local network = require("moonbase.network")
+      local network = require("moonbase._core.network")
       local out = { web = network.attach("web"), db = network.attach("db"),
         again = network.attach("web") }
       print(require("moonbase.engine.json").encode(out))]])
@@ -201,7 +201,7 @@ describe("moonbase networks in a network namespace #netns", function()
 
   it("detaches (tap gone) and keeps the address and the DNS name", function()
     local r = mb_lua([[
-      local network = require("moonbase.network")
+      local network = require("moonbase._core.network")
       print(require("moonbase.engine.json").encode({ taps = network.detach("web"),
         address = network.address("web") }))]])
     assert.same({ att.web.tap }, r.taps)
@@ -213,7 +213,7 @@ describe("moonbase networks in a network namespace #netns", function()
   it("recovers when the bridge was deleted under it", function()
     ns_ok({ "ip", "link", "delete", "moonbase0" })
     local again = mb_lua([[
-      print(require("moonbase.engine.json").encode(require("moonbase.network").attach("db")))]])
+      print(require("moonbase.engine.json").encode(require("moonbase._core.network").attach("db")))]])
     assert.same(att.db, again)
     assert.truthy(ns_ok({ "ip", "-d", "link", "show", att.db.tap }):find("master moonbase0", 1,
       true))
@@ -226,7 +226,7 @@ describe("moonbase networks in a network namespace #netns", function()
     local bsub = out:match("%(([%d%.]+/24), bridge mb%-backend%)")
     assert.truthy(bsub, out)
     local api = mb_lua([[
-      print(require("moonbase.engine.json").encode(require("moonbase.network").attach("api",
+      print(require("moonbase.engine.json").encode(require("moonbase._core.network").attach("api",
         { network = "backend" })))]])
     assert.equal("mb-backend", api.bridge)
     -- GUEST is web on moonbase0 again (its veth back on the re-created
@@ -264,7 +264,7 @@ describe("moonbase networks in a network namespace #netns", function()
     ns_ok({ "nft", "delete", "table", "ip", "moonbase" })
     assert.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "3", att.web.ipv4 })))
     mb_lua([[
-      local n = require("moonbase.network")
+      local n = require("moonbase._core.network")
       print(require("moonbase.engine.json").encode(n.attach("api", { network = "backend" })))]])
     assert.are_not.equal(0, (g2({ "busybox", "ping", "-c", "1", "-W", "2", att.web.ipv4 })))
     assert.truthy(bsub ~= subnet)
@@ -313,7 +313,7 @@ describe("moonbase networks in a network namespace #netns", function()
     assert.equal("Nothing of moonbase's on this host.\n", mb_ok({ "networks", "--prune" }))
     -- the records stay: the same address comes back
     local again = mb_lua([[
-      print(require("moonbase.engine.json").encode(require("moonbase.network").attach("db")))]])
+      print(require("moonbase.engine.json").encode(require("moonbase._core.network").attach("db")))]])
     assert.same(att.db, again)
     mb_ok({ "networks", "--prune" })
     assert.equal("", ns_ok({ "nft", "list", "ruleset" }))

@@ -1,7 +1,7 @@
 -- The network-config moonbase puts in a guest's NoCloud seed: netplan v2,
 -- ethernets matched by MAC with static addresses, the default route and DNS
 -- on the primary, search domain moonbase.
-local network = require("moonbase.network")
+local network = require("moonbase._core.network")
 local yaml = require("moonbase.engine.yaml")
 
 local primary = { network = "moonbase0", bridge = "moonbase0", tap = "mbt0000aaaa",

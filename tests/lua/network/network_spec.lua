@@ -1,7 +1,7 @@
 -- moonbase.network's API (what launch/start/stop/delete call) on a fake host
 -- (moonbase._core.netfake): records, leases, the host side it asks for, and
 -- the errors. No privileges; the real host is never touched.
-local network = require("moonbase.network")
+local network = require("moonbase._core.network")
 local netfake = require("moonbase._core.netfake")
 local paths = require("moonbase._core.paths")
 local ipv4 = require("moonbase._core.ipv4")
@@ -248,7 +248,7 @@ describe("network API (fake host)", function()
   it("lists moonbase networks, then host bridges and ethernet devices", function()
     network.attach("web")
     network.create("backend", { subnet = "10.77.0.0/24" })
-    local rows = network.list()
+    local rows = require("moonbase.network").list()
     local names = {}
     for _, r in ipairs(rows) do names[#names + 1] = r.name .. ":" .. r.type end
     assert.same({ "moonbase0:moonbase", "backend:moonbase", "br-lan:bridge", "eth0:ethernet" },
@@ -269,7 +269,7 @@ describe("network API (fake host)", function()
         network = "moonbase0" },
       { ipv4 = "10.77.0.5", names = { "web.backend.moonbase" }, instance = "web",
         network = "backend" },
-    }, network.hosts())
+    }, require("moonbase.network").hosts())
   end)
 
   it("parses --network values", function()

@@ -36,7 +36,7 @@ describe("network privileges", function()
     assert(process.run({ "chmod", "0777", dir }) == 0)
     local script = dir .. "/probe.lua"
     assert(fs.write(script, [[
-      local network = require("moonbase.network")
+      local network = require("moonbase._core.network")
       local ok, why = network.available()
       local attached, msg = pcall(network.attach, "web")
       io.write(tostring(ok), "|", why or "", "|", tostring(attached), "|",

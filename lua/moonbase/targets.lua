@@ -1,6 +1,8 @@
 -- The NAME... | --all convention of the lifecycle commands: runs an action on
 -- each named instance, reports each failure on its own line, and returns the
 -- exit status of the worst one.
+-- layer: facade
+local instance = require("moonbase.instance")
 local errors = require("moonbase.errors")
 
 local M = {}
@@ -13,7 +15,6 @@ M.all_option = { "all", type = "flag", help = "every instance" }
 ---@param o? {default?: string, filter?: fun(rec): boolean}
 function M.each(verb, opts, fn, o)
   o = o or {}
-  local instance = require("moonbase.instance")
   local names = {}
   if opts.all then
     if #opts > 0 then errors.usage("give instance names or --all, not both") end

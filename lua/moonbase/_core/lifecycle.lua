@@ -1,0 +1,433 @@
+-- The life of instances: the live state (the driver's answer; stale records
+-- repaired), start, stop, suspend, restart, delete, recover, purge, exec, and
+-- the per-instance settings (local.<instance>.cpus|memory|disk). Every
+-- mutation holds the instance's lock (moonbase._core.instances).
+-- layer: orchestration
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local agent = require("moonbase.engine.agent")
+local paths = require("moonbase._core.paths")
+local settings = require("moonbase._core.settings")
+local drivers = require("moonbase._core.drivers")
+local instances = require("moonbase._core.instances")
+local agentctl = require("moonbase._core.agentctl")
+local network = require("moonbase._core.network")
+local bridged = require("moonbase._core.bridged")
+local remote = require("moonbase._core.libvirt_remote")
+local units = require("moonbase.units")
+local errors = require("moonbase.errors")
+
+local M = {}
+
+local save, spec = instances.save, instances.spec
+
+---QEMU and libvirt share the scope "qemu": the other driver of that pair.
+local scope_siblings = { qemu = "libvirt", libvirt = "qemu" }
+
+---The live state: "deleted" for soft-deleted records, else the driver's answer.
+---An instance live under the scope's other driver (the driver's "elsewhere")
+---has that driver's state, and its name as second result; with `verb`, an
+---operation that the current driver cannot do on it raises instead.
+---Stale records are repaired when nobody else holds the lock.
+---@return string state, string? owner
+function M.state(rec, verb)
+  if rec.deleted then return "deleted" end
+  local drv, drvname = drivers.current()
+  local owner
+  if rec.host and drvname ~= "libvirt" then
+    -- on another libvirt host: only the libvirt driver knows it
+    drv, owner = drivers.get("libvirt"), "libvirt"
+    if verb and verb ~= "exec" then
+      errors.raise(string.format("%s: instance \"%s\" lives on the libvirt host %s, and " ..
+        "local.driver is %s (try: moonbase set local.driver=libvirt, then moonbase %s %s)", verb,
+        rec.name, M.location(rec), drvname, verb, rec.name), "state")
+    end
+  end
+  local st = drv:state(spec(rec)) or "unknown"
+  if st == "absent" then st = "unknown" end
+  if st == "elsewhere" then
+    owner = (rec.driver ~= drvname and rec.driver) or scope_siblings[drvname] or "another"
+    local other = drivers.get(owner)
+    st = other and other:state(spec(rec)) or "running"
+    if st ~= "suspended" and st ~= "starting" then st = "running" end
+    if verb == "start" and st ~= "suspended" then
+      errors.raise(string.format("start: instance \"%s\" is already %s under the %s driver " ..
+        "(nothing to do; local.driver is %s)", rec.name, st, owner, drvname), "state")
+    elseif verb and verb ~= "exec" then
+      errors.raise(string.format("%s: instance \"%s\" is %s under the %s driver, and " ..
+        "local.driver is %s (try: moonbase set local.driver=%s, then moonbase %s %s)", verb,
+        rec.name, st, owner, drvname, owner, verb, rec.name), "state")
+    end
+  end
+  if st ~= rec.state and st ~= "unknown" and rec.state ~= "creating" then
+    local lock = fs.lock(instances.dir(rec.name) .. "/lock", { wait = false })
+    if lock then
+      local fresh = instances.find(rec.name)
+      if fresh and not fresh.deleted then
+        fresh.state = st
+        save(fresh)
+      end
+      lock:close()
+    end
+  end
+  return st, owner
+end
+
+---Instances of the scope live under another driver than `name` (for
+---`moonbase set local.driver=NAME`): { {name=, state=, driver=}, ... }.
+function M.live_elsewhere(name)
+  local out = {}
+  local ok, drv = pcall(drivers.get, name)
+  if not ok or not drv or drv:scope() ~= drivers.scope() then return out end
+  for _, rec in ipairs(instances.records()) do
+    if not rec.deleted then
+      local st = drv:state(spec(rec))
+      if st == "elsewhere" then
+        local owner = rec.driver ~= name and rec.driver or scope_siblings[name]
+        out[#out + 1] = { name = rec.name, driver = owner }
+      end
+    end
+  end
+  return out
+end
+
+---Where the instance runs: "local", or "user@host" of its libvirt host.
+function M.location(rec)
+  if not rec.host then return "local" end
+  return remote.location(rec.host)
+end
+
+---The libvirt URI a new instance goes to when it is another host's (the
+---recipe's `host`, else local.libvirt.uri), or nil for this machine.
+function M.placement(host)
+  local _, drvname = drivers.current()
+  if host == "local" then return nil end
+  if host and drvname ~= "libvirt" then
+    errors.usage(string.format("launch: host = %s needs the libvirt driver (try: moonbase set " ..
+      "local.driver=libvirt)", host))
+  end
+  if drvname ~= "libvirt" then return nil end
+  local uri = host or settings.get("local.libvirt.uri")
+  if host and not remote.is_remote(uri) then
+    errors.usage(string.format("launch: host must be \"local\" or a remote libvirt URI such " ..
+      "as qemu+ssh://user@host/system, got \"%s\"", host))
+  end
+  return remote.is_remote(uri) and uri or nil
+end
+
+---Addresses the driver reports (empty unless running).
+function M.ipv4(rec, state)
+  if (state or M.state(rec)) ~= "running" then return {} end
+  return drivers.current():ipv4(spec(rec)) or {}
+end
+
+---Rows for `list`.
+function M.list()
+  local rows = {}
+  for _, rec in ipairs(instances.records()) do
+    local st, owner = M.state(rec)
+    rows[#rows + 1] = { name = rec.name, state = st, ipv4 = M.ipv4(rec, st), image = rec.image,
+      driver = owner, host = M.location(rec) }
+  end
+  return rows
+end
+
+---Everything `info` shows.
+function M.info(name)
+  local rec = instances.get(name)
+  local st, owner = M.state(rec)
+  local drv = drivers.current()
+  if owner then drv = drivers.get(owner) or drv end
+  local disk_used
+  if rec.disk_file then
+    local s = fs.stat(instances.dir(name) .. "/" .. rec.disk_file)
+    disk_used = s and s.allocated
+  end
+  local ssh_host, ssh_port
+  if st == "running" then ssh_host, ssh_port = drv:ssh_address(spec(rec)) end
+  local uptime
+  if st == "running" and rec.started_at then uptime = math.floor(util.time() - rec.started_at) end
+  return {
+    name = rec.name, state = st, image = rec.image, cpus = rec.cpus, memory = rec.memory,
+    disk_total = rec.disk, disk_used = disk_used, ipv4 = M.ipv4(rec, st),
+    ssh = ssh_host and (ssh_host .. ":" .. ssh_port) or nil, uptime = uptime,
+    driver = owner or select(2, drivers.current()), host = M.location(rec), created = rec.created,
+    mounts = rec.mounts or {},
+    labels = rec.labels,
+  }
+end
+
+---------------------------------------------------------------- lifecycle
+---Starts an instance the way its driver needs: directly (test driver), or
+---through a new agent that boots or resumes it and waits for SSH and
+---cloud-init. Returns true, or nil, message, code.
+function M.boot(rec, mode, o)
+  o = o or {}
+  local drv, drvname = drivers.current()
+  if not drivers.uses_agent() then
+    if mode == "resume" then return drv:resume(spec(rec)) end
+    return drv:start(spec(rec))
+  end
+  local ok, err = pcall(agentctl.start, rec.name, instances.dir(rec.name), {
+    mode = mode, timeout = o.timeout or 300, driver = drvname, quiet = o.quiet,
+    verb = o.verb or "start" })
+  if ok then return true end
+  if errors.is(err) then
+    return nil, (err.message:gsub("^%w+: ", "")), err.code
+  end
+  error(err, 0)
+end
+
+---After QEMU stopped: waits (bounded) for the instance agent to finish its
+---clean-up, so a start right after never races it.
+function M.settle(rec)
+  if not drivers.uses_agent() then return end
+  if rec.host then -- no QEMU of ours to watch on another host: told to end
+    pcall(agent.call, agentctl.socket(instances.dir(rec.name)), { op = "stop" })
+  end
+  agentctl.wait_exit(instances.dir(rec.name), 10)
+end
+
+local function with_instance(name, verb, fn)
+  instances.get(name) -- a clear error for a missing instance, before touching anything
+  local lock <close> = instances.lock(name)
+  local rec = instances.get(name)
+  if rec.deleted and verb ~= "recover" and verb ~= "delete" and verb ~= "purge" then
+    errors.raise(string.format("%s: instance \"%s\" is deleted (try: moonbase recover %s)", verb,
+      name, name), "state")
+  end
+  return fn(rec)
+end
+
+---Runs fn(rec) under the instance's lock and saves the record it changed
+---(when fn raises, nothing is saved).
+function M.update(name, verb, fn)
+  return with_instance(name, verb, function(rec)
+    local r = fn(rec)
+    save(rec)
+    return r
+  end)
+end
+
+local function wrong_state(verb, name, st, hint)
+  errors.raise(string.format("%s: instance \"%s\" is %s%s", verb, name, st,
+    hint and (" (" .. hint .. ")") or ""), "state")
+end
+
+---Starts a stopped instance, or resumes a suspended one.
+function M.start(name, o)
+  o = o or {}
+  return with_instance(name, "start", function(rec)
+    local st = M.state(rec, "start")
+    if st == "running" then wrong_state("start", name, st, "nothing to do") end
+    if st == "suspended" then
+      errors.check("start", M.boot(rec, "resume", o))
+    elseif st == "stopped" then
+      errors.check("start", M.boot(rec, "boot", o))
+      rec.started_at = util.time()
+    else
+      wrong_state("start", name, st, "try: moonbase stop --force " .. name)
+    end
+    rec.state = "running"
+    rec.driver = select(2, drivers.current()) -- who runs it now (shared scope)
+    save(rec)
+    return rec
+  end)
+end
+
+---Stops a running (or, with force, suspended) instance.
+function M.stop(name, o)
+  o = o or {}
+  return with_instance(name, "stop", function(rec)
+    local drv = drivers.current()
+    local st = M.state(rec, "stop")
+    if st == "stopped" then wrong_state("stop", name, st, "nothing to do") end
+    if st == "suspended" and not o.force then
+      wrong_state("stop", name, st, "try: moonbase start " .. name .. ", or stop --force")
+    end
+    errors.check("stop", drv:shutdown(spec(rec), { force = o.force, timeout = o.timeout }))
+    M.settle(rec)
+    rec.state = "stopped"
+    rec.started_at = nil
+    save(rec)
+    return rec
+  end)
+end
+
+---Saves a running instance's state and stops it; start resumes it.
+function M.suspend(name)
+  return with_instance(name, "suspend", function(rec)
+    local st = M.state(rec, "suspend")
+    if st ~= "running" then wrong_state("suspend", name, st, "only a running instance can be " ..
+      "suspended") end
+    errors.check("suspend", drivers.current():suspend(spec(rec)))
+    M.settle(rec)
+    rec.state = "suspended"
+    save(rec)
+    return rec
+  end)
+end
+
+---Stops (gracefully) and starts a running instance.
+function M.restart(name)
+  local rec = instances.get(name)
+  local st = M.state(rec)
+  if st ~= "running" then
+    wrong_state("restart", name, st, "try: moonbase start " .. name)
+  end
+  M.stop(name)
+  return M.start(name)
+end
+
+local function purge_files(rec)
+  local drv = drivers.current()
+  local dir = instances.dir(rec.name)
+  errors.check("delete", drv:destroy(spec(rec)))
+  if rec.nics then
+    bridged.detach(rec.name, rec.nics)
+    network.release(rec.name)
+  end
+  -- move aside first so a concurrent list never sees a half-removed directory
+  local trash = string.format("%s/.trash-%s-%d", paths.instances(drivers.scope()), rec.name,
+    util.getpid())
+  if fs.rename(dir, trash) then
+    errors.check("delete", fs.rmtree(trash))
+  else
+    errors.check("delete", fs.rmtree(dir))
+  end
+end
+
+---Deletes an instance: stopped and kept for `recover`, or, with purge, removed.
+function M.delete(name, o)
+  o = o or {}
+  return with_instance(name, "delete", function(rec)
+    local st = M.state(rec, "delete")
+    if st == "running" or st == "suspended" then
+      errors.check("delete", drivers.current():shutdown(spec(rec), { force = true, timeout = 0 }))
+      M.settle(rec)
+    end
+    if o.purge then
+      purge_files(rec)
+      return nil
+    end
+    if rec.deleted then wrong_state("delete", name, "deleted already", "try: moonbase purge") end
+    rec.deleted = true
+    rec.state = "stopped"
+    save(rec)
+    return rec
+  end)
+end
+
+---Brings a deleted instance back (stopped).
+function M.recover(name)
+  return with_instance(name, "recover", function(rec)
+    if not rec.deleted then wrong_state("recover", name, "not deleted", "nothing to recover") end
+    rec.deleted = nil
+    rec.state = "stopped"
+    save(rec)
+    return rec
+  end)
+end
+
+---Removes every deleted instance for good; returns their names.
+function M.purge()
+  instances.sweep(paths.instances(drivers.scope()))
+  local gone = {}
+  for _, r in ipairs(instances.records()) do
+    if r.deleted then
+      local lock <close> = instances.lock(r.name)
+      local rec = instances.find(r.name)
+      if rec and rec.deleted then
+        purge_files(rec)
+        gone[#gone + 1] = rec.name
+      end
+    end
+  end
+  return gone
+end
+
+---------------------------------------------------------------- per-instance settings
+function M.get_property(name, prop)
+  local rec = instances.get(name)
+  local v = rec[prop]
+  if prop == "memory" or prop == "disk" then
+    return units.format_size(v)
+  end
+  return v
+end
+
+local function parse_property(name, prop, raw)
+  local what = "set local." .. name .. "." .. prop
+  local value
+  if prop == "cpus" then
+    value = math.tointeger(tonumber(raw))
+    if not value or not raw:match("^%d+$") then
+      errors.usage(what .. ": use a whole number of cpus, got \"" .. raw .. "\"")
+    end
+  else
+    local msg
+    value, msg = util.parse_size(raw)
+    if not value then errors.usage(what .. ": " .. msg) end
+  end
+  instances.validate_resources({ [prop] = value }, what)
+  instances.get(name)
+  return value, what
+end
+
+---Checks a per-instance setting without applying it.
+function M.check_property(name, prop, raw)
+  parse_property(name, prop, raw)
+end
+
+---Sets cpus/memory/disk of a stopped instance (disk only grows); applied at next start.
+function M.set_property(name, prop, raw)
+  local value, what = parse_property(name, prop, raw)
+  return with_instance(name, "set", function(rec)
+    local st = M.state(rec)
+    if st ~= "stopped" then
+      wrong_state(what, name, st, "try: moonbase stop " .. name .. " first")
+    end
+    if prop == "disk" then
+      if value < rec.disk then
+        errors.usage(string.format("%s: the disk can only grow (it is %s now)", what,
+          units.format_size(rec.disk)))
+      end
+      errors.check(what, drivers.current():resize_disk(spec(rec), value))
+    end
+    rec[prop] = value
+    save(rec)
+    return value
+  end)
+end
+
+---------------------------------------------------------------- settings
+settings.register("local.driver", {
+  after = function(v)
+    -- a live instance stays with the driver that runs it: say which
+    local ok, live = pcall(M.live_elsewhere, v)
+    for _, r in ipairs(ok and live or {}) do
+      io.stderr:write(string.format("note: instance \"%s\" stays with the %s driver " ..
+        "(running or suspended) until it stops there (exec works; start, stop, suspend " ..
+        "and delete need local.driver=%s)\n", r.name, r.driver, r.driver))
+    end
+  end,
+})
+
+local properties = { cpus = true, memory = true, disk = true }
+settings.register_pattern("^local%.([a-z][a-z0-9-]*)%.([a-z]+)$", {
+  accepts = function(_, prop) return properties[prop] == true end,
+  keys = function()
+    local keys = {}
+    for _, rec in ipairs(instances.records()) do
+      for _, p in ipairs({ "cpus", "disk", "memory" }) do
+        keys[#keys + 1] = "local." .. rec.name .. "." .. p
+      end
+    end
+    return keys
+  end,
+  get = function(_, name, prop) return M.get_property(name, prop) end,
+  check = function(_, raw, name, prop) return M.check_property(name, prop, raw) end,
+  set = function(_, raw, name, prop) return M.set_property(name, prop, raw) end,
+})
+
+return M

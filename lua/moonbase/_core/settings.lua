@@ -1,0 +1,202 @@
+-- Settings: a schema of keys (type, allowed values, default, help), stored in
+-- <config>/settings.json, written atomically under a lock. A leaf: the
+-- modules that own keys register them (and their validators) here, and keys
+-- that follow a pattern, such as local.<instance>.cpus|memory|disk (kept in
+-- the instance's own record), register a handler for the pattern. The
+-- public moonbase.settings loads every owner first.
+-- layer: records
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local paths = require("moonbase._core.paths")
+local store = require("moonbase._core.store")
+local errors = require("moonbase.errors")
+
+local M = {}
+
+---@class moonbase.SettingKey
+---@field type "string"|"enum"|"name"|"bool"|"int"
+---@field values? string[]
+---@field default any
+---@field help string
+---@field validate? fun(v: string): boolean?, string?  a "string" key's check of its value
+---@field check? fun(v: any)  raises when the value cannot be taken now (the state forbids it)
+---@field after? fun(v: any)  runs after a set (notes for the user)
+
+---Every key, registered by the module that owns it (settings requires none
+---of them: it is a leaf). The keys of moonbase itself:
+---@type table<string, moonbase.SettingKey>
+M.schema = {
+  ["client.primary-name"] = {
+    type = "name", default = "primary",
+    help = "the instance `moonbase shell` uses when no name is given",
+  },
+}
+
+---Registers a key (or adds fields, such as an `after` hook, to one).
+---@param key string
+---@param def moonbase.SettingKey|table
+function M.register(key, def)
+  local k = M.schema[key]
+  if not k then
+    M.schema[key] = def
+    return
+  end
+  for f, v in pairs(def) do k[f] = v end
+end
+
+---@class moonbase.SettingPattern
+---@field keys fun(): string[]         every key the pattern has now
+---@field get fun(key: string, ...): any
+---@field check fun(key: string, raw: string, ...)
+---@field set fun(key: string, raw: string, ...): any
+---@field unset? fun(key: string, ...)
+---@field accepts? fun(...): boolean  whether the captures name a key of the pattern
+
+-- Keys that are not in the schema but follow a pattern (local.<instance>.cpus):
+-- {pattern, handler} in registration order.
+local patterns = {}
+
+---Registers keys matching a Lua pattern; the pattern's captures are passed
+---to the handler after the key.
+---@param pattern string
+---@param handler moonbase.SettingPattern
+function M.register_pattern(pattern, handler)
+  for _, p in ipairs(patterns) do
+    if p.pattern == pattern then p.handler = handler return end
+  end
+  patterns[#patterns + 1] = { pattern = pattern, handler = handler }
+end
+
+local function pattern_of(key)
+  for _, p in ipairs(patterns) do
+    local caps = { key:match(p.pattern) }
+    if caps[1] and (not p.handler.accepts or p.handler.accepts(table.unpack(caps))) then
+      return p.handler, caps
+    end
+  end
+end
+
+local function file()
+  return paths.config .. "/settings.json"
+end
+
+local function load()
+  return errors.check("settings", store.read(file(), {}))
+end
+
+local function validate(key, raw)
+  local k = M.schema[key]
+  if k.type == "enum" then
+    for _, v in ipairs(k.values) do
+      if v == raw then return raw end
+    end
+    errors.usage(string.format("invalid value \"%s\" for %s: use one of %s", raw, key,
+      table.concat(k.values, ", ")))
+  elseif k.type == "name" then
+    local ok, msg = util.valid_name(raw)
+    if not ok then errors.usage(string.format("invalid value for %s: %s", key, msg)) end
+    return raw
+  elseif k.type == "bool" then
+    if raw == "true" or raw == "on" then return true end
+    if raw == "false" or raw == "off" then return false end
+    errors.usage(string.format("invalid value \"%s\" for %s: use true or false", raw, key))
+  elseif k.type == "int" then
+    local n = math.tointeger(tonumber(raw))
+    if not n then errors.usage(string.format("invalid value \"%s\" for %s: use a whole number",
+      raw, key)) end
+    return n
+  elseif k.type == "string" then
+    if k.validate then
+      local ok, msg = k.validate(raw)
+      if not ok then errors.usage(string.format("invalid value for %s: %s", key, msg)) end
+    end
+    return raw
+  end
+  error("settings: bad schema type for " .. key)
+end
+
+local function unknown(key)
+  errors.usage(string.format("unknown setting \"%s\" (try: moonbase get --keys)", key))
+end
+
+---All keys, sorted (keys of registered patterns included).
+---@return string[]
+function M.keys()
+  local keys = {}
+  for k in pairs(M.schema) do keys[#keys + 1] = k end
+  for _, p in ipairs(patterns) do
+    local ok, list = pcall(p.handler.keys)
+    for _, k in ipairs(ok and list or {}) do keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  return keys
+end
+
+---Reads a setting (its default when unset).
+---@param key string
+---@return any
+function M.get(key)
+  if M.schema[key] then
+    local v = load()[key]
+    if v == nil then return M.schema[key].default end
+    return v
+  end
+  local h, caps = pattern_of(key)
+  if h then return h.get(key, table.unpack(caps)) end
+  unknown(key)
+end
+
+---True when the key was set explicitly (not a default).
+function M.is_set(key)
+  return M.schema[key] ~= nil and load()[key] ~= nil
+end
+
+local function update(fn)
+  errors.check("settings", fs.mkdirs(paths.config))
+  local lock <close> = errors.check("settings", fs.lock(paths.config .. "/settings.lock"))
+  local data = load()
+  fn(data)
+  store.write(file(), data, 384)
+end
+
+---Checks a KEY=VALUE without storing it; raises a usage error when invalid.
+function M.check(key, raw)
+  if M.schema[key] then
+    local value = validate(key, raw)
+    if M.schema[key].check then M.schema[key].check(value) end
+    return
+  end
+  local h, caps = pattern_of(key)
+  if h then return h.check(key, raw, table.unpack(caps)) end
+  unknown(key)
+end
+
+---Validates and stores a setting; nothing is written when it is invalid.
+function M.set(key, raw)
+  if M.schema[key] then
+    local value = validate(key, raw)
+    if M.schema[key].check then M.schema[key].check(value) end
+    update(function(d) d[key] = value end)
+    if M.schema[key].after then M.schema[key].after(value) end
+    return value
+  end
+  local h, caps = pattern_of(key)
+  if h then return h.set(key, raw, table.unpack(caps)) end
+  unknown(key)
+end
+
+---Returns a setting to its default.
+function M.unset(key)
+  if M.schema[key] then
+    update(function(d) d[key] = nil end)
+    return
+  end
+  local h, caps = pattern_of(key)
+  if h then
+    if h.unset then return h.unset(key, table.unpack(caps)) end
+    errors.usage(string.format("%s cannot be unset: set it to a value instead", key))
+  end
+  unknown(key)
+end
+
+return M
