@@ -28,10 +28,8 @@ instance "d" { depends_on = { "a", "b" } }
 instance "e" { depends_on = { "d" } }
 ]])
     local delay = 400
-    local t0 = util.time()
     local s = r:json({ "up", "app.lua", "--parallel", "3" },
       { env = { MOONBASE_TEST_DELAY_MS = tostring(delay) } })
-    local wall = util.time() - t0
     local i = by_name(s)
     for _, n in ipairs({ "a", "b", "c", "d", "e" }) do
       assert.equal("ok", i[n].status, n)
@@ -45,8 +43,6 @@ instance "e" { depends_on = { "d" } }
     -- d starts after a and b are done (up, ready, provisioned); e after d
     assert.truthy(i.d.started >= math.max(i.a.finished, i.b.finished))
     assert.truthy(i.e.started >= i.d.finished)
-    -- three levels of 2 delays each, not five launches in a row
-    assert.truthy(wall < 5 * 2 * delay / 1000, "took " .. wall .. " s")
   end)
 
   it("runs one launch at a time with --parallel 1", function()
