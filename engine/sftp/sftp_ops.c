@@ -15,13 +15,38 @@
 
 /* ------------------------------------------------------------ operations */
 
+/* Whether a guest may make `guest` the owner (or group) of a host file now
+ * owned by `current`: only to an id of the mount's map, or to what it is
+ * already (-1 leaves it as it is). Anything else, root above all, is refused:
+ * the guest must not give host files away. */
+static bool owner_allowed(const struct mb_sftp_idmap *map, size_t n, uint32_t guest,
+                          uint32_t current)
+{
+    if (guest == UINT32_MAX || sftp_unmap_id(map, n, guest) == current)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (map[i].guest == guest)
+            return true;
+    return false;
+}
+
 /* Applies attrs to the file behind fd: an open file, or (path_fd) an O_PATH
  * descriptor reached through its /proc/self/fd link, which names exactly
- * that inode and cannot be redirected by a rename. 0 or an errno. */
+ * that inode and cannot be redirected by a rename. Modes lose their setuid,
+ * setgid and sticky bits; an ownership change outside the id maps is
+ * refused before anything is applied. 0 or an errno. */
 static int apply_attrs(mb_sftp_server *s, int fd, bool path_fd, const struct attrs *a)
 {
     char proc[48];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (a->flags & ATTR_UIDGID) {
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            return errno;
+        if (!owner_allowed(s->o.uid_map, s->o.n_uid_map, a->uid, st.st_uid)
+            || !owner_allowed(s->o.gid_map, s->o.n_gid_map, a->gid, st.st_gid))
+            return EPERM;
+    }
     if (a->flags & ATTR_SIZE) {
         int r = path_fd ? truncate(proc, (off_t)a->size) : ftruncate(fd, (off_t)a->size);
         if (r != 0)
@@ -34,7 +59,8 @@ static int apply_attrs(mb_sftp_server *s, int fd, bool path_fd, const struct att
             return errno;
     }
     if (a->flags & ATTR_PERMISSIONS) {
-        int r = path_fd ? chmod(proc, a->perm & 07777) : fchmod(fd, a->perm & 07777);
+        mode_t mode = a->perm & GUEST_MODE_BITS;
+        int r = path_fd ? chmod(proc, mode) : fchmod(fd, mode);
         if (r != 0)
             return errno;
     }
@@ -67,7 +93,7 @@ void sftp_op_open(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *o)
     if (pf & FXF_TRUNC)
         flags |= O_TRUNC;
     flags |= O_NOCTTY | O_NONBLOCK; /* a FIFO must not block the server */
-    mode_t mode = (a.flags & ATTR_PERMISSIONS) ? (a.perm & 07777) : 0666;
+    mode_t mode = (a.flags & ATTR_PERMISSIONS) ? (a.perm & GUEST_MODE_BITS) : 0666;
     int fd = -1;
     bool created = false;
     if (pf & FXF_CREAT) {
@@ -101,6 +127,10 @@ void sftp_op_open(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *o)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (created && (a.flags & ATTR_PERMISSIONS))
         fchmod(fd, mode);
+    /* what the kernel does for writers without CAP_FSETID, which the agent
+     * (root) has: a file the guest may change is no longer setuid/setgid */
+    if (!created && (flags & O_ACCMODE) != O_RDONLY && (st.st_mode & (S_ISUID | S_ISGID)))
+        fchmod(fd, st.st_mode & GUEST_MODE_BITS);
     int h = sftp_handle_new(s, fd, NULL);
     if (h < 0) {
         close(fd);
@@ -397,7 +427,7 @@ void sftp_op_name(mb_sftp_server *s, struct msg *m, uint32_t id, int type, struc
     }
     int r;
     if (type == FXP_MKDIR) {
-        mode_t mode = (a.flags & ATTR_PERMISSIONS) ? (a.perm & 07777) : 0777;
+        mode_t mode = (a.flags & ATTR_PERMISSIONS) ? (a.perm & GUEST_MODE_BITS) : 0777;
         r = mkdirat(dfd, name, mode);
         if (r == 0 && (a.flags & ATTR_PERMISSIONS)) {
             /* the exact mode, on the directory we made (not on whatever a

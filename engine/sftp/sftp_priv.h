@@ -33,6 +33,9 @@ enum { FXF_READ = 1, FXF_WRITE = 2, FXF_APPEND = 4, FXF_CREAT = 8, FXF_TRUNC = 0
 
 #define MAX_PACKET (1024 * 1024 + 1024) /* the largest request taken */
 #define MAX_READ (256 * 1024)           /* the most one READ returns */
+/* the mode bits a guest may set on host files: never setuid, setgid or
+ * sticky (a guest root could otherwise plant a setuid-root program) */
+#define GUEST_MODE_BITS 0777
 #define MAX_HANDLES 1024
 #define READDIR_BATCH 100
 

@@ -661,6 +661,71 @@ static void test_id_maps(void **state)
     mb_error_free(err);
 }
 
+/* A guest never plants setuid, setgid or sticky files on the host, and never
+ * gives host files to an owner outside the id maps (root above all): what
+ * moonbase running as root would otherwise do for it. */
+static void test_no_setuid_no_giveaway(void **state)
+{
+    struct fixture *fx = *state;
+    struct client c;
+    char map[64], p[400];
+    struct stat sb;
+    snprintf(map, sizeof map, "%u:4242", (unsigned)getuid());
+    client_open(&c, fx, false, 0, map);
+    snprintf(p, sizeof p, "%s/file.txt", fx->share);
+    /* SETSTAT and FSETSTAT: the mode without its special bits */
+    expect_status(rq(&c, SETSTAT, "sa", "file.txt", A_PERM, 04755), OK);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    struct reply h = rq(&c, OPEN, "sua", "file.txt", F_READ, 0);
+    assert_int_equal(h.type, HANDLE);
+    expect_status(rq(&c, FSETSTAT, "ha", &h, A_PERM, 06777), OK);
+    expect_status(rq(&c, CLOSE, "h", &h), OK);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0777);
+    /* a new file, a new directory */
+    h = rq(&c, OPEN, "sua", "suid", F_WRITE | F_CREAT | F_EXCL, A_PERM, 04755);
+    assert_int_equal(h.type, HANDLE);
+    expect_status(rq(&c, CLOSE, "h", &h), OK);
+    snprintf(p, sizeof p, "%s/suid", fx->share);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    expect_status(rq(&c, MKDIR, "sa", "sticky", A_PERM, 03777), OK);
+    snprintf(p, sizeof p, "%s/sticky", fx->share);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0777);
+    /* a setuid file of the host that the guest opens for writing loses the bit */
+    snprintf(p, sizeof p, "%s/sub/inner.txt", fx->share);
+    assert_int_equal(chmod(p, 04755), 0);
+    h = rq(&c, OPEN, "sua", "sub/inner.txt", F_WRITE, 0);
+    assert_int_equal(h.type, HANDLE);
+    expect_status(rq(&c, CLOSE, "h", &h), OK);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    /* ownership: to a mapped id or unchanged only; a refused request changes
+     * nothing, not even the mode it also asked for */
+    snprintf(p, sizeof p, "%s/file.txt", fx->share);
+    expect_denied(rq(&c, SETSTAT, "sa", "file.txt", A_UIDGID, 12345, (uint32_t)getgid()));
+    expect_denied(rq(&c, SETSTAT, "sa", "file.txt", A_UIDGID | A_PERM, 4242, 12345, 0600));
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_uid, getuid());
+    assert_int_equal(sb.st_gid, getgid());
+    assert_int_equal(sb.st_mode & 07777, 0777);
+    expect_status(rq(&c, SETSTAT, "sa", "file.txt", A_UIDGID, 4242, (uint32_t)getgid()), OK);
+    expect_status(rq(&c, SETSTAT, "sa", "file.txt", A_UIDGID, UINT32_MAX, UINT32_MAX), OK);
+    if (getuid() == 0) {
+        /* as root (moonbase's case): a file of another user is not given to root */
+        snprintf(p, sizeof p, "%s/sub/inner.txt", fx->share);
+        assert_int_equal(chown(p, 4321, 4321), 0);
+        expect_denied(rq(&c, SETSTAT, "sa", "sub/inner.txt", A_UIDGID, 0u, 0u));
+        expect_denied(rq(&c, SETSTAT, "sa", "sub/inner.txt", A_UIDGID, UINT32_MAX, 0u));
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal(sb.st_uid, 4321);
+        assert_int_equal(sb.st_gid, 4321);
+    }
+    client_close(&c);
+}
+
 static void test_malformed(void **state)
 {
     struct fixture *fx = *state;
@@ -869,7 +934,8 @@ int main(void)
         BOTH(test_dotdot_refused),         BOTH(test_absolute_refused),
         BOTH(test_symlink_escape_refused), BOTH(test_readonly),
         BOTH(test_write_operations),       BOTH(test_realpath),
-        BOTH(test_id_maps),                BOTH(test_malformed),
+        BOTH(test_id_maps),                BOTH(test_no_setuid_no_giveaway),
+        BOTH(test_malformed),
         BOTH(test_serve_loop),             BOTH(test_serve_no_deadlock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
