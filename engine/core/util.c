@@ -40,7 +40,7 @@ bool mb_size_parse(const char *s, uint64_t *bytes, mb_error **err)
         if (strcasecmp(end, units[i].unit) != 0)
             continue;
         double b = v * units[i].mult;
-        if (b >= 18446744073709551615.0) {
+        if (b >= 9223372036854775808.0) { /* 2^63: sizes are signed 64-bit in Lua */
             mb_error_set(err, MB_ERR_USAGE, "invalid size \"%s\": too large", s);
             return false;
         }

@@ -9,7 +9,8 @@
 #include "core/error.h"
 
 /* "1024", "512M", "5G", "1.5GiB", "10k", "2TB": binary units (K = 1024), as
- * Multipass reads them. Result in bytes; rejects negatives, junk, overflow. */
+ * Multipass reads them. Result in bytes, below 2^63 (a Lua integer); rejects
+ * negatives, junk, overflow. */
 bool mb_size_parse(const char *s, uint64_t *bytes, mb_error **err);
 /* "30", "30s", "1.5m", "2h", "14d" -> seconds. */
 bool mb_duration_parse(const char *s, double *seconds, mb_error **err);

@@ -51,6 +51,11 @@ static void test_sizes(void **state)
     size_bad("0x10", "invalid size");
     size_bad("inf", "invalid size");
     size_bad("99999999999T", "too large");
+    /* Lua integers are signed: 2^63 and up would turn negative */
+    size_bad("9223372036854775807", "too large");
+    size_bad("9223372036854775808", "too large");
+    size_bad("8388608T", "too large");
+    size_ok("8388607T", 8388607ull << 40);
     mb_error *err = NULL;
     uint64_t v;
     assert_false(mb_size_parse(NULL, &v, &err));
