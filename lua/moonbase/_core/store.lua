@@ -20,8 +20,27 @@ local function integers(t)
   return t
 end
 
+-- A writer killed between creating its temporary file and renaming it into
+-- place leaves ".<name>.tmp.<pid>.<n>" behind (engine/core/fs.c). The first
+-- read or write of a directory in a process removes those whose writer is
+-- gone, as launch sweeps its staging directories.
+local swept = {}
+function M.sweep(dir)
+  if swept[dir] then return end
+  swept[dir] = true
+  local me = require("moonbase.engine.util").getpid()
+  local alive = require("moonbase.engine.process").alive
+  for _, n in ipairs(fs.list(dir) or {}) do
+    local pid = math.tointeger(tonumber(n:match("^%..+%.tmp%.(%d+)%.%d+$") or ""))
+    if pid and pid ~= me and not alive(pid) then fs.remove(dir .. "/" .. n) end
+  end
+end
+
+local function dir_of(path) return path:match("^(.*)/[^/]*$") or "." end
+
 ---Reads a JSON file. Missing file -> default (or nil, msg, "notfound").
 function M.read(path, default)
+  M.sweep(dir_of(path))
   local text, msg, code = fs.read(path)
   if not text then
     if code == "notfound" and default ~= nil then return default end
@@ -38,8 +57,9 @@ end
 
 ---Writes value as JSON, atomically; creates the directory.
 function M.write(path, value, mode)
-  local dir = path:match("^(.*)/[^/]*$")
+  local dir = dir_of(path)
   errors.check(nil, fs.mkdirs(dir))
+  M.sweep(dir)
   return errors.check(nil, fs.write(path, json.encode(value), mode))
 end
 
