@@ -83,6 +83,10 @@ static void redirect(const char *path, int fd, int flags)
     }
 }
 
+/* A child that cannot enter its cwd reports errno + CHDIR_FAILED (errnos are
+ * far below it), so the message names the directory, not the program. */
+#define CHDIR_FAILED 0x10000
+
 /* spawn(argv [, {env, cwd, stdin, stdout, stderr (paths), detach}]) -> pid
  * detach: new session, and the child is reparented to init (double fork), so
  * it outlives this process and is never our zombie. */
@@ -117,8 +121,13 @@ static int l_spawn(lua_State *L)
         redirect(in ? in : (detach ? "/dev/null" : NULL), 0, O_RDONLY);
         redirect(out, 1, O_WRONLY | O_CREAT | O_APPEND);
         redirect(errp, 2, O_WRONLY | O_CREAT | O_APPEND);
-        if (cwd && chdir(cwd) != 0)
+        /* what failed goes back through the pipe: -errno of exec, or of
+         * chdir offset by CHDIR_FAILED */
+        if (cwd && chdir(cwd) != 0) {
+            int e = -(errno + CHDIR_FAILED);
+            (void)!write(pfd[1], &e, sizeof e);
             _exit(127);
+        }
         execvp(argv[0], argv);
         int e = -errno;
         (void)!write(pfd[1], &e, sizeof e);
@@ -152,7 +161,10 @@ static int l_spawn(lua_State *L)
         if (!detach)
             waitpid(pid, NULL, 0);
         mb_error *err = NULL;
-        mb_error_set_errno(&err, -msg, "cannot run %s", argv[0]);
+        if (-msg >= CHDIR_FAILED)
+            mb_error_set_errno(&err, -msg - CHDIR_FAILED, "cannot run %s in %s", argv[0], cwd);
+        else
+            mb_error_set_errno(&err, -msg, "cannot run %s", argv[0]);
         return mb_lua_push_error(L, err);
     }
     if (result <= 0) {
@@ -222,8 +234,11 @@ static int l_run(lua_State *L)
         dup2(pout[1], 1);
         if (!inherit_err)
             dup2(perr[1], 2);
-        if (cwd && chdir(cwd) != 0)
+        if (cwd && chdir(cwd) != 0) {
+            int e = errno + CHDIR_FAILED;
+            (void)!write(pexec[1], &e, sizeof e);
             _exit(127);
+        }
         execvp(argv[0], argv);
         int e = errno;
         (void)!write(pexec[1], &e, sizeof e);
@@ -243,7 +258,10 @@ static int l_run(lua_State *L)
         if (pid > 0)
             waitpid(pid, NULL, 0);
         mb_error *err = NULL;
-        mb_error_set_errno(&err, pid < 0 ? errno : e, "cannot run %s", argv[0]);
+        if (pid > 0 && e >= CHDIR_FAILED)
+            mb_error_set_errno(&err, e - CHDIR_FAILED, "cannot run %s in %s", argv[0], cwd);
+        else
+            mb_error_set_errno(&err, pid < 0 ? errno : e, "cannot run %s", argv[0]);
         return mb_lua_push_error(L, err);
     }
     /* output chunks are collected in two Lua tables: no malloc'd memory is
