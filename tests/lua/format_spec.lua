@@ -16,7 +16,7 @@ local rows = {
 }
 local columns = { { key = "name", title = "Name" }, { key = "state", title = "State" },
   { key = "ipv4", title = "IPv4" }, { key = "image", title = "Image" },
-  { key = "memory", title = "Memory" } }
+  { key = "memory", title = "Memory" }, { key = "note", title = "Note" } }
 
 local function golden(name, got)
   local path = golden_dir .. name
@@ -54,7 +54,8 @@ describe("format", function()
     assert.equal("No instances found.\n", format.render({}, "table",
       { columns = columns, empty = "No instances found." }))
     assert.equal("[]\n", format.render({}, "json", { columns = columns }))
-    assert.equal("name,state,ipv4,image,memory\n", format.render({}, "csv", { columns = columns }))
+    assert.equal("name,state,ipv4,image,memory,note\n",
+      format.render({}, "csv", { columns = columns }))
   end)
 
   it("renders nested values in JSON and YAML the same way", function()
@@ -71,6 +72,53 @@ describe("format", function()
     assert.same({ "10.77.0.10", "192.0.2.7" }, back[1].ipv4)
     assert.equal(536870912, back[3].memory)
     assert.equal("yes", back[3].note) -- a string, not a boolean
+  end)
+
+  it("shows the same fields in every format, full values but in the table", function()
+    local cols = { { key = "id", title = "ID", kind = "id" },
+      { key = "size", title = "Size", kind = "bytes" },
+      { key = "up", title = "Uptime", kind = "seconds" },
+      { key = "seen", title = "Seen", kind = "age" },
+      { key = "at", title = "At", kind = "time" },
+      { key = "tags", title = "Tags", kind = "list" },
+      { key = "extra", title = "Extra", detail = true } }
+    local id = string.rep("ab", 32)
+    local now = require("moonbase.engine.util").time()
+    local data = { { id = id, size = 1536 * 1024, up = 3725, seen = math.floor(now),
+      at = 86400.25, tags = {}, extra = { a = 1, b = { "x", "y" } } }, { id = "short" } }
+    assert.equal("ID            Size  Uptime    Seen      At                        Tags\n" ..
+      "abababababab  1.5M  1h 2m 5s  just now  1970-01-02T00:00:00.250Z  --\n" ..
+      "short         --    --        --        --                        --\n",
+      format.render(data, "table", { columns = cols, color = false }))
+    assert.equal("id,size,up,seen,at,tags,extra\n" .. id .. ",1572864,3725," ..
+      format.time(math.floor(now)) .. ",1970-01-02T00:00:00.250Z,," ..
+      '"{""a"": 1, ""b"": [""x"", ""y""]}"\nshort,,,,,,\n',
+      format.render(data, "csv", { columns = cols }))
+    local text = format.render(data, "json", { columns = cols })
+    assert.truthy(text:find('"tags": []', 1, true), text)
+    local back = require("moonbase.engine.json").decode(text)
+    assert.equal(id, back[1].id)
+    assert.equal("1970-01-02T00:00:00.250Z", back[1].at)
+    assert.equal(format.time(math.floor(now)), back[1].seen)
+    assert.same({ "x", "y" }, back[1].extra.b)
+    for _, c in ipairs(cols) do
+      assert.is_not_nil(back[2][c.key], c.key .. " missing in row 2") -- null, not absent
+    end
+  end)
+
+  it("prints an empty list as [] in YAML too, never \" []\"", function()
+    assert.equal("[]\n", format.render({}, "yaml", { columns = columns }))
+    assert.equal("{}\n", format.yaml({}))
+  end)
+
+  it("turns epoch times into ISO 8601 UTC and back", function()
+    assert.equal("2024-02-29T12:34:56Z", format.time(1709210096))
+    assert.equal("2024-02-29T12:34:56.500Z", format.time(1709210096.5))
+    assert.equal(1709210096, format.epoch("2024-02-29T12:34:56Z"))
+    assert.equal(1709210096.5, format.epoch("2024-02-29T12:34:56.500Z"))
+    assert.equal("just now", format.ago(1000, 1030))
+    assert.equal("2m ago", format.ago(1000, 1150))
+    assert.equal("1d 2h ago", format.ago(0, 86400 + 7200 + 1234))
   end)
 
   it("honours NO_COLOR", function()
