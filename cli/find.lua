@@ -2,7 +2,14 @@
 local images = require("moonbase.images")
 local format = require("moonbase.format")
 
+local columns = {
+  { key = "image", title = "Image" }, { key = "aliases", title = "Aliases", kind = "list" },
+  { key = "os", title = "OS" }, { key = "release", title = "Release" },
+  { key = "version", title = "Version" }, { key = "remote", title = "Remote" },
+}
+
 return {
+  columns = columns,
   summary = "Find images on the remotes",
   usage = "moonbase find [REMOTE:][TEXT] [--format FORMAT] [--force-update] [--all]",
   description = "Lists the images the remotes offer: each product's newest version, with " ..
@@ -20,11 +27,7 @@ return {
       all = opts.all })
     for _, w in ipairs(warnings) do io.stderr:write("find: warning: ", w, "\n") end
     format.print(rows, opts.format, {
-      columns = {
-        { key = "image", title = "Image" }, { key = "aliases", title = "Aliases" },
-        { key = "os", title = "OS" }, { key = "release", title = "Release" },
-        { key = "version", title = "Version" }, { key = "remote", title = "Remote" },
-      },
+      columns = columns,
       empty = opts[1] and string.format('No images match "%s".', opts[1]) or "No images found.",
     })
     return 0

@@ -3,7 +3,12 @@ local forwards = require("moonbase.forwards")
 local format = require("moonbase.format")
 local errors = require("moonbase.errors")
 
+local columns = { { key = "address", title = "Address" },
+  { key = "host_port", title = "Host port" }, { key = "guest_port", title = "Guest port" },
+  { key = "proto", title = "Proto" } }
+
 return {
+  columns = columns,
   summary = "Forward host ports to an instance",
   usage = "moonbase forward NAME HOSTPORT:GUESTPORT[/tcp|/udp] [--address ADDR] | " ..
     "NAME --list | NAME --remove HOSTPORT[/udp]",
@@ -25,12 +30,10 @@ return {
     if opts.list then
       local rows = {}
       for _, f in ipairs(forwards.list(name)) do
-        rows[#rows + 1] = { host = f.address .. ":" .. f.host_port, guest = f.guest_port,
-          proto = f.proto or "tcp" }
+        rows[#rows + 1] = { address = f.address, host_port = f.host_port,
+          guest_port = f.guest_port, proto = f.proto or "tcp" }
       end
-      format.print(rows, opts.format, { columns = { { key = "host", title = "Host" },
-        { key = "guest", title = "Guest port" }, { key = "proto", title = "Proto" } },
-        empty = "No forwards." })
+      format.print(rows, opts.format, { columns = columns, empty = "No forwards." })
       return 0
     end
     if opts.remove then

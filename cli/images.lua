@@ -2,44 +2,22 @@
 local images = require("moonbase.images")
 local format = require("moonbase.format")
 local units = require("moonbase.units")
-local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 
 local usage = "moonbase images [--format FORMAT] | images pull IMAGE [--quiet] " ..
   "[--limit-rate SIZE] | " ..
   "images prune [--older-than DURATION]"
 
-local function ago(t)
-  if type(t) ~= "number" then return nil end
-  local d = math.max(0, math.floor(util.time() - t))
-  if d < 60 then return "just now" end
-  return units.format_duration(d - d % 60):gsub(" 0s$", "") .. " ago"
-end
+local columns = {
+  { key = "id", title = "ID", kind = "id" }, { key = "image", title = "Image" },
+  { key = "os", title = "OS" }, { key = "release", title = "Release" },
+  { key = "version", title = "Version" }, { key = "size", title = "Size", kind = "bytes" },
+  { key = "last_used", title = "Last used", kind = "age" },
+  { key = "used_by", title = "Used by", kind = "list" },
+}
 
 local function list(opts)
-  local rows = images.list()
-  local shown = {}
-  for i, r in ipairs(rows) do
-    shown[i] = { id = r.id:sub(1, 12), image = r.image, os = r.os, release = r.release,
-      version = r.version, size = units.format_size(r.size), last_used = ago(r.last_used),
-      used_by = r.used_by }
-  end
-  local value = {}
-  for i, r in ipairs(rows) do
-    value[i] = { id = r.id, image = r.image, os = r.os, release = r.release,
-      version = r.version, size = r.size, used_by = r.used_by,
-      last_used = r.last_used and os.date("!%Y-%m-%dT%H:%M:%SZ", r.last_used) or nil }
-  end
-  local structured = opts.format == "json" or opts.format == "yaml"
-  format.print(structured and value or shown, opts.format, {
-    columns = {
-      { key = "id", title = "ID" }, { key = "image", title = "Image" },
-      { key = "os", title = "OS" }, { key = "release", title = "Release" },
-      { key = "version", title = "Version" }, { key = "size", title = "Size" },
-      { key = "last_used", title = "Last used" }, { key = "used_by", title = "Used by" },
-    },
-    empty = "No cached images.",
-  })
+  format.print(images.list(), opts.format, { columns = columns, empty = "No cached images." })
 end
 
 local function pull(opts)
@@ -70,6 +48,7 @@ end
 return {
   summary = "List, pull or prune cached images",
   usage = usage,
+  columns = columns,
   description = "Without a subcommand, lists the images in the cache with their size and " ..
     "last use. 'pull IMAGE' downloads and verifies an image into the cache without " ..
     "launching anything. 'prune' removes cached images no instance uses (with " ..

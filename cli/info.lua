@@ -1,17 +1,43 @@
--- moonbase info NAME...
+-- moonbase info NAME... | --all
 local instance = require("moonbase.instance")
 local format = require("moonbase.format")
-local units = require("moonbase.units")
+local errors = require("moonbase.errors")
 
-local order = { "name", "state", "image", "cpus", "memory", "disk_used", "disk_total", "ipv4",
-  "ssh", "uptime", "mounts", "driver", "host", "created" }
-local titles = { name = "Name", state = "State", image = "Image", cpus = "CPUs",
-  memory = "Memory", disk_used = "Disk used", disk_total = "Disk total", ipv4 = "IPv4",
-  ssh = "SSH", uptime = "Uptime", mounts = "Mounts", driver = "Driver", host = "Host", created = "Created" }
+local function mounts_text(list)
+  local m = {}
+  for _, x in ipairs(list) do m[#m + 1] = x.source .. " => " .. x.target end
+  return #m > 0 and table.concat(m, ", ") or nil
+end
+
+local function labels_text(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for i, k in ipairs(keys) do keys[i] = k .. "=" .. tostring(t[k]) end
+  return #keys > 0 and table.concat(keys, ",") or nil
+end
+
+local columns = {
+  { key = "name", title = "Name" }, { key = "state", title = "State" },
+  { key = "image", title = "Image" }, { key = "cpus", title = "CPUs" },
+  { key = "memory", title = "Memory", kind = "bytes" },
+  { key = "disk_used", title = "Disk used", kind = "bytes" },
+  { key = "disk_total", title = "Disk total", kind = "bytes" },
+  { key = "ipv4", title = "IPv4", kind = "list" }, { key = "ssh", title = "SSH" },
+  { key = "uptime", title = "Uptime", kind = "seconds" },
+  { key = "mounts", title = "Mounts", kind = "list", text = mounts_text,
+    note = "of {source, target, type, readonly, ...}; the table and CSV: SOURCE => TARGET" },
+  { key = "driver", title = "Driver" }, { key = "host", title = "Host" },
+  { key = "created", title = "Created", kind = "time" },
+  { key = "labels", title = "Labels", detail = true, text = labels_text,
+    note = "a map; CSV: key=value,..." },
+}
 
 return {
   summary = "Show details of instances",
   usage = "moonbase info NAME... [--all] [--format FORMAT]",
+  description = "JSON and YAML give a map from each name to its details.",
+  columns = columns,
   options = { { "all", type = "flag", help = "all instances" }, format.option },
   run = function(opts)
     local names = {}
@@ -20,41 +46,16 @@ return {
     else
       for i = 1, #opts do names[#names + 1] = opts[i] end
     end
-    if #names == 0 then
-      require("moonbase.errors").usage("info needs an instance name (or --all)")
+    if #names == 0 and not opts.all then
+      errors.usage("info needs an instance name (or --all)")
     end
-    local infos, map = {}, {}
+    local infos = {}
     for _, n in ipairs(names) do
       local i = instance.info(n)
-      i.ipv4 = format.array(i.ipv4)
-      i.mounts = format.array(i.mounts)
       infos[#infos + 1] = i
-      map[n] = i
     end
-    if opts.format ~= "table" then
-      format.print(infos, opts.format, { value = map, columns = (function()
-        local c = {}
-        for _, k in ipairs(order) do c[#c + 1] = { key = k } end
-        return c
-      end)() })
-      return 0
-    end
-    local out = {}
-    for idx, i in ipairs(infos) do
-      if idx > 1 then out[#out + 1] = "" end
-      for _, k in ipairs(order) do
-        local v = i[k]
-        if k == "memory" or k == "disk_used" or k == "disk_total" then v = units.format_size(v)
-        elseif k == "uptime" then v = units.format_duration(v)
-        elseif k == "mounts" then
-          local m = {}
-          for _, x in ipairs(i.mounts) do m[#m + 1] = x.source .. " => " .. x.target end
-          v = #m > 0 and table.concat(m, ", ") or nil
-        elseif type(v) == "table" then v = #v > 0 and table.concat(v, ", ") or nil end
-        out[#out + 1] = string.format("%-12s %s", titles[k] .. ":", v ~= nil and tostring(v) or "--")
-      end
-    end
-    print(table.concat(out, "\n"))
+    format.print(infos, opts.format, { columns = columns, by = "name", vertical = true,
+      empty = "No instances found." })
     return 0
   end,
 }

@@ -2,24 +2,44 @@
 local instance = require("moonbase.instance")
 local format = require("moonbase.format")
 
+local columns = {
+  { key = "name", title = "Name" }, { key = "state", title = "State" },
+  { key = "ipv4", title = "IPv4", kind = "list" }, { key = "image", title = "Image" },
+  { key = "driver", title = "Driver", when_text = "when one runs under another driver",
+    when = function(rows)
+      local current = select(2, instance.driver())
+      for _, r in ipairs(rows) do if r.driver ~= current then return true end end
+      return false
+    end },
+  { key = "host", title = "Host", when_text = "when one runs on another host",
+    when = function(rows)
+      for _, r in ipairs(rows) do if r.host ~= "local" then return true end end
+      return false
+    end },
+}
+
 return {
   summary = "List instances",
-  usage = "moonbase list [--format FORMAT]",
-  options = { format.option },
+  usage = "moonbase list [--format FORMAT] [--no-ipv4] [--quiet]",
+  columns = columns,
+  options = {
+    format.option,
+    { "no-ipv4", type = "flag", help = "leave out the addresses (faster: no driver query)" },
+    { "quiet", "q", type = "flag", help = "only the names, one a line" },
+  },
   max_args = 0,
   run = function(opts)
-    local rows = instance.list()
-    local columns = { { key = "name", title = "Name" }, { key = "state", title = "State" },
-      { key = "ipv4", title = "IPv4" }, { key = "image", title = "Image" } }
-    for _, r in ipairs(rows) do
-      r.ipv4 = format.array(r.ipv4)
-      -- where they run, once some run on another libvirt host
-      if r.host ~= "local" and #columns == 4 then columns[5] = { key = "host", title = "Host" } end
+    local rows = instance.list({ addresses = not opts.no_ipv4 })
+    if opts.quiet then
+      for _, r in ipairs(rows) do print(r.name) end
+      return 0
     end
-    format.print(rows, opts.format, {
-      columns = columns,
-      empty = "No instances found.",
-    })
+    local shown = columns
+    if opts.no_ipv4 then
+      shown = {}
+      for _, c in ipairs(columns) do if c.key ~= "ipv4" then shown[#shown + 1] = c end end
+    end
+    format.print(rows, opts.format, { columns = shown, empty = "No instances found." })
     return 0
   end,
 }

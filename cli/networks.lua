@@ -20,7 +20,15 @@ local function prune(opts)
   end
 end
 
+local columns = {
+  { key = "name", title = "Name" }, { key = "type", title = "Type" },
+  { key = "subnet", title = "Subnet" }, { key = "bridge", title = "Bridge" },
+  { key = "state", title = "State" }, { key = "instances", title = "Instances" },
+  { key = "description", title = "Description" },
+}
+
 return {
+  columns = columns,
   summary = "List the networks instances can join, or remove moonbase's from this host",
   usage = usage,
   description = "Lists moonbase's networks (the default moonbase0 and those made with " ..
@@ -46,15 +54,7 @@ return {
       return 0
     end
     local rows = network.list()
-    format.print(rows, opts.format, {
-      columns = {
-        { key = "name", title = "Name" }, { key = "type", title = "Type" },
-        { key = "subnet", title = "Subnet" }, { key = "state", title = "State" },
-        { key = "instances", title = "Instances" },
-        { key = "description", title = "Description" },
-      },
-      empty = "No networks found.",
-    })
+    format.print(rows, opts.format, { columns = columns, empty = "No networks found." })
     return 0
   end,
 }

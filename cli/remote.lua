@@ -5,16 +5,16 @@ local errors = require("moonbase.errors")
 
 local usage = "moonbase remote list [--format FORMAT] | remote add NAME URL | remote remove NAME"
 
+local columns = { { key = "name", title = "Name" }, { key = "url", title = "URL" },
+  { key = "kind", title = "Kind" } }
+
 local verbs = {
   list = { 0, function(opts)
     local rows = {}
     for _, r in ipairs(remotes.list()) do
       rows[#rows + 1] = { name = r.name, url = r.url, kind = r.builtin and "built-in" or "user" }
     end
-    format.print(rows, opts.format, {
-      columns = { { key = "name", title = "Name" }, { key = "url", title = "URL" },
-        { key = "kind", title = "Kind" } },
-    })
+    format.print(rows, opts.format, { columns = columns })
   end },
   add = { 2, function(opts)
     local url, warning = remotes.add(opts[2], opts[3])
@@ -28,6 +28,7 @@ local verbs = {
 }
 
 return {
+  columns = columns,
   summary = "List, add or remove image remotes",
   usage = usage,
   description = "A remote is a simplestreams image host (streams/v1/index.json under its " ..

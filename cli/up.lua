@@ -1,16 +1,18 @@
 -- moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace]
 local recipe = require("moonbase.recipe")
+local format = require("moonbase.format")
 
 return {
   summary = "Bring up a recipe's instances",
   usage = "moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace] " ..
-    "[--quiet] [--format table|json]",
+    "[--quiet] [--format FORMAT]",
   description = "Does what `moonbase plan` shows: launches the recipe's instances, " ..
     "independent ones in parallel, each after the instances it depends on are up, ready " ..
     "and provisioned; waits for each ready probe; provisions each instance once; changes, " ..
     "starts or deletes the rest; prints live progress, a summary, and the outputs. A " ..
     "failure stops what depends on it, lets the rest finish, and exits 2. On an unchanged " ..
     "recipe it changes nothing.",
+  columns = recipe.columns.up,
   options = {
     recipe.param_option,
     { "parallel", "j", type = "int", min = 1, max = 64, metavar = "N",
@@ -18,8 +20,8 @@ return {
     { "replace", type = "flag", help = "delete and recreate instances whose image, " ..
       "cloud-init, networks, mounts or forwards changed" },
     { "quiet", "q", type = "flag", help = "print only failures" },
-    { "format", type = "enum", values = { "table", "json" }, default = "table",
-      help = "json: progress on stderr, a JSON summary (timings, outputs) on stdout" },
+    { "format", type = "enum", values = format.names, default = "table",
+      help = "json, yaml, csv: progress on stderr, the summary (timings, outputs) on stdout" },
     { "worker", hidden = true },
     { "run-dir", hidden = true },
     { "provision-only", type = "flag", hidden = true },
@@ -32,6 +34,7 @@ return {
         provision_only = opts.provision_only })
     end
     return recipe.up(model, { parallel = opts.parallel or recipe.default_parallel(),
-      replace = opts.replace, quiet = opts.quiet, json = opts.format == "json" })
+      replace = opts.replace, quiet = opts.quiet, format = opts.format,
+      structured = opts.format ~= "table" })
   end,
 }

@@ -12,6 +12,12 @@ local out = {
   "Exit status: 0 ok, 1 usage error, 2 the operation failed, 5 timeout; `exec` " ..
     "returns the remote command's status.",
   "",
+  "Every listing takes `--format table|json|yaml|csv` and shows the same fields in each, " ..
+    "under the names listed with the command. JSON, YAML and CSV carry full values: sizes " ..
+    "in bytes, durations in seconds, times in ISO 8601 UTC, full ids; a missing value is " ..
+    "`null` (an empty CSV field). Only the table abbreviates, as each field says, and " ..
+    "leaves out the fields marked *not in the table*.",
+  "",
 }
 for _, name in ipairs(commands.bundled()) do
   local cmd = require("cli." .. name)
@@ -24,6 +30,7 @@ for _, name in ipairs(commands.bundled()) do
     out[#out + 1] = (commands.command_help(name, cmd):gsub("\n$", ""))
     out[#out + 1] = "```"
     out[#out + 1] = ""
+
   end
 end
 io.write(table.concat(out, "\n"))

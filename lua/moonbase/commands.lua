@@ -40,6 +40,11 @@ function M.command_help(name, cmd)
   parts[#parts + 1] = ""
   parts[#parts + 1] = "Options:"
   parts[#parts + 1] = args.help(spec)
+  if cmd.columns then
+    parts[#parts + 1] = ""
+    parts[#parts + 1] = "Fields (--format): " ..
+      require("moonbase.format").describe(cmd.columns) .. "."
+  end
   return table.concat(parts, "\n") .. "\n"
 end
 

@@ -72,7 +72,9 @@ M.ipv4 = lifecycle.ipv4
 ---@return string
 M.location = lifecycle.location
 
----Rows for `list`: {name, state, ipv4, image, driver?, host}.
+---Rows for `list`: {name, state, ipv4, image, driver (the one running it, or
+---the current one), host ("local" or user@host)}.
+---@param o? {addresses?: boolean}  addresses = false: no driver query for them
 ---@return table[]
 M.list = lifecycle.list
 

@@ -49,6 +49,13 @@ M.unchanged = plan.unchanged
 ---One line of details for a plan item.
 M.details = plan.details
 
+---The plan's instances as rows of M.columns.plan.
+M.plan_rows = plan.plan_rows
+
+---The fields of the recipe commands' listings (moonbase.format columns):
+---outputs, status, plan, up.
+M.columns = plan.columns
+
 ---The recipe's outputs, evaluated now.
 M.outputs = plan.outputs
 

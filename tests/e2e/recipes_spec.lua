@@ -42,6 +42,16 @@ describe("recipes on real guests #e2e #recipes", function()
       code, err, out))
     return out
   end
+  -- `outputs --format json` rows as name -> value; every output succeeded
+  local function outputs(args)
+    local t = {}
+    for _, o in ipairs(json.decode(ok(args))) do
+      assert(o.error == nil or o.error == json.null, tostring(o.error))
+      t[o.name] = o.value
+    end
+    return t
+  end
+
   local function record(name)
     local text = fs.read(home .. "/data/instances/qemu/" .. name .. "/instance.json")
     assert(text, "no record of " .. name)
@@ -110,7 +120,12 @@ describe("recipes on real guests #e2e #recipes", function()
     assert(code == 0, "up exited " .. code .. ":\n" .. err .. out)
     local summary = json.decode(out)
     local by = {}
-    for _, i in ipairs(summary.instances) do by[i.name] = i end
+    for _, i in ipairs(summary.instances) do
+      for _, k in ipairs({ "started", "finished", "launch_started", "launch_finished" }) do
+        i[k] = require("moonbase.format").epoch(i[k]) -- ISO 8601 in the summary
+      end
+      by[i.name] = i
+    end
     for _, n in ipairs({ "db", "web1", "web2" }) do
       assert.equal("ok", by[n].status, n)
       assert.equal("create", by[n].action, n)
@@ -123,7 +138,7 @@ describe("recipes on real guests #e2e #recipes", function()
     io.stderr:write(string.format("[e2e] recipes: up of 3 instances in %.1f s\n", up_secs))
 
     -- the outputs prove what works in this build
-    local outs = json.decode(ok({ "outputs", RECIPE, "--format", "json" }))
+    local outs = outputs({ "outputs", RECIPE, "--format", "json" })
     assert.equal(RECORD, outs.record)
     assert.same({ "web1 serves: " .. RECORD, "web2 serves: " .. RECORD }, outs.pages)
     local private = false
@@ -183,7 +198,7 @@ describe("recipes on real guests #e2e #recipes", function()
     assert.truthy(record("offline-db").started_at > db_before.started_at)
     assert.equal(web1.started_at, record("offline-web1").started_at)
     assert.equal(web2.started_at, record("offline-web2").started_at)
-    outs = json.decode(ok({ "outputs", RECIPE, "--param", "db_cpus=2", "--format", "json" }))
+    outs = outputs({ "outputs", RECIPE, "--param", "db_cpus=2", "--format", "json" })
     assert.equal(RECORD, outs.record) -- provisioned data survived the restart; httpd is back
 
     -- down --purge leaves nothing: no instance, no guest process, no lease

@@ -140,15 +140,15 @@ function M.find(query, o)
   else
     for _, r in ipairs(remotes.list()) do names[#names + 1] = r.name end
   end
-  local rows, warnings, failures = {}, {}, 0
+  local rows, warnings, failed = {}, {}, {}
   local needle = text:lower()
   for _, name in ipairs(names) do
     local ok, images = pcall(catalogue, name, { force_update = o.force_update, quiet = o.quiet })
     if not ok then
       if #names == 1 or not errors.is(images) then error(images, 0) end
-      failures = failures + 1
-      warnings[#warnings + 1] = string.format('remote "%s" skipped: %s', name,
-        images.message:gsub('^cannot read remote "[^"]*": ', ""))
+      local why = images.message:gsub('^cannot read remote "[^"]*": ', "")
+      failed[#failed + 1] = string.format('"%s": %s', name, why)
+      warnings[#warnings + 1] = string.format('remote "%s" skipped: %s', name, why)
     else
       local seen = {} -- product -> the name its newest version goes by
       for _, img in ipairs(images) do
@@ -167,8 +167,8 @@ function M.find(query, o)
       end
     end
   end
-  if #names > 0 and failures == #names then
-    errors.raise("no remote could be read: " .. warnings[1])
+  if #names > 0 and #failed == #names then
+    errors.raise("no remote could be read: " .. table.concat(failed, "; "))
   end
   table.sort(rows, function(a, b)
     if a.remote ~= b.remote then return a.remote < b.remote end

@@ -122,12 +122,16 @@ function M.ipv4(rec, state)
 end
 
 ---Rows for `list`.
-function M.list()
+---@param o? {addresses?: boolean}  addresses = false: no driver query for them
+function M.list(o)
+  o = o or {}
+  local current = select(2, drivers.current())
   local rows = {}
   for _, rec in ipairs(instances.records()) do
     local st, owner = M.state(rec)
-    rows[#rows + 1] = { name = rec.name, state = st, ipv4 = M.ipv4(rec, st), image = rec.image,
-      driver = owner, host = M.location(rec) }
+    rows[#rows + 1] = { name = rec.name, state = st, image = rec.image,
+      ipv4 = o.addresses ~= false and M.ipv4(rec, st) or nil,
+      driver = owner or current, host = M.location(rec) }
   end
   return rows
 end

@@ -465,4 +465,62 @@ function M.from_options(opts)
   return M.load(opts[1], { params = M.parse_params(opts.param) })
 end
 
+---The plan's instances as rows of M.columns.plan.
+function M.plan_rows(plan)
+  local rows = {}
+  for _, it in ipairs(plan.items) do
+    local changes = {}
+    for _, c in ipairs(it.changes) do
+      changes[#changes + 1] = { key = c.key, from = c.from, to = c.to, text = c.text }
+    end
+    rows[#rows + 1] = { action = it.action, name = it.name, instance = it.instance,
+      details = M.details(it), changes = changes, replace = it.replace or {},
+      notes = it.notes, depends_on = it.decl and it.decl.deps or {} }
+  end
+  return rows
+end
+
+---------------------------------------------------------------- the listings
+local function any_error(rows)
+  for _, r in ipairs(rows) do if r.error ~= nil then return true end end
+  return false
+end
+
+---The fields of each listing the recipe commands print (moonbase.format
+---columns): the same names in every format.
+M.columns = {
+  outputs = {
+    { key = "name", title = "Name" },
+    { key = "value", title = "Value", note = "a string, number, boolean, list or map; " ..
+      "the table and CSV: nested values as one line of JSON" },
+    { key = "error", title = "Error", when = any_error, when_text = "when one failed" },
+  },
+  status = {
+    { key = "name", title = "Name" }, { key = "instance", title = "Instance" },
+    { key = "state", title = "State" }, { key = "ipv4", title = "IPv4", kind = "list" },
+    { key = "provisioned", title = "Provisioned", kind = "time" },
+    { key = "plan", title = "Plan" },
+  },
+  plan = {
+    { key = "action", title = "Action" }, { key = "name", title = "Name" },
+    { key = "instance", title = "Instance" }, { key = "details", title = "Details" },
+    { key = "changes", title = "Changes", detail = true, kind = "list",
+      note = "of {key, from, to, text}" },
+    { key = "replace", title = "Replace", detail = true, kind = "list" },
+    { key = "notes", title = "Notes", detail = true, kind = "list" },
+    { key = "depends_on", title = "Depends on", detail = true, kind = "list" },
+  },
+  up = {
+    { key = "name", title = "Name" }, { key = "instance", title = "Instance" },
+    { key = "action", title = "Action" }, { key = "status", title = "Status" },
+    { key = "message", title = "Message" },
+    { key = "started", title = "Started", kind = "time" },
+    { key = "finished", title = "Finished", kind = "time" },
+    { key = "launch_started", title = "Launch started", kind = "time" },
+    { key = "launch_finished", title = "Launch finished", kind = "time" },
+    { key = "ready_secs", title = "Ready after", note = "seconds" },
+    { key = "provisioned", title = "Provisioned", note = "true when this run provisioned it" },
+  },
+}
+
 return M

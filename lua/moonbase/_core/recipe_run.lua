@@ -68,7 +68,7 @@ local function fmt_secs(s) return string.format("%.1fs", s) end
 
 ---------------------------------------------------------------- outputs
 local function print_outputs(model, out, o)
-  if #model.outputs == 0 or (o.quiet and not o.json) then return true end
+  if #model.outputs == 0 or (o.quiet and not o.structured) then return true end
   local list = recipe.outputs(model)
   if o.quiet then return true, list end
   out:write("Outputs:\n")
@@ -89,6 +89,24 @@ local function print_outputs(model, out, o)
 end
 
 ---------------------------------------------------------------- up
+-- --format json|yaml: {project, recipe, instances, outputs} on stdout, the
+-- rows of recipe.columns.up and .outputs; csv: the instances' rows
+local function print_summary(summary, o)
+  if not o.format or o.format == "table" then return end
+  local format = require("moonbase.format")
+  local order = {}
+  for _, c in ipairs(recipe.columns.outputs) do order[#order + 1] = c.key end
+  format.print(summary.instances, o.format, { columns = recipe.columns.up, order = order,
+    wrap = function(rows)
+      local outs = format.array({})
+      for i, r in ipairs(summary.outputs or {}) do
+        outs[i] = format.project(r, recipe.columns.outputs)
+      end
+      return { project = summary.project, recipe = summary.recipe, instances = rows,
+        outputs = outs }
+    end })
+end
+
 ---Raises when up must not start: conflicts, or replacements without --replace.
 local function refusals(model, plan, o)
   local conflicts, replaces = {}, {}
@@ -113,10 +131,10 @@ local function refusals(model, plan, o)
 end
 
 ---Brings the recipe's instances to what it declares.
----@param o {parallel?: integer, replace?: boolean, quiet?: boolean, json?: boolean}
+---@param o {parallel?: integer, replace?: boolean, quiet?: boolean, format?: string, structured?: boolean}
 ---@return integer exit status
 function M.up(model, o)
-  local out = o.json and io.stderr or io.stdout
+  local out = o.structured and io.stderr or io.stdout
   -- refusals and "nothing to change" need no lock and write nothing
   local plan = recipe.plan(model)
   refusals(model, plan, o)
@@ -129,7 +147,7 @@ function M.up(model, o)
     end
     local ok, outputs = print_outputs(model, out, o)
     summary.outputs = outputs
-    if o.json then io.stdout:write(format.json(summary)) end
+    print_summary(summary, o)
     return ok and 0 or 2
   end
   local lock <close> = M.lock(model, "up")
@@ -245,7 +263,7 @@ function M.up(model, o)
     summary.outputs = outputs
     if not ok then rc = 2 end
   end
-  if o.json then io.stdout:write(format.json(summary)) end
+  print_summary(summary, o)
   return rc
 end
 

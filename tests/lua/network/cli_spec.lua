@@ -30,8 +30,8 @@ describe("network CLI", function()
   after_each(function() h:cleanup() end)
 
   it("creates, lists and deletes a named network", function()
-    assert.equal("Name  Type      Subnet           State  Instances  Description\n" ..
-      "eth0  ethernet  192.168.1.20/24  up     --         host interface\n",
+    assert.equal("Name  Type      Subnet           Bridge  State  Instances  Description\n" ..
+      "eth0  ethernet  192.168.1.20/24  --      up     --         host interface\n",
       h:ok({ "networks" }))
     assert.equal('Created network "backend" (10.77.0.0/24, bridge mb-backend)\n',
       h:ok({ "network", "create", "backend", "--subnet", "10.77.0.0/24" }))
@@ -136,8 +136,7 @@ describe("network CLI", function()
       { { "network", "create", "a", "b", "c" }, 1, "too many arguments" },
       { { "networks", "--force" }, 1, "--force only goes with --prune" },
       { { "networks", "x" }, 1, "too many arguments (try: moonbase networks --help)" },
-      { { "hosts", "ghost" }, 2, 'hosts: instance "ghost" has no address on a moonbase ' ..
-        "network (try: moonbase list)" },
+      { { "hosts", "ghost" }, 2, 'hosts: instance "ghost" does not exist (try: moonbase list)' },
       { { "set", "local.network.subnet=10.77.0.0/23" }, 1, "invalid value for " ..
         "local.network.subnet: 10.77.0.0/23 overlaps moonbase network backend" },
       { { "set", "local.network.subnet=300.1.1.0/24" }, 1,

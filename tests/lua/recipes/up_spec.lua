@@ -8,9 +8,29 @@ local common = require("recipes.common")
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 
+-- the summary's instances by name, their ISO 8601 times as seconds
 local function by_name(summary)
+  local format = require("moonbase.format")
   local t = {}
-  for _, i in ipairs(summary.instances) do t[i.name] = i end
+  for _, i in ipairs(summary.instances) do
+    for _, k in ipairs({ "started", "finished", "launch_started", "launch_finished" }) do
+      if type(i[k]) == "string" then
+        assert.truthy(i[k]:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$"), i[k])
+        i[k] = format.epoch(i[k])
+      end
+    end
+    t[i.name] = i
+  end
+  return t
+end
+
+-- outputs rows as name -> value (every one succeeded)
+local function values(rows)
+  local t = {}
+  for _, o in ipairs(rows) do
+    assert.is_true(o.error == nil or type(o.error) == "userdata", tostring(o.error))
+    t[o.name] = o.value
+  end
   return t
 end
 
@@ -244,7 +264,7 @@ end)
     assert.equal("[app]\nname = demo\n", fs.read(web .. "/rootfs/srv/app.ini"))
     assert.equal(384, fs.stat(web .. "/rootfs/srv/app.ini").mode)
     assert.equal("db is at " .. ip .. "\n", fs.read(web .. "/rootfs/etc/motd"))
-    local outs = r:json({ "outputs", "app.lua" })
+    local outs = values(r:json({ "outputs", "app.lua" }))
     assert.same({ db_ip = ip, both = { db = ip, web = ip, n = 2 } }, outs)
     assert.equal(ip .. "\n", r:ok({ "outputs", "app.lua", "db_ip" }))
     local table_out = r:ok({ "outputs", "app.lua" })
