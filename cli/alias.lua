@@ -5,6 +5,7 @@ local errors = require("moonbase.errors")
 
 return {
   summary = "Create an alias that runs a command in an instance",
+  complete = { "instance-colon" },
   usage = "moonbase alias INSTANCE:COMMAND [NAME]",
   description = "Afterwards 'moonbase NAME ARGS...' runs 'COMMAND ARGS...' in INSTANCE. " ..
     "NAME defaults to COMMAND's last path component.",

@@ -4,6 +4,7 @@ local targets = require("moonbase.targets")
 
 return {
   summary = "Delete instances (recoverable until purged)",
+  complete = { "instance", rest = true },
   usage = "moonbase delete NAME... [--all] [--purge]",
   description = "Stops instances and marks them deleted; 'moonbase recover' brings them " ..
     "back, 'moonbase purge' removes them. --purge removes them at once.",

@@ -3,6 +3,7 @@ local recipe = require("moonbase.recipe")
 
 return {
   summary = "Stop (or delete) a recipe's instances",
+  complete = { "recipe" },
   usage = "moonbase down [RECIPE] [--param NAME=VALUE]... [--purge] [--parallel N] " ..
     "[--timeout DURATION]",
   description = "Stops the recipe's instances, each after the instances that depend on it " ..

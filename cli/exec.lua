@@ -4,6 +4,7 @@ local errors = require("moonbase.errors")
 
 return {
   summary = "Run a command in an instance",
+  complete = { "instance", command_after_dashes = true },
   usage = "moonbase exec NAME [--workdir DIR] [--env K=V]... -- COMMAND [ARGS...]",
   description = "Runs COMMAND in the instance; its exit status is moonbase's.",
   options = {

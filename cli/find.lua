@@ -11,6 +11,7 @@ local columns = {
 return {
   columns = columns,
   summary = "Find images on the remotes",
+  complete = { "remote-colon" },
   usage = "moonbase find [REMOTE:][TEXT] [--format FORMAT] [--force-update] [--all]",
   description = "Lists the images the remotes offer: each product's newest version, with " ..
     "its aliases. REMOTE: searches one remote; TEXT keeps the images whose alias, OS or " ..

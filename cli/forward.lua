@@ -10,6 +10,7 @@ local columns = { { key = "address", title = "Address" },
 return {
   columns = columns,
   summary = "Forward host ports to an instance",
+  complete = { "instance" },
   usage = "moonbase forward NAME HOSTPORT:GUESTPORT[/tcp|/udp] [--address ADDR] | " ..
     "NAME --list | NAME --remove HOSTPORT[/udp]",
   description = "Connections to ADDR:HOSTPORT on this host reach GUESTPORT in the instance " ..

@@ -23,6 +23,7 @@ end
 
 return {
   summary = "Show settings",
+  complete = { "setting" },
   usage = "moonbase get [KEY] [--keys] [--format FORMAT]",
   description = "Shows the value of KEY, or of every setting. --keys lists the keys with " ..
     "their help. JSON and YAML give a map from each key to its value (with KEY, that one " ..

@@ -1,7 +1,8 @@
 -- moonbase help [COMMAND]
 local commands = require("moonbase.commands")
-local aliases = require("moonbase.aliases")
+local usage = require("moonbase.usage")
 local errors = require("moonbase.errors")
+local fs = require("moonbase.engine.fs")
 
 local function section(out, title, rows)
   if #rows == 0 then return end
@@ -14,11 +15,37 @@ local function section(out, title, rows)
   out[#out + 1] = ""
 end
 
+local function bundled_list()
+  local list = {}
+  for _, n in ipairs(commands.bundled()) do
+    local cmd = require("cli." .. n)
+    if not cmd.hidden then list[#list + 1] = { name = n, cmd = cmd } end
+  end
+  return list
+end
+
+-- moonbase.1 and moonbase-NAME.1 into dir (the build makes them)
+local function write_man(dir)
+  errors.check("help --man", fs.mkdirs(dir))
+  local list = bundled_list()
+  errors.check("help --man", fs.write(dir .. "/moonbase.1", usage.man_index(list)))
+  for _, c in ipairs(list) do
+    errors.check("help --man", fs.write(dir .. "/moonbase-" .. c.name .. ".1",
+      usage.man(c.name, c.cmd)))
+  end
+  return 0
+end
+
 return {
   summary = "Show the commands, or one command's usage",
   usage = "moonbase help [COMMAND]",
+  complete = { "command" },
+  options = {
+    { "man", metavar = "DIR", hidden = true, help = "write the man pages into DIR" },
+  },
   max_args = 1,
   run = function(opts)
+    if opts.man then return write_man(opts.man) end
     local name = opts[1]
     if name then
       local found = commands.resolve(name)
@@ -26,7 +53,7 @@ return {
         errors.usage(string.format("unknown command \"%s\" (try: moonbase help)", name))
       end
       if found.kind == "bundled" then
-        io.stdout:write(commands.command_help(name, require("cli." .. name)))
+        io.stdout:write(usage.text(name, require("cli." .. name)))
       elseif found.kind == "alias" then
         print(string.format("%s is an alias: runs \"%s\" in instance %s", name,
           found.alias.command, found.alias.instance))
@@ -36,29 +63,47 @@ return {
       end
       return 0
     end
-    local out = { "Usage: moonbase <command> [options]", "" }
+    local out = { "Usage: moonbase [-v] [--debug] <command> [options]", "" }
     local rows = {}
-    for _, n in ipairs(commands.bundled()) do
-      local ok, cmd = pcall(require, "cli." .. n)
-      if not (ok and cmd.hidden) then
-        rows[#rows + 1] = { n, ok and cmd.summary or "(cannot load: " .. tostring(cmd) .. ")" }
+    for _, c in ipairs(bundled_list()) do rows[#rows + 1] = { c.name, c.cmd.summary or "" } end
+    section(out, "Commands", rows)
+    -- a user's command once each: a Lua command first (it wins, with a warning,
+    -- over a bundled one), then executables; one that a bundled command or a
+    -- Lua command of the same name hides is marked so, not run
+    local user, lua_cmds = {}, commands.user()
+    for n, p in pairs(lua_cmds) do
+      user[#user + 1] = { n, p .. (commands.is_bundled(n) and
+        "  (shadows the bundled command: rename it to use the bundled one)" or "") }
+    end
+    for n, p in pairs(commands.external()) do
+      if lua_cmds[n] then
+        user[#user + 1] = { n, p .. "  (ignored: shadowed by " .. lua_cmds[n] .. ")" }
+      elseif commands.is_bundled(n) then
+        user[#user + 1] = { n, p .. "  (ignored: shadowed by the bundled command)" }
+      else
+        user[#user + 1] = { n, p }
       end
     end
-    section(out, "Commands", rows)
-    local user = {}
-    for n, p in pairs(commands.user()) do user[#user + 1] = { n, p } end
-    for n, p in pairs(commands.external()) do
-      if not commands.user()[n] then user[#user + 1] = { n, p } end
-    end
-    table.sort(user, function(a, b) return a[1] < b[1] end)
+    table.sort(user, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      return a[2] < b[2]
+    end)
     section(out, "User commands", user)
     local al = {}
-    for n, a in pairs(aliases.all()) do
+    for n, a in pairs(require("moonbase.aliases").all()) do
       al[#al + 1] = { n, a.instance .. ":" .. a.command }
     end
     table.sort(al, function(a, b) return a[1] < b[1] end)
     section(out, "Aliases", al)
-    out[#out + 1] = "Run 'moonbase help COMMAND' or 'moonbase COMMAND --help' for a command's usage."
+    section(out, "Global options", (function()
+      local r = {}
+      for _, x in ipairs(require("moonbase.args").rows(usage.global_options)) do
+        r[#r + 1] = { (x[1]:gsub("^%s+", "")), x[2] }
+      end
+      return r
+    end)())
+    out[#out + 1] = "Run 'moonbase help COMMAND' or 'moonbase COMMAND --help' for a command's " ..
+      "usage; 'man moonbase-COMMAND' for its page."
     print(table.concat(out, "\n"))
     return 0
   end,

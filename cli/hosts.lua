@@ -9,6 +9,7 @@ local columns = { { key = "ipv4", title = "IPv4" }, { key = "names", title = "Na
 
 return {
   summary = "Print /etc/hosts lines for the instances' addresses",
+  complete = { "instance", rest = true },
   usage = "moonbase hosts [NAME...] [--format FORMAT]",
   description = "Prints one /etc/hosts line per address an instance holds on a moonbase " ..
     "network: the primary one as <name>.moonbase and <name>, others as " ..

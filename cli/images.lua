@@ -47,6 +47,7 @@ end
 
 return {
   summary = "List, pull or prune cached images",
+  complete = { sub = { pull = { "image" }, prune = {} } },
   usage = usage,
   columns = columns,
   description = "Without a subcommand, lists the images in the cache with their size and " ..

@@ -35,6 +35,7 @@ local columns = {
 
 return {
   summary = "Show details of instances",
+  complete = { "instance", rest = true },
   usage = "moonbase info NAME... [--all] [--format FORMAT]",
   description = "JSON and YAML give a map from each name to its details.",
   columns = columns,

@@ -5,6 +5,7 @@ local fs = require("moonbase.engine.fs")
 
 return {
   summary = "Create and start an instance",
+  complete = { "image" },
   usage = "moonbase launch [IMAGE] [--name NAME] [--cpus N] [--memory SIZE] [--disk SIZE] " ..
     "[--cloud-init FILE|-] [--mount SRC[:DST]]... [--network SPEC]... [--bridged]",
   description = "Creates an instance from IMAGE and starts it. Everything is validated " ..
@@ -18,7 +19,7 @@ return {
     { "mount", repeated = true, metavar = "SRC[:DST]",
       help = "share a host folder (see moonbase mount)" },
     { "timeout", type = "duration", help = "how long to wait for the instance", default = "300" },
-    { "network", repeated = true, metavar = "SPEC",
+    { "network", repeated = true, metavar = "SPEC", complete = "network-spec",
       help = "also join a moonbase network: name=N[,ip=A][,mac=M][,mode=auto|manual] (see " ..
         "moonbase networks); mode=manual: the guest does not configure the NIC" },
     { "bridged", type = "flag",

@@ -3,6 +3,7 @@ local mounts = require("moonbase.mounts")
 
 return {
   summary = "Share a host folder with instances",
+  complete = { "dir", "instance", rest = true },
   usage = "moonbase mount [--type native|classic] [--readonly] [--uid-map H:G]... " ..
     "[--gid-map H:G]... [--restart] SRC NAME[:DST]...",
   description = "Mounts the host folder SRC in each instance at DST (default: the same " ..

@@ -6,6 +6,7 @@ local usage = "moonbase network create NAME [--subnet CIDR] | network delete NAM
 
 return {
   summary = "Create or delete a moonbase network",
+  complete = { sub = { create = {}, delete = { "network" } } },
   usage = usage,
   description = "'create' makes a private network NAME (a bridge with DNS <instance>.moonbase, " ..
     "DHCP and NAT) that instances and recipes can join with --network name=NAME. Without " ..

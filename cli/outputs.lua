@@ -5,6 +5,7 @@ local errors = require("moonbase.errors")
 
 return {
   summary = "Show a recipe's outputs",
+  complete = { "recipe" },
   usage = "moonbase outputs [RECIPE [NAME]] [--param NAME=VALUE]... [--format FORMAT]",
   description = "Evaluates the recipe's output() declarations against its running " ..
     "instances. With NAME, prints that output's value alone (tables as JSON), for scripts. " ..

@@ -4,6 +4,7 @@ local format = require("moonbase.format")
 
 return {
   summary = "Show what `up` would do for a recipe",
+  complete = { "recipe" },
   usage = "moonbase plan [RECIPE] [--param NAME=VALUE]... [--format FORMAT]",
   description = "Loads RECIPE (a recipe file, or a directory holding moonbase.lua; default " ..
     "./moonbase.lua), checks it, and compares it with the instances it made: what `up` " ..

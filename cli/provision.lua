@@ -3,6 +3,7 @@ local recipe = require("moonbase.recipe")
 
 return {
   summary = "Run a recipe's provisioning steps again",
+  complete = { "recipe" },
   usage = "moonbase provision [RECIPE [NAME...]] [--param NAME=VALUE]... [--parallel N]",
   description = "`up` provisions each instance once. This runs the provisioning steps again " ..
     "on the named instances of RECIPE (all of them without names), which must be running: " ..

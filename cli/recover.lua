@@ -4,6 +4,7 @@ local targets = require("moonbase.targets")
 
 return {
   summary = "Recover deleted instances",
+  complete = { "deleted-instance", rest = true },
   usage = "moonbase recover NAME... [--all]",
   options = { targets.all_option },
   run = function(opts)

@@ -30,6 +30,7 @@ local verbs = {
 return {
   columns = columns,
   summary = "List, add or remove image remotes",
+  complete = { sub = { list = {}, add = {}, remove = { "remote" } } },
   usage = usage,
   description = "A remote is a simplestreams image host (streams/v1/index.json under its " ..
     "URL). Built in: ubuntu (releases) and ubuntu-daily. Images on a remote are named " ..

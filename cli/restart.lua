@@ -4,6 +4,7 @@ local targets = require("moonbase.targets")
 
 return {
   summary = "Restart running instances",
+  complete = { "instance", rest = true },
   usage = "moonbase restart NAME... [--all]",
   options = { targets.all_option },
   run = function(opts)

@@ -4,6 +4,7 @@ local errors = require("moonbase.errors")
 
 return {
   summary = "Change a setting",
+  complete = { "setting-assign", rest = true },
   usage = "moonbase set KEY=VALUE [KEY=VALUE...]",
   description = "Validates every KEY=VALUE first; if any is bad nothing is written. " ..
     "See 'moonbase get --keys'.",

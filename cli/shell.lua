@@ -4,6 +4,7 @@ local settings = require("moonbase.settings")
 
 return {
   summary = "Open an interactive shell in an instance",
+  complete = { "instance" },
   usage = "moonbase shell [NAME]",
   description = "Without NAME, uses the primary instance (client.primary-name), " ..
     "launching it first if it does not exist.",

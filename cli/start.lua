@@ -4,6 +4,7 @@ local targets = require("moonbase.targets")
 
 return {
   summary = "Start (or resume) instances",
+  complete = { "instance", rest = true },
   usage = "moonbase start NAME... [--all]",
   options = { targets.all_option },
   run = function(opts)

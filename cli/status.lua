@@ -4,6 +4,7 @@ local format = require("moonbase.format")
 
 return {
   summary = "Show the state of a recipe's instances",
+  complete = { "recipe" },
   usage = "moonbase status [RECIPE] [--param NAME=VALUE]... [--format FORMAT]",
   description = "One row per instance the recipe declares (and per instance it made but no " ..
     "longer declares): its state, address, when it was provisioned, and what `up` would do. " ..

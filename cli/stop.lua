@@ -4,6 +4,7 @@ local targets = require("moonbase.targets")
 
 return {
   summary = "Stop running instances",
+  complete = { "instance", rest = true },
   usage = "moonbase stop NAME... [--all] [--force] [--timeout DURATION]",
   description = "Asks the guest to power off (ACPI), and powers it off after --timeout. " ..
     "--force powers off at once (and stops suspended instances too).",

@@ -4,6 +4,7 @@ local targets = require("moonbase.targets")
 
 return {
   summary = "Suspend running instances (start resumes them)",
+  complete = { "instance", rest = true },
   usage = "moonbase suspend NAME... [--all]",
   options = { targets.all_option },
   run = function(opts)

@@ -3,6 +3,7 @@ local transfer = require("moonbase.transfer")
 
 return {
   summary = "Copy files between the host and instances",
+  complete = { "path", rest = true },
   usage = "moonbase transfer [-r] [-p] SOURCE... DESTINATION",
   description = "Copies over SFTP through the instance's agent. Write instance paths as " ..
     "NAME:path (relative to the default user's home); '-' reads stdin or writes stdout.",

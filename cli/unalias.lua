@@ -3,6 +3,7 @@ local aliases = require("moonbase.aliases")
 
 return {
   summary = "Remove aliases",
+  complete = { "alias", rest = true },
   usage = "moonbase unalias NAME...",
   min_args = 1,
   run = function(opts)

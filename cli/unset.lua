@@ -3,6 +3,7 @@ local settings = require("moonbase.settings")
 
 return {
   summary = "Return a setting to its default",
+  complete = { "setting" },
   usage = "moonbase unset KEY",
   min_args = 1,
   max_args = 1,

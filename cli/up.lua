@@ -4,6 +4,7 @@ local format = require("moonbase.format")
 
 return {
   summary = "Bring up a recipe's instances",
+  complete = { "recipe" },
   usage = "moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace] " ..
     "[--quiet] [--format FORMAT]",
   description = "Does what `moonbase plan` shows: launches the recipe's instances, " ..

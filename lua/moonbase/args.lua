@@ -165,10 +165,10 @@ function M.parse(argv, spec)
   return opts
 end
 
----Help text for the options of a spec.
----@return string
-function M.help(spec)
-  local lines, width = {}, 0
+---The options of a spec as {left, right} pairs: "-n, --name STRING" and its
+---help (hidden options left out).
+---@return string[][]
+function M.rows(spec)
   local rows = {}
   for _, opt in ipairs(spec or {}) do
     if not opt.hidden then
@@ -184,9 +184,17 @@ function M.help(spec)
       end
       if opt.repeated then right = right .. " (repeatable)" end
       rows[#rows + 1] = { left, right }
-      width = math.max(width, #left)
     end
   end
+  return rows
+end
+
+---Help text for the options of a spec.
+---@return string
+function M.help(spec)
+  local lines, width = {}, 0
+  local rows = M.rows(spec)
+  for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
   for _, r in ipairs(rows) do
     lines[#lines + 1] = "  " .. r[1] .. string.rep(" ", width - #r[1] + 2) .. r[2]
   end

@@ -7,7 +7,6 @@ local fs = require("moonbase.engine.fs")
 local embed = require("moonbase.engine.embed")
 local paths = require("moonbase._core.paths")
 local aliases = require("moonbase._core.aliases")
-local args = require("moonbase.args")
 
 local M = {}
 
@@ -31,21 +30,10 @@ end
 
 M.help_option = { "help", "h", type = "flag", help = "show this help" }
 
----The help text of a command module.
+---The help text of a command module (moonbase.usage: the same text as the
+---reference and the man pages).
 function M.command_help(name, cmd)
-  local parts = { "Usage: " .. (cmd.usage or ("moonbase " .. name .. " [options]")), "" }
-  parts[#parts + 1] = cmd.description or cmd.summary or ""
-  local spec = { M.help_option }
-  for _, o in ipairs(cmd.options or {}) do spec[#spec + 1] = o end
-  parts[#parts + 1] = ""
-  parts[#parts + 1] = "Options:"
-  parts[#parts + 1] = args.help(spec)
-  if cmd.columns then
-    parts[#parts + 1] = ""
-    parts[#parts + 1] = "Fields (--format): " ..
-      require("moonbase.format").describe(cmd.columns) .. "."
-  end
-  return table.concat(parts, "\n") .. "\n"
+  return require("moonbase.usage").text(name, cmd)
 end
 
 function M.user_dir()

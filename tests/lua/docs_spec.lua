@@ -13,6 +13,79 @@ describe("docs", function()
         "run: build/moonbase --lua tests/gen-cli-reference.lua > docs/cli.md")
     end)
 
+  it("the generated sections of the docs are current (settings, environment)", function()
+    local code, _, err = process.run({ helpers.bin, "--lua",
+      helpers.src .. "/tests/gen-docs.lua", "--check" })
+    assert.equal(0, code, err)
+  end)
+
+  it("the getting-started settings table lists every key of the schema", function()
+    local text = fs.read(helpers.src .. "/docs/getting-started.md")
+    local section = text:match("<!%-%- generated: settings %-%->\n(.-)<!%-%- end: settings")
+    for key in pairs(require("moonbase.settings").schema) do
+      assert.truthy(section:find("| `" .. key .. "` |", 1, true), key)
+    end
+  end)
+
+  it("the environment table names every variable the code reads or sets, and only those",
+    function()
+      local usage = require("moonbase.usage")
+      local documented = {}
+      for _, e in ipairs(usage.environment) do documented[e[1]] = true end
+      local _, out = process.run({ "grep", "-rhoE",
+        [[getenv\("[A-Za-z_]+"\)|"MOONBASE_[A-Z_]+"|MOONBASE_[A-Z_]+ *=]],
+        helpers.src .. "/lua", helpers.src .. "/cli", helpers.src .. "/engine",
+        helpers.src .. "/drivers" })
+      local used = {}
+      for name in out:gmatch("([A-Z][A-Z0-9_]+)") do used[name] = true end
+      used.MOONBASE_VERSION = nil -- a compile-time definition, not the environment
+      used.HOME, used.TERM = nil, nil -- read as every program does
+      for name in pairs(used) do
+        assert.truthy(documented[name], name .. " is used but not in the environment table")
+      end
+      local code_text = {}
+      for name in pairs(documented) do
+        local c = process.run({ "grep", "-rqF", name, helpers.src .. "/lua",
+          helpers.src .. "/cli", helpers.src .. "/engine", helpers.src .. "/drivers" })
+        assert.equal(0, c, name .. " is documented but nothing uses it")
+        code_text[#code_text + 1] = name
+      end
+    end)
+
+  it("man pages come from the same usage text and render", function()
+    local man = helpers.bin:match("^(.*)/[^/]*$") .. "/share/man"
+    local code, out, err = process.run({ "man", "--warnings", "moonbase-launch" },
+      { env = { MANPATH = man, MANWIDTH = "200", MAN_KEEP_FORMATTING = "", PATH =
+        os.getenv("PATH") } })
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    out = out:gsub(".\b", "") -- overstrike bold
+    assert.truthy(out:find("moonbase-launch - Create and start an instance", 1, true), out)
+    assert.truthy(out:find("moonbase launch [IMAGE] [--name NAME]", 1, true), out)
+    assert.truthy(out:find("--memory SIZE", 1, true), out)
+    assert.truthy(out:find("memory, e.g. 512M or 2G (default: 1G)", 1, true), out)
+    code, out, err = process.run({ "man", "--warnings", "moonbase" },
+      { env = { MANPATH = man, MANWIDTH = "200", PATH = os.getenv("PATH") } })
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    out = out:gsub(".\b", "")
+    for _, s in ipairs({ "moonbase-launch(1)", "MOONBASE_HOME", "--verbose", "EXIT STATUS" }) do
+      assert.truthy(out:find(s, 1, true), s)
+    end
+    -- every command has its page, and each page renders without a warning
+    local commands = require("moonbase.commands")
+    for _, name in ipairs(commands.bundled()) do
+      if not commands.load_bundled(name).hidden then
+        local page = man .. "/man1/moonbase-" .. name .. ".1"
+        assert.truthy(fs.exists(page), page)
+        local c, _, e = process.run({ "man", "--warnings", "-l", page },
+          { env = { MANWIDTH = "100", PATH = os.getenv("PATH") } })
+        assert.equal(0, c, e)
+        assert.equal("", e, name)
+      end
+    end
+  end)
+
   it("the README opens with the set-up-and-run and set-up-and-test commands", function()
     local readme = assert(fs.read(helpers.src .. "/README.md"))
     local blocks = {}
