@@ -46,6 +46,46 @@ describe("moonbase CLI", function()
     assert.equal(1, #helpers.lines(err))
   end)
 
+  it("takes -v, --verbose and --debug before or after the command; -v alone is no command",
+    function()
+      local code, out, err = h:run({ "-v" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.equal("moonbase: -v needs a command after it, e.g. moonbase -v list (try: " ..
+        "moonbase help)\n", err)
+      code, _, err = h:run({ "-x", "list" })
+      assert.equal(1, code)
+      assert.equal('moonbase: unknown option "-x": moonbase\'s own options are -v, --verbose, ' ..
+        "--debug, --help and --version, before the command (try: moonbase help)\n", err)
+      local plain = h:ok({ "list" })
+      for _, args in ipairs({ { "-v", "list" }, { "-vv", "list" }, { "--verbose", "list" },
+        { "list", "-v" }, { "list", "--debug" }, { "--debug", "list" } }) do
+        code, out, err = h:run(args)
+        assert.equal(0, code, err)
+        assert.equal(plain, out, table.concat(args, " "))
+      end
+    end)
+
+  it("never prints a Lua traceback: a bug is one line and where its details are", function()
+    -- a bug planted in a copy of the source tree (MOONBASE_LUA_DEV)
+    local dev = helpers.tmpdir("dev")
+    local process = require("moonbase.engine.process")
+    process.run({ "cp", "-r", helpers.src .. "/lua", helpers.src .. "/cli", dev })
+    local fs = require("moonbase.engine.fs")
+    local text = fs.read(dev .. "/cli/aliases.lua")
+    fs.write(dev .. "/cli/aliases.lua", text:gsub("run = function%(opts%)",
+      "run = function(opts) local x = nil; x.boom()", 1))
+    local code, out, err = h:run({ "aliases" }, { env = { MOONBASE_LUA_DEV = dev } })
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.equal(1, #helpers.lines(err), err)
+    assert.is_nil(err:find("traceback", 1, true))
+    assert.truthy(err:find("^aliases: internal error: .*aliases%.lua:%d+: attempt to index a " ..
+      "nil value %(local 'x'%) %(a bug: details in " .. h.dir:gsub("%p", "%%%0") ..
+      "/data/logs/errors%.log%)\n$"), err)
+    fs.rmtree(dev)
+  end)
+
   it("prints versions of moonbase and the linked libraries", function()
     local out = h:ok({ "version" })
     for _, k in ipairs({ "moonbase", "lua", "libcurl", "libssh2", "libvirt", "libyaml" }) do

@@ -70,6 +70,25 @@ return {
       err)
   end)
 
+  it("reports a bug in a user command as one line with where its details are", function()
+    user_command("buggy", 'local t = nil\nreturn t.field')
+    local code, out, err = h:run({ "buggy" })
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.equal(1, #helpers.lines(err), err)
+    local log = err:match("^buggy: internal error: .*buggy%.lua:2: attempt to index a nil " ..
+      "value %(local 't'%) %(a bug: details in (.-)%)\n$")
+    assert.truthy(log, err)
+    assert.equal(h.dir .. "/data/logs/errors.log", log)
+    local details = fs.read(log)
+    assert.truthy(details:find("stack traceback:", 1, true), details)
+    assert.truthy(details:find("moonbase buggy", 1, true), details)
+    -- --debug shows the traceback as well
+    code, _, err = h:run({ "--debug", "buggy" })
+    assert.equal(2, code)
+    assert.truthy(err:find("stack traceback:", 1, true), err)
+  end)
+
   it("reports errors raised in a user command as one line, exit 2", function()
     user_command("boom", 'require("moonbase.errors").raise("it broke (try: fixing it)")')
     local code, _, err = h:run({ "boom" })
@@ -106,6 +125,17 @@ describe("moonbase-<name> executables", function()
     assert.equal(0, code)
     assert.truthy(out:find("^moonbase"))
     assert.truthy(err:find("moonbase-version is ignored", 1, true), err)
+  end)
+
+  it("lists an ignored one once in help, marked as shadowed", function()
+    local out = h:ok({ "help" })
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do
+      if l:find("moonbase-version", 1, true) then lines[#lines + 1] = l end
+    end
+    assert.equal(1, #lines, out)
+    assert.truthy(lines[1]:find("^  version +" .. bindir:gsub("%p", "%%%0") ..
+      "/moonbase%-version  %(ignored: shadowed by the bundled command%)$"), lines[1])
   end)
 end)
 
