@@ -8,6 +8,7 @@
 -- Levels: 1 (verbose: each step, each driver call, each command moonbase
 -- runs), 2 (more: QEMU command lines, libvirt XML, SSH steps, agent requests),
 -- 3 (debug: everything, and Lua tracebacks with errors).
+-- layer: records
 local util = require("moonbase.engine.util")
 
 local M = {}

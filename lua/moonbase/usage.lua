@@ -40,6 +40,7 @@ M.environment = {
   { "MOONBASE_LUA_DEV", "a source tree whose lua/ and cli/ are loaded instead of the " ..
     "copies inside the binary (for developing moonbase)" },
   { "MOONBASE_RECIPE_BUDGET", "seconds a recipe may take to load (default 5)" },
+  { "MOONBASE_RECIPE_OUTPUT_BUDGET", "seconds one recipe output may take (default 300)" },
   { "MOONBASE_RECIPE_MEMORY", "MiB of memory a recipe may use while it loads (default 512)" },
   { "MOONBASE_LIBVIRT_URI", "set by moonbase for the agents of libvirt instances, from " ..
     "the setting local.libvirt.uri (set that instead)" },
@@ -250,12 +251,9 @@ function M.settings_markdown()
     out[#out + 1] = string.format("| `%s` | %s | %s | %s |", k, values, cell(default),
       cell(s.help))
   end
-  local props = {}
-  for p in pairs(settings.instance_properties) do props[#props + 1] = p end
-  table.sort(props)
-  out[#out + 1] = string.format("| `local.<instance>.%s` | a number of CPUs, or a size " ..
-    "(`2G`) | set at launch | the instance's resources; set on a stopped instance, applied " ..
-    "at its next start; a disk only grows |", table.concat(props, "` / `."):gsub("^", ""))
+  out[#out + 1] = "| `local.<instance>.cpus` / `.disk` / `.memory` | a number of CPUs, or a " ..
+    "size (`2G`) | set at launch | the instance's resources; set on a stopped instance, " ..
+    "applied at its next start; a disk only grows |"
   return table.concat(out, "\n") .. "\n"
 end
 

@@ -75,7 +75,7 @@ describe("docs", function()
     -- every command has its page, and each page renders without a warning
     local commands = require("moonbase.commands")
     for _, name in ipairs(commands.bundled()) do
-      if not commands.load_bundled(name).hidden then
+      if not require("cli." .. name).hidden then
         local page = man .. "/man1/moonbase-" .. name .. ".1"
         assert.truthy(fs.exists(page), page)
         local c, _, e = process.run({ "man", "--warnings", "-l", page },
