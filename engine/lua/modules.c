@@ -2,6 +2,7 @@
  * plugin (see plugin.h) are loaded through mb_plugin_lua_loader. */
 #include "lua/modules.h"
 #include "core/plugin.h"
+#include "client/client.h"
 
 #include <stddef.h>
 
@@ -17,6 +18,9 @@ const struct mb_module mb_modules[] = {
     {"moonbase.engine.ssh", mb_plugin_lua_loader},
     {"moonbase.engine.image", mb_plugin_lua_loader},
     {"moonbase.engine.libvirt", mb_plugin_lua_loader}, /* libvirt networks */
+    {"moonbase.engine.httpd", mb_plugin_lua_loader},   /* the daemon (libwebsockets) */
+    {"moonbase.engine.tls", mb_plugin_lua_loader},     /* its certificates (libcrypto) */
+    {"moonbase.engine.client", luaopen_moonbase_engine_client},
     {"moonbase.engine.net", luaopen_moonbase_engine_net},
     {"moonbase.engine.agent", luaopen_moonbase_engine_agent},
     {"moonbase.engine.json", luaopen_cjson},

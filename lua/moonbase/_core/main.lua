@@ -74,18 +74,35 @@ function M.set_verbosity(level)
   require("moonbase.log").setup(level)
 end
 
+-- Commands that always run in this process, whatever MOONBASE_SERVER says:
+-- the daemon itself, what it starts, and the ones that talk to it on their own.
+local runs_here = { daemon = true, agent = true, ["sftp-server"] = true, help = true,
+  version = true, authenticate = true }
+
 -- moonbase's own options, before the command: returns the command's index
 local function global_options(argv)
   local i, v = 1, 0
   while argv[i] and argv[i]:sub(1, 1) == "-" and argv[i] ~= "-" do
     local a = argv[i]
     if a == "-h" or a == "--help" or a == "-V" or a == "--version" then break end
-    if a == "--verbose" then v = v + 1
+    if a == "--server" or a:match("^%-%-server=") then
+      -- the daemon to go through (docs/daemon.md); its children inherit it
+      local url = a:match("^%-%-server=(.*)$")
+      if not url then
+        i = i + 1
+        url = argv[i]
+      end
+      if not url or url == "" then
+        errors.usage("--server needs a URL: unix:///PATH or https://HOST:PORT")
+      end
+      require("moonbase.engine.util").setenv("MOONBASE_SERVER", url)
+    elseif a == "--verbose" then v = v + 1
     elseif a == "--debug" then v = 3
     elseif a:match("^%-v+$") then v = v + #a - 1
     else
       errors.usage(string.format("unknown option \"%s\": moonbase's own options are -v, " ..
-        "--verbose, --debug, --help and --version, before the command (try: moonbase help)", a))
+        "--verbose, --debug, --server, --help and --version, before the command (try: " ..
+        "moonbase help)", a))
     end
     i = i + 1
   end
@@ -117,6 +134,11 @@ local function dispatch(argv)
       " (try: moonbase help)"))
   end
   M.current = name
+  if not runs_here[name] then
+    local client = require("moonbase.client")
+    local url = client.server()
+    if url then client.install(url) end
+  end
   local a = { [0] = "moonbase " .. name }
   for i, v in ipairs(rest) do a[i] = v end
   _G.arg = a

@@ -21,11 +21,37 @@ local M = {}
 ---@field validate? fun(v: string): boolean?, string?  a "string" key's check of its value
 ---@field check? fun(v: any)  raises when the value cannot be taken now (the state forbids it)
 ---@field after? fun(v: any)  runs after a set (notes for the user)
+---@field transform? fun(v: any): any  what is stored instead of the value (a hash)
 
 ---Every key, registered by the module that owns it (settings requires none
 ---of them: it is a leaf). The keys of moonbase itself:
 ---@type table<string, moonbase.SettingKey>
 M.schema = {
+  ["local.passphrase"] = {
+    type = "string", default = "",
+    -- stored hashed (PBKDF2-SHA256 with a random salt), never in clear
+    transform = function(v)
+      if v == "" then return v end
+      return errors.check("settings", require("moonbase.engine.tls").hash(v))
+    end,
+    help = "the passphrase `moonbase authenticate` checks before the daemon trusts a TLS " ..
+      "client (stored hashed; empty: only trust tokens)",
+  },
+  ["local.privileged-mounts"] = {
+    type = "bool", default = true,
+    help = "whether clients of the daemon may mount host folders into instances",
+  },
+  ["client.server"] = {
+    type = "string", default = "",
+    validate = function(v)
+      if v == "" or v == "local" or v:match("^unix:/") or v:match("^https://") then
+        return true
+      end
+      return nil, "use unix:///PATH, https://HOST:PORT, or local"
+    end,
+    help = "the moonbase daemon this user's commands go through (unix:///PATH or " ..
+      "https://HOST:PORT; empty or local: none); MOONBASE_SERVER and --server override it",
+  },
   ["client.primary-name"] = {
     type = "name", default = "primary",
     help = "the instance `moonbase shell` uses when no name is given",
@@ -176,6 +202,7 @@ function M.set(key, raw)
   if M.schema[key] then
     local value = validate(key, raw)
     if M.schema[key].check then M.schema[key].check(value) end
+    if M.schema[key].transform then value = M.schema[key].transform(value) end
     update(function(d) d[key] = value end)
     if M.schema[key].after then M.schema[key].after(value) end
     return value

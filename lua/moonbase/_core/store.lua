@@ -36,6 +36,9 @@ function M.sweep(dir)
   end
 end
 
+---Whole-number floats (cjson's reading of every number) made integers, in place.
+M.integers = integers
+
 local function dir_of(path) return path:match("^(.*)/[^/]*$") or "." end
 
 ---Reads a JSON file. Missing file -> default (or nil, msg, "notfound").

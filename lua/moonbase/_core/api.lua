@@ -1,0 +1,141 @@
+-- The daemon's API as data: every route is a public facade function, served by
+-- moonbase.server (which calls the real function in a worker) and called by
+-- moonbase.client (which replaces the facade function with a request). One
+-- table, so the server, the client, docs/openapi.json and the test that
+-- compares them cannot drift apart. A leaf: it requires nothing.
+--
+-- A route: { METHOD, PATH, "module.function", args = {...}, stream = ... }
+--   args: the function's parameters in order; one named like a {path}
+--         parameter comes from the path, the others are fields of the JSON
+--         request body (or, for WebSocket routes, of the JSON in ?args=).
+--   stream: "pipe" (stdin/stdout/stderr relayed) or "pty" when the call's
+--         options ask for a terminal; such routes are WebSocket routes.
+--   write: true when the call changes something (refused to read-only
+--         identities; unused for now, every trusted client may write).
+local M = {}
+
+local function R(method, path, fn, args, extra)
+  local r = { method = method, path = path, fn = fn, args = args or {} }
+  for k, v in pairs(extra or {}) do r[k] = v end
+  return r
+end
+
+M.version = "v1"
+
+M.routes = {
+  -- instances
+  R("GET", "/v1/instances", "instance.list"),
+  R("GET", "/v1/instance-records", "instance.records"),
+  R("GET", "/v1/instances/{name}", "instance.info", { "name" }),
+  R("GET", "/v1/instances/{name}/record", "instance.find", { "name" }),
+  R("POST", "/v1/instances", "instance.launch", { "options" }, { progress = true }),
+  R("POST", "/v1/instances/{name}/start", "instance.start", { "name", "options" }),
+  R("POST", "/v1/instances/{name}/stop", "instance.stop", { "name", "options" }),
+  R("POST", "/v1/instances/{name}/restart", "instance.restart", { "name" }),
+  R("POST", "/v1/instances/{name}/suspend", "instance.suspend", { "name" }),
+  R("POST", "/v1/instances/{name}/delete", "instance.delete", { "name", "options" }),
+  R("POST", "/v1/instances/{name}/recover", "instance.recover", { "name" }),
+  R("POST", "/v1/purge", "instance.purge"),
+  R("GET", "/v1/instances/{name}/exec", "instance.exec", { "name", "argv", "options" },
+    { stream = "pipe" }),
+  R("GET", "/v1/instances/{name}/property/{prop}", "instance.get_property", { "name", "prop" }),
+  -- settings (client.* keys stay with the client: moonbase.client)
+  R("GET", "/v1/settings", "settings.keys"),
+  R("GET", "/v1/settings/{key}", "settings.get", { "key" }),
+  R("GET", "/v1/settings/{key}/is-set", "settings.is_set", { "key" }),
+  R("PUT", "/v1/settings/{key}", "settings.set", { "key", "value" }),
+  R("POST", "/v1/settings/{key}/check", "settings.check", { "key", "value" }),
+  R("DELETE", "/v1/settings/{key}", "settings.unset", { "key" }),
+  -- images and remotes
+  R("GET", "/v1/images", "images.list"),
+  R("POST", "/v1/images/find", "images.find", { "query", "options" }),
+  R("POST", "/v1/images/resolve", "images.resolve", { "ref", "options" }, { progress = true }),
+  R("POST", "/v1/images/prune", "images.prune", { "options" }),
+  R("GET", "/v1/remotes", "remotes.list"),
+  R("POST", "/v1/remotes", "remotes.add", { "name", "url", "options" }),
+  R("DELETE", "/v1/remotes/{name}", "remotes.remove", { "name" }),
+  -- networks
+  R("GET", "/v1/networks", "network.list"),
+  R("POST", "/v1/networks", "network.create", { "name", "options" }),
+  R("DELETE", "/v1/networks/{name}", "network.delete", { "name", "options" }),
+  R("POST", "/v1/networks/prune", "network.prune"),
+  R("POST", "/v1/hosts", "network.hosts", { "names" }),
+  R("GET", "/v1/host-networks", "network.available"),
+  -- mounts and forwards
+  R("POST", "/v1/instances/{name}/mounts", "mounts.add", { "name", "source", "target",
+    "options" }, { mount = true }),
+  R("POST", "/v1/instances/{name}/mounts/remove", "mounts.remove", { "name", "target" }),
+  R("GET", "/v1/instances/{name}/forwards", "forwards.list", { "name" }),
+  R("POST", "/v1/instances/{name}/forwards", "forwards.add", { "name", "spec", "options" }),
+  R("POST", "/v1/instances/{name}/forwards/remove", "forwards.remove", { "name", "spec" }),
+  -- trust (the TLS clients the daemon trusts)
+  R("GET", "/v1/trust", "trust.list"),
+  R("POST", "/v1/trust/remove", "trust.remove", { "which" }),
+  R("POST", "/v1/trust/tokens", "trust.token", { "options" }),
+  -- events
+  R("GET", "/v1/events", "events.watch", { "options" }, { stream = "pipe", events = true }),
+}
+
+---Facade functions that run in the client: pure functions of their arguments
+---(parsing, formatting) or the client's own configuration. Every other public
+---function of a routed module is refused through a daemon.
+M.client_side = {
+  ["instance.validate_resources"] = true,
+  ["images.parse_ref"] = true, ["images.check_ref"] = true,
+  ["forwards.parse"] = true,
+  ["remotes.url"] = true, ["remotes.check_url"] = true,
+  ["settings.schema"] = true,
+}
+
+---The routes by "module.function".
+function M.by_fn()
+  local t = {}
+  for _, r in ipairs(M.routes) do t[r.fn] = r end
+  return t
+end
+
+---Splits a path pattern into its parts: literals and {params}.
+local function parts(path)
+  local out = {}
+  for seg in path:gmatch("[^/]+") do out[#out + 1] = seg end
+  return out
+end
+
+---The route matching method and path, with the path's parameters; or nil and
+---the HTTP status (404 no such path, 405 no such method on it).
+function M.match(method, path)
+  if #path > 2048 then return nil, 414 end
+  local segs = parts(path)
+  local path_found = false
+  for _, r in ipairs(M.routes) do
+    r._parts = r._parts or parts(r.path)
+    if #r._parts == #segs then
+      local params, ok = {}, true
+      for i, p in ipairs(r._parts) do
+        local name = p:match("^{(.+)}$")
+        if name then
+          params[name] = segs[i]
+        elseif p ~= segs[i] then
+          ok = false
+          break
+        end
+      end
+      if ok then
+        path_found = true
+        if r.method == method then return r, params end
+      end
+    end
+  end
+  return nil, path_found and 405 or 404
+end
+
+---The path of route r for the given parameter values (percent-encoded).
+function M.path(r, params)
+  return (r.path:gsub("{([^}]+)}", function(k)
+    return (tostring(params[k]):gsub("[^%w%-%._~]", function(c)
+      return string.format("%%%02X", c:byte())
+    end))
+  end))
+end
+
+return M

@@ -1,0 +1,204 @@
+-- Commands through a daemon: with MOONBASE_SERVER (or `moonbase --server URL`,
+-- or the setting client.server) naming one, install() replaces every routed
+-- facade function (moonbase._core.api) with a request to it, before the
+-- command runs. The command's own code, parsing and formatting stay as they
+-- are, so output, exit codes and errors are the same as locally; the daemon
+-- runs the real function and relays what it writes to stdout/stderr.
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
+local api = require("moonbase._core.api")
+local paths = require("moonbase._core.paths")
+local store = require("moonbase._core.store")
+local errors = require("moonbase.errors")
+
+local M = {}
+
+---The daemon to use: the environment, then client.server; nil for none.
+function M.server()
+  local v = os.getenv("MOONBASE_SERVER")
+  if v == nil or v == "" then
+    local s = store.read(paths.config .. "/settings.json", {})
+    v = type(s) == "table" and s["client.server"] or nil
+  end
+  if v == nil or v == "" or v == "local" then return nil end
+  return v
+end
+
+---Parses a server URL: unix:///path, unix:PATH or https://host:port.
+function M.parse_url(url)
+  local path = url:match("^unix://(/.+)$") or url:match("^unix:(/.+)$")
+  if path then return { unix = path, url = url } end
+  local host, port = url:match("^https://%[([%x:]+)%]:(%d+)/?$")
+  if not host then host, port = url:match("^https://([%w%.%-]+):(%d+)/?$") end
+  if host then return { host = host, port = port, url = url } end
+  errors.usage(string.format("MOONBASE_SERVER must be unix:///PATH or https://HOST:PORT, got " ..
+    "\"%s\"", url))
+end
+
+---Where this client keeps its key, certificate and the CAs of the daemons
+---it trusts.
+function M.dir() return paths.config .. "/client" end
+
+local function ca_file(target)
+  return string.format("%s/servers/%s_%s.crt", M.dir(), target.host, target.port)
+end
+
+---This client's certificate and key (EC P-256), made on first use.
+function M.identity()
+  local d = M.dir()
+  local crt, key = d .. "/client.crt", d .. "/client.key"
+  if not fs.exists(crt) or not fs.exists(key) then
+    local tls = require("moonbase.engine.tls")
+    errors.check("client", fs.mkdirs(d, 448))
+    local k = errors.check("client", tls.keygen())
+    local host = (util.uname() or {}).nodename or "client"
+    local c = errors.check("client", tls.cert({ key = k, cn = (os.getenv("USER") or "user") ..
+      "@" .. host, client = true, days = 3650 }))
+    errors.check("client", fs.write(key, k, 384))
+    errors.check("client", fs.write(crt, c))
+  end
+  return crt, key
+end
+
+local function connection(target, o)
+  o = o or {}
+  local c = { unix = target.unix, host = target.host, port = target.port }
+  if target.host then
+    c.cert, c.key = M.identity()
+    if not o.tofu then
+      local ca = ca_file(target)
+      if not fs.exists(ca) then
+        errors.raise(string.format("this client does not know the daemon at %s yet (try: " ..
+          "moonbase authenticate)", target.url), "auth")
+      end
+      c.ca = ca
+    end
+  end
+  return c
+end
+
+local function urlencode(s)
+  return (s:gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
+end
+
+local function nulls_to_nil(v)
+  if type(v) ~= "table" then return v end
+  for k, x in pairs(v) do
+    if x == json.null then v[k] = nil else nulls_to_nil(x) end
+  end
+  return v
+end
+
+---Sends one request; returns the decoded answer table ({result=...,n=...}
+---or raises the daemon's error as the same user-facing error).
+function M.request(target, method, path, body, o)
+  o = o or {}
+  io.stdout:flush()
+  io.stderr:flush()
+  local c = connection(target, o)
+  c.method, c.path, c.body, c.stream = method, path, body, o.stream
+  local status, text, peer_ca = require("moonbase.engine.client").call(c)
+  if not status then errors.raise(text, peer_ca) end -- (nil, message, code)
+  local code, rest = text:match("^(%d+)\n(.*)$")
+  if code then status, text = math.tointeger(tonumber(code)), rest end
+  local ok, answer = pcall(json.decode, text)
+  if not ok or type(answer) ~= "table" then
+    errors.raise(string.format("the moonbase daemon at %s answered %d with no JSON", target.url,
+      status))
+  end
+  if answer.error then
+    local e = answer.error
+    errors.raise(tostring(e.message), e.code ~= json.null and e.code or "failed")
+  end
+  return store.integers(nulls_to_nil(answer)), peer_ca
+end
+
+---Calls route r with the facade function's arguments (a table.pack).
+function M.invoke(target, r, args)
+  local params, body = {}, {}
+  for i, name in ipairs(r.args) do
+    if r.path:find("{" .. name .. "}", 1, true) then
+      if args[i] == nil then
+        errors.usage(string.format("%s needs %s", r.fn, name))
+      end
+      params[name] = args[i]
+    else
+      body[name] = args[i]
+    end
+  end
+  local path = api.path(r, params)
+  local stream
+  if r.stream then
+    local o = body.options
+    if type(o) ~= "table" then o = {}; body.options = o end
+    stream = { pty = o.pty and true or false }
+    if o.pty then
+      local cols, rows = util.term_size()
+      o.cols, o.rows = cols, rows
+    end
+    if not o.term then o.term = os.getenv("TERM") end
+  end
+  local ok, encoded = pcall(json.encode, body)
+  if not ok then
+    errors.raise(string.format("%s cannot be called through the daemon: its arguments are not " ..
+      "plain data (%s)", r.fn, tostring(encoded)))
+  end
+  if stream then path = path .. "?args=" .. urlencode(encoded) end
+  local answer = M.request(target, r.method, path, encoded, { stream = stream })
+  local result = answer.result or {}
+  return table.unpack(result, 1, math.tointeger(answer.n) or #result)
+end
+
+local function is_client_key(key)
+  return type(key) == "string" and key:match("^client%.") ~= nil
+end
+
+---Routes every facade function of moonbase._core.api to the daemon at url.
+function M.install(url)
+  local target = M.parse_url(url)
+  M.target = target
+  for _, r in ipairs(api.routes) do
+    local module, fn = r.fn:match("^(.-)%.([^.]+)$")
+    local ok, mod = pcall(require, "moonbase." .. module)
+    if ok and type(mod) == "table" then
+      local original = mod[fn]
+      mod[fn] = function(...)
+        -- settings of the client (client.*) are this user's, not the daemon's
+        if module == "settings" and is_client_key((...)) and original then
+          return original(...)
+        end
+        return M.invoke(target, r, table.pack(...))
+      end
+    end
+  end
+end
+
+---Trusts this client with the daemon at url: sends the passphrase or token
+---over TLS with this client's certificate, then pins the daemon's CA.
+---@return table {fingerprint=, ca=}
+function M.authenticate(url, secret)
+  local target = M.parse_url(url)
+  if target.unix then
+    return { unix = true }
+  end
+  local body = { name = (os.getenv("USER") or "user") .. "@" ..
+    ((util.uname() or {}).nodename or "client") }
+  local want_ca = secret and secret:match("^mbt1_%x+_(%x+)$")
+  if want_ca then body.token = secret else body.passphrase = secret end
+  local answer, peer_ca = M.request(target, "POST", "/v1/authenticate", json.encode(body),
+    { tofu = true })
+  local ca_fp = peer_ca and require("moonbase.engine.tls").fingerprint(peer_ca)
+  if want_ca and ca_fp ~= want_ca then
+    errors.raise("authenticate: the daemon's CA does not match the token's (someone in " ..
+      "between?); nothing was saved", "auth")
+  end
+  if peer_ca then
+    local f = ca_file(target)
+    errors.check("authenticate", fs.mkdirs(f:match("^(.*)/"), 448))
+    errors.check("authenticate", fs.write(f, peer_ca))
+  end
+  return { fingerprint = answer.result.fingerprint, ca = ca_fp }
+end
+
+return M

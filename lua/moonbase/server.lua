@@ -1,0 +1,334 @@
+-- The daemon (`moonbase daemon`): serves the public facades over HTTP + JSON
+-- and WebSocket streams (moonbase._core.api lists the routes). It
+-- authenticates every request (unix socket: the peer's user; TLS: the client
+-- certificate in the trust store) and runs each call in a worker process
+-- that calls the real facade function, under the same per-instance locks a
+-- local CLI takes. It implements no operation itself.
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
+local api = require("moonbase._core.api")
+local paths = require("moonbase._core.paths")
+local errors = require("moonbase.errors")
+local trust = require("moonbase.trust")
+
+local M = {}
+
+M.max_body = 1024 * 1024
+M.timeout = 10
+
+---The default unix socket: /run/moonbase/moonbase.sock as root, else in
+---$XDG_RUNTIME_DIR (or the data directory).
+function M.default_socket()
+  if util.geteuid() == 0 and not os.getenv("MOONBASE_HOME") then
+    return "/run/moonbase/moonbase.sock"
+  end
+  local rt = os.getenv("XDG_RUNTIME_DIR")
+  if rt and rt ~= "" and not os.getenv("MOONBASE_HOME") then return rt .. "/moonbase.sock" end
+  return paths.data .. "/moonbase.sock"
+end
+
+local status_of = { usage = 400, notfound = 404, state = 409, exists = 409, timeout = 504,
+  unsupported = 501, auth = 403, throttled = 429 }
+
+local function err_body(message, code)
+  return json.encode({ error = { message = message, code = code or "failed" } })
+end
+
+local function refuse(status, message, code)
+  return { status = status, body = err_body(message, code) }
+end
+
+---------------------------------------------------------------- identities
+local moonbase_gid_cache
+local function moonbase_gid()
+  if moonbase_gid_cache == nil then
+    moonbase_gid_cache = false
+    for line in (fs.read("/etc/group") or ""):gmatch("[^\n]+") do
+      local gid = line:match("^moonbase:[^:]*:(%d+):")
+      if gid then moonbase_gid_cache = math.tointeger(tonumber(gid)) end
+    end
+  end
+  return moonbase_gid_cache
+end
+
+local function user_name(uid)
+  for line in (fs.read("/etc/passwd") or ""):gmatch("[^\n]+") do
+    local name, id = line:match("^([^:]+):[^:]*:(%d+):")
+    if id and tonumber(id) == uid then return name end
+  end
+  return tostring(uid)
+end
+
+---Who may use the unix socket: root, the daemon's own user, and members of
+---the group moonbase (the groups of the connecting process, as the kernel
+---sees them for file access).
+function M.unix_allowed(peer)
+  if peer.uid == nil then return false end
+  if peer.uid == 0 or peer.uid == util.geteuid() then return true end
+  local gid = moonbase_gid()
+  if not gid then return false end
+  if peer.gid == gid then return true end
+  local status = fs.read("/proc/" .. tostring(peer.pid) .. "/status") or ""
+  local groups = status:match("\nGroups:([^\n]*)") or ""
+  for g in groups:gmatch("%d+") do
+    if tonumber(g) == gid then return true end
+  end
+  return false
+end
+
+---Checks the request's identity; returns nil when it may go on, else the
+---refusal.
+function M.authenticate(peer)
+  if peer.transport == "unix" then
+    if M.unix_allowed(peer) then return nil end
+    local name = user_name(peer.uid)
+    return refuse(403, string.format("permission denied: user \"%s\" is not in the group " ..
+      "\"moonbase\" (try: sudo usermod -aG moonbase %s, then log in again)", name, name), "auth")
+  end
+  if not peer.fingerprint then
+    return refuse(401, "this client presented no certificate (try: moonbase authenticate)",
+      "auth")
+  end
+  local entry, revoked = trust.lookup(peer.fingerprint)
+  if entry then return nil end
+  if revoked then
+    return refuse(403, string.format("this client's certificate was revoked (%s) (try: " ..
+      "moonbase authenticate)", revoked), "auth")
+  end
+  return refuse(403, "this client's certificate is not trusted by the daemon (try: moonbase " ..
+    "authenticate)", "auth")
+end
+
+---------------------------------------------------------------- throttling
+-- Failed authentications per peer (address or uid): after `limit` failures
+-- within `window` seconds, further attempts are refused until it passes.
+M.throttle = { limit = 5, window = 60, failures = {} }
+
+local function peer_key(peer)
+  return peer.transport == "unix" and ("uid:" .. tostring(peer.uid)) or (peer.address or "?")
+end
+
+local function throttled(peer)
+  local t = M.throttle
+  local list = t.failures[peer_key(peer)] or {}
+  local now, kept = util.now(), {}
+  for _, at in ipairs(list) do
+    if now - at < t.window then kept[#kept + 1] = at end
+  end
+  t.failures[peer_key(peer)] = kept
+  if #kept >= t.limit then return math.ceil(t.window - (now - kept[1])) end
+end
+
+local function failed(peer)
+  local k = peer_key(peer)
+  local list = M.throttle.failures[k] or {}
+  list[#list + 1] = util.now()
+  M.throttle.failures[k] = list
+end
+
+---POST /v1/authenticate {passphrase | token, name}: trusts the client
+---certificate this TLS connection presented.
+local function authenticate_route(req)
+  if req.peer.transport == "unix" then
+    return { status = 200, body = json.encode({ result = { trusted = true,
+      message = "unix socket clients are authenticated by their user; nothing to do" } }) }
+  end
+  local wait = throttled(req.peer)
+  if wait then
+    return refuse(429, string.format("too many failed attempts from this client; try again " ..
+      "in %d s", wait), "throttled")
+  end
+  if not req.peer.fingerprint then
+    return refuse(401, "this client presented no certificate (moonbase authenticate makes one)",
+      "auth")
+  end
+  if req.peer.key ~= "ec" or req.peer.curve ~= "prime256v1" then
+    return refuse(400, "client certificates must have an EC P-256 key", "usage")
+  end
+  local ok, body = pcall(json.decode, req.body ~= "" and req.body or "{}")
+  if not ok or type(body) ~= "table" then return refuse(400, "malformed JSON body", "usage") end
+  local accepted, why = trust.check_secret(body.passphrase, body.token)
+  if not accepted then
+    failed(req.peer)
+    return refuse(403, why, "auth")
+  end
+  trust.add(req.peer.fingerprint, req.peer.certificate, body.name or req.peer.address)
+  return { status = 200, body = json.encode({ result = { trusted = true,
+    fingerprint = req.peer.fingerprint } }) }
+end
+
+---------------------------------------------------------------- calls
+local function query_args(req)
+  for _, q in ipairs(req.query or {}) do
+    local k, v = q:match("^([^=]*)=(.*)$")
+    if k == "args" then return v end
+  end
+end
+
+---Decodes the arguments of route r from the request: path parameters, then
+---body (or ?args= for WebSocket routes) fields. Returns args, n or nil, refusal.
+function M.call_args(r, params, req)
+  local raw = req.mode == "ws" and (query_args(req) or "{}") or req.body
+  if raw == nil or raw == "" then raw = "{}" end
+  local ok, body = pcall(json.decode, raw)
+  if ok and type(body) == "table" then body = require("moonbase._core.store").integers(body) end
+  if not ok or type(body) ~= "table" then
+    return nil, refuse(400, "malformed JSON in the request (" .. tostring(body):gsub("^.-: ", "")
+      .. ")", "usage")
+  end
+  local args = {}
+  for i, name in ipairs(r.args) do
+    local v = params[name]
+    if v == nil then v = body[name] end
+    if v == json.null then v = nil end
+    args[i] = v
+  end
+  return args, #r.args
+end
+
+local function strip_nulls(v)
+  if type(v) ~= "table" then return v end
+  for k, x in pairs(v) do
+    if x == json.null then v[k] = nil else strip_nulls(x) end
+  end
+  return v
+end
+
+---The worker's body: calls the facade function; returns "STATUS\nJSON".
+function M.run_call(r, args, n)
+  local module, fn = r.fn:match("^(.-)%.([^.]+)$")
+  local result
+  local ok, err = xpcall(function()
+    local mod = require("moonbase." .. module)
+    for i = 1, n do args[i] = strip_nulls(args[i]) end
+    result = table.pack(mod[fn](table.unpack(args, 1, n)))
+  end, function(e)
+    if errors.is(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  io.stdout:flush()
+  io.stderr:flush()
+  if not ok then
+    if errors.is(err) then
+      return tostring(status_of[err.code] or 500) .. "\n" .. err_body(err.message, err.code)
+    end
+    io.stderr:write("moonbase daemon: internal error: ", tostring(err), "\n")
+    return "500\n" .. err_body("internal error in the daemon: " ..
+      tostring(err):match("^[^\n]*"), "failed")
+  end
+  local out = {}
+  for i = 1, result.n do
+    local v = result[i]
+    if v == nil then v = json.null end
+    out[i] = v
+  end
+  local okj, body = pcall(json.encode, { result = out, n = result.n })
+  if not okj then
+    return "500\n" .. err_body("the daemon cannot encode the answer of " .. r.fn .. ": " ..
+      tostring(body), "failed")
+  end
+  return "200\n" .. body
+end
+
+---Whether a call of route r with these args needs a terminal.
+local function wants_pty(r, args)
+  local o = args[#r.args]
+  return r.stream and type(o) == "table" and o.pty and true or false
+end
+
+---The handler of every request (called in the daemon's loop; quick).
+function M.handle(req)
+  if req.path == "/v1/ping" and req.method == "GET" then
+    return { status = 200, body = json.encode({ result = { api = api.version,
+      version = require("moonbase.engine.util").versions and nil } }) }
+  end
+  if req.path == "/v1/authenticate" then
+    if req.method ~= "POST" then return refuse(405, "use POST", "usage") end
+    return authenticate_route(req)
+  end
+  local denied = M.authenticate(req.peer)
+  if denied then return denied end
+  local r, params = api.match(req.method, req.path)
+  if not r then
+    if params == 405 then
+      return refuse(405, string.format("%s is not allowed on %s", req.method, req.path), "usage")
+    end
+    return refuse(params or 404, "no such API route: " .. req.path, "notfound")
+  end
+  if (r.stream ~= nil) ~= (req.mode == "ws") then
+    return refuse(400, r.stream and (req.path .. " is a WebSocket route (connect with Upgrade: " ..
+      "websocket)") or (req.path .. " is not a WebSocket route"), "usage")
+  end
+  local args, n = M.call_args(r, params, req)
+  if not args then return n end
+  if r.mount and not require("moonbase.settings").get("local.privileged-mounts") then
+    return refuse(403, "mounts: the daemon's local.privileged-mounts is false, so clients may " ..
+      "not mount host folders (try, on the daemon's host: moonbase set " ..
+      "local.privileged-mounts=true)", "auth")
+  end
+  local stdin = r.stream and (wants_pty(r, args) and "pty" or "pipe") or "null"
+  local o = args[#r.args]
+  return {
+    stdin = stdin,
+    cols = type(o) == "table" and math.tointeger(o.cols) or nil,
+    rows = type(o) == "table" and math.tointeger(o.rows) or nil,
+    run = function() return M.run_call(r, args, n) end,
+  }
+end
+
+---------------------------------------------------------------- listeners
+---Parses a --listen value: unix:PATH or https://ADDR:PORT.
+function M.parse_listen(v)
+  local path = v:match("^unix://(.+)$") or v:match("^unix:(.+)$")
+  if path then return { unix = path } end
+  local host, port = v:match("^https://%[([%x:]+)%]:(%d+)/?$")
+  if not host then host, port = v:match("^https://([%w%.%-]+):(%d+)/?$") end
+  port = math.tointeger(tonumber(port))
+  if host and port and port > 0 and port < 65536 then return { https = host, port = port } end
+  errors.usage(string.format("daemon: --listen takes unix:PATH or https://ADDRESS:PORT, got " ..
+    "\"%s\"", v))
+end
+
+---Runs the daemon until SIGTERM/SIGINT.
+---@param o {listen: string[], quiet?: boolean}
+function M.run(o)
+  local listen = {}
+  for _, v in ipairs(o.listen or {}) do listen[#listen + 1] = M.parse_listen(v) end
+  if #listen == 0 then listen[1] = { unix = M.default_socket() } end
+  local has_tls = false
+  for _, l in ipairs(listen) do
+    if l.unix then
+      local dir = l.unix:match("^(.*)/[^/]+$")
+      if dir and dir ~= "" then errors.check("daemon", fs.mkdirs(dir)) end
+      fs.remove(l.unix) -- a stale socket of a daemon that died
+      if moonbase_gid() and util.geteuid() == 0 then l.perms = "root:moonbase" end
+    else
+      has_tls = true
+    end
+  end
+  if has_tls then
+    local files = trust.server_files(listen)
+    for _, l in ipairs(listen) do
+      if l.https then l.cert, l.key = files.chain, files.key end
+    end
+  end
+  local httpd = require("moonbase.engine.httpd")
+  local ok, msg = httpd.serve({ listen = listen, max_body = M.max_body, timeout = M.timeout,
+    ready = function()
+      if o.quiet then return end
+      for _, l in ipairs(listen) do
+        io.stderr:write("moonbase daemon: listening on ", l.unix and ("unix:" .. l.unix) or
+          string.format("https://%s:%d", l.https, l.port), "\n")
+      end
+      if has_tls then
+        io.stderr:write("moonbase daemon: CA fingerprint ", trust.ca_fingerprint(), "\n")
+      end
+    end }, M.handle)
+  for _, l in ipairs(listen) do
+    if l.unix then fs.remove(l.unix) end
+  end
+  return errors.check(nil, ok, msg, "failed")
+end
+
+return M
