@@ -983,8 +983,23 @@ static int l_serve(lua_State *L)
     return 1;
 }
 
+/* chdir(PATH) -> true | nil, message (a worker takes its unix client's
+ * working directory, so relative paths mean what they meant to the user) */
+static int l_chdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (chdir(path) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot change to %s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"serve", l_serve},
+    {"chdir", l_chdir},
     {NULL, NULL},
 };
 

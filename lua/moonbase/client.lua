@@ -139,6 +139,12 @@ function M.invoke(target, r, args)
     end
     if not o.term then o.term = os.getenv("TERM") end
   end
+  body._cwd = util.getcwd()
+  local env = {}
+  for _, k in ipairs({ "TERM", "NO_COLOR", "LANG", "LC_ALL", "COLUMNS" }) do
+    env[k] = os.getenv(k)
+  end
+  body._env = env
   local ok, encoded = pcall(json.encode, body)
   if not ok then
     errors.raise(string.format("%s cannot be called through the daemon: its arguments are not " ..
@@ -147,6 +153,9 @@ function M.invoke(target, r, args)
   if stream then path = path .. "?args=" .. urlencode(encoded) end
   local answer = M.request(target, r.method, path, encoded, { stream = stream })
   local result = answer.result or {}
+  if r.recipe_out and type(result[1]) == "table" then
+    result[1]._load = { args[1], args[2] } -- what the daemon loads it from again
+  end
   return table.unpack(result, 1, math.tointeger(answer.n) or #result)
 end
 

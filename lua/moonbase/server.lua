@@ -177,6 +177,8 @@ function M.call_args(r, params, req)
     return nil, refuse(400, "malformed JSON in the request (" .. tostring(body):gsub("^.-: ", "")
       .. ")", "usage")
   end
+  local ctx = { cwd = type(body._cwd) == "string" and body._cwd or nil,
+    env = type(body._env) == "table" and body._env or {} }
   local args = {}
   for i, name in ipairs(r.args) do
     local v = params[name]
@@ -184,8 +186,28 @@ function M.call_args(r, params, req)
     if v == json.null then v = nil end
     args[i] = v
   end
-  return args, #r.args
+  return args, #r.args, ctx
 end
+
+-- What a client's environment may set in its worker: how to show things.
+local passed_env = { TERM = true, NO_COLOR = true, LANG = true, LC_ALL = true, COLUMNS = true }
+
+---A copy of v with only data: functions, userdata and cycles left out.
+local function data_only(v, seen)
+  local t = type(v)
+  if t == "function" or t == "userdata" or t == "thread" then return nil end
+  if t ~= "table" then return v end
+  seen = seen or {}
+  if seen[v] then return nil end
+  seen[v] = true
+  local out = {}
+  for k, x in pairs(v) do
+    if type(k) == "string" or type(k) == "number" then out[k] = data_only(x, seen) end
+  end
+  seen[v] = nil
+  return out
+end
+M.data_only = data_only
 
 local function strip_nulls(v)
   if type(v) ~= "table" then return v end
@@ -196,12 +218,32 @@ local function strip_nulls(v)
 end
 
 ---The worker's body: calls the facade function; returns "STATUS\nJSON".
-function M.run_call(r, args, n)
+---A unix-socket client's working directory is the worker's (same host).
+function M.run_call(r, args, n, ctx, peer)
   local module, fn = r.fn:match("^(.-)%.([^.]+)$")
+  ctx = ctx or { env = {} }
+  for k, v in pairs(ctx.env or {}) do
+    if passed_env[k] and type(v) == "string" then util.setenv(k, v) end
+  end
+  if ctx.cwd and peer and peer.transport == "unix" then
+    require("moonbase.engine.httpd").chdir(ctx.cwd)
+  end
   local result
   local ok, err = xpcall(function()
     local mod = require("moonbase." .. module)
-    for i = 1, n do args[i] = strip_nulls(args[i]) end
+    for i = 1, n do
+      args[i] = strip_nulls(args[i])
+      if r.args[i] == "model" and type(args[i]) == "table" and type(args[i]._load) == "table" then
+        -- a recipe: loaded again from what loaded it in the client's call
+        -- (its print()s were shown by the load the client made: not twice)
+        local l, saved = args[i]._load, io.stderr
+        io.stderr = io.open("/dev/null", "w") or saved
+        local ok, model = pcall(require("moonbase.recipe").load, l[1], l[2])
+        io.stderr = saved
+        if not ok then error(model, 0) end
+        args[i] = model
+      end
+    end
     result = table.pack(mod[fn](table.unpack(args, 1, n)))
   end, function(e)
     if errors.is(e) then return e end
@@ -224,6 +266,9 @@ function M.run_call(r, args, n)
     out[i] = v
   end
   local okj, body = pcall(json.encode, { result = out, n = result.n })
+  if not okj then
+    okj, body = pcall(json.encode, { result = data_only(out), n = result.n })
+  end
   if not okj then
     return "500\n" .. err_body("the daemon cannot encode the answer of " .. r.fn .. ": " ..
       tostring(body), "failed")
@@ -260,7 +305,7 @@ function M.handle(req)
     return refuse(400, r.stream and (req.path .. " is a WebSocket route (connect with Upgrade: " ..
       "websocket)") or (req.path .. " is not a WebSocket route"), "usage")
   end
-  local args, n = M.call_args(r, params, req)
+  local args, n, ctx = M.call_args(r, params, req)
   if not args then return n end
   if r.mount and not require("moonbase.settings").get("local.privileged-mounts") then
     return refuse(403, "mounts: the daemon's local.privileged-mounts is false, so clients may " ..
@@ -273,7 +318,7 @@ function M.handle(req)
     stdin = stdin,
     cols = type(o) == "table" and math.tointeger(o.cols) or nil,
     rows = type(o) == "table" and math.tointeger(o.rows) or nil,
-    run = function() return M.run_call(r, args, n) end,
+    run = function() return M.run_call(r, args, n, ctx, req.peer) end,
   }
 end
 

@@ -13,12 +13,45 @@ function M.tmpdir(tag)
   return (out:gsub("%s+$", ""))
 end
 
+---With MOONBASE_SPEC_SERVER=unix (ctest's lua/busted-daemon), every home
+---gets its own `moonbase daemon` on a unix socket, and every command of the
+---spec goes through it: the same specs, the same assertions. The client
+---runs with a MOONBASE_HOME of its own that shares only config/ (user
+---commands, aliases and client.* settings are the client's) and has empty
+---data/ and cache/, so no instance operation can silently happen in the
+---client instead of the daemon.
+M.server_mode = os.getenv("MOONBASE_SPEC_SERVER")
+
+function M.start_daemon(home, env)
+  local sock = home .. "/daemon.sock"
+  local denv = { MOONBASE_SERVER = false }
+  for k, v in pairs(env) do denv[k] = v end
+  local pid = assert(process.spawn({ M.bin, "daemon", "--quiet", "--listen", "unix:" .. sock },
+    { env = denv, stdout = home .. "/daemon.log", stderr = home .. "/daemon.log" }))
+  for _ = 1, 500 do
+    if fs.exists(sock) then break end
+    require("moonbase.engine.util").sleep(0.01)
+  end
+  assert(fs.exists(sock), "the daemon did not start: " .. (fs.read(home .. "/daemon.log") or ""))
+  return pid, "unix://" .. sock
+end
+
+function M.stop_daemon(pid)
+  process.kill(pid, 15)
+  process.wait(pid)
+end
+
 ---A fresh MOONBASE_HOME; returns an object with :run(...) and :cleanup().
 function M.home(o)
   o = o or {}
   local home = M.tmpdir("home")
   local h = { dir = home, env = { MOONBASE_HOME = home, NO_COLOR = "1" } }
   for k, v in pairs(o.env or {}) do h.env[k] = v end
+  if M.server_mode then
+    h.client_home = M.tmpdir("client")
+    fs.mkdirs(home .. "/config")
+    fs.symlink(home .. "/config", h.client_home .. "/config")
+  end
   ---Runs moonbase with args; returns code, stdout, stderr.
   function h:run(args, opts)
     opts = opts or {}
@@ -27,6 +60,39 @@ function M.home(o)
     local env = {}
     for k, v in pairs(self.env) do env[k] = v end
     for k, v in pairs(opts.env or {}) do env[k] = v end
+    if M.server_mode and env.MOONBASE_SERVER == nil then
+      -- the daemon runs with the home's environment as it is now (specs add
+      -- to h.env after home(), e.g. MOONBASE_NET_FAKE): restarted when it changes
+      local key = {}
+      for k, v in pairs(self.env) do key[#key + 1] = k .. "=" .. tostring(v) end
+      table.sort(key)
+      key = table.concat(key, "\n")
+      if self.daemon_env ~= key then
+        if self.daemon_pid then M.stop_daemon(self.daemon_pid) end
+        self.daemon_pid, self.server = M.start_daemon(home, self.env)
+        self.daemon_env = key
+      end
+      -- the driver runs in the daemon: a command with its own environment
+      -- (MOONBASE_TEST_FAIL, ...) gets a daemon of its own with it
+      local pid
+      env.MOONBASE_SERVER = self.server
+      if next(opts.env or {}) and env.MOONBASE_HOME == home then
+        local dir = M.tmpdir("daemon")
+        local denv = {}
+        for k, v in pairs(env) do denv[k] = v end
+        denv.MOONBASE_SERVER = nil
+        pid, env.MOONBASE_SERVER = M.start_daemon(dir, denv)
+        local code, out, err = self:run_client(argv, env, opts)
+        M.stop_daemon(pid)
+        fs.rmtree(dir)
+        return code, out, err
+      end
+      return self:run_client(argv, env, opts)
+    end
+    return process.run(argv, { env = env, input = opts.input, cwd = opts.cwd })
+  end
+  function h:run_client(argv, env, opts)
+    if env.MOONBASE_HOME == home then env.MOONBASE_HOME = self.client_home end
     return process.run(argv, { env = env, input = opts.input, cwd = opts.cwd })
   end
   ---Runs and asserts success; returns stdout.
@@ -36,7 +102,14 @@ function M.home(o)
       err, out))
     return out
   end
-  function h:cleanup() fs.rmtree(home) end
+  function h:cleanup()
+    if self.daemon_pid then
+      M.stop_daemon(self.daemon_pid)
+      self.daemon_pid = nil
+    end
+    if self.client_home then fs.rmtree(self.client_home) end
+    fs.rmtree(home)
+  end
   if o.driver ~= false then h:ok({ "set", "local.driver=" .. (o.driver or "test") }) end
   return h
 end

@@ -52,22 +52,33 @@ M.routes = {
   R("POST", "/v1/images/resolve", "images.resolve", { "ref", "options" }, { progress = true }),
   R("POST", "/v1/images/prune", "images.prune", { "options" }),
   R("GET", "/v1/remotes", "remotes.list"),
-  R("POST", "/v1/remotes", "remotes.add", { "name", "url", "options" }),
+  R("POST", "/v1/remotes", "remotes.add", { "name", "url" }),
   R("DELETE", "/v1/remotes/{name}", "remotes.remove", { "name" }),
   -- networks
   R("GET", "/v1/networks", "network.list"),
   R("POST", "/v1/networks", "network.create", { "name", "options" }),
-  R("DELETE", "/v1/networks/{name}", "network.delete", { "name", "options" }),
-  R("POST", "/v1/networks/prune", "network.prune"),
-  R("POST", "/v1/hosts", "network.hosts", { "names" }),
+  R("DELETE", "/v1/networks/{name}", "network.delete", { "name" }),
+  R("POST", "/v1/networks/prune", "network.prune", { "options" }),
+  R("GET", "/v1/hosts", "network.hosts"),
   R("GET", "/v1/host-networks", "network.available"),
   -- mounts and forwards
-  R("POST", "/v1/instances/{name}/mounts", "mounts.add", { "name", "source", "target",
-    "options" }, { mount = true }),
-  R("POST", "/v1/instances/{name}/mounts/remove", "mounts.remove", { "name", "target" }),
+  R("POST", "/v1/mounts", "mounts.add", { "source", "targets", "options" }, { mount = true }),
+  R("POST", "/v1/mounts/remove", "mounts.remove", { "target", "options" }),
   R("GET", "/v1/instances/{name}/forwards", "forwards.list", { "name" }),
-  R("POST", "/v1/instances/{name}/forwards", "forwards.add", { "name", "spec", "options" }),
-  R("POST", "/v1/instances/{name}/forwards/remove", "forwards.remove", { "name", "spec" }),
+  R("POST", "/v1/instances/{name}/forwards", "forwards.add", { "name", "forward" }),
+  R("POST", "/v1/instances/{name}/forwards/remove", "forwards.remove", { "name", "host_port",
+    "address", "proto" }),
+  -- recipes: a loaded recipe travels as what loaded it ({_load = {path, options}}, and its
+  -- plain data); the daemon loads it again from the same file for each call
+  R("POST", "/v1/recipes/load", "recipe.load", { "path", "options" }, { recipe_out = true }),
+  R("POST", "/v1/recipes/plan", "recipe.plan", { "model" }),
+  R("POST", "/v1/recipes/status", "recipe.status", { "model" }),
+  R("POST", "/v1/recipes/outputs", "recipe.outputs", { "model" }),
+  R("GET", "/v1/recipes/default-parallel", "recipe.default_parallel"),
+  R("POST", "/v1/recipes/up", "_core.recipe_run.up", { "model", "options" }),
+  R("POST", "/v1/recipes/down", "_core.recipe_run.down", { "model", "options" }),
+  R("POST", "/v1/recipes/provision", "_core.recipe_run.provision", { "model", "names",
+    "options" }),
   -- trust (the TLS clients the daemon trusts)
   R("GET", "/v1/trust", "trust.list"),
   R("POST", "/v1/trust/remove", "trust.remove", { "which" }),
@@ -85,6 +96,8 @@ M.client_side = {
   ["forwards.parse"] = true,
   ["remotes.url"] = true, ["remotes.check_url"] = true,
   ["settings.schema"] = true,
+  ["recipe.from_options"] = true, ["recipe.parse_params"] = true, ["recipe.details"] = true,
+  ["recipe.summary"] = true,
 }
 
 ---The routes by "module.function".
