@@ -122,6 +122,7 @@ static struct server *current;
 static void push_peer(lua_State *L, struct lws *wsi)
 {
     lua_newtable(L);
+    wsi = lws_get_network_wsi(wsi); /* an HTTP/2 stream's connection */
     SSL *ssl = lws_get_ssl(wsi);
     if (ssl == NULL) {
         struct ucred cred;
@@ -929,7 +930,6 @@ static int l_serve(lua_State *L)
             vi.options = LWS_SERVER_OPTION_UNIX_SOCK;
             vi.iface = unix_path;
             vi.port = 0;
-            vi.unix_socket_perms = mb_lua_field_str(L, e, "perms");
         } else if (https) {
             vi.iface = https;
             lua_getfield(L, e, "port");
@@ -952,8 +952,16 @@ static int l_serve(lua_State *L)
             lua_pushliteral(L, "failed");
             return 3;
         }
-        if (unix_path)
-            chmod(unix_path, 0660);
+        if (unix_path) {
+            lua_getfield(L, e, "gid");
+            if (lua_isinteger(L, -1) &&
+                chown(unix_path, (uid_t)-1, (gid_t)lua_tointeger(L, -1)) != 0)
+                lws_set_log_level(LLL_ERR, NULL); /* root only: the mode alone decides then */
+            lua_pop(L, 1);
+            lua_getfield(L, e, "mode");
+            chmod(unix_path, (mode_t)luaL_optinteger(L, -1, 0600));
+            lua_pop(L, 1);
+        }
         s.nvh++;
         lua_pop(L, 1);
     }

@@ -4,6 +4,7 @@
 -- command runs. The command's own code, parsing and formatting stay as they
 -- are, so output, exit codes and errors are the same as locally; the daemon
 -- runs the real function and relays what it writes to stdout/stderr.
+-- layer: facade
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local json = require("moonbase.engine.json")
@@ -13,6 +14,16 @@ local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")
 
 local M = {}
+
+-- The facades whose routed functions are replaced (api.routes' modules).
+M.facades = {
+  instance = require("moonbase.instance"), settings = require("moonbase.settings"),
+  images = require("moonbase.images"), remotes = require("moonbase.remotes"),
+  network = require("moonbase.network"), mounts = require("moonbase.mounts"),
+  forwards = require("moonbase.forwards"), recipe = require("moonbase.recipe"),
+  transfer = require("moonbase.transfer"), events = require("moonbase.events"),
+  trust = require("moonbase.trust"),
+}
 
 ---The daemon to use: the environment, then client.server; nil for none.
 function M.server()
@@ -154,7 +165,7 @@ function M.invoke(target, r, args)
   local answer = M.request(target, r.method, path, encoded, { stream = stream })
   local result = answer.result or {}
   if r.recipe_out and type(result[1]) == "table" then
-    result[1]._load = { args[1], args[2] } -- what the daemon loads it from again
+    result[1]._load = { args[1], args[2], fn = r.fn } -- what the daemon loads it with again
   end
   return table.unpack(result, 1, math.tointeger(answer.n) or #result)
 end
@@ -169,8 +180,8 @@ function M.install(url)
   M.target = target
   for _, r in ipairs(api.routes) do
     local module, fn = r.fn:match("^(.-)%.([^.]+)$")
-    local ok, mod = pcall(require, "moonbase." .. module)
-    if ok and type(mod) == "table" then
+    local mod = M.facades[module]
+    if mod then
       local original = mod[fn]
       mod[fn] = function(...)
         -- settings of the client (client.*) are this user's, not the daemon's

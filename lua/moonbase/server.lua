@@ -4,6 +4,7 @@
 -- certificate in the trust store) and runs each call in a worker process
 -- that calls the real facade function, under the same per-instance locks a
 -- local CLI takes. It implements no operation itself.
+-- layer: facade
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local json = require("moonbase.engine.json")
@@ -12,7 +13,17 @@ local paths = require("moonbase._core.paths")
 local errors = require("moonbase.errors")
 local trust = require("moonbase.trust")
 
+
 local M = {}
+
+-- The facades the routes name (api.routes' "module.function").
+M.facades = {
+  instance = require("moonbase.instance"), settings = require("moonbase.settings"),
+  images = require("moonbase.images"), remotes = require("moonbase.remotes"),
+  network = require("moonbase.network"), mounts = require("moonbase.mounts"),
+  forwards = require("moonbase.forwards"), recipe = require("moonbase.recipe"),
+  transfer = require("moonbase.transfer"), events = require("moonbase.events"), trust = trust,
+}
 
 M.max_body = 1024 * 1024
 M.timeout = 10
@@ -230,15 +241,16 @@ function M.run_call(r, args, n, ctx, peer)
   end
   local result
   local ok, err = xpcall(function()
-    local mod = require("moonbase." .. module)
+    local mod = M.facades[module] or errors.raise("no facade " .. module)
     for i = 1, n do
       args[i] = strip_nulls(args[i])
       if r.args[i] == "model" and type(args[i]) == "table" and type(args[i]._load) == "table" then
-        -- a recipe: loaded again from what loaded it in the client's call
-        -- (its print()s were shown by the load the client made: not twice)
+        -- a recipe: loaded again by the call that loaded it for the client
+        -- (its print()s were shown by that call: not twice)
         local l, saved = args[i]._load, io.stderr
+        local loader = M.facades.recipe[l.fn == "recipe.load" and "load" or "from_options"]
         io.stderr = io.open("/dev/null", "w") or saved
-        local ok, model = pcall(require("moonbase.recipe").load, l[1], l[2])
+        local ok, model = pcall(loader, table.unpack(l, 1, 2))
         io.stderr = saved
         if not ok then error(model, 0) end
         args[i] = model
@@ -285,8 +297,7 @@ end
 ---The handler of every request (called in the daemon's loop; quick).
 function M.handle(req)
   if req.path == "/v1/ping" and req.method == "GET" then
-    return { status = 200, body = json.encode({ result = { api = api.version,
-      version = require("moonbase.engine.util").versions and nil } }) }
+    return { status = 200, body = json.encode({ result = { api = api.version } }) }
   end
   if req.path == "/v1/authenticate" then
     if req.method ~= "POST" then return refuse(405, "use POST", "usage") end
@@ -311,6 +322,9 @@ function M.handle(req)
     return refuse(403, "mounts: the daemon's local.privileged-mounts is false, so clients may " ..
       "not mount host folders (try, on the daemon's host: moonbase set " ..
       "local.privileged-mounts=true)", "auth")
+  end
+  if not M.facades[r.fn:match("^(.-)%.")] then
+    return refuse(501, "the daemon does not serve " .. r.fn .. " yet", "unsupported")
   end
   local stdin = r.stream and (wants_pty(r, args) and "pty" or "pipe") or "null"
   local o = args[#r.args]
@@ -347,7 +361,8 @@ function M.run(o)
       local dir = l.unix:match("^(.*)/[^/]+$")
       if dir and dir ~= "" then errors.check("daemon", fs.mkdirs(dir)) end
       fs.remove(l.unix) -- a stale socket of a daemon that died
-      if moonbase_gid() and util.geteuid() == 0 then l.perms = "root:moonbase" end
+      -- root:moonbase 0660 for a root daemon (when the group exists), else only its user
+      if moonbase_gid() and util.geteuid() == 0 then l.gid, l.mode = moonbase_gid(), 432 end
     else
       has_tls = true
     end

@@ -3,6 +3,7 @@
 -- passphrase in local.passphrase or a one-time token), and revocation
 -- (`moonbase trust remove`). Everything lives in <config>/daemon/, written
 -- atomically under a lock; keys are 0600.
+-- layer: facade
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local paths = require("moonbase._core.paths")
@@ -27,9 +28,9 @@ local function update(fn)
   local data = load()
   data.clients, data.revoked, data.tokens = data.clients or {}, data.revoked or {},
     data.tokens or {}
-  local r = fn(data)
+  local r = table.pack(fn(data))
   store.write(file(), data, 384)
-  return r
+  return table.unpack(r, 1, r.n)
 end
 
 local function now_iso() return os.date("!%Y-%m-%dT%H:%M:%SZ") end

@@ -4,6 +4,8 @@
 -- table, so the server, the client, docs/openapi.json and the test that
 -- compares them cannot drift apart. A leaf: it requires nothing.
 --
+-- layer: records
+--
 -- A route: { METHOD, PATH, "module.function", args = {...}, stream = ... }
 --   args: the function's parameters in order; one named like a {path}
 --         parameter comes from the path, the others are fields of the JSON
@@ -28,6 +30,9 @@ M.routes = {
   R("GET", "/v1/instance-records", "instance.records"),
   R("GET", "/v1/instances/{name}", "instance.info", { "name" }),
   R("GET", "/v1/instances/{name}/record", "instance.find", { "name" }),
+  R("GET", "/v1/instances/{name}/record/strict", "instance.get", { "name" }),
+  R("GET", "/v1/instances/{name}/ssh", "instance.ssh_endpoint", { "name" }),
+  R("GET", "/v1/instances/{name}/dir", "instance.dir", { "name" }),
   R("POST", "/v1/instances", "instance.launch", { "options" }, { progress = true }),
   R("POST", "/v1/instances/{name}/start", "instance.start", { "name", "options" }),
   R("POST", "/v1/instances/{name}/stop", "instance.stop", { "name", "options" }),
@@ -38,7 +43,6 @@ M.routes = {
   R("POST", "/v1/purge", "instance.purge"),
   R("GET", "/v1/instances/{name}/exec", "instance.exec", { "name", "argv", "options" },
     { stream = "pipe" }),
-  R("GET", "/v1/instances/{name}/property/{prop}", "instance.get_property", { "name", "prop" }),
   -- settings (client.* keys stay with the client: moonbase.client)
   R("GET", "/v1/settings", "settings.keys"),
   R("GET", "/v1/settings/{key}", "settings.get", { "key" }),
@@ -68,23 +72,32 @@ M.routes = {
   R("POST", "/v1/instances/{name}/forwards", "forwards.add", { "name", "forward" }),
   R("POST", "/v1/instances/{name}/forwards/remove", "forwards.remove", { "name", "host_port",
     "address", "proto" }),
-  -- recipes: a loaded recipe travels as what loaded it ({_load = {path, options}}, and its
-  -- plain data); the daemon loads it again from the same file for each call
+  -- recipes: a loaded recipe travels as the call that loaded it (and its plain data);
+  -- the daemon loads it again from the same file for each call that takes it
   R("POST", "/v1/recipes/load", "recipe.load", { "path", "options" }, { recipe_out = true }),
+  R("POST", "/v1/recipes/load-options", "recipe.from_options", { "options" },
+    { recipe_out = true }),
   R("POST", "/v1/recipes/plan", "recipe.plan", { "model" }),
   R("POST", "/v1/recipes/status", "recipe.status", { "model" }),
   R("POST", "/v1/recipes/outputs", "recipe.outputs", { "model" }),
   R("GET", "/v1/recipes/default-parallel", "recipe.default_parallel"),
-  R("POST", "/v1/recipes/up", "_core.recipe_run.up", { "model", "options" }),
-  R("POST", "/v1/recipes/down", "_core.recipe_run.down", { "model", "options" }),
-  R("POST", "/v1/recipes/provision", "_core.recipe_run.provision", { "model", "names",
-    "options" }),
+  R("POST", "/v1/recipes/up", "recipe.up", { "model", "options" }),
+  R("POST", "/v1/recipes/down", "recipe.down", { "model", "options" }),
+  R("POST", "/v1/recipes/provision", "recipe.provision", { "model", "names", "options" }),
   -- trust (the TLS clients the daemon trusts)
   R("GET", "/v1/trust", "trust.list"),
   R("POST", "/v1/trust/remove", "trust.remove", { "which" }),
   R("POST", "/v1/trust/tokens", "trust.token", { "options" }),
   -- events
   R("GET", "/v1/events", "events.watch", { "options" }, { stream = "pipe", events = true }),
+}
+
+---Routes the daemon answers itself (not facade calls).
+M.special = {
+  { method = "GET", path = "/v1/ping", summary = "the API version; needs no authentication" },
+  { method = "POST", path = "/v1/authenticate", summary = "trust the TLS client certificate " ..
+    "of this connection, given {passphrase} (local.passphrase) or {token} (moonbase trust " ..
+    "token); failures are throttled" },
 }
 
 ---Facade functions that run in the client: pure functions of their arguments
@@ -96,8 +109,8 @@ M.client_side = {
   ["forwards.parse"] = true,
   ["remotes.url"] = true, ["remotes.check_url"] = true,
   ["settings.schema"] = true,
-  ["recipe.from_options"] = true, ["recipe.parse_params"] = true, ["recipe.details"] = true,
-  ["recipe.summary"] = true,
+  ["recipe.parse_params"] = true, ["recipe.details"] = true, ["recipe.summary"] = true,
+  ["recipe.unchanged"] = true,
 }
 
 ---The routes by "module.function".

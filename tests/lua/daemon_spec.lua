@@ -1,0 +1,319 @@
+-- The daemon as the parties it serves see it (test driver, 127.0.0.1 and unix
+-- sockets only): who is let in on the unix socket and over TLS, revocation,
+-- throttling, tokens, and requests that are wrong on purpose (traversal,
+-- oversized and malformed bodies, slow clients) answered with 4xx or a
+-- bounded timeout while the daemon keeps serving others.
+local helpers = require("helpers")
+local fs = require("moonbase.engine.fs")
+local process = require("moonbase.engine.process")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
+
+local function sh(cmd, opts)
+  return process.run({ "sh", "-c", cmd }, opts)
+end
+
+-- A home with the test driver and a daemon on a socket in a directory
+-- everyone may traverse (so other users reach it), optionally on TLS too.
+local function daemon(o)
+  o = o or {}
+  local h = helpers.home()
+  local dir = helpers.tmpdir("sock")
+  assert(sh("chmod 755 " .. dir) == 0)
+  local sock = dir .. "/moonbase.sock"
+  local argv = { helpers.bin, "daemon", "--listen", "unix:" .. sock }
+  if o.port then argv[#argv + 1] = "--listen"; argv[#argv + 1] = "https://127.0.0.1:" .. o.port end
+  local env = { MOONBASE_SERVER = false }
+  for k, v in pairs(h.env) do env[k] = v end
+  local log = h.dir .. "/daemon.out"
+  h.pid = assert(process.spawn(argv, { env = env, stdout = log, stderr = log }))
+  for _ = 1, 500 do
+    if fs.exists(sock) and (not o.port or (fs.read(log) or ""):find("https://")) then break end
+    util.sleep(0.01)
+  end
+  assert(fs.exists(sock), fs.read(log) or "no daemon")
+  h.sock, h.sockdir, h.log = sock, dir, log
+  h.url = "unix://" .. sock
+  function h:client(args, opts)
+    opts = opts or {}
+    local env2 = { MOONBASE_SERVER = opts.server or self.url, MOONBASE_HOME = opts.home or
+      (self.dir .. "/client") }
+    for k, v in pairs(opts.env or {}) do env2[k] = v end
+    local argv2 = { helpers.bin }
+    for _, a in ipairs(args) do argv2[#argv2 + 1] = a end
+    return process.run(argv2, { env = env2, input = opts.input })
+  end
+  function h:stop()
+    if self.pid then
+      process.kill(self.pid, 15)
+      process.wait(self.pid)
+      self.pid = nil
+    end
+    fs.rmtree(self.sockdir)
+    self:cleanup()
+  end
+  return h
+end
+
+local function free_port()
+  return util.free_tcp_port()
+end
+
+-- curl against the unix socket: returns HTTP status and body
+local function curl(h, args)
+  local argv = { "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", h.sock }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local _, out = process.run(argv)
+  local body, code = out:match("^(.*)\n(%d+)$")
+  return tonumber(code), body
+end
+
+describe("daemon: the unix socket", function()
+  local h
+  before_each(function()
+    h = daemon()
+    h:ok({ "set", "local.driver=test" })
+  end)
+  after_each(function() h:stop() end)
+
+  it("serves root, and the daemon's own user", function()
+    local code, out, err = h:client({ "list" })
+    assert.equal(0, code, err)
+    assert.equal("No instances found.\n", out)
+  end)
+
+  it("refuses a user outside the group moonbase, and lets a member in", function()
+    if util.geteuid() ~= 0 then return pending("needs root to run clients as other users") end
+    assert(sh("getent group moonbase >/dev/null || groupadd --system moonbase") == 0)
+    for _, u in ipairs({ "mb-outsider", "mb-member" }) do
+      sh("id " .. u .. " >/dev/null 2>&1 || useradd --system --no-create-home " ..
+        "--shell /usr/sbin/nologin " .. u)
+    end
+    assert(sh("usermod -aG moonbase mb-member") == 0)
+    local chome = helpers.tmpdir("chome")
+    assert(sh("chmod 777 " .. chome) == 0)
+    local function as(user)
+      return process.run({ "setpriv", "--reuid=" .. user, "--regid=" .. user, "--init-groups",
+        "env", "MOONBASE_SERVER=" .. h.url, "MOONBASE_HOME=" .. chome, helpers.bin, "list" })
+    end
+    local code, out, err = as("mb-outsider")
+    assert.equal(2, code, out)
+    -- the socket is root:moonbase 0660: the kernel refuses before the daemon sees a request
+    assert.truthy(err:find("cannot reach the moonbase daemon", 1, true) or
+      err:find('not in the group "moonbase"', 1, true), err)
+    code, out, err = as("mb-member")
+    assert.equal(0, code, err)
+    assert.equal("No instances found.\n", out)
+    -- and with the socket's mode opened up, the daemon itself still says no
+    assert(sh("chmod 666 " .. h.sock) == 0)
+    code, _, err = as("mb-outsider")
+    assert.equal(2, code)
+    assert.equal('list: permission denied: user "mb-outsider" is not in the group "moonbase" ' ..
+      "(try: sudo usermod -aG moonbase mb-outsider, then log in again)\n", err)
+    fs.rmtree(chome)
+  end)
+
+  it("answers path traversal, unknown routes and methods with 4xx", function()
+    local code = curl(h, { "http://x/v1/instances/../../../etc/passwd" })
+    assert.truthy(code == 404 or code == 400, tostring(code))
+    code = curl(h, { "http://x/v1/instances/%2e%2e%2f%2e%2e%2fetc%2fpasswd" })
+    assert.truthy(code == 404 or code == 400, tostring(code))
+    code = curl(h, { "http://x/etc/passwd" })
+    assert.equal(404, code)
+    local body
+    code, body = curl(h, { "-X", "DELETE", "http://x/v1/instances" })
+    assert.equal(405, code)
+    assert.truthy(body:find("DELETE is not allowed", 1, true), body)
+  end)
+
+  it("refuses malformed JSON and oversized bodies, and keeps serving", function()
+    local code, body = curl(h, { "-X", "POST", "-H", "Content-Type: application/json",
+      "--data", "{not json", "http://x/v1/instances" })
+    assert.equal(400, code)
+    assert.truthy(json.decode(body).error.message:find("malformed JSON", 1, true), body)
+    local big = h.dir .. "/big.json"
+    assert(fs.write(big, '{"options":"' .. string.rep("x", 2 * 1024 * 1024) .. '"}'))
+    code, body = curl(h, { "-X", "POST", "-H", "Content-Type: application/json",
+      "--data-binary", "@" .. big, "http://x/v1/instances" })
+    assert.equal(413, code)
+    assert.truthy(body:find("too large", 1, true), body)
+    local rc, out, err = h:client({ "list" })
+    assert.equal(0, rc, err)
+    assert.equal("No instances found.\n", out)
+  end)
+
+  it("times a slow client out without blocking the others", function()
+    local t0 = util.now()
+    -- half a request, then silence
+    local pid = assert(process.spawn({ "sh", "-c", "{ printf 'GET /v1/instances HTTP/1.1\\r\\n" ..
+      "Host: x\\r\\n'; sleep 60; } | nc -U " .. h.sock .. " > " .. h.dir .. "/slow.out" }))
+    util.sleep(0.3)
+    local code, out, err = h:client({ "list" })
+    assert.equal(0, code, err)
+    assert.equal("No instances found.\n", out)
+    assert.truthy(util.now() - t0 < 5, "list waited for the slow client")
+    -- the daemon hangs up on it within its timeout (10 s), long before the client's 60
+    local gone
+    for _ = 1, 300 do
+      local st = fs.read("/proc/" .. pid .. "/stat")
+      if not st or st:match("^%d+ %b() Z") then gone = true break end
+      local children = sh("pgrep -P " .. pid .. " nc >/dev/null")
+      if children ~= 0 then gone = true break end
+      util.sleep(0.1)
+    end
+    process.kill(pid, 9)
+    process.wait(pid)
+    assert.truthy(gone, "the slow connection was still open after 30 s")
+  end)
+
+  it("keeps serving after a client hangs up in the middle of a call", function()
+    local pid = assert(process.spawn({ helpers.bin, "exec", "x", "--", "true" },
+      { env = { MOONBASE_SERVER = h.url, MOONBASE_HOME = h.dir .. "/client" } }))
+    process.kill(pid, 9)
+    process.wait(pid)
+    h:ok({ "launch", "--name", "a" })
+    local code, out = h:client({ "list", "--format", "json" })
+    assert.equal(0, code)
+    assert.equal("a", json.decode(out)[1].name)
+  end)
+end)
+
+describe("moonbase watch", function()
+  local h
+  before_each(function()
+    h = daemon()
+    h:ok({ "set", "local.driver=test" })
+  end)
+  after_each(function() h:stop() end)
+
+  local function watch(server)
+    local out = h.dir .. "/watch-" .. (server and "daemon" or "local") .. ".out"
+    local env = { MOONBASE_HOME = server and (h.dir .. "/client") or h.dir,
+      MOONBASE_SERVER = server or false }
+    local pid = assert(process.spawn({ helpers.bin, "watch", "--format", "json", "--count", "5",
+      "--timeout", "60" }, { env = env, stdout = out }))
+    return pid, out
+  end
+
+  it("streams lifecycle events as JSON lines, from the daemon and from the state directory",
+    function()
+      local p1, o1 = watch(h.url)
+      local p2, o2 = watch(nil)
+      util.sleep(1)
+      h:ok({ "launch", "--name", "a" })
+      util.sleep(0.4)
+      h:ok({ "stop", "a" })
+      util.sleep(0.4)
+      h:ok({ "delete", "a" })
+      util.sleep(0.4)
+      h:ok({ "purge" })
+      for _, p in ipairs({ p1, p2 }) do assert.equal(0, process.wait(p)) end
+      for _, o in ipairs({ o1, o2 }) do
+        local seen = {}
+        for l in fs.read(o):gmatch("[^\n]+") do
+          local e = json.decode(l)
+          assert.equal("a", e.instance)
+          assert.truthy(e.time:match("^%d+%-%d+%-%d+T"))
+          seen[#seen + 1] = e.event
+        end
+        assert.same({ "launching", "running", "stopped", "deleted", "purged" }, seen)
+      end
+    end)
+end)
+
+describe("daemon: TLS clients", function()
+  local h, port
+  before_each(function()
+    port = free_port()
+    h = daemon({ port = port })
+    h:ok({ "set", "local.driver=test" })
+  end)
+  after_each(function() h:stop() end)
+
+  local function server() return "https://127.0.0.1:" .. port end
+
+  it("refuses a client without a certificate, with the reason", function()
+    local _, out = process.run({ "curl", "-sk", "-o", "-", "-w", "\n%{http_code}",
+      server() .. "/v1/instances" })
+    local body, code = out:match("^(.*)\n(%d+)$")
+    assert.equal("401", code)
+    assert.equal("this client presented no certificate (try: moonbase authenticate)",
+      json.decode(body).error.message)
+  end)
+
+  it("refuses an untrusted certificate, trusts it after authenticate, refuses it revoked",
+    function()
+      local chome = h.dir .. "/client"
+      -- before any authenticate the client does not even know the daemon's CA
+      local code, _, err = h:client({ "list" }, { server = server() })
+      assert.equal(2, code)
+      assert.equal("list: this client does not know the daemon at " .. server() ..
+        " yet (try: moonbase authenticate)\n", err)
+      -- the passphrase is stored hashed
+      h:ok({ "set", "local.passphrase=correct horse" })
+      local settings = fs.read(h.dir .. "/config/settings.json")
+      assert.falsy(settings:find("correct horse", 1, true))
+      assert.truthy(settings:find("pbkdf2-sha256$", 1, true))
+      code, _, err = h:client({ "authenticate", "wrong" }, { server = server() })
+      assert.equal(2, code)
+      assert.equal("authenticate: wrong passphrase\n", err)
+      local out
+      code, out, err = h:client({ "authenticate", "correct horse" }, { server = server() })
+      assert.equal(0, code, err)
+      assert.truthy(out:find("trusts this client", 1, true), out)
+      code, out, err = h:client({ "launch", "--name", "web" }, { server = server() })
+      assert.equal(0, code, err)
+      assert.equal("Launched: web\n", out)
+      code, out = h:client({ "list" }, { server = server() })
+      assert.equal(0, code)
+      assert.truthy(out:find("web", 1, true))
+      -- an untrusted certificate: another client home with its own key
+      code, _, err = h:client({ "list" }, { server = server(), home = h.dir .. "/other" })
+      assert.equal(2, code)
+      -- (it has no pinned CA either; give it this one's, so the daemon itself answers)
+      fs.mkdirs(h.dir .. "/other/config/client/servers")
+      local pinned = fs.list(chome .. "/config/client/servers")[1]
+      assert(fs.write(h.dir .. "/other/config/client/servers/" .. pinned,
+        fs.read(chome .. "/config/client/servers/" .. pinned)))
+      code, _, err = h:client({ "list" }, { server = server(), home = h.dir .. "/other" })
+      assert.equal(2, code)
+      assert.equal("list: this client's certificate is not trusted by the daemon (try: " ..
+        "moonbase authenticate)\n", err)
+      -- trust list on the daemon's host shows the first client; remove revokes it
+      local list = json.decode(h:ok({ "trust", "list", "--format", "json" }))
+      assert.equal(1, #list)
+      out = h:ok({ "trust", "remove", list[1].fingerprint:sub(1, 12) })
+      assert.truthy(out:find("Revoked:", 1, true), out)
+      code, _, err = h:client({ "list" }, { server = server() })
+      assert.equal(2, code)
+      assert.truthy(err:find("^list: this client's certificate was revoked %(revoked "), err)
+    end)
+
+  it("throttles wrong passphrases, even a right one after too many", function()
+    h:ok({ "set", "local.passphrase=right" })
+    for i = 1, 5 do
+      local code, _, err = h:client({ "authenticate", "wrong" .. i }, { server = server() })
+      assert.equal(2, code)
+      assert.equal("authenticate: wrong passphrase\n", err)
+    end
+    local code, _, err = h:client({ "authenticate", "right" }, { server = server() })
+    assert.equal(2, code)
+    assert.truthy(err:find("too many failed attempts from this client; try again in %d+ s"),
+      err)
+  end)
+
+  it("trusts a client with a one-time token, once", function()
+    local token = h:ok({ "trust", "token" }):gsub("%s+$", "")
+    assert.truthy(token:match("^mbt1_%x+_%x+$"), token)
+    local code, out, err = h:client({ "authenticate", token }, { server = server() })
+    assert.equal(0, code, err)
+    assert.truthy(out:find("Daemon CA fingerprint: " .. token:match("_(%x+)$"), 1, true), out)
+    code, _, err = h:client({ "list" }, { server = server() })
+    assert.equal(0, code, err)
+    code, _, err = h:client({ "authenticate", token }, { server = server(),
+      home = h.dir .. "/other" })
+    assert.equal(2, code)
+    assert.equal("authenticate: the trust token is not valid (used already, or never issued)\n",
+      err)
+  end)
+end)
