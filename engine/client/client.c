@@ -187,11 +187,14 @@ static void write_all(int fd, const void *d, size_t n)
     }
 }
 
+/* Where the worker's stdout goes (1 unless the call says stdout_fd). */
+static int out_fd = 1;
+
 /* One message of the worker: stdout and stderr go to fds 1 and 2. */
 static void deliver(struct growbuf *result, bool *done, int ch, const char *d, size_t n)
 {
     if (ch == CH_STDOUT || ch == CH_STDERR)
-        write_all(ch, d, n);
+        write_all(ch == CH_STDOUT ? out_fd : 2, d, n);
     else if (ch == CH_RESULT) {
         gb_add(result, d, n);
         *done = true;
@@ -467,6 +470,11 @@ static int l_call(lua_State *L)
     lua_pop(L, 1);
     if (method == NULL || path == NULL)
         return luaL_error(L, "client.call: method and path are required");
+    lua_getfield(L, 1, "stdin_fd");
+    int in_fd = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 1, "stdout_fd");
+    out_fd = (int)luaL_optinteger(L, -1, 1);
+    lua_pop(L, 2);
     lua_getfield(L, 1, "stream");
     bool stream = lua_istable(L, -1);
     bool want_pty = false, send_stdin = true;
@@ -538,7 +546,7 @@ static int l_call(lua_State *L)
     if (!r.complete && !r.upgrade && !r.fr.done) {
         /* the end of a streamed body is the end of the connection */
         http_parser_execute(&hp, &settings, NULL, 0);
-        if (!r.complete && !r.fr.done && r.status == 0) {
+        if ((!r.complete && !r.fr.done && r.status == 0) || (r.frames && !r.fr.done)) {
             mb_error_set(&err, MB_ERR_FAILED, "the moonbase daemon closed the connection "
                          "without an answer");
             goto fail;
@@ -551,7 +559,7 @@ static int l_call(lua_State *L)
         struct growbuf in = {0};
         if (got > used)
             gb_add(&in, buf + used, (size_t)(got - used));
-        if (want_pty && isatty(0) && tcgetattr(0, &saved) == 0) {
+        if (want_pty && in_fd == 0 && isatty(0) && tcgetattr(0, &saved) == 0) {
             struct termios t = saved;
             cfmakeraw(&t);
             raw = tcsetattr(0, TCSADRAIN, &t) == 0;
@@ -580,13 +588,13 @@ static int l_call(lua_State *L)
                 send_size(&c);
             }
             bool pending = c.tls && c.ops.pending(c.tls) > 0;
-            struct pollfd p[2] = {{c.fd, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
+            struct pollfd p[2] = {{c.fd, POLLIN, 0}, {in_open ? in_fd : -1, POLLIN, 0}};
             int k = poll(p, 2, pending ? 0 : -1);
             if (k < 0 && errno == EINTR)
                 continue;
             if (p[1].revents & (POLLIN | POLLHUP)) {
                 char ib[16384];
-                ssize_t m = read(0, ib, sizeof ib);
+                ssize_t m = read(in_fd, ib, sizeof ib);
                 if (m > 0) {
                     ws_send(&c, CH_STDIN, ib, (size_t)m);
                 } else if (m == 0 || errno != EINTR) {

@@ -85,6 +85,7 @@ struct conn {
     size_t content_length;
     bool rejected;                /* an answer was queued before the body was read */
     int status;                   /* of an immediate answer */
+    char *extra[8];               /* its headers: "name:" then value, in pairs */
     struct buf out;               /* what waits to be written (body or frames) */
     bool headers_sent, finished, closing;
     struct worker *w;
@@ -574,6 +575,25 @@ static void dispatch(struct server *s, struct conn *c)
         int status = (int)luaL_optinteger(L, -1, 200);
         lua_pop(L, 1);
         const char *body = opt_field(L, t, "body");
+        /* headers = {{"set-cookie", "..."}, {"location", "/"}}: at most four */
+        lua_getfield(L, t, "headers");
+        for (int i = 1, k = 0; lua_istable(L, -1) && i <= 4; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_istable(L, -1)) {
+                lua_rawgeti(L, -1, 1);
+                lua_rawgeti(L, -2, 2);
+                const char *n = lua_tostring(L, -2), *v = lua_tostring(L, -1);
+                if (n && v && strlen(n) < 64 && !strpbrk(v, "\r\n")) {
+                    char name[72];
+                    snprintf(name, sizeof name, "%s:", n);
+                    c->extra[k++] = strdup(name);
+                    c->extra[k++] = strdup(v);
+                }
+                lua_pop(L, 2);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
         answer(c, status, body ? body : "");
     }
     lua_settop(L, top);
@@ -598,6 +618,11 @@ static int write_http(struct conn *c, struct lws *wsi)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, end))
             return -1;
+        for (int i = 0; i + 1 < 8 && c->extra[i]; i += 2)
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)c->extra[i],
+                                            (const unsigned char *)c->extra[i + 1],
+                                            (int)strlen(c->extra[i + 1]), &p, end))
+                return -1;
         if (len == LWS_ILLEGAL_HTTP_CONTENT_LEN &&
             lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                          (const unsigned char *)"close", 5, &p, end))
@@ -727,6 +752,10 @@ static void conn_gone(struct conn *c)
     for (int i = 0; c->query && c->query[i]; i++)
         free(c->query[i]);
     free(c->query);
+    for (int i = 0; i < 8; i++) {
+        free(c->extra[i]);
+        c->extra[i] = NULL;
+    }
     buf_free(&c->body);
     buf_free(&c->out);
     c->path = NULL;
@@ -855,9 +884,24 @@ static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     return 0;
 }
 
+/* A listening socket handed over by systemd (socket activation): each
+ * connection it accepts is adopted by the vhost that does not listen itself. */
+static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    if (reason != LWS_CALLBACK_RAW_RX_FILE)
+        return 0;
+    struct lws_vhost *vh = lws_get_opaque_user_data(wsi);
+    int fd = accept4(lws_get_socket_fd(wsi), NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0 && vh && lws_adopt_socket_vhost(vh, fd) == NULL)
+        close(fd);
+    return 0;
+}
+
 static const struct lws_protocols protocols[] = {
     {"moonbase", callback, sizeof(struct conn), 65536, 0, NULL, 0},
     {"moonbase-pipe", pipe_callback, 0, 0, 0, NULL, 0},
+    {"moonbase-listen", listen_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -941,6 +985,9 @@ static int l_serve(lua_State *L)
             vi.ssl_cert_filepath = mb_lua_field_str(L, e, "cert");
             vi.ssl_private_key_filepath = mb_lua_field_str(L, e, "key");
             vi.ssl_ca_filepath = mb_lua_field_str(L, e, "ca");
+            /* HTTP/1.1 only: the frame streams and custom headers (X-Moonbase-Csrf) are
+             * HTTP/1.1's, and every client moonbase has speaks it */
+            vi.alpn = "http/1.1";
         }
         s.vh[s.nvh] = lws_create_vhost(s.ctx, &vi);
         if (s.vh[s.nvh] == NULL) {
@@ -964,6 +1011,31 @@ static int l_serve(lua_State *L)
         }
         s.nvh++;
         lua_pop(L, 1);
+    }
+    /* sockets from systemd: LISTEN_PID is us, LISTEN_FDS of them from fd 3 */
+    const char *lpid = getenv("LISTEN_PID"), *lfds = getenv("LISTEN_FDS");
+    if (lpid && lfds && atol(lpid) == (long)getpid() && s.nvh < MAX_LISTEN) {
+        struct lws_context_creation_info vi;
+        memset(&vi, 0, sizeof vi);
+        vi.protocols = protocols;
+        vi.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        vi.vhost_name = "inherited";
+        vi.keepalive_timeout = timeout;
+        vi.timeout_secs = (unsigned)timeout;
+        struct lws_vhost *vh = lws_create_vhost(s.ctx, &vi);
+        for (int i = 0, n = atoi(lfds); vh && i < n; i++) {
+            lws_sock_file_fd_type u;
+            u.filefd = (lws_filefd_type)(intptr_t)(3 + i);
+            fcntl(3 + i, F_SETFD, FD_CLOEXEC);
+            struct lws *r = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u,
+                                                       "moonbase-listen", NULL);
+            if (r)
+                lws_set_opaque_user_data(r, vh);
+        }
+        if (vh)
+            s.vh[s.nvh++] = vh;
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
     }
     lua_pushvalue(L, 2);
     s.handler = luaL_ref(L, LUA_REGISTRYINDEX);

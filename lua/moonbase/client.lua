@@ -109,6 +109,7 @@ function M.request(target, method, path, body, o)
   io.stderr:flush()
   local c = connection(target, o)
   c.method, c.path, c.body, c.stream = method, path, body, o.stream
+  if o.stream then c.stdin_fd, c.stdout_fd = o.stream.stdin_fd, o.stream.stdout_fd end
   local status, text, peer_ca = require("moonbase.engine.client").call(c)
   if not status then errors.raise(text, peer_ca) end -- (nil, message, code)
   local code, rest = text:match("^(%d+)\n(.*)$")
@@ -122,11 +123,12 @@ function M.request(target, method, path, body, o)
     local e = answer.error
     errors.raise(tostring(e.message), e.code ~= json.null and e.code or "failed")
   end
-  return store.integers(nulls_to_nil(answer)), peer_ca
+  return store.arrays(store.integers(nulls_to_nil(answer))), peer_ca
 end
 
----Calls route r with the facade function's arguments (a table.pack).
-function M.invoke(target, r, args)
+---Calls route r with the facade function's arguments (a table.pack);
+---io = {stdin_fd, stdout_fd} redirects a stream's stdin and stdout.
+function M.invoke(target, r, args, io_fds)
   local params, body = {}, {}
   for i, name in ipairs(r.args) do
     if r.path:find("{" .. name .. "}", 1, true) then
@@ -162,6 +164,9 @@ function M.invoke(target, r, args)
       "plain data (%s)", r.fn, tostring(encoded)))
   end
   if stream then path = path .. "?args=" .. urlencode(encoded) end
+  if stream and io_fds then
+    stream.stdin_fd, stream.stdout_fd = io_fds.stdin_fd, io_fds.stdout_fd
+  end
   local answer = M.request(target, r.method, path, encoded, { stream = stream })
   local result = answer.result or {}
   if r.recipe_out and type(result[1]) == "table" then
@@ -172,6 +177,107 @@ end
 
 local function is_client_key(key)
   return type(key) == "string" and key:match("^client%.") ~= nil
+end
+
+---transfer.copy through a daemon: the daemon cannot read this host's files
+---(it may be another host, and it is another user), so they travel as a tar
+---stream and the daemon's transfer.copy works on its staged copy.
+local function remote_copy(target, r, sources, dest, o)
+  local process = require("moonbase.engine.process")
+  local transfer = M.facades.transfer
+  o = o or {}
+  local d = transfer.parse(dest)
+  local srcs = {}
+  for i, s in ipairs(sources) do srcs[i] = transfer.parse(s) end
+  for _, s in ipairs(srcs) do
+    if (s.instance ~= nil) == (d.instance ~= nil) then
+      errors.usage("transfer: copy between the host and an instance: one side must be " ..
+        "NAME:path, the other a host path (is the instance name right?)")
+    end
+  end
+  local tmp = util.getcwd() and os.tmpname()
+  os.remove(tmp)
+  errors.check("transfer", fs.mkdirs(tmp, 448))
+  local opts = {}
+  for k, v in pairs(o) do opts[k] = v end
+  local ok, err = pcall(function()
+    if d.instance then
+      local names, files = {}, {}
+      for i, s in ipairs(sources) do
+        if s == "-" then
+          names[i] = "-"
+        else
+          if not fs.exists(s) then
+            errors.usage(string.format("transfer: %s does not exist", s))
+          end
+          if fs.exists(s) == "directory" and not o.recursive then
+            errors.usage(string.format("transfer: %s is a directory (try: -r)", s))
+          end
+          -- each source under a name of its own in the stage, its base name kept
+          local base = (s:gsub("/+$", ""):match("([^/]+)$")) or s
+          names[i] = tostring(i) .. "/" .. base
+          files[#files + 1] = { s, tostring(i), base }
+        end
+      end
+      local has_stdin = false
+      for _, n in ipairs(names) do has_stdin = has_stdin or n == "-" end
+      if has_stdin and #files > 0 then
+        errors.usage("transfer: - cannot be mixed with files through a daemon")
+      end
+      if has_stdin then
+        return M.invoke(target, r, table.pack(sources, dest, opts))
+      end
+      local stage = tmp .. "/up"
+      for _, f in ipairs(files) do
+        errors.check("transfer", fs.mkdirs(stage .. "/" .. f[2]))
+        local abs = f[1]:sub(1, 1) == "/" and f[1] or (util.getcwd() .. "/" .. f[1])
+        errors.check("transfer", fs.symlink(abs, stage .. "/" .. f[2] .. "/" .. f[3]))
+      end
+      local tarball = tmp .. "/up.tar"
+      local code, out, terr = process.run({ "tar", "c", "-h", "-f", tarball, "-C", stage, "." })
+      if code ~= 0 then errors.raise("transfer: cannot read the files: " .. terr .. out) end
+      opts._stage = "up"
+      local fd = errors.check("transfer", fs.open_fd(tarball, "r"))
+      local okc, e = pcall(M.invoke, target, r, table.pack(names, dest, opts), { stdin_fd = fd })
+      fs.close_fd(fd)
+      if not okc then error(e, 0) end
+      return
+    end
+    if d.path == "-" then return M.invoke(target, r, table.pack(sources, dest, opts)) end
+    local into_dir = #srcs > 1 or fs.exists(d.path) == "directory"
+    if #srcs > 1 and not into_dir then
+      errors.usage(string.format("transfer: %s must be an existing directory for several " ..
+        "sources", d.path))
+    end
+    opts._stage = "down"
+    local tarball = tmp .. "/down.tar"
+    local fd = errors.check("transfer", fs.open_fd(tarball, "w"))
+    local okc, e = pcall(M.invoke, target, r, table.pack(sources, dest, opts), { stdout_fd = fd })
+    fs.close_fd(fd)
+    if not okc then error(e, 0) end
+    -- unpacked next to the destination, then renamed into place
+    local parent = into_dir and d.path or (d.path:match("^(.*)/[^/]*$") or ".")
+    local stage = string.format("%s/.moonbase-transfer-%d", parent ~= "" and parent or "/",
+      util.getpid())
+    errors.check("transfer", fs.mkdirs(stage, 448))
+    local code, out, terr = process.run({ "tar", "x", "--no-same-owner", "-f", tarball, "-C",
+      stage })
+    if code ~= 0 then
+      fs.rmtree(stage)
+      errors.raise("transfer: the files did not arrive whole: " .. terr .. out)
+    end
+    for _, n in ipairs(fs.list(stage) or {}) do
+      local target_path = into_dir and (d.path:gsub("/+$", "") .. "/" .. n) or d.path
+      if fs.exists(target_path) == "directory" and fs.exists(stage .. "/" .. n) == "directory" then
+        process.run({ "cp", "-a", stage .. "/" .. n .. "/.", target_path })
+      else
+        errors.check("transfer", fs.rename(stage .. "/" .. n, target_path))
+      end
+    end
+    fs.rmtree(stage)
+  end)
+  fs.rmtree(tmp)
+  if not ok then error(err, 0) end
 end
 
 ---Routes every facade function of moonbase._core.api to the daemon at url.
@@ -188,6 +294,7 @@ function M.install(url)
         if module == "settings" and is_client_key((...)) and original then
           return original(...)
         end
+        if r.transfer then return remote_copy(target, r, ...) end
         return M.invoke(target, r, table.pack(...))
       end
     end

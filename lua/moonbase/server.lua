@@ -169,6 +169,97 @@ local function authenticate_route(req)
     fingerprint = req.peer.fingerprint } }) }
 end
 
+---------------------------------------------------------------- browser sessions
+-- A browser cannot present a client certificate it did not install, so the
+-- web dashboard logs in with a one-time link: a trusted client (unix peer or
+-- TLS certificate) asks POST /v1/sessions/link, opens /login?token=... in the
+-- browser, and gets a session cookie bound to that client's identity. Every
+-- request with the cookie is checked again: the identity must still be
+-- trusted (a revoked certificate ends its sessions), a state-changing method
+-- needs the session's CSRF token in X-Moonbase-Csrf, and an Origin, when
+-- sent, must be the daemon's own. Kept in the daemon's memory.
+M.sessions = { links = {}, live = {}, link_ttl = 300, ttl = 12 * 3600 }
+
+local function random_hex(n) return errors.check("daemon", require("moonbase.engine.tls").random(n)) end
+
+local function cookie_of(req)
+  local c = req.headers and req.headers.cookie
+  return c and c:match("mb_session=([%x]+)")
+end
+
+local function identity_of(peer)
+  if peer.transport == "unix" then return { transport = "unix", uid = peer.uid } end
+  return { transport = "tls", fingerprint = peer.fingerprint }
+end
+
+local function identity_valid(id)
+  if id.transport == "unix" then return true end
+  return trust.lookup(id.fingerprint) ~= nil
+end
+
+local unsafe = { POST = true, PUT = true, DELETE = true, PATCH = true }
+
+---The session a cookie names, if it may make this request; else nil and the
+---refusal (or nil, nil: no session cookie at all).
+local function session_for(req)
+  local id = cookie_of(req)
+  if not id then return nil end
+  local s = M.sessions.live[id]
+  if not s or s.expires < util.now() then
+    M.sessions.live[id] = nil
+    return nil, refuse(401, "the session has ended (log in again with a new link: moonbase " ..
+      "gui)", "auth")
+  end
+  if not identity_valid(s.identity) then
+    M.sessions.live[id] = nil
+    return nil, refuse(403, "the client this session belongs to is no longer trusted", "auth")
+  end
+  local origin, host = req.headers.origin, req.headers.host
+  if origin and host and origin ~= "https://" .. host and origin ~= "http://" .. host then
+    return nil, refuse(403, "cross-origin request refused", "auth")
+  end
+  if unsafe[req.method] and req.headers["x-moonbase-csrf"] ~= s.csrf then
+    return nil, refuse(403, "missing or wrong X-Moonbase-Csrf header", "auth")
+  end
+  if req.mode == "ws" and not origin then
+    return nil, refuse(403, "a WebSocket from a browser session needs its Origin", "auth")
+  end
+  return s
+end
+
+local function session_routes(req)
+  if req.path == "/login" and req.method == "GET" then
+    local token
+    for _, q in ipairs(req.query or {}) do token = token or q:match("^token=(%x+)$") end
+    local link = token and M.sessions.links[token]
+    M.sessions.links[token or ""] = nil -- one use, whatever happens
+    if not link or link.expires < util.now() or not identity_valid(link.identity) then
+      return refuse(403, "this login link is not valid (used already, expired, or never " ..
+        "issued)", "auth")
+    end
+    local id, csrf = random_hex(24), random_hex(24)
+    M.sessions.live[id] = { identity = link.identity, csrf = csrf,
+      expires = util.now() + M.sessions.ttl }
+    return { status = 303, body = "", headers = {
+      { "set-cookie", "mb_session=" .. id .. "; Path=/; HttpOnly; Secure; SameSite=Strict" },
+      { "location", "/" } } }
+  end
+  if req.path == "/v1/session" and req.method == "GET" then
+    local s, denied = session_for(req)
+    if not s then return denied or refuse(401, "no session", "auth") end
+    return { status = 200, body = json.encode({ result = { { csrf = s.csrf,
+      identity = s.identity } }, n = 1 }) }
+  end
+  if req.path == "/v1/session/logout" and req.method == "POST" then
+    local s, denied = session_for(req)
+    if not s then return denied or refuse(401, "no session", "auth") end
+    M.sessions.live[cookie_of(req)] = nil
+    return { status = 200, body = json.encode({ result = {}, n = 0 }),
+      headers = { { "set-cookie", "mb_session=; Path=/; Max-Age=0; HttpOnly; Secure; " ..
+        "SameSite=Strict" } } }
+  end
+end
+
 ---------------------------------------------------------------- calls
 local function query_args(req)
   for _, q in ipairs(req.query or {}) do
@@ -183,7 +274,10 @@ function M.call_args(r, params, req)
   local raw = req.mode == "ws" and (query_args(req) or "{}") or req.body
   if raw == nil or raw == "" then raw = "{}" end
   local ok, body = pcall(json.decode, raw)
-  if ok and type(body) == "table" then body = require("moonbase._core.store").integers(body) end
+  if ok and type(body) == "table" then
+    local store = require("moonbase._core.store")
+    body = store.arrays(store.integers(body))
+  end
   if not ok or type(body) ~= "table" then
     return nil, refuse(400, "malformed JSON in the request (" .. tostring(body):gsub("^.-: ", "")
       .. ")", "usage")
@@ -228,6 +322,39 @@ local function strip_nulls(v)
   return v
 end
 
+---transfer.copy for a client whose host files are not the daemon's: stages
+---them in a private directory (tar from stdin, or into it and tar to
+---stdout) and lets the real transfer.copy do the rest.
+local function staged_transfer(sources, dest, o)
+  local process = require("moonbase.engine.process")
+  local stage = o._stage
+  o._stage = nil
+  local tmp = string.format("%s/.transfer-%d", paths.data, util.getpid())
+  errors.check("transfer", fs.mkdirs(tmp, 448))
+  local ok, err = pcall(function()
+    if stage == "up" then
+      -- stdin: a tar of the client's sources; they become local paths here
+      local code = process.run({ "tar", "x", "--no-same-owner", "-C", tmp })
+      if code ~= 0 then errors.raise("transfer: the client's files did not arrive whole") end
+      local local_sources = {}
+      for i, s in ipairs(sources) do
+        local_sources[i] = s == "-" and "-" or (tmp .. "/" .. s)
+      end
+      M.facades.transfer.copy(local_sources, dest, o)
+    else
+      -- into the stage, then a tar of it on stdout for the client to unpack
+      local out = tmp .. "/out"
+      errors.check("transfer", fs.mkdirs(out))
+      M.facades.transfer.copy(sources, out .. "/", o)
+      io.stdout:flush()
+      local code = process.run({ "tar", "c", "-C", out, "." }, { stdout = "/dev/stdout" })
+      if code ~= 0 then errors.raise("transfer: cannot send the files to the client") end
+    end
+  end)
+  fs.rmtree(tmp)
+  if not ok then error(err, 0) end
+end
+
 ---The worker's body: calls the facade function; returns "STATUS\nJSON".
 ---A unix-socket client's working directory is the worker's (same host).
 function M.run_call(r, args, n, ctx, peer)
@@ -256,7 +383,11 @@ function M.run_call(r, args, n, ctx, peer)
         args[i] = model
       end
     end
-    result = table.pack(mod[fn](table.unpack(args, 1, n)))
+    if r.transfer and type(args[3]) == "table" and args[3]._stage then
+      result = table.pack(staged_transfer(args[1], args[2], args[3]))
+    else
+      result = table.pack(mod[fn](table.unpack(args, 1, n)))
+    end
   end, function(e)
     if errors.is(e) then return e end
     return debug.traceback(tostring(e), 2)
@@ -303,8 +434,22 @@ function M.handle(req)
     if req.method ~= "POST" then return refuse(405, "use POST", "usage") end
     return authenticate_route(req)
   end
+  local sess = session_routes(req)
+  if sess then return sess end
   local denied = M.authenticate(req.peer)
+  if denied and cookie_of(req) then
+    -- a browser: its session stands for the client that logged it in
+    local s, refused = session_for(req)
+    if s then denied = nil else denied = refused or denied end
+  end
   if denied then return denied end
+  if req.path == "/v1/sessions/link" and req.method == "POST" then
+    local token = random_hex(24)
+    M.sessions.links[token] = { identity = identity_of(req.peer),
+      expires = util.now() + M.sessions.link_ttl }
+    return { status = 200, body = json.encode({ result = { { token = token,
+      path = "/login?token=" .. token } }, n = 1 }) }
+  end
   local r, params = api.match(req.method, req.path)
   if not r then
     if params == 405 then
@@ -354,7 +499,9 @@ end
 function M.run(o)
   local listen = {}
   for _, v in ipairs(o.listen or {}) do listen[#listen + 1] = M.parse_listen(v) end
-  if #listen == 0 then listen[1] = { unix = M.default_socket() } end
+  -- with systemd's socket (moonbase.socket) the daemon listens on what it was given
+  local activated = tonumber(os.getenv("LISTEN_PID") or "") == util.getpid()
+  if #listen == 0 and not activated then listen[1] = { unix = M.default_socket() } end
   local has_tls = false
   for _, l in ipairs(listen) do
     if l.unix then
@@ -381,6 +528,7 @@ function M.run(o)
         io.stderr:write("moonbase daemon: listening on ", l.unix and ("unix:" .. l.unix) or
           string.format("https://%s:%d", l.https, l.port), "\n")
       end
+      if activated then io.stderr:write("moonbase daemon: serving systemd's sockets\n") end
       if has_tls then
         io.stderr:write("moonbase daemon: CA fingerprint ", trust.ca_fingerprint(), "\n")
       end

@@ -35,8 +35,10 @@ describe("the API document", function()
     sock = h.dir .. "/d.sock"
     local env = { MOONBASE_SERVER = false }
     for k, v in pairs(h.env) do env[k] = v end
-    pid = assert(process.spawn({ helpers.bin, "daemon", "--quiet", "--listen", "unix:" .. sock },
-      { env = env }))
+    -- every documented route is called, find and resolve included: the daemon gets a
+    -- network namespace of its own with nothing in it, so nothing can leave this host
+    pid = assert(process.spawn({ "unshare", "--net", helpers.bin, "daemon", "--quiet",
+      "--listen", "unix:" .. sock }, { env = env }))
     for _ = 1, 500 do
       if fs.exists(sock) then break end
       util.sleep(0.01)
@@ -54,6 +56,7 @@ describe("the API document", function()
   end)
 
   it("documents exactly the routes the daemon serves", function()
+    if util.geteuid() ~= 0 then return pending("needs root (unshare --net)") end
     local doc = json.decode(fs.read(helpers.src .. "/docs/openapi.json"))
     local n = 0
     for path, ops in pairs(doc.paths) do

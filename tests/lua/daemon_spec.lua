@@ -17,7 +17,8 @@ end
 -- everyone may traverse (so other users reach it), optionally on TLS too.
 local function daemon(o)
   o = o or {}
-  local h = helpers.home()
+  local h = o.home or helpers.home()
+  if h.sockdir then fs.rmtree(h.sockdir) end
   local dir = helpers.tmpdir("sock")
   assert(sh("chmod 755 " .. dir) == 0)
   local sock = dir .. "/moonbase.sock"
@@ -25,6 +26,7 @@ local function daemon(o)
   if o.port then argv[#argv + 1] = "--listen"; argv[#argv + 1] = "https://127.0.0.1:" .. o.port end
   local env = { MOONBASE_SERVER = false }
   for k, v in pairs(h.env) do env[k] = v end
+  for k, v in pairs(o.env or {}) do env[k] = v end
   local log = h.dir .. "/daemon.out"
   h.pid = assert(process.spawn(argv, { env = env, stdout = log, stderr = log }))
   for _ = 1, 500 do
@@ -49,7 +51,7 @@ local function daemon(o)
       process.wait(self.pid)
       self.pid = nil
     end
-    fs.rmtree(self.sockdir)
+    if self.sockdir then fs.rmtree(self.sockdir) end
     self:cleanup()
   end
   return h
@@ -164,6 +166,38 @@ describe("daemon: the unix socket", function()
     process.kill(pid, 9)
     process.wait(pid)
     assert.truthy(gone, "the slow connection was still open after 30 s")
+  end)
+
+  it("after a kill -9 mid-launch: an honest state, and the next daemon serves it", function()
+    -- a daemon whose driver takes 2 s to start an instance
+    h:stop()
+    h = daemon({ env = { MOONBASE_TEST_DELAY_MS = "2000" } })
+    local pid = assert(process.spawn({ helpers.bin, "launch", "--name", "slow" },
+      { env = { MOONBASE_SERVER = h.url, MOONBASE_HOME = h.dir .. "/client" } }))
+    util.sleep(1)
+    process.kill(h.pid, 9)
+    process.wait(h.pid)
+    local code = process.wait(pid)
+    assert.equal(2, code) -- the client says the daemon went away
+    util.sleep(2.5) -- the worker finishes or stops on its own
+    h.pid = nil
+    fs.remove(h.sock)
+    local h2 = daemon({ home = h })
+    local rc, out, err = h2:client({ "list", "--format", "json" })
+    assert.equal(0, rc, err)
+    local rows = json.decode(out)
+    -- either it was assembled (and is running or stopped) or nothing is there
+    for _, r in ipairs(rows) do
+      assert.equal("slow", r.name)
+      assert.truthy(r.state == "running" or r.state == "stopped", r.state)
+    end
+    if #rows == 1 then
+      rc, _, err = h2:client({ "delete", "--purge", "slow" })
+      assert.equal(0, rc, err)
+    end
+    rc, out, err = h2:client({ "launch", "--name", "slow" })
+    assert.equal(0, rc, err)
+    assert.equal("Launched: slow\n", out)
   end)
 
   it("keeps serving after a client hangs up in the middle of a call", function()
@@ -300,6 +334,57 @@ describe("daemon: TLS clients", function()
     assert.equal(2, code)
     assert.truthy(err:find("too many failed attempts from this client; try again in %d+ s"),
       err)
+  end)
+
+  it("logs a browser in with a one-time link: cookie, CSRF, same origin, revocation", function()
+    h:ok({ "set", "local.passphrase=pw" })
+    local code, _, err = h:client({ "authenticate", "pw" }, { server = server() })
+    assert.equal(0, code, err)
+    local chome = h.dir .. "/client/config/client"
+    local ca = chome .. "/servers/" .. fs.list(chome .. "/servers")[1]
+    local jar = h.dir .. "/cookies"
+    local function browser(method, path, extra, with_cert)
+      local argv = { "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", ca,
+        "-b", jar, "-c", jar, "-X", method }
+      if with_cert then
+        for _, a in ipairs({ "--cert", chome .. "/client.crt", "--key", chome .. "/client.key" }) do
+          argv[#argv + 1] = a
+        end
+      end
+      for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+      argv[#argv + 1] = server() .. path
+      local _, out = process.run(argv)
+      local body, st = out:match("^(.*)\n(%d+)$")
+      return tonumber(st), body
+    end
+    -- the trusted client asks for a link; the browser has no certificate
+    local st, body = browser("POST", "/v1/sessions/link", {}, true)
+    assert.equal(200, st, body)
+    local path = json.decode(body).result[1].path
+    assert.equal(401, (browser("GET", "/v1/instances")))
+    st = browser("GET", path)
+    assert.equal(303, st)
+    assert.truthy(fs.read(jar):find("#HttpOnly_127.0.0.1", 1, true), fs.read(jar))
+    assert.equal(403, (browser("GET", path))) -- the link worked once
+    st, body = browser("GET", "/v1/instances")
+    assert.equal(200, st, body)
+    -- state changes need the session's CSRF token, and a same-origin request
+    local csrf = json.decode(select(2, browser("GET", "/v1/session"))).result[1].csrf
+    st, body = browser("POST", "/v1/instances", { "--data", '{"options":{"name":"b"}}' })
+    assert.equal(403, st)
+    assert.truthy(body:find("X-Moonbase-Csrf", 1, true), body)
+    st = browser("POST", "/v1/instances", { "--data", '{"options":{"name":"b"}}', "-H",
+      "X-Moonbase-Csrf: " .. csrf, "-H", "Origin: https://evil.example" })
+    assert.equal(403, st)
+    st, body = browser("POST", "/v1/instances", { "--data", '{"options":{"name":"b"}}', "-H",
+      "X-Moonbase-Csrf: " .. csrf })
+    assert.equal(200, st, body)
+    assert.truthy(h:ok({ "list" }):find("b ", 1, true))
+    -- revoking the client ends its browser sessions
+    local fp = json.decode(h:ok({ "trust", "list", "--format", "json" }))[1].fingerprint
+    h:ok({ "trust", "remove", fp })
+    st, body = browser("GET", "/v1/instances")
+    assert.equal(403, st, body)
   end)
 
   it("trusts a client with a one-time token, once", function()

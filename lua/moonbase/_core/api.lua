@@ -88,6 +88,10 @@ M.routes = {
   R("GET", "/v1/trust", "trust.list"),
   R("POST", "/v1/trust/remove", "trust.remove", { "which" }),
   R("POST", "/v1/trust/tokens", "trust.token", { "options" }),
+  -- transfer: host files travel as tar streams (stdin up, stdout down); the daemon
+  -- stages them and calls transfer.copy on its own copy (docs/api.md)
+  R("GET", "/v1/transfer", "transfer.copy", { "sources", "dest", "options" },
+    { stream = "pipe", transfer = true }),
   -- events
   R("GET", "/v1/events", "events.watch", { "options" }, { stream = "pipe", events = true }),
 }
@@ -98,6 +102,13 @@ M.special = {
   { method = "POST", path = "/v1/authenticate", summary = "trust the TLS client certificate " ..
     "of this connection, given {passphrase} (local.passphrase) or {token} (moonbase trust " ..
     "token); failures are throttled" },
+  { method = "POST", path = "/v1/sessions/link", summary = "a one-time login link " ..
+    "(/login?token=..., 5 minutes) for a browser, bound to the calling client" },
+  { method = "GET", path = "/login", summary = "trades a login link's token for a session " ..
+    "cookie (HttpOnly, Secure, SameSite=Strict) and redirects to /" },
+  { method = "GET", path = "/v1/session", summary = "the browser session's CSRF token " ..
+    "(send it as X-Moonbase-Csrf on POST, PUT, DELETE) and identity" },
+  { method = "POST", path = "/v1/session/logout", summary = "ends the browser session" },
 }
 
 ---Facade functions that run in the client: pure functions of their arguments

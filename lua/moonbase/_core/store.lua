@@ -41,6 +41,22 @@ M.integers = integers
 
 local function dir_of(path) return path:match("^(.*)/[^/]*$") or "." end
 
+---JSON has no table with both an array part and keys (a parsed command line:
+---{"app.lua", param = {...}}); cjson writes its array part as keys "1", "2",
+---... This turns such keys back into integers, in place (the daemon's API).
+function M.arrays(t)
+  if type(t) ~= "table" then return t end
+  local moved = {}
+  for k, v in pairs(t) do
+    if type(k) == "string" and k:match("^[1-9]%d*$") then moved[#moved + 1] = k end
+    if type(v) == "table" then M.arrays(v) end
+  end
+  for _, k in ipairs(moved) do
+    t[tointeger(tonumber(k))], t[k] = t[k], nil
+  end
+  return t
+end
+
 ---Reads a JSON file. Missing file -> default (or nil, msg, "notfound").
 function M.read(path, default)
   M.sweep(dir_of(path))
