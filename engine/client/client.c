@@ -10,6 +10,7 @@
 #include "client/client.h"
 #include "lua/luaerr.h"
 #include "core/plugin.h"
+#include "core/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,28 +151,6 @@ static bool conn_open(lua_State *L, int t, struct conn *c, char **peer_ca, mb_er
 
 /* ------------------------------------------------------------ frames */
 
-struct growbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static bool gb_add(struct growbuf *b, const void *d, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL)
-            return false;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return true;
-}
 
 static void write_all(int fd, const void *d, size_t n)
 {
@@ -191,42 +170,53 @@ static void write_all(int fd, const void *d, size_t n)
 static int out_fd = 1;
 
 /* One message of the worker: stdout and stderr go to fds 1 and 2. */
-static void deliver(struct growbuf *result, bool *done, int ch, const char *d, size_t n)
+static void deliver(struct mb_strbuf *result, bool *done, int ch, const char *d, size_t n)
 {
     if (ch == CH_STDOUT || ch == CH_STDERR)
         write_all(ch == CH_STDOUT ? out_fd : 2, d, n);
     else if (ch == CH_RESULT) {
-        gb_add(result, d, n);
+        mb_strbuf_addn(result, d, n);
         *done = true;
     }
 }
 
 /* Length-prefixed frames in an HTTP body: [channel][u32 BE length][payload]. */
 struct framer {
-    struct growbuf pending;
-    struct growbuf *result;
+    struct mb_strbuf pending;
+    struct mb_strbuf *result;
     bool done;
 };
 
 _Static_assert(sizeof(struct framer) <= sizeof(struct mb_client_framer), "framer fits");
 
+void mb_client_framer_init(struct mb_client_framer *f, struct mb_strbuf *result)
+{
+    memset(f, 0, sizeof *f);
+    ((struct framer *)f)->result = result;
+}
+
+void mb_client_framer_free(struct mb_client_framer *f)
+{
+    free(((struct framer *)f)->pending.s);
+}
+
 size_t mb_client_frames_feed(struct mb_client_framer *f, const char *d, size_t n)
 {
     struct framer *fr = (struct framer *)f;
-    gb_add(&fr->pending, d, n);
+    mb_strbuf_addn(&fr->pending, d, n);
     size_t off = 0;
-    while (fr->pending.len - off >= 5) {
-        const unsigned char *h = (const unsigned char *)fr->pending.p + off;
+    while (fr->pending.n - off >= 5) {
+        const unsigned char *h = (const unsigned char *)fr->pending.s + off;
         size_t len = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
         if (len > (64u << 20))
             return (size_t)-1; /* not a frame stream */
-        if (fr->pending.len - off - 5 < len)
+        if (fr->pending.n - off - 5 < len)
             break;
         deliver(fr->result, &fr->done, h[0], (const char *)h + 5, len);
         off += 5 + len;
     }
-    memmove(fr->pending.p, fr->pending.p + off, fr->pending.len - off);
-    fr->pending.len -= off;
+    memmove(fr->pending.s, fr->pending.s + off, fr->pending.n - off);
+    fr->pending.n -= off;
     return off;
 }
 
@@ -235,7 +225,7 @@ size_t mb_client_frames_feed(struct mb_client_framer *f, const char *d, size_t n
 struct response {
     int status;
     bool frames, complete, upgrade;
-    struct growbuf body, result, ctype_field, ctype;
+    struct mb_strbuf body, result, ctype_field, ctype;
     bool in_ctype;
     struct framer fr;
     bool bad_frames;
@@ -252,7 +242,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct response *r = p->data;
     if (r->in_ctype)
-        gb_add(&r->ctype, at, n);
+        mb_strbuf_addn(&r->ctype, at, n);
     return 0;
 }
 
@@ -260,7 +250,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct response *r = p->data;
     r->status = (int)p->status_code;
-    r->frames = r->ctype.p && strstr(r->ctype.p, "application/vnd.moonbase.frames") != NULL;
+    r->frames = r->ctype.s && strstr(r->ctype.s, "application/vnd.moonbase.frames") != NULL;
     if (p->status_code == 101)
         return 1; /* no body: the WebSocket follows */
     return 0;
@@ -273,7 +263,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
         if (mb_client_frames_feed((struct mb_client_framer *)&r->fr, at, n) == (size_t)-1)
             r->bad_frames = true;
     } else {
-        gb_add(&r->body, at, n);
+        mb_strbuf_addn(&r->body, at, n);
     }
     return 0;
 }
@@ -308,10 +298,10 @@ static long parse(http_parser *hp, struct response *r, const char *d, size_t n)
 
 static void response_free(struct response *r)
 {
-    free(r->body.p);
-    free(r->result.p);
-    free(r->ctype.p);
-    free(r->fr.pending.p);
+    free(r->body.s);
+    free(r->result.s);
+    free(r->ctype.s);
+    free(r->fr.pending.s);
 }
 
 /* ------------------------------------------------------------ WebSocket */
@@ -370,10 +360,15 @@ static bool ws_send(struct conn *c, int ch, const void *d, size_t n)
 struct ws_in {
     int channel; /* of the message being continued */
     bool closed;
-    struct growbuf msg;
+    struct mb_strbuf msg;
 };
 
 _Static_assert(sizeof(struct ws_in) <= sizeof(struct mb_client_ws), "ws_in fits");
+
+void mb_client_ws_free(struct mb_client_ws *ws)
+{
+    free(((struct ws_in *)ws)->msg.s);
+}
 
 long mb_client_ws_feed(struct mb_client_ws *wsp, struct mb_client_sink *sink, const unsigned char *in,
                        size_t n)
@@ -415,12 +410,12 @@ long mb_client_ws_feed(struct mb_client_ws *wsp, struct mb_client_sink *sink, co
             continue; /* pings: answered by the caller (see below) */
         if (op != 0 && op != 1 && op != 2)
             return -1;
-        gb_add(&ws->msg, p, (size_t)len);
+        mb_strbuf_addn(&ws->msg, (const char *)p, (size_t)len);
         if (fin) {
-            if (ws->msg.len > 0)
-                deliver(sink->result, sink->done, (unsigned char)ws->msg.p[0], ws->msg.p + 1,
-                        ws->msg.len - 1);
-            ws->msg.len = 0;
+            if (ws->msg.n > 0)
+                deliver(sink->result, sink->done, (unsigned char)ws->msg.s[0], ws->msg.s + 1,
+                        ws->msg.n - 1);
+            ws->msg.n = 0;
         }
     }
     return (long)off;
@@ -448,10 +443,10 @@ static void send_size(struct conn *c)
 static void push_result(lua_State *L, struct response *r)
 {
     lua_pushinteger(L, r->status);
-    if (r->result.p)
-        lua_pushlstring(L, r->result.p, r->result.len);
-    else if (r->body.p)
-        lua_pushlstring(L, r->body.p, r->body.len);
+    if (r->result.s)
+        lua_pushlstring(L, r->result.s, r->result.n);
+    else if (r->body.s)
+        lua_pushlstring(L, r->body.s, r->body.n);
     else
         lua_pushliteral(L, "");
 }
@@ -556,9 +551,9 @@ static int l_call(lua_State *L)
         struct ws_in ws = {0};
         bool done = false;
         struct mb_client_sink sink = {&r.result, &done};
-        struct growbuf in = {0};
+        struct mb_strbuf in = {0};
         if (got > used)
-            gb_add(&in, buf + used, (size_t)(got - used));
+            mb_strbuf_addn(&in, buf + used, (size_t)(got - used));
         if (want_pty && in_fd == 0 && isatty(0) && tcgetattr(0, &saved) == 0) {
             struct termios t = saved;
             cfmakeraw(&t);
@@ -573,13 +568,13 @@ static int l_call(lua_State *L)
         }
         bool in_open = send_stdin;
         while (!done && !ws.closed) {
-            if (in.len > 0) {
+            if (in.n > 0) {
                 long k = mb_client_ws_feed((struct mb_client_ws *)&ws, &sink,
-                                           (unsigned char *)in.p, in.len);
+                                           (unsigned char *)in.s, in.n);
                 if (k < 0)
                     break;
-                memmove(in.p, in.p + k, in.len - (size_t)k);
-                in.len -= (size_t)k;
+                memmove(in.s, in.s + k, in.n - (size_t)k);
+                in.n -= (size_t)k;
                 if (done || ws.closed)
                     break;
             }
@@ -606,11 +601,11 @@ static int l_call(lua_State *L)
                 long m = conn_read(&c, buf, sizeof buf);
                 if (m <= 0)
                     break;
-                gb_add(&in, buf, (size_t)m);
+                mb_strbuf_addn(&in, buf, (size_t)m);
             }
         }
-        free(in.p);
-        free(ws.msg.p);
+        free(in.s);
+        free(ws.msg.s);
         if (!done) {
             mb_error_set(&err, MB_ERR_FAILED, "the moonbase daemon closed the stream without an "
                          "answer");

@@ -7,12 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct growbuf;
+#include "core/strbuf.h"
 
 /* Where decoded messages go: stdout/stderr frames to fds 1 and 2, the result
  * frame into result (and *done set). */
 struct mb_client_sink {
-    struct growbuf *result;
+    struct mb_strbuf *result;
     bool *done;
 };
 
@@ -23,6 +23,12 @@ struct mb_client_framer {
 struct mb_client_ws {
     void *p[8];
 };
+
+/* A framer whose result frame goes into result; free() its buffers after. */
+void mb_client_framer_init(struct mb_client_framer *f, struct mb_strbuf *result);
+void mb_client_framer_free(struct mb_client_framer *f);
+/* A zeroed mb_client_ws starts a stream; this frees what it holds. */
+void mb_client_ws_free(struct mb_client_ws *ws);
 
 /* Length-prefixed frames of an HTTP body; returns bytes consumed or
  * (size_t)-1 when the input is not a frame stream. */

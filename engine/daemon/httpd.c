@@ -15,6 +15,7 @@
 #include "daemon/httpd.h"
 #include "lua/luaerr.h"
 #include "lua/pcall.h"
+#include "core/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,34 +43,26 @@
 enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_RESULT = 3, CH_CONTROL = 4, CH_EOF = 5 };
 enum mode { MODE_JSON, MODE_FRAMES, MODE_WS };
 
+/* Bytes waiting to be written (or read back): a growing buffer and how much
+ * of it is done; emptied when all is. */
 struct buf {
-    unsigned char *p;
-    size_t len, cap, off;
+    struct mb_strbuf b;
+    size_t off;
 };
 
-static bool buf_add(struct buf *b, const void *d, size_t n)
+static void buf_add(struct buf *q, const void *d, size_t n)
 {
-    if (b->off > 0 && b->off == b->len)
-        b->off = b->len = 0;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (p == NULL)
-            return false;
-        b->p = p;
-        b->cap = cap;
+    if (q->off > 0 && q->off == q->b.n) {
+        q->off = 0;
+        q->b.n = 0;
     }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    return true;
+    mb_strbuf_addn(&q->b, d, n);
 }
 
-static void buf_free(struct buf *b)
+static void buf_free(struct buf *q)
 {
-    free(b->p);
-    memset(b, 0, sizeof *b);
+    free(q->b.s);
+    memset(q, 0, sizeof *q);
 }
 
 struct worker;
@@ -281,7 +274,7 @@ static void answer(struct conn *c, int status, const char *body)
         struct buf b = {0};
         buf_add(&b, line, (size_t)n);
         buf_add(&b, body, strlen(body));
-        frame_add(c, CH_RESULT, b.p, b.len);
+        frame_add(c, CH_RESULT, b.b.s, b.b.n);
         buf_free(&b);
         return;
     }
@@ -307,15 +300,15 @@ static void worker_reader_done(struct worker *w)
         return;
     struct conn *c = w->c;
     if (c) {
-        const char *r = (const char *)w->result.p;
-        if (w->result.len == 0) {
+        const char *r = (const char *)w->result.b.s;
+        if (w->result.b.n == 0) {
             r = "500\n{\"error\":{\"message\":\"the daemon's worker ended without an answer "
                 "(see the daemon's log)\",\"code\":\"failed\"}}";
             buf_free(&w->result);
             buf_add(&w->result, r, strlen(r));
         }
         buf_add(&w->result, "", 1);
-        r = (const char *)w->result.p;
+        r = (const char *)w->result.b.s;
         if (c->mode == MODE_JSON) {
             const char *nl = strchr(r, '\n');
             c->status = atoi(r);
@@ -332,19 +325,19 @@ static void worker_reader_done(struct worker *w)
 
 static void flush_stdin(struct worker *w)
 {
-    while (w->in_fd >= 0 && w->in.off < w->in.len) {
-        ssize_t n = write(w->in_fd, w->in.p + w->in.off, w->in.len - w->in.off);
+    while (w->in_fd >= 0 && w->in.off < w->in.b.n) {
+        ssize_t n = write(w->in_fd, w->in.b.s + w->in.off, w->in.b.n - w->in.off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             return; /* the client is flow-controlled until it drains (see ws receive) */
         if (n <= 0) {
-            w->in.off = w->in.len;
+            w->in.off = w->in.b.n;
             break;
         }
         w->in.off += (size_t)n;
     }
-    if (w->in.off == w->in.len && w->in_eof && w->in_fd >= 0) {
+    if (w->in.off == w->in.b.n && w->in_eof && w->in_fd >= 0) {
         if (w->pty) {
             unsigned char eot = 4; /* ^D: end of input on a terminal */
             if (write(w->in_fd, &eot, 1) < 0) { /* nothing to do */ }
@@ -530,7 +523,7 @@ static void dispatch(struct server *s, struct conn *c)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "query");
-    lua_pushlstring(L, c->body.p ? (const char *)c->body.p : "", c->body.len);
+    lua_pushlstring(L, c->body.b.s ? (const char *)c->body.b.s : "", c->body.b.n);
     lua_setfield(L, -2, "body");
     lua_pushstring(L, c->mode == MODE_WS ? "ws" : c->mode == MODE_FRAMES ? "frames" : "json");
     lua_setfield(L, -2, "mode");
@@ -612,7 +605,7 @@ static int write_http(struct conn *c, struct lws *wsi)
         const char *type = c->mode == MODE_FRAMES && !c->rejected
                                ? "application/vnd.moonbase.frames" : "application/json";
         lws_filepos_t len = c->mode == MODE_FRAMES && !c->rejected
-                                ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)c->out.len;
+                                ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)c->out.b.n;
         if (lws_add_http_common_headers(wsi, (unsigned int)status, type, len, &p, end))
             return -1;
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
@@ -635,20 +628,20 @@ static int write_http(struct conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    size_t left = c->out.len - c->out.off;
+    size_t left = c->out.b.n - c->out.off;
     if (left > 0) {
         size_t n = left < CHUNK ? left : CHUNK;
         unsigned char *b = malloc(LWS_PRE + n);
         if (b == NULL)
             return -1;
-        memcpy(b + LWS_PRE, c->out.p + c->out.off, n);
+        memcpy(b + LWS_PRE, c->out.b.s + c->out.off, n);
         bool last = c->finished && n == left && !c->closing;
         int w = lws_write(wsi, b + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
         free(b);
         if (w < (int)n)
             return -1;
         c->out.off += n;
-        if (c->w && c->out.len - c->out.off < HIGH_WATER / 2)
+        if (c->w && c->out.b.n - c->out.off < HIGH_WATER / 2)
             for (int i = 0; i < 3; i++)
                 if (c->w->rd[i])
                     lws_rx_flow_control(c->w->rd[i], 1);
@@ -666,7 +659,7 @@ static int write_http(struct conn *c, struct lws *wsi)
 
 static int write_ws(struct conn *c, struct lws *wsi)
 {
-    if (c->out.len - c->out.off < sizeof(uint32_t)) {
+    if (c->out.b.n - c->out.off < sizeof(uint32_t)) {
         if (c->finished && c->w == NULL) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
             return -1;
@@ -674,17 +667,17 @@ static int write_ws(struct conn *c, struct lws *wsi)
         return 0;
     }
     uint32_t n;
-    memcpy(&n, c->out.p + c->out.off, sizeof n);
+    memcpy(&n, c->out.b.s + c->out.off, sizeof n);
     unsigned char *b = malloc(LWS_PRE + n);
     if (b == NULL)
         return -1;
-    memcpy(b + LWS_PRE, c->out.p + c->out.off + sizeof n, n);
+    memcpy(b + LWS_PRE, c->out.b.s + c->out.off + sizeof n, n);
     int w = lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_BINARY);
     free(b);
     if (w < (int)n)
         return -1;
     c->out.off += sizeof n + n;
-    if (c->w && c->out.len - c->out.off < HIGH_WATER / 2)
+    if (c->w && c->out.b.n - c->out.off < HIGH_WATER / 2)
         for (int i = 0; i < 3; i++)
             if (c->w->rd[i])
                 lws_rx_flow_control(c->w->rd[i], 1);
@@ -806,7 +799,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         if (c->rejected)
             return 0;
-        if (c->body.len + len > s->max_body) {
+        if (c->body.b.n + len > s->max_body) {
             answer(c, 413, "{\"error\":{\"message\":\"request body too large\","
                            "\"code\":\"usage\"}}");
             c->closing = true;
@@ -864,7 +857,7 @@ static int pipe_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             buf_add(&w->result, b, (size_t)n);
         } else if (w->c && w->c->mode != MODE_JSON) {
             frame_add(w->c, which == 0 ? CH_STDOUT : CH_STDERR, b, (size_t)n);
-            if (w->c->out.len - w->c->out.off > HIGH_WATER)
+            if (w->c->out.b.n - w->c->out.off > HIGH_WATER)
                 lws_rx_flow_control(wsi, 0);
         }
         return 0;

@@ -463,7 +463,10 @@ function M.handle(req)
   end
   local args, n, ctx = M.call_args(r, params, req)
   if not args then return n end
-  if r.mount and not require("moonbase.settings").get("local.privileged-mounts") then
+  local o = args[#r.args]
+  local mounting = r.mount or (r.fn == "instance.launch" and type(o) == "table" and
+    type(o.mounts) == "table" and next(o.mounts) ~= nil)
+  if mounting and not M.facades.settings.get("local.privileged-mounts") then
     return refuse(403, "mounts: the daemon's local.privileged-mounts is false, so clients may " ..
       "not mount host folders (try, on the daemon's host: moonbase set " ..
       "local.privileged-mounts=true)", "auth")
@@ -472,7 +475,6 @@ function M.handle(req)
     return refuse(501, "the daemon does not serve " .. r.fn .. " yet", "unsupported")
   end
   local stdin = r.stream and (wants_pty(r, args) and "pty" or "pipe") or "null"
-  local o = args[#r.args]
   return {
     stdin = stdin,
     cols = type(o) == "table" and math.tointeger(o.cols) or nil,
