@@ -37,6 +37,19 @@ M.environment = {
     "to append to: debug:/tmp/moonbase.log" },
   { "NO_COLOR", "set to anything but empty: tables are never coloured (they are " ..
     "coloured only on a terminal anyway); TERM=dumb does the same" },
+  { "MOONBASE_SERVER", "the moonbase daemon every command goes through: unix:///PATH or " ..
+    "https://HOST:PORT (or local: none); wins over moonbase --server's absence and the " ..
+    "setting client.server (docs/daemon.md)" },
+  { "XDG_RUNTIME_DIR", "where `moonbase daemon` run by an ordinary user makes its socket " ..
+    "($XDG_RUNTIME_DIR/moonbase.sock)" },
+  { "LISTEN_FDS", "set by systemd with LISTEN_PID for `moonbase daemon` started by " ..
+    "moonbase.socket: the sockets it serves" },
+  { "LISTEN_PID", "see LISTEN_FDS" },
+  { "TERM", "passed to the shell of `moonbase shell` (and, through a daemon, to its worker)" },
+  { "LANG", "through a daemon, passed to the worker that runs a command" },
+  { "LC_ALL", "through a daemon, passed to the worker that runs a command" },
+  { "COLUMNS", "through a daemon, passed to the worker that runs a command" },
+  { "USER", "names this client's certificate (moonbase authenticate): USER@host" },
   { "MOONBASE_LUA_DEV", "a source tree whose lua/ and cli/ are loaded instead of the " ..
     "copies inside the binary (for developing moonbase)" },
   { "MOONBASE_RECIPE_BUDGET", "seconds a recipe may take to load (default 5)" },
