@@ -100,7 +100,9 @@ local function encode(v, ind)
     return "[\n" .. table.concat(out, ",\n") .. "\n" .. ind .. "]"
   end
   table.sort(keys)
-  for _, k in ipairs(keys) do out[#out + 1] = inner .. json.encode(k) .. ": " .. encode(v[k], inner) end
+  for _, k in ipairs(keys) do
+    out[#out + 1] = inner .. json.encode(k) .. ": " .. encode(v[k], inner)
+  end
   return "{\n" .. table.concat(out, ",\n") .. "\n" .. ind .. "}"
 end
 io.stdout:write(encode(doc), "\n")

@@ -370,8 +370,8 @@ void mb_client_ws_free(struct mb_client_ws *ws)
     free(((struct ws_in *)ws)->msg.s);
 }
 
-long mb_client_ws_feed(struct mb_client_ws *wsp, struct mb_client_sink *sink, const unsigned char *in,
-                       size_t n)
+long mb_client_ws_feed(struct mb_client_ws *wsp, struct mb_client_sink *sink,
+                       const unsigned char *in, size_t n)
 {
     struct ws_in *ws = (struct ws_in *)wsp;
     size_t off = 0;

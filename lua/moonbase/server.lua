@@ -180,7 +180,9 @@ end
 -- sent, must be the daemon's own. Kept in the daemon's memory.
 M.sessions = { links = {}, live = {}, link_ttl = 300, ttl = 12 * 3600 }
 
-local function random_hex(n) return errors.check("daemon", require("moonbase.engine.tls").random(n)) end
+local function random_hex(n)
+  return errors.check("daemon", require("moonbase.engine.tls").random(n))
+end
 
 local function cookie_of(req)
   local c = req.headers and req.headers.cookie

@@ -109,6 +109,7 @@ int main(int argc, char **argv)
     }
     qsort(lat, count, sizeof *lat, cmp);
     printf("requests %zu errors %zu rate %.1f/s p50 %.1f ms p99 %.1f ms\n", count, errors,
-           count / secs, count ? lat[count / 2] * 1e3 : 0, count ? lat[count * 99 / 100] * 1e3 : 0);
+           count / secs, count ? lat[count / 2] * 1e3 : 0,
+           count ? lat[count * 99 / 100] * 1e3 : 0);
     return errors ? 1 : 0;
 }

@@ -56,7 +56,8 @@ describe("moonbase CLI", function()
       code, _, err = h:run({ "-x", "list" })
       assert.equal(1, code)
       assert.equal('moonbase: unknown option "-x": moonbase\'s own options are -v, --verbose, ' ..
-        "--debug, --help and --version, before the command (try: moonbase help)\n", err)
+        "--debug, --server, --help and --version, before the command (try: moonbase help)\n",
+        err)
       local plain = h:ok({ "list" })
       for _, args in ipairs({ { "-v", "list" }, { "-vv", "list" }, { "--verbose", "list" },
         { "list", "-v" }, { "list", "--debug" }, { "--debug", "list" } }) do

@@ -365,7 +365,8 @@ describe("daemon: TLS clients", function()
       local argv = { "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", ca,
         "-b", jar, "-c", jar, "-X", method }
       if with_cert then
-        for _, a in ipairs({ "--cert", chome .. "/client.crt", "--key", chome .. "/client.key" }) do
+        for _, a in ipairs({ "--cert", chome .. "/client.crt", "--key",
+          chome .. "/client.key" }) do
           argv[#argv + 1] = a
         end
       end

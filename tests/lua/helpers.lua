@@ -51,6 +51,10 @@ function M.home(o)
     h.client_home = M.tmpdir("client")
     fs.mkdirs(home .. "/config")
     fs.symlink(home .. "/config", h.client_home .. "/config")
+    -- (and its log of bugs: where a user would find the client's)
+    fs.mkdirs(home .. "/data/logs")
+    fs.mkdirs(h.client_home .. "/data")
+    fs.symlink(home .. "/data/logs", h.client_home .. "/data/logs")
   end
   ---Runs moonbase with args; returns code, stdout, stderr.
   function h:run(args, opts)
@@ -93,7 +97,11 @@ function M.home(o)
   end
   function h:run_client(argv, env, opts)
     if env.MOONBASE_HOME == home then env.MOONBASE_HOME = self.client_home end
-    return process.run(argv, { env = env, input = opts.input, cwd = opts.cwd })
+    local code, out, err = process.run(argv, { env = env, input = opts.input, cwd = opts.cwd })
+    -- the client's own files (its error log) are named under its home: for a user,
+    -- the same home as the daemon's; here a second one, so say the first
+    local pat = self.client_home:gsub("%p", "%%%0")
+    return code, out and (out:gsub(pat, home)), err and (err:gsub(pat, home))
   end
   ---Runs and asserts success; returns stdout.
   function h:ok(args, opts)
