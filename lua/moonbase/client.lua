@@ -186,15 +186,7 @@ local function remote_copy(target, r, sources, dest, o)
   local process = require("moonbase.engine.process")
   local transfer = M.facades.transfer
   o = o or {}
-  local d = transfer.parse(dest)
-  local srcs = {}
-  for i, s in ipairs(sources) do srcs[i] = transfer.parse(s) end
-  for _, s in ipairs(srcs) do
-    if (s.instance ~= nil) == (d.instance ~= nil) then
-      errors.usage("transfer: copy between the host and an instance: one side must be " ..
-        "NAME:path, the other a host path (is the instance name right?)")
-    end
-  end
+  local d, srcs = transfer.endpoints(sources, dest)
   local tmp = util.getcwd() and os.tmpname()
   os.remove(tmp)
   errors.check("transfer", fs.mkdirs(tmp, 448))

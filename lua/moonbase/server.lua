@@ -336,7 +336,9 @@ local function staged_transfer(sources, dest, o)
   local ok, err = pcall(function()
     if stage == "up" then
       -- stdin: a tar of the client's sources; they become local paths here
-      local code = process.run({ "tar", "x", "--no-same-owner", "-C", tmp })
+      local pid = errors.check("transfer", process.spawn({ "tar", "x", "--no-same-owner",
+        "-f", "-", "-C", tmp })) -- (its stdin is this worker's)
+      local code = process.wait(pid)
       if code ~= 0 then errors.raise("transfer: the client's files did not arrive whole") end
       local local_sources = {}
       for i, s in ipairs(sources) do
@@ -349,7 +351,9 @@ local function staged_transfer(sources, dest, o)
       errors.check("transfer", fs.mkdirs(out))
       M.facades.transfer.copy(sources, out .. "/", o)
       io.stdout:flush()
-      local code = process.run({ "tar", "c", "-C", out, "." }, { stdout = "/dev/stdout" })
+      local pid = errors.check("transfer", process.spawn({ "tar", "c", "-f", "-", "-C", out,
+        "." })) -- (its stdout is this worker's)
+      local code = process.wait(pid)
       if code ~= 0 then errors.raise("transfer: cannot send the files to the client") end
     end
   end)

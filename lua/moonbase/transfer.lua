@@ -11,6 +11,13 @@ local M = {}
 ---@return {instance?: string, path: string}
 M.parse = core.parse
 
+---The parsed destination and sources; a usage error unless exactly one side is
+---an instance.
+---@param sources string[]
+---@param dest string
+---@return moonbase.Endpoint dest, moonbase.Endpoint[] sources
+M.endpoints = core.endpoints
+
 ---Copies sources to dest; exactly one side is an instance.
 ---@param sources string[]
 ---@param dest string

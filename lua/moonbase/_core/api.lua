@@ -118,6 +118,7 @@ M.client_side = {
   ["instance.validate_resources"] = true,
   ["images.parse_ref"] = true, ["images.check_ref"] = true,
   ["forwards.parse"] = true,
+  ["transfer.parse"] = true, ["transfer.endpoints"] = true,
   ["remotes.url"] = true, ["remotes.check_url"] = true,
   ["settings.schema"] = true,
   ["recipe.parse_params"] = true, ["recipe.details"] = true, ["recipe.summary"] = true,

@@ -98,12 +98,10 @@ local function get_tree(rec, src, dst, o)
   end
 end
 
----Copies sources to dest; exactly one side is an instance.
----@param sources string[]
----@param dest string
----@param o {recursive?: boolean, preserve?: boolean}
-function M.copy(sources, dest, o)
-  o = o or {}
+---The parsed destination and sources; a usage error unless exactly one side
+---is an instance.
+---@return moonbase.Endpoint dest, moonbase.Endpoint[] sources
+function M.endpoints(sources, dest)
   local d = M.parse(dest)
   local srcs = {}
   for _, s in ipairs(sources) do srcs[#srcs + 1] = M.parse(s) end
@@ -113,6 +111,16 @@ function M.copy(sources, dest, o)
         "NAME:path, the other a host path (is the instance name right?)")
     end
   end
+  return d, srcs
+end
+
+---Copies sources to dest; exactly one side is an instance.
+---@param sources string[]
+---@param dest string
+---@param o {recursive?: boolean, preserve?: boolean}
+function M.copy(sources, dest, o)
+  o = o or {}
+  local d, srcs = M.endpoints(sources, dest)
   if d.instance then
     local rec = running(d.instance)
     local many = #srcs > 1
