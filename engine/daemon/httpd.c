@@ -366,6 +366,9 @@ static void child_exec(struct server *s, int ref, int fds[3], int res, bool pty,
             _exit(120);
     if (res != 3 && dup2(res, 3) < 0)
         _exit(120);
+    /* the result pipe is the worker's alone: a process it starts (an instance
+     * agent, dnsmasq) must not hold it open, or the call never ends */
+    fcntl(3, F_SETFD, FD_CLOEXEC);
     close_range(4, ~0U, 0);
     lua_State *L = s->L;
     lua_settop(L, 0);
