@@ -96,7 +96,10 @@ struct worker {
     bool in_eof;
     struct buf result;
     int open_readers;
+    struct worker *next;          /* in the list of workers (stdin retries) */
 };
+
+static struct worker *workers;
 
 struct server {
     lua_State *L;
@@ -286,6 +289,11 @@ static void answer(struct conn *c, int status, const char *body)
 
 static void worker_free(struct worker *w)
 {
+    for (struct worker **p = &workers; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
     if (w->in_fd >= 0)
         close(w->in_fd);
     buf_free(&w->in);
@@ -339,8 +347,9 @@ static void flush_stdin(struct worker *w)
     }
     if (w->in.off == w->in.b.n && w->in_eof && w->in_fd >= 0) {
         if (w->pty) {
-            unsigned char eot = 4; /* ^D: end of input on a terminal */
-            if (write(w->in_fd, &eot, 1) < 0) { /* nothing to do */ }
+            unsigned char eot = 4; /* ^D: end of input on a terminal, once */
+            if (write(w->in_fd, &eot, 1) == 1)
+                w->in_eof = false;
         } else {
             close(w->in_fd);
             w->in_fd = -1;
@@ -485,6 +494,8 @@ static bool start_worker(struct server *s, struct conn *c, int ref, const char *
         if (w->rd[i])
             w->open_readers++;
     c->w = w;
+    w->next = workers;
+    workers = w;
     return true;
 fail:
     for (int i = 0; i < 2; i++) {
@@ -901,6 +912,19 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Stdin a worker's full pipe did not take (EAGAIN) is written again every
+ * 20 ms until it all went: the loop does not watch those pipes for writing. */
+static lws_sorted_usec_list_t stdin_retry;
+
+static void retry_stdin(lws_sorted_usec_list_t *sul)
+{
+    for (struct worker *w = workers; w; w = w->next)
+        if (w->in_fd >= 0 && (w->in.off < w->in.b.n || w->in_eof))
+            flush_stdin(w);
+    if (current)
+        lws_sul_schedule(current->ctx, 0, sul, retry_stdin, 20 * LWS_US_PER_MS);
+}
+
 /* ------------------------------------------------------------ Lua */
 
 static void on_signal(int sig)
@@ -1047,6 +1071,8 @@ static int l_serve(lua_State *L)
         mb_pcall(L, 0, 0);
     else
         lua_pop(L, 1);
+    memset(&stdin_retry, 0, sizeof stdin_retry);
+    lws_sul_schedule(s.ctx, 0, &stdin_retry, retry_stdin, 20 * LWS_US_PER_MS);
     while (!s.stop) {
         if (lws_service(s.ctx, 250) < 0)
             break;

@@ -133,6 +133,14 @@ describe("daemon: the unix socket", function()
     assert.equal(0, code, err)
   end)
 
+  it("passes stdin larger than a pipe holds, to its end", function()
+    h:ok({ "launch", "--name", "big" })
+    local code, out, err = h:client({ "exec", "big", "--", "wc", "-c" },
+      { input = string.rep("y", 300000) })
+    assert.equal(0, code, err)
+    assert.equal("300000", out:match("%d+"))
+  end)
+
   it("answers path traversal, unknown routes and methods with 4xx", function()
     local code = curl(h, { "http://x/v1/instances/../../../etc/passwd" })
     assert.truthy(code == 404 or code == 400, tostring(code))
