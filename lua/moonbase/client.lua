@@ -186,7 +186,8 @@ local function remote_copy(target, r, sources, dest, o)
   local process = require("moonbase.engine.process")
   local transfer = M.facades.transfer
   o = o or {}
-  local d, srcs = transfer.endpoints(sources, dest)
+  -- instance names are the daemon's: looked up through it
+  local d, srcs = transfer.endpoints(sources, dest, M.facades.instance.find)
   local tmp = util.getcwd() and os.tmpname()
   os.remove(tmp)
   errors.check("transfer", fs.mkdirs(tmp, 448))

@@ -20,9 +20,9 @@ local M = {}
 
 ---Splits "NAME:path" (an existing instance) from a host path.
 ---@return moonbase.Endpoint
-function M.parse(arg)
+function M.parse(arg, find)
   local name, path = arg:match("^([a-z][a-z0-9-]*):(.*)$")
-  if name and instances.find(name) then
+  if name and (find or instances.find)(name) then
     return { instance = name, path = path ~= "" and path or "." }
   end
   return { path = arg }
@@ -101,10 +101,11 @@ end
 ---The parsed destination and sources; a usage error unless exactly one side
 ---is an instance.
 ---@return moonbase.Endpoint dest, moonbase.Endpoint[] sources
-function M.endpoints(sources, dest)
-  local d = M.parse(dest)
+---(find: how an instance is looked up; a daemon's client asks the daemon)
+function M.endpoints(sources, dest, find)
+  local d = M.parse(dest, find)
   local srcs = {}
-  for _, s in ipairs(sources) do srcs[#srcs + 1] = M.parse(s) end
+  for _, s in ipairs(sources) do srcs[#srcs + 1] = M.parse(s, find) end
   for _, s in ipairs(srcs) do
     if (s.instance ~= nil) == (d.instance ~= nil) then
       errors.usage("transfer: copy between the host and an instance: one side must be " ..
