@@ -84,7 +84,7 @@ function M.add(src, targets, o)
     local st = lifecycle.state(rec)
     if kind == "classic" and st ~= "running" then
       errors.raise(string.format("mount: instance \"%s\" is %s (classic mounts need a running " ..
-        "instance; try: moonbase start %s)", name, st, name), "state")
+        "instance; %s)", name, st, lifecycle.start_hint(name, st)), "state")
     end
     if kind == "native" and st == "suspended" then
       errors.raise(string.format("mount: instance \"%s\" is suspended (try: moonbase start %s " ..

@@ -108,10 +108,14 @@ function M.exec(name, argv, o)
   local rec = instances.get(name)
   local st = lifecycle.state(rec)
   if st ~= "running" then
-    errors.raise(string.format("%s: instance \"%s\" is %s (try: moonbase start %s)",
-      o.pty and "shell" or "exec", name, st, name), "state")
+    errors.raise(string.format("%s: instance \"%s\" is %s (%s)", o.pty and "shell" or "exec",
+      name, st, lifecycle.start_hint(name, st)), "state")
   end
   if drivers.uses_agent() then return agent_exec(rec, argv, o) end
+  if o.workdir and (fs.stat(o.workdir) or {}).type ~= "directory" then
+    errors.raise(string.format("%s: working directory %s does not exist in \"%s\"",
+      o.pty and "shell" or "exec", o.workdir, name), "notfound")
+  end
   local env = { MOONBASE_INSTANCE = name }
   for _, kv in ipairs(o.env or {}) do
     local k, v = kv:match("^([%w_]+)=(.*)$")

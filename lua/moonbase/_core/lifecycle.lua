@@ -213,6 +213,16 @@ function M.update(name, verb, fn)
   end)
 end
 
+---What to run first when an instance must be running and is `st`: a hint
+---that works when followed (a deleted instance must be recovered before it
+---can start).
+function M.start_hint(name, st)
+  if st == "deleted" then
+    return string.format("try: moonbase recover %s, then moonbase start %s", name, name)
+  end
+  return "try: moonbase start " .. name
+end
+
 local function wrong_state(verb, name, st, hint)
   errors.raise(string.format("%s: instance \"%s\" is %s%s", verb, name, st,
     hint and (" (" .. hint .. ")") or ""), "state")
@@ -277,7 +287,7 @@ function M.restart(name)
   local rec = instances.get(name)
   local st = M.state(rec)
   if st ~= "running" then
-    wrong_state("restart", name, st, "try: moonbase start " .. name)
+    wrong_state("restart", name, st, M.start_hint(name, st))
   end
   M.stop(name)
   return M.start(name)

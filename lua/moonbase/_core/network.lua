@@ -523,21 +523,28 @@ function M.create(name, o)
     errors.usage(string.format("network create: %s's subnet is set by local.network.subnet " ..
       "(%s); change that setting instead", name, setting_subnet()))
   end
+  -- every refusal comes before the lock, whose file it must not leave behind
+  -- (and again under it, where the answer counts)
+  local function prepare()
+    local existing = M.get(name)
+    if existing then
+      errors.raise(string.format("network create: network \"%s\" already exists (%s)", name,
+        existing.subnet), "exists")
+    end
+    local h = M.host()
+    local hfacts = facts_of(h)
+    local records = M.records()
+    local rec = new_record(name, choose_subnet(name, o.subnet, hfacts, records), records)
+    local links = links_by_name(hfacts)
+    if links[rec.bridge] and not ours(links[rec.bridge], M.ALIAS_PREFIX .. name) then
+      errors.raise(string.format("network create: the interface %s exists already and is " ..
+        "not moonbase's", rec.bridge), "exists")
+    end
+    return rec, h, hfacts
+  end
+  prepare()
   local l <close> = lock()
-  local existing = M.get(name)
-  if existing then
-    errors.raise(string.format("network create: network \"%s\" already exists (%s)", name,
-      existing.subnet), "exists")
-  end
-  local h = M.host()
-  local hfacts = facts_of(h)
-  local records = M.records()
-  local rec = new_record(name, choose_subnet(name, o.subnet, hfacts, records), records)
-  local links = links_by_name(hfacts)
-  if links[rec.bridge] and not ours(links[rec.bridge], M.ALIAS_PREFIX .. name) then
-    errors.raise(string.format("network create: the interface %s exists already and is not " ..
-      "moonbase's", rec.bridge), "exists")
-  end
+  local rec, h, hfacts = prepare()
   local uri = M.libvirt_uri()
   if uri then
     rec.libvirt = libvirtnet.names(rec, uri)
@@ -559,12 +566,17 @@ end
 ---@param name string
 function M.delete(name)
   errors.check("network delete", M.valid_name(name))
-  local l <close> = lock()
-  local rec = M.get(name)
-  if not rec then
-    errors.raise(string.format("network delete: there is no network \"%s\" (try: moonbase " ..
-      "networks)", name), "notfound")
+  local function get()
+    local rec = M.get(name)
+    if not rec then
+      errors.raise(string.format("network delete: there is no network \"%s\" (try: moonbase " ..
+        "networks)", name), "notfound")
+    end
+    return rec
   end
+  get() -- before the lock, whose file a refusal must not leave behind
+  local l <close> = lock()
+  local rec = get()
   local users = {}
   for n in pairs(rec.leases) do users[#users + 1] = n end
   if #users > 0 then

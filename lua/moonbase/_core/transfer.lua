@@ -46,8 +46,8 @@ local function running(name)
   local rec = instances.get(name)
   local st = lifecycle.state(rec)
   if st ~= "running" then
-    errors.raise(string.format("transfer: instance \"%s\" is %s (try: moonbase start %s)", name,
-      st, name), "state")
+    errors.raise(string.format("transfer: instance \"%s\" is %s (%s)", name, st,
+      lifecycle.start_hint(name, st)), "state")
   end
   if not drivers.uses_agent() then
     errors.raise("transfer: the test driver has no guest to copy to", "unsupported")
