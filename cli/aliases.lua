@@ -12,11 +12,8 @@ return {
   options = { format.option },
   max_args = 0,
   run = function(opts)
-    local rows = {}
-    for n, a in pairs(aliases.all()) do
-      rows[#rows + 1] = { alias = n, instance = a.instance, command = a.command }
-    end
-    table.sort(rows, function(a, b) return a.alias < b.alias end)
+    local rows, warnings = aliases.list()
+    for _, w in ipairs(warnings) do io.stderr:write("aliases: warning: ", w, "\n") end
     format.print(rows, opts.format, { columns = columns, empty = "No aliases defined." })
     return 0
   end,

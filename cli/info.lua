@@ -43,7 +43,9 @@ return {
   run = function(opts)
     local names = {}
     if opts.all then
-      for _, r in ipairs(instance.records()) do names[#names + 1] = r.name end
+      local recs, bad = instance.records()
+      for _, r in ipairs(recs) do names[#names + 1] = r.name end
+      for _, b in ipairs(bad) do io.stderr:write("info: warning: ", b.message, "\n") end
     else
       for i = 1, #opts do names[#names + 1] = opts[i] end
     end

@@ -16,6 +16,11 @@ local columns = {
       for _, r in ipairs(rows) do if r.host ~= "local" then return true end end
       return false
     end },
+  { key = "problem", title = "Problem", when_text = "when a record is damaged",
+    when = function(rows)
+      for _, r in ipairs(rows) do if r.problem then return true end end
+      return false
+    end },
 }
 
 return {
@@ -30,6 +35,9 @@ return {
   max_args = 0,
   run = function(opts)
     local rows = instance.list({ addresses = not opts.no_ipv4 })
+    for _, r in ipairs(rows) do
+      if r.problem then io.stderr:write("list: warning: ", r.problem, "\n") end
+    end
     if opts.quiet then
       for _, r in ipairs(rows) do print(r.name) end
       return 0

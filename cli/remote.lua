@@ -11,7 +11,9 @@ local columns = { { key = "name", title = "Name" }, { key = "url", title = "URL"
 local verbs = {
   list = { 0, function(opts)
     local rows = {}
-    for _, r in ipairs(remotes.list()) do
+    local list, warnings = remotes.list()
+    for _, w in ipairs(warnings) do io.stderr:write("remote: warning: ", w, "\n") end
+    for _, r in ipairs(list) do
       rows[#rows + 1] = { name = r.name, url = r.url, kind = r.builtin and "built-in" or "user" }
     end
     format.print(rows, opts.format, { columns = columns })

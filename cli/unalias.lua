@@ -7,7 +7,7 @@ return {
   usage = "moonbase unalias NAME...",
   min_args = 1,
   run = function(opts)
-    for i = 1, #opts do aliases.delete(opts[i]) end
+    aliases.delete({ table.unpack(opts, 1, #opts) })
     return 0
   end,
 }

@@ -17,7 +17,8 @@
  *   one when the instance's network is one moonbase defines in libvirt
  *   (libvirt_net.c), an extra one for any libvirt network.
  * - 9p shares use accessmode='squash', which libvirt turns into QEMU's
- *   security_model=none, as the QEMU driver does (see qemu_argv.c). */
+ *   security_model=none, as the QEMU driver does, or 'mapped' (mapped-xattr)
+ *   for shares the guest must not plant setuid files in (see qemu_argv.c). */
 #include "drivers/libvirt/libvirt_xml.h"
 
 #include <stdarg.h>
@@ -183,8 +184,8 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
 
     for (size_t k = 0; k < inst->n_mounts; k++) {
         const struct mb_mount_spec *m = &inst->mounts[k];
-        mb_strbuf_add(&b, "    <filesystem type='mount' accessmode='squash'>\n"
-                   "      <source dir='");
+        mb_strbuf_addf(&b, "    <filesystem type='mount' accessmode='%s'>\n"
+                       "      <source dir='", m->mapped ? "mapped" : "squash");
         mb_xml_esc(&b, m->source);
         mb_strbuf_add(&b, "'/>\n      <target dir='");
         mb_xml_esc(&b, m->tag);

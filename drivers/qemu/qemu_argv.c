@@ -8,8 +8,11 @@
  * - 9p shares use security_model=none: files the guest creates are owned on
  *   the host by the user running QEMU (normally the share's owner) with the
  *   modes the guest asked for, and existing files keep their real owner and
- *   modes. mapped-xattr would hide the guest's view in xattrs and leave the
- *   host copies at 0600, and passthrough needs root to chown. The transfer
+ *   modes; passthrough needs root to chown. But QEMU running as root under
+ *   `none` lets a guest's root plant setuid-root files and chown host files
+ *   (tested: tests/e2e/mounts_spec.lua), so such shares are `mapped`:
+ *   mapped-xattr keeps the guest's owners and modes in xattrs and the host
+ *   files at 0600/0700, owned by QEMU's user. The transfer
  *   size is the guest's choice: mount with -o trans=virtio,version=9p2000.L,
  *   msize=524288 (the 8 KiB default makes 9p crawl).
  * - A virtio-rng device, because a fresh guest's SSH server should not wait
@@ -243,7 +246,8 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
         add_esc(&b, m->source);
         mb_strbuf_add(&b, ",mount_tag=");
         add_esc(&b, m->tag);
-        mb_strbuf_addf(&b, ",security_model=none,id=fs%zu", k);
+        mb_strbuf_addf(&b, ",security_model=%s,id=fs%zu", m->mapped ? "mapped-xattr" : "none",
+                       k);
         if (m->readonly)
             mb_strbuf_add(&b, ",readonly=on");
         push(&v, &b, &ok);

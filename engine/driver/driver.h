@@ -35,6 +35,10 @@ struct mb_mount_spec {
     const char *source; /* host path */
     const char *tag;    /* 9p mount tag */
     bool readonly;
+    /* the guest's owners and modes live in xattrs, never on the host files:
+     * when QEMU runs privileged, a guest must not plant setuid files or give
+     * host files to root (QEMU's mapped-xattr, libvirt's accessmode='mapped') */
+    bool mapped;
 };
 
 /* What a driver is asked to run: built by the engine from the instance record. */

@@ -92,7 +92,9 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
             m[k].tag = mb_lua_field_str(L, e, "tag");
             lua_getfield(L, e, "readonly");
             m[k].readonly = lua_toboolean(L, -1);
-            lua_pop(L, 2);
+            lua_getfield(L, e, "mapped");
+            m[k].mapped = lua_toboolean(L, -1);
+            lua_pop(L, 3);
         }
         inst->mounts = m;
         inst->n_mounts = n;
@@ -333,10 +335,12 @@ static int mount_op(lua_State *L, bool (*op)(const struct mb_driver *, const str
     check_instance(L, 2, &inst);
     luaL_checktype(L, 3, LUA_TTABLE);
     struct mb_mount_spec m = {mb_lua_field_str(L, 3, "source"), mb_lua_field_str(L, 3, "tag"),
-                              false};
+                              false, false};
     lua_getfield(L, 3, "readonly");
     m.readonly = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    lua_getfield(L, 3, "mapped");
+    m.mapped = lua_toboolean(L, -1);
+    lua_pop(L, 2);
     mb_error *err = NULL;
     return push_bool_result(L, op(d, &inst, &m, 0, &err), &err);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define LOCK_MT "moonbase.lock"
@@ -65,6 +66,18 @@ static int push_errno(lua_State *L, const char *what, const char *path)
     mb_error *err = NULL;
     mb_error_set_errno(&err, errno, "cannot %s %s", what, path);
     return mb_lua_push_error(L, err);
+}
+
+/* xattr_ok(path) -> true, or nil, message: whether user xattrs can be set on
+ * path (what QEMU's mapped-xattr 9p needs of a share); leaves none behind */
+static int l_xattr_ok(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    if (lsetxattr(path, "user.moonbase.probe", "1", 1, 0) != 0)
+        return push_errno(L, "set user xattrs on", path);
+    lremovexattr(path, "user.moonbase.probe");
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int l_remove(lua_State *L)
@@ -274,7 +287,7 @@ static const luaL_Reg funcs[] = {
     {"list", l_list},       {"stat", l_stat},         {"exists", l_exists},
     {"realpath", l_realpath}, {"symlink", l_symlink}, {"readlink", l_readlink},
     {"touch", l_touch},     {"truncate", l_truncate}, {"lock", l_lock},
-    {"open_fd", l_open_fd}, {"close_fd", l_close_fd},
+    {"open_fd", l_open_fd}, {"close_fd", l_close_fd}, {"xattr_ok", l_xattr_ok},
     {NULL, NULL},
 };
 

@@ -7,6 +7,7 @@ local fs = require("moonbase.engine.fs")
 local embed = require("moonbase.engine.embed")
 local paths = require("moonbase._core.paths")
 local aliases = require("moonbase._core.aliases")
+local errors = require("moonbase.errors")
 
 local M = {}
 
@@ -98,8 +99,9 @@ function M.resolve(name)
       "would shadow the bundled command \"%s\"", ext, name)
   end
   if bundled then return { kind = "bundled", name = name } end
-  local alias = aliases.get(name)
+  local alias, damaged = aliases.get(name)
   if alias then return { kind = "alias", name = name, alias = alias } end
+  if damaged then errors.raise(damaged, "damaged") end
   if ext then return { kind = "external", name = name, path = ext } end
   return nil
 end

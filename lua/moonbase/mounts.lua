@@ -62,6 +62,7 @@ function M.add(src, targets, o)
   local kind = o.type or M.default_type(drv)
   check_options({ type = kind, uid_map = o.uid_map, gid_map = o.gid_map }, "mount")
   local source = M.resolve_source(src, "mount")
+  core.check_native_source(kind, source, o.readonly, "mount")
   -- plan: every target checked against its record and the others
   local plan, seen, tags = {}, {}, {}
   for _, arg in ipairs(targets) do

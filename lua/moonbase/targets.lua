@@ -1,42 +1,95 @@
--- The NAME... | --all convention of the lifecycle commands: runs an action on
--- each named instance, reports each failure on its own line, and returns the
--- exit status of the worst one.
+-- The NAME... | --all convention of the lifecycle commands: every name is
+-- checked first (a valid name, an instance that exists, a state the verb can
+-- work from), and nothing is done unless all pass; then the verb runs on
+-- each, and an instance already in the wanted state is a notice, not a
+-- failure (Multipass's behaviour). --all takes every instance the verb
+-- applies to; damaged records are reported and left alone.
 -- layer: facade
 local instance = require("moonbase.instance")
+local lifecycle = require("moonbase._core.lifecycle")
+local names = require("moonbase._core.names")
 local errors = require("moonbase.errors")
 
 local M = {}
 
 M.all_option = { "all", type = "flag", help = "every instance" }
 
----@param verb string   command name for messages
----@param opts table    parsed options (positionals = names, opts.all)
----@param fn fun(name: string)
+local function strip(verb, msg)
+  return (msg:gsub("^" .. verb:gsub("%-", "%%-") .. ": ", ""))
+end
+
+-- Raises the errors of the check, one line each, as one error whose code is
+-- the worst (usage beats the rest: it says the command line is wrong).
+local function refuse(verb, failures)
+  if #failures == 1 then error(failures[1], 0) end
+  local lines, code = {}, nil
+  for _, e in ipairs(failures) do
+    lines[#lines + 1] = (#lines > 0 and (verb .. ": ") or "") .. strip(verb, e.message)
+    if code ~= "usage" then code = e.code end
+  end
+  errors.raise(table.concat(lines, "\n") .. "\n" .. verb .. ": nothing was changed", code)
+end
+
+---@param verb string   command name for messages (start stop suspend restart delete recover)
+---@param opts table    parsed options (positionals = names, opts.all, opts.force, opts.purge)
+---@param fn fun(name: string): any, string?  acts on one instance; a second result is a notice
 ---@param o? {default?: string, filter?: fun(rec): boolean}
 function M.each(verb, opts, fn, o)
   o = o or {}
-  local names = {}
-  if opts.all then
+  local list, all = {}, opts.all
+  local how = { force = opts.force, purge = opts.purge }
+  if all then
     if #opts > 0 then errors.usage("give instance names or --all, not both") end
-    for _, r in ipairs(instance.records()) do
-      if not o.filter or o.filter(r) then names[#names + 1] = r.name end
+    local recs, bad = instance.records()
+    for _, r in ipairs(recs) do
+      if not o.filter or o.filter(r) then list[#list + 1] = r.name end
     end
+    for _, b in ipairs(bad) do
+      if verb == "delete" and opts.purge then list[#list + 1] = b.name
+      else io.stderr:write(verb, ": warning: skipped: ", b.message, "\n") end
+    end
+    table.sort(list)
   else
-    for i = 1, #opts do names[#names + 1] = opts[i] end
-    if #names == 0 and o.default then names[1] = o.default end
+    local seen = {}
+    for i = 1, #opts do
+      if not seen[opts[i]] then list[#list + 1] = opts[i]; seen[opts[i]] = true end
+    end
+    if #list == 0 and o.default then list[1] = o.default end
   end
-  if #names == 0 and not opts.all then
+  if #list == 0 and not all then
     errors.usage(string.format("%s needs an instance name (or --all)", verb))
   end
-  local worst = 0
-  for _, n in ipairs(names) do
-    local ok, err = pcall(fn, n)
+  -- every name first: nothing is done unless all can be
+  local failures, plan = {}, {}
+  for _, n in ipairs(list) do
+    local ok, what, notice = pcall(function()
+      names.instance(n, verb)
+      return lifecycle.check(verb, n, how)
+    end)
     if not ok then
-      if not errors.is(err) then error(err, 0) end
-      if #names == 1 then error(err, 0) end
-      io.stderr:write(verb, ": ", (err.message:gsub("^" .. verb .. ": ", "")), "\n")
-      worst = math.max(worst, errors.exit_code(err.code))
+      if not errors.is(what) then error(what, 0) end
+      -- --all leaves out what the verb does not apply to (suspend skips stopped ones)
+      if not (all and what.code == "state") then failures[#failures + 1] = what end
+    else
+      plan[#plan + 1] = { name = n, what = what, notice = notice }
     end
+  end
+  if #failures > 0 then refuse(verb, failures) end
+  local worst = 0
+  for _, p in ipairs(plan) do
+    local notice = p.notice
+    if p.what == "act" then
+      local ok, r1, r2 = pcall(fn, p.name)
+      if not ok then
+        if not errors.is(r1) then error(r1, 0) end
+        if #plan == 1 then error(r1, 0) end
+        io.stderr:write(verb, ": ", strip(verb, r1.message), "\n")
+        worst = math.max(worst, errors.exit_code(r1.code))
+      elseif type(r2) == "string" then
+        notice = r2 -- it got there meanwhile
+      end
+    end
+    if notice and not all then io.stderr:write(verb, ": ", notice, "\n") end
   end
   return worst
 end

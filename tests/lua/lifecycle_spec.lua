@@ -81,13 +81,10 @@ describe("instance lifecycle (test driver)", function()
   end)
 
   local wrong = {
-    { "stop a (stopped)", { "stop", "a" }, 2, 'stop: instance "a" is stopped (nothing to do)' },
     { "suspend a (stopped)", { "suspend", "a" }, 2,
       'suspend: instance "a" is stopped (only a running instance can be suspended)' },
     { "restart a (stopped)", { "restart", "a" }, 2,
       'restart: instance "a" is stopped (try: moonbase start a)' },
-    { "recover a (not deleted)", { "recover", "a" }, 2,
-      'recover: instance "a" is not deleted (nothing to recover)' },
     { "start ghost", { "start", "ghost" }, 2,
       'start: instance "ghost" does not exist (try: moonbase list)' },
     { "info ghost", { "info", "ghost" }, 2, 'instance "ghost" does not exist' },
@@ -181,14 +178,42 @@ describe("instance lifecycle (test driver)", function()
     h:ok({ "start", "a" })
   end)
 
-  it("reports partial failures of --all with the worst exit code", function()
+  it("is idempotent: an instance already in the wanted state is a notice, exit 0", function()
+    h:ok({ "launch", "--name", "a" })
+    h:ok({ "stop", "a" })
+    local before = helpers.snapshot(h.dir)
+    for _, c in ipairs({
+      { { "stop", "a" }, 'stop: instance "a" is stopped already' },
+      { { "recover", "a" }, 'recover: instance "a" is not deleted (nothing to recover)' },
+    }) do
+      local code, out, err = h:run(c[1])
+      assert.equal(0, code, out .. err)
+      assert.equal(c[2] .. "\n", err)
+    end
+    assert.same(before, helpers.snapshot(h.dir))
+    h:ok({ "start", "a" })
+    local code, _, err = h:run({ "start", "a" })
+    assert.equal(0, code)
+    assert.equal('start: instance "a" is running already\n', err)
+  end)
+
+  it("checks every name first: one bad name and nothing changes", function()
     h:ok({ "launch", "--name", "a" })
     h:ok({ "launch", "--name", "b" })
     h:ok({ "stop", "a" })
-    local code, _, err = h:run({ "suspend", "--all" })
+    local before = helpers.snapshot(h.dir)
+    local code, _, err = h:run({ "suspend", "b", "a" })
     assert.equal(2, code)
-    assert.truthy(err:find('suspend: instance "a" is stopped', 1, true), err)
-    assert.equal("suspended", states(h).b)
+    assert.equal('suspend: instance "a" is stopped (only a running instance can be ' ..
+      "suspended)\n", err)
+    code, _, err = h:run({ "delete", "b", "ghost" })
+    assert.equal(2, code)
+    assert.equal('delete: instance "ghost" does not exist (try: moonbase list)\n', err)
+    assert.same(before, helpers.snapshot(h.dir))
+    assert.same({ a = "stopped", b = "running" }, states(h))
+    -- --all takes what the verb applies to: suspend skips the stopped one
+    h:ok({ "suspend", "--all" })
+    assert.same({ a = "stopped", b = "suspended" }, states(h))
   end)
 
   it("runs commands with exec and returns their status", function()

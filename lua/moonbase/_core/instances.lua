@@ -8,6 +8,7 @@ local util = require("moonbase.engine.util")
 local process = require("moonbase.engine.process")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
+local names = require("moonbase._core.names")
 local drivers = require("moonbase._core.drivers")
 local errors = require("moonbase.errors")
 
@@ -25,8 +26,10 @@ M.limits = { min_memory = 128 * 1024 ^ 2, min_disk = 512 * 1024 ^ 2, max_cpus = 
 ---  forwards = { { host_port = 8080, guest_port = 80, proto = "tcp"|"udp" }, ... }
 M.features = { networks = true, mounts = true, forwards = true }
 
+---The directory of an instance; a name that is not an instance name is a
+---usage error here, so no command ever reads or writes a path it makes up.
 function M.dir(name)
-  return paths.instance(drivers.scope(), name)
+  return paths.instance(drivers.scope(), names.instance(name))
 end
 
 local function record_path(dir)
@@ -45,12 +48,20 @@ local function extra_nics(nics)
   return out
 end
 
+---Whether native shares keep the guest's owners and modes in xattrs instead
+---of on the host's files: when moonbase (so QEMU) runs as root, whose 9p
+---would otherwise let a guest plant setuid-root files and chown host files.
+function M.native_mapped()
+  return util.geteuid() == 0
+end
+
 ---The native mounts as the driver wants them.
 function M.native_specs(rec)
   local out = {}
   for _, m in ipairs(rec.mounts or {}) do
     if m.type == "native" then
-      out[#out + 1] = { source = m.source, tag = m.tag, readonly = m.readonly or false }
+      out[#out + 1] = { source = m.source, tag = m.tag, readonly = m.readonly or false,
+        mapped = M.native_mapped() }
     end
   end
   return out
@@ -72,16 +83,68 @@ function M.spec(rec, dir)
   }
 end
 
----Reads one record, or nil, message, "notfound".
+-- What an instance record must hold, checked whenever one is read: a record
+-- of another shape is damaged, reported as such, and never acted on.
+M.RECORD = {
+  name = "name", state = "string", cpus = "integer", memory = "integer", disk = "integer",
+  image = "string?", image_id = "string?", image_path = "string?", driver = "string?",
+  scope = "string?", created = "string?", updated = "string?", deleted = "boolean?",
+  started_at = "number?", version = "integer?", disk_file = "file?", seed_file = "file?",
+  kernel = "string?", initrd = "string?", cmdline = "string?", mac = "string?", ipv4 = "string?",
+  user = "string?", host = "string?", host_key = "string?", ssh_port = "integer?",
+  user_net_restrict = "boolean?", fstab_stale = "boolean?",
+  labels = { optional = true, map = "string" },
+  mounts = { optional = true, list = { source = "string", target = "string", type = "string",
+    readonly = "boolean?", tag = "string?" } },
+  nics = { optional = true, list = { mac = "string?", tap = "string?", network = "string?" } },
+  forwards = { optional = true, list = { host_port = "integer", guest_port = "integer",
+    proto = "string?" } },
+}
+M.STATES = { creating = true, stopped = true, running = true, suspended = true,
+  starting = true, unknown = true }
+
+---Why the record read for `name` is damaged, or nil.
+function M.damage(rec, name)
+  local why = store.check(rec, M.RECORD)
+  if why then return why end
+  if rec.name ~= name then
+    return string.format("it names the instance \"%s\", not \"%s\"", rec.name, name)
+  end
+  if not M.STATES[rec.state] then
+    return string.format("its state \"%s\" is not an instance state", rec.state)
+  end
+  if rec.cpus < 1 or rec.memory < 1 or rec.disk < 1 then
+    return "cpus, memory and disk must be positive"
+  end
+end
+
+-- the message of a damaged record: what is wrong, where, and what to do
+local function damaged(name, path, why)
+  return string.format("instance \"%s\" has a damaged record: %s (fix %s, or remove the " ..
+    "instance: moonbase delete --purge %s)", name, why, path, name)
+end
+
+---Reads one record: the record, or nil, message, code ("notfound", or
+---"damaged" for a record that is not valid JSON or not of a record's shape).
 function M.find(name)
-  local rec, msg, code = store.read(record_path(M.dir(name)))
+  local ok, bad = names.valid_instance(name)
+  if not ok then return nil, bad, "usage" end
+  local path = record_path(M.dir(name))
+  local rec, msg, code = store.read(path)
   if not rec then
     if code == "notfound" then
+      if fs.exists(M.dir(name)) == "directory" then
+        return nil, damaged(name, path, "it is missing"), "damaged"
+      end
       return nil, string.format("instance \"%s\" does not exist (try: moonbase list)", name),
         "notfound"
     end
+    if code == "damaged" then return nil, damaged(name, path, (msg:gsub("^.- is ", "it is "))),
+      code end
     return nil, msg, code
   end
+  local why = M.damage(rec, name)
+  if why then return nil, damaged(name, path, why), "damaged" end
   return rec
 end
 
@@ -90,19 +153,28 @@ function M.get(name)
   return errors.check(nil, M.find(name))
 end
 
----Every record of the current scope, sorted by name.
+---Every record of the current scope, sorted by name, and the damaged ones
+---({name, message}), which are left out of the first list.
+---@return table[] records, {name: string, message: string}[] damaged
 function M.records()
   local dir = paths.instances(drivers.scope())
-  local names = fs.list(dir) or {}
-  local out = {}
-  for _, n in ipairs(names) do
-    if n:sub(1, 1) ~= "." then
-      local rec = store.read(record_path(dir .. "/" .. n))
-      if rec then out[#out + 1] = rec end
+  local list = fs.list(dir) or {}
+  local out, bad = {}, {}
+  for _, n in ipairs(list) do
+    if n:sub(1, 1) ~= "." and fs.exists(dir .. "/" .. n) == "directory" then
+      if names.valid_instance(n) then
+        local rec, msg, code = M.find(n)
+        if rec then out[#out + 1] = rec
+        elseif code ~= "notfound" then bad[#bad + 1] = { name = n, message = msg } end
+      else
+        bad[#bad + 1] = { name = n, message = string.format("%s/%s is not an instance (its " ..
+          "name is not an instance name): remove it", dir, n) }
+      end
     end
   end
   table.sort(out, function(a, b) return a.name < b.name end)
-  return out
+  table.sort(bad, function(a, b) return a.name < b.name end)
+  return out, bad
 end
 
 ---Writes a record (atomically); the caller holds the instance's lock.

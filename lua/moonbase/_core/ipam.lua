@@ -4,6 +4,7 @@
 -- and parsing `--network` values. No I/O: callers pass the host's facts and
 -- the network records; moonbase.network re-exports everything here.
 -- layer: services
+local names = require("moonbase._core.names")
 local ipv4 = require("moonbase._core.ipv4")
 local errors = require("moonbase.errors")
 
@@ -24,12 +25,7 @@ M.fnv = fnv -- FNV-1a, 32 bits: the stable hash of the names below
 ---Checks a network name: ^[a-z][a-z0-9-]*$, at most 32 characters.
 ---@return boolean?, string?
 function M.valid_name(name)
-  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9-]*$") or #name > 32 or
-      name:sub(-1) == "-" then
-    return nil, string.format("invalid network name \"%s\": use lowercase letters, digits " ..
-      "and dashes, starting with a letter, at most 32 characters", tostring(name)), "usage"
-  end
-  return true
+  return names.valid_network(name)
 end
 
 ---The bridge a network gets: moonbase0 for the default, else "mb-<name>"

@@ -121,18 +121,26 @@ function M.ipv4(rec, state)
   return drivers.current():ipv4(spec(rec)) or {}
 end
 
----Rows for `list`.
+---Rows for `list`; an instance whose record is damaged is a row in state
+---"unknown" with the problem (what is wrong and what to do).
 ---@param o? {addresses?: boolean}  addresses = false: no driver query for them
 function M.list(o)
   o = o or {}
   local current = select(2, drivers.current())
   local rows = {}
-  for _, rec in ipairs(instances.records()) do
+  local recs, bad = instances.records()
+  for _, rec in ipairs(recs) do
     local st, owner = M.state(rec)
     rows[#rows + 1] = { name = rec.name, state = st, image = rec.image,
       ipv4 = o.addresses ~= false and M.ipv4(rec, st) or nil,
       driver = owner or current, host = M.location(rec) }
   end
+  for _, b in ipairs(bad) do
+    rows[#rows + 1] = { name = b.name, state = "unknown", image = nil,
+      ipv4 = o.addresses ~= false and {} or nil, driver = current, host = "local",
+      problem = b.message }
+  end
+  table.sort(rows, function(a, b) return a.name < b.name end)
   return rows
 end
 
@@ -203,6 +211,17 @@ local function with_instance(name, verb, fn)
   return fn(rec)
 end
 
+-- For the lifecycle verbs: under the lock, the transition decides; an
+-- instance already in the wanted state is returned as it is, with the notice.
+local function transition(name, verb, o, fn)
+  instances.get(name)
+  local lock <close> = instances.lock(name)
+  local rec = instances.get(name)
+  local what, notice, st = M.transition(verb, rec, o)
+  if what == "already" then return rec, notice end
+  return fn(rec, st)
+end
+
 ---Runs fn(rec) under the instance's lock and saves the record it changed
 ---(when fn raises, nothing is saved).
 function M.update(name, verb, fn)
@@ -228,19 +247,84 @@ local function wrong_state(verb, name, st, hint)
     hint and (" (" .. hint .. ")") or ""), "state")
 end
 
+---What `verb` does to an instance in its current state: "act", or "already"
+---and a notice when the instance is in the wanted state already (stop of a
+---stopped one: nothing to do, not a failure); raises when it cannot be
+---done. One table for the checks before anything is done (M.check) and the
+---same decision again under the instance's lock.
+---@param o? {force?: boolean, purge?: boolean}
+---@return "act"|"already" what, string? notice, string? state
+function M.transition(verb, rec, o)
+  o = o or {}
+  local name = rec.name
+  if rec.deleted then
+    if verb == "recover" or (verb == "delete" and o.purge) then return "act", nil, "deleted" end
+    if verb == "delete" then
+      return "already", string.format("instance \"%s\" is deleted already (to remove it " ..
+        "for good: moonbase purge)", name), "deleted"
+    end
+    if verb == "stop" then
+      return "already", string.format("instance \"%s\" is deleted (not running)", name),
+        "deleted"
+    end
+    wrong_state(verb, name, "deleted", verb == "start" and ("try: moonbase recover " .. name) or
+      verb == "suspend" and "only a running instance can be suspended" or
+      M.start_hint(name, "deleted"))
+  end
+  if verb == "recover" then
+    return "already", string.format("instance \"%s\" is not deleted (nothing to recover)",
+      name)
+  end
+  local st = M.state(rec, verb)
+  if verb == "delete" then return "act", nil, st end
+  if verb == "start" then
+    if st == "running" then
+      return "already", string.format("instance \"%s\" is running already", name), st
+    end
+    if st ~= "stopped" and st ~= "suspended" then
+      wrong_state("start", name, st, "try: moonbase stop --force " .. name)
+    end
+  elseif verb == "stop" then
+    if st == "stopped" then
+      return "already", string.format("instance \"%s\" is stopped already", name), st
+    end
+    if st == "suspended" and not o.force then
+      wrong_state("stop", name, st, "try: moonbase start " .. name .. ", or stop --force")
+    end
+  elseif verb == "suspend" then
+    if st == "suspended" then
+      return "already", string.format("instance \"%s\" is suspended already", name), st
+    end
+    if st ~= "running" then
+      wrong_state("suspend", name, st, "only a running instance can be suspended")
+    end
+  elseif verb == "restart" then
+    if st ~= "running" then wrong_state("restart", name, st, M.start_hint(name, st)) end
+  end
+  return "act", nil, st
+end
+
+---Checks, without changing anything, what `verb` would do to the instance
+---`name` (see M.transition): for commands that check every name first.
+function M.check(verb, name, o)
+  local rec, msg, code = instances.find(name)
+  if not rec then
+    if code == "damaged" and verb == "delete" and o and o.purge then return "act" end
+    errors.raise(verb .. ": " .. msg, code)
+  end
+  return M.transition(verb, rec, o)
+end
+
 ---Starts a stopped instance, or resumes a suspended one.
+---Returns the record, and a notice when it was running already.
 function M.start(name, o)
   o = o or {}
-  return with_instance(name, "start", function(rec)
-    local st = M.state(rec, "start")
-    if st == "running" then wrong_state("start", name, st, "nothing to do") end
+  return transition(name, "start", o, function(rec, st)
     if st == "suspended" then
       errors.check("start", M.boot(rec, "resume", o))
-    elseif st == "stopped" then
+    else
       errors.check("start", M.boot(rec, "boot", o))
       rec.started_at = util.time()
-    else
-      wrong_state("start", name, st, "try: moonbase stop --force " .. name)
     end
     rec.state = "running"
     rec.driver = select(2, drivers.current()) -- who runs it now (shared scope)
@@ -250,15 +334,11 @@ function M.start(name, o)
 end
 
 ---Stops a running (or, with force, suspended) instance.
+---Returns the record, and a notice when it was stopped already.
 function M.stop(name, o)
   o = o or {}
-  return with_instance(name, "stop", function(rec)
+  return transition(name, "stop", o, function(rec)
     local drv = drivers.current()
-    local st = M.state(rec, "stop")
-    if st == "stopped" then wrong_state("stop", name, st, "nothing to do") end
-    if st == "suspended" and not o.force then
-      wrong_state("stop", name, st, "try: moonbase start " .. name .. ", or stop --force")
-    end
     errors.check("stop", drv:shutdown(spec(rec), { force = o.force, timeout = o.timeout }))
     M.settle(rec)
     rec.state = "stopped"
@@ -270,10 +350,7 @@ end
 
 ---Saves a running instance's state and stops it; start resumes it.
 function M.suspend(name)
-  return with_instance(name, "suspend", function(rec)
-    local st = M.state(rec, "suspend")
-    if st ~= "running" then wrong_state("suspend", name, st, "only a running instance can be " ..
-      "suspended") end
+  return transition(name, "suspend", nil, function(rec)
     errors.check("suspend", drivers.current():suspend(spec(rec)))
     M.settle(rec)
     rec.state = "suspended"
@@ -284,11 +361,7 @@ end
 
 ---Stops (gracefully) and starts a running instance.
 function M.restart(name)
-  local rec = instances.get(name)
-  local st = M.state(rec)
-  if st ~= "running" then
-    wrong_state("restart", name, st, M.start_hint(name, st))
-  end
+  M.transition("restart", instances.get(name))
   M.stop(name)
   return M.start(name)
 end
@@ -296,7 +369,7 @@ end
 local function purge_files(rec)
   local drv = drivers.current()
   local dir = instances.dir(rec.name)
-  errors.check("delete", drv:destroy(spec(rec)))
+  if not rec.destroyed then errors.check("delete", drv:destroy(spec(rec))) end
   if rec.nics then
     bridged.detach(rec.name, rec.nics)
     network.release(rec.name)
@@ -312,10 +385,29 @@ local function purge_files(rec)
 end
 
 ---Deletes an instance: stopped and kept for `recover`, or, with purge, removed.
+-- An instance whose record is damaged can still be purged: whatever runs
+-- under its name is destroyed through the driver, its leases released by
+-- name, and its directory removed.
+local function purge_damaged(name)
+  local lock <close> = instances.lock(name)
+  local rec, _, code = instances.find(name)
+  if rec or code ~= "damaged" then return false end
+  local drv = drivers.current()
+  pcall(drv.destroy, drv, { name = name, dir = instances.dir(name), cpus = 1,
+    memory = instances.defaults.memory, disk_size = instances.defaults.disk, mounts = {} })
+  pcall(network.release, name)
+  purge_files({ name = name, destroyed = true })
+  return true
+end
+
+---Returns the record (nil when purged), and a notice when it was deleted
+---already.
 function M.delete(name, o)
   o = o or {}
-  return with_instance(name, "delete", function(rec)
-    local st = M.state(rec, "delete")
+  if o.purge and select(3, instances.find(name)) == "damaged" and purge_damaged(name) then
+    return nil
+  end
+  return transition(name, "delete", o, function(rec, st)
     if st == "running" or st == "suspended" then
       errors.check("delete", drivers.current():shutdown(spec(rec), { force = true, timeout = 0 }))
       M.settle(rec)
@@ -324,7 +416,6 @@ function M.delete(name, o)
       purge_files(rec)
       return nil
     end
-    if rec.deleted then wrong_state("delete", name, "deleted already", "try: moonbase purge") end
     rec.deleted = true
     rec.state = "stopped"
     save(rec)
@@ -334,8 +425,7 @@ end
 
 ---Brings a deleted instance back (stopped).
 function M.recover(name)
-  return with_instance(name, "recover", function(rec)
-    if not rec.deleted then wrong_state("recover", name, "not deleted", "nothing to recover") end
+  return transition(name, "recover", nil, function(rec)
     rec.deleted = nil
     rec.state = "stopped"
     save(rec)

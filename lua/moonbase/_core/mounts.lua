@@ -167,6 +167,19 @@ function M.check_supported(drv, kind, spec, verb)
   if not ok then errors.raise(verb .. ": " .. msg, code) end
 end
 
+---As root, a read-write native share keeps the guest's owners and modes in
+---user xattrs (instances.native_mapped): refused, with the way out, where
+---the source's filesystem has none.
+function M.check_native_source(kind, source, readonly, verb)
+  if kind ~= "native" or readonly or not instances.native_mapped() then return end
+  local ok, msg = fs.xattr_ok(source)
+  if not ok then
+    errors.raise(string.format("%s: a native mount as root keeps the guest's owners and modes " ..
+      "in user xattrs, which %s does not take (%s; try: --type classic, or --readonly)", verb,
+      source, msg), "unsupported")
+  end
+end
+
 function M.check_options(o, verb)
   if o.type == "native" and ((o.uid_map and #o.uid_map > 0) or (o.gid_map and #o.gid_map > 0))
   then
@@ -203,6 +216,7 @@ function M.for_launch(list, drv, o)
     end
     M.check_supported(drv, kind, { name = "new", dir = "/nonexistent" }, "launch")
     local source = M.resolve_source(src, "launch")
+    M.check_native_source(kind, source, ro, "launch")
     local target = M.check_target(dst or M.default_target(source, o.user), "launch")
     if M.find(rec, target) then
       errors.usage(string.format("launch: two mounts at %s", target))

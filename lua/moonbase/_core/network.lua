@@ -25,6 +25,7 @@ local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
+local names = require("moonbase._core.names")
 local settings = require("moonbase._core.settings")
 local ipv4 = require("moonbase._core.ipv4")
 local ipam = require("moonbase._core.ipam")
@@ -130,7 +131,15 @@ end
 
 ---------------------------------------------------------------- records
 local function dir() return paths.data .. "/networks" end
-local function record_path(name) return dir() .. "/" .. name .. ".json" end
+local function record_path(name)
+  return dir() .. "/" .. names.network(name, "network") .. ".json"
+end
+
+-- what a network record must hold (checked when read)
+M.RECORD = { name = "string", bridge = "string", subnet = "string", gateway = "string",
+  prefix = "integer",
+  leases = { optional = true, map = { ipv4 = "string", mac = "string", tap = "string?" } },
+  libvirt = { optional = true, map = "string" } }
 
 ---The runtime directory of a network (dnsmasq conf, pid, hosts, leases).
 M.runtime_dir = nethost.runtime_dir
@@ -142,28 +151,55 @@ end
 
 local function now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
----A network's record, or nil.
----@return moonbase.NetworkRecord?
-function M.get(name)
-  local rec = store.read(record_path(name))
-  if rec then rec.leases = rec.leases or {} end
+---A network's record, or nil when there is none, or nil, message,
+---"damaged" when it is not what a record must be.
+---@return moonbase.NetworkRecord?, string?, string?
+function M.find(name)
+  local path = record_path(name)
+  local rec, msg, code = store.read_checked(path, M.RECORD, nil, "the network record")
+  if not rec then
+    if code == "notfound" then return nil end
+    return nil, string.format("network \"%s\": %s", name, msg), code
+  end
+  local why = rec.name ~= name and string.format("it names the network \"%s\"", rec.name) or
+    (not ipv4.parse_cidr(rec.subnet) and string.format("its subnet \"%s\" is not a CIDR",
+      rec.subnet))
+  if why then
+    return nil, string.format("network \"%s\": the network record %s is damaged: %s (fix or " ..
+      "remove it)", name, path, why), "damaged"
+  end
+  rec.leases = rec.leases or {}
   return rec
 end
 
----Every network record, sorted by name (moonbase0 first).
----@return moonbase.NetworkRecord[]
+---A network's record, or nil; raises when it is damaged.
+---@return moonbase.NetworkRecord?
+function M.get(name)
+  local rec, msg, code = M.find(name)
+  if msg then errors.raise(msg, code) end
+  return rec
+end
+
+---Every network record, sorted by name (moonbase0 first), and the messages
+---of damaged ones (left out).
+---@return moonbase.NetworkRecord[], string[]
 function M.records()
-  local out = {}
+  local out, damaged = {}, {}
   for _, f in ipairs(fs.list(dir()) or {}) do
-    local n = f:match("^([a-z][a-z0-9-]*)%.json$")
-    local rec = n and M.get(n)
-    if rec then out[#out + 1] = rec end
+    local n = f:match("^(.+)%.json$")
+    if n and f:sub(1, 1) ~= "." then
+      local rec, msg = nil, nil
+      if names.valid_network(n) then rec, msg = M.find(n) end
+      if rec then out[#out + 1] = rec
+      else damaged[#damaged + 1] = msg or string.format("%s/%s is not a network record " ..
+        "(its name is not a network name): remove it", dir(), f) end
+    end
   end
   table.sort(out, function(a, b)
     if (a.name == M.DEFAULT) ~= (b.name == M.DEFAULT) then return a.name == M.DEFAULT end
     return a.name < b.name
   end)
-  return out
+  return out, damaged
 end
 
 local function save(rec)

@@ -6,6 +6,7 @@
 local fs = require("moonbase.engine.fs")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
+local names = require("moonbase._core.names")
 local ss = require("moonbase._core.simplestreams")
 local errors = require("moonbase.errors")
 
@@ -19,32 +20,51 @@ M.builtin = {
 ---The remote of an image reference without one (ALIAS).
 M.default = "ubuntu"
 ---Names that are URL schemes, never remotes.
-M.reserved = { file = true, http = true, https = true }
+M.reserved = names.RESERVED_REMOTES
 
 local function remotes_file()
   return paths.config .. "/remotes.json"
 end
 
+-- The user's remotes, checked when read: good (name -> {url}), damaged
+-- (name -> message), and why the whole file is unusable (or nil). Built-in
+-- remotes work whatever the file holds.
 local function user_remotes()
-  local t = errors.check("remote", store.read(remotes_file(), {}))
-  if type(t) ~= "table" then t = {} end
-  return t
+  local t, problem = store.read_checked(remotes_file(), "object", {}, "the remotes file")
+  if not t then return {}, {}, problem end
+  local good, damaged = {}, {}
+  for name, r in pairs(t) do
+    local why = (not names.valid_remote(name)) and "its name is not a remote name" or
+      store.check(r, { url = "string" })
+    if why then
+      damaged[name] = string.format('remote "%s" in %s is damaged: %s (fix it, or remove it: ' ..
+        "moonbase remote remove %s)", name, remotes_file(), why, name)
+    else
+      good[name] = r
+    end
+  end
+  return good, damaged
 end
 
----Every remote, sorted by name: {name, url, builtin}.
----@return {name: string, url: string, builtin: boolean}[]
+---Every remote, sorted by name: {name, url, builtin}, and a warning for
+---each damaged one (or the unusable file).
+---@return {name: string, url: string, builtin: boolean}[], string[]
 function M.list()
   local out = {}
   for name, url in pairs(M.builtin) do
     out[#out + 1] = { name = name, url = url, builtin = true }
   end
-  for name, r in pairs(user_remotes()) do
-    if not M.builtin[name] and type(r) == "table" and type(r.url) == "string" then
+  local good, damaged, problem = user_remotes()
+  for name, r in pairs(good) do
+    if not M.builtin[name] then
       out[#out + 1] = { name = name, url = r.url, builtin = false }
     end
   end
   table.sort(out, function(a, b) return a.name < b.name end)
-  return out
+  local warnings = { problem }
+  for _, msg in pairs(damaged) do warnings[#warnings + 1] = msg end
+  table.sort(warnings)
+  return out, warnings
 end
 
 ---The base URL of a remote, or nil, message, "notfound".
@@ -54,8 +74,9 @@ end
 ---@return string? code
 function M.url(name)
   if M.builtin[name] then return M.builtin[name] end
-  local r = user_remotes()[name]
-  if type(r) == "table" and type(r.url) == "string" then return r.url end
+  local good, damaged, problem = user_remotes()
+  if good[name] then return good[name].url end
+  if damaged[name] or problem then return nil, damaged[name] or problem, "damaged" end
   return nil, string.format('unknown remote "%s" (try: moonbase remote list, or moonbase ' ..
     "remote add %s URL)", name, name), "notfound"
 end
@@ -76,10 +97,13 @@ function M.check_url(url)
   return (url:gsub("/*$", "/"))
 end
 
+-- a damaged file is refused, not overwritten (its entries are kept as they are)
 local function edit_remotes(fn)
+  local _, _, problem = user_remotes()
+  if problem then errors.raise(problem, "damaged") end
   errors.check("remote", fs.mkdirs(paths.config))
   local lock <close> = errors.check("remote", fs.lock(paths.config .. "/remotes.lock"))
-  local t = user_remotes()
+  local t = errors.check(nil, store.read_checked(remotes_file(), "object", {}, "the remotes file"))
   fn(t)
   store.write(remotes_file(), t)
 end
@@ -90,10 +114,7 @@ end
 ---@return string url
 ---@return string? warning
 function M.add(name, url)
-  if not tostring(name):match("^[a-z][a-z0-9-]*$") or #name > 32 or M.reserved[name] then
-    errors.usage(string.format('invalid remote name "%s": use lowercase letters, digits and ' ..
-      "dashes, starting with a letter (not file, http or https)", tostring(name)))
-  end
+  names.remote(name)
   local norm, msg = M.check_url(url)
   if not norm then errors.usage(msg) end
   if M.builtin[name] then
@@ -119,14 +140,20 @@ end
 ---Removes a user remote.
 ---@param name string
 function M.remove(name)
+  names.remote(name)
   if M.builtin[name] then
     errors.raise(string.format('remote "%s" is built in and cannot be removed', name), "state")
   end
-  edit_remotes(function(t)
-    if not t[name] then
+  local function known(t)
+    if t[name] == nil then
       errors.raise(string.format('unknown remote "%s" (try: moonbase remote list)', name),
         "notfound")
     end
+  end
+  local good, damaged = user_remotes()
+  if not damaged[name] then known(good) end -- before the lock: a refusal leaves nothing
+  edit_remotes(function(t)
+    known(t)
     t[name] = nil
   end)
   ss.forget(name)

@@ -67,11 +67,122 @@ function M.read(path, default)
   end
   local ok, value = pcall(json.decode, text)
   if not ok then
-    return nil, string.format("%s is not valid JSON (%s): fix or remove it", path,
-      tostring(value):gsub("^.-: ", "")), "failed"
+    return nil, string.format("%s is not valid JSON (%s)", path,
+      tostring(value):gsub("^.-: ", "")), "damaged"
   end
   if type(value) == "table" then return integers(value) end
   return value
+end
+
+---------------------------------------------------------------- shapes
+-- What a state file must hold, checked when it is read, so a damaged one is
+-- reported (what is wrong, where) instead of breaking whatever reads it.
+-- A shape is a type name ("string", "integer", "number", "boolean",
+-- "object", "name": an instance name, "file": a plain file name), a
+-- table { list = shape } or { map = shape } (string keys), or a table of
+-- fields { field = shape, ... }; a type name ending in "?" may be absent.
+
+local function kind_of(v)
+  if v == json.null then return "null" end
+  if math.type(v) == "integer" then return "a whole number" end
+  local t = type(v)
+  if t == "table" then return (next(v) ~= nil and v[1] ~= nil) and "a list" or "an object" end
+  if t == "boolean" then return tostring(v) end
+  return "a " .. t
+end
+
+local WANT = { string = "a string", integer = "a whole number", number = "a number",
+  boolean = "true or false", object = "an object", name = "an instance name",
+  file = "a file name", list = "a list" }
+
+local function is_object(v)
+  return type(v) == "table" and not (next(v) ~= nil and v[1] ~= nil)
+end
+
+local function field(at, k)
+  if at == "it" then return tostring(k) end
+  return at .. (math.type(k) == "integer" and ("[" .. k .. "]") or ("." .. tostring(k)))
+end
+
+local function check(v, shape, at)
+  if type(shape) == "string" then
+    local optional = shape:sub(-1) == "?"
+    local t = optional and shape:sub(1, -2) or shape
+    if v == nil or v == json.null then
+      if optional and v == nil then return nil end
+      return string.format("%s is %s", at, v == nil and "missing" or "null")
+    end
+    local ok
+    if t == "string" then ok = type(v) == "string"
+    elseif t == "integer" then ok = math.type(v) == "integer"
+    elseif t == "number" then ok = type(v) == "number"
+    elseif t == "boolean" then ok = type(v) == "boolean"
+    elseif t == "object" then ok = is_object(v)
+    elseif t == "name" then
+      ok = type(v) == "string" and (require("moonbase.engine.util").valid_name(v)) == true
+    elseif t == "file" then
+      ok = type(v) == "string" and v ~= "" and v ~= "." and v ~= ".." and not v:find("/", 1, true)
+    end
+    if ok then return nil end
+    return string.format("%s is %s, not %s", at, type(v) == "string" and
+      string.format("%q", #v > 40 and (v:sub(1, 40) .. "...") or v) or kind_of(v), WANT[t])
+  end
+  if shape.list then
+    if type(v) ~= "table" or not (next(v) == nil or v[1] ~= nil) then
+      return string.format("%s is %s, not a list", at, kind_of(v))
+    end
+    for i, x in ipairs(v) do
+      local why = check(x, shape.list, field(at, i))
+      if why then return why end
+    end
+    return nil
+  end
+  if not is_object(v) then return string.format("%s is %s, not an object", at, kind_of(v)) end
+  if shape.map then
+    for k, x in pairs(v) do
+      local why = type(k) ~= "string" and (at .. " has a key that is not a string") or
+        check(x, shape.map, field(at, k))
+      if why then return why end
+    end
+    return nil
+  end
+  local keys = {}
+  for k in pairs(shape) do if k ~= "optional" then keys[#keys + 1] = k end end
+  table.sort(keys) -- the same field is named first every time
+  for _, k in ipairs(keys) do
+    local x, sub = v[k], shape[k]
+    if not (x == nil and type(sub) == "table" and sub.optional) then
+      local why = check(x, sub, field(at, k))
+      if why then return why end
+    end
+  end
+  return nil
+end
+
+---Why v does not have the shape, or nil when it does.
+---@return string? reason  e.g. "cpus is \"two\", not a whole number"
+function M.check(v, shape)
+  return check(v, shape, "it")
+end
+
+---Reads a JSON file that must have a shape: the value, default when the
+---file is missing, or nil, message, code ("damaged" when it is not what it
+---must be; the message names the file, what is wrong and what to do).
+---@param what string  e.g. "the aliases file"
+function M.read_checked(path, shape, default, what)
+  local v, msg, code = M.read(path, default)
+  if v == nil then
+    if code == "damaged" then
+      return nil, string.format("%s %s (fix or remove it)", what, msg), code
+    end
+    return nil, msg, code
+  end
+  local why = M.check(v, shape)
+  if why then
+    return nil, string.format("%s %s is damaged: %s (fix or remove it)", what, path, why),
+      "damaged"
+  end
+  return v
 end
 
 ---Writes value as JSON, atomically; creates the directory.

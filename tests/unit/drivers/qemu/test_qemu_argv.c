@@ -101,12 +101,13 @@ static void test_tap_networks(void **state)
 static void test_mounts(void **state)
 {
     static const struct mb_mount_spec mounts[] = {
-        {"/home/ada/src", "src", false},
-        {"/srv/data, with a comma", "data", true},
+        {"/home/ada/src", "src", false, false},
+        {"/srv/data, with a comma", "data", true, false},
+        {"/root/shared", "rootshare", false, true},
     };
     struct mb_instance i = base();
     i.mounts = mounts;
-    i.n_mounts = 2;
+    i.n_mounts = 3;
     check_golden("mounts", &i, &tcg, NULL);
 }
 

@@ -63,7 +63,7 @@ static void test_null_slots_are_unsupported(void **state)
     assert_null(mb_driver_networks(&sparse, 0, &err));
     expect_unsupported(err, "networks");
     err = NULL;
-    struct mb_mount_spec m = {"/srv", "t0", false};
+    struct mb_mount_spec m = {"/srv", "t0", false, false};
     assert_false(mb_driver_mount_native(&sparse, &inst, &m, 0, &err));
     assert_non_null(strstr(err->message, "try: --type classic"));
     expect_unsupported(err, "mount_native");
