@@ -13,6 +13,8 @@ return {
     { "purge", "p", type = "flag", help = "remove the instance and its files now" },
   },
   run = function(opts)
-    return targets.each("delete", opts, function(n) instance.delete(n, { purge = opts.purge }) end)
+    return targets.each("delete", opts, function(n)
+      return instance.delete(n, { purge = opts.purge })
+    end)
   end,
 }

@@ -15,7 +15,7 @@ return {
   },
   run = function(opts)
     return targets.each("stop", opts, function(n)
-      instance.stop(n, { force = opts.force, timeout = opts.timeout })
+      return instance.stop(n, { force = opts.force, timeout = opts.timeout })
     end, { filter = function(r) return not r.deleted end })
   end,
 }

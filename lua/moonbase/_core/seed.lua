@@ -18,6 +18,26 @@ local function list_of(v)
   return { v }
 end
 
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+-- RFC 4648 base64 (cloud-init's write_files "encoding: b64")
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local chars = {}
+    for k = 3, 0, -1 do
+      local v = (n >> (6 * k)) & 63
+      chars[#chars + 1] = B64:sub(v + 1, v + 1)
+    end
+    if not b then chars[3], chars[4] = "=", "=" elseif not c then chars[4] = "=" end
+    out[#out + 1] = table.concat(chars)
+  end
+  return table.concat(out)
+end
+M.base64 = base64
+
 ---Merges moonbase's additions into the user's user-data.
 ---@param user_data? string  the user's cloud-init (#cloud-config YAML or a script)
 ---@param o {user: string, authorized_key: string, host_private: string, host_public: string}
@@ -30,6 +50,10 @@ function M.user_data(user_data, o)
   elseif user_data and user_data ~= "" then
     local parsed, msg = yaml.parse(user_data)
     if msg then errors.usage("invalid cloud-init YAML: " .. msg) end
+    if parsed ~= nil and (type(parsed) ~= "table" or parsed[1] ~= nil) then
+      errors.usage("cloud-init user-data must be a YAML mapping (#cloud-config) or a script " ..
+        "(#!), not a " .. (type(parsed) == "table" and "list" or type(parsed)))
+    end
     doc = parsed or {}
   end
   local users = list_of(doc.users)
@@ -69,8 +93,10 @@ function M.user_data(user_data, o)
   end
   if script then
     local files = list_of(doc.write_files)
+    -- YAML carries text: a script that is not UTF-8 goes base64-encoded
+    local text = utf8.len(script) ~= nil
     files[#files + 1] = { path = "/var/lib/moonbase/user-script", permissions = "0755",
-      content = script }
+      content = text and script or base64(script), encoding = (not text) and "b64" or nil }
     doc.write_files = format.array(files)
     local runcmd = list_of(doc.runcmd)
     runcmd[#runcmd + 1] = format.array({ "/var/lib/moonbase/user-script" })
