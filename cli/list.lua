@@ -16,11 +16,6 @@ local columns = {
       for _, r in ipairs(rows) do if r.host ~= "local" then return true end end
       return false
     end },
-  { key = "problem", title = "Problem", when_text = "when a record is damaged",
-    when = function(rows)
-      for _, r in ipairs(rows) do if r.problem then return true end end
-      return false
-    end },
 }
 
 return {

@@ -54,6 +54,9 @@ return {
       return 0
     end
     local rows = network.list()
+    for _, msg in ipairs(select(2, network.records()) or {}) do
+      io.stderr:write("networks: warning: ", msg, "\n")
+    end
     format.print(rows, opts.format, { columns = columns, empty = "No networks found." })
     return 0
   end,

@@ -103,6 +103,10 @@ function M.resolve(name)
   if alias then return { kind = "alias", name = name, alias = alias } end
   if damaged then errors.raise(damaged, "damaged") end
   if ext then return { kind = "external", name = name, path = ext } end
+  local _, _, problem = aliases.load()
+  if problem then -- it may have been an alias
+    errors.usage(string.format('unknown command "%s" (and %s)', name, problem))
+  end
   return nil
 end
 

@@ -85,6 +85,22 @@ function M.parse_ref(ref)
   return { kind = "remote", remote = remote, alias = alias, text = ref }
 end
 
+---Checks what launch can know of an image reference without fetching
+---anything: its syntax, that its remote is one moonbase knows, that a
+---file:// image exists. True, or nil, message, code.
+function M.check_launchable(ref)
+  local r, msg = M.parse_ref(ref)
+  if not r then return nil, msg, "usage" end
+  if r.kind == "remote" then
+    local url, why, code = remotes.url(r.remote)
+    if not url then return nil, why, code end
+  elseif r.kind == "file" and (fs.stat(r.path) or {}).type ~= "file" then
+    return nil, string.format('image file %s does not exist (or is not a file)', r.path),
+      "notfound"
+  end
+  return true
+end
+
 ---Checks the syntax of an image reference (for settings).
 ---@param ref string
 ---@return boolean? ok

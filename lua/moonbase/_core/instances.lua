@@ -158,6 +158,7 @@ end
 ---@return table[] records, {name: string, message: string}[] damaged
 function M.records()
   local dir = paths.instances(drivers.scope())
+  M.sweep(dir) -- what a killed launch or delete left, as the next command sees the list
   local list = fs.list(dir) or {}
   local out, bad = {}, {}
   for _, n in ipairs(list) do
@@ -205,7 +206,10 @@ end
 ---Removes what a launch or delete killed midway left in base: hidden
 ---staging (.new-NAME-PID) and trash (.trash-NAME-PID) directories whose
 ---process is gone.
+local swept = {}
 function M.sweep(base)
+  if swept[base] then return end
+  swept[base] = true
   for _, n in ipairs(fs.list(base) or {}) do
     local digits = n:match("^%.new%-.+%-(%d+)$") or n:match("^%.trash%-.+%-(%d+)$")
     local pid = digits and math.tointeger(tonumber(digits))

@@ -13,6 +13,7 @@ local boot = require("moonbase._core.boot")
 local network = require("moonbase._core.network")
 local bridged = require("moonbase._core.bridged")
 local mounts = require("moonbase._core.mounts")
+local images = require("moonbase._core.images")
 local forwards = require("moonbase._core.forwards")
 local errors = require("moonbase.errors")
 
@@ -67,6 +68,7 @@ function L.run(o)
   local name = o.name or L.generate_name()
   errors.check("launch", util.valid_name(name))
   instances.validate_resources(o, "launch")
+  if o.image then errors.check("launch", images.check_launchable(o.image)) end
   if o.cloud_init then L.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
   local mount_list = mounts.for_launch(o.mounts, drv)
   boot.network_requests(o.networks) -- parse errors first

@@ -191,11 +191,15 @@ function M.open(path)
   end
   integers(state)
   -- cjson reads [] as {}; only lists are stored, so that is harmless
-  -- a plain write, not fs.write's fsync: it changes several times per call
+  -- written to a temporary file and renamed into place (no fsync: it changes
+  -- several times per call), so a command killed halfway leaves the old
+  -- state or the new one, never half a file (tests/lua/chaos_spec.lua)
   return M.new(state, function(s)
-    local f = assert(io.open(path, "w"))
+    local tmp = string.format("%s.tmp.%d", path, require("moonbase.engine.util").getpid())
+    local f = assert(io.open(tmp, "w"))
     f:write(json.encode(s))
     f:close()
+    assert(os.rename(tmp, path))
   end)
 end
 

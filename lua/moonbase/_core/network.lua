@@ -136,8 +136,8 @@ local function record_path(name)
 end
 
 -- what a network record must hold (checked when read)
-M.RECORD = { name = "string", bridge = "string", subnet = "string", gateway = "string",
-  prefix = "integer",
+M.RECORD = { name = "string", bridge = "string", subnet = "string", gateway = "string?",
+  prefix = "integer?",
   leases = { optional = true, map = { ipv4 = "string", mac = "string", tap = "string?" } },
   libvirt = { optional = true, map = "string" } }
 
@@ -161,14 +161,17 @@ function M.find(name)
     if code == "notfound" then return nil end
     return nil, string.format("network \"%s\": %s", name, msg), code
   end
+  local c = ipv4.parse_cidr(rec.subnet)
   local why = rec.name ~= name and string.format("it names the network \"%s\"", rec.name) or
-    (not ipv4.parse_cidr(rec.subnet) and string.format("its subnet \"%s\" is not a CIDR",
-      rec.subnet))
+    (not c and string.format("its subnet \"%s\" is not a CIDR", rec.subnet))
   if why then
     return nil, string.format("network \"%s\": the network record %s is damaged: %s (fix or " ..
       "remove it)", name, path, why), "damaged"
   end
   rec.leases = rec.leases or {}
+  -- what the subnet says, when a record leaves it out
+  rec.gateway = rec.gateway or ipv4.format(c.network + 1)
+  rec.prefix = rec.prefix or c.prefix
   return rec
 end
 
@@ -185,6 +188,7 @@ end
 ---@return moonbase.NetworkRecord[], string[]
 function M.records()
   local out, damaged = {}, {}
+  store.sweep(dir()) -- temp files of killed writers, even when no record is left
   for _, f in ipairs(fs.list(dir()) or {}) do
     local n = f:match("^(.+)%.json$")
     if n and f:sub(1, 1) ~= "." then

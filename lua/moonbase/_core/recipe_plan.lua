@@ -137,9 +137,22 @@ function M.run_dir(project)
   return paths.data .. "/recipes/" .. project
 end
 
----What the recipe recorded for an instance (recipe.json), or nil.
+-- what recipe.json must hold (checked when read)
+M.APPLIED = { recipe = "string?", provisioned = "boolean?", provisioned_at = "number?",
+  provisioned_with = "string?", created_at = "number?",
+  desired = { optional = true, map = "string" } }
+
+---What the recipe recorded for an instance (recipe.json), or nil; raises
+---when the file is damaged (what is wrong, and that removing it makes `up`
+---set the instance up again).
 function M.applied(full)
-  return (store.read(instances.dir(full) .. "/" .. M.STATE_FILE))
+  local path = instances.dir(full) .. "/" .. M.STATE_FILE
+  local t, msg, code = store.read_checked(path, M.APPLIED, nil, "the recipe record of " .. full)
+  if t == nil and code == "damaged" then
+    errors.raise(msg:gsub("%(fix or remove it%)$", "(fix or remove it: then up sets the " ..
+      "instance up again)"), "damaged")
+  end
+  return t
 end
 
 function M.save_applied(full, t)

@@ -441,7 +441,6 @@ end
 ---Runs provisioning again on running instances (all, or the named ones), in
 ---dependency order, independent ones in parallel.
 function M.provision(model, names, o)
-  local lock <close> = M.lock(model, "provision")
   local out = io.stdout
   local chosen = {}
   for _, n in ipairs(names) do
@@ -453,6 +452,17 @@ function M.provision(model, names, o)
     end
     chosen[n] = true
   end
+  -- every instance checked before the lock and the run files exist
+  for _, inst in ipairs(check.order(model)) do
+    if (#names == 0 or chosen[inst.name]) then
+      local rec = instance.find(inst.full)
+      if not rec or instance.state(rec) ~= "running" then
+        errors.raise(string.format("provision: instance \"%s\" is %s (run: moonbase up %s)",
+          inst.full, rec and instance.state(rec) or "not created", model.shown), "state")
+      end
+    end
+  end
+  local lock <close> = M.lock(model, "provision")
   local run_dir = recipe.run_dir(model.project) .. "/run"
   local logs = recipe.run_dir(model.project) .. "/logs"
   errors.check("provision", fs.mkdirs(run_dir))

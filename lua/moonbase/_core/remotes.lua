@@ -150,7 +150,8 @@ function M.remove(name)
         "notfound")
     end
   end
-  local good, damaged = user_remotes()
+  local good, damaged, problem = user_remotes()
+  if problem then errors.raise(problem, "damaged") end
   if not damaged[name] then known(good) end -- before the lock: a refusal leaves nothing
   edit_remotes(function(t)
     known(t)

@@ -107,7 +107,7 @@ local function file()
 end
 
 local function load()
-  return errors.check("settings", store.read(file(), {}))
+  return errors.check("settings", store.read_checked(file(), "object", {}, "the settings file"))
 end
 
 local function validate(key, raw)
@@ -141,6 +141,23 @@ local function validate(key, raw)
   error("settings: bad schema type for " .. key)
 end
 
+-- Why a stored value is not one the key takes (a hand-edited or damaged
+-- file), or nil: checked when read, so a bad value is reported with its fix
+-- instead of breaking whatever uses it.
+local function stored_damage(key, v)
+  local k = M.schema[key]
+  local want = ({ enum = "string", name = "string", string = "string", bool = "boolean",
+    int = "number" })[k.type]
+  if type(v) ~= want or (k.type == "int" and math.type(v) ~= "integer") then
+    return string.format("it is %s", type(v) == "string" and string.format("%q", v) or
+      (v == require("moonbase.engine.json").null and "null" or "a " .. type(v)))
+  end
+  if want == "string" then
+    local ok, msg = pcall(validate, key, v)
+    if not ok then return errors.is(msg) and msg.message or tostring(msg) end
+  end
+end
+
 local function unknown(key)
   errors.usage(string.format("unknown setting \"%s\" (try: moonbase get --keys)", key))
 end
@@ -165,6 +182,11 @@ function M.get(key)
   if M.schema[key] then
     local v = load()[key]
     if v == nil then return M.schema[key].default end
+    local why = stored_damage(key, v)
+    if why then
+      errors.raise(string.format("settings: %s in %s is damaged: %s (fix it: moonbase set " ..
+        "%s=VALUE, or moonbase unset %s)", key, file(), why, key, key), "damaged")
+    end
     return v
   end
   local h, caps = pattern_of(key)
