@@ -45,7 +45,7 @@ return {
     if opts.all then
       local recs, bad = instance.records()
       for _, r in ipairs(recs) do names[#names + 1] = r.name end
-      for _, b in ipairs(bad) do io.stderr:write("info: warning: ", b.message, "\n") end
+      for _, b in ipairs(bad or {}) do io.stderr:write("info: warning: ", b.message, "\n") end
     else
       for i = 1, #opts do names[#names + 1] = opts[i] end
     end

@@ -112,6 +112,16 @@ M.delete = lifecycle.delete
 ---Brings a deleted instance back (stopped).
 M.recover = lifecycle.recover
 
+---What a lifecycle verb (start, stop, suspend, restart, delete, recover)
+---would do to an instance, changing nothing: "act", or "already" and a
+---notice when it is in the wanted state; raises when it cannot be done
+---(what `targets` checks for every name before doing anything).
+---@param verb string
+---@param name string
+---@param o? {force?: boolean, purge?: boolean}
+---@return "act"|"already", string?
+M.check = lifecycle.check
+
 ---Removes every deleted instance for good; returns their names.
 ---@return string[]
 M.purge = lifecycle.purge

@@ -6,7 +6,6 @@
 -- applies to; damaged records are reported and left alone.
 -- layer: facade
 local instance = require("moonbase.instance")
-local lifecycle = require("moonbase._core.lifecycle")
 local names = require("moonbase._core.names")
 local errors = require("moonbase.errors")
 
@@ -44,7 +43,7 @@ function M.each(verb, opts, fn, o)
     for _, r in ipairs(recs) do
       if not o.filter or o.filter(r) then list[#list + 1] = r.name end
     end
-    for _, b in ipairs(bad) do
+    for _, b in ipairs(bad or {}) do
       if verb == "delete" and opts.purge then list[#list + 1] = b.name
       else io.stderr:write(verb, ": warning: skipped: ", b.message, "\n") end
     end
@@ -64,7 +63,7 @@ function M.each(verb, opts, fn, o)
   for _, n in ipairs(list) do
     local ok, what, notice = pcall(function()
       names.instance(n, verb)
-      return lifecycle.check(verb, n, how)
+      return instance.check(verb, n, how)
     end)
     if not ok then
       if not errors.is(what) then error(what, 0) end

@@ -192,7 +192,7 @@ local cases = {
   { "remotes", { "remote", "remove", "../x" }, 1, 'invalid remote name "../x"' },
   { "remotes", { "remote", "bogus" }, 1, 'unknown subcommand "bogus"' },
   { "remotes", { "remote", "add", "onlyname" }, 1, "remote add takes 2 arguments" },
-  { "remotes", { "launch", "--name", "z", "nosuchremote:tiny" }, 2, "nosuchremote" },
+  { "remotes", { "launch", "--name", "z", "no such:tiny" }, 1, 'invalid image reference' },
   { "remotes", { "images", "pull", "nosuchremote:tiny" }, 2, "nosuchremote" },
   ------------------------------------------------------------ networks
   { "networks", { "network", "create", "Bad_Name" }, 1, 'invalid network name "Bad_Name"' },
@@ -261,7 +261,7 @@ local cases = {
   ------------------------------------------------------------ images
   { "images", { "images", "pull" }, 1, "" },
   { "images", { "images", "bogus" }, 1, "bogus" },
-  { "images", { "launch", "--name", "z", "file:///nonexistent.img" }, 2, "nonexistent.img" },
+  { "images", { "launch", "--name", "z", "file://relative.img" }, 1, "absolute path" },
   { "images", { "find", "nosuchremote:" }, 2, "nosuchremote" },
 }
 

@@ -41,6 +41,7 @@ M.routes = {
   R("POST", "/v1/instances/{name}/delete", "instance.delete", { "name", "options" }),
   R("POST", "/v1/instances/{name}/recover", "instance.recover", { "name" }),
   R("POST", "/v1/purge", "instance.purge"),
+  R("POST", "/v1/instances/{name}/check", "instance.check", { "verb", "name", "options" }),
   R("GET", "/v1/instances/{name}/exec", "instance.exec", { "name", "argv", "options" },
     { stream = "pipe" }),
   -- settings (client.* keys stay with the client: moonbase.client)

@@ -107,7 +107,7 @@ end
 ---@return string? message
 function M.check_ref(ref)
   local r, msg = M.parse_ref(ref)
-  if not r then return nil, msg end
+  if not r then return nil, msg, "usage" end
   return true
 end
 

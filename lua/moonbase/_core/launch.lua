@@ -68,7 +68,12 @@ function L.run(o)
   local name = o.name or L.generate_name()
   errors.check("launch", util.valid_name(name))
   instances.validate_resources(o, "launch")
-  if o.image then errors.check("launch", images.check_launchable(o.image)) end
+  -- the reference's syntax, and, where the driver fetches images, its remote
+  -- or file: refused before anything is made
+  if o.image then
+    errors.check("launch", drivers.uses_agent() and images.check_launchable(o.image) or
+      images.check_ref(o.image))
+  end
   if o.cloud_init then L.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
   local mount_list = mounts.for_launch(o.mounts, drv)
   boot.network_requests(o.networks) -- parse errors first
