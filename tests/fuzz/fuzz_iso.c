@@ -2,6 +2,8 @@
  * names and contents: it writes an image or refuses with an error, and
  * never writes outside its path or leaves its temporary file behind. */
 #include <stdint.h>
+
+#include "fuzz_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!path[0])
         snprintf(path, sizeof path, "/tmp/mb-fuzz-iso-%d.iso", (int)getpid());
     /* fields separated by NUL: volume id, then name/content pairs */
-    char *buf = malloc(size + 1);
+    char *buf = mb_fuzz_cstr(data, size);
     if (buf == NULL)
         return 0;
-    memcpy(buf, data, size);
-    buf[size] = '\0';
     const char *fields[17];
     size_t lens[17], n = 0, start = 0;
     for (size_t i = 0; i <= size && n < 17; i++) {

@@ -2,6 +2,8 @@
  * instance names). Any input must give a value or an error, never a crash,
  * and a size must fit a Lua integer. */
 #include <stdint.h>
+
+#include "fuzz_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,11 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = mb_fuzz_cstr(data, size);
     if (s == NULL)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     mb_error *err = NULL;
     uint64_t bytes;
     if (mb_size_parse(s, &bytes, &err)) {

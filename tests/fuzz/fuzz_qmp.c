@@ -2,6 +2,8 @@
  * (qmp.c, qemu_json.c), fed whatever a misbehaving or hostile QEMU could
  * send on its socket. */
 #include <stdint.h>
+
+#include "fuzz_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +28,9 @@ static void walk(const char *v, int depth)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = mb_fuzz_cstr(data, size);
     if (s == NULL)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     long long id;
     char *payload = NULL;
     (void)mb_qmp_classify(s, &id, &payload);

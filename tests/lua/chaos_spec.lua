@@ -33,39 +33,6 @@ local function processes(home)
   return out
 end
 
--- every file and folder a killed writer may leave: .NAME.tmp.PID.N, .new-*, .trash-*
-local function leftovers(dir)
-  local out = {}
-  for _, rel in ipairs(helpers.tree(dir)) do
-    local base = rel:match("([^/]+)$")
-    if base:match("^%..+%.tmp%.%d+%.%d+$") or base:match("^%.new%-") or
-        base:match("^%.trash%-") then
-      out[#out + 1] = rel
-    end
-  end
-  return out
-end
-
--- every JSON state file parses, and records have their shape
-local function check_files(home)
-  local problems = {}
-  local store = require("moonbase._core.store")
-  local instances = require("moonbase._core.instances")
-  for _, rel in ipairs(helpers.tree(home)) do
-    local base = rel:match("([^/]+)$")
-    if base:match("%.json$") and not base:match("^%.") then
-      local v = store.read(home .. "/" .. rel)
-      if type(v) ~= "table" then
-        problems[#problems + 1] = rel .. " does not parse"
-      elseif base == "instance.json" then
-        local why = store.check(v, instances.RECORD)
-        if why then problems[#problems + 1] = rel .. ": " .. why end
-      end
-    end
-  end
-  return problems
-end
-
 describe("chaos: SIGKILL at random points on the test driver #chaos", function()
   local h, fake
   local outcomes = { kills = 0, ops = {}, after = {} }
@@ -141,7 +108,7 @@ describe("chaos: SIGKILL at random points on the test driver #chaos", function()
       -- nothing of it survives
       assert.same({}, processes(h.dir), "a process of the home survived " .. what)
       -- every file parses (a killed writer never leaves half a file)
-      assert.same({}, check_files(h.dir), "after a kill of " .. what)
+      assert.same({}, helpers.unparsable(h.dir), "after a kill of " .. what)
       -- the next commands work, see no damaged record, and sweep what it left
       local code, out, err = h:run({ "list", "--format", "json" })
       assert.equal(0, code, "list after a kill of " .. what .. ": " .. err)
@@ -149,7 +116,7 @@ describe("chaos: SIGKILL at random points on the test driver #chaos", function()
         assert.is_nil(r.problem, "after a kill of " .. what .. ": " .. tostring(r.problem))
       end
       h:ok({ "networks" })
-      assert.same({}, leftovers(h.dir), "left behind by a kill of " .. what)
+      assert.same({}, helpers.leftovers(h.dir), "left behind by a kill of " .. what)
     end
   end)
 end)

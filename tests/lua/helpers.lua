@@ -154,6 +154,39 @@ function M.snapshot(dir)
   return snap
 end
 
+---What a command killed halfway may leave in a home: temporary files of
+---atomic writes (.NAME.tmp.PID.N), staging (.new-*) and trash (.trash-*)
+---folders. Relative paths, sorted.
+function M.leftovers(dir)
+  local out = {}
+  for _, rel in ipairs(M.tree(dir)) do
+    local base = rel:match("([^/]+)$")
+    if base:match("^%..+%.tmp%.%d+%.%d+$") or base:match("^%.new%-") or
+        base:match("^%.trash%-") then
+      out[#out + 1] = rel
+    end
+  end
+  return out
+end
+
+---Every JSON state file under dir that does not parse, or (instance.json)
+---does not have a record's shape: { "path: why", ... }.
+function M.unparsable(dir)
+  local store = require("moonbase._core.store")
+  local instances = require("moonbase._core.instances")
+  local problems = {}
+  for _, rel in ipairs(M.tree(dir)) do
+    local base = rel:match("([^/]+)$")
+    if base:match("%.json$") and not base:match("^%.") then
+      local v = store.read(dir .. "/" .. rel)
+      local why = type(v) ~= "table" and "does not parse" or
+        (base == "instance.json" and store.check(v, instances.RECORD))
+      if why then problems[#problems + 1] = rel .. ": " .. why end
+    end
+  end
+  return problems
+end
+
 function M.lines(s)
   local t = {}
   for l in s:gmatch("[^\n]+") do t[#t + 1] = l end

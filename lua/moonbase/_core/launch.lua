@@ -71,8 +71,8 @@ function L.run(o)
   -- the reference's syntax, and, where the driver fetches images, its remote
   -- or file: refused before anything is made
   if o.image then
-    errors.check("launch", drivers.uses_agent() and images.check_launchable(o.image) or
-      images.check_ref(o.image))
+    local check = drivers.uses_agent() and images.check_launchable or images.check_ref
+    errors.check("launch", check(o.image))
   end
   if o.cloud_init then L.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
   local mount_list = mounts.for_launch(o.mounts, drv)

@@ -25,15 +25,22 @@ function M.valid_instance(name)
   return util.valid_name(name)
 end
 
+-- names that become a bridge or a host's key: ^[a-z][a-z0-9-]*$, at most 32
+-- characters, not ending with a dash, not one of `reserved`
+local function short_name(kind, name, reserved, extra)
+  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9-]*$") or #name > 32 or
+      name:sub(-1) == "-" or (reserved and reserved[name]) then
+    return nil, string.format("invalid %s name \"%s\": use lowercase letters, digits and " ..
+      "dashes, starting with a letter, at most 32 characters%s", kind, shown(name), extra or ""),
+      "usage"
+  end
+  return true
+end
+
 ---A network name: lowercase letters, digits and dashes, starting with a
 ---letter, at most 32 characters (bridges are named after it).
 function M.valid_network(name)
-  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9-]*$") or #name > 32 or
-      name:sub(-1) == "-" then
-    return nil, string.format("invalid network name \"%s\": use lowercase letters, digits " ..
-      "and dashes, starting with a letter, at most 32 characters", shown(name)), "usage"
-  end
-  return true
+  return short_name("network", name)
 end
 
 ---An alias name: lowercase letters, digits, dashes and underscores,
@@ -52,13 +59,7 @@ M.RESERVED_REMOTES = { file = true, http = true, https = true }
 ---A remote name: lowercase letters, digits and dashes, starting with a
 ---letter, at most 32 characters, not a URL scheme.
 function M.valid_remote(name)
-  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9-]*$") or #name > 32 or
-      M.RESERVED_REMOTES[name] then
-    return nil, string.format("invalid remote name \"%s\": use lowercase letters, digits and " ..
-      "dashes, starting with a letter, at most 32 characters (not file, http or https)",
-      shown(name)), "usage"
-  end
-  return true
+  return short_name("remote", name, M.RESERVED_REMOTES, " (not file, http or https)")
 end
 
 ---A snapshot name: 1-63 letters, digits, dots, dashes and underscores,

@@ -473,11 +473,6 @@ function M.provision(model, names, o)
   end
   for _, inst in ipairs(check.order(model)) do
     if (#names == 0 or chosen[inst.name]) then
-      local rec = instance.find(inst.full)
-      if not rec or instance.state(rec) ~= "running" then
-        errors.raise(string.format("provision: instance \"%s\" is %s (run: moonbase up %s)",
-          inst.full, rec and instance.state(rec) or "not created", model.shown), "state")
-      end
       local deps = {}
       for _, d in ipairs(inst.deps) do
         if #names == 0 or chosen[d] then deps[#deps + 1] = model.by_name[d].full end
