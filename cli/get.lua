@@ -7,7 +7,7 @@ local key_columns = { { key = "key", title = "Key" }, { key = "allowed", title =
   { key = "default", title = "Default" }, { key = "help", title = "Help" } }
 
 local function row(k)
-  local s = settings.schema[k]
+  local s = settings.describe(k)
   local r = { key = k, value = settings.get(k),
     help = s and s.help or "per-instance setting (applied at next start)",
     allowed = s and s.values and table.concat(s.values, "|") or nil }

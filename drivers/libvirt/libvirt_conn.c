@@ -32,9 +32,9 @@ static void quiet(void *data, virErrorPtr e)
     (void)e;
 }
 
-const char *mb_libvirt_default_uri(void)
+const char *mb_libvirt_default_uri(const struct mb_conn *c)
 {
-    const char *u = getenv("MOONBASE_LIBVIRT_URI");
+    const char *u = mb_conn_config(c, "uri");
     return u && *u ? u : MB_LIBVIRT_DEFAULT_URI;
 }
 
@@ -63,7 +63,7 @@ const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf)
     if (mb_libvirt_remote_uri(inst, buf) != NULL)
         return buf;
     /* an instance of this machine stays here when new ones go elsewhere */
-    const char *def = mb_libvirt_default_uri();
+    const char *def = mb_libvirt_default_uri(inst->conn);
     snprintf(buf, MB_LIBVIRT_PATHLEN, "%s",
              mb_libvirt_uri_is_remote(def) ? MB_LIBVIRT_DEFAULT_URI : def);
     return buf;

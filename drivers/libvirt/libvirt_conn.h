@@ -19,11 +19,11 @@
 #define MB_LIBVIRT_DEFAULT_URI "qemu:///system"
 #define MB_LIBVIRT_PATHLEN 4096
 
-/* The URI new instances go to: $MOONBASE_LIBVIRT_URI (the Lua layer sets it
- * from local.libvirt.uri), else qemu:///system. */
-const char *mb_libvirt_default_uri(void);
-/* The URI of inst: the one in its libvirt.domain, else its libvirt.host (an
- * instance on another host), else the default when that is a local one, else
+/* The URI new instances go to: the connection's configuration "uri"
+ * (local.libvirt.uri), else qemu:///system. */
+const char *mb_libvirt_default_uri(const struct mb_conn *c);
+/* The URI of inst: the one in its libvirt.domain, else its host (an instance
+ * placed on another host), else the default when that is a local one, else
  * qemu:///system. buf holds MB_LIBVIRT_PATHLEN bytes. */
 const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf);
 /* Whether uri names another machine (a transport or a host in it). */

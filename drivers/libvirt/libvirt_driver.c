@@ -10,6 +10,7 @@
  * operations in libvirt_storage.c. */
 #include "driver/driver.h"
 #include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_net.h"
 #include "drivers/libvirt/libvirt_remote.h"
 #include "drivers/libvirt/libvirt_storage.h"
 #include "drivers/libvirt/libvirt_xml.h"
@@ -39,9 +40,10 @@ static const char *domain_type(virConnectPtr c)
     return t;
 }
 
-static enum mb_probe_result lv_probe(char **reason, unsigned flags, mb_error **err)
+static enum mb_probe_result lv_probe(struct mb_conn *conn, char **reason, unsigned flags,
+                                     mb_error **err)
 {
-    const char *uri = mb_libvirt_default_uri();
+    const char *uri = mb_libvirt_default_uri(conn);
     mb_error *cerr = NULL;
     char msg[1024];
     enum mb_probe_result r = MB_PROBE_OK;
@@ -71,9 +73,9 @@ static enum mb_probe_result lv_probe(char **reason, unsigned flags, mb_error **e
     return r;
 }
 
-static char **lv_host_info(unsigned flags, mb_error **err)
+static char **lv_host_info(struct mb_conn *conn, unsigned flags, mb_error **err)
 {
-    const char *uri = mb_libvirt_default_uri();
+    const char *uri = mb_libvirt_default_uri(conn);
     char line[1024];
     char **v = mb_strv_new();
     mb_strv_push(&v, "driver=libvirt");
@@ -107,9 +109,9 @@ static char **lv_host_info(unsigned flags, mb_error **err)
 }
 
 /* libvirt networks an instance can join. */
-static char **lv_networks(unsigned flags, mb_error **err)
+static char **lv_networks(struct mb_conn *conn, unsigned flags, mb_error **err)
 {
-    virConnectPtr c = mb_libvirt_connect(mb_libvirt_default_uri(), err);
+    virConnectPtr c = mb_libvirt_connect(mb_libvirt_default_uri(conn), err);
     if (c == NULL)
         return NULL;
     virNetworkPtr *nets = NULL;
@@ -195,26 +197,29 @@ static bool held_by_qemu_driver(const struct mb_instance *i, const char *op, mb_
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static bool lv_create(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool lv_create(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     char disk[PATHLEN], buf[PATHLEN];
-    /* placed on another host by the caller (libvirt.host), or by the setting */
+    /* placed on another host by the caller (inst->host), or by the setting */
     const char *uri = mb_libvirt_remote_uri(i, buf);
-    if (uri == NULL && mb_libvirt_uri_is_remote(mb_libvirt_default_uri()))
-        uri = mb_libvirt_default_uri();
+    if (uri == NULL && mb_libvirt_uri_is_remote(mb_libvirt_default_uri(conn)))
+        uri = mb_libvirt_default_uri(conn);
     if (uri != NULL) {
         virConnectPtr c = mb_libvirt_connect(uri, err);
-        return c != NULL && mb_libvirt_remote_create(c, uri, i, err);
+        return c != NULL && mb_libvirt_remote_create(c, i, err);
     }
-    if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image == NULL) {
+    if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image.path == NULL) {
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs a base image and a disk "
                      "path", i->name);
         return false;
     }
-    return mb_qemu_img_overlay(i->image, disk, i->disk_size, err);
+    return mb_qemu_write_seed(i, err) && mb_qemu_img_overlay(i->image.path, disk, i->disk_size,
+                                                              err);
 }
 
-static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     struct mb_libvirt_dom d;
     char disk[PATHLEN];
@@ -230,13 +235,19 @@ static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err
     bool remote = mb_libvirt_uri_is_remote(d.uri);
     struct mb_libvirt_remote_files rf;
     struct mb_instance ri = *i; /* on a remote host: its volumes there */
+    char seed[PATHLEN];
+    mb_libvirt_file(seed, i, MB_QEMU_SEED);
+    struct mb_libvirt_host h = {domain_type(d.conn), NULL, NULL, NULL,
+                                access(seed, F_OK) == 0 ? seed : NULL,
+                                mb_conn_config_bool(conn, "restrict-user-network")};
     if (remote && !mb_libvirt_remote_paths(d.conn, i, &rf, err))
         goto cleanup;
     if (remote) {
-        ri.disk = rf.disk;
-        ri.seed = rf.seed;
-        ri.kernel = rf.kernel[0] ? rf.kernel : NULL;
-        ri.initrd = rf.initrd[0] ? rf.initrd : NULL;
+        h.disk = rf.disk;
+        h.seed = rf.seed;
+        h.serial = rf.serial;
+        ri.image.kernel = rf.kernel[0] ? rf.kernel : NULL;
+        ri.image.initrd = rf.initrd[0] ? rf.initrd : NULL;
         i = &ri;
     } else if (!mb_qemu_disk_path(disk, sizeof disk, i) || access(disk, F_OK) != 0) {
         mb_error_set(err, MB_ERR_NOT_FOUND, "start: instance \"%s\" has no disk %s (try: "
@@ -247,7 +258,6 @@ static bool lv_start(const struct mb_instance *i, unsigned flags, mb_error **err
     if (!mb_libvirt_dom_saved(d.dom)) {
         /* a saved state needs the devices it was saved with: only a fresh
          * start takes the spec as it is now */
-        struct mb_libvirt_host h = {domain_type(d.conn), NULL, remote ? rf.serial : NULL};
         if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
             goto cleanup;
         /* a domain left defined by a QEMU that died (killed from outside,
@@ -285,8 +295,8 @@ cleanup:
     return ok;
 }
 
-static bool lv_shutdown(const struct mb_instance *i, double timeout, unsigned flags,
-                        mb_error **err)
+static bool lv_shutdown(struct mb_conn *conn, const struct mb_instance *i, double timeout,
+                        unsigned flags, mb_error **err)
 {
     struct mb_libvirt_dom d;
     bool ok = false;
@@ -318,7 +328,8 @@ cleanup:
     return ok;
 }
 
-static bool lv_suspend(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool lv_suspend(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                       mb_error **err)
 {
     struct mb_libvirt_dom d;
     bool ok = false;
@@ -346,7 +357,8 @@ static bool lv_suspend(const struct mb_instance *i, unsigned flags, mb_error **e
     return ok;
 }
 
-static bool lv_resume(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool lv_resume(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     struct mb_libvirt_dom d;
     if (!mb_libvirt_dom_open(i, &d, err))
@@ -367,23 +379,31 @@ static bool lv_resume(const struct mb_instance *i, unsigned flags, mb_error **er
                      "moonbase start %s)", i->name, i->name);
         return false;
     }
-    return lv_start(i, flags, err); /* virDomainCreate restores the managed save */
+    return lv_start(conn, i, flags, err); /* virDomainCreate restores the managed save */
+}
+
+static pid_t pid_file_pid(const struct mb_instance *i)
+{
+    char p[PATHLEN];
+    mb_libvirt_file(p, i, "libvirt.pid");
+    char *s = mb_fs_read(p, NULL, NULL);
+    pid_t pid = s ? (pid_t)atol(s) : 0;
+    free(s);
+    return pid;
 }
 
 /* The QEMU named in libvirt.pid still runs (libvirtd leaves its domains
  * running when it exits, so they outlive an unreachable libvirtd). */
 static bool pid_file_alive(const struct mb_instance *i)
 {
-    char p[PATHLEN], name[MB_LIBVIRT_NAMELEN];
-    mb_libvirt_file(p, i, "libvirt.pid");
-    char *s = mb_fs_read(p, NULL, NULL);
-    pid_t pid = s ? (pid_t)atol(s) : 0;
-    free(s);
+    char name[MB_LIBVIRT_NAMELEN];
+    pid_t pid = pid_file_pid(i);
     mb_libvirt_domain_name(name, sizeof name, i);
     return pid > 0 && mb_libvirt_pid_is(pid, name);
 }
 
-static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_error **err)
+static enum mb_state lv_state(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                              mb_error **err)
 {
     struct mb_libvirt_dom d;
     mb_error *cerr = NULL;
@@ -433,7 +453,8 @@ static enum mb_state lv_state(const struct mb_instance *i, unsigned flags, mb_er
     return s;
 }
 
-static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool lv_destroy(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                       mb_error **err)
 {
     struct mb_libvirt_dom d;
     if (!mb_libvirt_dom_open(i, &d, err))
@@ -461,12 +482,13 @@ static bool lv_destroy(const struct mb_instance *i, unsigned flags, mb_error **e
 
 /* The primary NIC's static address, then what libvirt's DHCP leases say for
  * NICs on libvirt networks. */
-static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
+static char **lv_ipv4(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     char **v = mb_qemu_static_ipv4(i);
     bool on_libvirt_net = false;
-    for (size_t k = 0; k < i->n_nets; k++)
-        if (i->nets[k].tap == NULL || *i->nets[k].tap == '\0')
+    for (size_t k = 1; k < i->n_nics; k++)
+        if (i->nics[k].attach == MB_NIC_NETWORK)
             on_libvirt_net = true;
     struct mb_libvirt_dom d;
     if (!on_libvirt_net || !mb_libvirt_dom_open(i, &d, NULL))
@@ -486,8 +508,8 @@ static char **lv_ipv4(const struct mb_instance *i, unsigned flags, mb_error **er
     return v;
 }
 
-static char *lv_console_log(const struct mb_instance *i, size_t max, unsigned flags,
-                            mb_error **err)
+static char *lv_console_log(struct mb_conn *conn, const struct mb_instance *i, size_t max,
+                            unsigned flags, mb_error **err)
 {
     char p[PATHLEN];
     mb_libvirt_instance_uri(i, p);
@@ -499,18 +521,103 @@ static char *lv_console_log(const struct mb_instance *i, size_t max, unsigned fl
     return mb_qemu_tail(p, max, 0);
 }
 
-static const char *const capabilities[] = {
-    "native_mounts", "extra_networks", "snapshots", "clone", "suspend", "resize_disk", NULL,
+/* ---------------------------------------------------------------- SSH, the process */
+
+/* The guest's SSH as the QEMU driver finds it, through the host for an
+ * instance on another one. */
+static bool lv_ssh_address(struct mb_conn *conn, const struct mb_instance *i,
+                           struct mb_address *addr, unsigned flags, mb_error **err)
+{
+    char uri[PATHLEN];
+    if (!mb_qemu_ssh_address(conn, i, addr, flags, err))
+        return false;
+    mb_libvirt_instance_uri(i, uri);
+    return !mb_libvirt_uri_is_remote(uri)
+           || mb_libvirt_proxy_command(uri, addr->proxy, sizeof addr->proxy, err);
+}
+
+/* The domain's QEMU on this host (libvirt.pid), 0 on another host. */
+static pid_t lv_pid(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
+                    mb_error **err)
+{
+    return pid_file_alive(i) ? pid_file_pid(i) : 0;
+}
+
+/* ---------------------------------------------------------------- networks */
+
+/* moonbase's networks are libvirt networks on a remote host (the engine's
+ * bridges exist only here), and locally with networking=libvirt; an instance
+ * on another host than the configured one has user networking there. */
+static enum mb_net_backend lv_net_backend(struct mb_conn *conn, const char *host,
+                                          unsigned flags, mb_error **err)
+{
+    const char *uri = mb_libvirt_default_uri(conn);
+    if (host != NULL && strcmp(host, uri) != 0)
+        return MB_NET_USER;
+    const char *mode = mb_conn_config(conn, "networking");
+    if (mb_libvirt_uri_is_remote(uri) || (mode && strcmp(mode, "libvirt") == 0))
+        return MB_NET_DRIVER;
+    return MB_NET_ENGINE;
+}
+
+static virConnectPtr net_conn(struct mb_conn *conn, const char *host, mb_error **err)
+{
+    return mb_libvirt_connect(host ? host : mb_libvirt_default_uri(conn), err);
+}
+
+static bool lv_network_ensure(struct mb_conn *conn, const char *host,
+                              const struct mb_net_spec *n, unsigned flags, mb_error **err)
+{
+    virConnectPtr c = net_conn(conn, host, err);
+    return c != NULL && mb_libvirt_net_ensure(c, n, err);
+}
+
+static int lv_network_remove(struct mb_conn *conn, const char *host, const char *name,
+                             unsigned flags, mb_error **err)
+{
+    virConnectPtr c = net_conn(conn, host, err);
+    return c ? mb_libvirt_net_remove(c, name, err) : -1;
+}
+
+static struct mb_net_info *lv_network_list(struct mb_conn *conn, const char *host, size_t *n,
+                                           unsigned flags, mb_error **err)
+{
+    virConnectPtr c = net_conn(conn, host, err);
+    return c ? mb_libvirt_net_list(c, n, err) : NULL;
+}
+
+static const char *const markers[] = {"libvirt.domain", NULL};
+static const char *const networking[] = {"engine", "libvirt", NULL};
+
+static const struct mb_setting settings[] = {
+    {"local.libvirt.uri", "uri", MB_SETTING_STRING, MB_LIBVIRT_DEFAULT_URI, NULL,
+     "the libvirt connection the libvirt driver uses (qemu:///system, "
+     "qemu+ssh://user@host/system, ...)", MB_SETTING_HOST},
+    {"local.libvirt.networking", "networking", MB_SETTING_ENUM, "engine", networking,
+     "the networks of libvirt-driver instances on a local libvirtd: engine (moonbase's own "
+     "bridges, shared with QEMU-driver instances) or libvirt (networks moonbase defines in "
+     "libvirt, as on remote hosts, which always use them)", 0},
+    {"local.qemu.restrict-user-network", "restrict-user-network", MB_SETTING_BOOL, "false",
+     NULL, "QEMU user networking (the fallback without a moonbase network): keep guests from "
+     "reaching anything but the host's forwards (restrict=on); the test suite sets it", 0},
+    {NULL},
 };
 
-/* Exported from the plugin; engine/driver/driver.c fetches it with mb_plugin_sym. */
+/* Exported from the plugin; drivers/registry.c names it, engine/driver/driver.c
+ * fetches it with mb_plugin_sym. */
 const struct mb_driver mb_driver_libvirt = {
     .name = "libvirt",
     .scope = "qemu",
-    .capabilities = capabilities,
+    .markers = markers,
+    .disk_file = MB_QEMU_DISK,
+    .settings = settings,
     .probe = lv_probe,
     .host_info = lv_host_info,
     .networks = lv_networks,
+    .net_backend = lv_net_backend,
+    .network_ensure = lv_network_ensure,
+    .network_remove = lv_network_remove,
+    .network_list = lv_network_list,
     .create = lv_create,
     .start = lv_start,
     .shutdown = lv_shutdown,
@@ -518,7 +625,8 @@ const struct mb_driver mb_driver_libvirt = {
     .resume = lv_resume,
     .state = lv_state,
     .destroy = lv_destroy,
-    .ssh_address = mb_qemu_ssh_address,
+    .pid = lv_pid,
+    .ssh_address = lv_ssh_address,
     .ipv4 = lv_ipv4,
     .console_log = lv_console_log,
     .snapshot_take = mb_libvirt_snapshot_take,
@@ -530,4 +638,3 @@ const struct mb_driver mb_driver_libvirt = {
     .mount_native = mb_libvirt_mount_native,
     .umount_native = mb_libvirt_umount_native,
 };
-

@@ -24,7 +24,7 @@
 /* ---------------------------------------------------------------- XML */
 
 static void dhcp_host(struct mb_strbuf *b, const char *indent,
-                      const struct mb_libvirt_net_host *h)
+                      const struct mb_net_host *h)
 {
     mb_strbuf_addf(b, "%s<host mac='", indent);
     mb_xml_esc(b, h->mac);
@@ -72,7 +72,7 @@ static bool dhcp_range(const char *gateway, int prefix, char *start, char *end)
     return inet_ntop(AF_INET, &s, start, 16) && inet_ntop(AF_INET, &e, end, 16);
 }
 
-char *mb_libvirt_net_xml(const struct mb_libvirt_net *n, mb_error **err)
+char *mb_libvirt_net_xml(const struct mb_net_spec *n, mb_error **err)
 {
     char start[16], end[16];
     if (n->name == NULL || n->bridge == NULL || n->gateway == NULL || n->domain == NULL
@@ -212,7 +212,7 @@ static bool update(virNetworkPtr net, bool add, int section, const char *xml, mb
     return false;
 }
 
-static bool update_dhcp(virNetworkPtr net, bool add, const struct mb_libvirt_net_host *h,
+static bool update_dhcp(virNetworkPtr net, bool add, const struct mb_net_host *h,
                         mb_error **err)
 {
     struct mb_strbuf b = {0};
@@ -234,7 +234,7 @@ static bool update_dns(virNetworkPtr net, bool add, const char *ipv4, const char
 
 /* Makes the running network's DHCP and DNS hosts n's: stale ones out first
  * (an address or MAC may have moved to another instance), then new ones in. */
-static bool sync_hosts(virNetworkPtr net, const struct mb_libvirt_net *n, const char *xml,
+static bool sync_hosts(virNetworkPtr net, const struct mb_net_spec *n, const char *xml,
                        mb_error **err)
 {
     const char *dns = strstr(xml, "<dns"), *dns_end = dns ? strstr(dns, "</dns>") : NULL;
@@ -257,7 +257,7 @@ static bool sync_hosts(virNetworkPtr net, const struct mb_libvirt_net *n, const 
         for (size_t k = 0; k < n->n_hosts && !keep; k++)
             keep = same(hv[j].mac, n->hosts[k].mac) && same(hv[j].name, n->hosts[k].name)
                    && same(hv[j].ip, n->hosts[k].ipv4);
-        struct mb_libvirt_net_host h = {hv[j].mac, hv[j].name, hv[j].ip};
+        struct mb_net_host h = {hv[j].mac, hv[j].name, hv[j].ip};
         if (!keep && h.mac && h.ipv4)
             ok = update_dhcp(net, false, &h, err);
     }
@@ -292,7 +292,7 @@ cleanup:
 }
 
 /* Whether the defined network has n's bridge and address. */
-static bool same_shape(const char *xml, const struct mb_libvirt_net *n)
+static bool same_shape(const char *xml, const struct mb_net_spec *n)
 {
     char br[300], ip[300];
     snprintf(br, sizeof br, "<bridge name='%s'", n->bridge);
@@ -300,7 +300,7 @@ static bool same_shape(const char *xml, const struct mb_libvirt_net *n)
     return strstr(xml, br) && strstr(xml, ip) && strstr(xml, MB_LIBVIRT_NET_NS);
 }
 
-bool mb_libvirt_net_ensure(virConnectPtr c, const struct mb_libvirt_net *n, mb_error **err)
+bool mb_libvirt_net_ensure(virConnectPtr c, const struct mb_net_spec *n, mb_error **err)
 {
     char what[300];
     char *want = mb_libvirt_net_xml(n, err), *have = NULL;
@@ -379,7 +379,7 @@ int mb_libvirt_net_remove(virConnectPtr c, const char *name, mb_error **err)
 
 /* ---------------------------------------------------------------- listing */
 
-struct mb_libvirt_net_info *mb_libvirt_net_list(virConnectPtr c, size_t *n, mb_error **err)
+struct mb_net_info *mb_libvirt_net_list(virConnectPtr c, size_t *n, mb_error **err)
 {
     virNetworkPtr *nets = NULL;
     int count = virConnectListAllNetworks(c, &nets, 0);
@@ -387,11 +387,11 @@ struct mb_libvirt_net_info *mb_libvirt_net_list(virConnectPtr c, size_t *n, mb_e
         mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: listing networks");
         return NULL;
     }
-    struct mb_libvirt_net_info *v = calloc((size_t)count + 1, sizeof *v);
+    struct mb_net_info *v = calloc((size_t)count + 1, sizeof *v);
     *n = 0;
     for (int k = 0; k < count; k++) {
         if (v != NULL) {
-            struct mb_libvirt_net_info *i = &v[(*n)++];
+            struct mb_net_info *i = &v[(*n)++];
             const char *name = virNetworkGetName(nets[k]);
             i->name = strdup(name ? name : "");
             i->bridge = virNetworkGetBridgeName(nets[k]);
@@ -417,14 +417,4 @@ struct mb_libvirt_net_info *mb_libvirt_net_list(virConnectPtr c, size_t *n, mb_e
     if (v == NULL)
         mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory");
     return v;
-}
-
-void mb_libvirt_net_info_free(struct mb_libvirt_net_info *v, size_t n)
-{
-    for (size_t k = 0; v && k < n; k++) {
-        free(v[k].name);
-        free(v[k].bridge);
-        free(v[k].network);
-    }
-    free(v);
 }

@@ -16,46 +16,22 @@
 
 #define MB_LIBVIRT_NET_NS "https://moonbase.invalid/xmlns/libvirt-network/1"
 
-struct mb_libvirt_net_host {
-    const char *mac;
-    const char *name; /* the instance: DHCP name, DNS <name>.<domain> */
-    const char *ipv4; /* dotted, no prefix */
-};
-
-struct mb_libvirt_net {
-    const char *name;    /* the libvirt network's name */
-    const char *network; /* moonbase's name for it (metadata) */
-    const char *bridge;  /* never one of the engine's bridges */
-    const char *gateway; /* the host's address on the bridge: router, DNS */
-    int prefix;
-    const char *domain;  /* "moonbase" */
-    const struct mb_libvirt_net_host *hosts;
-    size_t n_hosts;
-};
+/* A network moonbase defines is the driver table's struct mb_net_spec. */
 
 /* The network XML (caller frees), or NULL with err set. */
-char *mb_libvirt_net_xml(const struct mb_libvirt_net *n, mb_error **err);
+char *mb_libvirt_net_xml(const struct mb_net_spec *n, mb_error **err);
 
 /* Makes the libvirt network n exist, run and hold exactly n's hosts: defined
  * (autostart off) and started when absent; redefined when it is not running
  * or its bridge or address differ; else its DHCP and DNS hosts are added and
  * removed live (virNetworkUpdate, live and persistent config). */
-bool mb_libvirt_net_ensure(virConnectPtr c, const struct mb_libvirt_net *n, mb_error **err);
+bool mb_libvirt_net_ensure(virConnectPtr c, const struct mb_net_spec *n, mb_error **err);
 
 /* Destroys (when running) and undefines the network `name`: 1 removed, 0 it
  * did not exist, -1 error. */
 int mb_libvirt_net_remove(virConnectPtr c, const char *name, mb_error **err);
 
-/* What listing needs of one libvirt network. */
-struct mb_libvirt_net_info {
-    char *name;
-    char *bridge;  /* or NULL */
-    char *network; /* moonbase's name from the metadata; NULL: not moonbase's */
-    bool active;
-    int ports;     /* interfaces plugged in (running domains), -1 unknown */
-};
-/* Every libvirt network of c (free with mb_libvirt_net_info_free), or NULL. */
-struct mb_libvirt_net_info *mb_libvirt_net_list(virConnectPtr c, size_t *n, mb_error **err);
-void mb_libvirt_net_info_free(struct mb_libvirt_net_info *v, size_t n);
+/* Every libvirt network of c (free with mb_net_info_free), or NULL. */
+struct mb_net_info *mb_libvirt_net_list(virConnectPtr c, size_t *n, mb_error **err);
 
 #endif

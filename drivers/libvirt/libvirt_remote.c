@@ -11,7 +11,9 @@
 #include "drivers/libvirt/libvirt_conn.h"
 #include "drivers/libvirt/libvirt_xml.h" /* MB_LIBVIRT_NAMELEN */
 #include "core/fs.h"
+#include "core/strbuf.h"
 #include "drivers/qemu/qemu_img.h"
+#include "drivers/qemu/qemu_instance.h"
 
 #include <libvirt/virterror.h>
 #include <ctype.h>
@@ -31,20 +33,10 @@
 
 const char *mb_libvirt_remote_uri(const struct mb_instance *inst, char *buf)
 {
-    char p[PATHLEN];
-    mb_libvirt_file(p, inst, "libvirt.host");
-    char *s = mb_fs_read(p, NULL, NULL);
-    if (s == NULL)
+    if (inst->host == NULL || *inst->host == '\0')
         return NULL;
-    size_t n = strcspn(s, "\n");
-    const char *r = NULL;
-    if (n > 0 && n < PATHLEN) {
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        r = buf;
-    }
-    free(s);
-    return r;
+    snprintf(buf, PATHLEN, "%s", inst->host);
+    return buf;
 }
 
 bool mb_libvirt_remote_refuse(const struct mb_instance *inst, const char *op, mb_error **err)
@@ -62,7 +54,8 @@ bool mb_libvirt_remote_refuse(const struct mb_instance *inst, const char *op, mb
 static void prefix(char *buf, size_t n, const struct mb_instance *inst)
 {
     uint32_t h = 2166136261u;
-    for (const char *c = inst->mac ? inst->mac : inst->name; *c; c++)
+    const char *mac = inst->n_nics ? inst->nics[0].mac : NULL;
+    for (const char *c = mac ? mac : inst->name; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
     snprintf(buf, n, "mb-%s-%08x", inst->name, (unsigned)h);
 }
@@ -297,13 +290,18 @@ static void delete_vol(virStoragePoolPtr p, const char *name)
     }
 }
 
-bool mb_libvirt_remote_create(virConnectPtr conn, const char *uri, const struct mb_instance *inst,
+bool mb_libvirt_remote_create(virConnectPtr conn, const struct mb_instance *inst,
                               mb_error **err)
 {
     char image[PATHLEN], format[32], name[MB_LIBVIRT_NAMELEN + 16], seed[MB_LIBVIRT_NAMELEN + 16];
-    char xml[PATHLEN + 1024], p[PATHLEN], other[PATHLEN];
+    char xml[PATHLEN + 1024], other[PATHLEN];
     struct stat sb;
-    if (inst->image == NULL || inst->seed == NULL || stat(inst->seed, &sb) != 0) {
+    char local_seed[PATHLEN];
+    mb_libvirt_file(local_seed, inst, MB_QEMU_SEED);
+    if (inst->image.path == NULL || !mb_qemu_write_seed(inst, err)
+        || stat(local_seed, &sb) != 0) {
+        if (err && *err)
+            return false;
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs a base image and a seed "
                      "to go to a remote host", inst->name);
         return false;
@@ -315,14 +313,15 @@ bool mb_libvirt_remote_create(virConnectPtr conn, const char *uri, const struct 
     vol_name(name, sizeof name, inst, ".qcow2");
     vol_name(seed, sizeof seed, inst, "-cidata.iso");
     struct mb_qemu_img_info info;
-    if (!mb_qemu_img_info(inst->image, true, &info, err))
+    if (!mb_qemu_img_info(inst->image.path, true, &info, err))
         goto done;
     uint64_t vsize = info.virtual_size;
     snprintf(format, sizeof format, "%s", info.format);
     mb_qemu_img_info_clear(&info);
-    if (!base_volume(pool, inst, inst->image, format, image, err)
-        || (inst->kernel && !base_volume(pool, inst, inst->kernel, "raw", other, err))
-        || (inst->initrd && !base_volume(pool, inst, inst->initrd, "raw", other, err)))
+    if (!base_volume(pool, inst, inst->image.path, format, image, err)
+        || (inst->image.kernel && !base_volume(pool, inst, inst->image.kernel, "raw", other, err))
+        || (inst->image.initrd && !base_volume(pool, inst, inst->image.initrd, "raw", other,
+                                               err)))
         goto done;
     /* the overlay: libvirt runs qemu-img with the image as backing store
      * (names are ours and the path is the pool's: nothing to escape) */
@@ -342,19 +341,11 @@ bool mb_libvirt_remote_create(virConnectPtr conn, const char *uri, const struct 
         goto done;
     }
     virStorageVolFree(v);
-    if ((v = upload(pool, seed, "raw", inst->seed, (uint64_t)sb.st_size, err)) == NULL) {
+    if ((v = upload(pool, seed, "raw", local_seed, (uint64_t)sb.st_size, err)) == NULL) {
         delete_vol(pool, name);
         goto done;
     }
     virStorageVolFree(v);
-    int n = snprintf(p, sizeof p, "%s\n", uri);
-    char trace[PATHLEN];
-    mb_libvirt_file(trace, inst, "libvirt.host");
-    if (!mb_fs_write_atomic(trace, p, (size_t)n, 0644, err)) {
-        delete_vol(pool, seed);
-        delete_vol(pool, name);
-        goto done;
-    }
     ok = true;
 done:
     virStoragePoolFree(pool);
@@ -397,9 +388,11 @@ bool mb_libvirt_remote_paths(virConnectPtr conn, const struct mb_instance *inst,
     vol_name(name, sizeof name, inst, "-cidata.iso");
     ok = ok && vol_path(pool, name, f->seed, err);
     f->kernel[0] = f->initrd[0] = '\0';
-    ok = ok && (inst->kernel == NULL || (base_name(inst->kernel, name, sizeof name, err)
+    ok = ok && (inst->image.kernel == NULL || (base_name(inst->image.kernel, name, sizeof name,
+                                                         err)
                                          && vol_path(pool, name, f->kernel, err)));
-    ok = ok && (inst->initrd == NULL || (base_name(inst->initrd, name, sizeof name, err)
+    ok = ok && (inst->image.initrd == NULL || (base_name(inst->image.initrd, name, sizeof name,
+                                                         err)
                                          && vol_path(pool, name, f->initrd, err)));
     if (ok) { /* next to the overlay, in the pool's directory */
         char pre[MB_LIBVIRT_NAMELEN];
@@ -494,4 +487,150 @@ char *mb_libvirt_remote_console(virConnectPtr conn, const struct mb_instance *in
     virStorageVolFree(v);
     out[len] = '\0';
     return out;
+}
+
+/* ---------------------------------------------------------------- ssh to the host */
+
+struct uri_parts {
+    char user[256], host[256], port[16];
+    char command[1024], keyfile[1024], known_hosts[1024], no_verify[8];
+};
+
+static int hexval(char c)
+{
+    return isdigit((unsigned char)c) ? c - '0' : isxdigit((unsigned char)c)
+               ? (tolower((unsigned char)c) - 'a' + 10) : -1;
+}
+
+/* s[0..len) with %XX decoded into buf (n bytes); false if it does not fit. */
+static bool unescape(const char *s, size_t len, char *buf, size_t n)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < len; j++) {
+        char c = s[j];
+        if (c == '%' && j + 2 < len && hexval(s[j + 1]) >= 0 && hexval(s[j + 2]) >= 0) {
+            c = (char)(hexval(s[j + 1]) * 16 + hexval(s[j + 2]));
+            j += 2;
+        }
+        if (k + 1 >= n)
+            return false;
+        buf[k++] = c;
+    }
+    buf[k] = '\0';
+    return true;
+}
+
+/* scheme://[user@]host[:port]/path?name=value&... (host may be [v6]) */
+static bool parse_uri(const char *uri, struct uri_parts *u)
+{
+    memset(u, 0, sizeof *u);
+    const char *sep = strstr(uri, "://");
+    if (sep == NULL)
+        return false;
+    const char *auth = sep + 3, *end = auth + strcspn(auth, "/?");
+    const char *at = memchr(auth, '@', (size_t)(end - auth));
+    if (at && !unescape(auth, (size_t)(at - auth), u->user, sizeof u->user))
+        return false;
+    const char *hp = at ? at + 1 : auth, *colon = NULL, *hend = end;
+    if (*hp == '[') {
+        const char *close = memchr(hp, ']', (size_t)(end - hp));
+        if (close == NULL)
+            return false;
+        hp++;
+        hend = close;
+        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(hp, ':', (size_t)(end - hp));
+        if (colon)
+            hend = colon;
+    }
+    if ((size_t)(hend - hp) >= sizeof u->host)
+        return false;
+    memcpy(u->host, hp, (size_t)(hend - hp));
+    if (colon && (size_t)(end - colon - 1) < sizeof u->port)
+        memcpy(u->port, colon + 1, (size_t)(end - colon - 1));
+    const char *q = strchr(end, '?');
+    while (q && *q) {
+        const char *k = q + 1, *amp = k + strcspn(k, "&"), *eq = memchr(k, '=', (size_t)(amp - k));
+        char name[64];
+        const char *v = eq ? eq + 1 : amp;
+        if (unescape(k, (size_t)((eq ? eq : amp) - k), name, sizeof name)) {
+            char *dst = strcmp(name, "command") == 0 ? u->command
+                        : strcmp(name, "keyfile") == 0 ? u->keyfile
+                        : strcmp(name, "known_hosts") == 0 ? u->known_hosts
+                        : strcmp(name, "no_verify") == 0 ? u->no_verify : NULL;
+            size_t cap = dst == u->no_verify ? sizeof u->no_verify : sizeof u->command;
+            if (dst && !unescape(v, (size_t)(amp - v), dst, cap))
+                return false;
+        }
+        q = *amp ? amp : NULL;
+    }
+    return true;
+}
+
+/* Appends one word: % doubled (OpenSSH expands %), then quoted for sh when
+ * it has anything but [A-Za-z0-9@%+=:,./_-]. */
+static void add_word(struct mb_strbuf *b, const char *w)
+{
+    bool plain = *w != '\0';
+    for (const char *c = w; *c && plain; c++)
+        plain = isalnum((unsigned char)*c) || strchr("@%+=:,./_-", *c);
+    if (b->n > 0)
+        mb_strbuf_add(b, " ");
+    if (!plain)
+        mb_strbuf_add(b, "'");
+    for (const char *c = w; *c; c++) {
+        if (*c == '%')
+            mb_strbuf_add(b, "%%");
+        else if (*c == '\'' && !plain)
+            mb_strbuf_add(b, "'\\''");
+        else
+            mb_strbuf_addn(b, c, 1);
+    }
+    if (!plain)
+        mb_strbuf_add(b, "'");
+}
+
+bool mb_libvirt_proxy_command(const char *uri, char *buf, size_t n, mb_error **err)
+{
+    struct uri_parts u;
+    if (!parse_uri(uri, &u) || u.host[0] == '\0') {
+        mb_error_set(err, MB_ERR_USAGE, "cannot tell which host the libvirt URI %s names", uri);
+        return false;
+    }
+    struct mb_strbuf b = {0};
+    add_word(&b, u.command[0] ? u.command : "ssh");
+    if (u.port[0]) {
+        add_word(&b, "-p");
+        add_word(&b, u.port);
+    }
+    if (u.user[0]) {
+        add_word(&b, "-l");
+        add_word(&b, u.user);
+    }
+    if (u.keyfile[0]) {
+        add_word(&b, "-i");
+        add_word(&b, u.keyfile);
+    }
+    if (u.known_hosts[0]) {
+        char o[1100];
+        snprintf(o, sizeof o, "UserKnownHostsFile=%s", u.known_hosts);
+        add_word(&b, "-o");
+        add_word(&b, o);
+    }
+    if (strcmp(u.no_verify, "1") == 0) {
+        add_word(&b, "-o");
+        add_word(&b, "StrictHostKeyChecking=no");
+    }
+    add_word(&b, "-o");
+    add_word(&b, "BatchMode=yes");
+    mb_strbuf_add(&b, " -W %h:%p");
+    add_word(&b, u.host);
+    bool ok = !b.oom && b.s && strlen(b.s) < n;
+    if (ok)
+        snprintf(buf, n, "%s", b.s);
+    else
+        mb_error_set(err, MB_ERR_FAILED, "the ssh command for %s is too long", uri);
+    free(b.s);
+    return ok;
 }

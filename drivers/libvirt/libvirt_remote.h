@@ -9,8 +9,8 @@
  *   <prefix>-cidata.iso              its cloud-init seed, uploaded
  *   <prefix>-serial.log              its console, written there by QEMU
  * where <prefix> is mb-<name>-<8 hex of a hash of its MAC address> (stable
- * from launch on, unlike the staging directory it is created in). The
- * instance directory keeps libvirt.host: "<uri>\n", the host it lives on. */
+ * from launch on, unlike the staging directory it is created in). The host
+ * it lives on is the instance's inst->host (its record keeps it). */
 #ifndef MB_LIBVIRT_REMOTE_H
 #define MB_LIBVIRT_REMOTE_H
 
@@ -21,16 +21,16 @@
 
 #define MB_LIBVIRT_POOL "moonbase"
 
-/* The URI recorded in inst's libvirt.host into buf (MB_LIBVIRT_PATHLEN
- * bytes), or NULL when the instance lives on this machine. */
+/* The host the instance lives on (inst->host) into buf (MB_LIBVIRT_PATHLEN
+ * bytes), or NULL when it lives on this machine. */
 const char *mb_libvirt_remote_uri(const struct mb_instance *inst, char *buf);
 /* True (with err set: "<op>: ... lives on <uri> ...") when inst is remote:
  * for the operations that need its disk on this machine. */
 bool mb_libvirt_remote_refuse(const struct mb_instance *inst, const char *op, mb_error **err);
 
 /* Creates the instance's volumes on conn's host (pool, image once, overlay,
- * seed) and records uri in libvirt.host; removes what it made on failure. */
-bool mb_libvirt_remote_create(virConnectPtr conn, const char *uri, const struct mb_instance *inst,
+ * seed); removes what it made on failure. */
+bool mb_libvirt_remote_create(virConnectPtr conn, const struct mb_instance *inst,
                               mb_error **err);
 
 /* Where the instance's files are on its host. */
@@ -49,5 +49,10 @@ bool mb_libvirt_remote_delete(virConnectPtr conn, const struct mb_instance *inst
  * there is none yet). Caller frees. */
 char *mb_libvirt_remote_console(virConnectPtr conn, const struct mb_instance *inst, size_t max,
                                 mb_error **err);
+
+/* The OpenSSH ProxyCommand that reaches the host of uri as libvirt's ssh
+ * transport does (its command, port, user, keyfile, known_hosts and
+ * no_verify), ending in "-W %h:%p HOST"; % in the URI's words doubled. */
+bool mb_libvirt_proxy_command(const char *uri, char *buf, size_t n, mb_error **err);
 
 #endif

@@ -32,44 +32,45 @@ static bool disk_idle(const struct mb_instance *i, const char *op, mb_error **er
     return true;
 }
 
-bool mb_libvirt_snapshot_take(const struct mb_instance *i, const char *s, unsigned flags,
-                             mb_error **err)
+bool mb_libvirt_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *s,
+                              unsigned flags, mb_error **err)
 {
-    return disk_idle(i, "snapshot", err) && mb_qemu_snapshot_take(i, s, flags, err);
+    return disk_idle(i, "snapshot", err) && mb_qemu_snapshot_take(c, i, s, flags, err);
 }
 
-bool mb_libvirt_snapshot_restore(const struct mb_instance *i, const char *s, unsigned flags,
+bool mb_libvirt_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *s,
+                                 unsigned flags, mb_error **err)
+{
+    return disk_idle(i, "restore", err) && mb_qemu_snapshot_restore(c, i, s, flags, err);
+}
+
+bool mb_libvirt_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *s,
+                                unsigned flags, mb_error **err)
+{
+    return disk_idle(i, "snapshot delete", err) && mb_qemu_snapshot_delete(c, i, s, flags, err);
+}
+
+char **mb_libvirt_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                                 mb_error **err)
 {
-    return disk_idle(i, "restore", err) && mb_qemu_snapshot_restore(i, s, flags, err);
+    return mb_qemu_snapshot_list(c, i, flags, err);
 }
 
-bool mb_libvirt_snapshot_delete(const struct mb_instance *i, const char *s, unsigned flags,
-                               mb_error **err)
+bool mb_libvirt_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                      unsigned flags, mb_error **err)
 {
-    return disk_idle(i, "snapshot delete", err) && mb_qemu_snapshot_delete(i, s, flags, err);
+    return disk_idle(i, "clone", err) && mb_qemu_clone(c, i, t, flags, err);
 }
 
-char **mb_libvirt_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err)
-{
-    return mb_qemu_snapshot_list(i, flags, err);
-}
-
-bool mb_libvirt_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                     mb_error **err)
-{
-    return disk_idle(i, "clone", err) && mb_qemu_clone(i, t, flags, err);
-}
-
-bool mb_libvirt_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                           mb_error **err)
+bool mb_libvirt_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
+                            unsigned flags, mb_error **err)
 {
     struct mb_libvirt_dom d;
     if (mb_libvirt_remote_refuse(i, "resize", err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
     if (!mb_libvirt_dom_active(d.dom)) {
         mb_libvirt_dom_close(&d);
-        return disk_idle(i, "resize", err) && mb_qemu_resize_disk(i, bytes, flags, err);
+        return disk_idle(i, "resize", err) && mb_qemu_resize_disk(c, i, bytes, flags, err);
     }
     /* running: QEMU grows its open image (through libvirt), the guest sees it */
     char disk[MB_LIBVIRT_PATHLEN];
@@ -116,13 +117,15 @@ static bool mount_change(const struct mb_instance *i, const char *verb, mb_error
     return true;
 }
 
-bool mb_libvirt_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_libvirt_mount_native(struct mb_conn *c, const struct mb_instance *i,
+                             const struct mb_mount_spec *m,
                             unsigned flags, mb_error **err)
 {
     return mount_change(i, "adding", err);
 }
 
-bool mb_libvirt_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_libvirt_umount_native(struct mb_conn *c, const struct mb_instance *i,
+                              const struct mb_mount_spec *m,
                              unsigned flags, mb_error **err)
 {
     return mount_change(i, "removing", err);

@@ -4,20 +4,23 @@
 
 #include "driver/driver.h"
 
-bool mb_libvirt_snapshot_take(const struct mb_instance *i, const char *s, unsigned flags,
-                              mb_error **err);
-bool mb_libvirt_snapshot_restore(const struct mb_instance *i, const char *s, unsigned flags,
-                                 mb_error **err);
-bool mb_libvirt_snapshot_delete(const struct mb_instance *i, const char *s, unsigned flags,
+bool mb_libvirt_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *s,
+                              unsigned flags, mb_error **err);
+bool mb_libvirt_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *s,
+                                 unsigned flags, mb_error **err);
+bool mb_libvirt_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *s,
+                                unsigned flags, mb_error **err);
+char **mb_libvirt_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                                 mb_error **err);
-char **mb_libvirt_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err);
-bool mb_libvirt_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                      mb_error **err);
-bool mb_libvirt_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                            mb_error **err);
-bool mb_libvirt_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_libvirt_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                      unsigned flags, mb_error **err);
+bool mb_libvirt_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
+                            unsigned flags, mb_error **err);
+bool mb_libvirt_mount_native(struct mb_conn *c, const struct mb_instance *i,
+                             const struct mb_mount_spec *m,
                              unsigned flags, mb_error **err);
-bool mb_libvirt_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_libvirt_umount_native(struct mb_conn *c, const struct mb_instance *i,
+                              const struct mb_mount_spec *m,
                               unsigned flags, mb_error **err);
 
 #endif

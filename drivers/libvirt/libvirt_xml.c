@@ -68,10 +68,11 @@ void mb_libvirt_domain_name(char *buf, size_t n, const struct mb_instance *inst)
     snprintf(buf, n, "mb-%s-%08x", inst->name, (unsigned)h);
 }
 
-static void disk_path(char *buf, size_t n, const struct mb_instance *inst)
+static void disk_path(char *buf, size_t n, const struct mb_instance *inst,
+                      const struct mb_libvirt_host *host)
 {
-    if (inst->disk)
-        snprintf(buf, n, "%s", inst->disk);
+    if (host->disk)
+        snprintf(buf, n, "%s", host->disk);
     else
         snprintf(buf, n, "%s/disk.qcow2", inst->dir);
 }
@@ -110,18 +111,21 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
 {
     struct mb_strbuf b = {0};
     char name[MB_LIBVIRT_NAMELEN], path[4096];
-    bool user_net = inst->tap == NULL && inst->network == NULL;
+    static const struct mb_nic none = {.attach = MB_NIC_USER};
+    const struct mb_nic *primary = inst->n_nics ? &inst->nics[0] : &none;
+    bool user_net = primary->attach == MB_NIC_USER;
 
-    if (inst->kernel == NULL && (inst->initrd != NULL || inst->cmdline != NULL)) {
+    if (inst->image.kernel == NULL && (inst->image.initrd != NULL
+                                       || inst->image.cmdline != NULL)) {
         mb_error_set(err, MB_ERR_USAGE, "libvirt: \"%s\" has an initrd or kernel command line "
                      "but no kernel", inst->name);
         return NULL;
     }
-    for (size_t k = 0; k < inst->n_nets; k++) {
-        const struct mb_net_attachment *a = &inst->nets[k];
-        if ((a->tap == NULL || *a->tap == '\0') && (a->network == NULL || *a->network == '\0')) {
+    for (size_t k = user_net ? 1 : 0; k < inst->n_nics; k++) {
+        const struct mb_nic *a = &inst->nics[k];
+        if (a->attach == MB_NIC_USER || a->device == NULL || *a->device == '\0') {
             mb_error_set(err, MB_ERR_USAGE, "libvirt: network %zu of \"%s\" has neither a tap "
-                         "nor a network name", k + 1, inst->name);
+                         "nor a network name", k, inst->name);
             return NULL;
         }
     }
@@ -141,12 +145,12 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
             (unsigned long long)((inst->memory + (1 << 20) - 1) >> 20));
     mb_strbuf_addf(&b, "  <vcpu>%d</vcpu>\n", inst->cpus > 0 ? inst->cpus : 1);
     mb_strbuf_add(&b, "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n");
-    if (inst->kernel != NULL) {
-        element(&b, "    ", "kernel", inst->kernel);
-        if (inst->initrd != NULL)
-            element(&b, "    ", "initrd", inst->initrd);
-        if (inst->cmdline != NULL)
-            element(&b, "    ", "cmdline", inst->cmdline);
+    if (inst->image.kernel != NULL) {
+        element(&b, "    ", "kernel", inst->image.kernel);
+        if (inst->image.initrd != NULL)
+            element(&b, "    ", "initrd", inst->image.initrd);
+        if (inst->image.cmdline != NULL)
+            element(&b, "    ", "cmdline", inst->image.cmdline);
     }
     mb_strbuf_add(&b, "  </os>\n  <features>\n    <acpi/>\n    <apic/>\n  </features>\n");
     mb_strbuf_addf(&b, "  <cpu mode='%s' check='none'/>\n",
@@ -159,27 +163,25 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
     if (host->emulator != NULL)
         element(&b, "    ", "emulator", host->emulator);
 
-    disk_path(path, sizeof path, inst);
+    disk_path(path, sizeof path, inst, host);
     mb_strbuf_add(&b, "    <disk type='file' device='disk'>\n"
                "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
                "      <source file='");
     mb_xml_esc(&b, path);
     mb_strbuf_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
                "    </disk>\n");
-    if (inst->seed != NULL) {
+    if (host->seed != NULL) {
         mb_strbuf_add(&b, "    <disk type='file' device='disk'>\n"
                    "      <driver name='qemu' type='raw'/>\n"
                    "      <source file='");
-        mb_xml_esc(&b, inst->seed);
+        mb_xml_esc(&b, host->seed);
         mb_strbuf_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
                    "    </disk>\n");
     }
 
-    if (!user_net)
-        nic(&b, inst->network, inst->tap, inst->mac);
-    for (size_t k = 0; k < inst->n_nets; k++) {
-        const struct mb_net_attachment *a = &inst->nets[k];
-        nic(&b, a->network, a->tap && *a->tap ? a->tap : NULL, a->mac);
+    for (size_t k = user_net ? 1 : 0; k < inst->n_nics; k++) {
+        const struct mb_nic *a = &inst->nics[k];
+        nic(&b, a->device, a->attach == MB_NIC_TAP ? a->device : NULL, a->mac);
     }
 
     for (size_t k = 0; k < inst->n_mounts; k++) {
@@ -212,10 +214,10 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
     if (user_net) {
         struct mb_strbuf v = {0};
         mb_strbuf_add(&v, "user,id=mbnet0");
-        if (inst->user_net_restrict)
+        if (host->restrict_user_net)
             mb_strbuf_add(&v, ",restrict=on");
-        if (inst->ssh_port > 0)
-            mb_strbuf_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+        if (primary->host_port > 0)
+            mb_strbuf_addf(&v, ",hostfwd=tcp:127.0.0.1:%d-:22", primary->host_port);
         mb_strbuf_add(&b, "  <qemu:commandline>\n");
         qemu_arg(&b, "-netdev");
         qemu_arg(&b, v.s ? v.s : "");
@@ -224,9 +226,9 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
          * take PCI slot 1 before libvirt's root ports are placed */
         v.n = 0;
         mb_strbuf_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
-        if (inst->mac != NULL) {
+        if (primary->mac != NULL) {
             mb_strbuf_add(&v, ",\"mac\":\"");
-            mb_xml_esc_json(&v, inst->mac);
+            mb_xml_esc_json(&v, primary->mac);
             mb_strbuf_add(&v, "\"");
         }
         mb_strbuf_add(&v, "}");

@@ -21,6 +21,9 @@ struct mb_libvirt_host {
     const char *emulator;    /* <emulator> path, or NULL for the connection's default */
     const char *serial;      /* console log path, or NULL for <dir>/serial.log (a remote
                               * host's pool has it, see libvirt_remote.h) */
+    const char *disk;        /* the overlay, or NULL for <dir>/disk.qcow2 (remote: a volume) */
+    const char *seed;        /* the cloud-init seed ISO, or NULL */
+    bool restrict_user_net;  /* user networking: nothing but the forwards (restrict=on) */
 };
 
 /* The libvirt domain name of an instance: "mb-<name>-<8 hex>", the hex being

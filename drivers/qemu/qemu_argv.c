@@ -83,10 +83,7 @@ bool mb_qemu_path(char *buf, size_t n, const struct mb_instance *inst, const cha
 
 bool mb_qemu_disk_path(char *buf, size_t n, const struct mb_instance *inst)
 {
-    if (inst->disk == NULL)
-        return mb_qemu_path(buf, n, inst, "disk.qcow2");
-    int len = snprintf(buf, n, "%s", inst->disk);
-    return len >= 0 && (size_t)len < n;
+    return mb_qemu_path(buf, n, inst, MB_QEMU_DISK);
 }
 
 char *mb_qemu_disk_drive(const struct mb_instance *inst)
@@ -106,55 +103,58 @@ char *mb_qemu_disk_drive(const struct mb_instance *inst)
 }
 
 /* One NIC: its backend (-netdev) and its virtio device. */
-static void add_nic(char ***v, struct mb_strbuf *b, bool *ok, int idx, const char *tap,
-                    const char *mac, const struct mb_instance *inst)
+static void add_nic(char ***v, struct mb_strbuf *b, bool *ok, int idx, const struct mb_nic *nic,
+                    const struct mb_qemu_opts *o)
 {
     arg(v, b, ok, "-netdev");
-    if (tap != NULL) {
+    if (nic->attach == MB_NIC_TAP) {
         mb_strbuf_addf(b, "tap,id=net%d,ifname=", idx);
-        add_esc(b, tap);
+        add_esc(b, nic->device);
         mb_strbuf_add(b, ",script=no,downscript=no");
     } else {
         mb_strbuf_addf(b, "user,id=net%d", idx);
-        if (inst->user_net_restrict)
+        if (o && o->restrict_user_net)
             mb_strbuf_add(b, ",restrict=on");
-        if (inst->ssh_port > 0)
-            mb_strbuf_addf(b, ",hostfwd=tcp:127.0.0.1:%d-:22", inst->ssh_port);
+        if (nic->host_port > 0)
+            mb_strbuf_addf(b, ",hostfwd=tcp:127.0.0.1:%d-:22", nic->host_port);
     }
     push(v, b, ok);
     arg(v, b, ok, "-device");
     mb_strbuf_addf(b, "virtio-net-pci,netdev=net%d", idx);
-    if (mac != NULL) {
+    if (nic->mac != NULL) {
         mb_strbuf_add(b, ",mac=");
-        add_esc(b, mac);
+        add_esc(b, nic->mac);
     }
     push(v, b, ok);
 }
 
 char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *host,
-                    const char *incoming, mb_error **err)
+                    const struct mb_qemu_opts *o, mb_error **err)
 {
     char **v = mb_strv_new();
     struct mb_strbuf b = {0};
     bool ok = v != NULL;
     char path[4096];
+    const char *incoming = o ? o->incoming : NULL;
 
-    for (size_t k = 0; k < inst->n_nets; k++)
-        if (inst->nets[k].tap == NULL || inst->nets[k].tap[0] == '\0') {
-            mb_error_set(err, MB_ERR_USAGE, "qemu: network %zu (\"%s\") of \"%s\" has no tap "
-                         "device (the engine creates one per extra network)", k + 1,
-                         inst->nets[k].network ? inst->nets[k].network : "?", inst->name);
+    for (size_t k = 0; k < inst->n_nics; k++) {
+        const struct mb_nic *n = &inst->nics[k];
+        if (n->attach == MB_NIC_NETWORK) {
+            mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" is on the libvirt network %s, which "
+                         "only the libvirt driver can join (try: moonbase set "
+                         "local.driver=libvirt)", inst->name, n->device ? n->device : "?");
             goto fail;
         }
-    if (inst->kernel == NULL && (inst->initrd != NULL || inst->cmdline != NULL)) {
+        if (n->attach == MB_NIC_TAP && (n->device == NULL || n->device[0] == '\0')) {
+            mb_error_set(err, MB_ERR_USAGE, "qemu: network %zu (\"%s\") of \"%s\" has no tap "
+                         "device (the engine creates one per network)", k,
+                         n->network ? n->network : "?", inst->name);
+            goto fail;
+        }
+    }
+    if (inst->image.kernel == NULL && (inst->image.initrd != NULL || inst->image.cmdline != NULL)) {
         mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" has an initrd or kernel command line "
                      "but no kernel", inst->name);
-        goto fail;
-    }
-    if (inst->tap == NULL && inst->network != NULL) {
-        mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" is on the libvirt network %s, which only "
-                     "the libvirt driver can join (try: moonbase set local.driver=libvirt)",
-                     inst->name, inst->network);
         goto fail;
     }
     if (!ok)
@@ -203,16 +203,16 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     arg(&v, &b, &ok, "-device");
     arg(&v, &b, &ok, "virtio-rng-pci,rng=rng0");
 
-    if (inst->kernel != NULL) {
+    if (inst->image.kernel != NULL) {
         arg(&v, &b, &ok, "-kernel");
-        arg(&v, &b, &ok, inst->kernel);
-        if (inst->initrd != NULL) {
+        arg(&v, &b, &ok, inst->image.kernel);
+        if (inst->image.initrd != NULL) {
             arg(&v, &b, &ok, "-initrd");
-            arg(&v, &b, &ok, inst->initrd);
+            arg(&v, &b, &ok, inst->image.initrd);
         }
-        if (inst->cmdline != NULL) {
+        if (inst->image.cmdline != NULL) {
             arg(&v, &b, &ok, "-append");
-            arg(&v, &b, &ok, inst->cmdline);
+            arg(&v, &b, &ok, inst->image.cmdline);
         }
     }
 
@@ -225,19 +225,20 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     free(drive);
     arg(&v, &b, &ok, "-device");
     arg(&v, &b, &ok, "virtio-blk-pci,drive=disk0,bootindex=1");
-    if (inst->seed != NULL) {
+    if (o && o->seed != NULL) {
         arg(&v, &b, &ok, "-drive");
         mb_strbuf_add(&b, "file=");
-        add_esc(&b, inst->seed);
+        add_esc(&b, o->seed);
         mb_strbuf_add(&b, ",if=none,id=seed0,format=raw,readonly=on");
         push(&v, &b, &ok);
         arg(&v, &b, &ok, "-device");
         arg(&v, &b, &ok, "virtio-blk-pci,drive=seed0");
     }
 
-    add_nic(&v, &b, &ok, 0, inst->tap, inst->mac, inst);
-    for (size_t k = 0; k < inst->n_nets; k++)
-        add_nic(&v, &b, &ok, (int)k + 1, inst->nets[k].tap, inst->nets[k].mac, inst);
+    /* no NIC at all: user networking without a forward (as QEMU would) */
+    static const struct mb_nic none = {.attach = MB_NIC_USER};
+    for (size_t k = 0; k < (inst->n_nics ? inst->n_nics : 1); k++)
+        add_nic(&v, &b, &ok, (int)k, inst->n_nics ? &inst->nics[k] : &none, o);
 
     for (size_t k = 0; k < inst->n_mounts; k++) {
         const struct mb_mount_spec *m = &inst->mounts[k];

@@ -15,17 +15,28 @@ struct mb_qemu_host {
     const char *cpu;    /* -cpu: "host" with KVM, "max" otherwise */
 };
 
+/* What one start adds to the instance spec. */
+struct mb_qemu_opts {
+    const char *seed;       /* the cloud-init seed ISO, or NULL */
+    const char *incoming;   /* a saved state to resume from, or NULL */
+    bool restrict_user_net; /* user networking: nothing but the forwards (restrict=on) */
+};
+
 /* The argv (NULL-terminated, free with mb_strv_free) that boots inst, or with
- * `incoming` (a path to a saved state, or NULL) resumes it from that file.
- * Paths come from the instance: its disk (default <dir>/disk.qcow2), seed,
- * kernel; QEMU's own files in <dir> (qmp.sock, serial.log). */
+ * o->incoming resumes it from that file. Paths come from the instance: its
+ * disk (<dir>/disk.qcow2), kernel; QEMU's own files in <dir> (qmp.sock,
+ * serial.log). A NIC is a tap (MB_NIC_TAP) or user networking with its SSH
+ * forward (MB_NIC_USER); the driver's own networks are libvirt's. */
 char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *host,
-                    const char *incoming, mb_error **err);
+                    const struct mb_qemu_opts *o, mb_error **err);
 
 /* <dir>/<file> into buf; false if it does not fit. */
 bool mb_qemu_path(char *buf, size_t n, const struct mb_instance *inst, const char *file);
-/* The overlay disk: inst->disk, or <dir>/disk.qcow2. */
+/* The overlay disk: <dir>/disk.qcow2 (MB_QEMU_DISK). */
+#define MB_QEMU_DISK "disk.qcow2"
 bool mb_qemu_disk_path(char *buf, size_t n, const struct mb_instance *inst);
+/* The cloud-init seed: <dir>/cidata.iso (MB_QEMU_SEED), made by create. */
+#define MB_QEMU_SEED "cidata.iso"
 /* The primary NIC's static address, without a /prefix; false when none. */
 bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n);
 /* The static addresses of the instance's NICs on moonbase's networks, the
@@ -33,8 +44,8 @@ bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n);
 char **mb_qemu_static_ipv4(const struct mb_instance *i);
 /* Where SSH of a QEMU guest listens: its bridge address, or the user-networking
  * forward on 127.0.0.1 (shared by the qemu and libvirt drivers). */
-bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
-                         unsigned flags, mb_error **err);
+bool mb_qemu_ssh_address(struct mb_conn *c, const struct mb_instance *i,
+                         struct mb_address *addr, unsigned flags, mb_error **err);
 /* The -drive value of the overlay disk: it names the instance's QEMU in
  * /proc/<pid>/cmdline. Caller frees. */
 char *mb_qemu_disk_drive(const struct mb_instance *inst);

@@ -30,7 +30,8 @@
 
 /* ---------------------------------------------------------------- host */
 
-static enum mb_probe_result q_probe(char **reason, unsigned flags, mb_error **err)
+static enum mb_probe_result q_probe(struct mb_conn *c, char **reason, unsigned flags,
+                                    mb_error **err)
 {
     char *qemu = mb_qemu_which(MB_QEMU_BIN), *img = mb_qemu_which("qemu-img");
     enum mb_probe_result r = MB_PROBE_OK;
@@ -53,7 +54,7 @@ static enum mb_probe_result q_probe(char **reason, unsigned flags, mb_error **er
     return r;
 }
 
-static char **q_host_info(unsigned flags, mb_error **err)
+static char **q_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
 {
     char **v = mb_strv_new();
     char line[512], *qemu = mb_qemu_which(MB_QEMU_BIN), *img = mb_qemu_which("qemu-img");
@@ -81,7 +82,7 @@ static char **q_host_info(unsigned flags, mb_error **err)
 }
 
 /* Host bridges a tap can be added to. */
-static char **q_networks(unsigned flags, mb_error **err)
+static char **q_networks(struct mb_conn *c, unsigned flags, mb_error **err)
 {
     char **v = mb_strv_new();
     DIR *d = opendir("/sys/class/net");
@@ -99,15 +100,17 @@ static char **q_networks(unsigned flags, mb_error **err)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static bool q_create(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool q_create(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     char disk[MB_QEMU_PATHLEN];
-    if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image == NULL) {
+    if (!mb_qemu_disk_path(disk, sizeof disk, i) || i->image.path == NULL) {
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs a base image and a disk "
                      "path", i->name);
         return false;
     }
-    return mb_qemu_img_overlay(i->image, disk, i->disk_size, err);
+    return mb_qemu_write_seed(i, err) && mb_qemu_img_overlay(i->image.path, disk, i->disk_size,
+                                                              err);
 }
 
 /* The last lines QEMU and the guest wrote, for an error message. */
@@ -200,7 +203,8 @@ cleanup:
     return ok;
 }
 
-static bool q_start(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool q_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                    mb_error **err)
 {
     char disk[MB_QEMU_PATHLEN], state[MB_QEMU_PATHLEN], pidfile[MB_QEMU_PATHLEN];
     char log[MB_QEMU_PATHLEN];
@@ -224,7 +228,11 @@ static bool q_start(const struct mb_instance *i, unsigned flags, mb_error **err)
     bool resuming = access(state, F_OK) == 0;
     struct mb_qemu_host h;
     mb_qemu_host_facts(&h);
-    if ((argv = mb_qemu_argv(i, &h, resuming ? state : NULL, err)) == NULL)
+    char seed[MB_QEMU_PATHLEN];
+    mb_qemu_file(seed, i, MB_QEMU_SEED);
+    struct mb_qemu_opts o = {access(seed, F_OK) == 0 ? seed : NULL, resuming ? state : NULL,
+                             mb_conn_config_bool(c, "restrict-user-network")};
+    if ((argv = mb_qemu_argv(i, &h, &o, err)) == NULL)
         return false;
     mb_qemu_remove_runtime(i);
     if ((pid = mb_qemu_spawn(argv, i->dir, log, err)) < 0)
@@ -246,8 +254,8 @@ cleanup:
     return ok;
 }
 
-static bool q_shutdown(const struct mb_instance *i, double timeout, unsigned flags,
-                       mb_error **err)
+static bool q_shutdown(struct mb_conn *c, const struct mb_instance *i, double timeout,
+                       unsigned flags, mb_error **err)
 {
     pid_t pid = mb_qemu_live_pid(i);
     if (pid == 0) {
@@ -276,7 +284,8 @@ static bool q_shutdown(const struct mb_instance *i, double timeout, unsigned fla
     return mb_qemu_force_stop(i, pid, err);
 }
 
-static bool q_suspend(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool q_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     char tmp[MB_QEMU_PATHLEN], state[MB_QEMU_PATHLEN];
     char *quoted = NULL, *uri = NULL, *args = NULL, *r = NULL, *st = NULL;
@@ -377,7 +386,8 @@ cleanup:
     return ok;
 }
 
-static bool q_resume(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool q_resume(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     pid_t pid = mb_qemu_live_pid(i);
     if (pid > 0) {
@@ -398,10 +408,11 @@ static bool q_resume(const struct mb_instance *i, unsigned flags, mb_error **err
                      "moonbase start %s)", i->name, i->name);
         return false;
     }
-    return q_start(i, flags, err);
+    return q_start(c, i, flags, err);
 }
 
-static enum mb_state q_state(const struct mb_instance *i, unsigned flags, mb_error **err)
+static enum mb_state q_state(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                             mb_error **err)
 {
     pid_t pid = mb_qemu_live_pid(i);
     if (pid > 0) {
@@ -421,7 +432,8 @@ static enum mb_state q_state(const struct mb_instance *i, unsigned flags, mb_err
     return MB_STATE_ABSENT;
 }
 
-static bool q_destroy(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool q_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     pid_t pid = mb_qemu_live_pid(i);
     if (pid > 0 && !mb_qemu_force_stop(i, pid, err))
@@ -443,27 +455,29 @@ static bool q_destroy(const struct mb_instance *i, unsigned flags, mb_error **er
 
 bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n)
 {
-    if (i->ipv4 == NULL || *i->ipv4 == '\0')
+    const struct mb_nic *p = i->n_nics > 0 ? &i->nics[0] : NULL;
+    if (p == NULL || p->attach == MB_NIC_USER || p->ipv4 == NULL || *p->ipv4 == '\0')
         return false;
-    snprintf(buf, n, "%.*s", (int)strcspn(i->ipv4, "/"), i->ipv4);
+    snprintf(buf, n, "%.*s", (int)strcspn(p->ipv4, "/"), p->ipv4);
     return true;
 }
 
-bool mb_qemu_ssh_address(const struct mb_instance *i, struct mb_address *addr,
-                         unsigned flags, mb_error **err)
+bool mb_qemu_ssh_address(struct mb_conn *c, const struct mb_instance *i,
+                         struct mb_address *addr, unsigned flags, mb_error **err)
 {
-    if ((i->tap || i->network) && mb_qemu_primary_ipv4(i, addr->host, sizeof addr->host)) {
+    const struct mb_nic *p = i->n_nics > 0 ? &i->nics[0] : NULL;
+    if (p && p->attach != MB_NIC_USER && mb_qemu_primary_ipv4(i, addr->host, sizeof addr->host)) {
         addr->port = 22;
         return true;
     }
-    if (i->tap == NULL && i->network == NULL && i->ssh_port > 0) {
+    if (p && p->attach == MB_NIC_USER && p->host_port > 0) {
         snprintf(addr->host, sizeof addr->host, "127.0.0.1");
-        addr->port = i->ssh_port;
+        addr->port = p->host_port;
         return true;
     }
     mb_error_set(err, MB_ERR_NOT_FOUND, "ssh: instance \"%s\" has no SSH address (%s)", i->name,
-                 i->tap || i->network ? "its bridge NIC has no static ipv4"
-                                      : "no ssh_port forward");
+                 p && p->attach != MB_NIC_USER ? "its bridge NIC has no static ipv4"
+                                                : "no SSH forward");
     return false;
 }
 
@@ -471,38 +485,51 @@ char **mb_qemu_static_ipv4(const struct mb_instance *i)
 {
     char **v = mb_strv_new();
     char a[64];
-    if (v && mb_qemu_primary_ipv4(i, a, sizeof a))
-        mb_strv_push(&v, a);
-    for (size_t k = 0; v && k < i->n_nets; k++)
-        if (i->nets[k].ipv4 && *i->nets[k].ipv4) {
-            snprintf(a, sizeof a, "%.*s", (int)strcspn(i->nets[k].ipv4, "/"), i->nets[k].ipv4);
+    for (size_t k = 0; v && k < i->n_nics; k++)
+        if (i->nics[k].attach != MB_NIC_USER && i->nics[k].ipv4 && *i->nics[k].ipv4) {
+            snprintf(a, sizeof a, "%.*s", (int)strcspn(i->nics[k].ipv4, "/"), i->nics[k].ipv4);
             mb_strv_push(&v, a);
         }
     return v;
 }
 
 /* User networking: the guest has no address the host can reach (empty). */
-static char **q_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
+static char **q_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     return mb_qemu_static_ipv4(i);
 }
 
-static char *q_console_log(const struct mb_instance *i, size_t max, unsigned flags,
-                           mb_error **err)
+static char *q_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max,
+                           unsigned flags, mb_error **err)
 {
     char p[MB_QEMU_PATHLEN];
     mb_qemu_file(p, i, "serial.log");
     return mb_qemu_tail(p, max, 0);
 }
 
-static const char *const capabilities[] = {
-    "native_mounts", "extra_networks", "snapshots", "clone", "suspend", "resize_disk", NULL,
+/* The QEMU process the instance agent watches (its child: it started it). */
+static pid_t q_pid(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                   mb_error **err)
+{
+    return mb_qemu_live_pid(i);
+}
+
+static const char *const markers[] = {"qemu.pid", "suspend.state", NULL};
+
+const struct mb_setting mb_qemu_settings[] = {
+    {"local.qemu.restrict-user-network", "restrict-user-network", MB_SETTING_BOOL, "false",
+     NULL, "QEMU user networking (the fallback without a moonbase network): keep guests from "
+     "reaching anything but the host's forwards (restrict=on); the test suite sets it", 0},
+    {NULL},
 };
 
 const struct mb_driver mb_driver_qemu = {
     .name = "qemu",
     .scope = "qemu",
-    .capabilities = capabilities,
+    .markers = markers,
+    .disk_file = MB_QEMU_DISK,
+    .settings = mb_qemu_settings,
     .probe = q_probe,
     .host_info = q_host_info,
     .networks = q_networks,
@@ -513,6 +540,7 @@ const struct mb_driver mb_driver_qemu = {
     .resume = q_resume,
     .state = q_state,
     .destroy = q_destroy,
+    .pid = q_pid,
     .ssh_address = mb_qemu_ssh_address,
     .ipv4 = q_ipv4,
     .console_log = q_console_log,

@@ -3,6 +3,8 @@
 #include "drivers/qemu/qemu_instance.h"
 #include "drivers/qemu/qemu_json.h"
 #include "drivers/qemu/qemu_proc.h"
+#include "drivers/qemu/qemu_argv.h"
+#include "iso/iso.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -142,4 +144,22 @@ bool mb_qemu_force_stop(const struct mb_instance *i, pid_t pid, mb_error **err)
     }
     mb_qemu_remove_runtime(i);
     return true;
+}
+
+bool mb_qemu_write_seed(const struct mb_instance *i, mb_error **err)
+{
+    const struct mb_cloud_init *ci = &i->cloud_init;
+    if (ci->meta_data == NULL && ci->user_data == NULL && ci->network_config == NULL)
+        return true;
+    struct mb_iso_file files[3];
+    size_t n = 0;
+    const char *names[] = {"meta-data", "user-data", "network-config"};
+    const char *docs[] = {ci->meta_data ? ci->meta_data : "", ci->user_data ? ci->user_data : "",
+                          ci->network_config};
+    for (size_t k = 0; k < 3; k++)
+        if (docs[k] != NULL)
+            files[n++] = (struct mb_iso_file){names[k], docs[k], strlen(docs[k])};
+    char p[MB_QEMU_PATHLEN];
+    mb_qemu_file(p, i, MB_QEMU_SEED);
+    return mb_iso_write(p, "cidata", files, n, err);
 }

@@ -24,6 +24,9 @@ void mb_qemu_remove_file(const struct mb_instance *i, const char *name);
 /* What a QEMU that is gone leaves behind: qemu.pid, qmp.sock. */
 void mb_qemu_remove_runtime(const struct mb_instance *i);
 
+/* Writes the NoCloud seed (<dir>/cidata.iso, label cidata) of the instance's
+ * cloud-init documents; nothing when it has none. */
+bool mb_qemu_write_seed(const struct mb_instance *i, mb_error **err);
 /* The pid of this instance's live QEMU (qemu.pid, checked against
  * /proc/<pid>/cmdline; zombies are dead), or 0. */
 pid_t mb_qemu_live_pid(const struct mb_instance *i);
@@ -42,20 +45,23 @@ enum mb_state mb_qemu_map_status(const char *status);
 bool mb_qemu_force_stop(const struct mb_instance *i, pid_t pid, mb_error **err);
 
 /* qemu_storage.c */
-bool mb_qemu_snapshot_take(const struct mb_instance *i, const char *snap, unsigned flags,
-                           mb_error **err);
-bool mb_qemu_snapshot_restore(const struct mb_instance *i, const char *snap, unsigned flags,
-                              mb_error **err);
-bool mb_qemu_snapshot_delete(const struct mb_instance *i, const char *snap, unsigned flags,
+bool mb_qemu_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                           unsigned flags, mb_error **err);
+bool mb_qemu_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                              unsigned flags, mb_error **err);
+bool mb_qemu_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                             unsigned flags, mb_error **err);
+char **mb_qemu_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                              mb_error **err);
-char **mb_qemu_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err);
-bool mb_qemu_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                   mb_error **err);
-bool mb_qemu_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                         mb_error **err);
-bool mb_qemu_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_qemu_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                   unsigned flags, mb_error **err);
+bool mb_qemu_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
+                         unsigned flags, mb_error **err);
+bool mb_qemu_mount_native(struct mb_conn *c, const struct mb_instance *i,
+                          const struct mb_mount_spec *m,
                           unsigned flags, mb_error **err);
-bool mb_qemu_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_qemu_umount_native(struct mb_conn *c, const struct mb_instance *i,
+                           const struct mb_mount_spec *m,
                            unsigned flags, mb_error **err);
 
 #endif

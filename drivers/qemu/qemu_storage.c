@@ -68,25 +68,26 @@ static bool snapshot_op(const struct mb_instance *i, const char *snap, char op,
     return mb_qemu_img_snapshot(disk, op, snap, err);
 }
 
-bool mb_qemu_snapshot_take(const struct mb_instance *i, const char *snap, unsigned flags,
-                           mb_error **err)
+bool mb_qemu_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                           unsigned flags, mb_error **err)
 {
     return snapshot_op(i, snap, 'c', "snapshot", err);
 }
 
-bool mb_qemu_snapshot_restore(const struct mb_instance *i, const char *snap, unsigned flags,
-                              mb_error **err)
+bool mb_qemu_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                              unsigned flags, mb_error **err)
 {
     return snapshot_op(i, snap, 'a', "restore", err);
 }
 
-bool mb_qemu_snapshot_delete(const struct mb_instance *i, const char *snap, unsigned flags,
-                             mb_error **err)
+bool mb_qemu_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                             unsigned flags, mb_error **err)
 {
     return snapshot_op(i, snap, 'd', "snapshot delete", err);
 }
 
-char **mb_qemu_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err)
+char **mb_qemu_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                             mb_error **err)
 {
     char disk[MB_QEMU_PATHLEN];
     struct mb_qemu_img_info info;
@@ -142,8 +143,8 @@ cleanup:
 }
 
 /* The target's disk is a copy of the source overlay: same backing file. */
-bool mb_qemu_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                   mb_error **err)
+bool mb_qemu_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                   unsigned flags, mb_error **err)
 {
     char disk[MB_QEMU_PATHLEN], tdisk[MB_QEMU_PATHLEN];
     if (!disk_idle(i, "clone", true, disk, err))
@@ -156,8 +157,8 @@ bool mb_qemu_clone(const struct mb_instance *i, const struct mb_instance *t, uns
     return mb_fs_mkdirs(t->dir, 0700, err) && copy_file(disk, tdisk, err);
 }
 
-bool mb_qemu_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                         mb_error **err)
+bool mb_qemu_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
+                         unsigned flags, mb_error **err)
 {
     char disk[MB_QEMU_PATHLEN];
     pid_t pid = mb_qemu_live_pid(i);
@@ -206,13 +207,15 @@ static bool mount_change(const struct mb_instance *i, const char *verb, mb_error
     return true;
 }
 
-bool mb_qemu_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_qemu_mount_native(struct mb_conn *c, const struct mb_instance *i,
+                          const struct mb_mount_spec *m,
                           unsigned flags, mb_error **err)
 {
     return mount_change(i, "adding", err);
 }
 
-bool mb_qemu_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
+bool mb_qemu_umount_native(struct mb_conn *c, const struct mb_instance *i,
+                           const struct mb_mount_spec *m,
                            unsigned flags, mb_error **err)
 {
     return mount_change(i, "removing", err);

@@ -1,6 +1,17 @@
-/* The test driver: instances as files only, no processes. It implements every
- * slot and enforces the state machine, so the CLI and recipes can be tested in
- * milliseconds. Its truth is <dir>/test-driver.state.
+/* The test driver: instances as files, no hypervisor, so the CLI and recipes
+ * can be tested in milliseconds; it enforces the state machine and never
+ * changes the host. Its truth is <dir>/test-driver.state.
+ *
+ * The "guest" is <dir>/rootfs: create puts a static busybox in it (the
+ * local.test.busybox setting) and the cloud-init documents where NoCloud
+ * reads them (/var/lib/cloud/seed/nocloud). exec runs a command in a
+ * bubblewrap sandbox with that directory as / and nothing of the host's: new
+ * user, mount, PID, network, IPC and UTS namespaces, no network but loopback,
+ * uid 0 inside mapped to the caller outside, all capabilities dropped. NICs
+ * are on simulated networks (MB_NET_SIMULATED): moonbase's addresses and
+ * names, no bridge, tap or rule on the host. There is no SSH: forwards and
+ * ssh-config are refused by the dispatcher.
+ *
  * Test hooks (environment): MOONBASE_TEST_DELAY_MS=N sleeps N ms in create,
  * start and shutdown (to observe parallelism); MOONBASE_TEST_FAIL=op[:name],...
  * makes that operation fail (for all instances, or the named one). */
@@ -9,16 +20,34 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
+#define PATHLEN 4096
+
+/* a/b into buf; "" (an unusable path: every access to it fails) if it does not fit */
+static bool join(char *buf, size_t n, const char *a, const char *b)
+{
+    int len = snprintf(buf, n, "%s/%s", a, b);
+    if (len < 0 || (size_t)len >= n) {
+        buf[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
 static void path_of(char *buf, size_t n, const struct mb_instance *i, const char *file)
 {
-    snprintf(buf, n, "%s/%s", i->dir, file);
+    join(buf, n, i->dir, file);
 }
 
 static void delay(void)
@@ -54,7 +83,7 @@ static bool injected_failure(const char *op, const struct mb_instance *i, mb_err
 
 static void log_line(const struct mb_instance *i, const char *what)
 {
-    char p[4096];
+    char p[PATHLEN];
     path_of(p, sizeof p, i, "serial.log");
     FILE *f = fopen(p, "a");
     if (f) {
@@ -65,25 +94,26 @@ static void log_line(const struct mb_instance *i, const char *what)
 
 static enum mb_state read_state(const struct mb_instance *i)
 {
-    char p[4096];
+    char p[PATHLEN], s[16];
     path_of(p, sizeof p, i, "test-driver.state");
-    char *s = mb_fs_read(p, NULL, NULL);
-    if (s == NULL)
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return MB_STATE_ABSENT;
-    enum mb_state st = MB_STATE_UNKNOWN;
+    ssize_t n = read(fd, s, sizeof s - 1);
+    close(fd);
+    s[n > 0 ? n : 0] = '\0';
     if (strncmp(s, "stopped", 7) == 0)
-        st = MB_STATE_STOPPED;
-    else if (strncmp(s, "running", 7) == 0)
-        st = MB_STATE_RUNNING;
-    else if (strncmp(s, "suspended", 9) == 0)
-        st = MB_STATE_SUSPENDED;
-    free(s);
-    return st;
+        return MB_STATE_STOPPED;
+    if (strncmp(s, "running", 7) == 0)
+        return MB_STATE_RUNNING;
+    if (strncmp(s, "suspended", 9) == 0)
+        return MB_STATE_SUSPENDED;
+    return MB_STATE_UNKNOWN;
 }
 
 static bool write_state(const struct mb_instance *i, enum mb_state st, mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     path_of(p, sizeof p, i, "test-driver.state");
     const char *name = mb_state_name(st);
     if (!mb_fs_write_atomic(p, name, strlen(name), 0644, err))
@@ -107,35 +137,142 @@ static bool expect(const struct mb_instance *i, enum mb_state want, const char *
     return false;
 }
 
-static void disk_path(char *buf, size_t n, const struct mb_instance *i)
-{
-    if (i->disk)
-        snprintf(buf, n, "%s", i->disk);
-    else
-        path_of(buf, n, i, "disk.img");
-}
+/* ---------------------------------------------------------------- host */
 
-static enum mb_probe_result t_probe(char **reason, unsigned flags, mb_error **err)
+static enum mb_probe_result t_probe(struct mb_conn *c, char **reason, unsigned flags,
+                                    mb_error **err)
 {
     return MB_PROBE_OK;
 }
 
-static char **t_host_info(unsigned flags, mb_error **err)
+static char **t_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
 {
     char **v = mb_strv_new();
     mb_strv_push(&v, "driver=test");
-    mb_strv_push(&v, "hypervisor=none (instances are files)");
+    mb_strv_push(&v, "hypervisor=none (instances are files, exec a bubblewrap sandbox)");
     return v;
 }
 
-static char **t_networks(unsigned flags, mb_error **err)
+static char **t_networks(struct mb_conn *c, unsigned flags, mb_error **err)
 {
-    char **v = mb_strv_new();
-    mb_strv_push(&v, "test0");
-    return v;
+    return mb_strv_new(); /* no host networks: the test driver's are simulated */
 }
 
-static bool t_create(const struct mb_instance *i, unsigned flags, mb_error **err)
+static enum mb_net_backend t_net_backend(struct mb_conn *c, const char *host, unsigned flags,
+                                         mb_error **err)
+{
+    return MB_NET_SIMULATED;
+}
+
+/* ---------------------------------------------------------------- the guest's files */
+
+/* The busybox applets the guest has, as /bin/<name> -> busybox. */
+static const char *const applets[] = {
+    "sh", "ash", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df",
+    "dirname", "du", "echo", "env", "expr", "false", "find", "grep", "gunzip", "gzip", "head",
+    "hostname", "id", "kill", "ln", "ls", "md5sum", "mkdir", "mktemp", "mv", "nproc", "od",
+    "printenv", "printf", "ps", "pwd", "readlink", "realpath", "rm", "rmdir", "sed", "seq",
+    "sha256sum", "sleep", "sort", "stat", "sync", "tail", "tar", "tee", "test", "[", "timeout",
+    "touch", "tr", "true", "uname", "uniq", "wc", "which", "whoami", "xargs", "yes", NULL,
+};
+
+static bool write_file(const char *dir, const char *rel, const char *text, mb_error **err)
+{
+    char p[PATHLEN];
+    if (!join(p, sizeof p, dir, rel)) {
+        mb_error_set(err, MB_ERR_USAGE, "test driver: the path %s/%s is too long", dir, rel);
+        return false;
+    }
+    return mb_fs_write_atomic(p, text, strlen(text), 0644, err);
+}
+
+/* Copies the static busybox at src into the guest's /bin (a copy: the guest
+ * may write its own files), with its applets. */
+static bool install_busybox(const char *root, const char *src, mb_error **err)
+{
+    char dst[PATHLEN], link[PATHLEN];
+    join(dst, sizeof dst, root, "bin/busybox");
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (in < 0 || fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        if (in >= 0)
+            close(in);
+        mb_error_set(err, MB_ERR_NOT_FOUND, "test driver: no busybox at %s to put in the guest "
+                     "(install busybox-static, or: moonbase set local.test.busybox=PATH of a "
+                     "static busybox)", src);
+        return false;
+    }
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    off_t left = sb.st_size;
+    while (out >= 0 && left > 0) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+        if (n <= 0)
+            break;
+        left -= n;
+    }
+    int e = errno;
+    close(in);
+    if (out < 0 || left > 0) {
+        if (out >= 0)
+            close(out);
+        mb_error_set_errno(err, out < 0 ? e : (e ? e : EIO), "test driver: cannot copy %s "
+                           "into %s", src, dst);
+        return false;
+    }
+    close(out);
+    for (const char *const *a = applets; *a; a++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "bin/%s", *a);
+        join(link, sizeof link, root, rel);
+        if (symlink("busybox", link) != 0 && errno != EEXIST) {
+            mb_error_set_errno(err, errno, "test driver: cannot make %s", link);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The guest's root: directories, busybox, hostname, cloud-init's seed. */
+static bool make_rootfs(struct mb_conn *c, const struct mb_instance *i, mb_error **err)
+{
+    static const char *const dirs[] = {"bin", "dev", "etc", "proc", "root", "tmp", "usr",
+                                       "var/lib/cloud/seed/nocloud", NULL};
+    char root[PATHLEN], p[PATHLEN];
+    path_of(root, sizeof root, i, "rootfs");
+    for (const char *const *d = dirs; *d; d++) {
+        join(p, sizeof p, root, *d);
+        if (!mb_fs_mkdirs(p, 0755, err))
+            return false;
+    }
+    join(p, sizeof p, root, "tmp");
+    chmod(p, 01777);
+    join(p, sizeof p, root, "root");
+    chmod(p, 0700);
+    char hostname[300];
+    snprintf(hostname, sizeof hostname, "%s\n", i->name);
+    const struct mb_cloud_init *ci = &i->cloud_init;
+    return install_busybox(root, mb_conn_config(c, "busybox"), err)
+           && write_file(root, "etc/hostname", hostname, err)
+           && write_file(root, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", err)
+           && write_file(root, "etc/group", "root:x:0:\n", err)
+           && (ci->meta_data == NULL
+               || write_file(root, "var/lib/cloud/seed/nocloud/meta-data", ci->meta_data, err))
+           && (ci->user_data == NULL
+               || write_file(root, "var/lib/cloud/seed/nocloud/user-data", ci->user_data, err))
+           && (ci->network_config == NULL
+               || write_file(root, "var/lib/cloud/seed/nocloud/network-config",
+                             ci->network_config, err));
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void disk_path(char *buf, size_t n, const struct mb_instance *i)
+{
+    path_of(buf, n, i, "disk.img");
+}
+
+static bool t_create(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     delay();
     if (injected_failure("create", i, err))
@@ -144,33 +281,40 @@ static bool t_create(const struct mb_instance *i, unsigned flags, mb_error **err
         mb_error_set(err, MB_ERR_EXISTS, "test driver: instance \"%s\" already exists", i->name);
         return false;
     }
-    char p[4096];
-    disk_path(p, sizeof p, i);
-    FILE *f = fopen(p, "a");
-    if (f == NULL || truncate(p, (off_t)i->disk_size) != 0) {
-        if (f)
-            fclose(f);
-        mb_error_set_errno(err, errno, "test driver: cannot create disk %s", p);
+    struct stat sb;
+    if (i->image.path != NULL && stat(i->image.path, &sb) != 0) {
+        mb_error_set_errno(err, errno, "test driver: the image %s of \"%s\" is not there",
+                           i->image.path, i->name);
         return false;
     }
-    fclose(f);
-    return write_state(i, MB_STATE_STOPPED, err);
+    char p[PATHLEN];
+    disk_path(p, sizeof p, i);
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || ftruncate(fd, (off_t)i->disk_size) != 0) {
+        mb_error_set_errno(err, errno, "test driver: cannot create disk %s", p);
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    close(fd);
+    return make_rootfs(c, i, err) && write_state(i, MB_STATE_STOPPED, err);
 }
 
-static bool t_start(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool t_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                    mb_error **err)
 {
     delay();
     if (injected_failure("start", i, err) || !expect(i, MB_STATE_STOPPED, "start", err))
         return false;
-    char p[4096], now[64];
+    char p[PATHLEN], now[64];
     path_of(p, sizeof p, i, "test-driver.boot");
     snprintf(now, sizeof now, "%ld", (long)time(NULL));
     return mb_fs_write_atomic(p, now, strlen(now), 0644, err)
            && write_state(i, MB_STATE_RUNNING, err);
 }
 
-static bool t_shutdown(const struct mb_instance *i, double timeout, unsigned flags,
-                       mb_error **err)
+static bool t_shutdown(struct mb_conn *c, const struct mb_instance *i, double timeout,
+                       unsigned flags, mb_error **err)
 {
     delay();
     if (injected_failure("shutdown", i, err))
@@ -182,88 +326,188 @@ static bool t_shutdown(const struct mb_instance *i, double timeout, unsigned fla
     return write_state(i, MB_STATE_STOPPED, err);
 }
 
-static bool t_suspend(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool t_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     if (injected_failure("suspend", i, err) || !expect(i, MB_STATE_RUNNING, "suspend", err))
         return false;
     return write_state(i, MB_STATE_SUSPENDED, err);
 }
 
-static bool t_resume(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool t_resume(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     if (injected_failure("resume", i, err) || !expect(i, MB_STATE_SUSPENDED, "resume", err))
         return false;
     return write_state(i, MB_STATE_RUNNING, err);
 }
 
-static enum mb_state t_state(const struct mb_instance *i, unsigned flags, mb_error **err)
+static enum mb_state t_state(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                             mb_error **err)
 {
     return read_state(i);
 }
 
-static bool t_destroy(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool t_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                      mb_error **err)
 {
     if (injected_failure("destroy", i, err))
         return false;
-    char p[4096];
+    char p[PATHLEN];
     path_of(p, sizeof p, i, "test-driver.state");
     unlink(p);
     if (!(flags & MB_KEEP_DISKS)) {
         disk_path(p, sizeof p, i);
         unlink(p);
+        path_of(p, sizeof p, i, "rootfs");
+        mb_fs_rmtree(p, NULL);
     }
     return true;
 }
 
-static bool t_ssh_address(const struct mb_instance *i, struct mb_address *addr,
-                          unsigned flags, mb_error **err)
-{
-    if (!expect(i, MB_STATE_RUNNING, "reach", err))
-        return false;
-    snprintf(addr->host, sizeof addr->host, "127.0.0.1");
-    addr->port = i->ssh_port ? i->ssh_port : 22;
-    return true;
-}
-
-/* A documentation address (TEST-NET-1, RFC 5737): shown, never contacted. */
-static char **t_ipv4(const struct mb_instance *i, unsigned flags, mb_error **err)
+/* The NICs' addresses on their (simulated) networks, as the guest has them. */
+static char **t_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                     mb_error **err)
 {
     char **v = mb_strv_new();
-    if (read_state(i) != MB_STATE_RUNNING)
-        return v;
-    unsigned h = 5381;
-    for (const char *p = i->name; *p; p++)
-        h = h * 33 + (unsigned char)*p;
-    char a[32];
-    snprintf(a, sizeof a, "192.0.2.%u", 1 + h % 254);
-    mb_strv_push(&v, a);
+    for (size_t k = 0; v && k < i->n_nics; k++)
+        if (i->nics[k].ipv4 && *i->nics[k].ipv4) {
+            char a[64];
+            snprintf(a, sizeof a, "%.*s", (int)strcspn(i->nics[k].ipv4, "/"), i->nics[k].ipv4);
+            mb_strv_push(&v, a);
+        }
     return v;
 }
 
-static char *t_console_log(const struct mb_instance *i, size_t max, unsigned flags,
-                           mb_error **err)
+static char *t_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max,
+                           unsigned flags, mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     path_of(p, sizeof p, i, "serial.log");
     size_t len;
     char *s = mb_fs_read(p, &len, NULL);
     if (s == NULL)
         return strdup("");
-    if (len > max) {
+    if (len > max)
         memmove(s, s + len - max, max + 1);
-    }
     return s;
 }
+
+/* ---------------------------------------------------------------- exec: the sandbox */
+
+static char *find_on_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char buf[PATHLEN];
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, prog);
+        if (n > 0 && access(buf, X_OK) == 0)
+            return strdup(buf);
+        p += n + (p[n] == ':');
+    }
+    return NULL;
+}
+
+static bool push_all(char ***v, const char *const *words)
+{
+    for (; *words; words++)
+        if (!mb_strv_push(v, *words))
+            return false;
+    return true;
+}
+
+static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct mb_exec *x,
+                   int *status, unsigned flags, mb_error **err)
+{
+    char root[PATHLEN], sh[PATHLEN];
+    if (!expect(i, MB_STATE_RUNNING, "exec in", err))
+        return false;
+    path_of(root, sizeof root, i, "rootfs");
+    join(sh, sizeof sh, root, "bin/sh");
+    if (access(sh, F_OK) != 0) {
+        mb_error_set(err, MB_ERR_FAILED, "test driver: \"%s\" has no /bin/sh in its guest "
+                     "(%s)", i->name, root);
+        return false;
+    }
+    char *bwrap = find_on_path("bwrap");
+    if (bwrap == NULL) {
+        mb_error_set(err, MB_ERR_UNSUPPORTED, "test driver: exec runs commands in a bubblewrap "
+                     "sandbox, and bwrap is not installed (apt-get install bubblewrap)");
+        return false;
+    }
+    char **argv = mb_strv_new();
+    bool ok = argv != NULL;
+    const char *const head[] = {bwrap, "--unshare-all", "--unshare-user", "--uid", "0",
+                                "--gid", "0", "--cap-drop", "ALL", "--die-with-parent",
+                                "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
+                                "--hostname", i->name, "--clearenv",
+                                "--setenv", "PATH", "/bin:/usr/bin:/sbin:/usr/sbin",
+                                "--setenv", "HOME", "/root", "--setenv", "USER", "root",
+                                "--setenv", "MOONBASE_INSTANCE", i->name, NULL};
+    ok = ok && push_all(&argv, head);
+    if (ok && !(flags & MB_EXEC_TTY))
+        ok = mb_strv_push(&argv, "--new-session"); /* no TIOCSTI into the caller's terminal */
+    if (ok && (flags & MB_EXEC_TTY)) {
+        const char *term = getenv("TERM");
+        const char *const t[] = {"--setenv", "TERM", term ? term : "vt100", NULL};
+        ok = push_all(&argv, t);
+    }
+    for (const char *const *e = x->env; ok && e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+        const char *const s[] = {"--setenv", name, eq + 1, NULL};
+        ok = push_all(&argv, s);
+    }
+    const char *const cd[] = {"--chdir", x->workdir ? x->workdir : "/root", "--", NULL};
+    ok = ok && push_all(&argv, cd);
+    if (ok && x->argv)
+        ok = push_all(&argv, x->argv);
+    else if (ok) {
+        const char *const login[] = {"/bin/sh", "-l", NULL};
+        ok = push_all(&argv, login);
+    }
+    free(bwrap);
+    if (!ok) {
+        mb_strv_free(argv);
+        mb_error_set(err, MB_ERR_FAILED, "test driver: out of memory");
+        return false;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    for (int k = 0; k < 3; k++)
+        if (x->fds[k] != k)
+            posix_spawn_file_actions_adddup2(&fa, x->fds[k], k);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    mb_strv_free(argv);
+    if (rc != 0) {
+        mb_error_set_errno(err, rc, "test driver: cannot start the sandbox");
+        return false;
+    }
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR) {
+            mb_error_set_errno(err, errno, "test driver: waiting for the sandbox");
+            return false;
+        }
+    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    return true;
+}
+
+/* ---------------------------------------------------------------- storage */
 
 static void snapshot_path(char *buf, size_t n, const struct mb_instance *i, const char *snap)
 {
     snprintf(buf, n, "%s/snapshots/%s", i->dir, snap);
 }
 
-static bool t_snapshot_take(const struct mb_instance *i, const char *snap, unsigned flags,
-                            mb_error **err)
+static bool t_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                            unsigned flags, mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     path_of(p, sizeof p, i, "snapshots");
     if (!mb_fs_mkdirs(p, 0755, err))
         return false;
@@ -277,10 +521,10 @@ static bool t_snapshot_take(const struct mb_instance *i, const char *snap, unsig
     return mb_fs_write_atomic(p, st, strlen(st), 0644, err);
 }
 
-static bool t_snapshot_restore(const struct mb_instance *i, const char *snap, unsigned flags,
-                               mb_error **err)
+static bool t_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                               unsigned flags, mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     snapshot_path(p, sizeof p, i, snap);
     if (access(p, F_OK) != 0) {
         mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\"", snap, i->name);
@@ -289,10 +533,10 @@ static bool t_snapshot_restore(const struct mb_instance *i, const char *snap, un
     return expect(i, MB_STATE_STOPPED, "restore", err);
 }
 
-static bool t_snapshot_delete(const struct mb_instance *i, const char *snap, unsigned flags,
-                              mb_error **err)
+static bool t_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *snap,
+                              unsigned flags, mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     snapshot_path(p, sizeof p, i, snap);
     if (unlink(p) != 0) {
         mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\"", snap, i->name);
@@ -301,9 +545,10 @@ static bool t_snapshot_delete(const struct mb_instance *i, const char *snap, uns
     return true;
 }
 
-static char **t_snapshot_list(const struct mb_instance *i, unsigned flags, mb_error **err)
+static char **t_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                              mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     path_of(p, sizeof p, i, "snapshots");
     char **v = mb_strv_new();
     DIR *d = opendir(p);
@@ -316,18 +561,18 @@ static char **t_snapshot_list(const struct mb_instance *i, unsigned flags, mb_er
     return v;
 }
 
-static bool t_clone(const struct mb_instance *i, const struct mb_instance *t, unsigned flags,
-                    mb_error **err)
+static bool t_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                    unsigned flags, mb_error **err)
 {
     if (!expect(i, MB_STATE_STOPPED, "clone", err))
         return false;
-    return t_create(t, flags, err);
+    return t_create(c, t, flags, err);
 }
 
-static bool t_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned flags,
-                          mb_error **err)
+static bool t_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
+                          unsigned flags, mb_error **err)
 {
-    char p[4096];
+    char p[PATHLEN];
     disk_path(p, sizeof p, i);
     struct stat st;
     if (stat(p, &st) != 0) {
@@ -345,8 +590,10 @@ static bool t_resize_disk(const struct mb_instance *i, uint64_t bytes, unsigned 
     return true;
 }
 
-static bool t_mount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
-                           unsigned flags, mb_error **err)
+/* Native mounts are recorded (the console log says so); the sandbox shows
+ * no host folder. */
+static bool t_mount_native(struct mb_conn *c, const struct mb_instance *i,
+                           const struct mb_mount_spec *m, unsigned flags, mb_error **err)
 {
     char line[4200];
     snprintf(line, sizeof line, "mount %s %s", m->tag, m->source);
@@ -354,8 +601,8 @@ static bool t_mount_native(const struct mb_instance *i, const struct mb_mount_sp
     return true;
 }
 
-static bool t_umount_native(const struct mb_instance *i, const struct mb_mount_spec *m,
-                            unsigned flags, mb_error **err)
+static bool t_umount_native(struct mb_conn *c, const struct mb_instance *i,
+                            const struct mb_mount_spec *m, unsigned flags, mb_error **err)
 {
     char line[4200];
     snprintf(line, sizeof line, "umount %s", m->tag);
@@ -363,17 +610,21 @@ static bool t_umount_native(const struct mb_instance *i, const struct mb_mount_s
     return true;
 }
 
-static const char *const capabilities[] = {
-    "native_mounts", "extra_networks", "snapshots", "clone", "suspend", "resize_disk", NULL,
+static const struct mb_setting settings[] = {
+    {"local.test.busybox", "busybox", MB_SETTING_STRING, "/bin/busybox", NULL,
+     "the static busybox the test driver copies into its guests (package busybox-static)", 0},
+    {NULL},
 };
 
 const struct mb_driver mb_driver_test = {
     .name = "test",
     .scope = "test",
-    .capabilities = capabilities,
+    .disk_file = "disk.img",
+    .settings = settings,
     .probe = t_probe,
     .host_info = t_host_info,
     .networks = t_networks,
+    .net_backend = t_net_backend,
     .create = t_create,
     .start = t_start,
     .shutdown = t_shutdown,
@@ -381,7 +632,7 @@ const struct mb_driver mb_driver_test = {
     .resume = t_resume,
     .state = t_state,
     .destroy = t_destroy,
-    .ssh_address = t_ssh_address,
+    .exec = t_exec,
     .ipv4 = t_ipv4,
     .console_log = t_console_log,
     .snapshot_take = t_snapshot_take,

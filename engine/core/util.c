@@ -8,9 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
+/* Words of moonbase's own setting keys (local.<word>...); drivers' names,
+ * which local.<driver>.* keys use, are reserved by moonbase._core.instances. */
 static const char *const reserved_names[] = {
     "all", "default", "none", "driver", "image", "network", "bridged-network",
-    "libvirt", "primary-name", NULL,
+    "primary-name", NULL,
 };
 
 bool mb_size_parse(const char *s, uint64_t *bytes, mb_error **err)

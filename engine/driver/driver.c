@@ -1,6 +1,9 @@
 /* The driver dispatcher: one public function per operation. Each validates its
- * arguments once and turns a NULL slot into the "unsupported" error, so
- * drivers never re-validate and never report missing features themselves. */
+ * arguments and flags once and turns a NULL slot into the "unsupported" error,
+ * so drivers never re-validate and never report missing features themselves.
+ * Also: opening a driver with its configuration, the capabilities its slots
+ * give it, and the shared scope (a live instance belongs to the driver whose
+ * marker file is in its directory). */
 #include "driver/driver.h"
 #include "core/plugin.h"
 
@@ -8,15 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-extern const struct mb_driver mb_driver_qemu;
-extern const struct mb_driver mb_driver_test;
-
-const struct mb_driver *const mb_drivers[] = {
-    &mb_driver_qemu,
-    &mb_driver_test,
-    NULL,
-};
 
 const char *mb_state_name(enum mb_state s)
 {
@@ -32,6 +26,17 @@ const char *mb_state_name(enum mb_state s)
     return "unknown";
 }
 
+const char *mb_net_backend_name(enum mb_net_backend b)
+{
+    switch (b) {
+    case MB_NET_ENGINE: return "engine";
+    case MB_NET_DRIVER: return "driver";
+    case MB_NET_SIMULATED: return "simulated";
+    case MB_NET_USER: return "user";
+    }
+    return "engine";
+}
+
 char **mb_strv_new(void)
 {
     return calloc(1, sizeof(char *));
@@ -39,9 +44,7 @@ char **mb_strv_new(void)
 
 bool mb_strv_push(char ***v, const char *s)
 {
-    size_t n = 0;
-    while ((*v)[n])
-        n++;
+    size_t n = mb_strv_len(*v);
     char **nv = realloc(*v, (n + 2) * sizeof(char *));
     if (nv == NULL)
         return false;
@@ -59,6 +62,14 @@ bool mb_strv_contains(char *const *v, const char *s)
     return false;
 }
 
+size_t mb_strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
 void mb_strv_free(char **v)
 {
     if (v == NULL)
@@ -68,39 +79,204 @@ void mb_strv_free(char **v)
     free(v);
 }
 
-const struct mb_driver *mb_driver_find(const char *name, mb_error **err)
+void mb_net_info_free(struct mb_net_info *v, size_t n)
 {
-    for (const struct mb_driver *const *d = mb_drivers; *d; d++)
-        if (strcmp((*d)->name, name) == 0)
-            return *d;
-    if (strcmp(name, "libvirt") == 0) {
-        /* libvirt-using code lives in the plugin: the binary does not link it */
-        return mb_plugin_sym("mb_driver_libvirt", err);
+    if (v == NULL)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        free(v[k].name);
+        free(v[k].bridge);
+        free(v[k].network);
     }
-    if (strcmp(name, "lxd") == 0) {
-        mb_error_set(err, MB_ERR_UNSUPPORTED, "driver \"%s\" is not available in this build of "
-                     "moonbase yet (try: moonbase set local.driver=test)", name);
-        return NULL;
-    }
-    mb_error_set(err, MB_ERR_USAGE, "unknown driver \"%s\" (try: qemu, libvirt, lxd or test)",
-                 name);
+    free(v);
+}
+
+/* ---------------------------------------------------------------- the registry */
+
+static const struct mb_driver_entry *entry_of(const char *name)
+{
+    for (const struct mb_driver_entry *e = mb_driver_registry; e->name; e++)
+        if (strcmp(e->name, name) == 0)
+            return e;
     return NULL;
 }
 
-bool mb_driver_has_capability(const struct mb_driver *drv, const char *cap)
+const struct mb_driver *mb_driver_find(const char *name, mb_error **err)
 {
-    for (const char *const *c = drv->capabilities; c && *c; c++)
-        if (strcmp(*c, cap) == 0)
+    const struct mb_driver_entry *e = name ? entry_of(name) : NULL;
+    if (e == NULL) {
+        char known[256] = "";
+        size_t n = 0;
+        for (const struct mb_driver_entry *k = mb_driver_registry; k->name; k++) {
+            int w = snprintf(known + n, sizeof known - n, "%s%s",
+                             k == mb_driver_registry ? "" : k[1].name ? ", " : " or ", k->name);
+            if (w < 0 || (size_t)w >= sizeof known - n)
+                break;
+            n += (size_t)w;
+        }
+        mb_error_set(err, MB_ERR_USAGE, "unknown driver \"%s\" (try: %s)", name ? name : "",
+                     known);
+        return NULL;
+    }
+    if (e->table)
+        return e->table;
+    if (e->symbol) {
+        /* code that links libraries lives in the plugin: the binary does not */
+        const struct mb_driver *d = mb_plugin_sym(e->symbol, err);
+        if (d && (strcmp(d->name, e->name) != 0 || strcmp(d->scope, e->scope) != 0)) {
+            mb_error_set(err, MB_ERR_FAILED, "the driver table %s is not the registry's %s",
+                         e->symbol, e->name);
+            return NULL;
+        }
+        return d;
+    }
+    mb_error_set(err, MB_ERR_UNSUPPORTED, "driver \"%s\" is not available in this build of "
+                 "moonbase yet%s%s (try: moonbase set local.driver=test)", name,
+                 e->unavailable ? ": " : "", e->unavailable ? e->unavailable : "");
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- capabilities */
+
+#define SLOT(d, f) ((d) != NULL && (d)->f != NULL)
+
+size_t mb_driver_capabilities(const struct mb_driver *d, const char **out, size_t n)
+{
+    const struct { const char *name; bool has; } caps[] = {
+        {"native_mounts", SLOT(d, mount_native) && SLOT(d, umount_native)},
+        {"suspend", SLOT(d, suspend) && SLOT(d, resume)},
+        {"snapshots", SLOT(d, snapshot_take) && SLOT(d, snapshot_restore)
+                          && SLOT(d, snapshot_delete) && SLOT(d, snapshot_list)},
+        {"clone", SLOT(d, clone)},
+        {"rename", SLOT(d, rename)},
+        {"resize_disk", SLOT(d, resize_disk)},
+        {"ssh", SLOT(d, ssh_address)},  /* the guest is reached over SSH, through the agent */
+        {"exec", SLOT(d, exec)},        /* the driver runs commands in the guest */
+        {"watch", SLOT(d, pid)},        /* a hypervisor process moonbase watches */
+        {"networks", SLOT(d, network_ensure) && SLOT(d, network_remove)
+                         && SLOT(d, network_list)}, /* networks of the driver's own */
+    };
+    size_t k = 0;
+    for (size_t j = 0; j < sizeof caps / sizeof caps[0]; j++)
+        if (caps[j].has) {
+            if (k < n)
+                out[k] = caps[j].name;
+            k++;
+        }
+    return k;
+}
+
+bool mb_driver_has_capability(const struct mb_driver *d, const char *cap)
+{
+    const char *names[16];
+    size_t n = mb_driver_capabilities(d, names, 16);
+    for (size_t k = 0; k < n && k < 16; k++)
+        if (strcmp(names[k], cap) == 0)
             return true;
     return false;
 }
 
-/* The shared checks: a driver, an instance with a name and a directory, and a
- * slot the driver fills. */
-static bool check(const struct mb_driver *d, const struct mb_instance *i, bool need_inst,
-                  bool slot, const char *op, mb_error **err)
+bool mb_driver_supports(const struct mb_conn *c, const char *cap, const char *what,
+                        mb_error **err)
+{
+    if (c == NULL || c->driver == NULL) {
+        mb_error_set(err, MB_ERR_USAGE, "%s: no driver", what);
+        return false;
+    }
+    if (mb_driver_has_capability(c->driver, cap))
+        return true;
+    mb_error_set(err, MB_ERR_UNSUPPORTED, "unsupported: %s is not supported by the %s driver",
+                 what, c->driver->name);
+    return false;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static const struct mb_setting *setting_of(const struct mb_driver *d, const char *name,
+                                           size_t len)
+{
+    for (const struct mb_setting *s = d->settings; s && s->key; s++)
+        if (strlen(s->name) == len && strncmp(s->name, name, len) == 0)
+            return s;
+    return NULL;
+}
+
+struct mb_conn *mb_driver_open(const struct mb_driver *d, const char *const *config,
+                               unsigned flags, mb_error **err)
 {
     if (d == NULL) {
+        mb_error_set(err, MB_ERR_USAGE, "open: no driver");
+        return NULL;
+    }
+    if (flags != 0) {
+        mb_error_set(err, MB_ERR_USAGE, "open: unknown flags 0x%x", flags);
+        return NULL;
+    }
+    for (const char *const *kv = config; kv && *kv; kv++) {
+        const char *eq = strchr(*kv, '=');
+        if (eq == NULL || setting_of(d, *kv, (size_t)(eq - *kv)) == NULL) {
+            mb_error_set(err, MB_ERR_USAGE, "open: the %s driver has no setting \"%.*s\"",
+                         d->name, (int)(eq ? eq - *kv : (long)strlen(*kv)), *kv);
+            return NULL;
+        }
+    }
+    struct mb_conn *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->config = mb_strv_new()) == NULL) {
+        free(c);
+        mb_error_set(err, MB_ERR_FAILED, "open: out of memory");
+        return NULL;
+    }
+    c->driver = d;
+    for (const char *const *kv = config; kv && *kv; kv++)
+        if (!mb_strv_push(&c->config, *kv)) {
+            mb_driver_close(c);
+            mb_error_set(err, MB_ERR_FAILED, "open: out of memory");
+            return NULL;
+        }
+    if (d->open && !d->open(c, 0, err)) {
+        c->driver = NULL; /* never opened: no close */
+        mb_driver_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+void mb_driver_close(struct mb_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->driver && c->driver->close)
+        c->driver->close(c);
+    mb_strv_free(c->config);
+    free(c);
+}
+
+const char *mb_conn_config(const struct mb_conn *c, const char *name)
+{
+    if (c == NULL || name == NULL)
+        return NULL;
+    size_t len = strlen(name);
+    for (char **kv = c->config; kv && *kv; kv++)
+        if (strncmp(*kv, name, len) == 0 && (*kv)[len] == '=')
+            return *kv + len + 1;
+    const struct mb_setting *s = c->driver ? setting_of(c->driver, name, len) : NULL;
+    return s ? s->def : NULL;
+}
+
+bool mb_conn_config_bool(const struct mb_conn *c, const char *name)
+{
+    const char *v = mb_conn_config(c, name);
+    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "on") == 0);
+}
+
+/* ---------------------------------------------------------------- the checks */
+
+/* The shared checks: a connection, an instance with a name and a directory,
+ * flags the operation accepts, and a slot the driver fills. */
+static bool check(const struct mb_conn *c, const struct mb_instance *i, bool need_inst,
+                  bool slot, const char *op, unsigned flags, unsigned accepted, mb_error **err)
+{
+    if (c == NULL || c->driver == NULL) {
         mb_error_set(err, MB_ERR_USAGE, "%s: no driver", op);
         return false;
     }
@@ -108,155 +284,281 @@ static bool check(const struct mb_driver *d, const struct mb_instance *i, bool n
         mb_error_set(err, MB_ERR_USAGE, "%s: the instance needs a name and a directory", op);
         return false;
     }
+    if (flags & ~accepted) {
+        mb_error_set(err, MB_ERR_USAGE, "%s: unknown flags 0x%x", op, flags & ~accepted);
+        return false;
+    }
     if (!slot) {
         mb_error_set(err, MB_ERR_UNSUPPORTED, "unsupported: %s is not supported by the %s driver",
-                     op, d->name);
+                     op, c->driver->name);
         return false;
     }
     return true;
 }
 
-#define SLOT(d, f) ((d) != NULL && (d)->f != NULL)
+#define CSLOT(c, f) ((c) != NULL && SLOT((c)->driver, f))
 
-enum mb_probe_result mb_driver_probe(const struct mb_driver *d, char **reason, unsigned flags,
+/* The instance as the driver sees it for one call: with the connection. */
+static struct mb_instance with_conn(const struct mb_conn *c, const struct mb_instance *i)
+{
+    struct mb_instance copy = *i;
+    copy.conn = c;
+    return copy;
+}
+
+/* ---------------------------------------------------------------- host */
+
+enum mb_probe_result mb_driver_probe(struct mb_conn *c, char **reason, unsigned flags,
                                      mb_error **err)
 {
-    if (!check(d, NULL, false, SLOT(d, probe), "probe", err))
+    if (!check(c, NULL, false, CSLOT(c, probe), "probe", flags, 0, err))
         return MB_PROBE_DECLINED;
-    return d->probe(reason, flags, err);
+    return c->driver->probe(c, reason, flags, err);
 }
 
-char **mb_driver_host_info(const struct mb_driver *d, unsigned flags, mb_error **err)
+char **mb_driver_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
 {
-    return check(d, NULL, false, SLOT(d, host_info), "host_info", err)
-               ? d->host_info(flags, err) : NULL;
+    return check(c, NULL, false, CSLOT(c, host_info), "host_info", flags, 0, err)
+               ? c->driver->host_info(c, flags, err) : NULL;
 }
 
-char **mb_driver_networks(const struct mb_driver *d, unsigned flags, mb_error **err)
+char **mb_driver_networks(struct mb_conn *c, unsigned flags, mb_error **err)
 {
-    return check(d, NULL, false, SLOT(d, networks), "networks", err)
-               ? d->networks(flags, err) : NULL;
+    return check(c, NULL, false, CSLOT(c, networks), "networks", flags, 0, err)
+               ? c->driver->networks(c, flags, err) : NULL;
 }
 
-bool mb_driver_create(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
+enum mb_net_backend mb_driver_net_backend(struct mb_conn *c, const char *host, unsigned flags,
+                                          mb_error **err)
+{
+    if (!check(c, NULL, false, true, "net_backend", flags, 0, err))
+        return MB_NET_USER;
+    return c->driver->net_backend ? c->driver->net_backend(c, host, flags, err) : MB_NET_ENGINE;
+}
+
+bool mb_driver_network_ensure(struct mb_conn *c, const char *host, const struct mb_net_spec *n,
+                              unsigned flags, mb_error **err)
+{
+    if (!check(c, NULL, false, CSLOT(c, network_ensure), "network_ensure", flags, 0, err))
+        return false;
+    if (n == NULL || n->name == NULL || n->network == NULL || n->bridge == NULL
+        || n->gateway == NULL || n->domain == NULL || n->prefix < 1 || n->prefix > 30
+        || (n->n_hosts > 0 && n->hosts == NULL)) {
+        mb_error_set(err, MB_ERR_USAGE, "network_ensure: a network needs a name, moonbase's "
+                     "name, a bridge, a gateway, a prefix and a domain");
+        return false;
+    }
+    for (size_t k = 0; k < n->n_hosts; k++)
+        if (n->hosts[k].mac == NULL || n->hosts[k].name == NULL || n->hosts[k].ipv4 == NULL) {
+            mb_error_set(err, MB_ERR_USAGE, "network_ensure: a host needs a MAC, a name and "
+                         "an address");
+            return false;
+        }
+    return c->driver->network_ensure(c, host, n, flags, err);
+}
+
+int mb_driver_network_remove(struct mb_conn *c, const char *host, const char *name,
+                             unsigned flags, mb_error **err)
+{
+    if (!check(c, NULL, false, CSLOT(c, network_remove), "network_remove", flags, 0, err))
+        return -1;
+    if (name == NULL || *name == '\0') {
+        mb_error_set(err, MB_ERR_USAGE, "network_remove: which network?");
+        return -1;
+    }
+    return c->driver->network_remove(c, host, name, flags, err);
+}
+
+struct mb_net_info *mb_driver_network_list(struct mb_conn *c, const char *host, size_t *n,
+                                           unsigned flags, mb_error **err)
+{
+    *n = 0;
+    return check(c, NULL, false, CSLOT(c, network_list), "network_list", flags, 0, err)
+               ? c->driver->network_list(c, host, n, flags, err) : NULL;
+}
+
+/* ---------------------------------------------------------------- instances */
+
+bool mb_driver_create(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                       mb_error **err)
 {
-    if (!check(d, i, true, SLOT(d, create), "create", err))
+    if (!check(c, i, true, CSLOT(c, create), "create", flags, 0, err))
         return false;
     if (i->cpus < 1 || i->memory == 0) {
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs at least 1 cpu and some "
                      "memory", i->name);
         return false;
     }
-    return d->create(i, flags, err);
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->create(c, &x, flags, err);
 }
 
-bool mb_driver_start(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
+/* start, suspend, resume, destroy: the same shape */
+static bool inst_op(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                    unsigned accepted, mb_drv_inst_op slot, const char *op, mb_error **err)
+{
+    if (!check(c, i, true, slot != NULL, op, flags, accepted, err))
+        return false;
+    struct mb_instance x = with_conn(c, i);
+    return slot(c, &x, flags, err);
+}
+
+#define SLOT_OF(c, f) ((c) && (c)->driver ? (c)->driver->f : NULL)
+
+bool mb_driver_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                      mb_error **err)
 {
-    return check(d, i, true, SLOT(d, start), "start", err) && d->start(i, flags, err);
+    return inst_op(c, i, flags, 0, SLOT_OF(c, start), "start", err);
 }
 
-bool mb_driver_shutdown(const struct mb_driver *d, const struct mb_instance *i, double timeout,
+bool mb_driver_shutdown(struct mb_conn *c, const struct mb_instance *i, double timeout,
                         unsigned flags, mb_error **err)
 {
-    return check(d, i, true, SLOT(d, shutdown), "shutdown", err)
-           && d->shutdown(i, timeout < 0 ? 0 : timeout, flags, err);
+    if (!check(c, i, true, CSLOT(c, shutdown), "shutdown", flags, MB_FORCE, err))
+        return false;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->shutdown(c, &x, timeout < 0 ? 0 : timeout, flags, err);
 }
 
-bool mb_driver_suspend(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
+bool mb_driver_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                        mb_error **err)
 {
-    return check(d, i, true, SLOT(d, suspend), "suspend", err) && d->suspend(i, flags, err);
+    return inst_op(c, i, flags, 0, SLOT_OF(c, suspend), "suspend", err);
 }
 
-bool mb_driver_resume(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
+bool mb_driver_resume(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                       mb_error **err)
 {
-    return check(d, i, true, SLOT(d, resume), "resume", err) && d->resume(i, flags, err);
+    return inst_op(c, i, flags, 0, SLOT_OF(c, resume), "resume", err);
 }
 
 /* Shared scope (ARCHITECTURE.md): QEMU and libvirt see the same instances,
- * and a live instance belongs to the driver that runs it. Each leaves a
- * trace in the instance directory while it holds one; a driver that sees the
- * instance stopped asks the scope's other drivers whose trace is there (so
- * the plugin is loaded only when libvirt may hold it). */
-static const struct { const char *scope, *driver, *trace; } scope_traces[] = {
-    {"qemu", "qemu", "qemu.pid"},
-    {"qemu", "qemu", "suspend.state"},
-    {"qemu", "libvirt", "libvirt.domain"},
-};
-
-static bool live_elsewhere(const struct mb_driver *d, const struct mb_instance *i,
-                           unsigned flags)
+ * and a live instance belongs to the driver that runs it. Each lists the
+ * marker files it keeps in the instance directory while it holds one; a
+ * driver that sees the instance stopped asks the scope's other drivers whose
+ * marker is there (so the plugin is loaded only when one of its drivers may
+ * hold it). */
+static const char *live_elsewhere(const struct mb_conn *c, const struct mb_instance *i,
+                                  unsigned flags)
 {
-    const char *asked = NULL;
-    for (size_t k = 0; k < sizeof scope_traces / sizeof scope_traces[0]; k++) {
-        const char *other = scope_traces[k].driver;
-        if (d->scope == NULL || strcmp(scope_traces[k].scope, d->scope) != 0
-            || strcmp(other, d->name) == 0 || (asked && strcmp(asked, other) == 0))
+    const struct mb_driver *d = c->driver;
+    for (const struct mb_driver_entry *e = mb_driver_registry; e->name; e++) {
+        const struct mb_driver *t = e->table;
+        const char *scope = t ? t->scope : e->scope;
+        const char *const *markers = t ? t->markers : e->markers;
+        if (scope == NULL || d->scope == NULL || strcmp(scope, d->scope) != 0
+            || strcmp(e->name, d->name) == 0)
             continue;
-        char p[4096];
-        int n = snprintf(p, sizeof p, "%s/%s", i->dir, scope_traces[k].trace);
-        if (n < 0 || (size_t)n >= sizeof p || access(p, F_OK) != 0)
+        bool marked = false;
+        for (const char *const *m = markers; m && *m && !marked; m++) {
+            char p[4096];
+            int n = snprintf(p, sizeof p, "%s/%s", i->dir, *m);
+            marked = n > 0 && (size_t)n < sizeof p && access(p, F_OK) == 0;
+        }
+        if (!marked)
             continue;
-        asked = other;
-        const struct mb_driver *o = mb_driver_find(other, NULL);
-        if (o == NULL || o->state == NULL || o->scope == NULL || d->scope == NULL
-            || strcmp(o->scope, d->scope) != 0)
+        const struct mb_driver *o = mb_driver_find(e->name, NULL);
+        if (o == NULL || o->state == NULL)
             continue;
-        enum mb_state s = o->state(i, flags | MB_STATE_OWN, NULL);
+        /* the other driver, with no configuration of its own: its marker names
+           what it needs */
+        struct mb_conn oc = {.driver = o};
+        struct mb_instance x = with_conn(&oc, i);
+        enum mb_state s = o->state(&oc, &x, flags | MB_STATE_OWN, NULL);
         if (s == MB_STATE_RUNNING || s == MB_STATE_STARTING || s == MB_STATE_SUSPENDED)
-            return true;
+            return o->name;
     }
-    return false;
+    return NULL;
 }
 
-enum mb_state mb_driver_state(const struct mb_driver *d, const struct mb_instance *i,
+enum mb_state mb_driver_state(struct mb_conn *c, const struct mb_instance *i, const char **owner,
                               unsigned flags, mb_error **err)
 {
-    if (!check(d, i, true, SLOT(d, state), "state", err))
+    if (owner)
+        *owner = NULL;
+    if (!check(c, i, true, CSLOT(c, state), "state", flags, MB_STATE_OWN, err))
         return MB_STATE_UNKNOWN;
-    enum mb_state s = d->state(i, flags, err);
-    if ((s == MB_STATE_STOPPED || s == MB_STATE_ABSENT) && !(flags & MB_STATE_OWN)
-        && live_elsewhere(d, i, flags))
-        return MB_STATE_ELSEWHERE;
+    struct mb_instance x = with_conn(c, i);
+    enum mb_state s = c->driver->state(c, &x, flags, err);
+    if ((s == MB_STATE_STOPPED || s == MB_STATE_ABSENT) && !(flags & MB_STATE_OWN)) {
+        const char *o = live_elsewhere(c, i, flags);
+        if (o) {
+            if (owner)
+                *owner = o;
+            return MB_STATE_ELSEWHERE;
+        }
+    }
     return s;
 }
 
-bool mb_driver_destroy(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
+bool mb_driver_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                        mb_error **err)
 {
-    return check(d, i, true, SLOT(d, destroy), "destroy", err) && d->destroy(i, flags, err);
+    return inst_op(c, i, flags, MB_KEEP_DISKS, SLOT_OF(c, destroy), "destroy", err);
 }
 
-bool mb_driver_ssh_address(const struct mb_driver *d, const struct mb_instance *i,
+pid_t mb_driver_pid(struct mb_conn *c, const struct mb_instance *i, unsigned flags, mb_error **err)
+{
+    if (!check(c, i, true, CSLOT(c, pid), "pid", flags, 0, err))
+        return -1;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->pid(c, &x, flags, err);
+}
+
+bool mb_driver_ssh_address(struct mb_conn *c, const struct mb_instance *i,
                            struct mb_address *addr, unsigned flags, mb_error **err)
 {
-    if (!check(d, i, true, SLOT(d, ssh_address), "ssh_address", err))
+    if (!check(c, i, true, CSLOT(c, ssh_address), "ssh_address", flags, 0, err))
         return false;
     memset(addr, 0, sizeof *addr);
-    return d->ssh_address(i, addr, flags, err);
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->ssh_address(c, &x, addr, flags, err);
 }
 
-char **mb_driver_ipv4(const struct mb_driver *d, const struct mb_instance *i, unsigned flags,
+bool mb_driver_exec(struct mb_conn *c, const struct mb_instance *i, const struct mb_exec *x,
+                    int *status, unsigned flags, mb_error **err)
+{
+    if (!check(c, i, true, CSLOT(c, exec), "exec", flags, MB_EXEC_TTY, err))
+        return false;
+    if (x == NULL || status == NULL || (x->argv && x->argv[0] == NULL)) {
+        mb_error_set(err, MB_ERR_USAGE, "exec: needs a command (or none, for a shell) and a "
+                     "place for its status");
+        return false;
+    }
+    for (const char *const *e = x->env; e && *e; e++)
+        if (strchr(*e, '=') == NULL || **e == '=') {
+            mb_error_set(err, MB_ERR_USAGE, "exec: the environment needs NAME=VALUE, got "
+                         "\"%s\"", *e);
+            return false;
+        }
+    struct mb_instance xi = with_conn(c, i);
+    return c->driver->exec(c, &xi, x, status, flags, err);
+}
+
+char **mb_driver_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                       mb_error **err)
 {
-    return check(d, i, true, SLOT(d, ipv4), "ipv4", err) ? d->ipv4(i, flags, err) : NULL;
+    if (!check(c, i, true, CSLOT(c, ipv4), "ipv4", flags, 0, err))
+        return NULL;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->ipv4(c, &x, flags, err);
 }
 
-char *mb_driver_console_log(const struct mb_driver *d, const struct mb_instance *i,
-                            size_t max_bytes, unsigned flags, mb_error **err)
+char *mb_driver_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max_bytes,
+                            unsigned flags, mb_error **err)
 {
-    return check(d, i, true, SLOT(d, console_log), "console_log", err)
-               ? d->console_log(i, max_bytes, flags, err) : NULL;
+    if (!check(c, i, true, CSLOT(c, console_log), "console_log", flags, 0, err))
+        return NULL;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->console_log(c, &x, max_bytes, flags, err);
 }
 
-static bool check_snapshot(const struct mb_driver *d, const struct mb_instance *i,
-                           bool slot, const char *op, const char *snapshot,
-                           mb_error **err)
+/* ---------------------------------------------------------------- storage */
+
+static bool check_snapshot(const struct mb_conn *c, const struct mb_instance *i, bool slot,
+                           const char *op, const char *snapshot, unsigned flags, mb_error **err)
 {
-    if (!check(d, i, true, slot, op, err))
+    if (!check(c, i, true, slot, op, flags, 0, err))
         return false;
     if (snapshot == NULL || *snapshot == '\0' || strchr(snapshot, '/')) {
         mb_error_set(err, MB_ERR_USAGE, "%s: invalid snapshot name \"%s\"", op,
@@ -266,61 +568,97 @@ static bool check_snapshot(const struct mb_driver *d, const struct mb_instance *
     return true;
 }
 
-bool mb_driver_snapshot_take(const struct mb_driver *d, const struct mb_instance *i,
+static bool snap_op(struct mb_conn *c, const struct mb_instance *i, const char *snapshot,
+                    unsigned flags, mb_drv_snapshot_op slot, const char *op, mb_error **err)
+{
+    if (!check_snapshot(c, i, slot != NULL, op, snapshot, flags, err))
+        return false;
+    struct mb_instance x = with_conn(c, i);
+    return slot(c, &x, snapshot, flags, err);
+}
+
+bool mb_driver_snapshot_take(struct mb_conn *c, const struct mb_instance *i,
                              const char *snapshot, unsigned flags, mb_error **err)
 {
-    return check_snapshot(d, i, SLOT(d, snapshot_take), "snapshot", snapshot, err)
-           && d->snapshot_take(i, snapshot, flags, err);
+    return snap_op(c, i, snapshot, flags, SLOT_OF(c, snapshot_take), "snapshot", err);
 }
 
-bool mb_driver_snapshot_restore(const struct mb_driver *d, const struct mb_instance *i,
+bool mb_driver_snapshot_restore(struct mb_conn *c, const struct mb_instance *i,
                                 const char *snapshot, unsigned flags, mb_error **err)
 {
-    return check_snapshot(d, i, SLOT(d, snapshot_restore), "restore", snapshot, err)
-           && d->snapshot_restore(i, snapshot, flags, err);
+    return snap_op(c, i, snapshot, flags, SLOT_OF(c, snapshot_restore), "restore", err);
 }
 
-bool mb_driver_snapshot_delete(const struct mb_driver *d, const struct mb_instance *i,
+bool mb_driver_snapshot_delete(struct mb_conn *c, const struct mb_instance *i,
                                const char *snapshot, unsigned flags, mb_error **err)
 {
-    return check_snapshot(d, i, SLOT(d, snapshot_delete), "snapshot delete", snapshot, err)
-           && d->snapshot_delete(i, snapshot, flags, err);
+    return snap_op(c, i, snapshot, flags, SLOT_OF(c, snapshot_delete), "snapshot delete", err);
 }
 
-char **mb_driver_snapshot_list(const struct mb_driver *d, const struct mb_instance *i,
-                               unsigned flags, mb_error **err)
+char **mb_driver_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                               mb_error **err)
 {
-    return check(d, i, true, SLOT(d, snapshot_list), "snapshot list", err)
-               ? d->snapshot_list(i, flags, err) : NULL;
+    if (!check(c, i, true, CSLOT(c, snapshot_list), "snapshot list", flags, 0, err))
+        return NULL;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->snapshot_list(c, &x, flags, err);
 }
 
-bool mb_driver_clone(const struct mb_driver *d, const struct mb_instance *i,
-                     const struct mb_instance *target, unsigned flags, mb_error **err)
+/* clone and rename: an instance and its new self */
+static bool pair_op(struct mb_conn *c, const struct mb_instance *i,
+                    const struct mb_instance *target, unsigned flags, bool slot,
+                    const char *op, mb_error **err)
 {
-    if (!check(d, i, true, SLOT(d, clone), "clone", err))
+    if (!check(c, i, true, slot, op, flags, 0, err)
+        || !check(c, target, true, slot, op, 0, 0, err))
         return false;
-    if (!check(d, target, true, SLOT(d, clone), "clone", err))
-        return false;
-    return d->clone(i, target, flags, err);
-}
-
-bool mb_driver_resize_disk(const struct mb_driver *d, const struct mb_instance *i,
-                           uint64_t bytes, unsigned flags, mb_error **err)
-{
-    return check(d, i, true, SLOT(d, resize_disk), "resize_disk", err)
-           && d->resize_disk(i, bytes, flags, err);
-}
-
-static bool check_mount(const struct mb_driver *d, const struct mb_instance *i,
-                        bool slot, const char *op, const struct mb_mount_spec *m,
-                        mb_error **err)
-{
-    if (d != NULL && !slot) {
-        mb_error_set(err, MB_ERR_UNSUPPORTED, "unsupported: %s is not supported by the %s "
-                     "driver (try: --type classic)", op, d->name);
+    if (strcmp(i->name, target->name) == 0 || strcmp(i->dir, target->dir) == 0) {
+        mb_error_set(err, MB_ERR_USAGE, "%s: the new instance needs a name and a directory of "
+                     "its own", op);
         return false;
     }
-    if (!check(d, i, true, slot, op, err))
+    return true;
+}
+
+bool mb_driver_clone(struct mb_conn *c, const struct mb_instance *i,
+                     const struct mb_instance *target, unsigned flags, mb_error **err)
+{
+    if (!pair_op(c, i, target, flags, CSLOT(c, clone), "clone", err))
+        return false;
+    struct mb_instance x = with_conn(c, i), t = with_conn(c, target);
+    return c->driver->clone(c, &x, &t, flags, err);
+}
+
+bool mb_driver_rename(struct mb_conn *c, const struct mb_instance *i,
+                      const struct mb_instance *target, unsigned flags, mb_error **err)
+{
+    if (!pair_op(c, i, target, flags, CSLOT(c, rename), "rename", err))
+        return false;
+    struct mb_instance x = with_conn(c, i), t = with_conn(c, target);
+    return c->driver->rename(c, &x, &t, flags, err);
+}
+
+bool mb_driver_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
+                           unsigned flags, mb_error **err)
+{
+    if (!check(c, i, true, CSLOT(c, resize_disk), "resize_disk", flags, 0, err))
+        return false;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->resize_disk(c, &x, bytes, flags, err);
+}
+
+/* ---------------------------------------------------------------- mounts */
+
+static bool check_mount(const struct mb_conn *c, const struct mb_instance *i, bool slot,
+                        const char *op, const struct mb_mount_spec *m, unsigned flags,
+                        mb_error **err)
+{
+    if (c != NULL && c->driver != NULL && !slot) {
+        mb_error_set(err, MB_ERR_UNSUPPORTED, "unsupported: %s is not supported by the %s "
+                     "driver (try: --type classic)", op, c->driver->name);
+        return false;
+    }
+    if (!check(c, i, true, slot, op, flags, 0, err))
         return false;
     if (m == NULL || m->source == NULL || m->tag == NULL || m->source[0] != '/') {
         mb_error_set(err, MB_ERR_USAGE, "%s: a mount needs an absolute source and a tag", op);
@@ -329,16 +667,20 @@ static bool check_mount(const struct mb_driver *d, const struct mb_instance *i,
     return true;
 }
 
-bool mb_driver_mount_native(const struct mb_driver *d, const struct mb_instance *i,
+bool mb_driver_mount_native(struct mb_conn *c, const struct mb_instance *i,
                             const struct mb_mount_spec *m, unsigned flags, mb_error **err)
 {
-    return check_mount(d, i, SLOT(d, mount_native), "mount_native", m, err)
-           && d->mount_native(i, m, flags, err);
+    if (!check_mount(c, i, CSLOT(c, mount_native), "mount_native", m, flags, err))
+        return false;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->mount_native(c, &x, m, flags, err);
 }
 
-bool mb_driver_umount_native(const struct mb_driver *d, const struct mb_instance *i,
+bool mb_driver_umount_native(struct mb_conn *c, const struct mb_instance *i,
                              const struct mb_mount_spec *m, unsigned flags, mb_error **err)
 {
-    return check_mount(d, i, SLOT(d, umount_native), "umount_native", m, err)
-           && d->umount_native(i, m, flags, err);
+    if (!check_mount(c, i, CSLOT(c, umount_native), "umount_native", m, flags, err))
+        return false;
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->umount_native(c, &x, m, flags, err);
 }

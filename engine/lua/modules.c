@@ -17,7 +17,6 @@ const struct mb_module mb_modules[] = {
     /* in the plugin (loaded on first require): libssh2, libcurl */
     {"moonbase.engine.ssh", mb_plugin_lua_loader},
     {"moonbase.engine.image", mb_plugin_lua_loader},
-    {"moonbase.engine.libvirt", mb_plugin_lua_loader}, /* libvirt networks */
     {"moonbase.engine.httpd", mb_plugin_lua_loader},   /* the daemon (libwebsockets) */
     {"moonbase.engine.tls", mb_plugin_lua_loader},     /* its certificates (libcrypto) */
     {"moonbase.engine.client", luaopen_moonbase_engine_client},

@@ -15,15 +15,20 @@ local errors = require("moonbase.errors")
 
 local M = {}
 
--- The facades whose routed functions are replaced (api.routes' modules).
-M.facades = {
-  instance = require("moonbase.instance"), settings = require("moonbase.settings"),
-  images = require("moonbase.images"), remotes = require("moonbase.remotes"),
-  network = require("moonbase.network"), mounts = require("moonbase.mounts"),
-  forwards = require("moonbase.forwards"), recipe = require("moonbase.recipe"),
-  transfer = require("moonbase.transfer"), events = require("moonbase.events"),
-  trust = require("moonbase.trust"),
-}
+-- The facades whose routed functions are replaced (api.routes' modules),
+-- loaded by install(): a command that runs locally (every command without a
+-- daemon) loads only the facades it uses itself.
+M.facades = {}
+function M.load_facades()
+  local f = M.facades
+  f.instance, f.settings = require("moonbase.instance"), require("moonbase.settings")
+  f.images, f.remotes = require("moonbase.images"), require("moonbase.remotes")
+  f.network, f.mounts = require("moonbase.network"), require("moonbase.mounts")
+  f.forwards, f.recipe = require("moonbase.forwards"), require("moonbase.recipe")
+  f.transfer, f.events = require("moonbase.transfer"), require("moonbase.events")
+  f.trust = require("moonbase.trust")
+  return f
+end
 
 ---The daemon to use: the environment, then client.server; nil for none.
 function M.server()
@@ -277,6 +282,7 @@ end
 function M.install(url)
   local target = M.parse_url(url)
   M.target = target
+  M.load_facades()
   for _, r in ipairs(api.routes) do
     local module, fn = r.fn:match("^(.-)%.([^.]+)$")
     local mod = M.facades[module]

@@ -156,7 +156,7 @@ end
 ---KEY=VALUE for the values a setting allows (enums and booleans).
 ---@return string[]
 function M.setting_values(key)
-  local ok, schema = pcall(function() return require("moonbase.settings").schema[key] end)
+  local ok, schema = pcall(function() return require("moonbase.settings").describe(key) end)
   local s = ok and schema or nil
   local values = s and (s.values or (s.type == "bool" and { "true", "false" })) or {}
   local out = {}

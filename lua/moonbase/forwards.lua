@@ -41,9 +41,8 @@ end
 ---Adds a forward; applied at once when the instance runs.
 function M.add(name, f)
   instances.get(name)
-  if not drivers.uses_agent() then
-    errors.raise("forward: the test driver has no guest to forward to", "unsupported")
-  end
+  -- the agent serves forwards over its SSH session to the guest
+  errors.check("forward", drivers.current():supports("ssh", "forward"))
   instances.get(name) -- a clear error for a missing instance, before locking
   local lock <close> = instances.lock(name)
   local rec = instances.get(name)

@@ -7,11 +7,7 @@
 local drivers = require("moonbase._core.drivers")
 local instances = require("moonbase._core.instances")
 local lifecycle = require("moonbase._core.lifecycle")
-local launch = require("moonbase._core.launch")
-local guest = require("moonbase._core.guest")
-local boot = require("moonbase._core.boot")
 local keys = require("moonbase._core.keys")
-local remote = require("moonbase._core.libvirt_remote")
 
 local M = {}
 
@@ -29,7 +25,7 @@ M.use_driver = drivers.use
 ---@return boolean
 M.uses_agent = drivers.uses_agent
 
----The visible instance scope (qemu and libvirt share "qemu").
+---The visible instance scope (QEMU and libvirt share one).
 ---@return string
 M.scope = drivers.scope
 
@@ -86,7 +82,10 @@ M.info = lifecycle.info
 ---Creates and starts an instance.
 ---@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table, mounts?: (string|table)[], networks?: (string|table)[], forwards?: table[], bridged?: boolean, host?: string}
 ---@return table record
-function M.launch(o) return launch.run(o) end
+function M.launch(o)
+  -- launch's modules (images, keys, seeds) load only for a launch
+  return require("moonbase._core.launch").run(o)
+end
 
 ---Starts a stopped instance, or resumes a suspended one.
 ---@param name string
@@ -135,27 +134,29 @@ M.update = lifecycle.update
 ---@param argv? string[]
 ---@param o? {env?: string[], workdir?: string, pty?: boolean, interactive?: boolean}
 ---@return integer
-M.exec = guest.exec
+function M.exec(name, argv, o) return require("moonbase._core.guest").exec(name, argv, o) end
 
 ---The agent's main (the hidden `moonbase agent` command).
-function M.run_agent(name, opts) return boot.agent_main(name, opts) end
+function M.run_agent(name, opts) return require("moonbase._core.boot").agent_main(name, opts) end
 
 ---How OpenSSH reaches a running instance: {host, port, user, key, host_key,
----proxy_command?}, or nil, message when the driver has no SSH endpoint.
+---proxy_command?}, or nil, message, code: the dispatcher's "unsupported"
+---when the driver's guests are not reached over SSH.
 ---@param name string
----@return table?, string?
+---@return table?, string?, string?
 function M.ssh_endpoint(name)
   local rec = instances.get(name)
+  local drv = drivers.for_record(rec)
+  local ok, msg, code = drv:supports("ssh", "SSH")
+  if not ok then return nil, msg, code end
+  local host, port, proxy = drv:ssh_address(instances.spec(rec))
+  if not host then return nil, port, proxy end
   if not rec.host_key then
-    return nil, string.format("instance \"%s\" has no SSH endpoint (the %s driver has no guest)",
-      name, rec.driver)
+    return nil, string.format("instance \"%s\" has no pinned SSH host key", name), "failed"
   end
-  local host, port = drivers.current():ssh_address(instances.spec(rec))
-  if not host then return nil, tostring(port) end
+  -- on another host: host:port are as that host sees them, reached through it
   return { host = host, port = port, user = rec.user, key = keys.client_key_path(),
-    host_key = rec.host_key,
-    -- on another libvirt host: host:port are that host's loopback
-    proxy_command = rec.host and remote.proxy_command(rec.host) or nil }
+    host_key = rec.host_key, proxy_command = proxy }
 end
 
 return M

@@ -73,7 +73,7 @@ function M.add(src, targets, o)
       errors.raise(string.format("mount: instance \"%s\" is deleted (try: moonbase recover %s)",
         name, name), "state")
     end
-    check_supported(drv, kind, instances.spec(rec), "mount")
+    check_supported(drv, kind, "mount")
     local target = M.check_target(dst or M.default_target(source, rec.user), "mount")
     if find(rec, target) then
       errors.usage(string.format("mount: \"%s\" already has a mount at %s (try: moonbase " ..
@@ -91,7 +91,7 @@ function M.add(src, targets, o)
       errors.raise(string.format("mount: instance \"%s\" is suspended (try: moonbase start %s " ..
         "first)", name, name), "state")
     end
-    local restart = kind == "native" and st == "running" and drivers.uses_agent()
+    local restart = kind == "native" and st == "running" and drivers.has("ssh")
     if restart and not o.restart then
       errors.raise(string.format("mount: adding a native mount to running instance \"%s\" " ..
         "needs a restart (try: moonbase mount --restart ..., or --type classic)", name),
@@ -119,7 +119,7 @@ function M.add(src, targets, o)
       end
       if m.type == "native" then
         errors.check("mount", drv:mount_native(instances.spec(rec), m))
-      elseif drivers.uses_agent() then
+      elseif drivers.has("ssh") then
         start_classic(rec, m)
       end
       rec.mounts = rec.mounts or {}
@@ -166,7 +166,7 @@ function M.remove(arg, o)
       errors.raise(string.format("umount: instance \"%s\" is suspended (try: moonbase start " ..
         "%s first)", name, name), "state")
     end
-    local live = st == "running" and drivers.uses_agent()
+    local live = st == "running" and drivers.has("ssh")
     for _, m in ipairs(chosen) do
       if m.type == "native" then
         if live then
@@ -174,7 +174,7 @@ function M.remove(arg, o)
           guest_run(rec, M.native_umount_command(m), "umount")
         else
           errors.check("umount", drv:umount_native(instances.spec(rec), m))
-          rec.fstab_stale = drivers.uses_agent() or nil -- the guest's fstab, at next start
+          rec.fstab_stale = drivers.has("ssh") or nil -- the guest's fstab, at next start
         end
       elseif live then
         guest_call(rec, { op = "umount", remote = m.target,

@@ -12,9 +12,20 @@ require("moonbase._core.bridged")   -- local.bridged-network
 
 local M = {}
 
----Every key's type, values, default and help.
+---The keys registered so far (a driver's keys only once asked for: use
+---describe or all).
 ---@type table<string, moonbase.SettingKey>
 M.schema = core.schema
+
+---A key's type, values, default and help (nil for an unknown key or a
+---per-instance one); a driver's keys are known once asked for.
+---@param key string
+---@return moonbase.SettingKey?
+M.describe = core.describe
+
+---Every key's definition, the drivers' keys included.
+---@return table<string, moonbase.SettingKey>
+M.all = core.all
 
 ---All keys, sorted (per-instance keys of the current scope included).
 ---@return string[]

@@ -55,8 +55,6 @@ M.environment = {
   { "MOONBASE_RECIPE_BUDGET", "seconds a recipe may take to load (default 5)" },
   { "MOONBASE_RECIPE_OUTPUT_BUDGET", "seconds one recipe output may take (default 300)" },
   { "MOONBASE_RECIPE_MEMORY", "MiB of memory a recipe may use while it loads (default 512)" },
-  { "MOONBASE_LIBVIRT_URI", "set by moonbase for the agents of libvirt instances, from " ..
-    "the setting local.libvirt.uri (set that instead)" },
   { "SOURCE_DATE_EPOCH", "the time written into cloud-init seed ISOs (for reproducible " ..
     "seeds); default now" },
   { "PATH", "where moonbase-NAME commands, qemu-system-x86_64 and qemu-img are found" },
@@ -248,13 +246,14 @@ end
 ---@return string
 function M.settings_markdown()
   local settings = require("moonbase.settings")
+  local schema = settings.all()
   local keys = {}
-  for k in pairs(settings.schema) do keys[#keys + 1] = k end
+  for k in pairs(schema) do keys[#keys + 1] = k end
   table.sort(keys)
   local function cell(s) return (tostring(s):gsub("|", "\\|")) end
   local out = { "| key | values | default | what it does |", "|---|---|---|---|" }
   for _, k in ipairs(keys) do
-    local s = settings.schema[k]
+    local s = schema[k]
     local values = s.values and ("`" .. table.concat(s.values, "`, `") .. "`") or
       ({ bool = "`true`, `false`", name = "an instance name", int = "a whole number" })[s.type] or
       "text"

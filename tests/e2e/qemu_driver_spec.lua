@@ -43,8 +43,19 @@ local function free_port()
   error("no free port on 127.0.0.1")
 end
 
+-- A Lua literal of v (tables, strings, numbers, booleans).
+local function literal(v)
+  if type(v) ~= "table" then return string.format("%q", v) end
+  local parts = {}
+  for k, x in pairs(v) do
+    parts[#parts + 1] = string.format("[%s] = %s", literal(k), literal(x))
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 describe("qemu driver on a real VM #e2e", function()
   local drv, img, tmp, inst, ssh_base
+  local DISK, SEED, SSH_PORT -- the instance's overlay and seed, its SSH forward
 
   local function qemu_pid()
     local s = fs.read(inst.dir .. "/qemu.pid")
@@ -76,7 +87,7 @@ describe("qemu driver on a real VM #e2e", function()
       assert(qemu_pid() and process.alive(qemu_pid()), "QEMU died:\n" .. console())
       return ready_count() > (seen or 0)
     end)
-    wait_for("SSH on 127.0.0.1:" .. inst.ssh_port, 60, function()
+    wait_for("SSH on 127.0.0.1:" .. SSH_PORT, 60, function()
       return ssh("true") == 0
     end)
     return util.now() - t0
@@ -84,13 +95,10 @@ describe("qemu driver on a real VM #e2e", function()
 
   -- Starts inst from a separate moonbase process, which exits at once.
   local function start_elsewhere(i)
-    local fields = {}
-    for k, v in pairs(i) do
-      if type(v) ~= "table" then fields[#fields + 1] = string.format("[%q] = %q", k, v) end
-    end
     local script = tmp .. "/start-elsewhere.lua"
-    assert(fs.write(script, "local d = assert(require('moonbase.engine.driver').get('qemu'))\n"
-      .. "assert(d:start({" .. table.concat(fields, ", ") .. "}))\n"))
+    assert(fs.write(script, "local d = assert(require('moonbase.engine.driver').open('qemu', "
+      .. "{ ['restrict-user-network'] = true }))\n"
+      .. "assert(d:start(" .. literal(i) .. "))\n"))
     must({ fs.readlink("/proc/self/exe"), "--lua", script })
   end
 
@@ -103,7 +111,7 @@ describe("qemu driver on a real VM #e2e", function()
   setup(function()
     if not have("qemu-system-x86_64") or not have("qemu-img") then return end
     img = assert(tiny_image())
-    drv = assert(core_driver.get("qemu"))
+    drv = assert(core_driver.open("qemu", { ["restrict-user-network"] = true }))
     tmp = must({ "mktemp", "-d", "/tmp/mb-e2e-qemu-XXXXXX" }):gsub("%s+$", "")
     local home = tmp .. "/home"
     local dir = home .. "/data/instances/qemu/e2e-vm"
@@ -113,12 +121,14 @@ describe("qemu driver on a real VM #e2e", function()
     must({ "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@e2e-vm",
       "-f", tmp .. "/hostkey" })
     local meta = fs.read(img .. "/metadata.json")
+    DISK, SEED, SSH_PORT = dir .. "/disk.qcow2", dir .. "/cidata.iso", free_port()
     inst = {
-      name = "e2e-vm", dir = dir, disk = dir .. "/disk.qcow2", image = img .. "/disk.qcow2",
-      seed = dir .. "/cidata.iso", kernel = img .. "/vmlinuz", initrd = img .. "/initrd.img",
-      cmdline = meta:match('"kernel_cmdline"%s*:%s*"([^"]*)"'), cpus = 1,
-      memory = 256 * 1024 * 1024, disk_size = 1024 * 1024 * 1024, ssh_port = free_port(),
-      mac = MAC, user_net_restrict = true,
+      name = "e2e-vm", dir = dir,
+      image = { path = img .. "/disk.qcow2", kernel = img .. "/vmlinuz",
+        initrd = img .. "/initrd.img",
+        cmdline = meta:match('"kernel_cmdline"%s*:%s*"([^"]*)"') },
+      cpus = 1, memory = 256 * 1024 * 1024, disk_size = 1024 * 1024 * 1024,
+      nics = { { attach = "user", mac = MAC, host_port = SSH_PORT } },
     }
     local user = meta:match('"default_user"%s*:%s*"([^"]*)"') or "debian"
     local hostpub = fs.read(tmp .. "/hostkey.pub"):gsub("%s+$", "")
@@ -132,7 +142,7 @@ describe("qemu driver on a real VM #e2e", function()
       "  ed25519_public: " .. hostpub,
       "",
     }, "\n")
-    assert(iso.write(inst.seed, "cidata", {
+    assert(iso.write(SEED, "cidata", {
       ["meta-data"] = "instance-id: iid-e2e-" .. util.getpid() .. "\nlocal-hostname: e2e-vm\n",
       ["user-data"] = user_data,
       ["network-config"] = "version: 2\nethernets:\n  primary:\n    match:\n      macaddress: \""
@@ -141,12 +151,12 @@ describe("qemu driver on a real VM #e2e", function()
     -- busybox's volume_id (the tiny image's findfs, like CirrOS's) reads a
     -- 68 KiB superblock buffer and ignores any device smaller than that; the
     -- seed writer does not pad yet, so pad here (genisoimage pads too)
-    local st = fs.stat(inst.seed)
-    if st.size < 69632 then assert(fs.truncate(inst.seed, 1024 * 1024)) end
+    local st = fs.stat(SEED)
+    if st.size < 69632 then assert(fs.truncate(SEED, 1024 * 1024)) end
     local kh = tmp .. "/known_hosts"
-    assert(fs.write(kh, string.format("[127.0.0.1]:%d %s\n", inst.ssh_port,
+    assert(fs.write(kh, string.format("[127.0.0.1]:%d %s\n", SSH_PORT,
       hostpub:match("^(%S+ %S+)"))))
-    ssh_base = { "ssh", "-p", tostring(inst.ssh_port), "-i", tmp .. "/id_user",
+    ssh_base = { "ssh", "-p", tostring(SSH_PORT), "-i", tmp .. "/id_user",
       "-o", "UserKnownHostsFile=" .. kh, "-o", "StrictHostKeyChecking=yes",
       "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
       user .. "@127.0.0.1" }
@@ -188,7 +198,7 @@ describe("qemu driver on a real VM #e2e", function()
       assert.equal("absent", drv:state(inst))
       assert(drv:create(inst))
       assert.equal("stopped", drv:state(inst))
-      local info = must({ "qemu-img", "info", "--output=json", inst.disk })
+      local info = must({ "qemu-img", "info", "--output=json", DISK })
       assert.truthy(info:find('"backing-filename": "' .. img .. '/disk.qcow2"', 1, true))
       assert.truthy(info:find('"virtual-size": 1073741824', 1, true))
 
@@ -202,7 +212,7 @@ describe("qemu driver on a real VM #e2e", function()
       timings["boot to SSH"] = wait_ssh(t0)
       assert.equal("running", drv:state(inst))
       local host, port = drv:ssh_address(inst)
-      assert.same({ "127.0.0.1", inst.ssh_port }, { host, port })
+      assert.same({ "127.0.0.1", SSH_PORT }, { host, port })
       assert.same({}, drv:ipv4(inst))
 
       -- native mounts need a restart while QEMU runs
@@ -274,7 +284,7 @@ describe("qemu driver on a real VM #e2e", function()
       assert.is_nil(process.wait(pid, true))
 
       assert(drv:destroy(inst))
-      assert.is_false(exists(inst.disk))
+      assert.is_false(exists(DISK))
       assert.equal("absent", drv:state(inst))
       inst.mounts = nil
     end)
@@ -296,9 +306,9 @@ describe("qemu driver on a real VM #e2e", function()
       assert.same({}, drv:snapshot_list(inst))
 
       local cdir = inst.dir .. "-clone"
-      local clone = { name = "e2e-clone", dir = cdir, disk = cdir .. "/disk.qcow2" }
+      local clone = { name = "e2e-clone", dir = cdir }
       assert(drv:clone(inst, clone))
-      local info = must({ "qemu-img", "info", "--output=json", clone.disk })
+      local info = must({ "qemu-img", "info", "--output=json", cdir .. "/disk.qcow2" })
       assert.truthy(info:find('"backing-filename": "' .. img .. '/disk.qcow2"', 1, true))
       assert.equal("stopped", drv:state(clone))
       assert(drv:destroy(clone))
@@ -318,7 +328,7 @@ describe("qemu driver on a real VM #e2e", function()
       assert.equal("state", code)
       -- a running disk grows through QMP block_resize
       assert(drv:resize_disk(inst, 3 * 1024 ^ 3))
-      local live = must({ "qemu-img", "info", "-U", "--output=json", inst.disk })
+      local live = must({ "qemu-img", "info", "-U", "--output=json", DISK })
       assert.truthy(live:find('"virtual-size": 3221225472', 1, true), live)
       local pid = qemu_pid()
       assert.is_nil(process.wait(pid, true)) -- not our child
@@ -335,7 +345,8 @@ describe("qemu driver on a real VM #e2e", function()
     assert(drv:create(inst))
     local bad = {}
     for k, v in pairs(inst) do bad[k] = v end
-    bad.kernel = tmp .. "/no-such-vmlinuz"
+    bad.image = { path = inst.image.path, kernel = tmp .. "/no-such-vmlinuz",
+      initrd = inst.image.initrd, cmdline = inst.image.cmdline }
     local ok, msg, code = drv:start(bad)
     assert.is_nil(ok)
     assert.equal("failed", code)

@@ -22,7 +22,7 @@ describe("docs", function()
   it("the getting-started settings table lists every key of the schema", function()
     local text = fs.read(helpers.src .. "/docs/getting-started.md")
     local section = text:match("<!%-%- generated: settings %-%->\n(.-)<!%-%- end: settings")
-    for key in pairs(require("moonbase.settings").schema) do
+    for key in pairs(require("moonbase.settings").all()) do
       assert.truthy(section:find("| `" .. key .. "` |", 1, true), key)
     end
   end)

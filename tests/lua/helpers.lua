@@ -41,6 +41,47 @@ function M.stop_daemon(pid)
   process.wait(pid)
 end
 
+-- The specs' image host: a simplestreams tree of small images (tiny, other,
+-- a, b: a few hundred KiB each), made once and served on 127.0.0.1 by
+-- tests/lib/imagehost.sh, so that a launch on the test driver resolves,
+-- downloads, verifies and caches its image as it does on every driver,
+-- offline. Every home knows it as the remote "local"; local:tiny is its
+-- default image.
+M.IMAGES = { "tiny", "other", "a", "b" }
+local remote_url
+function M.remote()
+  if remote_url then return remote_url end
+  local root = "/tmp/moonbase-spec-images"
+  if not fs.exists(root .. "/streams/v1/index.json") then
+    local work = M.tmpdir("streams")
+    local args = {}
+    for i, name in ipairs(M.IMAGES) do
+      local d = work .. "/" .. name
+      assert(fs.mkdirs(d))
+      assert(fs.write(d .. "/metadata.json", string.format('{\n  "os": "testos",\n  ' ..
+        '"release": "%s",\n  "release_title": "Test %s",\n  "aliases": "%s",\n  ' ..
+        '"arch": "amd64"\n}\n', name, name, name)))
+      local code, _, err = process.run({ "qemu-img", "create", "-q", "-f", "qcow2",
+        d .. "/disk.qcow2", (16 + i) .. "M" }) -- sizes differ: digests differ
+      assert(code == 0, "qemu-img create: " .. tostring(err))
+      args[#args + 1] = d .. "=2024010" .. i
+    end
+    local argv = { M.src .. "/tests/images/make-streams.sh", work .. "/out" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local code, _, err = process.run(argv)
+    assert(code == 0, "make-streams.sh: " .. tostring(err))
+    if not fs.exists(root .. "/streams/v1/index.json") then -- another run may have made it
+      fs.rmtree(root)
+      assert(fs.rename(work .. "/out", root))
+    end
+    fs.rmtree(work)
+  end
+  local code, out, err = process.run({ M.src .. "/tests/lib/imagehost.sh", "start", root })
+  assert(code == 0, "imagehost.sh: " .. tostring(err))
+  remote_url = out:gsub("%s+$", "") .. "/"
+  return remote_url
+end
+
 ---A fresh MOONBASE_HOME; returns an object with :run(...) and :cleanup().
 function M.home(o)
   o = o or {}
@@ -118,7 +159,19 @@ function M.home(o)
     if self.client_home then fs.rmtree(self.client_home) end
     fs.rmtree(home)
   end
-  if o.driver ~= false then h:ok({ "set", "local.driver=" .. (o.driver or "test") }) end
+  ---Makes the specs' image host the remote "local" and local:tiny the
+  ---default image (cached, so launches print no progress).
+  function h:use_images()
+    assert(fs.mkdirs(home .. "/config"))
+    assert(fs.write(home .. "/config/remotes.json",
+      string.format('{"local": {"url": "%s"}}', M.remote())))
+    self:ok({ "set", "local.image.default=local:tiny" })
+    self:ok({ "images", "pull", "--quiet", "local:tiny" })
+  end
+  if o.driver ~= false then
+    h:ok({ "set", "local.driver=" .. (o.driver or "test") })
+    h:use_images()
+  end
   return h
 end
 

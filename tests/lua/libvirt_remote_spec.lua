@@ -1,8 +1,30 @@
 -- Remote libvirt hosts without a host: which URIs are remote, where an
 -- instance runs (for list/info), and the ssh commands that reach a guest
--- through its host (the agent's proxy, ssh-config's ProxyCommand), built
--- from the URI the way libvirt's qemu+ssh transport builds its own.
-local remote = require("moonbase._core.libvirt_remote")
+-- through its host (the agent's proxy, ssh-config's ProxyCommand), built by
+-- the libvirt driver's ssh_address from the URI the way libvirt's qemu+ssh
+-- transport builds its own.
+local remote = require("moonbase._core.hosts")
+local driver = require("moonbase.engine.driver")
+
+-- The proxy command the libvirt driver gives for an instance placed on uri,
+-- its SSH forward on that host's 127.0.0.1:port.
+local function proxy_template(uri, port)
+  local conn = assert(driver.open("libvirt", { uri = "test:///default" }))
+  local host, port_or_msg, proxy = conn:ssh_address({ name = "far", dir = "/nonexistent",
+    host = uri, nics = { { attach = "user", host_port = port } } })
+  if not host then return nil, port_or_msg end
+  return proxy
+end
+
+function remote.proxy(uri, host, port)
+  local t, msg = proxy_template(uri, port)
+  if t == nil and msg then error(msg, 0) end
+  return remote.expand_proxy(t, host, port)
+end
+
+function remote.proxy_command(uri)
+  return (proxy_template(uri, 22))
+end
 
 describe("libvirt remote hosts", function()
   it("tells remote URIs from local ones, like the C driver", function()
@@ -55,7 +77,7 @@ describe("libvirt remote hosts", function()
   end)
 
   it("refuses a URI without a host", function()
-    assert.has_error(function() remote.proxy("qemu:///system", "127.0.0.1", 1) end,
-      "cannot tell which host the libvirt URI qemu:///system names")
+    assert.has_error(function() remote.proxy("qemu+ssh:///system", "127.0.0.1", 1) end,
+      "cannot tell which host the libvirt URI qemu+ssh:///system names")
   end)
 end)

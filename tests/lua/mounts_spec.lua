@@ -202,10 +202,12 @@ describe("mounts (module)", function()
     function()
       local fake = {
         has = function() return false end,
-        mount_native = function()
-          return nil, "unsupported: mount_native is not supported by the fake driver " ..
-            "(try: --type classic)", "unsupported"
+        supports = function(_, cap, what)
+          assert.equal("native_mounts", cap)
+          return nil, "unsupported: " .. what .. " is not supported by the fake driver",
+            "unsupported"
         end,
+        mount_native = function() error("not asked: the capability says it") end,
       }
       assert.equal("classic", mounts.default_type(fake))
       local ok, err = pcall(mounts.for_launch, { { source = "/tmp", type = "native" } }, fake)

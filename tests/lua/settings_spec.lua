@@ -67,6 +67,7 @@ describe("settings", function()
 
   it("gets and sets per-instance cpus, memory and disk on a stopped instance", function()
     h:ok({ "set", "local.driver=test" })
+    h:use_images()
     h:ok({ "launch", "--name", "vm" })
     local code, _, err = h:run({ "set", "local.vm.cpus=4" })
     assert.equal(2, code)

@@ -121,7 +121,7 @@ M.client_side = {
   ["forwards.parse"] = true,
   ["transfer.parse"] = true, ["transfer.endpoints"] = true,
   ["remotes.url"] = true, ["remotes.check_url"] = true,
-  ["settings.schema"] = true,
+  ["settings.schema"] = true, ["settings.describe"] = true, ["settings.all"] = true,
   ["recipe.parse_params"] = true, ["recipe.details"] = true, ["recipe.summary"] = true,
   ["recipe.unchanged"] = true,
 }

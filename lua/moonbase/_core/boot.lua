@@ -17,7 +17,7 @@ local network = require("moonbase._core.network")
 local bridged = require("moonbase._core.bridged")
 local mounts = require("moonbase._core.mounts")
 local forwards = require("moonbase._core.forwards")
-local remote = require("moonbase._core.libvirt_remote")
+local hosts = require("moonbase._core.hosts")
 local keys = require("moonbase._core.keys")
 local seed = require("moonbase._core.seed")
 
@@ -30,50 +30,70 @@ local function random_hex(n)
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
----Fills a new record with everything a boot needs and writes the seed into
----the staging directory. Returns the image's shared lock (close it once the
----record is in place).
-function M.prepare(rec, staging, o)
+---Resolves a new instance's image (downloaded once, verified) into rec,
+---before anything of the instance exists. Returns the image's shared lock:
+---close it once the record, which names the image, is in place.
+function M.image(rec, o)
   local img = images.resolve(o.image, { hold = true, quiet = o.quiet })
   rec.image = o.image or settings.get("local.image.default")
   rec.image_id, rec.image_path = img.id, img.path
   rec.kernel, rec.initrd, rec.cmdline = img.kernel, img.initrd, img.cmdline
+  return img.lock
+end
+
+---Fills a new record with what a boot needs: its NICs, and, for a guest
+---reached over SSH, the port, the client key and the guest's own host key.
+---Returns the cloud-init documents the driver's create makes its seed of.
+---@return {meta_data: string, user_data: string, network_config: string}
+function M.prepare(rec, o)
+  local _, drvname = drivers.current()
   local mac = random_hex(3)
   rec.mac = "52:54:00:" .. mac:sub(1, 2) .. ":" .. mac:sub(3, 4) .. ":" .. mac:sub(5, 6)
   local network_config
   if rec.host and o.bridged then
-    errors.usage("launch: --bridged puts a NIC on a bridge of this machine, and the instance " ..
-      "goes to the libvirt host " .. rec.host .. " (try: without --bridged)")
+    errors.usage(string.format("launch: --bridged puts a NIC on a bridge of this machine, and " ..
+      "the instance goes to the %s host %s (try: without --bridged)", drvname, rec.host))
   end
-  -- On local.libvirt.uri's remote host moonbase's networks are libvirt
-  -- networks it defines there (moonbase._core.libvirtnet); on another one (a
-  -- recipe's host =) the instance has QEMU user networking there.
-  if rec.host and rec.host ~= network.libvirt_uri() then
+  -- On the configured host the driver's networks (or the engine's) serve
+  -- moonbase's networks; on another one (a recipe's host =) the instance
+  -- has user networking there.
+  local backend = drivers.net_backend(rec.host)
+  if backend == "user" then
     if (o.networks and #o.networks > 0) or o.bridged then
-      errors.usage("launch: an instance on the libvirt host " .. rec.host .. ", which is not " ..
-        "local.libvirt.uri's, has QEMU user networking there: --network and --bridged need " ..
-        "it on local.libvirt.uri's host")
+      local hs = drivers.host_setting()
+      errors.usage(string.format("launch: an instance on the %s host %s, which is not %s's, " ..
+        "has user networking there: --network and --bridged need it on %s's host", drvname,
+        rec.host, hs and hs.key or "the setting", hs and hs.key or "the setting"))
     end
   else
     network_config = M.attach_networks(rec, o)
   end
   rec.user = seed.default_user
-  rec.ssh_port = errors.check("launch", util.free_tcp_port())
-  rec.seed_file = "cidata.iso"
-  local _, client_pub = keys.client_key()
-  local host_private, host_public = keys.host_keypair(rec.name)
-  rec.host_key = host_public
-  seed.write(staging .. "/" .. rec.seed_file, {
-    name = rec.name,
-    instance_id = rec.name .. "-" .. random_hex(4),
-    user_data = seed.user_data(o.cloud_init, { user = rec.user, authorized_key = client_pub,
-      host_private = host_private, host_public = host_public }),
+  local ssh_keys = {}
+  if drivers.has("ssh") then
+    rec.ssh_port = errors.check("launch", util.free_tcp_port())
+    local _, client_pub = keys.client_key()
+    local host_private, host_public = keys.host_keypair(rec.name)
+    rec.host_key = host_public
+    ssh_keys = { authorized_key = client_pub, host_private = host_private,
+      host_public = host_public }
+  end
+  return {
+    meta_data = seed.meta_data(rec.name, rec.name .. "-" .. random_hex(4)),
+    user_data = seed.user_data(o.cloud_init, { user = rec.user,
+      authorized_key = ssh_keys.authorized_key, host_private = ssh_keys.host_private,
+      host_public = ssh_keys.host_public }),
     network_config = network_config or seed.network_config({ mac = rec.mac }),
-  })
-  return img.lock
+  }
 end
 
 local fallback_said = false
+
+-- The parent pid of a process (from /proc), or nil.
+local function parent_of(pid)
+  local stat = fs.read("/proc/" .. pid .. "/stat")
+  return stat and math.tointeger(tonumber(stat:match("^%d+ %b() %S+ (%d+)")))
+end
 
 ---Puts a new instance on moonbase's private network (and the networks it
 ---asks for, and the host bridge with o.bridged) when this host allows it;
@@ -83,7 +103,7 @@ local fallback_said = false
 function M.attach_networks(rec, o)
   local requests = M.network_requests(o.networks)
   local ok, why = network.available()
-  if not ok and network.libvirt_uri() then ok = true end -- libvirt makes the networks
+  if not ok and network.driver_serves() then ok = true end -- the driver makes the networks
   if not ok then
     if #requests > 0 or o.bridged then
       errors.usage(string.format("launch: %s needs moonbase's private network, which is not " ..
@@ -100,14 +120,14 @@ function M.attach_networks(rec, o)
   local atts = { network.attach(rec.name, { mac = rec.mac }) }
   local configured = { atts[1] }
   rec.nics = { { network = atts[1].network, tap = atts[1].tap, mac = atts[1].mac,
-    ipv4 = atts[1].ipv4, libvirt_network = atts[1].libvirt_network } }
+    ipv4 = atts[1].ipv4, driver_network = atts[1].driver_network } }
   for _, r in ipairs(requests) do
     if r.network ~= network.DEFAULT then
       local a = network.attach(rec.name, { network = r.network, ip = r.ip, mac = r.mac })
       if r.mode ~= "manual" then configured[#configured + 1] = a end
       rec.nics[#rec.nics + 1] = { network = a.network, tap = a.tap, mac = a.mac,
         ipv4 = r.mode ~= "manual" and a.ipv4 or nil, mode = r.mode,
-        libvirt_network = a.libvirt_network }
+        driver_network = a.driver_network }
     end
   end
   local yaml = network.cloud_init_yaml(configured)
@@ -174,7 +194,6 @@ function M.agent_main(name, opts)
   local drv = drivers.current()
   local deadline = opts.deadline or (util.time() + 300)
   agentctl.report(dir, "starting")
-  rec.user_net_restrict = settings.get("local.qemu.restrict-user-network")
   local spec = instances.spec(rec)
   local started_here = opts.mode ~= "attach"
   local function fail(msg, code)
@@ -193,18 +212,17 @@ function M.agent_main(name, opts)
     else ok, msg, code = drv:start(spec) end
     if not ok then return fail(msg .. console_tail(drv, spec), code) end
   end
-  -- The QEMU driver's QEMU is our child; libvirt's belongs to libvirtd, and
-  -- the driver names its pid in libvirt.pid (absent on a remote host: then
-  -- nothing is watched and the agent ends with a stop request).
-  local _, drvname = drivers.current()
-  local own_child = drvname == "qemu"
-  local pidfile = own_child and "qemu.pid" or (drvname .. ".pid")
-  local pid = math.tointeger(tonumber((fs.read(dir .. "/" .. pidfile) or ""):match("%d+")))
-  local host, port = drv:ssh_address(spec)
+  -- The hypervisor process the driver names (none on another host: then
+  -- nothing is watched and the agent ends with a stop request). When it is
+  -- our child (the driver started it in this process), we wait for it.
+  local pid = drivers.has("watch") and drv:pid(spec) or nil
+  if pid == 0 then pid = nil end
+  local own_child = pid and started_here and parent_of(pid) == util.getpid()
+  local host, port, proxy_template = drv:ssh_address(spec)
   if not host then return fail("cannot tell where SSH of \"" .. name .. "\" listens: " .. port) end
   local key = keys.client_key()
-  -- a guest on another host: reached through that host (libvirt_remote.lua)
-  local proxy = rec.host and remote.proxy(rec.host, host, port)
+  -- a guest on another host: reached through that host
+  local proxy = proxy_template and hosts.expand_proxy(proxy_template, host, port)
   agentctl.report(dir, "waiting-ssh")
   local session, last
   local answered = false -- the guest has answered (closed) a connection
@@ -258,15 +276,15 @@ function M.agent_main(name, opts)
     for i, message in pairs(failures or {}) do
       warnings[#warnings + 1] = mounts.failure(classic[i], message)
     end
-    agentctl.report(dir, "ready", { ssh = host .. ":" .. port,
+    agentctl.report(dir, "ready", { ssh = host .. ":" .. port, watching = pid,
       warnings = #warnings > 0 and warnings or nil })
   end
   local rc, msg = agent.serve({
     socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
     host_key = rec.host_key, timeout = 30, proxy = proxy, mounts = classic, ready = ready,
     forwards = forwards.for_agent(rec),
-    child = (own_child and started_here) and pid or nil,
-    watch = not (own_child and started_here) and pid or nil,
+    child = own_child and pid or nil,
+    watch = not own_child and pid or nil,
   })
   M.detach_networks(rec) -- taps go with QEMU
   fs.remove(agentctl.status_file(dir)) -- last: stop/start wait for this process to end

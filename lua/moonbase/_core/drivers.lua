@@ -1,73 +1,174 @@
--- The driver that runs instances, seen from Lua: local.driver names it, and
--- its handle (moonbase.engine.driver) dispatches every operation through the
--- driver table. The visible instance scope is the driver's.
+-- The drivers, seen from Lua: local.driver names the one that runs
+-- instances; a driver is opened with its configuration (its own settings,
+-- local.<driver>.*, which it declares in its table) and answers through the
+-- driver table (moonbase.engine.driver). Everything that differs between
+-- drivers is asked of the table: capabilities (ssh, exec, watch, networks,
+-- native_mounts, ...), which network backend serves NICs, its settings, the
+-- host a new instance goes to. Nothing here, or above, compares names.
 -- layer: records
 local settings = require("moonbase._core.settings")
 local engine = require("moonbase.engine.driver")
-local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
 
 local M = {}
 
 settings.register("local.driver", {
-  type = "enum", values = { "qemu", "libvirt", "lxd", "test" }, default = "qemu",
+  type = "enum", values = engine.list(), default = "qemu",
   help = "the driver that runs instances; each driver has its own instance scope " ..
     "(qemu and libvirt share one)",
 })
-settings.register("local.libvirt.uri", {
-  type = "string", default = "qemu:///system",
-  validate = function(v)
-    if v:match("^[%w+]+://[^%s]*$") then return true end
-    return nil, "use a libvirt URI such as qemu:///system or qemu+ssh://user@host/system"
-  end,
-  help = "the libvirt connection the libvirt driver uses (qemu:///system, " ..
-    "qemu+ssh://user@host/system, ...)",
-})
-settings.register("local.libvirt.networking", {
-  type = "enum", values = { "engine", "libvirt" }, default = "engine",
-  help = "the networks of libvirt-driver instances on a local libvirtd: engine (moonbase's " ..
-    "own bridges, shared with QEMU-driver instances) or libvirt (networks moonbase defines " ..
-    "in libvirt, as on remote hosts, which always use them)",
-})
-settings.register("local.qemu.restrict-user-network", {
-  type = "bool", default = false,
-  help = "QEMU user networking (the fallback without a moonbase network): keep guests " ..
-    "from reaching anything but the host's forwards (restrict=on); the test suite sets it",
-})
 
-local current
+---Every registered driver's name, in the registry's order.
+function M.list() return engine.list() end
+
+---A driver's identity: {name, scope, capabilities, settings, markers, disk_file}.
+local infos = {}
+function M.info(name)
+  if infos[name] == nil then
+    local i, msg, code = engine.info(name)
+    if not i then return nil, msg, code end
+    i.has = {}
+    for _, c in ipairs(i.capabilities) do i.has[c] = true end
+    infos[name] = i
+  end
+  return infos[name]
+end
+
+local function uri_check(default)
+  return function(v)
+    if v:match("^[%w+.-]+://[^%s]*$") then return true end
+    return nil, "use a URI such as " .. default
+  end
+end
+
+-- A driver's settings, registered with the schema (once).
+local registered = {}
+local function register(name)
+  if registered[name] then return end
+  registered[name] = true
+  local i = M.info(name)
+  for _, s in ipairs(i and i.settings or {}) do
+    if not settings.schema[s.key] then
+      local def = s.default
+      if s.type == "bool" then def = def == "true" end
+      settings.register(s.key, { type = s.type, values = s.values, default = def,
+        help = s.help, validate = s.host and uri_check(s.default) or nil })
+    end
+  end
+end
+
+-- local.<driver>.<name>: registered when first asked for (a driver that lives
+-- in the plugin is loaded only then), every driver's for `get --keys`.
+settings.register_resolver(function(key)
+  if key == nil then
+    for _, n in ipairs(engine.list()) do pcall(register, n) end
+    return
+  end
+  local name = key:match("^local%.([a-z][a-z0-9-]*)%.")
+  for _, n in ipairs(engine.list()) do
+    if n == name then pcall(register, n) end
+  end
+end)
+
+---The configuration a driver is opened with: its settings' values, and the
+---host (a URI) for an instance placed on another one.
+local function config_of(name)
+  register(name)
+  local i = M.info(name)
+  local cfg = {}
+  for _, s in ipairs(i and i.settings or {}) do
+    if settings.is_set(s.key) then cfg[s.name] = settings.get(s.key) end
+  end
+  return cfg
+end
+
+local conns = {}
+---A driver opened with its configuration (cached per process, opened again
+---after a setting changed).
+---@param name string
+---@return table? conn, string? message, string? code
+function M.open(name)
+  local c = conns[name]
+  if c == nil or c.generation ~= settings.generation then
+    local conn, msg, code = engine.open(name, config_of(name))
+    if not conn then return nil, msg, code end
+    c = { conn = conn, generation = settings.generation }
+    conns[name] = c
+  end
+  return c.conn
+end
+
+local current_name
 ---The driver chosen by local.driver (or by use()).
----@return table handle, string name
+---@return table conn, string name
 function M.current()
-  if not current then M.use(settings.get("local.driver")) end
-  return current, current:name()
+  if not current_name then current_name = settings.get("local.driver") end
+  return errors.check(nil, M.open(current_name)), current_name
 end
 
 ---Uses this driver instead of the setting (the agent runs with the driver
 ---that started it, whatever the setting says meanwhile).
 function M.use(name)
-  if name == "libvirt" then
-    -- the C driver reads its connection URI from the environment (agents inherit it)
-    util.setenv("MOONBASE_LIBVIRT_URI", settings.get("local.libvirt.uri"))
-  end
-  current = errors.check(nil, engine.get(name))
+  errors.check(nil, M.open(name))
+  current_name = name
 end
 
----A driver's handle by name, or nil, message, code.
-function M.get(name)
-  return engine.get(name)
+---Whether the current driver has a capability (see the table's slots).
+---@param cap string
+function M.has(cap)
+  local _, name = M.current()
+  return M.info(name).has[cap] == true
 end
 
 ---Whether the current driver's guests are reached over SSH through the
 ---instance agent.
-function M.uses_agent()
+function M.uses_agent() return M.has("ssh") end
+
+---The visible instance scope (QEMU and libvirt share one).
+function M.scope()
   local _, name = M.current()
-  return name ~= "test"
+  return M.info(name).scope
 end
 
----The visible instance scope (qemu and libvirt share "qemu").
-function M.scope()
-  return (M.current():scope())
+---The connection that knows an instance: the current driver's, or, for one
+---placed on another host, the driver that placed it (same scope).
+---@return table conn, string name
+function M.for_record(rec)
+  local conn, name = M.current()
+  if rec.host and rec.driver and rec.driver ~= name then
+    local other = M.open(rec.driver)
+    if other and other:scope() == conn:scope() then return other, rec.driver end
+  end
+  return conn, name
+end
+
+---The current driver's setting that names the host new instances go to
+---(local.libvirt.uri), or nil when it places none elsewhere.
+---@return {key: string, name: string, default: string}?
+function M.host_setting(name)
+  if not name then
+    local _
+    _, name = M.current()
+  end
+  for _, s in ipairs((M.info(name) or {}).settings or {}) do
+    if s.host then return s end
+  end
+end
+
+---Drivers that place instances on other hosts (for messages).
+function M.placing()
+  local out = {}
+  for _, n in ipairs(engine.list()) do
+    local ok, has = pcall(M.host_setting, n)
+    if ok and has then out[#out + 1] = n end
+  end
+  return out
+end
+
+---Who serves the NICs of an instance on host (nil: the driver's default):
+---"engine", "driver", "simulated" or "user".
+function M.net_backend(host)
+  return errors.check("network", M.current():net_backend(host))
 end
 
 return M

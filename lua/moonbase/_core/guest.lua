@@ -1,11 +1,10 @@
 -- Commands and files in a running instance's guest, through its agent
 -- (which holds the SSH session; engine/agent): exec, a login shell, output
--- captured, files put and got. The test driver's "guest" runs commands on
--- the host, in the instance directory.
+-- captured, files put and got; or, for a driver that runs commands in its
+-- guest itself (its exec slot: the test driver's sandbox), through it.
 -- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
-local process = require("moonbase.engine.process")
 local errors = require("moonbase.errors")
 local drivers = require("moonbase._core.drivers")
 local instances = require("moonbase._core.instances")
@@ -39,10 +38,29 @@ function M.command_line(argv, o)
   return cmd
 end
 
----Sends a request to the instance's agent, starting one if it is gone.
+-- The command in a guest whose driver runs commands itself (no SSH, no
+-- agent): argv (nil: a login shell) wired to fds; its status, or nil,
+-- message, code (the dispatcher's "unsupported" for a driver that can do
+-- neither).
+local function native(rec, argv, o, fds)
+  local drv = drivers.for_record(rec)
+  return drv:exec(instances.spec(rec), { argv = argv, env = o.env, workdir = o.workdir,
+    tty = o.pty or nil, fds = fds })
+end
+
+---Sends a request to the instance's agent, starting one if it is gone. A
+---driver that runs commands itself does "exec" requests; what only the
+---agent can do (forwards, classic mounts) is refused by the dispatcher.
 function M.call(rec, request)
+  local drv, drvname = drivers.current()
+  if not drivers.has("ssh") then
+    if request.op ~= "exec" then
+      local ok, msg, code = drv:supports("ssh", request.op)
+      if not ok then return nil, msg, code end
+    end
+    return native(rec, { "sh", "-c", request.command }, {}, request.fds)
+  end
   local dir = instances.dir(rec.name)
-  local _, drvname = drivers.current()
   return agentctl.call(dir, request, function()
     local _, owner = lifecycle.state(rec)
     if owner then drvname = owner end -- running under the scope's other driver
@@ -86,9 +104,21 @@ function M.capture(rec, command)
   return status, out
 end
 
----Copies a local file to the guest (SFTP through the agent).
+---Copies a local file to the guest: SFTP through the agent, or, where the
+---driver runs commands, the file on the stdin of `cat` in the guest.
 function M.put(rec, local_path, remote_path, o)
   local st = errors.check("transfer", fs.stat(local_path))
+  if not drivers.has("ssh") then
+    local fd = errors.check("transfer", fs.open_fd(local_path, "r"))
+    local status, msg, code = native(rec, { "sh", "-c", 'cat > "$1" && chmod "$2" "$1"',
+      "put", remote_path, string.format("%o", st.mode & 511) }, {}, { fd, 1, 2 })
+    fs.close_fd(fd)
+    if not status then errors.raise("transfer: " .. msg, code) end
+    if status ~= 0 then
+      errors.raise(string.format("transfer: cannot write %s:%s", rec.name, remote_path))
+    end
+    return
+  end
   local status, msg, code = M.call(rec, { op = "put", ["local"] = local_path,
     remote = remote_path, mode = st.mode & 511, preserve = o.preserve })
   if not status then errors.raise("transfer: " .. msg, code) end
@@ -96,39 +126,45 @@ end
 
 ---Copies a guest file to a local path (written to a temporary file, renamed).
 function M.get(rec, remote_path, local_path, o)
+  if not drivers.has("ssh") then
+    local tmp = string.format("%s.moonbase-%d.tmp", local_path, util.getpid())
+    local fd = errors.check("transfer", fs.open_fd(tmp, "w"))
+    local status, msg, code = native(rec, { "cat", remote_path }, {}, { 0, fd, 2 })
+    fs.close_fd(fd)
+    if status == 0 then
+      status, msg = fs.rename(tmp, local_path)
+      if status then return end
+      code = "failed"
+    end
+    fs.remove(tmp)
+    if not status then errors.raise("transfer: " .. msg, code) end
+    errors.raise(string.format("transfer: cannot read %s:%s", rec.name, remote_path))
+  end
   local status, msg, code = M.call(rec, { op = "get", ["local"] = local_path,
     remote = remote_path, preserve = o.preserve })
   if not status then errors.raise("transfer: " .. msg, code) end
 end
 
----Runs a command in the instance; returns its exit status.
----The test driver's "guest" runs it on the host, in the instance directory.
+---Runs a command (argv; a login shell without one) in a running instance;
+---returns its exit status. Through the agent (SSH), or by the driver itself.
 function M.exec(name, argv, o)
   o = o or {}
+  local verb = o.pty and "shell" or "exec"
   local rec = instances.get(name)
   local st = lifecycle.state(rec)
   if st ~= "running" then
-    errors.raise(string.format("%s: instance \"%s\" is %s (%s)", o.pty and "shell" or "exec",
-      name, st, lifecycle.start_hint(name, st)), "state")
+    errors.raise(string.format("%s: instance \"%s\" is %s (%s)", verb, name, st,
+      lifecycle.start_hint(name, st)), "state")
   end
-  if drivers.uses_agent() then return agent_exec(rec, argv, o) end
-  if o.workdir and (fs.stat(o.workdir) or {}).type ~= "directory" then
-    errors.raise(string.format("%s: working directory %s does not exist in \"%s\"",
-      o.pty and "shell" or "exec", o.workdir, name), "notfound")
-  end
-  local env = { MOONBASE_INSTANCE = name }
+  if drivers.has("ssh") then return agent_exec(rec, argv, o) end
   for _, kv in ipairs(o.env or {}) do
-    local k, v = kv:match("^([%w_]+)=(.*)$")
-    if not k then errors.usage("exec: --env needs KEY=VALUE, got \"" .. kv .. "\"") end
-    env[k] = v
+    if not kv:match("^[%a_][%w_]*=") then
+      errors.usage("exec: --env needs KEY=VALUE, got \"" .. kv .. "\"")
+    end
   end
-  local pid, msg = process.spawn(argv, { cwd = o.workdir or instances.dir(name), env = env })
-  if not pid then
-    io.stderr:write("exec: ", msg, "\n")
-    return 127
-  end
-  return process.wait(pid)
+  local status, msg, code = native(rec, argv and #argv > 0 and argv or nil, o, nil)
+  if not status then errors.raise(verb .. ": " .. msg, code) end
+  return status
 end
-
 
 return M

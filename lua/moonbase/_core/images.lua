@@ -6,7 +6,6 @@
 -- layer: services
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
-local image = require("moonbase.engine.image")
 local format = require("moonbase.format")
 local ss = require("moonbase._core.simplestreams")
 local vault = require("moonbase._core.vault")
@@ -202,7 +201,8 @@ local function progress_mode(o)
 end
 
 local function fetch(url, dest, item, label, o)
-  local r, msg, code = image.fetch(url, dest, {
+  -- libcurl is in the plugin: loaded only when an image is fetched
+  local r, msg, code = require("moonbase.engine.image").fetch(url, dest, {
     sha256 = item and item.sha256, size = item and item.size, progress = progress_mode(o),
     label = label, rate_limit = o.rate_limit,
   })

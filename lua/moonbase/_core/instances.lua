@@ -36,14 +36,18 @@ local function record_path(dir)
   return dir .. "/instance.json"
 end
 
--- The NICs after the first, as drivers see them: one on a libvirt network
--- moonbase defines names that network (lua/moonbase/_core/libvirtnet.lua).
-local function extra_nics(nics)
+-- The NICs as drivers see them: attached to a tap, to a network of the
+-- driver's own, or (no moonbase network) the driver's user networking with
+-- its forwarded SSH port. (driver_network was called libvirt_network.)
+local function nics_of(rec)
+  if not rec.nics then
+    return { { attach = "user", mac = rec.mac, host_port = rec.ssh_port } }
+  end
   local out = {}
-  for i = 2, #nics do
-    local n = nics[i]
-    out[#out + 1] = n.libvirt_network and { network = n.libvirt_network, mac = n.mac,
-      ipv4 = n.ipv4 } or n
+  for _, n in ipairs(rec.nics) do
+    local dn = n.driver_network or n.libvirt_network
+    out[#out + 1] = { network = n.network, mac = n.mac, ipv4 = n.ipv4,
+      attach = dn and "network" or "tap", device = dn or n.tap }
   end
   return out
 end
@@ -67,19 +71,14 @@ function M.native_specs(rec)
   return out
 end
 
----The driver's view of a record.
+---The driver's view of a record (in dir, default its own).
 function M.spec(rec, dir)
   return {
-    name = rec.name, dir = dir or M.dir(rec.name), cpus = rec.cpus, memory = rec.memory,
-    disk_size = rec.disk, image = rec.image_path,
-    disk = rec.disk_file and ((dir or M.dir(rec.name)) .. "/" .. rec.disk_file),
-    seed = rec.seed_file and ((dir or M.dir(rec.name)) .. "/" .. rec.seed_file),
-    kernel = rec.kernel, initrd = rec.initrd, cmdline = rec.cmdline, mac = rec.mac,
-    ssh_port = rec.ssh_port, mounts = M.native_specs(rec),
-    ipv4 = rec.ipv4, tap = rec.nics and rec.nics[1].tap,
-    network = rec.nics and rec.nics[1].libvirt_network,
-    nets = rec.nics and extra_nics(rec.nics),
-    user_net_restrict = rec.user_net_restrict,
+    name = rec.name, dir = dir or M.dir(rec.name), host = rec.host, cpus = rec.cpus,
+    memory = rec.memory, disk_size = rec.disk,
+    image = { path = rec.image_path, kernel = rec.kernel, initrd = rec.initrd,
+      cmdline = rec.cmdline },
+    nics = nics_of(rec), mounts = M.native_specs(rec),
   }
 end
 
@@ -187,6 +186,18 @@ end
 ---Takes the instance's lock (blocks while another moonbase call holds it).
 function M.lock(name, dir)
   return errors.check(nil, fs.lock((dir or M.dir(name)) .. "/lock"))
+end
+
+---Checks an instance name: the engine's rules, and not a driver's name
+---(local.<driver>.* are the driver's settings). Raises a usage error.
+function M.check_name(name, verb)
+  errors.check(verb, util.valid_name(name))
+  for _, d in ipairs(drivers.list()) do
+    if d == name then
+      errors.usage(string.format("%s: invalid instance name \"%s\": it is a reserved word " ..
+        "(pick another name)", verb, name))
+    end
+  end
 end
 
 ---Checks cpus, memory and disk against M.limits (a usage error if not).

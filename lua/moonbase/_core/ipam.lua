@@ -188,10 +188,10 @@ end
 function M.taken_sets(records)
   local macs, taps, bridges = {}, {}, {}
   for _, r in ipairs(records) do
-    bridges[r.bridge] = true
-    for _, l in pairs(r.leases or {}) do
-      macs[l.mac] = true
-      taps[l.tap] = true
+    if r.bridge then bridges[r.bridge] = true end
+    for _, l in pairs(r.leases or {}) do -- a lease of a driver's network may have no tap
+      if l.mac then macs[l.mac] = true end
+      if l.tap then taps[l.tap] = true end
     end
   end
   return macs, taps, bridges

@@ -66,14 +66,11 @@ end
 function L.run(o)
   local drv, drvname = drivers.current()
   local name = o.name or L.generate_name()
-  errors.check("launch", util.valid_name(name))
+  instances.check_name(name, "launch")
   instances.validate_resources(o, "launch")
-  -- the reference's syntax, and, where the driver fetches images, its remote
-  -- or file: refused before anything is made
-  if o.image then
-    local check = drivers.uses_agent() and images.check_launchable or images.check_ref
-    errors.check("launch", check(o.image))
-  end
+  -- the reference's syntax, its remote or file: refused before anything is
+  -- made (every driver, the test driver too, resolves its image)
+  if o.image then errors.check("launch", images.check_launchable(o.image)) end
   if o.cloud_init then L.check_cloud_init(o.cloud_init, o.cloud_init_source or "--cloud-init") end
   local mount_list = mounts.for_launch(o.mounts, drv)
   boot.network_requests(o.networks) -- parse errors first
@@ -83,46 +80,53 @@ function L.run(o)
     errors.raise(string.format("launch: instance \"%s\" already exists (try: another --name, " ..
       "or moonbase delete --purge %s)", name, name), "exists")
   end
+  local host = lifecycle.placement(o.host)
   local ok, reason = drv:probe()
   if ok == false then
     errors.raise(string.format("launch: the %s driver cannot run here: %s", drvname, reason))
   end
+  local rec = { name = name } -- filled below, once nothing can be refused any more
+  local image_lock = boot.image(rec, o) -- resolved and verified before anything exists
   local base = paths.instances(drivers.scope())
-  errors.check("launch", fs.mkdirs(base))
+  local okb, berr = pcall(function() errors.check("launch", fs.mkdirs(base)) end)
+  if not okb then
+    if image_lock then image_lock:close() end
+    error(berr, 0)
+  end
   instances.sweep(base)
   local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
-  errors.check("launch", fs.mkdirs(staging, 448))
+  local oks, serr = pcall(function() errors.check("launch", fs.mkdirs(staging, 448)) end)
+  if not oks then
+    if image_lock then image_lock:close() end
+    error(serr, 0)
+  end
   local lock = instances.lock(name, staging)
-  local rec = {
-    name = name, scope = drivers.scope(), driver = drvname, image = o.image or "default",
+  for k, v in pairs({
+    name = name, scope = drivers.scope(), driver = drvname,
     cpus = o.cpus or instances.defaults.cpus, memory = o.memory or instances.defaults.memory,
     disk = o.disk or instances.defaults.disk, created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     state = "creating", labels = o.labels, mounts = mount_list, version = 1,
     forwards = L.launch_forwards(o.forwards),
-    disk_file = drvname == "test" and "disk.img" or "disk.qcow2",
-    host = lifecycle.placement(o.host),
-  }
-  local image_lock
+    disk_file = drivers.info(drvname).disk_file,
+    host = host,
+  }) do rec[k] = v end
+  local cloud_init
   local okc, err = pcall(function()
     if o.cloud_init then
       errors.check("launch", fs.write(staging .. "/user-data", o.cloud_init, 384))
     end
-    if drivers.uses_agent() then
-      image_lock = boot.prepare(rec, staging, o)
-      for _, f in ipairs(rec.forwards or {}) do
-        if f.proto == "udp" and not rec.nics then
-          errors.usage(string.format("launch: the UDP forward %d:%d needs the instance on a " ..
-            "moonbase network, and this host gives it QEMU user networking (see " ..
-            "docs/networking.md)", f.host_port, f.guest_port))
-        end
+    cloud_init = boot.prepare(rec, o)
+    for _, f in ipairs(rec.forwards or {}) do
+      if f.proto == "udp" and not rec.nics then
+        errors.usage(string.format("launch: the UDP forward %d:%d needs the instance on a " ..
+          "moonbase network, and this host gives it QEMU user networking (see " ..
+          "docs/networking.md)", f.host_port, f.guest_port))
       end
     end
     instances.save(rec, staging)
-    -- the libvirt driver puts it on that host (drivers/libvirt/libvirt_remote.c)
-    if rec.host then
-      errors.check("launch", fs.write(staging .. "/libvirt.host", rec.host .. "\n"))
-    end
-    errors.check("launch", drv:create(instances.spec(rec, staging)))
+    local spec = instances.spec(rec, staging)
+    spec.cloud_init = cloud_init -- the driver makes its seed (or config) of them
+    errors.check("launch", drv:create(spec))
     for _, m in ipairs(instances.spec(rec, staging).mounts) do
       errors.check("launch", drv:mount_native(instances.spec(rec, staging), m))
     end

@@ -11,9 +11,7 @@ local settings = require("moonbase._core.settings")
 local drivers = require("moonbase._core.drivers")
 local instances = require("moonbase._core.instances")
 local agentctl = require("moonbase._core.agentctl")
-local network = require("moonbase._core.network")
-local bridged = require("moonbase._core.bridged")
-local remote = require("moonbase._core.libvirt_remote")
+local hosts = require("moonbase._core.hosts")
 local units = require("moonbase.units")
 local errors = require("moonbase.errors")
 
@@ -21,34 +19,36 @@ local M = {}
 
 local save, spec = instances.save, instances.spec
 
----QEMU and libvirt share the scope "qemu": the other driver of that pair.
-local scope_siblings = { qemu = "libvirt", libvirt = "qemu" }
-
 ---The live state: "deleted" for soft-deleted records, else the driver's answer.
 ---An instance live under the scope's other driver (the driver's "elsewhere")
----has that driver's state, and its name as second result; with `verb`, an
+---has that driver's state, and its name as second result; so has one placed
+---on another host by a driver that is not the current one. With `verb`, an
 ---operation that the current driver cannot do on it raises instead.
 ---Stale records are repaired when nobody else holds the lock.
+---`sp` is the driver's view of rec when the caller has made it already.
 ---@return string state, string? owner
-function M.state(rec, verb)
+function M.state(rec, verb, sp)
   if rec.deleted then return "deleted" end
+  sp = sp or spec(rec)
   local drv, drvname = drivers.current()
   local owner
-  if rec.host and drvname ~= "libvirt" then
-    -- on another libvirt host: only the libvirt driver knows it
-    drv, owner = drivers.get("libvirt"), "libvirt"
+  local conn, connname = drivers.for_record(rec)
+  if connname ~= drvname then
+    -- on another host: only the driver that placed it there knows it
+    drv, owner = conn, connname
     if verb and verb ~= "exec" then
-      errors.raise(string.format("%s: instance \"%s\" lives on the libvirt host %s, and " ..
-        "local.driver is %s (try: moonbase set local.driver=libvirt, then moonbase %s %s)", verb,
-        rec.name, M.location(rec), drvname, verb, rec.name), "state")
+      errors.raise(string.format("%s: instance \"%s\" lives on the %s host %s, and " ..
+        "local.driver is %s (try: moonbase set local.driver=%s, then moonbase %s %s)", verb,
+        rec.name, owner, M.location(rec), drvname, owner, verb, rec.name), "state")
     end
   end
-  local st = drv:state(spec(rec)) or "unknown"
+  local st, elsewhere = drv:state(sp)
+  st = st or "unknown"
   if st == "absent" then st = "unknown" end
   if st == "elsewhere" then
-    owner = (rec.driver ~= drvname and rec.driver) or scope_siblings[drvname] or "another"
-    local other = drivers.get(owner)
-    st = other and other:state(spec(rec)) or "running"
+    owner = elsewhere or rec.driver or "another"
+    local other = drivers.open(owner)
+    st = other and other:state(sp, { own = true }) or "running"
     if st ~= "suspended" and st ~= "starting" then st = "running" end
     if verb == "start" and st ~= "suspended" then
       errors.raise(string.format("start: instance \"%s\" is already %s under the %s driver " ..
@@ -74,51 +74,51 @@ function M.state(rec, verb)
 end
 
 ---Instances of the scope live under another driver than `name` (for
----`moonbase set local.driver=NAME`): { {name=, state=, driver=}, ... }.
+---`moonbase set local.driver=NAME`): { {name=, driver=}, ... }.
 function M.live_elsewhere(name)
   local out = {}
-  local ok, drv = pcall(drivers.get, name)
+  local ok, drv = pcall(drivers.open, name)
   if not ok or not drv or drv:scope() ~= drivers.scope() then return out end
   for _, rec in ipairs(instances.records()) do
     if not rec.deleted then
-      local st = drv:state(spec(rec))
+      local st, owner = drv:state(spec(rec))
       if st == "elsewhere" then
-        local owner = rec.driver ~= name and rec.driver or scope_siblings[name]
-        out[#out + 1] = { name = rec.name, driver = owner }
+        out[#out + 1] = { name = rec.name, driver = owner or rec.driver }
       end
     end
   end
   return out
 end
 
----Where the instance runs: "local", or "user@host" of its libvirt host.
+---Where the instance runs: "local", or "user@host" of the host it was placed on.
 function M.location(rec)
-  if not rec.host then return "local" end
-  return remote.location(rec.host)
+  return hosts.location(rec.host)
 end
 
----The libvirt URI a new instance goes to when it is another host's (the
----recipe's `host`, else local.libvirt.uri), or nil for this machine.
+---The host (a URI) a new instance goes to when it is another machine's (the
+---recipe's `host`, else the driver's host setting), or nil for this one.
 function M.placement(host)
   local _, drvname = drivers.current()
   if host == "local" then return nil end
-  if host and drvname ~= "libvirt" then
-    errors.usage(string.format("launch: host = %s needs the libvirt driver (try: moonbase set " ..
-      "local.driver=libvirt)", host))
+  local hs = drivers.host_setting(drvname)
+  if host and not hs then
+    local can = drivers.placing()
+    errors.usage(string.format("launch: host = %s needs the %s driver (try: moonbase set " ..
+      "local.driver=%s)", host, table.concat(can, " or "), can[1] or "?"))
   end
-  if drvname ~= "libvirt" then return nil end
-  local uri = host or settings.get("local.libvirt.uri")
-  if host and not remote.is_remote(uri) then
-    errors.usage(string.format("launch: host must be \"local\" or a remote libvirt URI such " ..
-      "as qemu+ssh://user@host/system, got \"%s\"", host))
+  if not hs then return nil end
+  local uri = host or settings.get(hs.key)
+  if host and not hosts.is_remote(uri) then
+    errors.usage(string.format("launch: host must be \"local\" or a remote URI such as " ..
+      "qemu+ssh://user@host/system, got \"%s\"", host))
   end
-  return remote.is_remote(uri) and uri or nil
+  return hosts.is_remote(uri) and uri or nil
 end
 
 ---Addresses the driver reports (empty unless running).
-function M.ipv4(rec, state)
-  if (state or M.state(rec)) ~= "running" then return {} end
-  return drivers.current():ipv4(spec(rec)) or {}
+function M.ipv4(rec, state, sp)
+  if (state or M.state(rec, nil, sp)) ~= "running" then return {} end
+  return (drivers.for_record(rec)):ipv4(sp or spec(rec)) or {}
 end
 
 ---Rows for `list`; an instance whose record is damaged is a row in state
@@ -130,9 +130,10 @@ function M.list(o)
   local rows = {}
   local recs, bad = instances.records()
   for _, rec in ipairs(recs) do
-    local st, owner = M.state(rec)
+    local sp = spec(rec)
+    local st, owner = M.state(rec, nil, sp)
     rows[#rows + 1] = { name = rec.name, state = st, image = rec.image,
-      ipv4 = o.addresses ~= false and M.ipv4(rec, st) or nil,
+      ipv4 = o.addresses ~= false and M.ipv4(rec, st, sp) or nil,
       driver = owner or current, host = M.location(rec) }
   end
   for _, b in ipairs(bad) do
@@ -149,7 +150,7 @@ function M.info(name)
   local rec = instances.get(name)
   local st, owner = M.state(rec)
   local drv = drivers.current()
-  if owner then drv = drivers.get(owner) or drv end
+  if owner then drv = drivers.open(owner) or drv end
   local disk_used
   if rec.disk_file then
     local s = fs.stat(instances.dir(name) .. "/" .. rec.disk_file)
@@ -176,7 +177,7 @@ end
 function M.boot(rec, mode, o)
   o = o or {}
   local drv, drvname = drivers.current()
-  if not drivers.uses_agent() then
+  if not drivers.has("ssh") then -- nothing to wait for over SSH: the driver starts it
     if mode == "resume" then return drv:resume(spec(rec)) end
     return drv:start(spec(rec))
   end
@@ -190,14 +191,17 @@ function M.boot(rec, mode, o)
   error(err, 0)
 end
 
----After QEMU stopped: waits (bounded) for the instance agent to finish its
----clean-up, so a start right after never races it.
+---After the hypervisor stopped: waits (bounded) for the instance agent to
+---finish its clean-up, so a start right after never races it. An agent with
+---no process to watch (the driver named none: another host) is told to end.
 function M.settle(rec)
-  if not drivers.uses_agent() then return end
-  if rec.host then -- no QEMU of ours to watch on another host: told to end
-    pcall(agent.call, agentctl.socket(instances.dir(rec.name)), { op = "stop" })
+  if not drivers.has("ssh") then return end
+  local dir = instances.dir(rec.name)
+  local st = agentctl.status(dir)
+  if st and not st.watching then
+    pcall(agent.call, agentctl.socket(dir), { op = "stop" })
   end
-  agentctl.wait_exit(instances.dir(rec.name), 10)
+  agentctl.wait_exit(dir, 10)
 end
 
 local function with_instance(name, verb, fn)
@@ -370,9 +374,9 @@ local function purge_files(rec)
   local drv = drivers.current()
   local dir = instances.dir(rec.name)
   if not rec.destroyed then errors.check("delete", drv:destroy(spec(rec))) end
-  if rec.nics then
-    bridged.detach(rec.name, rec.nics)
-    network.release(rec.name)
+  if rec.nics then -- (loaded here: list and info need no network code)
+    require("moonbase._core.bridged").detach(rec.name, rec.nics)
+    require("moonbase._core.network").release(rec.name)
   end
   -- move aside first so a concurrent list never sees a half-removed directory
   local trash = string.format("%s/.trash-%s-%d", paths.instances(drivers.scope()), rec.name,
@@ -393,9 +397,9 @@ local function purge_damaged(name)
   local rec, _, code = instances.find(name)
   if rec or code ~= "damaged" then return false end
   local drv = drivers.current()
-  pcall(drv.destroy, drv, { name = name, dir = instances.dir(name), cpus = 1,
-    memory = instances.defaults.memory, disk_size = instances.defaults.disk, mounts = {} })
-  pcall(network.release, name)
+  pcall(drv.destroy, drv, spec({ name = name, cpus = 1, memory = instances.defaults.memory,
+    disk = instances.defaults.disk }))
+  pcall(require("moonbase._core.network").release, name)
   purge_files({ name = name, destroyed = true })
   return true
 end

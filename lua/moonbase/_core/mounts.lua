@@ -158,13 +158,13 @@ function M.default_type(drv)
   return drv:has("native_mounts") and "native" or "classic"
 end
 
--- Raises the dispatcher's "unsupported" error (with its hint to use --type
--- classic) when the driver has no native mounts. The slot is NULL there, so
--- asking changes nothing.
-function M.check_supported(drv, kind, spec, verb)
-  if kind ~= "native" or drv:has("native_mounts") then return end
-  local ok, msg, code = drv:mount_native(spec, { source = "/", tag = "probe" })
-  if not ok then errors.raise(verb .. ": " .. msg, code) end
+-- Raises the dispatcher's "unsupported" error (with a hint to use --type
+-- classic) when the driver has no native mounts (its capability, from its
+-- mount_native slot).
+function M.check_supported(drv, kind, verb)
+  if kind ~= "native" then return end
+  local ok, msg, code = drv:supports("native_mounts", "mount_native")
+  if not ok then errors.raise(verb .. ": " .. msg .. " (try: --type classic)", code) end
 end
 
 ---As root, a read-write native share keeps the guest's owners and modes in
@@ -214,7 +214,7 @@ function M.for_launch(list, drv, o)
       errors.usage(string.format("launch: mount type \"%s\" is not native or classic",
         tostring(kind)))
     end
-    M.check_supported(drv, kind, { name = "new", dir = "/nonexistent" }, "launch")
+    M.check_supported(drv, kind, "launch")
     local source = M.resolve_source(src, "launch")
     M.check_native_source(kind, source, ro, "launch")
     local target = M.check_target(dst or M.default_target(source, o.user), "launch")

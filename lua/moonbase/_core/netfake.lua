@@ -174,13 +174,13 @@ function M.new(state, save)
   return h
 end
 
----A fake host kept in a JSON file (created with defaults when missing).
+---A fake host kept in a JSON file (defaults while it is missing), which
+---several processes may use at once: each call reads the file; one that
+---changes it does so under a lock (flock on `<path>.lock`).
 ---@param path string
 function M.open(path)
   local fs = require("moonbase.engine.fs")
   local json = require("moonbase.engine.json")
-  local text = fs.read(path)
-  local state = text and json.decode(text) or {}
   local function integers(v)
     if type(v) == "table" then
       for k, x in pairs(v) do v[k] = integers(x) end
@@ -189,18 +189,45 @@ function M.open(path)
     end
     return v
   end
-  integers(state)
+  local function load()
+    local text = fs.read(path)
+    local state = text and text ~= "" and json.decode(text) or {}
+    return integers(state)
+  end
   -- cjson reads [] as {}; only lists are stored, so that is harmless
   -- written to a temporary file and renamed into place (no fsync: it changes
   -- several times per call), so a command killed halfway leaves the old
-  -- state or the new one, never half a file (tests/lua/chaos_spec.lua)
-  return M.new(state, function(s)
-    local tmp = string.format("%s.tmp.%d", path, require("moonbase.engine.util").getpid())
+  -- state or the new one, never half a file (tests/lua/chaos_spec.lua); the
+  -- temporary file's name is one store.sweep removes when its writer is gone
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local base = path:match("([^/]*)$")
+  local function save(s)
+    local tmp = string.format("%s/%s%s.tmp.%d.0", dir, base:match("^%.") and "" or ".", base,
+      require("moonbase.engine.util").getpid())
     local f = assert(io.open(tmp, "w"))
     f:write(json.encode(s))
     f:close()
     assert(os.rename(tmp, path))
-  end)
+  end
+  -- A call that changes nothing reads the file (replaced whole, so never
+  -- half-written) and creates nothing: a refused command leaves no file. One
+  -- that changes the host runs again under the lock, on what is there then.
+  local proxy = {}
+  for k, v in pairs(M.new({})) do
+    if type(v) == "function" then
+      proxy[k] = function(...)
+        local changes = false
+        local r = table.pack(M.new(load(), function() changes = true end)[k](...))
+        if not changes then return table.unpack(r, 1, r.n) end
+        assert(fs.mkdirs(dir))
+        local lock <close> = assert(fs.lock(path .. ".lock"))
+        return M.new(load(), save)[k](...)
+      end
+    elseif k ~= "state" then
+      proxy[k] = v
+    end
+  end
+  return proxy
 end
 
 return M

@@ -1,11 +1,11 @@
 -- What `moonbase networks` and `moonbase hosts` show, read from moonbase's
 -- network records (moonbase._core.network), the host's links and addresses,
--- and the libvirt driver's networks.
+-- and the networks of the driver's own (moonbase._core.drvnet).
 -- layer: services
 local errors = require("moonbase.errors")
 local nethost = require("moonbase._core.nethost")
 local M = require("moonbase._core.network")
-local libvirtnet = require("moonbase._core.libvirtnet")
+local drvnet = require("moonbase._core.drvnet")
 
 local L = {}
 
@@ -23,8 +23,8 @@ function L.list()
     first_addr[a.dev] = first_addr[a.dev] or (a.address .. "/" .. a.prefix)
   end
   local rows, shown = {}, {}
-  -- the libvirt driver's libvirt networks (nil under other drivers)
-  local lvall, lvby, lvshown = libvirtnet.all(), {}, {}
+  -- the driver's own networks (nil under drivers that have none)
+  local lvall, lvby, lvshown = drvnet.all(), {}, {}
   for _, n in ipairs(lvall or {}) do lvby[n.name] = n end
   for _, r in ipairs(M.records()) do
     local n = 0
@@ -33,13 +33,15 @@ function L.list()
     local up = br and nethost.ours(br, M.ALIAS_PREFIX .. r.name)
     local desc = r.name == M.DEFAULT and "moonbase's default network" or "moonbase network"
     local bridge = r.bridge
-    if r.libvirt then
-      local okf, lvn = true, lvby[r.libvirt.name]
-      if not lvall then okf, lvn = pcall(libvirtnet.find, r) end
+    local sb = drvnet.served(r)
+    if sb then
+      local okf, lvn = true, lvby[sb.name]
+      if not lvall then okf, lvn = pcall(drvnet.find, r) end
       up = okf and lvn and lvn.active
-      bridge, lvshown[r.libvirt.name] = r.libvirt.bridge, true
-      desc = string.format("%s, libvirt network %s%s", desc, r.libvirt.name,
-        okf and "" or " (libvirtd does not answer)")
+      bridge, lvshown[sb.name] = sb.bridge, true
+      local kind = drvnet.kind()
+      desc = string.format("%s, %s network %s%s", desc, kind, sb.name,
+        okf and "" or string.format(" (%s's host does not answer)", kind))
     end
     shown[bridge] = true
     rows[#rows + 1] = { name = r.name, type = "moonbase", subnet = r.subnet, bridge = bridge,
@@ -48,10 +50,10 @@ function L.list()
   for _, n in ipairs(lvall or {}) do
     if not lvshown[n.name] then
       if n.bridge then shown[n.bridge] = true end
-      rows[#rows + 1] = { name = n.name, type = "libvirt",
+      rows[#rows + 1] = { name = n.name, type = n.kind,
         subnet = n.bridge and first_addr[n.bridge], bridge = n.bridge, state = n.active and "up" or "down",
-        description = n.network and "libvirt network of another moonbase home (" .. n.network ..
-          ")" or "libvirt network" }
+        description = n.network and (n.kind .. " network of another moonbase home (" ..
+          n.network .. ")") or (n.kind .. " network") }
     end
   end
   local host = {}

@@ -14,12 +14,15 @@
 -- (moonbase._core.netfake) for specs. What `moonbase networks` and `hosts`
 -- show is moonbase._core.netlist's; the public API is moonbase.network.
 --
--- Under the libvirt driver with local.libvirt.networking=libvirt (and on
--- remote libvirt hosts) a network is served by libvirt instead: a libvirt
--- network moonbase defines (moonbase._core.libvirtnet) takes the place of the
--- bridge, taps and dnsmasq; the records and addresses stay the same. Which
--- side serves a network can change only while no instance holds an address
--- on it.
+-- When the driver's own networks serve NICs (its net_backend: libvirt with
+-- local.libvirt.networking=libvirt, and on remote libvirt hosts) a network is
+-- one moonbase defines through the driver (moonbase._core.drvnet), in the
+-- place of the bridge, taps and dnsmasq; the records and addresses stay the
+-- same. Which side serves a network can change only while no instance holds
+-- an address on it. Under a driver whose networks are simulated (the test
+-- driver) the engine's networks are made on a simulated host
+-- (moonbase._core.netfake in <data>/networks/.simulated-host.json), so
+-- nothing changes on this host.
 -- layer: services
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
@@ -31,7 +34,8 @@ local ipv4 = require("moonbase._core.ipv4")
 local ipam = require("moonbase._core.ipam")
 local nethost = require("moonbase._core.nethost")
 local netplan = require("moonbase._core.netplan")
-local libvirtnet = require("moonbase._core.libvirtnet")
+local drvnet = require("moonbase._core.drvnet")
+local drivers = require("moonbase._core.drivers")
 local errors = require("moonbase.errors")
 
 local M = {}
@@ -55,7 +59,7 @@ M.ALIAS_PREFIX = nethost.ALIAS_PREFIX
 ---@field prefix integer
 ---@field leases table<string, moonbase.Lease>  by instance name
 ---@field created string
----@field libvirt? {uri: string, name: string, bridge: string}  served by this libvirt network
+---@field served_by? {uri: string, name: string, bridge: string}  served by the driver's network
 
 ---@class moonbase.Attachment
 ---@field network string
@@ -68,20 +72,25 @@ M.ALIAS_PREFIX = nethost.ALIAS_PREFIX
 ---@field dns string       the nameserver guests use (the gateway)
 ---@field domain string    "moonbase"
 ---@field hostname string  "<instance>.moonbase"
----@field libvirt_network? string  the libvirt network the NIC joins (then no tap)
+---@field driver_network? string  the driver's network the NIC joins (then no tap)
 
----The libvirt connection on which networks are served by libvirt for the
----current driver, or nil when moonbase's engine serves them.
+---The host (URI) on which the current driver's own networks serve moonbase's
+---networks, or nil when moonbase's engine serves them.
 ---@return string?
-function M.libvirt_uri() return libvirtnet.wanted() end
+function M.driver_serves() return drvnet.wanted() end
 
 ---------------------------------------------------------------- the host
 local backend
----The host backend: moonbase.engine.net, or a fake one.
+---The host backend: moonbase.engine.net, or a fake one (MOONBASE_NET_FAKE,
+---or a simulated host for a driver whose networks are simulated).
 function M.host()
   if M._host then return M._host end
   if not backend then
     local fake = os.getenv("MOONBASE_NET_FAKE")
+    if (not fake or fake == "") and drivers.net_backend(nil) == "simulated" then
+      -- not a record (records are NAME.json); made on the first change
+      fake = paths.data .. "/networks/.simulated-host.json"
+    end
     if fake and fake ~= "" then
       backend = require("moonbase._core.netfake").open(fake)
     else
@@ -318,9 +327,9 @@ local function bring_up(rec, h, facts) return nethost.bring_up(rec, h, facts, M.
 local tear_down, ensure_tap = nethost.tear_down, nethost.ensure_tap
 
 local function attachment(rec, instance)
-  local l, lv = rec.leases[instance], rec.libvirt
+  local l, lv = rec.leases[instance], drvnet.served(rec)
   return { network = rec.name, bridge = lv and lv.bridge or rec.bridge,
-    tap = not lv and l.tap or nil, libvirt_network = lv and lv.name, mac = l.mac,
+    tap = not lv and l.tap or nil, driver_network = lv and lv.name, mac = l.mac,
     ipv4 = l.ipv4, gateway = rec.gateway, prefix = rec.prefix, dns = rec.gateway,
     domain = M.DOMAIN, hostname = instance .. "." .. M.DOMAIN }
 end
@@ -332,10 +341,12 @@ local function holders(rec)
   return table.concat(users, ", ")
 end
 
--- Makes libvirt on uri (nil: the engine) serve rec, which it may only while
--- no instance holds an address on it: the other side's network goes.
+-- Makes the driver's networks on uri (nil: the engine) serve rec, which they
+-- may only while no instance holds an address on it: the other side's
+-- network goes.
 local function serve_by(rec, uri, h, facts)
-  if (rec.libvirt and rec.libvirt.uri) == uri then return end
+  local sb = drvnet.served(rec)
+  if (sb and sb.uri) == uri then return end
   if next(rec.leases) then
     if uri then
       errors.raise(string.format("network: %s is served by moonbase's engine (bridge %s) and " ..
@@ -346,10 +357,10 @@ local function serve_by(rec, uri, h, facts)
     errors.raise(string.format("network: %s is a libvirt network (%s on %s) holding the " ..
       "addresses of %s, which only the libvirt driver can join (try: moonbase set " ..
       "local.driver=libvirt and local.libvirt.networking=libvirt, or delete those instances " ..
-      "with --purge first)", rec.name, rec.libvirt.name, rec.libvirt.uri, holders(rec)), "state")
+      "with --purge first)", rec.name, sb.name, sb.uri, holders(rec)), "state")
   end
-  if rec.libvirt then
-    libvirtnet.remove(rec)
+  if sb then
+    drvnet.remove(rec)
   else
     local br = links_by_name(facts)[rec.bridge]
     if (br and ours(br, M.ALIAS_PREFIX .. rec.name)) or h.dnsmasq_pid(M.runtime_dir(rec.name)) then
@@ -363,7 +374,8 @@ local function serve_by(rec, uri, h, facts)
       sync_nat(h)
     end
   end
-  rec.libvirt = uri and libvirtnet.names(rec, uri) or nil
+  rec.libvirt = nil -- (older records' name for served_by)
+  rec.served_by = uri and drvnet.names(rec, uri) or nil
   save(rec)
 end
 
@@ -457,7 +469,7 @@ function M.attach(instance, o)
   errors.check("network", util.valid_name(instance))
   errors.check("network", M.valid_name(netname))
   if o.mac then errors.check("network", M.check_mac(o.mac)) end
-  local uri = M.libvirt_uri()
+  local uri = M.driver_serves()
   local h = uri and M.host() or require_available("network")
   local l <close> = lock()
   local facts = facts_of(h)
@@ -466,7 +478,7 @@ function M.attach(instance, o)
   local lease = M.reserve(rec, instance, o, M.records())
   save(rec)
   if uri then
-    libvirtnet.ensure(rec)
+    drvnet.ensure(rec)
   else
     bring_up(rec, h, facts)
     ensure_tap(rec, instance, lease, h, facts, o.uid)
@@ -522,7 +534,7 @@ function M.release(instance)
           errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN, hosts_of(r)))
         end
       end
-      if r.libvirt then pcall(libvirtnet.refresh, r) end -- its DHCP and DNS host go
+      if drvnet.served(r) then pcall(drvnet.refresh, r) end -- its DHCP and DNS host go
     end
   end
   return released
@@ -585,11 +597,11 @@ function M.create(name, o)
   prepare()
   local l <close> = lock()
   local rec, h, hfacts = prepare()
-  local uri = M.libvirt_uri()
+  local uri = M.driver_serves()
   if uri then
-    rec.libvirt = libvirtnet.names(rec, uri)
+    rec.served_by = drvnet.names(rec, uri)
     save(rec)
-    local ok, err = pcall(libvirtnet.ensure, rec)
+    local ok, err = pcall(drvnet.ensure, rec)
     if not ok then
       fs.remove(record_path(name)) -- nothing stays of a network libvirt refused
       error(err, 0)
@@ -624,7 +636,7 @@ function M.delete(name)
     errors.raise(string.format("network delete: %s is used by %s (delete %s with --purge " ..
       "first)", name, table.concat(users, ", "), #users == 1 and "it" or "them"), "state")
   end
-  if rec.libvirt then libvirtnet.remove(rec) end
+  if drvnet.served(rec) then drvnet.remove(rec) end
   local h = M.host()
   local hfacts = facts_of(h)
   local links = links_by_name(hfacts)
@@ -650,8 +662,8 @@ end
 ---@return {links: string[], dnsmasq: integer[], nat: boolean}
 function M.prune(o)
   o = o or {}
-  -- libvirt networks of this home (local.libvirt.networking=libvirt, remote hosts)
-  local lvnets, lvfailed = libvirtnet.ours(M.records())
+  -- the driver's networks of this home (local.libvirt.networking=libvirt, remote hosts)
+  local lvnets, lvfailed = drvnet.ours(M.records())
   local h = (#lvnets == 0 or M.available()) and require_available("networks --prune") or nil
   local l <close> = lock()
   local links = h and errors.check("network", h.links()) or {}
@@ -677,7 +689,7 @@ function M.prune(o)
   end)
   local out = { links = {}, dnsmasq = {}, nat = false, libvirt = {}, libvirt_failed = lvfailed }
   for _, n in ipairs(lvnets) do
-    libvirtnet.remove_named(n.uri, n.name)
+    drvnet.remove_named(n.uri, n.name)
     out.libvirt[#out.libvirt + 1] = n.name
   end
   if not h then return out end

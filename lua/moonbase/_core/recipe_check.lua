@@ -8,7 +8,7 @@ local fs = require("moonbase.engine.fs")
 local yaml = require("moonbase.engine.yaml")
 local sandbox = require("moonbase._core.recipe_sandbox")
 local values = require("moonbase._core.recipe_values")
-local remote = require("moonbase._core.libvirt_remote")
+local hosts = require("moonbase._core.hosts")
 
 local M = {}
 
@@ -224,7 +224,7 @@ function M.instance(ctx, name, spec, at)
   v = spec.host
   if v ~= nil then
     if type(v) ~= "string" or (v ~= "local"
-        and not remote.is_remote(v)) then
+        and not hosts.is_remote(v)) then
       kfail("host", "host must be \"local\" or a remote libvirt URI such as " ..
         "\"qemu+ssh://user@host/system\", got " ..
         (type(v) == "string" and string.format("%q", v) or "a " .. values.kind(v)))

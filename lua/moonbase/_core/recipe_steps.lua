@@ -1,12 +1,12 @@
 -- What runs in a recipe's guests: provisioning steps (sh, copy, write),
 -- readiness probes, and the refs they use, resolved when the step runs.
--- Steps and probes run as root (through sudo when the guest's user is not).
--- On the test driver the "guest" is the instance directory on the host: sh
--- and probes run there, and copy/write land under <instance dir>/rootfs.
+-- Steps and probes run as root (through sudo when the guest is reached over
+-- SSH as a user who is not root; a driver that runs commands itself runs
+-- them as root), always in the guest: through the agent, or the driver's
+-- exec (the test driver's sandbox), never on this host.
 -- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
-local process = require("moonbase.engine.process")
 local errors = require("moonbase.errors")
 local units = require("moonbase.units")
 local drivers = require("moonbase._core.drivers")
@@ -106,7 +106,7 @@ end
 
 ---------------------------------------------------------------- in the guest
 local function root_argv(rec, argv)
-  if not drivers.uses_agent() or rec.user == "root" then return argv end
+  if not drivers.has("ssh") or rec.user == "root" then return argv end
   local out = { "sudo", "-n" }
   for _, a in ipairs(argv) do out[#out + 1] = a end
   return out
@@ -126,9 +126,6 @@ end
 function M.sh(model, rec, script, o)
   o = o or {}
   local env = env_list(model, rec, o.env)
-  if not drivers.uses_agent() then
-    return guest.exec(rec.name, { "sh", "-ec", script }, { env = env, workdir = o.workdir })
-  end
   local argv = { "env" }
   for _, kv in ipairs(env) do argv[#argv + 1] = kv end
   argv[#argv + 1] = "sh"
@@ -144,14 +141,6 @@ end
 function M.capture(model, rec, script, o)
   o = o or {}
   local env = env_list(model, rec, o.env)
-  if not drivers.uses_agent() then
-    local e = {}
-    for _, kv in ipairs(env) do local k, v = kv:match("^([^=]+)=(.*)$"); e[k] = v end
-    local code, out, err = process.run({ "sh", "-c", script }, { cwd = instances.dir(rec.name),
-      env = e })
-    if not o.quiet and err and err ~= "" then io.stderr:write(err) end
-    return code, out or ""
-  end
   local argv = { "env" }
   for _, kv in ipairs(env) do argv[#argv + 1] = kv end
   argv[#argv + 1] = "sh"
@@ -164,8 +153,6 @@ function M.capture(model, rec, script, o)
 end
 
 local q = guest.quote
-
-local function test_root(rec) return instances.dir(rec.name) .. "/rootfs" end
 
 local function random_tag()
   return string.format("%d-%d", util.getpid(), math.floor(util.now() * 1000) % 1000000)
@@ -192,21 +179,6 @@ function M.copy(model, rec, step)
   local base = step.real:match("([^/]+)$")
   local target = (not step.directory and dst:sub(-1) == "/") and (dst .. base) or dst
   local chmod = step.mode and (" && chmod " .. step.mode .. " " .. q(target)) or ""
-  if not drivers.uses_agent() then
-    local root = test_root(rec)
-    local t = root .. target
-    local script
-    if step.directory then
-      script = "mkdir -p " .. q(t) .. " && cp -R " .. q(step.real) .. "/. " .. q(t)
-    else
-      script = "mkdir -p " .. q(t:match("^(.*)/") or root) .. " && cp " .. q(step.real) .. " " ..
-        q(t)
-    end
-    if step.mode then script = script .. " && chmod " .. step.mode .. " " .. q(t) end
-    local code, _, err = process.run({ "sh", "-c", script })
-    if code ~= 0 then errors.raise("copy: " .. (err or ""):gsub("%s+$", "")) end
-    return
-  end
   -- through the default user's SFTP into a scratch directory, then into
   -- place as root
   local tmp = "/tmp/moonbase-copy-" .. random_tag()
@@ -230,12 +202,6 @@ end
 function M.write(model, rec, step)
   local path = M.resolve(model, step.path)
   local content = M.resolve(model, step.content)
-  if not drivers.uses_agent() then
-    local t = test_root(rec) .. path
-    errors.check("write", fs.mkdirs(t:match("^(.*)/")))
-    errors.check("write", fs.write(t, content, step.mode and tonumber(step.mode, 8) or 420))
-    return
-  end
   local tmp = string.format("%s/.write.%s", instances.dir(rec.name), random_tag())
   errors.check("write", fs.write(tmp, content, 384))
   local fd = errors.check("write", fs.open_fd(tmp, "r"))

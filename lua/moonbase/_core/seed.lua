@@ -1,9 +1,9 @@
--- The cloud-init NoCloud seed (cidata ISO): meta-data, network-config and
+-- cloud-init's documents for a new instance: meta-data, network-config and
 -- user-data, where the user's cloud-config is merged with what moonbase needs:
 -- its default user with moonbase's SSH key, and the instance's own SSH host
--- key (generated here), so the guest's host key is known before it boots.
+-- key, so the guest's host key is known before it boots. The driver's create
+-- makes them a NoCloud seed (an ISO for VMs) or hands them over as config.
 -- layer: services
-local iso = require("moonbase.engine.iso")
 local yaml = require("moonbase.engine.yaml")
 local format = require("moonbase.format")
 local errors = require("moonbase.errors")
@@ -77,11 +77,13 @@ function M.user_data(user_data, o)
   end
   if not merged then users[#users + 1] = ours end
   doc.users = format.array(users)
-  doc.ssh_keys = doc.ssh_keys or {}
-  doc.ssh_keys.ed25519_private = o.host_private
-  doc.ssh_keys.ed25519_public = o.host_public
-  doc.ssh_genkeytypes = format.array({})
-  doc.ssh_deletekeys = true
+  if o.host_private then -- the guest's host key, known before it boots
+    doc.ssh_keys = doc.ssh_keys or {}
+    doc.ssh_keys.ed25519_private = o.host_private
+    doc.ssh_keys.ed25519_public = o.host_public
+    doc.ssh_genkeytypes = format.array({})
+    doc.ssh_deletekeys = true
+  end
   if not own_shell then
     -- a login shell worth having: bash where the image has one. cloud-init
     -- gives new users useradd's default (/bin/sh), and naming a shell the
@@ -118,16 +120,11 @@ function M.network_config(o)
   return format.yaml({ version = 2, ethernets = eth })
 end
 
----Writes the seed ISO (atomically).
----@param path string
----@param o {name: string, instance_id: string, user_data: string, network_config: string}
-function M.write(path, o)
-  local meta = string.format("instance-id: %s\nlocal-hostname: %s\n", o.instance_id, o.name)
-  errors.check("launch", iso.write(path, "cidata", {
-    ["meta-data"] = meta,
-    ["user-data"] = o.user_data,
-    ["network-config"] = o.network_config,
-  }))
+---The meta-data document: the instance's id and hostname.
+---@param name string
+---@param instance_id string
+function M.meta_data(name, instance_id)
+  return string.format("instance-id: %s\nlocal-hostname: %s\n", instance_id, name)
 end
 
 return M

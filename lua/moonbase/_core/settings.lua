@@ -93,6 +93,25 @@ function M.register_pattern(pattern, handler)
   patterns[#patterns + 1] = { pattern = pattern, handler = handler }
 end
 
+-- Functions that register keys on demand: called with a key that is not in
+-- the schema (or nil for all of them) before it is said to be unknown.
+local resolvers = {}
+
+---Registers a function that registers keys on demand: fn(key) is called for
+---a key the schema lacks (fn(nil) for every key it could register).
+---@param fn fun(key: string?)
+function M.register_resolver(fn)
+  resolvers[#resolvers + 1] = fn
+end
+
+local function known(key)
+  if M.schema[key] then return M.schema[key] end
+  for _, fn in ipairs(resolvers) do
+    fn(key)
+    if M.schema[key] then return M.schema[key] end
+  end
+end
+
 local function pattern_of(key)
   for _, p in ipairs(patterns) do
     local caps = { key:match(p.pattern) }
@@ -162,9 +181,25 @@ local function unknown(key)
   errors.usage(string.format("unknown setting \"%s\" (try: moonbase get --keys)", key))
 end
 
+---A key's definition (type, values, default, help), its owner asked to
+---register it first; nil for a key nobody knows (or a pattern's key).
+---@param key string
+---@return moonbase.SettingKey?
+function M.describe(key)
+  return known(key)
+end
+
+---Every key's definition, every owner asked to register its keys first.
+---@return table<string, moonbase.SettingKey>
+function M.all()
+  for _, fn in ipairs(resolvers) do fn(nil) end
+  return M.schema
+end
+
 ---All keys, sorted (keys of registered patterns included).
 ---@return string[]
 function M.keys()
+  for _, fn in ipairs(resolvers) do fn(nil) end
   local keys = {}
   for k in pairs(M.schema) do keys[#keys + 1] = k end
   for _, p in ipairs(patterns) do
@@ -179,7 +214,7 @@ end
 ---@param key string
 ---@return any
 function M.get(key)
-  if M.schema[key] then
+  if known(key) then
     local v = load()[key]
     if v == nil then return M.schema[key].default end
     local why = stored_damage(key, v)
@@ -196,10 +231,15 @@ end
 
 ---True when the key was set explicitly (not a default).
 function M.is_set(key)
-  return M.schema[key] ~= nil and load()[key] ~= nil
+  return known(key) ~= nil and load()[key] ~= nil
 end
 
+---Counts the changes this process made, so that what is derived from
+---settings (a driver's configuration) is made again after one.
+M.generation = 0
+
 local function update(fn)
+  M.generation = M.generation + 1
   errors.check("settings", fs.mkdirs(paths.config))
   local lock <close> = errors.check("settings", fs.lock(paths.config .. "/settings.lock"))
   local data = load()
@@ -209,7 +249,7 @@ end
 
 ---Checks a KEY=VALUE without storing it; raises a usage error when invalid.
 function M.check(key, raw)
-  if M.schema[key] then
+  if known(key) then
     local value = validate(key, raw)
     if M.schema[key].check then M.schema[key].check(value) end
     return
@@ -221,7 +261,7 @@ end
 
 ---Validates and stores a setting; nothing is written when it is invalid.
 function M.set(key, raw)
-  if M.schema[key] then
+  if known(key) then
     local value = validate(key, raw)
     if M.schema[key].check then M.schema[key].check(value) end
     if M.schema[key].transform then value = M.schema[key].transform(value) end
@@ -236,7 +276,7 @@ end
 
 ---Returns a setting to its default.
 function M.unset(key)
-  if M.schema[key] then
+  if known(key) then
     update(function(d) d[key] = nil end)
     return
   end

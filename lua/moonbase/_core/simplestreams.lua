@@ -8,7 +8,6 @@
 local json = require("moonbase.engine.json")
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
-local image = require("moonbase.engine.image")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 
@@ -256,7 +255,8 @@ local function cache_file(remote)
 end
 
 local function download(url)
-  local body, msg, code = image.http_get(url)
+  -- libcurl is in the plugin: loaded only when a manifest is read
+  local body, msg, code = require("moonbase.engine.image").http_get(url)
   if not body then return nil, msg, code end
   return body
 end

@@ -22,13 +22,15 @@ end
 
 -- A writer killed between creating its temporary file and renaming it into
 -- place leaves ".<name>.tmp.<pid>.<n>" behind (engine/core/fs.c). The first
--- read or write of a directory in a process removes those whose writer is
--- gone, as launch sweeps its staging directories.
+-- write to a directory in a process removes those whose writer is gone, as
+-- launch sweeps its staging directories. (Not reads: such a file is harmless
+-- to a reader, and `list` reads a record in each instance's directory.)
 local swept = {}
+local me
 function M.sweep(dir)
   if swept[dir] then return end
   swept[dir] = true
-  local me = require("moonbase.engine.util").getpid()
+  me = me or require("moonbase.engine.util").getpid()
   local alive = require("moonbase.engine.process").alive
   for _, n in ipairs(fs.list(dir) or {}) do
     local pid = math.tointeger(tonumber(n:match("^%..+%.tmp%.(%d+)%.%d+$") or ""))
@@ -59,7 +61,6 @@ end
 
 ---Reads a JSON file. Missing file -> default (or nil, msg, "notfound").
 function M.read(path, default)
-  M.sweep(dir_of(path))
   local text, msg, code = fs.read(path)
   if not text then
     if code == "notfound" and default ~= nil then return default end

@@ -6,7 +6,6 @@
 -- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
-local drivers = require("moonbase._core.drivers")
 local instances = require("moonbase._core.instances")
 local lifecycle = require("moonbase._core.lifecycle")
 local guest = require("moonbase._core.guest")
@@ -48,9 +47,6 @@ local function running(name)
   if st ~= "running" then
     errors.raise(string.format("transfer: instance \"%s\" is %s (%s)", name, st,
       lifecycle.start_hint(name, st)), "state")
-  end
-  if not drivers.uses_agent() then
-    errors.raise("transfer: the test driver has no guest to copy to", "unsupported")
   end
   return rec
 end

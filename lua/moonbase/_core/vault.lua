@@ -108,6 +108,7 @@ function M.in_use()
       end
     end
   end
+  for _, names in pairs(used) do table.sort(names) end
   return used
 end
 

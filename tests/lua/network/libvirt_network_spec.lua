@@ -5,11 +5,11 @@
 -- engine's. Records, leases and addresses are the same as the engine's.
 local network = require("moonbase._core.network")
 local netfake = require("moonbase._core.netfake")
-local libvirtnet = require("moonbase._core.libvirtnet")
+local libvirtnet = require("moonbase._core.drvnet")
 local paths = require("moonbase._core.paths")
 local settings = require("moonbase.settings")
 local instance = require("moonbase.instance")
-local core = require("moonbase.engine.libvirt")
+local driver = require("moonbase.engine.driver")
 local fs = require("moonbase.engine.fs")
 local helpers = require("helpers")
 
@@ -23,7 +23,8 @@ local function err_of(fn)
 end
 
 local function libvirt_net(name)
-  for _, n in ipairs(assert(core.networks(URI))) do
+  local conn = assert(driver.open("libvirt", { uri = URI }))
+  for _, n in ipairs(assert(conn:network_list(URI))) do
     if n.name == name then return n end
   end
 end
@@ -62,15 +63,15 @@ describe("network API served by libvirt (test:///default, fake host)", function(
   end)
 
   it("puts instances on a libvirt network it defines, with the engine's addresses", function()
-    assert.equal(URI, network.libvirt_uri())
+    assert.equal(URI, network.driver_serves())
     local a = network.attach("web")
     local name = "mb-moonbase0-" .. libvirtnet.home_tag()
-    assert.equal(name, a.libvirt_network)
+    assert.equal(name, a.driver_network)
     assert.is_nil(a.tap)
     assert.matches("^mbv%x%x%x%x%x%x%x%x$", a.bridge)
     assert.equal("web.moonbase", a.hostname)
     local rec = network.get("moonbase0")
-    assert.same({ uri = URI, name = name, bridge = a.bridge }, rec.libvirt)
+    assert.same({ uri = URI, name = name, bridge = a.bridge }, rec.served_by)
     assert.equal(a.ipv4, rec.leases.web.ipv4)
     local n = libvirt_net(name)
     assert.truthy(n and n.active)
@@ -100,8 +101,8 @@ describe("network API served by libvirt (test:///default, fake host)", function(
   it("creates and deletes named networks in libvirt", function()
     local rec, up = network.create("backend", { subnet = "10.77.0.0/24" })
     assert.is_true(up)
-    assert.equal("mb-backend-" .. libvirtnet.home_tag(), rec.libvirt.name)
-    assert.truthy(libvirt_net(rec.libvirt.name).active)
+    assert.equal("mb-backend-" .. libvirtnet.home_tag(), rec.served_by.name)
+    assert.truthy(libvirt_net(rec.served_by.name).active)
     local a = network.attach("web", { network = "backend", ip = "10.77.0.10" })
     assert.equal("10.77.0.10", a.ipv4)
     local msg, code = err_of(function() network.delete("backend") end)
@@ -109,13 +110,13 @@ describe("network API served by libvirt (test:///default, fake host)", function(
     assert.truthy(msg:find("used by web", 1, true), msg)
     network.release("web")
     network.delete("backend")
-    assert.is_nil(libvirt_net(rec.libvirt.name))
+    assert.is_nil(libvirt_net(rec.served_by.name))
     assert.is_nil(network.get("backend"))
   end)
 
   it("prunes its libvirt networks, keeps the records, and brings them back", function()
     local a = network.attach("web")
-    local name = a.libvirt_network
+    local name = a.driver_network
     local r = network.prune()
     assert.same({ name }, r.libvirt)
     assert.is_nil(libvirt_net(name))
@@ -129,21 +130,21 @@ describe("network API served by libvirt (test:///default, fake host)", function(
   it("changes who serves a network only while nobody holds an address on it", function()
     local a = network.attach("web")
     settings.set("local.libvirt.networking", "engine")
-    assert.is_nil(network.libvirt_uri())
+    assert.is_nil(network.driver_serves())
     local before = fs.read(paths.data .. "/networks/moonbase0.json")
     local msg, code = err_of(function() network.attach("web") end)
     assert.equal("state", code)
-    assert.truthy(msg:find("is a libvirt network (" .. a.libvirt_network, 1, true), msg)
+    assert.truthy(msg:find("is a libvirt network (" .. a.driver_network, 1, true), msg)
     assert.truthy(msg:find("holding the addresses of web", 1, true), msg)
     assert.equal(before, fs.read(paths.data .. "/networks/moonbase0.json"))
-    assert.truthy(libvirt_net(a.libvirt_network).active)
+    assert.truthy(libvirt_net(a.driver_network).active)
     -- once released, the engine takes it over: the libvirt network goes
     network.release("web")
     local e = network.attach("db")
     assert.equal("moonbase0", e.bridge)
     assert.truthy(e.tap)
-    assert.is_nil(libvirt_net(a.libvirt_network))
-    assert.is_nil(network.get("moonbase0").libvirt)
+    assert.is_nil(libvirt_net(a.driver_network))
+    assert.is_nil(network.get("moonbase0").served_by)
     -- and back to libvirt only after that instance is gone
     settings.set("local.libvirt.networking", "libvirt")
     msg, code = err_of(function() network.attach("db") end)
@@ -151,7 +152,7 @@ describe("network API served by libvirt (test:///default, fake host)", function(
     assert.truthy(msg:find("served by moonbase's engine (bridge moonbase0)", 1, true), msg)
     network.release("db")
     local l = network.attach("web")
-    assert.equal(a.libvirt_network, l.libvirt_network)
+    assert.equal(a.driver_network, l.driver_network)
     assert.same({}, engine_links(host))
   end)
 end)

@@ -105,7 +105,7 @@ describe("moonbase networks in a network namespace #netns", function()
     assert(run({ "ip", "netns", "add", GUEST }) == 0)
     ns_ok({ "ip", "link", "set", "lo", "up" })
     guest_ok({ "ip", "link", "set", "lo", "up" })
-    h = helpers.home()
+    h = helpers.home({ driver = "qemu" }) -- the engine's networks, on this namespace
   end)
 
   teardown(function()

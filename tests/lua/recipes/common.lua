@@ -63,4 +63,12 @@ function M.instance_dir(r, name)
   return r.home .. "/data/instances/test/" .. name
 end
 
+---Where a file of the test driver's guest is on the host: its root is
+---<instance dir>/rootfs, and a relative path is in root's home (where
+---commands run).
+function M.guest_path(r, name, path)
+  if path:sub(1, 1) ~= "/" then path = "/root/" .. path end
+  return M.instance_dir(r, name) .. "/rootfs" .. path
+end
+
 return M

@@ -73,9 +73,19 @@ rawset(s, "directory", true)
 instance "web" { provision = { s } }
 ]])
       r:ok({ "up", "app.lua" })
+      r:ok({ "launch", "--name", "fresh" }) -- a guest no step touched
       local root = common.instance_dir(r, "app-web") .. "/rootfs"
       assert.equal("declared\n", fs.read(root .. "/etc/app.conf"))
-      assert.same({ "etc", "etc/app.conf" }, helpers.tree(root))
+      local fresh = {}
+      for _, p in ipairs(helpers.tree(common.instance_dir(r, "fresh") .. "/rootfs")) do
+        fresh[p] = true
+      end
+      local added = {}
+      for _, p in ipairs(helpers.tree(root)) do
+        if not fresh[p] then added[#added + 1] = p end
+      end
+      assert.same({ "etc/app.conf" }, added)
+      assert.are_not.equal(fs.read("/etc/passwd"), fs.read(root .. "/etc/passwd"))
     end)
 
     it("refuses copy sources that lead out of the recipe's folder or never end", function()

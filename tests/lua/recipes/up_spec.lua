@@ -7,6 +7,7 @@ local helpers = require("helpers")
 local common = require("recipes.common")
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
 
 -- the summary's instances by name, their ISO 8601 times as seconds
 local function by_name(summary)
@@ -121,7 +122,7 @@ for i = 1, 3 do instance ("vm" .. i) { provision = { sh "echo once >> count" } }
     end
     local up, status = best({ "up", "app.lua", "-q" }), best({ "status", "app.lua" })
     assert.truthy(up < 2 * status + 0.05, string.format("up %.3f s, status %.3f s", up, status))
-    assert.equal("once\n", fs.read(common.instance_dir(r, "app-vm1") .. "/count"))
+    assert.equal("once\n", fs.read(common.guest_path(r, "app-vm1", "count")))
   end)
 
   it("provisions once; provision runs it again, for all or named instances", function()
@@ -130,7 +131,7 @@ instance "db" { provision = { sh "echo run >> count" } }
 instance "web" { depends_on = { "db" }, provision = { sh "echo run >> count" } }
 instance "plain" {}
 ]])
-    local db, web = common.instance_dir(r, "app-db"), common.instance_dir(r, "app-web")
+    local db, web = common.guest_path(r, "app-db", "."), common.guest_path(r, "app-web", ".")
     r:ok({ "up", "app.lua", "-q" })
     r:ok({ "down", "app.lua", "-q" })
     r:ok({ "up", "app.lua", "-q" }) -- starts them again, does not provision
@@ -200,7 +201,7 @@ instance "db" {
     local _, plan = r:actions("app.lua")
     assert.equal("provision (did not finish)", plan.instances[1].details)
     r:ok({ "up", "app.lua", "-q", "--param", "ok=true" })
-    assert.equal("first\nfirst\n", fs.read(common.instance_dir(r, "app-db") .. "/log"))
+    assert.equal("first\nfirst\n", fs.read(common.guest_path(r, "app-db", "log")))
     assert.same({ ["app-db"] = "keep" }, (r:actions("app.lua", { "--param", "ok=true" })))
   end)
 
@@ -215,7 +216,7 @@ instance "never" { ready = probe.file("/nonexistent/file", { timeout = "0.5s", i
 instance "port" { ready = probe.tcp(1, { timeout = "0.3s", interval = "0.1s" }) }
 ]])
     -- the flag appears while up waits: a background writer in the instance dir
-    local dir = common.instance_dir(r, "app-db")
+    local dir = common.guest_path(r, "app-db", ".") -- the guest's working directory
     local process = require("moonbase.engine.process")
     local pid = process.spawn({ "sh", "-c", 'for i in $(seq 1 100); do [ -d "$0" ] && sleep 0.5 ' ..
       '&& touch "$0/flag" && exit 0; sleep 0.1; done', dir })
@@ -255,10 +256,13 @@ end)
 ]])
     r:ok({ "up", "app.lua", "-q" })
     local ip = r:json({ "list" })[1].ipv4[1]
-    assert.truthy(ip:match("^192%.0%.2%.%d+$"), ip)
+    -- the address moonbase's network gave the test driver's instance (simulated networks)
+    assert.truthy(ip:match("^%d+%.%d+%.%d+%.%d+$"), ip)
+    local net = json.decode(fs.read(r.home .. "/data/networks/moonbase0.json"))
+    assert.equal(net.leases["app-db"].ipv4, ip)
     local web = common.instance_dir(r, "app-web")
-    assert.equal(ip .. "\n", fs.read(web .. "/db-ip"))
-    assert.equal("app-db 3 app-web app\n", fs.read(web .. "/env.txt"))
+    assert.equal(ip .. "\n", fs.read(common.guest_path(r, "app-web", "db-ip")))
+    assert.equal("app-db 3 app-web app\n", fs.read(common.guest_path(r, "app-web", "env.txt")))
     assert.equal("[app]\nname = demo\n", fs.read(web .. "/rootfs/etc/app/app.ini"))
     assert.equal("x\n", fs.read(web .. "/rootfs/etc/app/sub/x.txt"))
     assert.equal("[app]\nname = demo\n", fs.read(web .. "/rootfs/srv/app.ini"))
@@ -278,18 +282,18 @@ end)
   end)
 
   it("refuses a replace without --replace, and does it with", function()
-    r:write("app.lua", 'local img = param("img", "a")\ninstance "db" { image = img }\n')
+    r:write("app.lua", 'local img = param("img", "local:a")\ninstance "db" { image = img }\n')
     r:ok({ "up", "app.lua", "-q" })
     fs.write(common.instance_dir(r, "app-db") .. "/data", "old")
     local before = helpers.snapshot(r.home)
-    local code, _, err = r:run({ "up", "app.lua", "--param", "img=b" })
+    local code, _, err = r:run({ "up", "app.lua", "--param", "img=local:b" })
     assert.equal(2, code)
-    assert.equal("up: nothing was changed: app-db (image a → b) must be replaced, which " ..
+    assert.equal("up: nothing was changed: app-db (image local:a → local:b) must be replaced, which " ..
       "deletes and recreates it (run: moonbase up app.lua --replace, or undo the change)\n", err)
     assert.same(before, helpers.snapshot(r.home))
-    r:ok({ "up", "app.lua", "--param", "img=b", "--replace", "-q" })
+    r:ok({ "up", "app.lua", "--param", "img=local:b", "--replace", "-q" })
     assert.is_nil(fs.exists(common.instance_dir(r, "app-db") .. "/data"))
-    assert.equal("b", r:json({ "info", "app-db" })["app-db"].image)
+    assert.equal("local:b", r:json({ "info", "app-db" })["app-db"].image)
   end)
 
   it("applies cpus and memory changes with a restart, and deletes what is gone", function()

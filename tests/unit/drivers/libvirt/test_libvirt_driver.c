@@ -27,9 +27,12 @@
 
 struct fixture {
     char dir[256], disk[300], seed[300];
+    struct mb_nic nic;
     struct mb_instance inst;
-    const struct mb_driver *lv, *qemu;
+    struct mb_conn *lv, *qemu;
 };
+
+static const char *const config[] = {"uri=test:///default", "restrict-user-network=true", NULL};
 
 static int setup(void **state)
 {
@@ -42,15 +45,15 @@ static int setup(void **state)
     snprintf(f.seed, sizeof f.seed, "%s/cidata.iso", f.dir);
     mb_fs_write_atomic(f.disk, "x", 1, 0644, NULL);
     mb_fs_write_atomic(f.seed, "x", 1, 0644, NULL);
+    f.nic = (struct mb_nic){.attach = MB_NIC_USER, .mac = "52:54:00:12:34:56",
+                            .host_port = 50022};
     f.inst = (struct mb_instance){
-        .name = "vm1", .dir = f.dir, .disk = f.disk, .seed = f.seed, .image = f.disk,
-        .cpus = 1, .memory = 256ull << 20, .ssh_port = 50022, .mac = "52:54:00:12:34:56",
-        .user_net_restrict = true,
+        .name = "vm1", .dir = f.dir, .image = {.path = f.disk},
+        .cpus = 1, .memory = 256ull << 20, .nics = &f.nic, .n_nics = 1,
     };
-    setenv("MOONBASE_LIBVIRT_URI", "test:///default", 1);
     mb_error *err = NULL;
-    f.lv = mb_driver_find("libvirt", &err);
-    f.qemu = mb_driver_find("qemu", &err);
+    f.lv = mb_driver_open(mb_driver_find("libvirt", &err), config, 0, &err);
+    f.qemu = mb_driver_open(mb_driver_find("qemu", &err), NULL, 0, &err);
     if (f.lv == NULL || f.qemu == NULL)
         return -1;
     *state = &f;
@@ -61,14 +64,16 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     mb_driver_destroy(f->lv, &f->inst, MB_KEEP_DISKS, NULL);
+    mb_driver_close(f->lv);
+    mb_driver_close(f->qemu);
     mb_fs_rmtree(f->dir, NULL);
     return 0;
 }
 
-static enum mb_state state_of(const struct mb_driver *d, const struct mb_instance *i)
+static enum mb_state state_of(struct mb_conn *d, const struct mb_instance *i)
 {
     mb_error *err = NULL;
-    enum mb_state s = mb_driver_state(d, i, 0, &err);
+    enum mb_state s = mb_driver_state(d, i, NULL, 0, &err);
     if (err)
         fail_msg("state: %s", err->message);
     return s;
@@ -83,10 +88,10 @@ static void must(bool ok, mb_error *err)
 static void test_identity(void **state)
 {
     struct fixture *f = *state;
-    assert_string_equal(f->lv->name, "libvirt");
-    assert_string_equal(f->lv->scope, "qemu");
-    assert_true(mb_driver_has_capability(f->lv, "suspend"));
-    assert_true(mb_driver_has_capability(f->lv, "native_mounts"));
+    assert_string_equal(f->lv->driver->name, "libvirt");
+    assert_string_equal(f->lv->driver->scope, "qemu");
+    assert_true(mb_driver_has_capability(f->lv->driver, "suspend"));
+    assert_true(mb_driver_has_capability(f->lv->driver, "native_mounts"));
     char *reason = NULL;
     mb_error *err = NULL;
     assert_int_equal(mb_driver_probe(f->lv, &reason, 0, &err), MB_PROBE_DECLINED);
@@ -96,15 +101,22 @@ static void test_identity(void **state)
 
 static void test_unreachable(void **state)
 {
-    setenv("MOONBASE_LIBVIRT_URI", "qemu:///system?socket=/nonexistent/libvirt-sock", 1);
     struct fixture *f = *state;
+    const char *const gone[] = {"uri=qemu:///system?socket=/nonexistent/libvirt-sock", NULL};
     char *reason = NULL;
     mb_error *err = NULL;
-    assert_int_equal(mb_driver_probe(f->lv, &reason, 0, &err), MB_PROBE_DECLINED);
+    struct mb_conn *c = mb_driver_open(f->lv->driver, gone, 0, &err);
+    assert_non_null(c);
+    assert_int_equal(mb_driver_probe(c, &reason, 0, &err), MB_PROBE_DECLINED);
     assert_non_null(strstr(reason, "libvirtd -d"));
     assert_non_null(strstr(reason, "systemctl start libvirtd"));
     free(reason);
-    setenv("MOONBASE_LIBVIRT_URI", "test:///default", 1);
+    mb_driver_close(c);
+    /* a configuration name the driver does not have is refused */
+    const char *const bad[] = {"url=x", NULL};
+    assert_null(mb_driver_open(f->lv->driver, bad, 0, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
 }
 
 static void test_lifecycle(void **state)
@@ -157,7 +169,8 @@ static void test_scope_libvirt_holds(void **state)
     assert_int_equal(state_of(f->qemu, &f->inst), MB_STATE_STOPPED);
     must(mb_driver_start(f->lv, &f->inst, 0, &err), err);
     assert_int_equal(state_of(f->qemu, &f->inst), MB_STATE_ELSEWHERE);
-    assert_int_equal(mb_driver_state(f->qemu, &f->inst, MB_STATE_OWN, NULL), MB_STATE_STOPPED);
+    assert_int_equal(mb_driver_state(f->qemu, &f->inst, NULL, MB_STATE_OWN, NULL),
+                     MB_STATE_STOPPED);
     must(mb_driver_suspend(f->lv, &f->inst, 0, &err), err);
     assert_int_equal(state_of(f->qemu, &f->inst), MB_STATE_ELSEWHERE);
     must(mb_driver_shutdown(f->lv, &f->inst, 0, MB_FORCE, &err), err);
@@ -183,6 +196,9 @@ static void test_scope_qemu_holds(void **state)
     mb_fs_write_atomic(p, num, (size_t)len, 0644, NULL);
 
     assert_int_equal(state_of(f->lv, &f->inst), MB_STATE_ELSEWHERE);
+    const char *owner = NULL;
+    assert_int_equal(mb_driver_state(f->lv, &f->inst, &owner, 0, NULL), MB_STATE_ELSEWHERE);
+    assert_string_equal(owner, "qemu");
     mb_error *err = NULL;
     assert_false(mb_driver_start(f->lv, &f->inst, 0, &err));
     assert_int_equal(err->code, MB_ERR_STATE);
@@ -216,13 +232,13 @@ static void test_libvirtd_gone(void **state)
     mb_fs_write_atomic(p, num, (size_t)len, 0644, NULL);
     assert_true(mb_libvirt_write_trace(&f->inst, uri, NULL));
 
-    assert_int_equal(mb_driver_state(f->lv, &f->inst, 0, NULL), MB_STATE_RUNNING);
+    assert_int_equal(mb_driver_state(f->lv, &f->inst, NULL, 0, NULL), MB_STATE_RUNNING);
     assert_int_equal(state_of(f->qemu, &f->inst), MB_STATE_ELSEWHERE);
 
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     mb_error *err = NULL;
-    assert_int_equal(mb_driver_state(f->lv, &f->inst, 0, &err), MB_STATE_UNKNOWN);
+    assert_int_equal(mb_driver_state(f->lv, &f->inst, NULL, 0, &err), MB_STATE_UNKNOWN);
     assert_non_null(err);
     assert_int_equal(err->code, MB_ERR_UNREACHABLE);
     mb_error_free(err);

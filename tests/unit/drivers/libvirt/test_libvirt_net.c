@@ -18,14 +18,14 @@
 #include "drivers/libvirt/libvirt_net.h"
 #include "golden.h"
 
-static const struct mb_libvirt_net_host two[] = {
+static const struct mb_net_host two[] = {
     {"52:54:00:aa:00:02", "web", "10.77.0.2"},
     {"52:54:00:aa:00:03", "db", "10.77.0.3"},
 };
 
-static struct mb_libvirt_net base(void)
+static struct mb_net_spec base(void)
 {
-    return (struct mb_libvirt_net){
+    return (struct mb_net_spec){
         .name = "mb-moonbase0-0a1b2c3d",
         .network = "moonbase0",
         .bridge = "mbv0a1b2c3d",
@@ -46,7 +46,7 @@ static virConnectPtr test_conn(void)
     return c;
 }
 
-static void check_golden(const char *name, const struct mb_libvirt_net *n)
+static void check_golden(const char *name, const struct mb_net_spec *n)
 {
     mb_error *err = NULL;
     char *got = mb_libvirt_net_xml(n, &err);
@@ -67,14 +67,14 @@ static void check_golden(const char *name, const struct mb_libvirt_net *n)
 
 static void test_golden_hosts(void **state)
 {
-    struct mb_libvirt_net n = base();
+    struct mb_net_spec n = base();
     check_golden("hosts", &n);
 }
 
 /* a new named network: no hosts yet, a small subnet (the range is all of it) */
 static void test_golden_empty(void **state)
 {
-    struct mb_libvirt_net n = base();
+    struct mb_net_spec n = base();
     n.name = "mb-backend-0a1b2c3d";
     n.network = "backend";
     n.bridge = "mbv12345678";
@@ -88,14 +88,14 @@ static void test_golden_empty(void **state)
 static void test_bad_spec(void **state)
 {
     mb_error *err = NULL;
-    struct mb_libvirt_net n = base();
+    struct mb_net_spec n = base();
     n.prefix = 31;
     assert_null(mb_libvirt_net_xml(&n, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
 }
 
-static const struct mb_libvirt_net_info *find(const struct mb_libvirt_net_info *v, size_t n,
+static const struct mb_net_info *find(const struct mb_net_info *v, size_t n,
                                               const char *name)
 {
     for (size_t k = 0; k < n; k++)
@@ -105,8 +105,8 @@ static const struct mb_libvirt_net_info *find(const struct mb_libvirt_net_info *
 }
 
 /* The live network's XML holds exactly these DHCP hosts (and DNS names). */
-static void assert_hosts(virConnectPtr c, const char *name, const struct mb_libvirt_net_host *h,
-                         size_t n, const struct mb_libvirt_net_host *absent)
+static void assert_hosts(virConnectPtr c, const char *name, const struct mb_net_host *h,
+                         size_t n, const struct mb_net_host *absent)
 {
     virNetworkPtr net = virNetworkLookupByName(c, name);
     assert_non_null(net);
@@ -138,7 +138,7 @@ static void test_ensure_sync_remove(void **state)
 {
     virConnectPtr c = test_conn();
     mb_error *err = NULL;
-    struct mb_libvirt_net n = base();
+    struct mb_net_spec n = base();
     n.n_hosts = 1;
     if (!mb_libvirt_net_ensure(c, &n, &err))
         fail_msg("ensure: %s", err->message);
@@ -157,7 +157,7 @@ static void test_ensure_sync_remove(void **state)
     assert_hosts(c, n.name, two, 2, NULL);
 
     /* the first leaves; its address goes to a new instance */
-    const struct mb_libvirt_net_host moved[] = {
+    const struct mb_net_host moved[] = {
         {"52:54:00:aa:00:03", "db", "10.77.0.3"},
         {"52:54:00:aa:00:09", "cache", "10.77.0.2"},
     };
@@ -168,21 +168,21 @@ static void test_ensure_sync_remove(void **state)
 
     /* listed as moonbase's, by its moonbase name */
     size_t count = 0;
-    struct mb_libvirt_net_info *v = mb_libvirt_net_list(c, &count, &err);
+    struct mb_net_info *v = mb_libvirt_net_list(c, &count, &err);
     assert_non_null(v);
-    const struct mb_libvirt_net_info *mine = find(v, count, n.name);
+    const struct mb_net_info *mine = find(v, count, n.name);
     assert_non_null(mine);
     assert_string_equal(mine->network, "moonbase0");
     assert_string_equal(mine->bridge, "mbv0a1b2c3d");
     assert_true(mine->active);
-    const struct mb_libvirt_net_info *other = find(v, count, "default");
+    const struct mb_net_info *other = find(v, count, "default");
     assert_non_null(other); /* the test driver's own network: not moonbase's */
     assert_null(other->network);
-    mb_libvirt_net_info_free(v, count);
+    mb_net_info_free(v, count);
 
     /* another subnet: defined anew */
     n.gateway = "10.79.0.1";
-    const struct mb_libvirt_net_host renumbered[] = {{"52:54:00:aa:00:03", "db", "10.79.0.3"}};
+    const struct mb_net_host renumbered[] = {{"52:54:00:aa:00:03", "db", "10.79.0.3"}};
     n.hosts = renumbered;
     n.n_hosts = 1;
     if (!mb_libvirt_net_ensure(c, &n, &err))
@@ -199,7 +199,7 @@ static void test_foreign_network(void **state)
 {
     virConnectPtr c = test_conn();
     mb_error *err = NULL;
-    struct mb_libvirt_net n = base();
+    struct mb_net_spec n = base();
     n.name = "default"; /* the test driver's own */
     assert_false(mb_libvirt_net_ensure(c, &n, &err));
     assert_int_equal(err->code, MB_ERR_EXISTS);

@@ -22,8 +22,13 @@
 
 #define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
 
-static const struct mb_libvirt_host tcg = {"qemu", NULL, NULL};
-static const struct mb_libvirt_host kvm = {"kvm", "/usr/bin/qemu-system-x86_64", NULL};
+#define SEED1 DIR1 "/cidata.iso"
+
+static const struct mb_libvirt_host tcg = {"qemu", NULL, NULL, NULL, SEED1, true};
+static const struct mb_libvirt_host kvm = {"kvm", "/usr/bin/qemu-system-x86_64", NULL, NULL,
+                                           SEED1, false};
+static const struct mb_nic user_nic = {.attach = MB_NIC_USER, .mac = "52:54:00:12:34:56",
+                                       .host_port = 50022};
 
 static void quiet(void *data, virErrorPtr e)
 {
@@ -84,15 +89,12 @@ static struct mb_instance base(void)
     return (struct mb_instance){
         .name = "vm1",
         .dir = DIR1,
-        .disk = DIR1 "/disk.qcow2",
-        .image = "/var/cache/moonbase/images/abc/disk.qcow2",
-        .seed = DIR1 "/cidata.iso",
+        .image = {.path = "/var/cache/moonbase/images/abc/disk.qcow2"},
         .cpus = 2,
         .memory = 1024ull << 20,
         .disk_size = 5ull << 30,
-        .ssh_port = 50022,
-        .mac = "52:54:00:12:34:56",
-        .user_net_restrict = true,
+        .nics = &user_nic,
+        .n_nics = 1,
     };
 }
 
@@ -119,16 +121,14 @@ static void test_mounts(void **state)
  * engine's tap, one libvirt network. */
 static void test_networks(void **state)
 {
-    static const struct mb_net_attachment nets[] = {
-        {"backend", "52:54:00:00:01:01", "10.20.0.5", "mbtap1"},
-        {"default", "52:54:00:00:02:01", NULL, NULL},
+    static const struct mb_nic nics[] = {
+        {"moonbase0", "52:54:00:12:34:56", "10.77.0.10/24", MB_NIC_TAP, "mbtap0", 0},
+        {"backend", "52:54:00:00:01:01", "10.20.0.5", MB_NIC_TAP, "mbtap1", 0},
+        {"default", "52:54:00:00:02:01", NULL, MB_NIC_NETWORK, "default", 0},
     };
     struct mb_instance i = base();
-    i.tap = "mbtap0";
-    i.ipv4 = "10.77.0.10/24";
-    i.ssh_port = 0;
-    i.nets = nets;
-    i.n_nets = 2;
+    i.nics = nics;
+    i.n_nics = 3;
     check_golden("networks", &i, &tcg);
 }
 
@@ -137,10 +137,10 @@ static void test_networks(void **state)
 static void test_remote(void **state)
 {
     static const struct mb_libvirt_host remote = {
-        "qemu", NULL, "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-serial.log"};
+        "qemu", NULL, "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-serial.log",
+        "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b.qcow2",
+        "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-cidata.iso", true};
     struct mb_instance i = base();
-    i.disk = "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b.qcow2";
-    i.seed = "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-cidata.iso";
     check_golden("remote", &i, &remote);
 }
 
@@ -148,22 +148,21 @@ static void test_remote(void **state)
  * local.libvirt.networking=libvirt): no tap, no user networking. */
 static void test_libvirt_network(void **state)
 {
+    static const struct mb_nic nic = {"moonbase0", "52:54:00:12:34:56", "10.77.0.2/24",
+                                      MB_NIC_NETWORK, "mb-moonbase0-0a1b2c3d", 0};
     struct mb_instance i = base();
-    i.network = "mb-moonbase0-0a1b2c3d";
-    i.ipv4 = "10.77.0.2/24";
-    i.ssh_port = 0;
+    i.nics = &nic;
     check_golden("libvirt-network", &i, &tcg);
 }
 
 static void test_kernel_boot(void **state)
 {
     struct mb_instance i = base();
-    i.kernel = "/var/cache/moonbase/images/abc/vmlinuz";
-    i.initrd = "/var/cache/moonbase/images/abc/initrd.img";
-    i.cmdline = "root=/dev/vda console=ttyS0 quiet";
+    i.image.kernel = "/var/cache/moonbase/images/abc/vmlinuz";
+    i.image.initrd = "/var/cache/moonbase/images/abc/initrd.img";
+    i.image.cmdline = "root=/dev/vda console=ttyS0 quiet";
     i.memory = 256ull << 20;
     i.cpus = 1;
-    i.user_net_restrict = false;
     check_golden("kernel", &i, &kvm);
 }
 
@@ -171,15 +170,18 @@ static void test_bad_specs(void **state)
 {
     mb_error *err = NULL;
     struct mb_instance i = base();
-    i.initrd = "/x/initrd.img";
+    i.image.initrd = "/x/initrd.img";
     assert_null(mb_libvirt_domain_xml(&i, &tcg, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     err = NULL;
-    static const struct mb_net_attachment nets[] = {{NULL, "52:54:00:00:01:01", NULL, NULL}};
+    static const struct mb_nic nics[] = {
+        {.attach = MB_NIC_USER, .mac = "52:54:00:12:34:56", .host_port = 50022},
+        {NULL, "52:54:00:00:01:01", NULL, MB_NIC_TAP, NULL, 0},
+    };
     i = base();
-    i.nets = nets;
-    i.n_nets = 1;
+    i.nics = nics;
+    i.n_nics = 2;
     assert_null(mb_libvirt_domain_xml(&i, &tcg, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);

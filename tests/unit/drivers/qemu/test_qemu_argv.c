@@ -32,11 +32,14 @@ static char *join_lines(char **argv)
     return s;
 }
 
-static void check_golden(const char *name, const struct mb_instance *inst,
-                         const struct mb_qemu_host *host, const char *incoming)
+/* What every case starts from: the seed, restrict=on. */
+#define SEED1 DIR1 "/cidata.iso"
+
+static void check_golden_opts(const char *name, const struct mb_instance *inst,
+                              const struct mb_qemu_host *host, const struct mb_qemu_opts *o)
 {
     mb_error *err = NULL;
-    char **argv = mb_qemu_argv(inst, host, incoming, &err);
+    char **argv = mb_qemu_argv(inst, host, o, &err);
     if (argv == NULL)
         fail_msg("%s: %s", name, err->message);
     char *got = join_lines(argv);
@@ -48,21 +51,28 @@ static void check_golden(const char *name, const struct mb_instance *inst,
     mb_strv_free(argv);
 }
 
+static void check_golden(const char *name, const struct mb_instance *inst,
+                         const struct mb_qemu_host *host, const char *incoming)
+{
+    struct mb_qemu_opts o = {SEED1, incoming, true};
+    check_golden_opts(name, inst, host, &o);
+}
+
+static const struct mb_nic user_nic = {.attach = MB_NIC_USER, .mac = "52:54:00:12:34:56",
+                                       .host_port = 50022};
+
 /* The instance every case starts from: user networking with the SSH forward. */
 static struct mb_instance base(void)
 {
     return (struct mb_instance){
         .name = "vm1",
         .dir = DIR1,
-        .disk = DIR1 "/disk.qcow2",
-        .image = "/var/cache/moonbase/images/abc/disk.qcow2",
-        .seed = DIR1 "/cidata.iso",
+        .image = {.path = "/var/cache/moonbase/images/abc/disk.qcow2"},
         .cpus = 2,
         .memory = 1024ull << 20,
         .disk_size = 5ull << 30,
-        .ssh_port = 50022,
-        .mac = "52:54:00:12:34:56",
-        .user_net_restrict = true,
+        .nics = &user_nic,
+        .n_nics = 1,
     };
 }
 
@@ -75,9 +85,9 @@ static void test_plain(void **state)
 static void test_kernel_boot(void **state)
 {
     struct mb_instance i = base();
-    i.kernel = "/var/cache/moonbase/images/abc/vmlinuz";
-    i.initrd = "/var/cache/moonbase/images/abc/initrd.img";
-    i.cmdline = "root=/dev/vda console=ttyS0 quiet";
+    i.image.kernel = "/var/cache/moonbase/images/abc/vmlinuz";
+    i.image.initrd = "/var/cache/moonbase/images/abc/initrd.img";
+    i.image.cmdline = "root=/dev/vda console=ttyS0 quiet";
     i.memory = 256ull << 20;
     i.cpus = 1;
     check_golden("kernel", &i, &kvm, NULL);
@@ -85,16 +95,14 @@ static void test_kernel_boot(void **state)
 
 static void test_tap_networks(void **state)
 {
-    static const struct mb_net_attachment nets[] = {
-        {"backend", "52:54:00:00:01:01", "10.20.0.5", "mbtap1"},
-        {"storage", "52:54:00:00:02:01", NULL, "mbtap2"},
+    static const struct mb_nic nics[] = {
+        {"moonbase0", "52:54:00:12:34:56", "192.168.77.10/24", MB_NIC_TAP, "mbtap0", 0},
+        {"backend", "52:54:00:00:01:01", "10.20.0.5", MB_NIC_TAP, "mbtap1", 0},
+        {"storage", "52:54:00:00:02:01", NULL, MB_NIC_TAP, "mbtap2", 0},
     };
     struct mb_instance i = base();
-    i.tap = "mbtap0";
-    i.ipv4 = "192.168.77.10/24";
-    i.ssh_port = 0;
-    i.nets = nets;
-    i.n_nets = 2;
+    i.nics = nics;
+    i.n_nics = 3;
     check_golden("tap-networks", &i, &tcg, NULL);
 }
 
@@ -124,21 +132,24 @@ static void test_long_dir(void **state)
     struct mb_instance i = base();
     i.dir = "/home/someone-with-a-long-name/.local/share/moonbase/instances/qemu/"
             "an-instance-with-a-rather-long-name-it's";
-    i.disk = NULL;
-    i.seed = NULL;
-    i.mac = NULL;
-    i.user_net_restrict = false;
-    check_golden("long-dir", &i, &tcg,
-                 "/home/someone-with-a-long-name/.local/share/moonbase/instances/qemu/"
-                 "an-instance-with-a-rather-long-name-it's/suspend.state");
+    static const struct mb_nic no_mac = {.attach = MB_NIC_USER, .host_port = 50022};
+    i.nics = &no_mac;
+    struct mb_qemu_opts o = {NULL,
+                             "/home/someone-with-a-long-name/.local/share/moonbase/instances/"
+                             "qemu/an-instance-with-a-rather-long-name-it's/suspend.state",
+                             false};
+    check_golden_opts("long-dir", &i, &tcg, &o);
 }
 
 static void test_extra_net_without_tap(void **state)
 {
-    static const struct mb_net_attachment nets[] = {{"backend", "52:54:00:00:01:01", NULL, NULL}};
+    static const struct mb_nic nics[] = {
+        {.attach = MB_NIC_USER, .mac = "52:54:00:12:34:56", .host_port = 50022},
+        {"backend", "52:54:00:00:01:01", NULL, MB_NIC_TAP, NULL, 0},
+    };
     struct mb_instance i = base();
-    i.nets = nets;
-    i.n_nets = 1;
+    i.nics = nics;
+    i.n_nics = 2;
     mb_error *err = NULL;
     assert_null(mb_qemu_argv(&i, &tcg, NULL, &err));
     assert_non_null(err);
@@ -150,7 +161,7 @@ static void test_extra_net_without_tap(void **state)
 static void test_disk_drive_marker(void **state)
 {
     struct mb_instance i = base();
-    i.disk = "/a,b/disk.qcow2";
+    i.dir = "/a,b";
     char *d = mb_qemu_disk_drive(&i);
     assert_string_equal(d, "file=/a,,b/disk.qcow2,if=none,id=disk0,format=qcow2,discard=unmap");
     free(d);

@@ -14,17 +14,32 @@
 #include "driver/driver.h"
 #include "core/fs.h"
 
-static bool fake_start(const struct mb_instance *i, unsigned flags, mb_error **err)
+static bool fake_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                       mb_error **err)
 {
     return true;
 }
+
+static bool fake_mount(struct mb_conn *c, const struct mb_instance *i,
+                       const struct mb_mount_spec *m, unsigned flags, mb_error **err)
+{
+    return true;
+}
+
+static const struct mb_setting fake_settings[] = {
+    {"local.sparse.colour", "colour", MB_SETTING_ENUM, "blue", NULL, "a colour", 0},
+    {NULL},
+};
 
 /* A driver that implements only start. */
 static const struct mb_driver sparse = {
     .name = "sparse",
     .scope = "sparse",
+    .settings = fake_settings,
     .start = fake_start,
 };
+
+static struct mb_conn sparse_conn = {.driver = &sparse};
 
 static const struct mb_instance inst = {.name = "a", .dir = "/nonexistent", .cpus = 1,
                                         .memory = 1 << 30};
@@ -41,39 +56,54 @@ static void expect_unsupported(mb_error *err, const char *op)
 
 static void test_null_slots_are_unsupported(void **state)
 {
+    struct mb_conn *c = &sparse_conn;
     mb_error *err = NULL;
-    assert_true(mb_driver_start(&sparse, &inst, 0, &err));
+    assert_true(mb_driver_start(c, &inst, 0, &err));
     assert_null(err);
 
-    assert_false(mb_driver_create(&sparse, &inst, 0, &err));
+    assert_false(mb_driver_create(c, &inst, 0, &err));
     expect_unsupported(err, "create");
     err = NULL;
-    assert_false(mb_driver_suspend(&sparse, &inst, 0, &err));
+    assert_false(mb_driver_suspend(c, &inst, 0, &err));
     expect_unsupported(err, "suspend");
     err = NULL;
-    assert_false(mb_driver_shutdown(&sparse, &inst, 10, MB_FORCE, &err));
+    assert_false(mb_driver_shutdown(c, &inst, 10, MB_FORCE, &err));
     expect_unsupported(err, "shutdown");
     err = NULL;
-    assert_int_equal(mb_driver_state(&sparse, &inst, 0, &err), MB_STATE_UNKNOWN);
+    assert_int_equal(mb_driver_state(c, &inst, NULL, 0, &err), MB_STATE_UNKNOWN);
     expect_unsupported(err, "state");
     err = NULL;
-    assert_null(mb_driver_snapshot_list(&sparse, &inst, 0, &err));
+    assert_null(mb_driver_snapshot_list(c, &inst, 0, &err));
     expect_unsupported(err, "snapshot list");
     err = NULL;
-    assert_null(mb_driver_networks(&sparse, 0, &err));
+    assert_null(mb_driver_networks(c, 0, &err));
     expect_unsupported(err, "networks");
     err = NULL;
+    int status;
+    struct mb_exec x = {.argv = NULL, .fds = {0, 1, 2}};
+    assert_false(mb_driver_exec(c, &inst, &x, &status, 0, &err));
+    expect_unsupported(err, "exec");
+    err = NULL;
+    struct mb_address a;
+    assert_false(mb_driver_ssh_address(c, &inst, &a, 0, &err));
+    expect_unsupported(err, "ssh_address");
+    err = NULL;
+    assert_false(mb_driver_rename(c, &inst, &inst, 0, &err));
+    expect_unsupported(err, "rename");
+    err = NULL;
     struct mb_mount_spec m = {"/srv", "t0", false, false};
-    assert_false(mb_driver_mount_native(&sparse, &inst, &m, 0, &err));
+    assert_false(mb_driver_mount_native(c, &inst, &m, 0, &err));
     assert_non_null(strstr(err->message, "try: --type classic"));
     expect_unsupported(err, "mount_native");
+    /* no net_backend slot: the engine's networks */
+    assert_int_equal(mb_driver_net_backend(c, NULL, 0, NULL), MB_NET_ENGINE);
 }
 
 static void test_arguments_validated_once(void **state)
 {
     mb_error *err = NULL;
     struct mb_instance noname = {.dir = "/x"};
-    assert_false(mb_driver_start(&sparse, &noname, 0, &err));
+    assert_false(mb_driver_start(&sparse_conn, &noname, 0, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     err = NULL;
@@ -81,7 +111,8 @@ static void test_arguments_validated_once(void **state)
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     err = NULL;
-    const struct mb_driver *t = mb_driver_find("test", &err);
+    struct mb_conn *t = mb_driver_open(mb_driver_find("test", &err), NULL, 0, &err);
+    assert_non_null(t);
     struct mb_instance zero = {.name = "a", .dir = "/x", .cpus = 0, .memory = 1};
     assert_false(mb_driver_create(t, &zero, 0, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
@@ -90,6 +121,47 @@ static void test_arguments_validated_once(void **state)
     assert_false(mb_driver_snapshot_take(t, &inst, "../x", 0, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
+    err = NULL;
+    struct mb_instance same = inst;
+    assert_false(mb_driver_clone(t, &inst, &same, 0, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    mb_driver_close(t);
+}
+
+/* Each operation takes its own flags and no other (libvirt's virCheckFlags). */
+static void test_flags_checked(void **state)
+{
+    mb_error *err = NULL;
+    struct mb_conn *t = mb_driver_open(mb_driver_find("test", &err), NULL, 0, &err);
+    assert_false(mb_driver_start(t, &inst, MB_FORCE, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    assert_non_null(strstr(err->message, "start: unknown flags 0x1"));
+    mb_error_free(err);
+    err = NULL;
+    assert_false(mb_driver_shutdown(t, &inst, 1, MB_KEEP_DISKS, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    err = NULL;
+    assert_false(mb_driver_destroy(t, &inst, MB_FORCE | MB_KEEP_DISKS, &err));
+    assert_non_null(strstr(err->message, "destroy: unknown flags 0x1"));
+    mb_error_free(err);
+    err = NULL;
+    assert_int_equal(mb_driver_state(t, &inst, NULL, MB_EXEC_TTY, &err), MB_STATE_UNKNOWN);
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    err = NULL;
+    int status;
+    struct mb_exec x = {.argv = NULL, .fds = {0, 1, 2}};
+    assert_false(mb_driver_exec(t, &inst, &x, &status, MB_FORCE, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    err = NULL;
+    /* an unsupported slot with bad flags: the flags are the caller's mistake */
+    assert_false(mb_driver_suspend(&sparse_conn, &inst, MB_FORCE, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    mb_driver_close(t);
 }
 
 static void test_find(void **state)
@@ -99,9 +171,49 @@ static void test_find(void **state)
     assert_non_null(t);
     assert_string_equal(t->scope, "test");
     assert_true(mb_driver_has_capability(t, "snapshots"));
+    assert_true(mb_driver_has_capability(t, "exec"));
+    assert_false(mb_driver_has_capability(t, "ssh"));
     assert_false(mb_driver_has_capability(t, "teleport"));
     assert_null(mb_driver_find("vmware", &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
+    assert_non_null(strstr(err->message, "try: qemu, libvirt, lxd or test"));
+    mb_error_free(err);
+    err = NULL;
+    const struct mb_driver *q = mb_driver_find("qemu", &err);
+    assert_true(mb_driver_has_capability(q, "ssh"));
+    assert_true(mb_driver_has_capability(q, "watch"));
+    assert_false(mb_driver_has_capability(q, "exec"));
+}
+
+/* Capabilities come from the filled slots, so the two cannot disagree. */
+static void test_capabilities_from_slots(void **state)
+{
+    const char *caps[16];
+    assert_int_equal(mb_driver_capabilities(&sparse, caps, 16), 0);
+    struct mb_driver half = sparse;
+    half.mount_native = fake_mount;
+    assert_false(mb_driver_has_capability(&half, "native_mounts")); /* no umount_native */
+    const struct mb_driver *t = mb_driver_find("test", NULL);
+    size_t n = mb_driver_capabilities(t, caps, 16);
+    for (size_t k = 0; k < n; k++)
+        assert_true(mb_driver_has_capability(t, caps[k]));
+}
+
+static void test_config(void **state)
+{
+    mb_error *err = NULL;
+    const char *const ok[] = {"colour=red", NULL}, *const bad[] = {"size=3", NULL};
+    struct mb_conn *c = mb_driver_open(&sparse, ok, 0, &err);
+    assert_non_null(c);
+    assert_string_equal(mb_conn_config(c, "colour"), "red");
+    assert_null(mb_conn_config(c, "size"));
+    mb_driver_close(c);
+    c = mb_driver_open(&sparse, NULL, 0, &err);
+    assert_string_equal(mb_conn_config(c, "colour"), "blue"); /* the default */
+    mb_driver_close(c);
+    assert_null(mb_driver_open(&sparse, bad, 0, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    assert_non_null(strstr(err->message, "the sparse driver has no setting \"size\""));
     mb_error_free(err);
 }
 
@@ -110,12 +222,13 @@ static void test_test_driver_state_machine(void **state)
     char dir[] = "/tmp/mb-test-driver-XXXXXX";
     assert_non_null(mkdtemp(dir));
     mb_error *err = NULL;
-    const struct mb_driver *t = mb_driver_find("test", &err);
+    struct mb_conn *t = mb_driver_open(mb_driver_find("test", &err), NULL, 0, &err);
     struct mb_instance i = {.name = "vm", .dir = dir, .cpus = 1, .memory = 1 << 30,
                             .disk_size = 1 << 20};
-    assert_int_equal(mb_driver_state(t, &i, 0, &err), MB_STATE_ABSENT);
-    assert_true(mb_driver_create(t, &i, 0, &err));
-    assert_int_equal(mb_driver_state(t, &i, 0, &err), MB_STATE_STOPPED);
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_ABSENT);
+    if (!mb_driver_create(t, &i, 0, &err))
+        fail_msg("create: %s", err->message);
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_STOPPED);
     assert_false(mb_driver_shutdown(t, &i, 1, 0, &err)); /* cannot stop a stopped one */
     assert_int_equal(err->code, MB_ERR_STATE);
     mb_error_free(err);
@@ -129,12 +242,13 @@ static void test_test_driver_state_machine(void **state)
     mb_error_free(err);
     err = NULL;
     assert_true(mb_driver_suspend(t, &i, 0, &err));
-    assert_int_equal(mb_driver_state(t, &i, 0, &err), MB_STATE_SUSPENDED);
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_SUSPENDED);
     assert_true(mb_driver_resume(t, &i, 0, &err));
     assert_true(mb_driver_shutdown(t, &i, 1, 0, &err));
     assert_true(mb_driver_destroy(t, &i, 0, &err));
-    assert_int_equal(mb_driver_state(t, &i, 0, &err), MB_STATE_ABSENT);
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_ABSENT);
     assert_null(err);
+    mb_driver_close(t);
     mb_fs_rmtree(dir, NULL);
 }
 
@@ -143,7 +257,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_null_slots_are_unsupported),
         cmocka_unit_test(test_arguments_validated_once),
+        cmocka_unit_test(test_flags_checked),
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_capabilities_from_slots),
+        cmocka_unit_test(test_config),
         cmocka_unit_test(test_test_driver_state_machine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
