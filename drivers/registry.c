@@ -21,5 +21,5 @@ const struct mb_driver_entry mb_driver_registry[] = {
     {.name = #n, .symbol = "mb_driver_" #n, .scope = sc, .markers = markers_##n},
 #define PLANNED(n, why) {.name = #n, .unavailable = why},
 #include "drivers/drivers.def"
-    {NULL},
+    {0},
 };

@@ -600,7 +600,7 @@ static const struct mb_setting settings[] = {
     {"local.qemu.restrict-user-network", "restrict-user-network", MB_SETTING_BOOL, "false",
      NULL, "QEMU user networking (the fallback without a moonbase network): keep guests from "
      "reaching anything but the host's forwards (restrict=on); the test suite sets it", 0},
-    {NULL},
+    {0},
 };
 
 /* Exported from the plugin; drivers/registry.c names it, engine/driver/driver.c

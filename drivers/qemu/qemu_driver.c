@@ -521,7 +521,7 @@ const struct mb_setting mb_qemu_settings[] = {
     {"local.qemu.restrict-user-network", "restrict-user-network", MB_SETTING_BOOL, "false",
      NULL, "QEMU user networking (the fallback without a moonbase network): keep guests from "
      "reaching anything but the host's forwards (restrict=on); the test suite sets it", 0},
-    {NULL},
+    {0},
 };
 
 const struct mb_driver mb_driver_qemu = {

@@ -19,6 +19,7 @@
 #include "core/fs.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -186,6 +187,25 @@ static bool write_file(const char *dir, const char *rel, const char *text, mb_er
     return mb_fs_write_atomic(p, text, strlen(text), 0644, err);
 }
 
+/* Whether fd is an ELF executable that needs a program interpreter (a
+ * dynamically linked one cannot run in a guest that has no libc). */
+static bool needs_interpreter(int fd)
+{
+    Elf64_Ehdr eh;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG)
+        || eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
+        return false;
+    for (unsigned k = 0; k < eh.e_phnum; k++) {
+        Elf64_Phdr ph;
+        off_t at = (off_t)eh.e_phoff + (off_t)k * (off_t)sizeof ph;
+        if (pread(fd, &ph, sizeof ph, at) != (ssize_t)sizeof ph)
+            return false;
+        if (ph.p_type == PT_INTERP)
+            return true;
+    }
+    return false;
+}
+
 /* Copies the static busybox at src into the guest's /bin (a copy: the guest
  * may write its own files), with its applets. */
 static bool install_busybox(const char *root, const char *src, mb_error **err)
@@ -194,12 +214,14 @@ static bool install_busybox(const char *root, const char *src, mb_error **err)
     join(dst, sizeof dst, root, "bin/busybox");
     int in = open(src, O_RDONLY | O_CLOEXEC);
     struct stat sb;
-    if (in < 0 || fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    bool found = in >= 0 && fstat(in, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (!found || needs_interpreter(in)) {
         if (in >= 0)
             close(in);
-        mb_error_set(err, MB_ERR_NOT_FOUND, "test driver: no busybox at %s to put in the guest "
-                     "(install busybox-static, or: moonbase set local.test.busybox=PATH of a "
-                     "static busybox)", src);
+        mb_error_set(err, MB_ERR_NOT_FOUND, "test driver: %s %s to put in the guest (install "
+                     "busybox-static, or: moonbase set local.test.busybox=PATH of a static "
+                     "busybox)", found ? "a dynamically linked busybox at" : "no busybox at",
+                     src);
         return false;
     }
     int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
@@ -430,6 +452,17 @@ static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct 
                      "(%s)", i->name, root);
         return false;
     }
+    if (x->workdir) {
+        /* the guest's answer, as a real guest's shell would give it */
+        char wd[PATHLEN];
+        struct stat st;
+        if (!join(wd, sizeof wd, root, x->workdir) || stat(wd, &st) != 0
+            || !S_ISDIR(st.st_mode)) {
+            mb_error_set(err, MB_ERR_NOT_FOUND, "working directory %s does not exist in \"%s\"",
+                         x->workdir, i->name);
+            return false;
+        }
+    }
     char *bwrap = find_on_path("bwrap");
     if (bwrap == NULL) {
         mb_error_set(err, MB_ERR_UNSUPPORTED, "test driver: exec runs commands in a bubblewrap "
@@ -462,8 +495,12 @@ static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct 
     }
     const char *const cd[] = {"--chdir", x->workdir ? x->workdir : "/root", "--", NULL};
     ok = ok && push_all(&argv, cd);
-    if (ok && x->argv)
-        ok = push_all(&argv, x->argv);
+    if (ok && x->argv) {
+        /* through the guest's shell, as SSH runs it: a missing command is
+         * the shell's 127 with its message, not bwrap's exit 1 */
+        const char *const sh_exec[] = {"/bin/sh", "-c", "exec \"$@\"", "sh", NULL};
+        ok = push_all(&argv, sh_exec) && push_all(&argv, x->argv);
+    }
     else if (ok) {
         const char *const login[] = {"/bin/sh", "-l", NULL};
         ok = push_all(&argv, login);
@@ -613,7 +650,7 @@ static bool t_umount_native(struct mb_conn *c, const struct mb_instance *i,
 static const struct mb_setting settings[] = {
     {"local.test.busybox", "busybox", MB_SETTING_STRING, "/bin/busybox", NULL,
      "the static busybox the test driver copies into its guests (package busybox-static)", 0},
-    {NULL},
+    {0},
 };
 
 const struct mb_driver mb_driver_test = {

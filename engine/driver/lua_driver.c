@@ -7,7 +7,7 @@
  * plain table: name, dir, host, image = {path, kernel, initrd, cmdline},
  * cpus, memory, disk_size, cloud_init = {meta_data, user_data,
  * network_config}, nics = {{network, mac, ipv4, attach = "user"|"tap"|
- * "network", device, host_port}}, mounts = {{source, tag, readonly}}. Option
+ * "network", device, host_port}}, mounts = {{source, tag, readonly, mapped}}. Option
  * tables name the operation's flags; an unknown key is a broken contract and
  * raises, as does an unknown instance key. Failures of the driver return
  * nil, message, code. */
@@ -110,7 +110,7 @@ static const char *const image_keys[] = {"path", "kernel", "initrd", "cmdline", 
 static const char *const ci_keys[] = {"meta_data", "user_data", "network_config", NULL};
 static const char *const nic_keys[] = {"network", "mac", "ipv4", "attach", "device",
                                        "host_port", NULL};
-static const char *const mount_keys[] = {"source", "tag", "readonly", NULL};
+static const char *const mount_keys[] = {"source", "tag", "readonly", "mapped", NULL};
 
 static enum mb_nic_attach check_attach(lua_State *L, int e)
 {

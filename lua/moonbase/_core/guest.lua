@@ -110,12 +110,14 @@ function M.put(rec, local_path, remote_path, o)
   local st = errors.check("transfer", fs.stat(local_path))
   if not drivers.has("ssh") then
     local fd = errors.check("transfer", fs.open_fd(local_path, "r"))
-    local status, msg, code = native(rec, { "sh", "-c", 'cat > "$1" && chmod "$2" "$1"',
-      "put", remote_path, string.format("%o", st.mode & 511) }, {}, { fd, 1, 2 })
+    local status, msg, code = native(rec, { "sh", "-c",
+      'exec 2>/dev/null; cat > "$1" && chmod "$2" "$1"', "put", remote_path,
+      string.format("%o", st.mode & 511) }, {}, { fd, 1, 2 })
     fs.close_fd(fd)
     if not status then errors.raise("transfer: " .. msg, code) end
     if status ~= 0 then
-      errors.raise(string.format("transfer: cannot write %s:%s", rec.name, remote_path))
+      errors.raise(string.format("transfer: cannot write %s:%s (is its directory there?)",
+        rec.name, remote_path))
     end
     return
   end
@@ -129,7 +131,11 @@ function M.get(rec, remote_path, local_path, o)
   if not drivers.has("ssh") then
     local tmp = string.format("%s.moonbase-%d.tmp", local_path, util.getpid())
     local fd = errors.check("transfer", fs.open_fd(tmp, "w"))
-    local status, msg, code = native(rec, { "cat", remote_path }, {}, { 0, fd, 2 })
+    -- the guest's answer as an exit status (3: missing, 4: a directory), the
+    -- guest's words never mixed into ours
+    local status, msg, code = native(rec, { "sh", "-c", 'exec 2>/dev/null; ' ..
+      '[ -e "$1" ] || exit 3; [ ! -d "$1" ] || exit 4; exec cat -- "$1"', "get", remote_path },
+      {}, { 0, fd, 2 })
     fs.close_fd(fd)
     if status == 0 then
       status, msg = fs.rename(tmp, local_path)
@@ -138,7 +144,12 @@ function M.get(rec, remote_path, local_path, o)
     end
     fs.remove(tmp)
     if not status then errors.raise("transfer: " .. msg, code) end
-    errors.raise(string.format("transfer: cannot read %s:%s", rec.name, remote_path))
+    local where = rec.name .. ":" .. remote_path
+    if status == 3 then errors.raise("transfer: " .. where .. " does not exist", "notfound") end
+    if status == 4 then
+      errors.raise("transfer: " .. where .. " is a directory (try: -r)", "usage")
+    end
+    errors.raise(string.format("transfer: cannot read %s", where))
   end
   local status, msg, code = M.call(rec, { op = "get", ["local"] = local_path,
     remote = remote_path, preserve = o.preserve })

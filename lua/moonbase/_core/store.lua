@@ -22,9 +22,8 @@ end
 
 -- A writer killed between creating its temporary file and renaming it into
 -- place leaves ".<name>.tmp.<pid>.<n>" behind (engine/core/fs.c). The first
--- write to a directory in a process removes those whose writer is gone, as
--- launch sweeps its staging directories. (Not reads: such a file is harmless
--- to a reader, and `list` reads a record in each instance's directory.)
+-- read or write of a directory in a process removes those whose writer is
+-- gone, as launch sweeps its staging directories.
 local swept = {}
 local me
 function M.sweep(dir)
@@ -61,6 +60,7 @@ end
 
 ---Reads a JSON file. Missing file -> default (or nil, msg, "notfound").
 function M.read(path, default)
+  M.sweep(dir_of(path))
   local text, msg, code = fs.read(path)
   if not text then
     if code == "notfound" and default ~= nil then return default end
