@@ -47,7 +47,9 @@ grep -qx 'one: hi' "$MOONBASE_HOME/data/instances/example/one/console.log" || di
 if $m exec one -- true 2>"$work/err"; then die "exec ran"; fi
 grep -q 'unsupported: exec is not supported by the example driver' "$work/err" \
 	|| die "exec: $(cat "$work/err")"
-$m get --keys | grep -q '^local.example.greeting$' || die "get --keys lacks the setting"
+# (read whole first: grep -q would stop reading, and pipefail see the SIGPIPE)
+keys=$($m get --keys)
+grep -q '^local.example.greeting$' <<<"$keys" || die "get --keys lacks the setting"
 $m delete --purge one
 [ "$($m list)" = "No instances found." ] || die "left: $($m list)"
 echo "ok: drivers/example/ and one line in drivers/drivers.def make a working driver"
