@@ -7,7 +7,7 @@ return {
   summary = "Create and start an instance",
   complete = { "image" },
   usage = "moonbase launch [IMAGE] [--name NAME] [--cpus N] [--memory SIZE] [--disk SIZE] " ..
-    "[--cloud-init FILE|-] [--mount SRC[:DST]]... [--network SPEC]... [--bridged]",
+    "[--cloud-init FILE|URL|-] [--mount SRC[:DST]]... [--network SPEC]... [--bridged]",
   description = "Creates an instance from IMAGE and starts it. Everything is validated " ..
     "before anything is created; a bad option changes nothing on disk.",
   options = {
@@ -15,7 +15,8 @@ return {
     { "cpus", "c", type = "int", help = "number of CPUs", default = 1 },
     { "memory", "m", type = "size", help = "memory, e.g. 512M or 2G", default = "1G" },
     { "disk", "d", type = "size", help = "disk size, e.g. 5G", default = "5G" },
-    { "cloud-init", metavar = "FILE", help = "cloud-init user-data file, or - for stdin" },
+    { "cloud-init", metavar = "FILE|URL|-", complete = "file",
+      help = "cloud-init user-data: a file, an http(s):// URL, or - for stdin" },
     { "mount", repeated = true, metavar = "SRC[:DST]",
       help = "share a host folder (see moonbase mount)" },
     { "timeout", type = "duration", help = "how long to wait for the instance", default = "300" },
@@ -33,6 +34,12 @@ return {
       source = opts.cloud_init
       if source == "-" then
         cloud_init = io.stdin:read("a")
+      elseif source:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
+        local http = require("moonbase.engine.image")
+        local text, msg = http.http_get(source, { connect_timeout = 10,
+          max_size = 4 * 1024 * 1024 })
+        if not text then errors.usage("cannot read cloud-init from " .. source .. ": " .. msg) end
+        cloud_init = text
       else
         local text, msg = fs.read(source)
         if not text then errors.usage("cannot read cloud-init file: " .. msg) end

@@ -19,8 +19,10 @@ return {
       end
       pairs_[#pairs_ + 1] = { k, v }
     end
-    for _, kv in ipairs(pairs_) do settings.check(kv[1], kv[2]) end
-    for _, kv in ipairs(pairs_) do settings.set(kv[1], kv[2]) end
+    local pending = {}
+    for _, kv in ipairs(pairs_) do pending[kv[1]] = kv[2] end
+    for _, kv in ipairs(pairs_) do settings.check(kv[1], kv[2], pending) end
+    for _, kv in ipairs(pairs_) do settings.set(kv[1], kv[2], pending) end
     return 0
   end,
 }

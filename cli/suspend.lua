@@ -1,13 +1,15 @@
--- moonbase suspend NAME... | --all
+-- moonbase suspend [NAME...] | --all
 local instance = require("moonbase.instance")
 local targets = require("moonbase.targets")
 
 return {
   summary = "Suspend running instances (start resumes them)",
   complete = { "instance", rest = true },
-  usage = "moonbase suspend NAME... [--all]",
+  usage = "moonbase suspend [NAME...] [--all]",
+  description = "Without NAME, suspends the primary instance (client.primary-name).",
   options = { targets.all_option },
   run = function(opts)
-    return targets.each("suspend", opts, instance.suspend)
+    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("suspend") or nil
+    return targets.each("suspend", opts, instance.suspend, { default = default })
   end,
 }

@@ -73,7 +73,8 @@ end
 ---Parses argv against spec.
 ---@param argv string[]
 ---@param spec table[]
----@return table? opts  options by key, positionals in opts[1..n]
+---@return table? opts  options by key, positionals in opts[1..n]; opts["--"]: how
+---  many positionals came before a "--" (nil without one)
 ---@return string? message  on a usage error
 function M.parse(argv, spec)
   spec = spec or {}
@@ -92,6 +93,7 @@ function M.parse(argv, spec)
   while i <= #argv do
     local a = argv[i]
     if a == "--" then
+      opts["--"] = #pos -- how many positionals came before "--"
       for j = i + 1, #argv do pos[#pos + 1] = argv[j] end
       break
     elseif a:sub(1, 2) == "--" and #a > 2 then

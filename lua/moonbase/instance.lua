@@ -136,6 +136,53 @@ M.update = lifecycle.update
 ---@return integer
 function M.exec(name, argv, o) return require("moonbase._core.guest").exec(name, argv, o) end
 
+---The primary instance's name (the setting client.primary-name, Multipass's
+---"primary"): the instance commands use when given no name. Nil when the
+---setting is empty.
+---@return string?
+M.primary = lifecycle.primary
+
+---The name a command without NAME works on: the primary instance, or a
+---usage error that says how to name one.
+---@param verb string
+---@return string
+M.primary_or_usage = lifecycle.primary_or_usage
+
+---Launches the primary instance as `launch --name <primary>` would, saying so
+---on stderr.
+---@param o? {quiet?: boolean, timeout?: number}
+---@return table record
+function M.launch_primary(o)
+  o = o or {}
+  local name = lifecycle.primary_or_usage("launch")
+  if not o.quiet then io.stderr:write(string.format("Launching %s\n", name)) end
+  return launch.run({ name = name, quiet = o.quiet, timeout = o.timeout })
+end
+
+---Waits until an instance is ready: running, and (where moonbase reaches the
+---guest over SSH) its SSH up and cloud-init done. Raises when it cannot get
+---there (stopped, deleted), or with code "timeout".
+---@param name string
+---@param timeout number  seconds
+M.wait_ready = lifecycle.wait_ready
+
+---Stops a running instance after `minutes`, from a background process
+---(Multipass's stop --time); a later stop or cancel_stop ends the wait.
+---@param name string
+---@param minutes number
+---@return number at  the time it will stop
+M.stop_later = lifecycle.stop_later
+
+---Cancels a delayed stop; returns the time it would have stopped at, or nil.
+---@param name string
+---@return number?
+M.cancel_stop = lifecycle.cancel_stop
+
+---What the background process of stop_later runs: waits, then stops.
+---@param name string
+---@param at number
+M.stop_at = lifecycle.stop_at
+
 ---The agent's main (the hidden `moonbase agent` command).
 function M.run_agent(name, opts) return require("moonbase._core.boot").agent_main(name, opts) end
 

@@ -44,11 +44,13 @@ M.is_set = core.is_set
 ---Checks KEY=VALUE without storing it; raises a usage error when invalid.
 ---@param key string
 ---@param raw string
+---@param pending? table<string, string>  the other KEY=VALUE of the same change
 M.check = core.check
 
 ---Validates and stores a setting; nothing is written when it is invalid.
 ---@param key string
 ---@param raw string
+---@param pending? table<string, string>  the other KEY=VALUE of the same change
 M.set = core.set
 
 ---Returns a setting to its default.

@@ -293,6 +293,14 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     h:ok({ "transfer", tree .. "/a.txt", tree .. "/sub/b.txt", NAME .. ":tree/sub/deeper/" })
     assert.equal("alpha\nbeta\n", guest("cat tree/sub/deeper/a.txt tree/sub/deeper/b.txt"))
 
+    -- --parents makes the missing folders on either side (Multipass's transfer -p)
+    code, _, err = h:run({ "transfer", tree .. "/a.txt", NAME .. ":made/for/it/a.txt" })
+    assert.is_true(code ~= 0, "no parents: refused")
+    h:ok({ "transfer", "--parents", tree .. "/a.txt", NAME .. ":made/for/it/a.txt" })
+    assert.equal("alpha\n", guest("cat made/for/it/a.txt"))
+    h:ok({ "transfer", "--parents", NAME .. ":made/for/it/a.txt", tmp .. "/made/here/a.txt" })
+    assert.equal("alpha\n", fs.read(tmp .. "/made/here/a.txt"))
+
     -- stdin to the guest, the guest to stdout
     h:ok({ "transfer", "-", NAME .. ":from-stdin.txt" }, { input = "piped in\n" })
     assert.equal("piped in\n", guest("cat from-stdin.txt"))

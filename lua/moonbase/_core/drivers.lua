@@ -15,7 +15,23 @@ local M = {}
 settings.register("local.driver", {
   type = "enum", values = engine.list(), default = "qemu",
   help = "the driver that runs instances; each driver has its own instance scope " ..
-    "(qemu and libvirt share one)",
+    "(qemu and libvirt share one); set refuses one that cannot run here, with the reason",
+  -- a driver that cannot run here is refused with its probe's reason, so the
+  -- setting never leaves every command failing
+  check = function(name, pending)
+    local drv, msg = engine.get(name)
+    if not drv then errors.raise(string.format("local.driver=%s: %s", name, msg), "unavailable") end
+    if name == "libvirt" then
+      util.setenv("MOONBASE_LIBVIRT_URI", pending["local.libvirt.uri"] or
+        settings.get("local.libvirt.uri"))
+    end
+    local ok, reason = drv:probe()
+    if not ok then
+      errors.raise(string.format("local.driver=%s: the %s driver cannot run here: %s " ..
+        "(nothing was changed)", name, name,
+        tostring(reason ~= "" and reason or "its probe declined")), "unavailable")
+    end
+  end,
 })
 
 ---Every registered driver's name, in the registry's order.

@@ -162,7 +162,8 @@ function M.find(query, o)
     if not ok then
       if #names == 1 or not errors.is(images) then error(images, 0) end
       local why = images.message:gsub('^cannot read remote "[^"]*": ', "")
-      failed[#failed + 1] = string.format('"%s": %s', name, why)
+      failed[#failed + 1] = string.format('"%s": %s', name,
+        (why:gsub(" %(check the network, or the remote's URL: moonbase remote list%)$", "")))
       warnings[#warnings + 1] = string.format('remote "%s" skipped: %s', name, why)
     else
       local seen = {} -- product -> the name its newest version goes by
@@ -183,7 +184,8 @@ function M.find(query, o)
     end
   end
   if #names > 0 and #failed == #names then
-    errors.raise("no remote could be read: " .. table.concat(failed, "; "))
+    errors.raise("no remote could be read: " .. table.concat(failed, "; ") .. " (check the " ..
+      "network, or the remotes' URLs: moonbase remote list)")
   end
   table.sort(rows, function(a, b)
     if a.remote ~= b.remote then return a.remote < b.remote end

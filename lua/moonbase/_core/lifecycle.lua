@@ -345,6 +345,7 @@ function M.stop(name, o)
     local drv = drivers.current()
     errors.check("stop", drv:shutdown(spec(rec), { force = o.force, timeout = o.timeout }))
     M.settle(rec)
+    fs.remove(instances.dir(name) .. "/stop.json") -- a delayed stop has nothing left to do
     rec.state = "stopped"
     rec.started_at = nil
     save(rec)
@@ -364,10 +365,126 @@ function M.suspend(name)
 end
 
 ---Stops (gracefully) and starts a running instance.
-function M.restart(name)
+---@param o? {timeout?: number}  how long the start may take
+function M.restart(name, o)
   M.transition("restart", instances.get(name))
   M.stop(name)
-  return M.start(name)
+  return M.start(name, o)
+end
+
+---------------------------------------------------------------- the primary instance
+---The primary instance's name (client.primary-name), nil when it is "".
+function M.primary()
+  local n = settings.get("client.primary-name")
+  if n == nil or n == "" then return nil end
+  return n
+end
+
+---The primary instance's name, or a usage error naming what to do instead.
+function M.primary_or_usage(verb)
+  local n = M.primary()
+  if not n then
+    errors.usage(string.format("%s needs an instance name (there is no primary instance: " ..
+      "client.primary-name is empty; try: moonbase %s NAME)", verb, verb))
+  end
+  return n
+end
+
+---------------------------------------------------------------- readiness
+---Waits until the instance is running and, where moonbase reaches the guest
+---through its agent, SSH answers and cloud-init is done.
+function M.wait_ready(name, timeout)
+  local deadline = util.time() + (timeout or 300)
+  local dir = instances.dir(name)
+  local said
+  while true do
+    local rec = instances.get(name)
+    local st = M.state(rec)
+    local ready = st == "running"
+    if ready and drivers.uses_agent() then
+      local a = agentctl.status(dir)
+      ready = a ~= nil and a.state == "ready"
+    end
+    if ready then return true end
+    if st == "stopped" or st == "deleted" or st == "unknown" then
+      -- nobody is starting it (a start in progress holds the instance's lock)
+      local lock = fs.lock(dir .. "/lock", { wait = false })
+      if lock then
+        lock:close()
+        rec = instances.get(name)
+        st = M.state(rec)
+        if st ~= "running" then
+          wrong_state("wait-ready", name, st, M.start_hint(name, st))
+        end
+      end
+    end
+    if util.time() >= deadline then
+      errors.raise(string.format("wait-ready: instance \"%s\" was not ready after %s (it is " ..
+        "%s%s)", name, units.format_duration(timeout or 300), st,
+        said and (", " .. said) or ""), "timeout")
+    end
+    local a = agentctl.status(dir)
+    said = a and a.state and a.state:gsub("%-", " ") or nil
+    util.sleep(0.2)
+  end
+end
+
+---------------------------------------------------------------- a delayed stop
+-- <dir>/stop.json: {at = epoch, pid = the waiting process}
+local function stop_file(name) return instances.dir(name) .. "/stop.json" end
+
+---Cancels a pending delayed stop; returns when it would have stopped.
+function M.cancel_stop(name)
+  instances.get(name)
+  local store = require("moonbase._core.store")
+  local t = store.read(stop_file(name))
+  if not t then return nil end
+  -- the waiting process, if it is still ours (a pid can be reused)
+  local cmdline = t.pid and fs.read("/proc/" .. t.pid .. "/cmdline") or ""
+  if t.pid ~= util.getpid() and cmdline:find("\0stop\0" .. name .. "\0--at\0", 1, true) then
+    require("moonbase.engine.process").kill(t.pid)
+  end
+  fs.remove(stop_file(name))
+  return t.at
+end
+
+---Stops the instance `minutes` from now, from a detached process that a
+---stop or cancel_stop ends (Multipass's stop --time).
+function M.stop_later(name, minutes)
+  local rec = instances.get(name)
+  local st = M.state(rec, "stop")
+  if st ~= "running" then
+    wrong_state("stop", name, st, st == "stopped" and "nothing to do" or
+      ("try: moonbase stop --force " .. name))
+  end
+  M.cancel_stop(name)
+  local at = util.time() + minutes * 60
+  local process = require("moonbase.engine.process")
+  local exe = errors.check("stop", fs.readlink("/proc/self/exe"))
+  local pid = errors.check("stop", process.spawn({ exe, "stop", name, "--at",
+    string.format("%.3f", at) }, { detach = true, stdout = "/dev/null", stderr =
+    instances.dir(name) .. "/stop.log" }))
+  require("moonbase._core.store").write(stop_file(name), { at = at, pid = pid })
+  return at
+end
+
+---The waiting half of stop_later: sleeps until `at` (or until the stop is
+---cancelled: stop.json no longer names this process), then stops.
+function M.stop_at(name, at)
+  local store = require("moonbase._core.store")
+  local me = util.getpid()
+  while util.time() < at do
+    local t = store.read(stop_file(name))
+    if not t or t.pid ~= me then return false end
+    util.sleep(math.min(1, math.max(0.05, at - util.time())))
+  end
+  local t = store.read(stop_file(name))
+  if not t or t.pid ~= me then return false end
+  fs.remove(stop_file(name))
+  local rec = instances.find(name)
+  if not rec or M.state(rec) ~= "running" then return false end
+  M.stop(name)
+  return true
 end
 
 local function purge_files(rec)

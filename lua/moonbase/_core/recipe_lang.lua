@@ -476,4 +476,32 @@ function M.load(o)
   return model
 end
 
+---The --param options that give this model's parameters their values (those
+---that differ from the default).
+---@return string[]
+function M.param_args(model)
+  local argv = {}
+  for _, p in ipairs(model.params or {}) do
+    if p.value ~= p.default then
+      argv[#argv + 1] = "--param"
+      argv[#argv + 1] = p.name .. "=" .. tostring(p.value)
+    end
+  end
+  return argv
+end
+
+---A command line a hint can show: `moonbase VERB RECIPE [--param N=V]... EXTRA...`
+---with the parameters this run has, so following the hint means the same recipe.
+---@param verb string
+---@return string
+function M.command_line(model, verb, ...)
+  local argv = { "moonbase", verb, model.shown }
+  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+  for _, a in ipairs(M.param_args(model)) do argv[#argv + 1] = a end
+  for i, a in ipairs(argv) do
+    if not a:match("^[%w%%+,./:=@_-]+$") then argv[i] = "'" .. a:gsub("'", "'\\''") .. "'" end
+  end
+  return table.concat(argv, " ")
+end
+
 return M

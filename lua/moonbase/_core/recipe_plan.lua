@@ -306,7 +306,7 @@ function M.plan_instance(model, inst, rec)
       (applied.desired and "did not finish" or "never ran") .. ")" }
   elseif applied.provisioned_with and applied.provisioned_with ~= want.provision then
     item.notes[#item.notes + 1] = string.format("provisioning changed since it ran (run it " ..
-      "again: moonbase provision %s %s)", model.shown, inst.name)
+      "again: %s)", lang.command_line(model, "provision", inst.name))
   end
   if not applied.desired and not item.provision then
     -- made by a run that stopped between launch and recording it

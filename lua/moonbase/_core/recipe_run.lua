@@ -17,6 +17,7 @@ local launch = require("moonbase._core.launch")
 local network = require("moonbase._core.network")
 local recipe = require("moonbase._core.recipe_plan")
 local check = require("moonbase._core.recipe_check")
+local lang = require("moonbase._core.recipe_lang")
 local steps = require("moonbase._core.recipe_steps")
 local schedule = require("moonbase._core.recipe_schedule")
 
@@ -46,16 +47,7 @@ function M.lock(model, verb)
   return lock
 end
 
-local function param_args(model)
-  local argv = {}
-  for _, p in ipairs(model.params) do
-    if p.value ~= p.default then
-      argv[#argv + 1] = "--param"
-      argv[#argv + 1] = p.name .. "=" .. tostring(p.value)
-    end
-  end
-  return argv
-end
+local param_args = lang.param_args
 
 local function worker_argv(model, name, run_dir, extra)
   local argv = { self_exe(), "up", model.shown, "--worker", name, "--run-dir", run_dir }
@@ -125,8 +117,9 @@ local function refusals(model, plan, o)
   end
   if #replaces > 0 and not o.replace then
     errors.raise(string.format("up: nothing was changed: %s must be replaced, which deletes " ..
-      "and recreates %s (run: moonbase up %s --replace, or undo the change)",
-      table.concat(replaces, ", "), #replaces > 1 and "them" or "it", model.shown), "state")
+      "and recreates %s (run: %s, or undo the change)",
+      table.concat(replaces, ", "), #replaces > 1 and "them" or "it",
+      lang.command_line(model, "up", "--replace")), "state")
   end
 end
 
@@ -350,8 +343,8 @@ function M.worker(model, name, o)
     if o.provision_only then
       rec = inst_mod.get(inst.full)
       if inst_mod.state(rec) ~= "running" then
-        errors.raise(string.format("instance \"%s\" is %s (run: moonbase up %s)", inst.full,
-          inst_mod.state(rec), model.shown), "state")
+        errors.raise(string.format("instance \"%s\" is %s (run: %s)", inst.full,
+          inst_mod.state(rec), lang.command_line(model, "up")), "state")
       end
       result.did = "provisioned"
       provision(model, inst, rec, result)
@@ -457,8 +450,9 @@ function M.provision(model, names, o)
     if (#names == 0 or chosen[inst.name]) then
       local rec = instance.find(inst.full)
       if not rec or instance.state(rec) ~= "running" then
-        errors.raise(string.format("provision: instance \"%s\" is %s (run: moonbase up %s)",
-          inst.full, rec and instance.state(rec) or "not created", model.shown), "state")
+        errors.raise(string.format("provision: instance \"%s\" is %s (run: %s)",
+          inst.full, rec and instance.state(rec) or "not created",
+          lang.command_line(model, "up")), "state")
       end
     end
   end
@@ -562,7 +556,8 @@ function M.down(model, o)
   local label_of = {}
   for _, n in ipairs(nodes) do label_of[n.key] = n.label end
   local results = schedule.run(nodes, { parallel = o.parallel, quiet = true, out = out,
-    skip_message = "left as it was: it goes down after %s, which failed", label_of = function(k) return label_of[k] or k end,
+    skip_message = "left as it was: it goes down after %s, which %s",
+    label_of = function(k) return label_of[k] or k end,
     on_wait = function(n, waits) say(n, "waiting for " .. table.concat(waits, ", ")) end,
     on_start = function(n) say(n, o.purge and "deleting" or "stopping") end,
     on_finish = function(n, r)

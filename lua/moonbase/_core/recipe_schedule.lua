@@ -70,9 +70,11 @@ function M.run(nodes, o)
       end
       if failed then
         table.remove(pending, i)
+        -- say what became of the dependency: it failed, or was skipped itself
+        local why = results[failed].status == "skipped" and "was skipped" or "failed"
         results[n.key] = { status = "skipped", message = string.format(o.skip_message or
-          "not started: it depends on %s, which failed", o.label_of and o.label_of(failed) or
-          failed) }
+          "not started: it depends on %s, which %s", o.label_of and o.label_of(failed) or
+          failed, why) }
         say(n, "skipped (" .. results[n.key].message .. ")")
       elseif not blocked and nrunning < (o.parallel or 1) then
         table.remove(pending, i)

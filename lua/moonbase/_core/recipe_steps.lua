@@ -23,13 +23,13 @@ local function running_record(model, short, why)
   local inst = model.by_name[short]
   local rec = instances.find(inst.full)
   if not rec then
-    errors.raise(string.format("%s: instance \"%s\" does not exist (run: moonbase up %s)", why,
-      inst.full, model.shown))
+    errors.raise(string.format("%s: instance \"%s\" does not exist (run: %s)", why,
+      inst.full, lang.command_line(model, "up")))
   end
   local st = lifecycle.state(rec)
   if st ~= "running" then
-    errors.raise(string.format("%s: instance \"%s\" is %s (run: moonbase up %s)", why, inst.full,
-      st, model.shown), "state")
+    errors.raise(string.format("%s: instance \"%s\" is %s (run: %s)", why, inst.full,
+      st, lang.command_line(model, "up")), "state")
   end
   return rec
 end

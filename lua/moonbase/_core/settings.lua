@@ -19,7 +19,8 @@ local M = {}
 ---@field default any
 ---@field help string
 ---@field validate? fun(v: string): boolean?, string?  a "string" key's check of its value
----@field check? fun(v: any)  raises when the value cannot be taken now (the state forbids it)
+---@field check? fun(v: any, pending: table<string, string>)  raises when the value cannot be
+---  taken now (the state forbids it); pending: the other KEY=VALUE of the same `set`
 ---@field after? fun(v: any)  runs after a set (notes for the user)
 ---@field transform? fun(v: any): any  what is stored instead of the value (a hash)
 
@@ -53,8 +54,9 @@ M.schema = {
       "https://HOST:PORT; empty or local: none); MOONBASE_SERVER and --server override it",
   },
   ["client.primary-name"] = {
-    type = "name", default = "primary",
-    help = "the instance `moonbase shell` uses when no name is given",
+    type = "name", default = "primary", empty = true,
+    help = "the instance start, stop, restart, suspend, shell, exec and wait-ready use " ..
+      "when no name is given (start and shell launch it if it does not exist); empty: none",
   },
 }
 
@@ -138,6 +140,7 @@ local function validate(key, raw)
     errors.usage(string.format("invalid value \"%s\" for %s: use one of %s", raw, key,
       table.concat(k.values, ", ")))
   elseif k.type == "name" then
+    if raw == "" and k.empty then return raw end
     local ok, msg = util.valid_name(raw)
     if not ok then errors.usage(string.format("invalid value for %s: %s", key, msg)) end
     return raw
@@ -248,10 +251,11 @@ local function update(fn)
 end
 
 ---Checks a KEY=VALUE without storing it; raises a usage error when invalid.
-function M.check(key, raw)
+---@param pending? table<string, string>  every KEY=VALUE of the same `set`
+function M.check(key, raw, pending)
   if known(key) then
     local value = validate(key, raw)
-    if M.schema[key].check then M.schema[key].check(value) end
+    if M.schema[key].check then M.schema[key].check(value, pending or {}) end
     return
   end
   local h, caps = pattern_of(key)
@@ -260,10 +264,11 @@ function M.check(key, raw)
 end
 
 ---Validates and stores a setting; nothing is written when it is invalid.
-function M.set(key, raw)
+---@param pending? table<string, string>  every KEY=VALUE of the same `set`
+function M.set(key, raw, pending)
   if known(key) then
     local value = validate(key, raw)
-    if M.schema[key].check then M.schema[key].check(value) end
+    if M.schema[key].check then M.schema[key].check(value, pending or {}) end
     if M.schema[key].transform then value = M.schema[key].transform(value) end
     update(function(d) d[key] = value end)
     if M.schema[key].after then M.schema[key].after(value) end

@@ -114,14 +114,24 @@ end
 ---Copies sources to dest; exactly one side is an instance.
 ---@param sources string[]
 ---@param dest string
----@param o {recursive?: boolean, preserve?: boolean}
+---@param o {recursive?: boolean, preserve?: boolean, parents?: boolean}
 function M.copy(sources, dest, o)
   o = o or {}
   local d, srcs = M.endpoints(sources, dest)
+  local function dirname(p)
+    return p:match("^(.*)/[^/]*$") or "."
+  end
   if d.instance then
     local rec = running(d.instance)
     local many = #srcs > 1
     local into_dir = many or d.path:sub(-1) == "/" or remote_is_dir(rec, d.path)
+    if o.parents then
+      -- the destination's missing folders, as mkdir -p makes them
+      local dir = into_dir and d.path or dirname(d.path)
+      if guest.capture(rec, "mkdir -p " .. guest.quote(dir)) ~= 0 then
+        errors.raise("transfer: cannot create " .. d.instance .. ":" .. dir)
+      end
+    end
     for _, s in ipairs(srcs) do
       if s.path == "-" then
         local status = guest.call(rec, { op = "exec",
@@ -139,6 +149,10 @@ function M.copy(sources, dest, o)
   end
   -- from instances to the host
   local into_dir = #srcs > 1 or fs.exists(d.path) == "directory"
+  if o.parents and d.path ~= "-" then
+    into_dir = into_dir or d.path:sub(-1) == "/"
+    errors.check("transfer", fs.mkdirs(into_dir and d.path or dirname(d.path)))
+  end
   if #srcs > 1 and not into_dir then
     errors.usage(string.format("transfer: %s must be an existing directory for several sources",
       d.path))

@@ -194,6 +194,32 @@ describe("remotes", function()
     end)
   end
 
+  it("names every remote with its error when none can be read", function()
+    h:ok({ "remote", "add", "down", "https://127.0.0.1:1/" })
+    h:ok({ "remote", "add", "gone", "http://127.0.0.1:1/images/" })
+    -- find with no REMOTE: asks every remote; the built-in ones are on the
+    -- internet, which a test never contacts, so only the user's are listed
+    local script = h.dir .. "/find-all.lua"
+    assert(fs.write(script, [[
+      local remotes = require("moonbase._core.remotes")
+      local list = remotes.list
+      remotes.list = function()
+        local out = {}
+        for _, r in ipairs(list()) do if not r.builtin then out[#out + 1] = r end end
+        return out
+      end
+      local ok, err = pcall(require("moonbase.images").find, nil, {})
+      io.write(ok and "found\n" or (err.message .. "\n"))
+    ]]))
+    local code, out, err = process.run({ helpers.bin, "--lua", script }, { env = h.env })
+    assert.equal(0, code, err)
+    assert.truthy(out:find('^no remote could be read: "down": remote unreachable: ' ..
+      "https://127%.0%.0%.1:1/streams/v1/index%.json %b(); \"gone\": remote unreachable: " ..
+      "http://127%.0%.0%.1:1/images/streams/v1/index%.json %b() %(check the network, or " ..
+      "the remotes' URLs: moonbase remote list%)\n$"), out)
+    assert.equal(1, #helpers.lines(out), out)
+  end)
+
   it("reports an unreachable remote in one line, exit 2, cache unchanged", function()
     h:ok({ "remote", "add", "down", "https://127.0.0.1:1/" })
     local before = helpers.snapshot(h.dir)

@@ -93,8 +93,13 @@ create  web2  app-web2  default, 1 cpu, 1G memory, 5G disk; after db
     r:ok({ "up", "app.lua", "-q" })
     local _, plan = r:actions("app.lua", { "--param", "script=echo other > db.txt" })
     assert.equal("keep", plan.instances[1].action)
+    -- the hint keeps the parameter, so following it runs the changed steps
     assert.equal("provisioning changed since it ran (run it again: moonbase provision " ..
-      "app.lua db)", plan.instances[1].details)
+      "app.lua db --param 'script=echo other > db.txt')", plan.instances[1].details)
+    r:ok({ "provision", "app.lua", "db", "--param", "script=echo other > db.txt", "-q" })
+    _, plan = r:actions("app.lua", { "--param", "script=echo other > db.txt" })
+    assert.equal("keep", plan.instances[1].action)
+    assert.equal("", plan.instances[1].details)
   end)
 
   it("shows a conflict with an instance it did not make, and up changes nothing", function()

@@ -161,7 +161,8 @@ instance "cache" {}
       "(injected by MOONBASE_TEST_FAIL) (log: ", 1, true), out)
     assert.truthy(out:find("  web     skipped: not started: it depends on db, which failed\n", 1,
       true), out)
-    assert.truthy(out:find("  worker  skipped: not started: it depends on web, which failed\n",
+    assert.truthy(out:find("  worker  skipped: not started: it depends on web, which was " ..
+      "skipped\n",
       1, true), out)
     assert.truthy(out:find("  cache   created in ", 1, true), out)
     assert.truthy(out:find("3 of 4 instances did not come up; outputs skipped.", 1, true), out)
@@ -280,10 +281,16 @@ end)
     local before = helpers.snapshot(r.home)
     local code, _, err = r:run({ "up", "app.lua", "--param", "img=local:b" })
     assert.equal(2, code)
-    assert.equal("up: nothing was changed: app-db (image local:a → local:b) must be replaced, which " ..
-      "deletes and recreates it (run: moonbase up app.lua --replace, or undo the change)\n", err)
+    assert.equal("up: nothing was changed: app-db (image local:a → local:b) must be replaced, " ..
+      "which deletes and recreates it (run: moonbase up app.lua --replace --param img=local:b, " ..
+      "or undo the change)\n", err)
     assert.same(before, helpers.snapshot(r.home))
-    r:ok({ "up", "app.lua", "--param", "img=local:b", "--replace", "-q" })
+    -- the hint works as written: it keeps the parameter the user gave
+    local hint = err:match("%(run: moonbase (.-), or undo")
+    local argv = {}
+    for w in hint:gmatch("%S+") do argv[#argv + 1] = w end
+    argv[#argv + 1] = "-q"
+    r:ok(argv)
     assert.is_nil(fs.exists(common.instance_dir(r, "app-db") .. "/data"))
     assert.equal("local:b", r:json({ "info", "app-db" })["app-db"].image)
   end)
