@@ -15,6 +15,7 @@
 #include "drivers/libvirt/libvirt_storage.h"
 #include "drivers/libvirt/libvirt_xml.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
 #include "drivers/qemu/qemu_instance.h"
@@ -265,6 +266,7 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
         if (d.dom && !dom_undefine(i, &d, err))
             goto cleanup;
         mb_libvirt_dom_close(&d);
+        mb_log_text(MB_LOG_MORE, "libvirt: defining the domain", xml);
         if ((d.dom = virDomainDefineXML(d.conn, xml)) == NULL) {
             mb_libvirt_error(err, MB_ERR_FAILED, "start: libvirt refused the domain");
             goto cleanup;

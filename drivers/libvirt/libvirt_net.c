@@ -14,6 +14,7 @@
 #include "drivers/libvirt/libvirt_net.h"
 #include "drivers/libvirt/libvirt_conn.h"
 #include "drivers/libvirt/libvirt_xml.h"
+#include "core/log.h"
 
 #include <libvirt/virterror.h>
 #include <arpa/inet.h>
@@ -330,6 +331,7 @@ bool mb_libvirt_net_ensure(virConnectPtr c, const struct mb_net_spec *n, mb_erro
         if (mb_libvirt_net_remove(c, n->name, err) < 0)
             goto cleanup;
     }
+    mb_log_text(MB_LOG_MORE, "libvirt: defining the network", want);
     if ((net = virNetworkDefineXML(c, want)) == NULL) {
         snprintf(what, sizeof what, "libvirt: defining network %s", n->name);
         mb_libvirt_error(err, MB_ERR_FAILED, what);

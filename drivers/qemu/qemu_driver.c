@@ -8,6 +8,7 @@
  * operations are in qemu_storage.c. */
 #include "driver/driver.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
 #include "drivers/qemu/qemu_instance.h"
@@ -234,6 +235,7 @@ static bool q_start(struct mb_conn *c, const struct mb_instance *i, unsigned fla
                              mb_conn_config_bool(c, "restrict-user-network")};
     if ((argv = mb_qemu_argv(i, &h, &o, err)) == NULL)
         return false;
+    mb_log_argv(MB_LOG_STEPS, "qemu: running", argv);
     mb_qemu_remove_runtime(i);
     if ((pid = mb_qemu_spawn(argv, i->dir, log, err)) < 0)
         goto cleanup;

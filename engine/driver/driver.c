@@ -5,6 +5,7 @@
  * give it, and the shared scope (a live instance belongs to the driver whose
  * marker file is in its directory). */
 #include "driver/driver.h"
+#include "core/log.h"
 #include "core/plugin.h"
 
 #include <stdio.h>
@@ -293,6 +294,13 @@ static bool check(const struct mb_conn *c, const struct mb_instance *i, bool nee
                      op, c->driver->name);
         return false;
     }
+    /* what moonbase asks of the driver: actions at -v, questions at -vv */
+    bool question = strcmp(op, "state") == 0 || strcmp(op, "ipv4") == 0
+                    || strcmp(op, "ssh_address") == 0 || strcmp(op, "console_log") == 0
+                    || strcmp(op, "probe") == 0 || strcmp(op, "host_info") == 0
+                    || strcmp(op, "networks") == 0;
+    mb_log(question ? MB_LOG_MORE : MB_LOG_STEPS, "driver %s: %s%s%s", d->name, op,
+           i && i->name ? " " : "", i && i->name ? i->name : "");
     return true;
 }
 

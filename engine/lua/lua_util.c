@@ -2,6 +2,7 @@
  * and facts about the host and the libraries moonbase links. */
 #include "lua/heap.h"
 #include "lua/luaerr.h"
+#include "core/log.h"
 #include "core/plugin.h"
 #include "core/util.h"
 
@@ -249,7 +250,34 @@ static int l_heap_refused(lua_State *L)
     return 1;
 }
 
+/* log_set(level [, path]): moonbase.log's switch, shared with the engine */
+static int l_log_set(lua_State *L)
+{
+    mb_log_set((int)luaL_checkinteger(L, 1), luaL_optstring(L, 2, NULL));
+    return 0;
+}
+
+/* log(level, message): one line, if the level is on */
+static int l_log(lua_State *L)
+{
+    int lvl = (int)luaL_checkinteger(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    if (mb_log_on(lvl))
+        mb_log(lvl, "%s", msg);
+    return 0;
+}
+
+/* log_level() -> the level now (MOONBASE_LOG read on first use) */
+static int l_log_level(lua_State *L)
+{
+    lua_pushinteger(L, mb_log_level());
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
+    {"log_set", l_log_set},
+    {"log", l_log},
+    {"log_level", l_log_level},
     {"parse_size", l_parse_size},
     {"parse_duration", l_parse_duration},
     {"valid_name", l_valid_name},

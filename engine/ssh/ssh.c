@@ -4,6 +4,7 @@
  * Channels are in ssh_channel.c, SFTP in ssh_sftp.c, keys in ssh_key.c. */
 #include "ssh/ssh.h"
 #include "ssh/ssh_priv.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -364,6 +365,8 @@ mb_ssh *mb_ssh_connect(const struct mb_ssh_connect_opts *o, unsigned flags, mb_e
     snprintf(s->desc, sizeof s->desc, "%.16s@%s", o->user, s->hostport);
     int64_t deadline = mb_ssh_now_ms() + s->timeout_ms;
 
+    mb_log(MB_LOG_MORE, "ssh %s: connecting%s%s", s->desc, o->proxy ? " through " : "",
+           o->proxy ? o->proxy : "");
     s->sock = o->proxy ? proxy_connect(s, o->proxy, err)
                        : tcp_connect(s, o->host, port, deadline, err);
     if (s->sock < 0)
@@ -399,12 +402,21 @@ mb_ssh *mb_ssh_connect(const struct mb_ssh_connect_opts *o, unsigned flags, mb_e
                      msg && *msg ? msg : "connection closed", rc);
         goto fail;
     }
-    if (!check_host_key(s, want, wantlen, err) || !authenticate(s, o, deadline, err))
+    mb_log(MB_LOG_MORE, "ssh %s: handshake done (%s)", s->desc,
+           libssh2_session_methods(s->session, LIBSSH2_METHOD_HOSTKEY));
+    if (!check_host_key(s, want, wantlen, err))
         goto fail;
+    mb_log(MB_LOG_MORE, "ssh %s: the host key is the one pinned at launch", s->desc);
+    if (!authenticate(s, o, deadline, err))
+        goto fail;
+    mb_log(MB_LOG_MORE, "ssh %s: authenticated with %s", s->desc,
+           o->key_data ? "moonbase's key" : o->key_path);
     free(want);
     return s;
 
 fail:
+    if (s && err && *err)
+        mb_log(MB_LOG_MORE, "ssh %s: %s", s->desc, (*err)->message);
     free(want);
     mb_ssh_close(s);
     return NULL;

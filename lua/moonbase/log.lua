@@ -14,8 +14,6 @@ local util = require("moonbase.engine.util")
 local M = {}
 
 M.level = 0
-local sink -- an open file, or nil for stderr
-local names = { verbose = 1, info = 1, more = 2, debug = 3 }
 
 ---Parses MOONBASE_LOG: "2", "debug", "debug:/tmp/moonbase.log".
 ---@return integer level, string? file
@@ -23,20 +21,19 @@ function M.parse(spec)
   if not spec or spec == "" then return 0 end
   local lvl, file = spec:match("^([^:]*):(.+)$")
   lvl = lvl or spec
+  local names = { off = 0, verbose = 1, info = 1, more = 2, debug = 3 }
   local n = math.tointeger(tonumber(lvl)) or names[lvl:lower()]
   if not n then return 0 end
   return math.max(0, math.min(3, n)), file
 end
 
----Sets the level (and where lines go); children inherit it through
----MOONBASE_LOG.
+---Sets the level (and where lines go) for moonbase and its engine; children
+---inherit it through MOONBASE_LOG.
 ---@param level integer
 ---@param file? string  append here instead of stderr
 function M.setup(level, file)
-  M.level = level or 0
-  if sink then sink:close(); sink = nil end
-  if file and M.level > 0 then sink = io.open(file, "a") end
-  if util.log_set then util.log_set(M.level, file) end
+  M.level, M.file = level or 0, file
+  util.log_set(M.level, file)
   if M.level > 0 then
     util.setenv("MOONBASE_LOG", tostring(M.level) .. (file and (":" .. file) or ""))
   end
@@ -44,8 +41,30 @@ end
 
 ---From the environment (MOONBASE_LOG), when no flag said otherwise.
 function M.from_env()
-  local level, file = M.parse(os.getenv("MOONBASE_LOG"))
-  if level > 0 then M.setup(level, file) end
+  M.level = util.log_level()
+  M.file = select(2, M.parse(os.getenv("MOONBASE_LOG")))
+end
+
+---Relays the log lines a child writes to its own log (an agent's agent.log),
+---from offset on, to ours: what the child did shows where the user looks.
+---Returns the new offset.
+---@param path string
+---@param offset integer
+---@param tag string
+---@return integer
+function M.relay(path, offset, tag)
+  if M.level == 0 or M.file then return offset end
+  local f = io.open(path, "r")
+  if not f then return offset end
+  f:seek("set", offset)
+  local chunk = f:read("a") or ""
+  f:close()
+  local whole = chunk:match("^(.*\n)") or ""
+  for line in whole:gmatch("[^\n]+") do
+    local t, msg = line:match("^%* ([%d.]+) (.*)$")
+    if t then io.stderr:write(string.format("* %s [%s] %s\n", t, tag, msg)) end
+  end
+  return offset + #whole
 end
 
 ---@return boolean
@@ -53,23 +72,13 @@ function M.enabled(level)
   return M.level >= (level or 1)
 end
 
-local t0 = util.now()
-
----Says one line at a level: "* 0.123 message" on stderr, or with the time
----and pid in MOONBASE_LOG's file.
+---Says one line at a level ("* 0.123 message" on stderr; with the time and
+---pid in MOONBASE_LOG's file).
 ---@param level integer
 ---@param fmt string
 function M.say(level, fmt, ...)
   if M.level < level then return end
-  local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
-  if sink then
-    local t = util.time()
-    sink:write(string.format("%s.%03dZ moonbase[%d] %s\n", os.date("!%Y-%m-%dT%H:%M:%S",
-      math.floor(t)), math.floor(t % 1 * 1000), util.getpid(), msg))
-    sink:flush()
-  else
-    io.stderr:write(string.format("* %.3f %s\n", util.now() - t0, msg))
-  end
+  util.log(level, select("#", ...) > 0 and string.format(fmt, ...) or fmt)
 end
 
 ---A command line as a shell would take it back.

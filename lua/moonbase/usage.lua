@@ -17,8 +17,8 @@ M.global_options = {
   { "help", "h", type = "flag", help = "show the commands" },
   { "version", "V", type = "flag", help = "show the versions (moonbase version)" },
   { "verbose", "v", type = "flag", repeated = true,
-    help = "say what moonbase does on stderr: driver calls, QEMU command lines, libvirt " ..
-      "XML, SSH steps; -vv adds more" },
+    help = "say what moonbase does, on stderr: its steps, each driver call, QEMU's command " ..
+      "line; -vv adds libvirt's XML, the SSH steps and what it asks the driver" },
   { "debug", type = "flag", help = "everything -vv shows, and a Lua traceback with errors" },
 }
 
@@ -32,9 +32,10 @@ M.environment = {
     "~/.local/share/moonbase)" },
   { "XDG_CACHE_HOME", "images and manifests go to $XDG_CACHE_HOME/moonbase (default " ..
     "~/.cache/moonbase)" },
-  { "MOONBASE_LOG", "what moonbase says it does, for runs you cannot pass -v to (its " ..
-    "agents, recipe workers): a level (1 or verbose, 2, debug), optionally with a file " ..
-    "to append to: debug:/tmp/moonbase.log" },
+  { "MOONBASE_LOG", "what -v, -vv and --debug say, for runs you pass no flag to (instance " ..
+    "agents, recipe workers inherit it): a level (1 or verbose, 2 or more, 3 or debug), " ..
+    "optionally with a file to append to, each line with its time and process: " ..
+    "2:/tmp/moonbase.log" },
   { "NO_COLOR", "set to anything but empty: tables are never coloured (they are " ..
     "coloured only on a terminal anyway); TERM=dumb does the same" },
   { "MOONBASE_SERVER", "the moonbase daemon every command goes through: unix:///PATH or " ..

@@ -444,8 +444,17 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     assert.equal(1, code, err) -- a disk only grows
     assert.truthy(err:find("only grow", 1, true), err)
 
-    code, _, err = timed("start", function() return h:run({ "start", NAME }) end)
+    -- -v: what moonbase does, on stderr, the agent's part included: the driver
+    -- calls and the command line of the guest's QEMU
+    code, _, err = timed("start", function() return h:run({ "-v", "start", NAME }) end)
     assert.equal(0, code, err)
+    assert.truthy(err:find("\n%* [%d.]+ agent " .. NAME .. ": starting it %(boot%)"), err)
+    assert.truthy(err:find("%* [%d.]+ %[agent " .. NAME .. "%] driver " .. DRIVER .. ": start " ..
+      NAME .. "\n"), err)
+    if DRIVER == "qemu" then
+      assert.truthy(err:find("%[agent " .. NAME .. "%] qemu: running [^\n]*qemu%-system%-x86_64 " ..
+        "[^\n]* %-smp 2 "), err)
+    end
     assert.equal("running", state())
     assert.equal("on-disk\n", guest("cat persist.txt"))
     assert.equal("2\n", guest("grep -c ^processor /proc/cpuinfo"))
@@ -471,8 +480,21 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
       (DRIVER == "libvirt" and "libvirt.domain" or "suspend.state")))
     assert.equal(2, (exec({ "--", "true" })))
     util.sleep(1)
-    code, _, err = timed("resume", function() return h:run({ "start", NAME }) end)
+    -- MOONBASE_LOG=LEVEL:FILE: the CLI and the agent it starts (another
+    -- process, which gets no flag) append to one file; nothing on stderr
+    local logfile = tmp .. "/moonbase.log"
+    code, _, err = timed("resume", function()
+      return h:run({ "start", NAME }, { env = { MOONBASE_LOG = "2:" .. logfile } })
+    end)
     assert.equal(0, code, err)
+    assert.is_nil(err:find("* ", 1, true), err)
+    local pids, text = {}, fs.read(logfile) or ""
+    for pid in text:gmatch("%dZ moonbase%[(%d+)%] ") do pids[pid] = true end
+    assert.equal(2, (function() local n = 0 for _ in pairs(pids) do n = n + 1 end return n end)(),
+      text)
+    assert.truthy(text:find("%] driver " .. DRIVER .. ": resume " .. NAME .. "\n"), text)
+    assert.truthy(text:find("%] ssh [^\n]*: the host key is the one pinned at launch\n"), text)
+    assert.truthy(text:find("%] ssh [^\n]*: authenticated with "), text)
     assert.equal("running", state())
     assert.equal("in-ram\n", guest("cat /dev/shm/marker"))
     assert.equal(boot_id, guest("cat /proc/sys/kernel/random/boot_id"))
@@ -482,8 +504,13 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
       up1, up2)
 
     -- restart: a fresh boot (another boot id, tmpfs is empty)
-    code, _, err = timed("restart", function() return h:run({ "restart", NAME }) end)
+    code, _, err = timed("restart", function() return h:run({ "-vv", "restart", NAME }) end)
     assert.equal(0, code, err)
+    -- -vv adds the questions asked of the driver and the guest, and libvirt's XML
+    assert.truthy(err:find("driver " .. DRIVER .. ": state " .. NAME .. "\n", 1, true), err)
+    if DRIVER == "libvirt" then
+      assert.truthy(err:find("libvirt: defining the domain:\n[^\n]*    <domain type=", 1), err)
+    end
     assert.equal("running", state())
     assert.equal(1, (exec({ "--", "test", "-e", "/dev/shm/marker" })))
     assert.is_true(guest("cat /proc/sys/kernel/random/boot_id") ~= boot_id)

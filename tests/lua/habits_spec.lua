@@ -127,6 +127,37 @@ describe("Multipass and Lima habits", function()
     end
   end)
 
+  it("says what it does with -v, -vv and MOONBASE_LOG", function()
+    local code, out, err = h:run({ "-v", "launch", "--name", "db", "-q" })
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    for _, want in ipairs({ "launch db: assembling it in ", "driver test: create db\n",
+      "launch db: created in ", "driver test: start db\n" }) do
+      assert.truthy(err:find(want, 1, true), want .. " missing from:\n" .. err)
+    end
+    for l in err:gmatch("[^\n]+") do assert.truthy(l:find("^%* %d+%.%d%d%d "), l) end
+    -- -v says what it does; the questions it asks the driver need -vv
+    code, out, err = h:run({ "list", "-v" })
+    assert.equal(0, code)
+    assert.is_nil(err:find("driver test: state", 1, true), err)
+    code, out, err = h:run({ "-vv", "list" })
+    assert.equal(0, code)
+    assert.equal(h:ok({ "list" }), out) -- stdout is the same
+    assert.truthy(err:find("driver test: state web\n", 1, true), err)
+    -- MOONBASE_LOG=LEVEL:FILE: lines in the file, with time and pid; none on stderr
+    local file = h.dir .. "/moonbase.log"
+    code, out, err = h:run({ "stop", "db" }, { env = { MOONBASE_LOG = "1:" .. file } })
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.truthy(fs.read(file):find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ " ..
+      "moonbase%[%d+%] driver test: shutdown db\n"), fs.read(file))
+    -- a level alone goes to stderr; an unknown one is off
+    code, _, err = h:run({ "start", "db" }, { env = { MOONBASE_LOG = "debug" } })
+    assert.truthy(err:find("driver test: start db", 1, true), err)
+    code, _, err = h:run({ "stop", "db" }, { env = { MOONBASE_LOG = "loud" } })
+    assert.equal("", err)
+  end)
+
   it("lists names only with -q/--quiet, and no addresses with --no-ipv4", function()
     h:ok({ "launch", "--name", "db", "-q" })
     assert.equal("db\nweb\n", h:ok({ "list", "-q" }))

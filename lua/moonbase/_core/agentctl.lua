@@ -8,6 +8,7 @@ local process = require("moonbase.engine.process")
 local agent = require("moonbase.engine.agent")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")
+local log = require("moonbase.log")
 
 local M = {}
 
@@ -69,13 +70,18 @@ function M.start(name, dir, o)
   local deadline = util.time() + (o.timeout or 300)
   local argv = { self_exe, "agent", name, "--mode", o.mode, "--driver", o.driver,
     "--deadline", string.format("%.3f", deadline) }
+  log.say(1, "agent %s: starting it (%s): %s", name, o.mode, log.quote_argv(argv))
+  -- with -v, the agent's lines in its agent.log (appended to) are shown here too
+  local relayed = (fs.stat(dir .. "/agent.log") or {}).size or 0
   local pid = errors.check(o.verb, process.spawn(argv, { detach = true,
     stdout = dir .. "/agent.log", stderr = dir .. "/agent.log" }))
   local tty = not o.quiet and util.isatty(2)
   local shown
   local function show(state)
-    if o.quiet or state == shown then return end
+    if state == shown then return end
     shown = state
+    log.say(1, "agent %s: %s", name, (labels[state] or state):lower())
+    if o.quiet then return end
     local label = (labels[state] or state) .. "…"
     if tty then
       io.stderr:write("\r\27[K", label)
@@ -86,9 +92,11 @@ function M.start(name, dir, o)
   local warnings
   local ok, err = pcall(function()
     while true do
+      relayed = log.relay(dir .. "/agent.log", relayed, "agent " .. name)
       local st = store.read(M.status_file(dir))
       if st and st.pid == pid then
         if st.state == "ready" then
+          relayed = log.relay(dir .. "/agent.log", relayed, "agent " .. name)
           warnings = st.warnings -- e.g. a mount that did not come back
           return
         end

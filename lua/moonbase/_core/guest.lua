@@ -6,6 +6,7 @@
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local errors = require("moonbase.errors")
+local log = require("moonbase.log")
 local drivers = require("moonbase._core.drivers")
 local instances = require("moonbase._core.instances")
 local lifecycle = require("moonbase._core.lifecycle")
@@ -61,6 +62,8 @@ function M.call(rec, request)
     return native(rec, { "sh", "-c", request.command }, {}, request.fds)
   end
   local dir = instances.dir(rec.name)
+  log.say(2, "agent %s: %s%s", rec.name, request.op, request.command and (" " ..
+    request.command) or request.remote and (" " .. request.remote) or "")
   return agentctl.call(dir, request, function()
     local _, owner = lifecycle.state(rec)
     if owner then drvname = owner end -- running under the scope's other driver

@@ -16,6 +16,7 @@ local mounts = require("moonbase._core.mounts")
 local images = require("moonbase._core.images")
 local forwards = require("moonbase._core.forwards")
 local errors = require("moonbase.errors")
+local log = require("moonbase.log")
 
 local L = {}
 
@@ -95,6 +96,7 @@ function L.run(o)
   end
   instances.sweep(base)
   local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
+  log.say(1, "launch %s: assembling it in %s (%s driver)", name, staging, drvname)
   local oks, serr = pcall(function() errors.check("launch", fs.mkdirs(staging, 448)) end)
   if not oks then
     if image_lock then image_lock:close() end
@@ -155,6 +157,7 @@ function L.run(o)
     errors.raise("launch: " .. msg)
   end
   if image_lock then image_lock:close() end -- the record names image_id now
+  log.say(1, "launch %s: created in %s; booting", name, final)
   local started, smsg, scode = lifecycle.boot(rec, "boot", o)
   if not started then
     rec.state = "stopped"
