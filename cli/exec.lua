@@ -16,7 +16,7 @@ return {
   run = function(opts)
     local name, first = opts[1], 2
     if opts["--"] == 0 then -- exec -- COMMAND: the primary instance
-      name, first = instance.primary_or_usage("exec"), 1
+      name, first = instance.primary_or_usage("exec", true), 1
     end
     if not name then
       errors.usage("exec needs a command (try: moonbase exec NAME -- uname -a, or " ..

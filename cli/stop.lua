@@ -31,7 +31,7 @@ return {
       errors.usage(opts.force and "--time does not go with --force (a delayed stop is a " ..
         "graceful one)" or "--time: minutes from now, 0 or more")
     end
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("stop") or nil
+    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("stop", true) or nil
     if opts.cancel then
       return targets.each("stop", opts, function(n)
         local at = instance.cancel_stop(n)

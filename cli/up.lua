@@ -8,9 +8,10 @@ return {
   usage = "moonbase up [RECIPE] [--param NAME=VALUE]... [--parallel N] [--replace] " ..
     "[--quiet] [--format FORMAT]",
   description = "Does what `moonbase plan` shows: launches the recipe's instances, " ..
-    "independent ones in parallel, each after the instances it depends on are up, ready " ..
-    "and provisioned; waits for each ready probe; provisions each instance once; changes, " ..
-    "starts or deletes the rest; prints live progress, a summary, and the outputs. A " ..
+    "independent ones in parallel, each after the instances it depends on are up, " ..
+    "provisioned and ready; provisions each instance once, then waits for its ready " ..
+    "probe; changes, starts or deletes the rest; prints live progress, a summary, and the " ..
+    "outputs. A " ..
     "failure stops what depends on it, lets the rest finish, and exits 2. On an unchanged " ..
     "recipe it changes nothing.",
   columns = recipe.columns.up,

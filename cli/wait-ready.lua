@@ -20,7 +20,7 @@ return {
   },
   run = function(opts)
     local deadline = util.time() + opts.timeout
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("wait-ready") or
+    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("wait-ready", true) or
       nil
     return targets.each("wait-ready", opts, function(n)
       local left = deadline - util.time()

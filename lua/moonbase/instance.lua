@@ -145,6 +145,7 @@ M.primary = lifecycle.primary
 ---The name a command without NAME works on: the primary instance, or a
 ---usage error that says how to name one.
 ---@param verb string
+---@param existing? boolean  it must exist (commands that do not launch it)
 ---@return string
 M.primary_or_usage = lifecycle.primary_or_usage
 

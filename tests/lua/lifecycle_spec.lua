@@ -88,7 +88,9 @@ describe("instance lifecycle (test driver)", function()
     { "start ghost", { "start", "ghost" }, 2,
       'start: instance "ghost" does not exist (try: moonbase list)' },
     { "info ghost", { "info", "ghost" }, 2, 'instance "ghost" does not exist' },
-    { "stop (no name)", { "stop" }, 1, "stop needs an instance name (or --all)" },
+    { "stop (no name: the primary, which does not exist)", { "stop" }, 2,
+      'stop: the primary instance "primary" does not exist (moonbase start or moonbase shell ' ..
+      "launch it; or name an instance: moonbase stop NAME)" },
     { "launch a again", { "launch", "--name", "a" }, 2,
       'launch: instance "a" already exists (try: another --name, or moonbase delete --purge a)' },
     { "launch bad name", { "launch", "--name", "Bad" }, 1, 'launch: invalid instance name "Bad"' },

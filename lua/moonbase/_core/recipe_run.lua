@@ -407,17 +407,19 @@ function M.worker(model, name, o)
     end
     result.launch_finished = util.time()
     save()
-    if inst.ready then
-      say("waiting for %s (%s)", inst.ready.text, inst.ready.where)
-      result.ready_secs = steps.wait_ready(model, rec, inst.ready)
-      say("ready after %s", fmt_secs(result.ready_secs))
-    end
+    -- provisioning first, then the ready probe: a probe can wait for what the
+    -- steps set up (shop.lua's postgresql), and dependents start only after both
     if not applied.provisioned and #inst.provision > 0 then
       provision(model, inst, rec, result)
       record({ provisioned = true, provisioned_at = util.time(),
         provisioned_with = recipe.desired(inst).provision })
     else
       record({ provisioned = applied.provisioned or #inst.provision == 0 or nil })
+    end
+    if inst.ready then
+      say("waiting for %s (%s)", inst.ready.text, inst.ready.where)
+      result.ready_secs = steps.wait_ready(model, rec, inst.ready)
+      say("ready after %s", fmt_secs(result.ready_secs))
     end
   end)
   result.finished = util.time()

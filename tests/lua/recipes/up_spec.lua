@@ -198,27 +198,27 @@ instance "db" {
     assert.same({ ["app-db"] = "keep" }, (r:actions("app.lua", { "--param", "ok=true" })))
   end)
 
-  it("waits for ready probes, bounded, before provisioning and dependents", function()
+  it("waits for ready probes after provisioning, bounded, before dependents", function()
+    -- shop.lua's shape: the steps set up the service, the probe waits for it
     r:write("app.lua", [[
 instance "db" {
+  provision = { sh "echo provisioned > p && touch flag" },
   ready = probe.exec("test -f flag", { timeout = "5s", interval = "0.1s" }),
-  provision = { sh "echo provisioned > p" },
 }
 instance "web" { depends_on = { "db" } }
 instance "never" { ready = probe.file("/nonexistent/file", { timeout = "0.5s", interval = "0.1s" }) }
 instance "port" { ready = probe.tcp(1, { timeout = "0.3s", interval = "0.1s" }) }
 ]])
-    -- the flag appears while up waits: a background writer in the instance dir
     local dir = common.guest_path(r, "app-db", ".") -- the guest's working directory
-    local process = require("moonbase.engine.process")
-    local pid = process.spawn({ "sh", "-c", 'for i in $(seq 1 100); do [ -d "$0" ] && sleep 0.5 ' ..
-      '&& touch "$0/flag" && exit 0; sleep 0.1; done', dir })
     local code, out = r:run({ "up", "app.lua" })
-    process.wait(pid)
     assert.equal(2, code, out)
-    assert.truthy(out:find('db    | ==> waiting for probe.exec "test -f flag" (app.lua:2)\n', 1,
-      true), out)
-    assert.truthy(out:find("db    | ==> ready after ", 1, true), out)
+    local provisioned = out:find("db    | ==> provisioned in ", 1, true)
+    local waiting = out:find('db    | ==> waiting for probe.exec "test -f flag" (app.lua:3)\n', 1,
+      true)
+    local ready = out:find("db    | ==> ready after ", 1, true)
+    local web = out:find("web   | ==> creating app-web", 1, true)
+    assert.truthy(provisioned and waiting and ready and web, out)
+    assert.truthy(provisioned < waiting and waiting < ready and ready < web, out)
     assert.truthy(out:find("  web    created in ", 1, true), out)
     assert.truthy(out:find('  never  FAILED: probe.file "/nonexistent/file" (app.lua:6) did ' ..
       "not pass within 0.5s (", 1, true), out)
