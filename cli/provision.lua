@@ -15,7 +15,7 @@ return {
     { "quiet", "q", type = "flag", help = "print only failures" },
   },
   run = function(opts)
-    local model = recipe.load(opts[1], { params = recipe.parse_params(opts.param) })
+    local model = recipe.from_options(opts)
     return recipe.provision(model, { table.unpack(opts, 2) }, { quiet = opts.quiet,
       parallel = opts.parallel or recipe.default_parallel() })
   end,

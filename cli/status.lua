@@ -16,7 +16,9 @@ return {
     local model = recipe.from_options(opts)
     local rows, plan = recipe.status(model)
     if opts.format == "table" then
-      io.stdout:write(string.format("%s (project %s)\n", model.shown, model.project))
+      local params = recipe.params_text(plan)
+      io.stdout:write(string.format("%s (project %s)%s\n", model.shown, model.project,
+        params and (" with " .. params) or ""))
     end
     format.print(rows, opts.format, { columns = recipe.columns.status,
       wrap = function(list) return { project = plan.project, recipe = plan.recipe,

@@ -30,7 +30,8 @@ return {
   },
   max_args = 1,
   run = function(opts)
-    local model = recipe.from_options(opts)
+    -- a worker gets every parameter its `up` used on its command line
+    local model = recipe.from_options(opts, { remembered = not opts.worker })
     if opts.worker then
       return recipe.worker(model, opts.worker, { run_dir = opts.run_dir, replace = opts.replace,
         provision_only = opts.provision_only })

@@ -48,7 +48,7 @@ end
 local function sorted_keys(t, order)
   local keys, seen = {}, {}
   for _, k in ipairs(order or {}) do
-    if t[k] ~= nil then keys[#keys + 1] = k; seen[k] = true end
+    if t[k] ~= nil and not seen[k] then keys[#keys + 1] = k; seen[k] = true end
   end
   local rest = {}
   for k in pairs(t) do

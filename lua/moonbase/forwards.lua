@@ -80,6 +80,9 @@ end
 ---Removes the forward on HOSTPORT (of the given address and protocol, or any).
 function M.remove(name, host_port, address, proto_)
   instances.get(name)
+  if not drivers.uses_agent() then
+    errors.raise("forward: the test driver has no guest to forward to", "unsupported")
+  end
   local lock <close> = instances.lock(name)
   local rec = instances.get(name)
   local keep, gone = {}, nil

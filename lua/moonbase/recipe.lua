@@ -43,6 +43,10 @@ M.plan = plan.plan
 ---"2 to create, 1 to keep" for a plan.
 M.summary = plan.summary
 
+---The parameters not at their defaults and where their values come from
+---("webs=3 (from the last up)"), or nil.
+M.params_text = plan.params_text
+
 ---Whether a plan changes nothing.
 M.unchanged = plan.unchanged
 

@@ -201,6 +201,37 @@ describe("recipes on real guests #e2e #recipes", function()
     outs = outputs({ "outputs", RECIPE, "--param", "db_cpus=2", "--format", "json" })
     assert.equal(RECORD, outs.record) -- provisioned data survived the restart; httpd is back
 
+    -- moving the forwards is a live change of web1 and web2, not a replacement;
+    -- the parameters not given (db_cpus=2) are those of the last up
+    if features.forwards then
+      plan = json.decode(ok({ "plan", RECIPE, "--param", "first_port=18091", "--format",
+        "json" }))
+      actions = {}
+      for _, i in ipairs(plan.instances) do actions[i.name] = i end
+      assert.equal("keep", actions.db.action)
+      assert.equal("change", actions.web1.action)
+      assert.equal("forwards: add 127.0.0.1:18091 → 8080/tcp, remove 127.0.0.1:18081 → " ..
+        "8080/tcp (live)", actions.web1.details)
+      local w1 = record("offline-web1")
+      ok({ "up", RECIPE, "--param", "first_port=18091", "-q" })
+      assert.equal(w1.started_at, record("offline-web1").started_at) -- not restarted
+      assert.equal(2, record("offline-db").cpus)
+      local u = outputs({ "outputs", RECIPE, "--format", "json" }).urls
+      assert.same({ "http://127.0.0.1:18091/", "http://127.0.0.1:18092/" }, u)
+      for i, x in ipairs(u) do
+        local argv = {}
+        for _, a in ipairs(prefix or {}) do argv[#argv + 1] = a end
+        for _, a in ipairs({ "curl", "-s", "--max-time", "10", x }) do argv[#argv + 1] = a end
+        assert.equal("web" .. i .. " serves: " .. RECORD .. "\n", support.must(argv))
+      end
+      local argv = {}
+      for _, a in ipairs(prefix or {}) do argv[#argv + 1] = a end
+      for _, a in ipairs({ "curl", "-s", "--max-time", "5", "http://127.0.0.1:18081/" }) do
+        argv[#argv + 1] = a
+      end
+      assert.is_true(support.run(argv) ~= 0, "the old forward still answers")
+    end
+
     -- down --purge leaves nothing: no instance, no guest process, no lease
     ok({ "down", RECIPE, "--param", "db_cpus=2", "--purge" })
     assert.same({}, json.decode(ok({ "list", "--format", "json" })))

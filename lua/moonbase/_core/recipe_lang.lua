@@ -120,7 +120,7 @@ function M.load(o)
       end
     end
     local p = { name = name, default = default, value = value, help = help, where = at,
-      type = math.type(default) or t }
+      type = math.type(default) or t, raw = raw }
     model.params[#model.params + 1] = p
     model.param_by_name[name] = p
     return value

@@ -18,6 +18,7 @@ local units = require("moonbase.units")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local instances = require("moonbase._core.instances")
+local drivers = require("moonbase._core.drivers")
 local lifecycle = require("moonbase._core.lifecycle")
 local network = require("moonbase._core.network")
 local lang = require("moonbase._core.recipe_lang")
@@ -96,13 +97,69 @@ function M.parse_params(list)
   return out
 end
 
+local load_once
+
 ---Loads and checks a recipe. Every mistake raises one usage error (exit 1)
 ---listing each with its file:line; nothing is launched or changed.
+---Parameters: those given, else those the project's last `up` used
+---(remembered per project), else the defaults; each model.params entry says
+---which in `source` ("given", "last up", "default").
 ---@param arg? string  what the user named (file, directory, or nil for ./moonbase.lua)
----@param o? {params?: table<string, string>, budget?: number}
+---@param o? {params?: table<string, string>, budget?: number, remembered?: boolean}
 ---@return moonbase.RecipeModel
 function M.load(arg, o)
   o = o or {}
+  local given = o.params or {}
+  local model = load_once(arg, o, given)
+  local saved = o.remembered ~= false and M.remembered_params(model) or nil
+  local merged, from_saved = {}, {}
+  for _, p in ipairs(model.params) do
+    if given[p.name] ~= nil then
+      merged[p.name] = given[p.name]
+    elseif saved and saved[p.name] ~= nil then
+      merged[p.name], from_saved[p.name] = saved[p.name], true
+    end
+  end
+  if next(from_saved) then
+    local again = load_once(arg, o, merged)
+    -- the project is named before any param() can matter; if a param renamed
+    -- it, the remembered values belong to another project: keep the given ones
+    if again.project == model.project then model = again else from_saved = {} end
+  end
+  for _, p in ipairs(model.params) do
+    p.source = from_saved[p.name] and "last up" or (p.raw ~= nil and "given" or "default")
+  end
+  return model
+end
+
+---Where a project keeps the parameters of its last `up`.
+local function params_file(project)
+  return M.run_dir(project) .. "/params.json"
+end
+
+---The parameters the project's last `up` of this recipe used (name -> text),
+---or nil.
+---@return table<string, string>?
+function M.remembered_params(model)
+  local t = store.read(params_file(model.project))
+  if type(t) == "table" and t.recipe == model.path and type(t.params) == "table" then
+    return t.params
+  end
+  return nil
+end
+
+---Remembers the parameters this run of `up` uses (given or remembered), for
+---the project's next commands.
+function M.remember_params(model)
+  local params = {}
+  for _, p in ipairs(model.params) do
+    if p.raw ~= nil then params[p.name] = p.raw end
+  end
+  fs.mkdirs(M.run_dir(model.project))
+  store.write(params_file(model.project), { recipe = model.path, params = params })
+end
+
+load_once = function(arg, o, params)
   local real, shown = M.find(arg)
   local dir = real:match("^(.*)/[^/]*$")
   local shown_dir = shown:match("^(.*)/[^/]*$") or "."
@@ -111,7 +168,7 @@ function M.load(arg, o)
   local memory = tonumber(os.getenv("MOONBASE_RECIPE_MEMORY") or "")
   if memory then sandbox.memory_limit = memory * 1024 end
   local model, msg = lang.load({ path = real, shown = shown, dir = dir, shown_dir = shown_dir,
-    params = o.params, capabilities = M.capabilities(), budget = budget,
+    params = params, capabilities = M.capabilities(), budget = budget,
     project_default = stem_project(real) })
   if not model then errors.usage(msg) end
   if #model.errors > 0 then
@@ -201,6 +258,86 @@ function M.desired(inst)
   }
 end
 
+---The forwards a declaration asks for, as instance records keep them.
+---@return moonbase.Forward[]
+function M.declared_forwards(inst)
+  local out = {}
+  for _, f in ipairs(inst.forwards) do
+    out[#out + 1] = { address = "127.0.0.1", host_port = f.host, guest_port = f.guest,
+      proto = f.proto or "tcp" }
+  end
+  table.sort(out, function(a, b)
+    if a.host_port ~= b.host_port then return a.host_port < b.host_port end
+    return a.proto < b.proto
+  end)
+  return out
+end
+
+---The mounts a declaration asks for, as instance records keep them (type:
+---the declared one, else the driver's default).
+function M.declared_mounts(inst)
+  local default = drivers.current():has("native_mounts") and "native" or "classic"
+  local out = {}
+  for _, m in ipairs(inst.mounts) do
+    out[#out + 1] = { source = m.real, target = m.dst, readonly = m.readonly == true,
+      type = m.type or default }
+  end
+  return out
+end
+
+local function forward_text(f)
+  return string.format("%s:%d → %d/%s", f.address or "127.0.0.1", f.host_port, f.guest_port,
+    f.proto or "tcp")
+end
+
+local function mount_text(m)
+  return string.format("%s → %s%s", m.source, m.target, m.readonly and " (read-only)" or "")
+end
+
+-- what to add and remove to go from have to want; same(a, b) says a is b
+local function diff(have, want, same)
+  local add, remove = {}, {}
+  for _, w in ipairs(want) do
+    local found = false
+    for _, h in ipairs(have) do if same(h, w) then found = true end end
+    if not found then add[#add + 1] = w end
+  end
+  for _, h in ipairs(have) do
+    local found = false
+    for _, w in ipairs(want) do if same(h, w) then found = true end end
+    if not found then remove[#remove + 1] = h end
+  end
+  return add, remove
+end
+
+local function same_forward(a, b)
+  return (a.address or "127.0.0.1") == (b.address or "127.0.0.1") and
+    a.host_port == b.host_port and a.guest_port == b.guest_port and
+    (a.proto or "tcp") == (b.proto or "tcp")
+end
+
+local function same_mount(a, b)
+  return a.source == b.source and a.target == b.target and
+    (a.readonly == true) == (b.readonly == true) and (a.type or "native") == (b.type or "native")
+end
+
+-- a change of forwards or mounts: applied to the instance as it runs
+-- (forward/mount/umount), not by replacing it; a native mount added to a
+-- running instance needs a restart, which `moonbase mount --restart` does
+local function live_change(key, have, want, same, text)
+  local add, remove = diff(have, want, same)
+  if #add == 0 and #remove == 0 then return nil end
+  local parts, restart = {}, false
+  for _, x in ipairs(add) do
+    parts[#parts + 1] = "add " .. text(x)
+    if key == "mounts" and x.type == "native" then restart = true end
+  end
+  for _, x in ipairs(remove) do parts[#parts + 1] = "remove " .. text(x) end
+  return { key = key, add = add, remove = remove, restart = restart or nil,
+    text = key .. ": " .. table.concat(parts, ", ") ..
+      (restart and " (a native mount: restarts it)" or " (live)") }
+end
+
 ---------------------------------------------------------------- plan
 
 local function show(key, v)
@@ -248,8 +385,18 @@ function M.plan_instance(model, inst, rec)
   local want = M.desired(inst)
   local replace = {}
   local have = applied.desired or {}
-  for _, k in ipairs({ "image", "cloud_init", "networks", "mounts", "forwards", "bridged",
-      "host" }) do
+  -- forwards and mounts change on the instance as it is; the rest needs a new one
+  if have.forwards ~= nil and have.forwards ~= want.forwards then
+    local ch = live_change("forwards", applied.forward_list or rec.forwards or {},
+      M.declared_forwards(inst), same_forward, forward_text)
+    if ch then item.changes[#item.changes + 1] = ch end
+  end
+  if have.mounts ~= nil and have.mounts ~= want.mounts then
+    local ch = live_change("mounts", applied.mount_list or rec.mounts or {},
+      M.declared_mounts(inst), same_mount, mount_text)
+    if ch then item.changes[#item.changes + 1] = ch end
+  end
+  for _, k in ipairs({ "image", "cloud_init", "networks", "bridged", "host" }) do
     local was, now = have[k], want[k]
     if (k == "bridged" or k == "host") and applied.desired then
       was, now = was or "", now or "" -- recorded only when true
@@ -356,8 +503,13 @@ function M.plan(model)
   end
   local counts = { create = 0, change = 0, replace = 0, keep = 0, delete = 0, conflict = 0 }
   for _, it in ipairs(items) do counts[it.action] = counts[it.action] + 1 end
+  local params = {}
+  for _, p in ipairs(model.params) do
+    params[#params + 1] = { name = p.name, value = p.value, default = p.default,
+      source = p.source or (p.raw ~= nil and "given" or "default") }
+  end
   return { project = model.project, recipe = model.shown, items = items, networks = nets,
-    counts = counts }
+    counts = counts, params = params }
 end
 
 ---One line per action count: "2 to create, 1 to keep".
@@ -371,6 +523,20 @@ function M.summary(plan)
     end
   end
   return #parts > 0 and table.concat(parts, ", ") or "nothing declared"
+end
+
+---"webs=3 (given), db_cpus=2 (from the last up)": the parameters that are not
+---at their defaults, and where their values come from; nil when none is.
+---@return string?
+function M.params_text(plan)
+  local parts = {}
+  for _, p in ipairs(plan.params or {}) do
+    if p.source ~= "default" then
+      parts[#parts + 1] = string.format("%s=%s (%s)", p.name, tostring(p.value),
+        p.source == "last up" and "from the last up" or p.source)
+    end
+  end
+  return #parts > 0 and table.concat(parts, ", ") or nil
 end
 
 ---Whether applying the plan would change nothing.
@@ -472,23 +638,39 @@ end
 M.param_option = { "param", "p", repeated = true, metavar = "NAME=VALUE",
   help = "set a parameter the recipe declares with param()" }
 
----Loads the recipe a command names in opts[1] with opts.param.
+---Loads the recipe a command names in opts[1] with opts.param (and, for the
+---parameters not given, those of the project's last `up`).
+---@param o? {remembered?: boolean}  remembered = false: the defaults instead
 ---@return moonbase.RecipeModel
-function M.from_options(opts)
-  return M.load(opts[1], { params = M.parse_params(opts.param) })
+function M.from_options(opts, o)
+  return M.load(opts[1], { params = M.parse_params(opts.param),
+    remembered = not (o and o.remembered == false) })
 end
 
 ---The plan's instances as rows of M.columns.plan.
 function M.plan_rows(plan)
   local rows = {}
+  local model_networks = {}
+  for _, n in ipairs(plan.networks or {}) do model_networks[n.name] = n.network end
   for _, it in ipairs(plan.items) do
     local changes = {}
     for _, c in ipairs(it.changes) do
-      changes[#changes + 1] = { key = c.key, from = c.from, to = c.to, text = c.text }
+      changes[#changes + 1] = { key = c.key, from = c.from, to = c.to, text = c.text,
+        add = c.add, remove = c.remove }
     end
+    local d = it.decl
+    local nets, addrs = {}, {}
+    for _, n in ipairs(d and d.networks or {}) do
+      local full = model_networks[n.name] or n.name
+      nets[#nets + 1] = { network = full, ip = n.ip }
+      if n.ip then addrs[#addrs + 1] = n.ip end
+    end
+    if d and d.bridged then nets[#nets + 1] = { network = "bridged" } end
+    if it.rec and it.state == "running" then addrs = lifecycle.ipv4(it.rec, "running") end
     rows[#rows + 1] = { action = it.action, name = it.name, instance = it.instance,
       details = M.details(it), changes = changes, replace = it.replace or {},
-      notes = it.notes, depends_on = it.decl and it.decl.deps or {} }
+      notes = it.notes, depends_on = d and d.deps or {}, networks = nets, addresses = addrs,
+      mounts = d and M.declared_mounts(d) or {}, forwards = d and M.declared_forwards(d) or {} }
   end
   return rows
 end
@@ -522,6 +704,36 @@ M.columns = {
     { key = "replace", title = "Replace", detail = true, kind = "list" },
     { key = "notes", title = "Notes", detail = true, kind = "list" },
     { key = "depends_on", title = "Depends on", detail = true, kind = "list" },
+    { key = "networks", title = "Networks", detail = true, kind = "list",
+      note = "of {network, ip}, the recipe's networks it joins" },
+    { key = "addresses", title = "Addresses", detail = true, kind = "list",
+      note = "its IPv4 addresses when it runs, else the ones the recipe gives it" },
+    { key = "mounts", title = "Mounts", detail = true, kind = "list",
+      note = "of {source, target, readonly, type}" },
+    { key = "forwards", title = "Forwards", detail = true, kind = "list",
+      note = "of {address, host_port, guest_port, proto}" },
+  },
+  -- the table's second part: where each instance is reached and what it shares
+  plan_reach = {
+    { key = "name", title = "Name" },
+    { key = "networks", title = "Networks", kind = "list", text = function(list)
+      local t = {}
+      for _, n in ipairs(list) do
+        t[#t + 1] = n.network .. (n.ip and (" (" .. n.ip .. ")") or "")
+      end
+      return #t > 0 and table.concat(t, ", ") or nil
+    end },
+    { key = "addresses", title = "Addresses", kind = "list" },
+    { key = "mounts", title = "Mounts", kind = "list", text = function(list)
+      local t = {}
+      for _, m in ipairs(list) do t[#t + 1] = mount_text(m) end
+      return #t > 0 and table.concat(t, ", ") or nil
+    end },
+    { key = "forwards", title = "Forwards", kind = "list", text = function(list)
+      local t = {}
+      for _, f in ipairs(list) do t[#t + 1] = forward_text(f) end
+      return #t > 0 and table.concat(t, ", ") or nil
+    end },
   },
   up = {
     { key = "name", title = "Name" }, { key = "instance", title = "Instance" },

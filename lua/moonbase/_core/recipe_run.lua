@@ -7,6 +7,7 @@
 -- layer: orchestration
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
+local process = require("moonbase.engine.process")
 local errors = require("moonbase.errors")
 local format = require("moonbase.format")
 local units = require("moonbase.units")
@@ -124,7 +125,8 @@ local function refusals(model, plan, o)
 end
 
 ---Brings the recipe's instances to what it declares.
----@param o {parallel?: integer, replace?: boolean, quiet?: boolean, format?: string, structured?: boolean}
+---@param o {parallel?: integer, replace?: boolean, quiet?: boolean, format?: string,
+---  structured?: boolean}
 ---@return integer exit status
 function M.up(model, o)
   local out = o.structured and io.stderr or io.stdout
@@ -134,6 +136,7 @@ function M.up(model, o)
   local t0 = util.now()
   local summary = { project = model.project, recipe = model.shown, instances = {} }
   if recipe.unchanged(plan) then
+    recipe.remember_params(model) -- status, outputs, down... use them from now on
     if not o.quiet then
       out:write(string.format("%s (project %s): nothing to change, %d instance%s up to date.\n",
         model.shown, model.project, #plan.items, #plan.items == 1 and "" or "s"))
@@ -146,6 +149,7 @@ function M.up(model, o)
   local lock <close> = M.lock(model, "up")
   plan = recipe.plan(model)
   refusals(model, plan, o)
+  recipe.remember_params(model) -- status, outputs, down... use them from now on
   if not o.quiet then
     out:write(string.format("%s (project %s): %s\n", model.shown, model.project,
       recipe.summary(plan)))
@@ -319,6 +323,53 @@ local function provision(model, inst, rec, result)
   say("provisioned in %s", fmt_secs(util.now() - t))
 end
 
+-- runs `moonbase ARGS...` (a command another user could type), raising with
+-- its own message when it fails
+local function moonbase(args)
+  local argv = { self_exe() }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local code, out, err = process.run(argv)
+  if code ~= 0 then
+    errors.raise(((err ~= "" and err or out):gsub("\n$", "")), code == 1 and "usage" or "failed")
+  end
+end
+
+-- the changes of forwards and mounts, made on the instance as it is (plan's
+-- live changes): removed first, so a port or target can move
+local function apply_live(inst, item)
+  local did = false
+  for _, ch in ipairs(item.changes) do
+    if ch.key == "forwards" then
+      for _, f in ipairs(ch.remove) do
+        say("removing the forward %s:%d → %d/%s", f.address, f.host_port, f.guest_port, f.proto)
+        moonbase({ "forward", inst.full, "--remove", f.host_port .. "/" .. f.proto,
+          "--address", f.address })
+      end
+      for _, f in ipairs(ch.add) do
+        say("adding the forward %s:%d → %d/%s", f.address, f.host_port, f.guest_port, f.proto)
+        moonbase({ "forward", inst.full, f.host_port .. ":" .. f.guest_port .. "/" .. f.proto,
+          "--address", f.address })
+      end
+      did = true
+    elseif ch.key == "mounts" then
+      for _, m in ipairs(ch.remove) do
+        say("unmounting %s", m.target)
+        moonbase({ "umount", inst.full .. ":" .. m.target })
+      end
+      for _, m in ipairs(ch.add) do
+        say("mounting %s → %s (%s)", m.source, m.target, m.type)
+        local args = { "mount", "--quiet", "--type", m.type, m.source,
+          inst.full .. ":" .. m.target }
+        if m.readonly then table.insert(args, 2, "--readonly") end
+        if m.type == "native" then table.insert(args, 2, "--restart") end
+        moonbase(args)
+      end
+      did = true
+    end
+  end
+  return did
+end
+
 ---One instance's part of `up` (or, with o.provision_only, of `provision`),
 ---run in a child process. Writes its result to <run dir>/<name>.json.
 function M.worker(model, name, o)
@@ -337,6 +388,8 @@ function M.worker(model, name, o)
       local a = recipe.applied(inst.full) or {}
       a.desired = recipe.desired(inst)
       a.recipe = model.path
+      -- what the next plan compares forwards and mounts with, item by item
+      a.forward_list, a.mount_list = recipe.declared_forwards(inst), recipe.declared_mounts(inst)
       for k, v in pairs(extra or {}) do a[k] = v end
       recipe.save_applied(inst.full, a)
     end
@@ -401,8 +454,9 @@ function M.worker(model, name, o)
         inst_mod.start(inst.full, { quiet = true, timeout = inst.timeout })
         say("running after %s", fmt_secs(util.now() - t))
       end
+      local live = apply_live(inst, item)
       rec = inst_mod.get(inst.full)
-      result.did = #resources > 0 and "changed" or item.recover and "recovered" or
+      result.did = (#resources > 0 or live) and "changed" or item.recover and "recovered" or
         item.start and "started" or "checked"
     end
     result.launch_finished = util.time()
