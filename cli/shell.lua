@@ -19,7 +19,7 @@ return {
       name = instance.primary_or_usage("shell")
       if not instance.find(name) then instance.launch_primary({ timeout = opts.timeout }) end
     end
-    local st = instance.state(instance.get(name))
+    local st = instance.info(name).state
     if st == "stopped" or st == "suspended" then
       io.stderr:write(string.format("Starting %s\n", name))
       instance.start(name, { timeout = opts.timeout })

@@ -8,6 +8,7 @@ local drivers = require("moonbase._core.drivers")
 local instances = require("moonbase._core.instances")
 local lifecycle = require("moonbase._core.lifecycle")
 local keys = require("moonbase._core.keys")
+local errors = require("moonbase.errors")
 
 local M = {}
 
@@ -147,7 +148,16 @@ M.primary = lifecycle.primary
 ---@param verb string
 ---@param existing? boolean  it must exist (commands that do not launch it)
 ---@return string
-M.primary_or_usage = lifecycle.primary_or_usage
+function M.primary_or_usage(verb, existing)
+  local name = lifecycle.primary_or_usage(verb)
+  -- M.find, not the records: through a daemon, it asks the daemon
+  if existing and not M.find(name) then
+    errors.raise(string.format("%s: the primary instance \"%s\" does not exist (moonbase " ..
+      "start or moonbase shell launch it; or name an instance: moonbase %s NAME)", verb, name,
+      verb), "notfound")
+  end
+  return name
+end
 
 ---Launches the primary instance as `launch --name <primary>` would, saying so
 ---on stderr.
@@ -157,7 +167,7 @@ function M.launch_primary(o)
   o = o or {}
   local name = lifecycle.primary_or_usage("launch")
   if not o.quiet then io.stderr:write(string.format("Launching %s\n", name)) end
-  return launch.run({ name = name, quiet = o.quiet, timeout = o.timeout })
+  return M.launch({ name = name, quiet = o.quiet, timeout = o.timeout })
 end
 
 ---Waits until an instance is ready: running, and (where moonbase reaches the

@@ -36,7 +36,11 @@ M.routes = {
   R("POST", "/v1/instances", "instance.launch", { "options" }, { progress = true }),
   R("POST", "/v1/instances/{name}/start", "instance.start", { "name", "options" }),
   R("POST", "/v1/instances/{name}/stop", "instance.stop", { "name", "options" }),
-  R("POST", "/v1/instances/{name}/restart", "instance.restart", { "name" }),
+  R("POST", "/v1/instances/{name}/restart", "instance.restart", { "name", "options" }),
+  R("POST", "/v1/instances/{name}/wait-ready", "instance.wait_ready", { "name", "timeout" }),
+  R("POST", "/v1/instances/{name}/stop-later", "instance.stop_later", { "name", "minutes" }),
+  R("POST", "/v1/instances/{name}/stop-at", "instance.stop_at", { "name", "at" }),
+  R("POST", "/v1/instances/{name}/stop-cancel", "instance.cancel_stop", { "name" }),
   R("POST", "/v1/instances/{name}/suspend", "instance.suspend", { "name" }),
   R("POST", "/v1/instances/{name}/delete", "instance.delete", { "name", "options" }),
   R("POST", "/v1/instances/{name}/recover", "instance.recover", { "name" }),
@@ -117,6 +121,11 @@ M.special = {
 ---function of a routed module is refused through a daemon.
 M.client_side = {
   ["instance.validate_resources"] = true,
+  -- the primary instance is a client setting (client.primary-name); the checks
+  -- and the launch go through the routed instance.find and instance.launch
+  ["instance.primary"] = true, ["instance.primary_or_usage"] = true,
+  ["instance.launch_primary"] = true,
+  ["recipe.plan_rows"] = true, ["recipe.params_text"] = true,
   ["images.parse_ref"] = true, ["images.check_ref"] = true,
   ["forwards.parse"] = true,
   ["transfer.parse"] = true, ["transfer.endpoints"] = true,

@@ -381,17 +381,11 @@ function M.primary()
 end
 
 ---The primary instance's name, or a usage error naming what to do instead.
----With existing, an error too when it does not exist (yet).
-function M.primary_or_usage(verb, existing)
+function M.primary_or_usage(verb)
   local n = M.primary()
   if not n then
     errors.usage(string.format("%s needs an instance name (there is no primary instance: " ..
       "client.primary-name is empty; try: moonbase %s NAME)", verb, verb))
-  end
-  if existing and not instances.find(n) then
-    errors.raise(string.format("%s: the primary instance \"%s\" does not exist (moonbase " ..
-      "start or moonbase shell launch it; or name an instance: moonbase %s NAME)", verb, n,
-      verb), "notfound")
   end
   return n
 end
