@@ -155,6 +155,15 @@ function M.remember_params(model)
   for _, p in ipairs(model.params) do
     if p.raw ~= nil then params[p.name] = p.raw end
   end
+  local old = store.read(params_file(model.project))
+  local same = type(old) == "table" and old.recipe == model.path and
+    type(old.params) == "table"
+  if same then
+    for k, v in pairs(params) do same = same and old.params[k] == v end
+    for k in pairs(old.params) do same = same and params[k] ~= nil end
+  end
+  if same then return end -- an unchanged recipe's up writes nothing
+  if not next(params) and not old then return end
   fs.mkdirs(M.run_dir(model.project))
   store.write(params_file(model.project), { recipe = model.path, params = params })
 end
@@ -501,6 +510,21 @@ function M.plan(model)
       nets[#nets + 1] = item
     end
   end
+  -- where each instance is reached and what it shares (plan's second table)
+  local net_full = {}
+  for _, n in ipairs(nets) do net_full[n.name] = n.network end
+  for _, it in ipairs(items) do
+    local d = it.decl
+    local r = { networks = {}, addresses = {}, mounts = {}, forwards = {} }
+    for _, n in ipairs(d and d.networks or {}) do
+      r.networks[#r.networks + 1] = { network = net_full[n.name] or n.name, ip = n.ip }
+      if n.ip then r.addresses[#r.addresses + 1] = n.ip end
+    end
+    if d and d.bridged then r.networks[#r.networks + 1] = { network = "bridged" } end
+    if it.rec and it.state == "running" then r.addresses = lifecycle.ipv4(it.rec, "running") end
+    if d then r.mounts, r.forwards = M.declared_mounts(d), M.declared_forwards(d) end
+    it.reach = r
+  end
   local counts = { create = 0, change = 0, replace = 0, keep = 0, delete = 0, conflict = 0 }
   for _, it in ipairs(items) do counts[it.action] = counts[it.action] + 1 end
   local params = {}
@@ -647,30 +671,22 @@ function M.from_options(opts, o)
     remembered = not (o and o.remembered == false) })
 end
 
----The plan's instances as rows of M.columns.plan.
+---The plan's instances as rows of M.columns.plan (plain data of the plan: it
+---runs where the plan is shown, which may be a daemon's client).
 function M.plan_rows(plan)
   local rows = {}
-  local model_networks = {}
-  for _, n in ipairs(plan.networks or {}) do model_networks[n.name] = n.network end
   for _, it in ipairs(plan.items) do
     local changes = {}
     for _, c in ipairs(it.changes) do
       changes[#changes + 1] = { key = c.key, from = c.from, to = c.to, text = c.text,
         add = c.add, remove = c.remove }
     end
-    local d = it.decl
-    local nets, addrs = {}, {}
-    for _, n in ipairs(d and d.networks or {}) do
-      local full = model_networks[n.name] or n.name
-      nets[#nets + 1] = { network = full, ip = n.ip }
-      if n.ip then addrs[#addrs + 1] = n.ip end
-    end
-    if d and d.bridged then nets[#nets + 1] = { network = "bridged" } end
-    if it.rec and it.state == "running" then addrs = lifecycle.ipv4(it.rec, "running") end
+    local d, reach = it.decl, it.reach or {}
     rows[#rows + 1] = { action = it.action, name = it.name, instance = it.instance,
       details = M.details(it), changes = changes, replace = it.replace or {},
-      notes = it.notes, depends_on = d and d.deps or {}, networks = nets, addresses = addrs,
-      mounts = d and M.declared_mounts(d) or {}, forwards = d and M.declared_forwards(d) or {} }
+      notes = it.notes, depends_on = d and d.deps or {}, networks = reach.networks or {},
+      addresses = reach.addresses or {}, mounts = reach.mounts or {},
+      forwards = reach.forwards or {} }
   end
   return rows
 end
