@@ -13,9 +13,8 @@ return {
       help = "how long each instance may take to start again and finish booting" },
   },
   run = function(opts)
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("restart", true) or nil
     return targets.each("restart", opts, function(n)
       instance.restart(n, { timeout = opts.timeout })
-    end, { default = default })
+    end, { primary = true })
   end,
 }

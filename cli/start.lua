@@ -15,13 +15,12 @@ return {
   },
   run = function(opts)
     local primary = instance.primary()
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("start") or nil
     return targets.each("start", opts, function(n)
       if n == primary and not instance.find(n) then
         instance.launch_primary({ timeout = opts.timeout })
       else
         instance.start(n, { timeout = opts.timeout })
       end
-    end, { default = default })
+    end, { primary = "launch" })
   end,
 }

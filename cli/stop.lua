@@ -31,23 +31,22 @@ return {
       errors.usage(opts.force and "--time does not go with --force (a delayed stop is a " ..
         "graceful one)" or "--time: minutes from now, 0 or more")
     end
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("stop", true) or nil
     if opts.cancel then
       return targets.each("stop", opts, function(n)
         local at = instance.cancel_stop(n)
         io.stdout:write(at and string.format("Cancelled the stop of %s at %s\n", n,
           os.date("%H:%M:%S", math.floor(at))) or string.format("%s had no delayed stop\n", n))
-      end, { default = default })
+      end, { primary = true })
     end
     if opts.time and opts.time > 0 then
       return targets.each("stop", opts, function(n)
         local at = instance.stop_later(n, opts.time)
         io.stdout:write(string.format("%s stops at %s (cancel: moonbase stop --cancel %s)\n", n,
           os.date("%H:%M:%S", math.floor(at)), n))
-      end, { default = default, filter = function(r) return not r.deleted end })
+      end, { primary = true, filter = function(r) return not r.deleted end })
     end
     return targets.each("stop", opts, function(n)
       return instance.stop(n, { force = opts.force, timeout = opts.timeout })
-    end, { default = default, filter = function(r) return not r.deleted end })
+    end, { primary = true, filter = function(r) return not r.deleted end })
   end,
 }

@@ -9,7 +9,6 @@ return {
   description = "Without NAME, suspends the primary instance (client.primary-name).",
   options = { targets.all_option },
   run = function(opts)
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("suspend", true) or nil
-    return targets.each("suspend", opts, instance.suspend, { default = default })
+    return targets.each("suspend", opts, instance.suspend, { primary = true })
   end,
 }

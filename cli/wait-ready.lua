@@ -20,8 +20,6 @@ return {
   },
   run = function(opts)
     local deadline = util.time() + opts.timeout
-    local default = (#opts == 0 and not opts.all) and instance.primary_or_usage("wait-ready", true) or
-      nil
     return targets.each("wait-ready", opts, function(n)
       local left = deadline - util.time()
       if left <= 0 then
@@ -29,7 +27,7 @@ return {
           "timeout")
       end
       instance.wait_ready(n, left)
-    end, { default = default, filter = function(r)
+    end, { primary = true, filter = function(r)
       return not r.deleted and r.state ~= "stopped" and r.state ~= "suspended"
     end })
   end,

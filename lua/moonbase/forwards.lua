@@ -80,9 +80,6 @@ end
 ---Removes the forward on HOSTPORT (of the given address and protocol, or any).
 function M.remove(name, host_port, address, proto_)
   instances.get(name)
-  if not drivers.uses_agent() then
-    errors.raise("forward: the test driver has no guest to forward to", "unsupported")
-  end
   local lock <close> = instances.lock(name)
   local rec = instances.get(name)
   local keep, gone = {}, nil
@@ -97,6 +94,9 @@ function M.remove(name, host_port, address, proto_)
   if not gone then
     errors.raise(string.format("forward: instance \"%s\" has no forward on host port %d " ..
       "(try: moonbase forward %s --list)", name, host_port, name), "notfound")
+  end
+  if not drivers.uses_agent() then
+    errors.raise("forward: the test driver has no guest to forward to", "unsupported")
   end
   if lifecycle.state(rec) == "running" then agent_call(rec, "remove", gone) end
   rec.forwards = keep

@@ -32,7 +32,9 @@ end
 ---@param verb string   command name for messages (start stop suspend restart delete recover)
 ---@param opts table    parsed options (positionals = names, opts.all, opts.force, opts.purge)
 ---@param fn fun(name: string): any, string?  acts on one instance; a second result is a notice
----@param o? {default?: string, filter?: fun(rec): boolean}
+---@param o? {primary?: boolean|"launch", filter?: fun(rec): boolean}
+---  primary: without names or --all, the primary instance (Multipass), which
+---  must exist; "launch": it may not exist yet (fn launches it: start)
 function M.each(verb, opts, fn, o)
   o = o or {}
   local list, all = {}, opts.all
@@ -53,7 +55,9 @@ function M.each(verb, opts, fn, o)
     for i = 1, #opts do
       if not seen[opts[i]] then list[#list + 1] = opts[i]; seen[opts[i]] = true end
     end
-    if #list == 0 and o.default then list[1] = o.default end
+    if #list == 0 and o.primary then
+      list[1] = instance.primary_or_usage(verb, o.primary ~= "launch")
+    end
   end
   if #list == 0 and not all then
     errors.usage(string.format("%s needs an instance name (or --all)", verb))
@@ -63,6 +67,7 @@ function M.each(verb, opts, fn, o)
   for _, n in ipairs(list) do
     local ok, what, notice = pcall(function()
       names.instance(n, verb)
+      if o.primary == "launch" and #opts == 0 and not instance.find(n) then return "act" end
       return instance.check(verb, n, how)
     end)
     if not ok then

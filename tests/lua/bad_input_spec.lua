@@ -56,7 +56,7 @@ local cases = {
   { "multi", { "start", "db", "old" }, 2, 'instance "old" is deleted' },
   { "multi", { "unalias", "un", "ghost" }, 2, 'no alias "ghost"' },
   { "multi", { "stop", "--all", "web" }, 1, "give instance names or --all, not both" },
-  { "multi", { "stop" }, 1, "stop needs an instance name" },
+  { "multi", { "stop" }, 2, 'the primary instance "primary" does not exist' },
   { "multi", { "delete" }, 1, "delete needs an instance name" },
   ------------------------------------------------------------ sizes and numbers
   { "sizes", { "launch", "--name", "z", "--memory", "1M" }, 1, "memory must be at least 128M" },
@@ -254,7 +254,7 @@ local cases = {
   { "exec", { "exec", "web", "--env", "NOEQUALS", "--", "true" }, 1, "--env needs KEY=VALUE" },
   { "exec", { "exec", "web", "--workdir", "/nonexistent", "--", "true" }, 2,
     "working directory /nonexistent does not exist" },
-  { "exec", { "shell", "db" }, 2, 'instance "db" is stopped' },
+  { "exec", { "shell", "ghost" }, 2, 'instance "ghost" does not exist' },
   { "exec", { "shell", "old" }, 2, "try: moonbase recover old" },
   { "exec", { "restart", "old" }, 2, "try: moonbase recover old, then moonbase start old" },
   { "exec", { "suspend", "db" }, 2, "only a running instance can be suspended" },

@@ -97,12 +97,16 @@ describe("Multipass and Lima habits", function()
     while states(h).web ~= "stopped" and util.time() < deadline do util.sleep(0.2) end
     assert.equal("stopped", states(h).web)
     assert.is_nil(fs.exists(h.dir .. "/data/instances/test/web/stop.json"))
-    -- cancelled: still running well after the time
+    -- cancelled: the waiting process is gone, nothing is left to stop it
     h:ok({ "start", "web" })
-    h:ok({ "stop", "web", "--time", "0.01" })
+    h:ok({ "stop", "web", "--time", "1" })
+    local waiting = json.decode(fs.read(h.dir .. "/data/instances/test/web/stop.json"))
     out = h:ok({ "stop", "web", "--cancel" })
     assert.truthy(out:find("^Cancelled the stop of web at "), out)
-    util.sleep(1.5)
+    deadline = util.time() + 15
+    while process.alive(waiting.pid) and util.time() < deadline do util.sleep(0.1) end
+    assert.is_false(process.alive(waiting.pid))
+    assert.is_nil(fs.exists(h.dir .. "/data/instances/test/web/stop.json"))
     assert.equal("running", states(h).web)
     assert.equal("web had no delayed stop\n", h:ok({ "stop", "web", "--cancel" }))
     -- a plain stop ends the wait as well
