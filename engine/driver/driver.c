@@ -298,8 +298,9 @@ static bool check(const struct mb_conn *c, const struct mb_instance *i, bool nee
     bool question = strcmp(op, "state") == 0 || strcmp(op, "ipv4") == 0
                     || strcmp(op, "ssh_address") == 0 || strcmp(op, "console_log") == 0
                     || strcmp(op, "probe") == 0 || strcmp(op, "host_info") == 0
-                    || strcmp(op, "networks") == 0;
-    mb_log(question ? MB_LOG_MORE : MB_LOG_STEPS, "driver %s: %s%s%s", d->name, op,
+                    || strcmp(op, "networks") == 0 || strcmp(op, "network_list") == 0
+                    || strcmp(op, "snapshot list") == 0 || strcmp(op, "pid") == 0;
+    mb_log(question ? MB_LOG_MORE : MB_LOG_STEPS, "driver %s: %s%s%s", c->driver->name, op,
            i && i->name ? " " : "", i && i->name ? i->name : "");
     return true;
 }

@@ -19,17 +19,10 @@ settings.register("local.driver", {
   -- a driver that cannot run here is refused with its probe's reason, so the
   -- setting never leaves every command failing
   check = function(name, pending)
-    local drv, msg = engine.get(name)
-    if not drv then errors.raise(string.format("local.driver=%s: %s", name, msg), "unavailable") end
-    if name == "libvirt" then
-      util.setenv("MOONBASE_LIBVIRT_URI", pending["local.libvirt.uri"] or
-        settings.get("local.libvirt.uri"))
-    end
-    local ok, reason = drv:probe()
+    local ok, reason = M.probe(name, pending)
     if not ok then
       errors.raise(string.format("local.driver=%s: the %s driver cannot run here: %s " ..
-        "(nothing was changed)", name, name,
-        tostring(reason ~= "" and reason or "its probe declined")), "unavailable")
+        "(nothing was changed)", name, name, reason), "unavailable")
     end
   end,
 })
@@ -96,6 +89,23 @@ local function config_of(name)
     if settings.is_set(s.key) then cfg[s.name] = settings.get(s.key) end
   end
   return cfg
+end
+
+---Whether a driver can run here, opened with its settings as they are after
+---a `set` of `pending` (every KEY=VALUE of that set): true, or nil and why.
+---@param pending? table<string, string>
+function M.probe(name, pending)
+  local cfg = config_of(name)
+  local i = M.info(name)
+  for _, s in ipairs(i and i.settings or {}) do
+    if pending and pending[s.key] ~= nil then cfg[s.name] = pending[s.key] end
+  end
+  local conn, msg = engine.open(name, cfg)
+  if not conn then return nil, msg end
+  local ok, reason = conn:probe()
+  if not ok then return nil, ok == nil and reason or reason ~= "" and reason or
+    "its probe declined" end
+  return true
 end
 
 local conns = {}
