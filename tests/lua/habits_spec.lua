@@ -95,7 +95,8 @@ describe("Multipass and Lima habits", function()
     assert.equal("running", states(h).web)
     local deadline = util.time() + 15
     while states(h).web ~= "stopped" and util.time() < deadline do util.sleep(0.2) end
-    assert.equal("stopped", states(h).web)
+    assert.equal("stopped", states(h).web,
+      fs.read(h.dir .. "/data/instances/test/web/stop.log") or "(no stop.log)")
     assert.is_nil(fs.exists(h.dir .. "/data/instances/test/web/stop.json"))
     -- cancelled: the waiting process is gone, nothing is left to stop it
     h:ok({ "start", "web" })
@@ -169,7 +170,7 @@ describe("Multipass and Lima habits", function()
     local rows = json.decode(h:ok({ "list", "--no-ipv4", "--format", "json" }))
     assert.is_nil(rows[1].ipv4)
     assert.equal("web", rows[2].name)
-    assert.equal("Name  State    Image\ndb    running  default\nweb   running  default\n",
+    assert.equal("Name  State    Image\ndb    running  local:tiny\nweb   running  local:tiny\n",
       h:ok({ "list", "--no-ipv4" }))
   end)
 

@@ -40,7 +40,7 @@ output("tag", tag)
     assert.same({ webs = 3, tag = "blue" }, outputs({ "outputs", "app.lua" }))
     -- provision without --param runs on all three, with the same values
     r:ok({ "provision", "app.lua", "-q" })
-    assert.equal("blue\nblue\n", fs.read(common.instance_dir(r, "app-web3") .. "/ran"))
+    assert.equal("blue\nblue\n", fs.read(common.guest_path(r, "app-web3", "ran")))
     -- a parameter given again wins, and the next up remembers it
     assert.same({ webs = 3, tag = "red" }, outputs({ "outputs", "app.lua", "-p", "tag=red" }))
     r:ok({ "up", "app.lua", "-p", "tag=red", "-q" }) -- keeps webs=3: nothing to change
@@ -103,7 +103,9 @@ instance "db" {}
       r:write("app.lua", 'instance "db" {}\n')
       r:ok({ "up", "app.lua", "-q" })
       _, plan = r:actions("app.lua")
-      assert.truthy(plan.instances[1].addresses[1]:match("^192%.0%.2%.%d+$"))
+      local ipv4 = r:json({ "info", "app-db" })["app-db"].ipv4
+      assert.truthy(ipv4[1]:match("^%d+%.%d+%.%d+%.%d+$"), ipv4[1])
+      assert.same(ipv4, plan.instances[1].addresses)
     end)
 
   it("changes a mount on the running instance instead of replacing it", function()
