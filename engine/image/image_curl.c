@@ -4,6 +4,7 @@
  * SHA-256). The large, resumable download is engine/image/image.c. */
 #include "image/image.h"
 #include "image/image_curl.h"
+#include "core/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,40 +148,27 @@ long mb_image_connect_timeout(long t)
 /* ------------------------------------------------------------ small GETs */
 
 struct membuf {
-    char *data;
-    size_t len, cap, max;
+    struct mb_strbuf b;
+    size_t max;
     bool too_big;
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
-    struct membuf *b = ud;
+    struct membuf *m = ud;
     size_t n = size * nmemb;
-    if (b->len + n > b->max) {
-        b->too_big = true;
+    if (m->b.n + n > m->max) {
+        m->too_big = true;
         return 0;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (p == NULL)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    return mb_strbuf_addn(&m->b, data, n) ? n : 0;
 }
 
 char *mb_image_http_get(const char *url, long connect_timeout, size_t max, size_t *len,
                         mb_error **err)
 {
     char *out = NULL;
-    struct membuf b = {NULL, 0, 0, max ? max : DEFAULT_GET_MAX, false};
+    struct membuf b = {.max = max ? max : DEFAULT_GET_MAX};
     char errbuf[CURL_ERROR_SIZE] = "";
     long ct = mb_image_connect_timeout(connect_timeout);
     mb_image_curl_init();
@@ -203,16 +191,17 @@ char *mb_image_http_get(const char *url, long connect_timeout, size_t max, size_
         mb_image_curl_error(err, c, rc, url, errbuf, ct, MB_IMAGE_STALL);
         goto cleanup;
     }
-    if (b.data == NULL && (b.data = calloc(1, 1)) == NULL) {
+    size_t n = b.b.n;
+    out = mb_strbuf_finish(&b.b); /* "" for an empty body */
+    b.b = (struct mb_strbuf){0};
+    if (out == NULL) {
         mb_error_set(err, MB_ERR_IO, "out of memory");
         goto cleanup;
     }
-    out = b.data;
-    b.data = NULL;
-    *len = b.len;
+    *len = n;
 
 cleanup:
-    free(b.data);
+    mb_strbuf_free(&b.b);
     if (c != NULL)
         curl_easy_cleanup(c);
     return out;

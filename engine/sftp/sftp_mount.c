@@ -24,7 +24,7 @@ struct mount {
     pthread_t serve_thread;
     atomic_bool ended;      /* sshfs is gone (the pump returned) */
     int status;             /* its exit status, -1 when the channel broke */
-    struct mb_ssh_buf errbuf;
+    struct mb_strbuf errbuf;
     mb_error *err;
     int refs;               /* under reg->lock */
     struct mount *next;
@@ -85,7 +85,7 @@ static void unref(struct mount *m)
     free(m->target);
     free(m->command);
     mb_sftp_server_free(m->server);
-    mb_ssh_buf_free(&m->errbuf);
+    mb_strbuf_free(&m->errbuf);
     mb_error_free(m->err);
     if (m->sp[0] >= 0)
         close(m->sp[0]);
@@ -143,9 +143,9 @@ static void ended_error(struct mount *m, mb_error **err)
         return;
     }
     char text[600] = "";
-    size_t n = m->errbuf.len < sizeof text - 1 ? m->errbuf.len : sizeof text - 1;
+    size_t n = m->errbuf.n < sizeof text - 1 ? m->errbuf.n : sizeof text - 1;
     if (n > 0)
-        memcpy(text, m->errbuf.data, n);
+        memcpy(text, m->errbuf.s, n);
     text[n] = '\0';
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
         text[--n] = '\0';
@@ -156,7 +156,7 @@ static void ended_error(struct mount *m, mb_error **err)
                  "%s%s(status %d)", text, n ? " " : "sshfs in the guest exited ", m->status);
 }
 
-static int run_quiet(mb_ssh *probe, const char *command, struct mb_ssh_buf *errbuf,
+static int run_quiet(mb_ssh *probe, const char *command, struct mb_strbuf *errbuf,
                      mb_error **err)
 {
     struct mb_ssh_exec x = {.command = command, .in_fd = -1, .out_fd = -1, .err_fd = -1,
@@ -283,21 +283,21 @@ fail:
 bool mb_sftp_mount_stop(mb_sftp_mounts *reg, const char *target, const char *command,
                         mb_ssh *probe, mb_error **err)
 {
-    struct mb_ssh_buf errbuf = {0};
+    struct mb_strbuf errbuf = {0};
     int st = run_quiet(probe, command, &errbuf, err);
     if (st != 0) {
         if (st > 0) {
-            size_t n = errbuf.len;
-            while (n > 0 && (errbuf.data[n - 1] == '\n' || errbuf.data[n - 1] == ' '))
+            size_t n = errbuf.n;
+            while (n > 0 && (errbuf.s[n - 1] == '\n' || errbuf.s[n - 1] == ' '))
                 n--;
             mb_error_set(err, MB_ERR_FAILED, "cannot unmount %s in the guest: %.*s%s(status %d)",
-                         target, (int)(n > 400 ? 400 : n), n ? errbuf.data : "", n ? " " : "",
+                         target, (int)(n > 400 ? 400 : n), n ? errbuf.s : "", n ? " " : "",
                          st);
         }
-        mb_ssh_buf_free(&errbuf);
+        mb_strbuf_free(&errbuf);
         return false;
     }
-    mb_ssh_buf_free(&errbuf);
+    mb_strbuf_free(&errbuf);
     /* sshfs exits once unmounted; give it a moment, then cut the line */
     double deadline = now() + 10;
     bool forced = false;

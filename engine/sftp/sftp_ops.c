@@ -156,27 +156,27 @@ void sftp_op_read(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *o)
         len = MAX_READ;
     sftp_begin(o, o->b, FXP_DATA, id, true);
     sftp_put_u32(o, 0);
-    if (o->oom || !sftp_reserve(o->b, len)) {
+    if (o->oom || !mb_strbuf_reserve(o->b, len)) {
         o->oom = true;
         return;
     }
     ssize_t r;
     do
-        r = pread(h->fd, o->b->data + o->b->len, len, (off_t)off);
+        r = pread(h->fd, (unsigned char *)o->b->s + o->b->n, len, (off_t)off);
     while (r < 0 && errno == EINTR);
     if (r <= 0) {
         int e = errno;
-        o->b->len = o->start;
+        o->b->n = o->start;
         if (r == 0)
             sftp_reply_status(o->b, id, FX_EOF, "end of file", o);
         else
             sftp_reply_errno(o->b, id, e, false, o);
         return;
     }
-    unsigned char *n = o->b->data + o->b->len - 4;
+    unsigned char *n = (unsigned char *)o->b->s + o->b->n - 4;
     n[0] = (unsigned char)(r >> 24), n[1] = (unsigned char)(r >> 16);
     n[2] = (unsigned char)(r >> 8), n[3] = (unsigned char)r;
-    o->b->len += (size_t)r;
+    o->b->n += (size_t)r;
 }
 
 void sftp_op_write(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *o)
@@ -346,7 +346,7 @@ void sftp_op_readdir(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *
         return;
     }
     sftp_begin(o, o->b, FXP_NAME, id, true);
-    size_t count_at = o->b->len;
+    size_t count_at = o->b->n;
     sftp_put_u32(o, 0);
     uint32_t count = 0;
     struct stat self;
@@ -371,7 +371,7 @@ void sftp_op_readdir(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *
     }
     if (count == 0 && !o->oom) {
         int e = errno;
-        o->b->len = o->start;
+        o->b->n = o->start;
         if (e)
             sftp_reply_errno(o->b, id, e, false, o);
         else
@@ -379,7 +379,7 @@ void sftp_op_readdir(mb_sftp_server *s, struct msg *m, uint32_t id, struct out *
         return;
     }
     if (!o->oom) {
-        unsigned char *c = o->b->data + count_at;
+        unsigned char *c = (unsigned char *)o->b->s + count_at;
         c[0] = (unsigned char)(count >> 24), c[1] = (unsigned char)(count >> 16);
         c[2] = (unsigned char)(count >> 8), c[3] = (unsigned char)count;
     }

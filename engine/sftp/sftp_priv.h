@@ -61,7 +61,7 @@ struct mb_sftp_server {
 
 /* Writers never fail alone: a reply is checked once, in end_reply. */
 struct out {
-    struct mb_sftp_buf *b;
+    struct mb_strbuf *b;
     size_t start;
     bool oom;
 };
@@ -82,15 +82,13 @@ enum two { TWO_RENAME, TWO_POSIX_RENAME, TWO_LINK, TWO_SYMLINK };
 
 /* sftp_wire.c: replies are written with these; a reply is checked once, in
  * sftp_end_reply. Requests are read with sftp_get_*, which set m->bad. */
-/* Room for n more bytes in b (false: out of memory). */
-bool sftp_reserve(struct mb_sftp_buf *b, size_t n);
 void sftp_put(struct out *o, const void *p, size_t n);
 void sftp_put_u8(struct out *o, uint8_t v);
 void sftp_put_u32(struct out *o, uint32_t v);
 void sftp_put_u64(struct out *o, uint64_t v);
 void sftp_put_str(struct out *o, const void *s, size_t n);
 void sftp_put_cstr(struct out *o, const char *s);
-void sftp_begin(struct out *o, struct mb_sftp_buf *b, uint8_t type, uint32_t id, bool has_id);
+void sftp_begin(struct out *o, struct mb_strbuf *b, uint8_t type, uint32_t id, bool has_id);
 bool sftp_end_reply(struct out *o, mb_error **err);
 uint32_t sftp_get_u32(struct msg *m);
 uint64_t sftp_get_u64(struct msg *m);
@@ -105,9 +103,9 @@ int sftp_resolve(mb_sftp_server *s, const char *path, int flags, mode_t mode, bo
 int sftp_resolve_parent(mb_sftp_server *s, const char *path, char *buf, size_t size,
                         const char **name);
 bool sftp_is_root(mb_sftp_server *s, const struct stat *st);
-void sftp_reply_status(struct mb_sftp_buf *b, uint32_t id, uint32_t code, const char *msg,
+void sftp_reply_status(struct mb_strbuf *b, uint32_t id, uint32_t code, const char *msg,
                        struct out *o);
-void sftp_reply_errno(struct mb_sftp_buf *b, uint32_t id, int e, bool outside,
+void sftp_reply_errno(struct mb_strbuf *b, uint32_t id, int e, bool outside,
                       struct out *o);
 void sftp_put_attrs(mb_sftp_server *s, struct out *o, const struct stat *st);
 void sftp_longname(mb_sftp_server *s, char *out, size_t size, const struct stat *st,

@@ -38,7 +38,7 @@ bool sftp_is_root(mb_sftp_server *s, const struct stat *st)
 
 /* ------------------------------------------------------------ replies */
 
-void sftp_reply_status(struct mb_sftp_buf *b, uint32_t id, uint32_t code, const char *msg,
+void sftp_reply_status(struct mb_strbuf *b, uint32_t id, uint32_t code, const char *msg,
                        struct out *o)
 {
     sftp_begin(o, b, FXP_STATUS, id, true);
@@ -48,7 +48,7 @@ void sftp_reply_status(struct mb_sftp_buf *b, uint32_t id, uint32_t code, const 
 }
 
 /* errno as a status; outside = the error came from resolving a path */
-void sftp_reply_errno(struct mb_sftp_buf *b, uint32_t id, int e, bool outside,
+void sftp_reply_errno(struct mb_strbuf *b, uint32_t id, int e, bool outside,
                       struct out *o)
 {
     uint32_t code;
@@ -206,10 +206,10 @@ void mb_sftp_server_free(mb_sftp_server *s)
 }
 
 bool mb_sftp_server_handle(mb_sftp_server *s, const unsigned char *pkt, size_t len,
-                           struct mb_sftp_buf *outb, mb_error **err)
+                           struct mb_strbuf *outb, mb_error **err)
 {
     struct msg m = {pkt + 1, len - 1, false};
-    struct out o = {outb, outb->len, false};
+    struct out o = {outb, outb->n, false};
     if (len < 1) {
         mb_error_set(err, MB_ERR_FAILED, "sftp server: empty packet");
         return false;
@@ -258,7 +258,7 @@ bool mb_sftp_server_handle(mb_sftp_server *s, const unsigned char *pkt, size_t l
     default: sftp_reply_status(outb, id, FX_OP_UNSUPPORTED, "unsupported request", &o); break;
     }
     if (m.bad) { /* a malformed request gets an answer; the stream goes on */
-        outb->len = o.start;
+        outb->n = o.start;
         sftp_reply_status(outb, id, FX_BAD_MESSAGE, "malformed request", &o);
     }
     return sftp_end_reply(&o, err);
@@ -275,7 +275,7 @@ bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **e
 {
     size_t cap = 2u << 20, start = 0, end = 0, out_off = 0;
     unsigned char *in = malloc(cap);
-    struct mb_sftp_buf out = {0};
+    struct mb_strbuf out = {0};
     bool ok = false, eof = false;
     int in_fl = fcntl(in_fd, F_GETFL), out_fl = fcntl(out_fd, F_GETFL);
     if (in == NULL) {
@@ -306,8 +306,8 @@ bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **e
             end -= start;
             start = 0;
         }
-        while (out_off < out.len) {
-            ssize_t w = write(out_fd, out.data + out_off, out.len - out_off);
+        while (out_off < out.n) {
+            ssize_t w = write(out_fd, out.s + out_off, out.n - out_off);
             if (w > 0) {
                 out_off += (size_t)w;
             } else if (w < 0 && errno == EINTR) {
@@ -319,14 +319,14 @@ bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **e
                 goto cleanup;
             }
         }
-        if (out_off == out.len) {
-            out.len = out_off = 0;
-        } else if (out.len - out_off > OUT_MAX) {
+        if (out_off == out.n) {
+            out.n = out_off = 0;
+        } else if (out.n - out_off > OUT_MAX) {
             mb_error_set(err, MB_ERR_FAILED, "sftp server: the client does not read replies");
             goto cleanup;
         }
         if (eof) {
-            if (out.len == 0) {
+            if (out.n == 0) {
                 ok = true;
                 break;
             }
@@ -361,7 +361,7 @@ bool mb_sftp_server_serve(mb_sftp_server *s, int in_fd, int out_fd, mb_error **e
             }
         }
         struct pollfd pf[2] = {{eof ? -1 : in_fd, POLLIN, 0}, {-1, POLLOUT, 0}};
-        if (out.len > 0) {
+        if (out.n > 0) {
             if (out_fd == in_fd && !eof)
                 pf[0].events |= POLLOUT;
             else
@@ -376,7 +376,7 @@ cleanup:
     fcntl(in_fd, F_SETFL, in_fl);
     fcntl(out_fd, F_SETFL, out_fl);
     free(in);
-    mb_sftp_buf_free(&out);
+    mb_strbuf_free(&out);
     return ok;
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/strbuf.h"
 
 /* One id mapping: files owned by `host` are reported as owned by `guest`
  * (and a chown to `guest` from the client becomes `host`). */
@@ -46,13 +47,6 @@ enum mb_sftp_server_flags {
 
 typedef struct mb_sftp_server mb_sftp_server;
 
-/* A growing byte buffer for replies. */
-struct mb_sftp_buf {
-    unsigned char *data;
-    size_t len, cap;
-};
-void mb_sftp_buf_free(struct mb_sftp_buf *b);
-
 /* Parses "H:G[,H:G]..." into map (at most MB_SFTP_MAX_MAP entries). */
 bool mb_sftp_parse_idmap(const char *s, struct mb_sftp_idmap *map, size_t *n, mb_error **err);
 
@@ -65,7 +59,7 @@ void mb_sftp_server_free(mb_sftp_server *s);
  * first). The framed reply (length included) is appended to out. False, with
  * *err set, on a broken protocol (the connection should end). */
 bool mb_sftp_server_handle(mb_sftp_server *s, const unsigned char *pkt, size_t len,
-                           struct mb_sftp_buf *out, mb_error **err);
+                           struct mb_strbuf *out, mb_error **err);
 
 /* Serves requests read from in_fd, replies written to out_fd (they may be
  * the same socket), until in_fd reaches EOF and every reply is out (true) or

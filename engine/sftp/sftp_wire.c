@@ -11,41 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------ buffers */
-
-void mb_sftp_buf_free(struct mb_sftp_buf *b)
-{
-    if (b == NULL)
-        return;
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-bool sftp_reserve(struct mb_sftp_buf *b, size_t n)
-{
-    if (b->len + n <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 65536;
-    while (cap < b->len + n)
-        cap *= 2;
-    unsigned char *d = realloc(b->data, cap);
-    if (d == NULL)
-        return false;
-    b->data = d;
-    b->cap = cap;
-    return true;
-}
-
+/* ------------------------------------------------------------ replies */
 
 void sftp_put(struct out *o, const void *p, size_t n)
 {
-    if (o->oom || !sftp_reserve(o->b, n)) {
+    if (o->oom || !mb_strbuf_reserve(o->b, n)) {
         o->oom = true;
         return;
     }
-    memcpy(o->b->data + o->b->len, p, n);
-    o->b->len += n;
+    memcpy((unsigned char *)o->b->s + o->b->n, p, n);
+    o->b->n += n;
 }
 
 void sftp_put_u8(struct out *o, uint8_t v) { sftp_put(o, &v, 1); }
@@ -70,10 +45,10 @@ void sftp_put_str(struct out *o, const void *s, size_t n)
 
 void sftp_put_cstr(struct out *o, const char *s) { sftp_put_str(o, s, strlen(s)); }
 
-void sftp_begin(struct out *o, struct mb_sftp_buf *b, uint8_t type, uint32_t id, bool has_id)
+void sftp_begin(struct out *o, struct mb_strbuf *b, uint8_t type, uint32_t id, bool has_id)
 {
     o->b = b;
-    o->start = b->len;
+    o->start = b->n;
     o->oom = false;
     sftp_put_u32(o, 0); /* length, filled in by end_reply */
     sftp_put_u8(o, type);
@@ -84,12 +59,12 @@ void sftp_begin(struct out *o, struct mb_sftp_buf *b, uint8_t type, uint32_t id,
 bool sftp_end_reply(struct out *o, mb_error **err)
 {
     if (o->oom) {
-        o->b->len = o->start;
+        o->b->n = o->start;
         mb_error_set(err, MB_ERR_FAILED, "sftp server: out of memory");
         return false;
     }
-    uint32_t n = (uint32_t)(o->b->len - o->start - 4);
-    unsigned char *p = o->b->data + o->start;
+    uint32_t n = (uint32_t)(o->b->n - o->start - 4);
+    unsigned char *p = (unsigned char *)o->b->s + o->start;
     p[0] = (unsigned char)(n >> 24), p[1] = (unsigned char)(n >> 16);
     p[2] = (unsigned char)(n >> 8), p[3] = (unsigned char)n;
     return true;

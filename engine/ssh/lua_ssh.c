@@ -23,15 +23,15 @@
  * push cannot leak it: freed on the next use or when the handle goes. */
 struct session_ud {
     mb_ssh *s;
-    struct mb_ssh_buf out, err;
+    struct mb_strbuf out, err;
     struct mb_ssh_dirent *ents;
     size_t nents;
 };
 
 static void scratch_free(struct session_ud *u)
 {
-    mb_ssh_buf_free(&u->out);
-    mb_ssh_buf_free(&u->err);
+    mb_strbuf_free(&u->out);
+    mb_strbuf_free(&u->err);
     mb_ssh_dirents_free(u->ents, u->nents);
     u->ents = NULL;
     u->nents = 0;
@@ -343,8 +343,8 @@ static int session_run(lua_State *L)
         return mb_lua_push_error(L, err);
     }
     lua_pushinteger(L, status);
-    lua_pushlstring(L, u->out.data ? u->out.data : "", u->out.len);
-    lua_pushlstring(L, u->err.data ? u->err.data : "", u->err.len);
+    lua_pushlstring(L, u->out.s ? u->out.s : "", u->out.n);
+    lua_pushlstring(L, u->err.s ? u->err.s : "", u->err.n);
     scratch_free(u);
     return 3;
 }
@@ -447,7 +447,7 @@ static int session_get_data(lua_State *L)
         scratch_free(u);
         return mb_lua_push_error(L, err);
     }
-    lua_pushlstring(L, u->out.data ? u->out.data : "", u->out.len);
+    lua_pushlstring(L, u->out.s ? u->out.s : "", u->out.n);
     scratch_free(u);
     return 1;
 }

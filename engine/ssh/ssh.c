@@ -102,32 +102,6 @@ bool mb_ssh_alive(const mb_ssh *s)
     return s != NULL && !s->lost;
 }
 
-bool mb_ssh_buf_add(struct mb_ssh_buf *b, const void *data, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (p == NULL)
-            return false;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return true;
-}
-
-void mb_ssh_buf_free(struct mb_ssh_buf *b)
-{
-    if (b == NULL)
-        return;
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- connecting ---- */
 
 static void tune_socket(int fd)

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "core/error.h"
+#include "core/strbuf.h"
 
 /* ---- keys ---- */
 
@@ -62,13 +63,6 @@ const char *mb_ssh_describe(const mb_ssh *s);
  * with MB_ERR_UNREACHABLE at once): time to connect again. */
 bool mb_ssh_alive(const mb_ssh *s);
 
-/* A growable byte buffer for captured output and get_data. */
-struct mb_ssh_buf {
-    char *data;
-    size_t len, cap;
-};
-void mb_ssh_buf_free(struct mb_ssh_buf *b);
-
 /* One remote command, its streams pumped until the remote side ends it. */
 struct mb_ssh_exec {
     const char *command;         /* NULL: the user's login shell */
@@ -76,8 +70,8 @@ struct mb_ssh_exec {
     const char *in_data;         /*   or, when in_fd < 0, this (NULL: EOF at once) */
     size_t in_len;
     int out_fd, err_fd;          /* where stdout / stderr go; -1: out_buf/err_buf, */
-    struct mb_ssh_buf *out_buf;  /*   or discarded when those are NULL too */
-    struct mb_ssh_buf *err_buf;
+    struct mb_strbuf *out_buf;  /*   or discarded when those are NULL too */
+    struct mb_strbuf *err_buf;
     const char *const *env;      /* NULL-terminated "NAME=value" list, or NULL */
     bool pty;                    /* request a PTY (stderr then merges into stdout) */
     const char *term;            /* with pty; NULL: "xterm-256color" */
@@ -135,7 +129,7 @@ bool mb_ssh_get(mb_ssh *s, const char *remote_path, const char *local_path, unsi
 bool mb_ssh_put_data(mb_ssh *s, const void *data, size_t len, const char *remote_path,
                      int mode, unsigned flags, mb_error **err);
 /* Appends the remote file's contents to out. */
-bool mb_ssh_get_data(mb_ssh *s, const char *remote_path, struct mb_ssh_buf *out,
+bool mb_ssh_get_data(mb_ssh *s, const char *remote_path, struct mb_strbuf *out,
                      unsigned flags, mb_error **err);
 /* Follows symlinks. */
 bool mb_ssh_stat(mb_ssh *s, const char *remote_path, struct mb_ssh_stat *st, mb_error **err);

@@ -93,7 +93,7 @@ struct pump {
     size_t in_left;
     bool in_eof, eof_sent;
     int out_fd[2];
-    struct mb_ssh_buf *out_buf[2];
+    struct mb_strbuf *out_buf[2];
     bool forward;              /* direct-tcpip: pass remote EOF on with shutdown() */
     bool drained[2];           /* channel_read said 0 on stdout / stderr */
     bool remote_ended, closed, out_broken;
@@ -162,7 +162,7 @@ static bool pump_read(struct pump *p, mb_error **err)
             if (p->out_fd[i] >= 0) {
                 if (!write_all(p->out_fd[i], p->outbuf, (size_t)n))
                     p->out_broken = true;
-            } else if (p->out_buf[i] && !mb_ssh_buf_add(p->out_buf[i], p->outbuf, (size_t)n)) {
+            } else if (p->out_buf[i] && !mb_strbuf_addn(p->out_buf[i], p->outbuf, (size_t)n)) {
                 mb_error_set(err, MB_ERR_FAILED, "ssh: out of memory for command output");
                 return false;
             }
@@ -409,7 +409,7 @@ static bool valid_env_name(const char *s, size_t n)
 /* Sends env requests; what the server refuses (sshd takes only its AcceptEnv
  * names) becomes "export NAME='value'; " in *prefix instead. */
 static bool send_env(mb_ssh *s, LIBSSH2_CHANNEL *ch, const char *const *env,
-                     struct mb_ssh_buf *prefix, mb_error **err)
+                     struct mb_strbuf *prefix, mb_error **err)
 {
     for (size_t i = 0; env && env[i]; i++) {
         const char *eq = strchr(env[i], '=');
@@ -426,11 +426,11 @@ static bool send_env(mb_ssh *s, LIBSSH2_CHANNEL *ch, const char *const *env,
               "an environment request", err);
         if (rc == 0)
             continue;
-        bool ok = mb_ssh_buf_add(prefix, "export ", 7) && mb_ssh_buf_add(prefix, env[i], nlen)
-                  && mb_ssh_buf_add(prefix, "='", 2);
+        bool ok = mb_strbuf_addn(prefix, "export ", 7) && mb_strbuf_addn(prefix, env[i], nlen)
+                  && mb_strbuf_addn(prefix, "='", 2);
         for (const char *v = eq + 1; ok && *v; v++)
-            ok = *v == '\'' ? mb_ssh_buf_add(prefix, "'\\''", 4) : mb_ssh_buf_add(prefix, v, 1);
-        if (!ok || !mb_ssh_buf_add(prefix, "'; ", 3)) {
+            ok = *v == '\'' ? mb_strbuf_addn(prefix, "'\\''", 4) : mb_strbuf_addn(prefix, v, 1);
+        if (!ok || !mb_strbuf_addn(prefix, "'; ", 3)) {
             mb_error_set(err, MB_ERR_FAILED, "out of memory");
             return false;
         }
@@ -445,7 +445,7 @@ int mb_ssh_exec(mb_ssh *s, const struct mb_ssh_exec *x, unsigned flags, mb_error
     int status = -1, rc;
     LIBSSH2_CHANNEL *ch = NULL;
     struct pump *p = NULL;
-    struct mb_ssh_buf cmd = {0};
+    struct mb_strbuf cmd = {0};
     struct termios saved_tio;
     bool raw = false, masked = false, handler = false;
     sigset_t oldmask, waitmask;
@@ -477,18 +477,18 @@ int mb_ssh_exec(mb_ssh *s, const struct mb_ssh_exec *x, unsigned flags, mb_error
         }
     }
     if (x->command) {
-        if (!mb_ssh_buf_add(&cmd, x->command, strlen(x->command))) {
+        if (!mb_strbuf_addn(&cmd, x->command, strlen(x->command))) {
             mb_error_set(err, MB_ERR_FAILED, "out of memory");
             goto cleanup;
         }
-    } else if (cmd.len > 0 && !mb_ssh_buf_add(&cmd, "exec \"${SHELL:-/bin/sh}\" -l", 27)) {
+    } else if (cmd.n > 0 && !mb_strbuf_addn(&cmd, "exec \"${SHELL:-/bin/sh}\" -l", 27)) {
         mb_error_set(err, MB_ERR_FAILED, "out of memory");
         goto cleanup;
     }
-    const char *request = cmd.len > 0 ? "exec" : "shell";
+    const char *request = cmd.n > 0 ? "exec" : "shell";
     RETRY(s, rc,
-          libssh2_channel_process_startup(ch, request, (unsigned)strlen(request), cmd.data,
-                                          (unsigned)cmd.len),
+          libssh2_channel_process_startup(ch, request, (unsigned)strlen(request), cmd.s,
+                                          (unsigned)cmd.n),
           "the command to start", err);
     if (rc != 0) {
         char what[120];
@@ -582,7 +582,7 @@ cleanup:
         sigprocmask(SIG_SETMASK, &oldmask, NULL);
     }
     channel_free(s, ch);
-    mb_ssh_buf_free(&cmd);
+    mb_strbuf_free(&cmd);
     free(p);
     return status;
 }

@@ -4,6 +4,7 @@
 #include "ssh/ssh.h"
 #include "ssh/ssh_priv.h"
 #include "core/fs.h"
+#include "core/strbuf.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -15,51 +16,25 @@
 
 #define ED25519_LEN 32
 
-/* An append-only byte string for building key blobs. */
-struct kbuf {
-    unsigned char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void kb_add(struct kbuf *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void kb_u32(struct kbuf *b, uint32_t v)
+/* Key blobs are built in an mb_strbuf; one that held a private key is
+ * cleansed before it is freed (kb_free). */
+static void kb_u32(struct mb_strbuf *b, uint32_t v)
 {
     unsigned char be[4] = {v >> 24, v >> 16, v >> 8, v};
-    kb_add(b, be, 4);
+    mb_strbuf_addn(b, be, 4);
 }
 
-static void kb_string(struct kbuf *b, const void *data, size_t n)
+static void kb_string(struct mb_strbuf *b, const void *data, size_t n)
 {
     kb_u32(b, (uint32_t)n);
-    kb_add(b, data, n);
+    mb_strbuf_addn(b, data, n);
 }
 
-static void kb_free(struct kbuf *b)
+static void kb_free(struct mb_strbuf *b)
 {
-    if (b->p)
-        OPENSSL_cleanse(b->p, b->cap);
-    free(b->p);
-    memset(b, 0, sizeof *b);
+    if (b->s)
+        OPENSSL_cleanse(b->s, b->cap);
+    mb_strbuf_free(b);
 }
 
 /* Standard base64 with padding; caller frees. */
@@ -71,7 +46,7 @@ static char *b64(const unsigned char *data, size_t len)
     return out;
 }
 
-static void pubkey_blob(struct kbuf *b, const unsigned char pub[ED25519_LEN])
+static void pubkey_blob(struct mb_strbuf *b, const unsigned char pub[ED25519_LEN])
 {
     kb_string(b, "ssh-ed25519", 11);
     kb_string(b, pub, ED25519_LEN);
@@ -79,9 +54,9 @@ static void pubkey_blob(struct kbuf *b, const unsigned char pub[ED25519_LEN])
 
 static char *public_line(const unsigned char pub[ED25519_LEN], const char *comment)
 {
-    struct kbuf blob = {0};
+    struct mb_strbuf blob = {0};
     pubkey_blob(&blob, pub);
-    char *enc = blob.oom ? NULL : b64(blob.p, blob.len);
+    char *enc = blob.oom ? NULL : b64((unsigned char *)blob.s, blob.n);
     kb_free(&blob);
     if (enc == NULL)
         return NULL;
@@ -97,7 +72,7 @@ static char *public_line(const unsigned char pub[ED25519_LEN], const char *comme
 static char *private_pem(const unsigned char pub[ED25519_LEN],
                          const unsigned char seed[ED25519_LEN], const char *comment)
 {
-    struct kbuf priv = {0}, all = {0};
+    struct mb_strbuf priv = {0}, all = {0};
     char *pem = NULL, *enc = NULL;
     uint32_t check;
     if (RAND_bytes((unsigned char *)&check, sizeof check) != 1)
@@ -107,27 +82,27 @@ static char *private_pem(const unsigned char pub[ED25519_LEN],
     kb_string(&priv, "ssh-ed25519", 11);
     kb_string(&priv, pub, ED25519_LEN);
     kb_u32(&priv, 2 * ED25519_LEN); /* OpenSSH keeps seed || public key */
-    kb_add(&priv, seed, ED25519_LEN);
-    kb_add(&priv, pub, ED25519_LEN);
+    mb_strbuf_addn(&priv, seed, ED25519_LEN);
+    mb_strbuf_addn(&priv, pub, ED25519_LEN);
     kb_string(&priv, comment, strlen(comment));
-    for (unsigned char pad = 1; priv.len % 8 != 0; pad++)
-        kb_add(&priv, &pad, 1);
+    for (unsigned char pad = 1; priv.n % 8 != 0; pad++)
+        mb_strbuf_addn(&priv, &pad, 1);
 
-    kb_add(&all, "openssh-key-v1", 15); /* with its NUL */
+    mb_strbuf_addn(&all, "openssh-key-v1", 15); /* with its NUL */
     kb_string(&all, "none", 4);         /* cipher */
     kb_string(&all, "none", 4);         /* kdf */
     kb_string(&all, "", 0);             /* kdf options */
     kb_u32(&all, 1);                    /* number of keys */
-    struct kbuf blob = {0};
+    struct mb_strbuf blob = {0};
     pubkey_blob(&blob, pub);
-    kb_string(&all, blob.p, blob.len);
+    kb_string(&all, blob.s, blob.n);
     bool blob_oom = blob.oom;
     kb_free(&blob);
-    kb_string(&all, priv.p, priv.len);
+    kb_string(&all, priv.s, priv.n);
     if (priv.oom || all.oom || blob_oom)
         goto cleanup;
 
-    enc = b64(all.p, all.len);
+    enc = b64((unsigned char *)all.s, all.n);
     if (enc == NULL)
         goto cleanup;
     static const char head[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n";

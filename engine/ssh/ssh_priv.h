@@ -37,6 +37,4 @@ bool mb_ssh_check_alive(mb_ssh *s, mb_error **err);
 /* "SHA256:..." of a raw key blob; NULL when out of memory. Caller frees. */
 char *mb_ssh_fingerprint_blob(const unsigned char *blob, size_t len);
 
-bool mb_ssh_buf_add(struct mb_ssh_buf *b, const void *data, size_t n);
-
 #endif

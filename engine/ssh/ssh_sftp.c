@@ -247,7 +247,7 @@ bool mb_ssh_put_data(mb_ssh *s, const void *data, size_t len, const char *remote
 
 /* Reads the open remote file h to fd or, when fd < 0, into out. */
 static bool download(mb_ssh *s, LIBSSH2_SFTP_HANDLE *h, const char *remote, int fd,
-                     struct mb_ssh_buf *out, mb_error **err)
+                     struct mb_strbuf *out, mb_error **err)
 {
     char *buf = malloc(GET_BUFFER);
     bool ok = false;
@@ -279,7 +279,7 @@ static bool download(mb_ssh *s, LIBSSH2_SFTP_HANDLE *h, const char *remote, int 
                 }
                 off += w;
             }
-        } else if (!mb_ssh_buf_add(out, buf, (size_t)n)) {
+        } else if (!mb_strbuf_addn(out, buf, (size_t)n)) {
             mb_error_set(err, MB_ERR_FAILED, "out of memory reading %s", remote);
             goto cleanup;
         }
@@ -375,7 +375,7 @@ cleanup:
     return ok;
 }
 
-bool mb_ssh_get_data(mb_ssh *s, const char *remote_path, struct mb_ssh_buf *out,
+bool mb_ssh_get_data(mb_ssh *s, const char *remote_path, struct mb_strbuf *out,
                      unsigned flags, mb_error **err)
 {
     LIBSSH2_SFTP_HANDLE *h =

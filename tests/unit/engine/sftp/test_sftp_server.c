@@ -43,7 +43,7 @@ struct fixture {
 
 struct client {
     mb_sftp_server *s;
-    struct mb_sftp_buf out;
+    struct mb_strbuf out;
     uint32_t id;
 };
 
@@ -148,14 +148,14 @@ static struct pkt *build(uint8_t type, uint32_t id, const char *fmt, va_list ap)
 
 static void parse_reply(struct client *c, struct reply *r)
 {
-    assert_true(c->out.len >= 5);
-    uint32_t n = rd32(c->out.data);
-    assert_int_equal(n + 4, c->out.len); /* exactly one reply per request */
+    assert_true(c->out.n >= 5);
+    uint32_t n = rd32((unsigned char *)c->out.s);
+    assert_int_equal(n + 4, c->out.n); /* exactly one reply per request */
     memset(r, 0, sizeof *r);
-    const unsigned char *b = c->out.data + 4;
+    const unsigned char *b = (unsigned char *)c->out.s + 4;
     r->type = b[0];
     if (r->type == VERSION) {
-        r->data = c->out.data + 5;
+        r->data = (unsigned char *)c->out.s + 5;
         r->len = n - 1;
         return;
     }
@@ -185,7 +185,7 @@ static struct reply rq(struct client *c, uint8_t type, const char *fmt, ...)
     va_start(ap, fmt);
     struct pkt *p = build(type, ++c->id, fmt, ap);
     va_end(ap);
-    c->out.len = 0;
+    c->out.n = 0;
     mb_error *err = NULL;
     bool ok = mb_sftp_server_handle(c->s, p->b, p->n, &c->out, &err);
     if (!ok)
@@ -216,7 +216,7 @@ static void client_open(struct client *c, struct fixture *fx, bool readonly, uns
         assert_true(mb_sftp_parse_idmap(uidmap, o.uid_map, &o.n_uid_map, &err));
     c->s = mb_sftp_server_new(&o, flags | fx->flags, &err);
     assert_non_null(c->s);
-    c->out = (struct mb_sftp_buf){0};
+    c->out = (struct mb_strbuf){0};
     c->id = 0;
     struct reply r = rq(c, INIT, "u", 3);
     assert_int_equal(r.type, VERSION);
@@ -226,7 +226,7 @@ static void client_open(struct client *c, struct fixture *fx, bool readonly, uns
 static void client_close(struct client *c)
 {
     mb_sftp_server_free(c->s);
-    mb_sftp_buf_free(&c->out);
+    mb_strbuf_free(&c->out);
 }
 
 /* ------------------------------------------------------------ fixture */
@@ -733,7 +733,7 @@ static void test_malformed(void **state)
     client_open(&c, fx, false, 0, NULL);
     /* a truncated request: answered, the stream goes on */
     unsigned char shortpkt[] = {OPEN, 0, 0, 0, 9, 0, 0, 0, 50, 'x'};
-    c.out.len = 0;
+    c.out.n = 0;
     c.id = 9;
     mb_error *err = NULL;
     assert_true(mb_sftp_server_handle(c.s, shortpkt, sizeof shortpkt, &c.out, &err));
@@ -751,13 +751,13 @@ static void test_malformed(void **state)
     struct mb_sftp_server_opts o = {.root = fx->share};
     mb_sftp_server *s = mb_sftp_server_new(&o, 0, &err);
     unsigned char early[] = {STAT, 0, 0, 0, 1, 0, 0, 0, 1, '.'};
-    struct mb_sftp_buf out = {0};
+    struct mb_strbuf out = {0};
     assert_false(mb_sftp_server_handle(s, early, sizeof early, &out, &err));
     assert_non_null(err);
     mb_error_free(err);
     err = NULL;
     mb_sftp_server_free(s);
-    mb_sftp_buf_free(&out);
+    mb_strbuf_free(&out);
     /* a root that is not a directory */
     o.root = fx->secret;
     assert_null(mb_sftp_server_new(&o, 0, &err));

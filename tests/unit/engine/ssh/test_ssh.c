@@ -313,16 +313,16 @@ static void test_run_and_status(void **state)
 {
     NEED_SSHD();
     mb_ssh *s = connect_ok();
-    struct mb_ssh_buf out = {0}, errb = {0};
+    struct mb_strbuf out = {0}, errb = {0};
     struct mb_ssh_exec x = {.command = "cat; echo oops >&2; kill -INT $$", .in_fd = -1,
                             .in_data = "abc", .in_len = 3, .out_fd = -1, .err_fd = -1,
                             .out_buf = &out, .err_buf = &errb};
     mb_error *err = NULL;
     assert_int_equal(mb_ssh_exec(s, &x, 0, &err), 128 + SIGINT);
-    assert_string_equal(out.data, "abc");
-    assert_string_equal(errb.data, "oops\n");
-    mb_ssh_buf_free(&out);
-    mb_ssh_buf_free(&errb);
+    assert_string_equal(out.s, "abc");
+    assert_string_equal(errb.s, "oops\n");
+    mb_strbuf_free(&out);
+    mb_strbuf_free(&errb);
     x = (struct mb_ssh_exec){.command = "exit 42", .in_fd = -1, .out_fd = -1, .err_fd = -1};
     assert_int_equal(mb_ssh_exec(s, &x, 0, &err), 42);
     char desc[128];
