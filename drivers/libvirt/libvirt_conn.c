@@ -1,7 +1,6 @@
 /* Connections to libvirtd, libvirt's errors, and the driver's files in the
  * instance directory (see libvirt_conn.h). */
 #include "drivers/libvirt/libvirt_conn.h"
-#include "drivers/libvirt/libvirt_remote.h"
 #include "drivers/libvirt/libvirt_xml.h"
 #include "core/fs.h"
 
@@ -45,21 +44,38 @@ void mb_libvirt_file(char *buf, const struct mb_instance *inst, const char *file
         buf[0] = '\0';
 }
 
-const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf)
+/* The first line of the instance's file into buf (MB_LIBVIRT_PATHLEN bytes),
+ * or NULL when the file is missing or its first line empty or too long. */
+static const char *first_line(const struct mb_instance *inst, const char *file, char *buf)
 {
     char p[MB_LIBVIRT_PATHLEN];
-    mb_libvirt_file(p, inst, "libvirt.domain");
+    mb_libvirt_file(p, inst, file);
     char *s = mb_fs_read(p, NULL, NULL);
-    if (s != NULL) {
-        size_t n = strcspn(s, "\n");
-        if (n > 0 && n < MB_LIBVIRT_PATHLEN) {
-            memcpy(buf, s, n);
-            buf[n] = '\0';
-            free(s);
-            return buf;
-        }
-        free(s);
+    if (s == NULL)
+        return NULL;
+    size_t n = strcspn(s, "\n");
+    const char *r = NULL;
+    if (n > 0 && n < MB_LIBVIRT_PATHLEN) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        r = buf;
     }
+    free(s);
+    return r;
+}
+
+const char *mb_libvirt_remote_uri(const struct mb_instance *inst, char *buf)
+{
+    if (inst->host == NULL || *inst->host == '\0')
+        return NULL;
+    snprintf(buf, MB_LIBVIRT_PATHLEN, "%s", inst->host);
+    return buf;
+}
+
+const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf)
+{
+    if (first_line(inst, "libvirt.domain", buf) != NULL)
+        return buf;
     if (mb_libvirt_remote_uri(inst, buf) != NULL)
         return buf;
     /* an instance of this machine stays here when new ones go elsewhere */

@@ -26,6 +26,10 @@ const char *mb_libvirt_default_uri(const struct mb_conn *c);
  * placed on another host), else the default when that is a local one, else
  * qemu:///system. buf holds MB_LIBVIRT_PATHLEN bytes. */
 const char *mb_libvirt_instance_uri(const struct mb_instance *inst, char *buf);
+/* The host the instance lives on (inst->host: an instance on another host,
+ * see libvirt_remote.h) into buf (MB_LIBVIRT_PATHLEN bytes), or NULL when it
+ * lives on this machine. */
+const char *mb_libvirt_remote_uri(const struct mb_instance *inst, char *buf);
 /* Whether uri names another machine (a transport or a host in it). */
 bool mb_libvirt_uri_is_remote(const char *uri);
 

@@ -31,14 +31,6 @@
 #define POOL_PATH "/var/lib/libvirt/images/" MB_LIBVIRT_POOL
 #define CHUNK (1 << 20)
 
-const char *mb_libvirt_remote_uri(const struct mb_instance *inst, char *buf)
-{
-    if (inst->host == NULL || *inst->host == '\0')
-        return NULL;
-    snprintf(buf, PATHLEN, "%s", inst->host);
-    return buf;
-}
-
 bool mb_libvirt_remote_refuse(const struct mb_instance *inst, const char *op, mb_error **err)
 {
     char uri[PATHLEN];

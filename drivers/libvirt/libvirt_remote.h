@@ -21,9 +21,6 @@
 
 #define MB_LIBVIRT_POOL "moonbase"
 
-/* The host the instance lives on (inst->host) into buf (MB_LIBVIRT_PATHLEN
- * bytes), or NULL when it lives on this machine. */
-const char *mb_libvirt_remote_uri(const struct mb_instance *inst, char *buf);
 /* True (with err set: "<op>: ... lives on <uri> ...") when inst is remote:
  * for the operations that need its disk on this machine. */
 bool mb_libvirt_remote_refuse(const struct mb_instance *inst, const char *op, mb_error **err);

@@ -1,7 +1,10 @@
 /* The SFTP v3 server's operations (see sftp_server.c): one function per
  * request type. Every path goes through sftp_resolve() or
  * sftp_resolve_parent(), which keep it inside the shared folder. */
-#include "sftp/sftp_priv.h"
+#include "sftp/sftp_ops.h"
+#include "sftp/sftp_idmap.h"
+#include "sftp/sftp_session.h"
+#include "sftp/sftp_wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +15,11 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#define READDIR_BATCH 100 /* entries per READDIR reply */
+/* the mode bits a guest may set on host files: never setuid, setgid or
+ * sticky (a guest root could otherwise plant a setuid-root program) */
+#define GUEST_MODE_BITS 0777
 
 /* ------------------------------------------------------------ operations */
 
@@ -43,8 +51,8 @@ static int apply_attrs(mb_sftp_server *s, int fd, bool path_fd, const struct att
         struct stat st;
         if (fstat(fd, &st) != 0)
             return errno;
-        if (!owner_allowed(s->o.uid_map, s->o.n_uid_map, a->uid, st.st_uid)
-            || !owner_allowed(s->o.gid_map, s->o.n_gid_map, a->gid, st.st_gid))
+        if (!owner_allowed(s->uid_map, s->n_uid_map, a->uid, st.st_uid)
+            || !owner_allowed(s->gid_map, s->n_gid_map, a->gid, st.st_gid))
             return EPERM;
     }
     if (a->flags & ATTR_SIZE) {
@@ -53,8 +61,8 @@ static int apply_attrs(mb_sftp_server *s, int fd, bool path_fd, const struct att
             return errno;
     }
     if (a->flags & ATTR_UIDGID) {
-        uid_t u = sftp_unmap_id(s->o.uid_map, s->o.n_uid_map, a->uid);
-        gid_t g = sftp_unmap_id(s->o.gid_map, s->o.n_gid_map, a->gid);
+        uid_t u = sftp_unmap_id(s->uid_map, s->n_uid_map, a->uid);
+        gid_t g = sftp_unmap_id(s->gid_map, s->n_gid_map, a->gid);
         if (fchownat(fd, "", u, g, AT_EMPTY_PATH) != 0)
             return errno;
     }

@@ -22,14 +22,7 @@
 
 #include "core/error.h"
 #include "core/strbuf.h"
-
-/* One id mapping: files owned by `host` are reported as owned by `guest`
- * (and a chown to `guest` from the client becomes `host`). */
-struct mb_sftp_idmap {
-    uint32_t host, guest;
-};
-
-#define MB_SFTP_MAX_MAP 16
+#include "sftp/sftp_idmap.h"
 
 struct mb_sftp_server_opts {
     const char *root;           /* the shared folder (must be a directory) */
@@ -46,9 +39,6 @@ enum mb_sftp_server_flags {
 };
 
 typedef struct mb_sftp_server mb_sftp_server;
-
-/* Parses "H:G[,H:G]..." into map (at most MB_SFTP_MAX_MAP entries). */
-bool mb_sftp_parse_idmap(const char *s, struct mb_sftp_idmap *map, size_t *n, mb_error **err);
 
 /* Opens the root; fails when it is not a directory we can open. */
 mb_sftp_server *mb_sftp_server_new(const struct mb_sftp_server_opts *o, unsigned flags,
