@@ -14,6 +14,7 @@
 #include "drivers/libvirt/libvirt_remote.h"
 #include "drivers/libvirt/libvirt_storage.h"
 #include "drivers/libvirt/libvirt_xml.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "drivers/qemu/qemu_argv.h"
@@ -169,7 +170,7 @@ static char *console_tail(const struct mb_instance *i)
 {
     char p[PATHLEN];
     mb_libvirt_file(p, i, "serial.log");
-    char *t = mb_qemu_tail(p, 2048, 8);
+    char *t = mb_fs_tail(p, 2048, 8);
     if (t && *t) {
         size_t n = strlen(t) + 32;
         char *s = malloc(n);
@@ -316,9 +317,9 @@ static bool lv_shutdown(struct mb_conn *conn, const struct mb_instance *i, doubl
     }
     if (!(flags & MB_FORCE)
         && virDomainShutdownFlags(d.dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0) {
-        double deadline = mb_qemu_now() + timeout;
-        while (mb_libvirt_dom_active(d.dom) && mb_qemu_now() < deadline)
-            mb_qemu_sleep(0.2);
+        double deadline = mb_clock_now() + timeout;
+        while (mb_libvirt_dom_active(d.dom) && mb_clock_now() < deadline)
+            mb_clock_sleep(0.2);
     }
     if (mb_libvirt_dom_active(d.dom) && virDomainDestroy(d.dom) < 0 && mb_libvirt_dom_active(d.dom)) {
         mb_libvirt_error(err, MB_ERR_FAILED, "stop: libvirt could not power off the domain");
@@ -520,7 +521,7 @@ static char *lv_console_log(struct mb_conn *conn, const struct mb_instance *i, s
         return c ? mb_libvirt_remote_console(c, i, max, err) : NULL;
     }
     mb_libvirt_file(p, i, "serial.log");
-    return mb_qemu_tail(p, max, 0);
+    return mb_fs_tail(p, max, 0);
 }
 
 /* ---------------------------------------------------------------- SSH, the process */

@@ -7,6 +7,7 @@
  * migration stream), which the next start resumes from. Disk and mount
  * operations are in qemu_storage.c. */
 #include "driver/driver.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "drivers/qemu/qemu_argv.h"
@@ -119,9 +120,9 @@ static char *startup_logs(const struct mb_instance *i)
 {
     char p[MB_QEMU_PATHLEN];
     mb_qemu_file(p, i, "qemu.log");
-    char *qlog = mb_qemu_tail(p, 2048, 8);
+    char *qlog = mb_fs_tail(p, 2048, 8);
     mb_qemu_file(p, i, "serial.log");
-    char *slog = mb_qemu_tail(p, 2048, 8);
+    char *slog = mb_fs_tail(p, 2048, 8);
     size_t n = strlen(qlog) + strlen(slog) + 128;
     char *s = malloc(n);
     if (s)
@@ -136,7 +137,7 @@ static char *startup_logs(const struct mb_instance *i)
 static bool wait_running(const struct mb_instance *i, pid_t pid, bool resuming,
                          mb_error **err)
 {
-    double start = mb_qemu_now();
+    double start = mb_clock_now();
     /* loading a saved state takes time in proportion to the guest's memory */
     double limit = resuming ? 60 + (double)(i->memory >> 20) / 50 : START_QMP_TIMEOUT;
     struct mb_qmp *q = NULL;
@@ -157,7 +158,7 @@ static bool wait_running(const struct mb_instance *i, pid_t pid, bool resuming,
             free(logs);
             goto cleanup;
         }
-        double elapsed = mb_qemu_now() - start;
+        double elapsed = mb_clock_now() - start;
         if (elapsed > limit || (q == NULL && elapsed > START_QMP_TIMEOUT)) {
             char *logs = startup_logs(i);
             mb_error_set(err, MB_ERR_TIMEOUT, "start: QEMU of \"%s\" did not %s within %.0f s "
@@ -168,7 +169,7 @@ static bool wait_running(const struct mb_instance *i, pid_t pid, bool resuming,
             goto cleanup;
         }
         if (q == NULL && (q = mb_qemu_qmp_open(i, 1, NULL)) == NULL) {
-            mb_qemu_sleep(0.05);
+            mb_clock_sleep(0.05);
             continue;
         }
         free(status);
@@ -196,7 +197,7 @@ static bool wait_running(const struct mb_instance *i, pid_t pid, bool resuming,
                          "(see qemu.log in the instance directory)", i->name, status);
             goto cleanup;
         }
-        mb_qemu_sleep(0.1);
+        mb_clock_sleep(0.1);
     }
 cleanup:
     free(status);
@@ -322,7 +323,7 @@ static bool q_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned f
     free(juri);
     if (!mb_qemu_qmp_do(q, "migrate", args, NULL, err))
         goto cleanup;
-    double deadline = mb_qemu_now() + 120 + (double)(i->memory >> 20) / 20;
+    double deadline = mb_clock_now() + 120 + (double)(i->memory >> 20) / 20;
     for (;;) {
         free(r);
         free(st);
@@ -340,18 +341,18 @@ static bool q_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned f
             free(desc);
             goto cleanup;
         }
-        if (mb_qemu_now() > deadline) {
+        if (mb_clock_now() > deadline) {
             mb_qemu_qmp_do(q, "migrate_cancel", NULL, NULL, NULL);
             mb_error_set(err, MB_ERR_TIMEOUT, "suspend: saving the state of \"%s\" did not "
                          "finish in time (status %s)", i->name, st ? st : "unknown");
             goto cleanup;
         }
-        mb_qemu_sleep(0.1);
+        mb_clock_sleep(0.1);
     }
     /* "completed" can show before QEMU has closed the pipe: the file is whole
      * only once `cat` has drained it and exited */
-    for (double d = mb_qemu_now() + 30; mb_qemu_children(pid) > 0; mb_qemu_sleep(0.05))
-        if (mb_qemu_now() > d) {
+    for (double d = mb_clock_now() + 30; mb_qemu_children(pid) > 0; mb_clock_sleep(0.05))
+        if (mb_clock_now() > d) {
             mb_error_set(err, MB_ERR_TIMEOUT, "suspend: the writer of %s did not finish", tmp);
             goto cleanup;
         }
@@ -507,7 +508,7 @@ static char *q_console_log(struct mb_conn *c, const struct mb_instance *i, size_
 {
     char p[MB_QEMU_PATHLEN];
     mb_qemu_file(p, i, "serial.log");
-    return mb_qemu_tail(p, max, 0);
+    return mb_fs_tail(p, max, 0);
 }
 
 /* The QEMU process the instance agent watches (its child: it started it). */

@@ -3,6 +3,7 @@
  * QEMU never keeps an instance lock (an flock'ed fd) or a pipe of ours open.
  * Exec failures come back over a close-on-exec pipe as an errno. */
 #include "drivers/qemu/qemu_proc.h"
+#include "core/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,20 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-double mb_qemu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void mb_qemu_sleep(double seconds)
-{
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 char *mb_qemu_which(const char *prog)
 {
@@ -297,13 +284,13 @@ bool mb_qemu_pid_gone(pid_t pid, int *status)
 
 bool mb_qemu_wait_gone(pid_t pid, double timeout)
 {
-    double deadline = mb_qemu_now() + timeout;
+    double deadline = mb_clock_now() + timeout;
     for (;;) {
         if (mb_qemu_pid_gone(pid, NULL))
             return true;
-        if (mb_qemu_now() >= deadline)
+        if (mb_clock_now() >= deadline)
             return false;
-        mb_qemu_sleep(0.05);
+        mb_clock_sleep(0.05);
     }
 }
 
@@ -372,35 +359,3 @@ int mb_qemu_children(pid_t pid)
     return n;
 }
 
-char *mb_qemu_tail(const char *path, size_t max_bytes, int max_lines)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return strdup("");
-    }
-    off_t start = st.st_size > (off_t)max_bytes ? st.st_size - (off_t)max_bytes : 0;
-    size_t want = (size_t)(st.st_size - start);
-    char *buf = malloc(want + 1);
-    ssize_t n = buf ? pread(fd, buf, want, start) : -1;
-    close(fd);
-    if (n < 0) {
-        free(buf);
-        return strdup("");
-    }
-    buf[n] = '\0';
-    char *p = buf + n;
-    if (max_lines > 0) {
-        int lines = 0;
-        if (p > buf && p[-1] == '\n')
-            p--;
-        while (p > buf && !(p[-1] == '\n' && ++lines >= max_lines))
-            p--;
-    } else {
-        p = buf;
-    }
-    memmove(buf, p, strlen(p) + 1);
-    return buf;
-}

@@ -43,12 +43,4 @@ bool mb_qemu_pid_matches(pid_t pid, const char *marker);
  * `cat` of an exec: migration). */
 int mb_qemu_children(pid_t pid);
 
-/* The last max_lines lines (and at most max_bytes) of a text file, "" if
- * missing. Caller frees. */
-char *mb_qemu_tail(const char *path, size_t max_bytes, int max_lines);
-
-/* Seconds on a monotonic clock, and a sleep of that many. */
-double mb_qemu_now(void);
-void mb_qemu_sleep(double seconds);
-
 #endif

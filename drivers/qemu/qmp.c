@@ -3,6 +3,7 @@
  * late reply to an earlier (timed out) command is never taken for this one. */
 #include "drivers/qemu/qmp.h"
 #include "drivers/qemu/qemu_json.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,13 +25,6 @@ struct mb_qmp {
     size_t len, cap;
     long long next_id;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void mb_qmp_free(struct mb_qmp *q)
 {
@@ -96,7 +90,7 @@ static char *read_line(struct mb_qmp *q, double deadline, mb_error **err)
                          q->what, LINE_MAX_BYTES);
             return NULL;
         }
-        double left = deadline - now();
+        double left = deadline - mb_clock_now();
         if (left <= 0) {
             mb_error_set(err, MB_ERR_TIMEOUT, "QMP on %s: no answer from QEMU in time "
                          "(is it hung, or is another client holding the socket?)", q->what);
@@ -157,7 +151,7 @@ static bool write_all(struct mb_qmp *q, const char *s, size_t n, double deadline
             mb_error_set_errno(err, errno, "QMP on %s: write", q->what);
             return false;
         }
-        double left = deadline - now();
+        double left = deadline - mb_clock_now();
         if (left <= 0) {
             mb_error_set(err, MB_ERR_TIMEOUT, "QMP on %s: QEMU does not read its socket",
                          q->what);
@@ -172,7 +166,7 @@ static bool write_all(struct mb_qmp *q, const char *s, size_t n, double deadline
 char *mb_qmp_execute(struct mb_qmp *q, const char *command, const char *args_json,
                      double timeout, mb_error **err)
 {
-    double deadline = now() + timeout;
+    double deadline = mb_clock_now() + timeout;
     long long id = q->next_id++;
     size_t n = strlen(command) + (args_json ? strlen(args_json) : 0) + 96;
     char *msg = malloc(n), *result = NULL;
@@ -222,7 +216,7 @@ struct mb_qmp *mb_qmp_open_fd(int fd, const char *what, double timeout, mb_error
     q->next_id = 1;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-    double deadline = now() + timeout;
+    double deadline = mb_clock_now() + timeout;
     char *line = NULL, *ret = NULL;
     long long id;
     char *payload = NULL;
@@ -244,7 +238,7 @@ struct mb_qmp *mb_qmp_open_fd(int fd, const char *what, double timeout, mb_error
     }
     free(line);
     line = NULL;
-    if ((ret = mb_qmp_execute(q, "qmp_capabilities", NULL, deadline - now(), err)) == NULL)
+    if ((ret = mb_qmp_execute(q, "qmp_capabilities", NULL, deadline - mb_clock_now(), err)) == NULL)
         goto fail;
     free(ret);
     return q;
@@ -257,7 +251,7 @@ fail:
 
 struct mb_qmp *mb_qmp_connect(const char *path, double timeout, mb_error **err)
 {
-    double deadline = now() + timeout;
+    double deadline = mb_clock_now() + timeout;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int dirfd = -1;
     if (strlen(path) < sizeof sa.sun_path) {
@@ -293,5 +287,5 @@ struct mb_qmp *mb_qmp_connect(const char *path, double timeout, mb_error **err)
         mb_error_set_errno(err, e, "QMP: cannot connect to %s (is QEMU running?)", path);
         return NULL;
     }
-    return mb_qmp_open_fd(fd, path, deadline - now(), err);
+    return mb_qmp_open_fd(fd, path, deadline - mb_clock_now(), err);
 }

@@ -6,6 +6,7 @@
  * idle for MB_UDP_IDLE_SECONDS is dropped, the oldest one when the table is
  * full. */
 #include "agentd/agent_forward_udp.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -26,13 +27,6 @@ struct assoc {
     int fd;         /* connected to the guest */
     time_t last;    /* last datagram either way (monotonic seconds) */
 };
-
-static time_t now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
 
 static bool resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -105,7 +99,7 @@ static int add_client(struct assoc *a, int *n, const struct sockaddr_storage *fr
         close(fd);
         return -1;
     }
-    a[*n] = (struct assoc){.len = len, .fd = fd, .last = now_s()};
+    a[*n] = (struct assoc){.len = len, .fd = fd, .last = (time_t)mb_clock_now()};
     memcpy(&a[*n].client, from, len);
     return (*n)++;
 }
@@ -130,7 +124,7 @@ void mb_udp_relay(int fd, const char *guest_host, int guest_port, atomic_bool *c
         int np = n;
         if (poll(p, (nfds_t)np + 1, 200) < 0 && errno != EINTR)
             break;
-        time_t now = now_s();
+        time_t now = (time_t)mb_clock_now();
         /* the guest's answers first: indexes in p match a[] until a change */
         for (int i = 0; i < np; i++) {
             if (!(p[i + 1].revents & (POLLIN | POLLERR)))

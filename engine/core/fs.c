@@ -1,5 +1,6 @@
 /* Atomic writes, directory helpers and flock()-based locks for the state store. */
 #include "core/fs.h"
+#include "core/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -221,8 +222,7 @@ int mb_lock_acquire(const char *path, unsigned flags, double timeout, mb_error *
         }
         return fd;
     }
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = mb_clock_now();
     for (;;) {
         if (flock(fd, op | LOCK_NB) == 0)
             return fd;
@@ -230,16 +230,13 @@ int mb_lock_acquire(const char *path, unsigned flags, double timeout, mb_error *
             mb_error_set_errno(err, errno, "cannot lock %s", path);
             break;
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double waited = (double)(now.tv_sec - start.tv_sec)
-                        + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+        double waited = mb_clock_now() - start;
         if ((flags & MB_LOCK_NOWAIT) || waited >= timeout) {
             mb_error_set(err, MB_ERR_STATE, "busy: %s is locked by another moonbase process",
                          path);
             break;
         }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        mb_clock_sleep(0.01);
     }
     close(fd);
     return -1;
@@ -251,4 +248,37 @@ void mb_lock_release(int fd)
         flock(fd, LOCK_UN);
         close(fd);
     }
+}
+
+char *mb_fs_tail(const char *path, size_t max_bytes, int max_lines)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("");
+    }
+    off_t start = st.st_size > (off_t)max_bytes ? st.st_size - (off_t)max_bytes : 0;
+    size_t want = (size_t)(st.st_size - start);
+    char *buf = malloc(want + 1);
+    ssize_t n = buf ? pread(fd, buf, want, start) : -1;
+    close(fd);
+    if (n < 0) {
+        free(buf);
+        return strdup("");
+    }
+    buf[n] = '\0';
+    char *p = buf + n;
+    if (max_lines > 0) {
+        int lines = 0;
+        if (p > buf && p[-1] == '\n')
+            p--;
+        while (p > buf && !(p[-1] == '\n' && ++lines >= max_lines))
+            p--;
+    } else {
+        p = buf;
+    }
+    memmove(buf, p, strlen(p) + 1);
+    return buf;
 }

@@ -34,4 +34,9 @@ enum mb_lock_flags {
 int mb_lock_acquire(const char *path, unsigned flags, double timeout, mb_error **err);
 void mb_lock_release(int fd);
 
+/* The last max_lines lines (all of them: 0) of the last max_bytes of a text
+ * file, such as a console log; "" when it is missing or unreadable, NULL
+ * only when memory is short. Caller frees. */
+char *mb_fs_tail(const char *path, size_t max_bytes, int max_lines);
+
 #endif

@@ -5,6 +5,7 @@
  * first, then asks for the rest with a Range request. */
 #include "image/image.h"
 #include "image/image_curl.h"
+#include "core/clock.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -24,13 +25,6 @@
 #define RING_SIZE ((size_t)16 << 20)
 #define WRITEBACK_STEP ((uint64_t)32 << 20)
 #define CURL_BUFFER (512L * 1024)
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
@@ -206,7 +200,7 @@ static void draw(struct xfer *x, bool final)
     enum mb_progress_mode mode = x->spec->progress;
     if (mode == MB_PROGRESS_NONE)
         return;
-    double t = now_mono();
+    double t = mb_clock_now();
     if (mode == MB_PROGRESS_BAR && !final && t - x->last_draw < 0.1)
         return;
     x->last_draw = t;
@@ -258,7 +252,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     struct xfer *x = ud;
     if (x->decided)
         draw(x, false);
-    if (now_mono() - x->last_data > x->stall_limit) {
+    if (mb_clock_now() - x->last_data > x->stall_limit) {
         x->stalled = true;
         return 1;
     }
@@ -290,7 +284,7 @@ static bool decide(struct xfer *x)
         x->total = (uint64_t)x->spec->size;
     else if (cl >= 0)
         x->total = x->offset + (uint64_t)cl;
-    x->start = now_mono();
+    x->start = mb_clock_now();
     x->last_decile = x->total ? (int)(x->offset * 10 / x->total) : 0;
     if (x->offset > 0 && x->spec->progress == MB_PROGRESS_LINES) {
         char sdone[32];
@@ -318,7 +312,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
     if (!ring_put(&x->ring, data, len))
         return 0;
     x->received += len;
-    x->last_data = now_mono();
+    x->last_data = mb_clock_now();
     return len;
 }
 
@@ -392,7 +386,7 @@ static bool run_transfer(struct xfer *x, unsigned flags, mb_error **err)
         x->received = 0;
         /* the first byte may also wait for the connection */
         x->stall_limit = (double)(stall + connect_timeout);
-        x->last_data = now_mono();
+        x->last_data = mb_clock_now();
         x->ring.head = x->ring.tail = 0;
         x->ring.done = false;
         x->ring.werr = 0;
@@ -517,7 +511,7 @@ bool mb_image_fetch(const struct mb_fetch_spec *spec, struct mb_fetch_result *re
     }
     x.offset = have;
 
-    double t0 = now_mono();
+    double t0 = mb_clock_now();
     if (spec->size < 0 || have < (uint64_t)spec->size) {
         x.ring.buf = malloc(RING_SIZE);
         x.curl = curl_easy_init();
@@ -530,7 +524,7 @@ bool mb_image_fetch(const struct mb_fetch_spec *spec, struct mb_fetch_result *re
             goto cleanup;
         }
     }
-    res->seconds = now_mono() - t0;
+    res->seconds = mb_clock_now() - t0;
     res->resumed_from = x.offset;
     res->transferred = x.received;
     res->size = x.offset + x.received;

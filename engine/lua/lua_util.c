@@ -2,6 +2,7 @@
  * and facts about the host and the libraries moonbase links. */
 #include "lua/heap.h"
 #include "lua/luaerr.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/util.h"
@@ -67,9 +68,7 @@ static int l_term_size(lua_State *L)
 /* monotonic seconds */
 static int l_now(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    lua_pushnumber(L, (lua_Number)mb_clock_now());
     return 1;
 }
 
@@ -84,12 +83,7 @@ static int l_time(lua_State *L)
 
 static int l_sleep(lua_State *L)
 {
-    double s = luaL_checknumber(L, 1);
-    if (s > 0) {
-        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-        while (nanosleep(&ts, &ts) != 0)
-            ;
-    }
+    mb_clock_sleep(luaL_checknumber(L, 1));
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * checked against /proc so a stale pid, or a dnsmasq of another network
  * namespace, is never signalled. */
 #include "core/fs.h"
+#include "core/clock.h"
 #include "net/net_priv.h"
 
 #include <arpa/inet.h>
@@ -152,12 +153,6 @@ static bool write_file(const char *dir, const char *name, const char *text, mb_e
     return mb_fs_write_atomic(p, text, strlen(text), 0644, err);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 pid_t mb_net_dnsmasq_start(const struct mb_dnsmasq *d, mb_error **err)
 {
     pid_t running = mb_net_dnsmasq_pid(d->dir);
@@ -220,7 +215,7 @@ pid_t mb_net_dnsmasq_start(const struct mb_dnsmasq *d, mb_error **err)
     }
     /* the daemon writes its pid file as it finishes starting */
     for (int i = 0; i < 100 && (result = mb_net_dnsmasq_pid(d->dir)) == 0; i++)
-        sleep_ms(20);
+        mb_clock_sleep(0.02);
     if (result == 0) {
         result = -1;
         mb_error_set(err, MB_ERR_FAILED, "net: dnsmasq for %s started but wrote no pid file %s",
@@ -238,11 +233,11 @@ static bool stop_pid(pid_t pid, const char *what, mb_error **err)
         return false;
     }
     for (int i = 0; i < 150 && alive(pid); i++)
-        sleep_ms(20);
+        mb_clock_sleep(0.02);
     if (alive(pid)) {
         kill(pid, SIGKILL);
         for (int i = 0; i < 50 && alive(pid); i++)
-            sleep_ms(20);
+            mb_clock_sleep(0.02);
     }
     return true;
 }

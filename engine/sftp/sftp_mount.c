@@ -4,6 +4,7 @@
  * server thread, gives the SSH session back and unlinks the mount. */
 #include "sftp/sftp_mount.h"
 #include "sftp/sftp_server.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -38,20 +39,6 @@ struct mb_sftp_mounts {
     mb_sftp_session_put put;
     void *ud;
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void nap(double seconds)
-{
-    struct timespec t = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
-}
 
 mb_sftp_mounts *mb_sftp_mounts_new(mb_sftp_session_get get, mb_sftp_session_put put, void *ud,
                                    mb_error **err)
@@ -238,7 +225,7 @@ bool mb_sftp_mount_start(mb_sftp_mounts *reg, const struct mb_sftp_mount_req *re
     pthread_attr_destroy(&detached);
 
     /* wait for the guest to show the mount, or for sshfs to give up */
-    double deadline = now() + (req->timeout > 0 ? req->timeout : 30);
+    double deadline = mb_clock_now() + (req->timeout > 0 ? req->timeout : 30);
     bool ok = false;
     for (;;) {
         if (atomic_load(&m->ended)) {
@@ -252,12 +239,12 @@ bool mb_sftp_mount_start(mb_sftp_mounts *reg, const struct mb_sftp_mount_req *re
         }
         if (st < 0)
             break;
-        if (now() > deadline) {
+        if (mb_clock_now() > deadline) {
             mb_error_set(err, MB_ERR_TIMEOUT, "the guest did not show the mount of %s within "
                          "%.0f s", req->target, req->timeout > 0 ? req->timeout : 30);
             break;
         }
-        nap(0.1);
+        mb_clock_sleep(0.1);
     }
     if (!ok)
         shutdown(m->sp[0], SHUT_RDWR); /* ends the server, then sshfs, then the pump */
@@ -299,19 +286,19 @@ bool mb_sftp_mount_stop(mb_sftp_mounts *reg, const char *target, const char *com
     }
     mb_strbuf_free(&errbuf);
     /* sshfs exits once unmounted; give it a moment, then cut the line */
-    double deadline = now() + 10;
+    double deadline = mb_clock_now() + 10;
     bool forced = false;
     pthread_mutex_lock(&reg->lock);
     for (;;) {
         struct mount *m = find(reg, target);
         if (m == NULL)
             break;
-        if (now() > deadline) {
+        if (mb_clock_now() > deadline) {
             if (forced)
                 break;
             shutdown(m->sp[0], SHUT_RDWR);
             forced = true;
-            deadline = now() + 5;
+            deadline = mb_clock_now() + 5;
         }
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);

@@ -3,6 +3,7 @@
  * failures of the network or the remote side return nil, message, code. */
 #include "lua/luaerr.h"
 #include "ssh/ssh.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -526,12 +527,10 @@ static const luaL_Reg session_methods[] = {
     {"readdir", session_readdir},   {NULL, NULL},
 };
 
-/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), at least 0. */
+/* Milliseconds left until deadline (mb_clock_ms), at least 0. */
 static int ms_left(int64_t deadline)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int64_t left = deadline - mb_clock_ms();
     return left < 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
 }
 
@@ -545,9 +544,7 @@ static int ms_left(int64_t deadline)
 static bool probe_banner(const char *host, int port, int timeout_ms, const char **how,
                          mb_error **err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+    int64_t deadline = mb_clock_ms() + timeout_ms;
     char portstr[16], line[8];
     snprintf(portstr, sizeof portstr, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,

@@ -29,13 +29,6 @@
 
 static bool lib_ready;
 
-int64_t mb_ssh_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 const char *mb_ssh_describe(const mb_ssh *s)
 {
     return s ? s->desc : "(closed)";
@@ -43,7 +36,7 @@ const char *mb_ssh_describe(const mb_ssh *s)
 
 bool mb_ssh_wait(mb_ssh *s, int64_t deadline, const char *what, mb_error **err)
 {
-    int64_t start = mb_ssh_now_ms();
+    int64_t start = mb_clock_ms();
     if (deadline < 0)
         deadline = start + s->timeout_ms;
     for (;;) {
@@ -55,7 +48,7 @@ bool mb_ssh_wait(mb_ssh *s, int64_t deadline, const char *what, mb_error **err)
             p.events |= POLLOUT;
         if (p.events == 0)
             p.events = POLLIN;
-        int64_t left = deadline - mb_ssh_now_ms();
+        int64_t left = deadline - mb_clock_ms();
         if (left <= 0) {
             mb_error_set(err, MB_ERR_TIMEOUT, "ssh: timed out waiting for %s from %s", what,
                          s->hostport);
@@ -143,7 +136,7 @@ static int tcp_connect(mb_ssh *s, const char *host, int port, int64_t deadline,
             struct pollfd p = {fd, POLLOUT, 0};
             int r;
             do {
-                int64_t left = deadline - mb_ssh_now_ms();
+                int64_t left = deadline - mb_clock_ms();
                 r = left > 0 ? poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) : 0;
             } while (r < 0 && errno == EINTR);
             if (r > 0) {
@@ -337,7 +330,7 @@ mb_ssh *mb_ssh_connect(const struct mb_ssh_connect_opts *o, unsigned flags, mb_e
     snprintf(s->hostport, sizeof s->hostport, "%s%.256s%s:%d", v6 ? "[" : "", o->host,
              v6 ? "]" : "", port);
     snprintf(s->desc, sizeof s->desc, "%.16s@%s", o->user, s->hostport);
-    int64_t deadline = mb_ssh_now_ms() + s->timeout_ms;
+    int64_t deadline = mb_clock_ms() + s->timeout_ms;
 
     mb_log(MB_LOG_MORE, "ssh %s: connecting%s%s", s->desc, o->proxy ? " through " : "",
            o->proxy ? o->proxy : "");
@@ -415,7 +408,7 @@ void mb_ssh_close(mb_ssh *s)
         int st;
         pid_t r;
         for (int k = 0; k < 20 && (r = waitpid(s->proxy_pid, &st, WNOHANG)) == 0; k++)
-            usleep(10000);
+            mb_clock_sleep(0.01);
         if (r == 0) {
             kill(s->proxy_pid, SIGTERM);
             while (waitpid(s->proxy_pid, &st, 0) < 0 && errno == EINTR)

@@ -29,7 +29,7 @@ static void channel_free(mb_ssh *s, LIBSSH2_CHANNEL *ch)
 {
     if (ch == NULL)
         return;
-    int64_t deadline = mb_ssh_now_ms() + 2000;
+    int64_t deadline = mb_clock_ms() + 2000;
     while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN)
         if (!mb_ssh_wait(s, deadline, "a channel close", NULL))
             break;

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "ssh/ssh.h"
+#include "core/clock.h"
 
 struct mb_ssh {
     LIBSSH2_SESSION *session;
@@ -21,10 +22,9 @@ struct mb_ssh {
     char hostport[300]; /* host:port */
 };
 
-int64_t mb_ssh_now_ms(void);
 
 /* After a libssh2 call returned EAGAIN: waits until the socket is ready in the
- * directions libssh2 is blocked on, at most until deadline (mb_ssh_now_ms()
+ * directions libssh2 is blocked on, at most until deadline (mb_clock_ms()
  * scale; < 0: s->timeout_ms from now). False with *err set on timeout. */
 bool mb_ssh_wait(mb_ssh *s, int64_t deadline, const char *what, mb_error **err);
 

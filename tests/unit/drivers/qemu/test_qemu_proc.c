@@ -1,7 +1,7 @@
 /* Unit tests for drivers/qemu/qemu_proc.c with ordinary programs (sh, sleep)
  * standing in for QEMU and qemu-img: captured output and errors, spawning
  * with a clean descriptor table, liveness with and without being the parent,
- * zombies, children, and log tails. */
+ * zombies and children. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "drivers/qemu/qemu_proc.h"
+#include "core/clock.h"
 
 static char tmpdir[64];
 
@@ -94,7 +95,7 @@ static void test_spawn_clean_and_exit_status(void **state)
     assert_true(pid > 0);
     int status = -1;
     for (int k = 0; k < 200 && !mb_qemu_pid_gone(pid, &status); k++)
-        mb_qemu_sleep(0.01);
+        mb_clock_sleep(0.01);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 7);
     char *text = slurp(log);
@@ -124,7 +125,7 @@ static void test_liveness_and_zombies(void **state)
     kill(pid, SIGKILL);
     /* dead but not reaped: a zombie never matches */
     for (int k = 0; k < 200 && mb_qemu_pid_matches(pid, "30"); k++)
-        mb_qemu_sleep(0.01);
+        mb_clock_sleep(0.01);
     assert_false(mb_qemu_pid_matches(pid, "30"));
     mb_qemu_reap_zombie(pid, "no-match"); /* wrong name: left alone */
     assert_int_equal(kill(pid, 0), 0);
@@ -145,32 +146,10 @@ static void test_children(void **state)
     pid_t pid = mb_qemu_spawn(argv, tmpdir, log, NULL);
     int n = 0;
     for (int k = 0; k < 300 && (n = mb_qemu_children(pid)) < 2; k++)
-        mb_qemu_sleep(0.01);
+        mb_clock_sleep(0.01);
     assert_int_equal(n, 2);
     kill(-pid, SIGKILL); /* its own session and process group */
     assert_true(mb_qemu_wait_gone(pid, 5));
-}
-
-static void test_tail(void **state)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/serial.log", tmpdir);
-    FILE *f = fopen(path, "w");
-    for (int k = 1; k <= 10; k++)
-        fprintf(f, "line %d\n", k);
-    fclose(f);
-    char *t = mb_qemu_tail(path, 4096, 3);
-    assert_string_equal(t, "line 8\nline 9\nline 10\n");
-    free(t);
-    t = mb_qemu_tail(path, 9, 0);
-    assert_string_equal(t, "\nline 10\n");
-    free(t);
-    t = mb_qemu_tail(path, 4096, 0);
-    assert_int_equal(strlen(t), 71);
-    free(t);
-    t = mb_qemu_tail("/nonexistent/serial.log", 100, 3);
-    assert_string_equal(t, "");
-    free(t);
 }
 
 int main(void)
@@ -181,7 +160,6 @@ int main(void)
         cmocka_unit_test(test_spawn_clean_and_exit_status),
         cmocka_unit_test(test_liveness_and_zombies),
         cmocka_unit_test(test_children),
-        cmocka_unit_test(test_tail),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,5 @@
 /* Unit tests for engine/core/fs.c: atomic writes survive a crash before the
- * rename; locks exclude each other across processes. */
+ * rename; locks exclude each other across processes; tails of logs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,6 +151,29 @@ static void test_mkdirs_and_rmtree(void **state)
     assert_true(mb_fs_rmtree(path, &err)); /* missing is fine */
 }
 
+/* The end of a console log, for error messages (mb_fs_tail). */
+static void test_tail(void **state)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/serial.log", dir);
+    FILE *f = fopen(path, "w");
+    for (int k = 1; k <= 10; k++)
+        fprintf(f, "line %d\n", k);
+    fclose(f);
+    char *t = mb_fs_tail(path, 4096, 3);
+    assert_string_equal(t, "line 8\nline 9\nline 10\n");
+    free(t);
+    t = mb_fs_tail(path, 9, 0);
+    assert_string_equal(t, "\nline 10\n");
+    free(t);
+    t = mb_fs_tail(path, 4096, 0);
+    assert_int_equal(strlen(t), 71);
+    free(t);
+    t = mb_fs_tail("/nonexistent/serial.log", 100, 3);
+    assert_string_equal(t, "");
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +183,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lock_contention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdirs_and_rmtree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tail, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
