@@ -4,6 +4,7 @@
 #include "drivers/qemu/qmp.h"
 #include "drivers/qemu/qemu_json.h"
 #include "core/clock.h"
+#include "core/unixsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -252,39 +253,9 @@ fail:
 struct mb_qmp *mb_qmp_connect(const char *path, double timeout, mb_error **err)
 {
     double deadline = mb_clock_now() + timeout;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int dirfd = -1;
-    if (strlen(path) < sizeof sa.sun_path) {
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    } else {
-        /* too long for sun_path: go through the directory's file descriptor */
-        const char *slash = strrchr(path, '/');
-        char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-        dirfd = dir ? open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-        free(dir);
-        if (dirfd < 0) {
-            mb_error_set_errno(err, errno, "QMP: cannot open the directory of %s", path);
-            return NULL;
-        }
-        snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", dirfd,
-                 slash ? slash + 1 : path);
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = mb_unix_connect(path, NULL);
     if (fd < 0) {
-        mb_error_set_errno(err, errno, "QMP: cannot create a socket for %s", path);
-        if (dirfd >= 0)
-            close(dirfd);
-        return NULL;
-    }
-    int r;
-    while ((r = connect(fd, (struct sockaddr *)&sa, sizeof sa)) < 0 && errno == EINTR)
-        ;
-    int e = errno;
-    if (dirfd >= 0)
-        close(dirfd);
-    if (r < 0) {
-        close(fd);
-        mb_error_set_errno(err, e, "QMP: cannot connect to %s (is QEMU running?)", path);
+        mb_error_set_errno(err, errno, "QMP: cannot connect to %s (is QEMU running?)", path);
         return NULL;
     }
     return mb_qmp_open_fd(fd, path, deadline - mb_clock_now(), err);

@@ -4,6 +4,7 @@
  * Wire format: "key value\n" lines ("\\" and "\n" escaped in values), ended by
  * an empty line; the answer is one line, "ok STATUS" or "err CODE MESSAGE". */
 #include "agent/agent.h"
+#include "core/unixsock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -55,25 +56,13 @@ static bool put_int(char *buf, size_t *len, const char *key, long v)
 
 static int connect_to(const char *path, mb_error **err)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path) {
-        mb_error_set(err, MB_ERR_USAGE, "agent: socket path too long: %s", path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = mb_unix_connect(path, NULL);
     if (fd < 0) {
-        mb_error_set_errno(err, errno, "agent: cannot create socket");
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         int e = errno;
-        close(fd);
         if (e == ENOENT || e == ECONNREFUSED)
             mb_error_set(err, MB_ERR_UNREACHABLE, "no agent is listening on %s", path);
         else
             mb_error_set_errno(err, e, "agent: cannot connect to %s", path);
-        return -1;
     }
     return fd;
 }

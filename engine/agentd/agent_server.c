@@ -4,6 +4,7 @@
  * ones do not wait for each other. Lives in the plugin with the SSH layer, so
  * CLI calls that only talk to an agent never load libssh2. */
 #include "agent/agent.h"
+#include "core/unixsock.h"
 #include "agentd/agent_forward.h"
 #include "sftp/sftp_mount.h"
 
@@ -301,26 +302,9 @@ static void start_mounts(struct server *srv, const struct mb_agent_config *c)
 
 static int listen_on(const char *path, mb_error **err)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path) {
-        mb_error_set(err, MB_ERR_USAGE, "agent: socket path too long: %s", path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        mb_error_set_errno(err, errno, "agent: cannot create socket");
-        return -1;
-    }
-    unlink(path);
-    mode_t old = umask(0077); /* the socket is created 0600 */
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    umask(old);
-    if (rc != 0 || listen(fd, 64) != 0) {
+    int fd = mb_unix_listen(path, 64, NULL);
+    if (fd < 0)
         mb_error_set_errno(err, errno, "agent: cannot listen on %s", path);
-        close(fd);
-        return -1;
-    }
     return fd;
 }
 
