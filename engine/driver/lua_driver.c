@@ -12,6 +12,7 @@
  * raises, as does an unknown instance key. Failures of the driver return
  * nil, message, code. */
 #include "driver/driver.h"
+#include "lua/box.h"
 #include "lua/luaerr.h"
 
 #include <lauxlib.h>
@@ -19,44 +20,28 @@
 #include <string.h>
 
 #define CONN_MT "moonbase.driver.conn"
-#define BOX_MT "moonbase.driver.box"
 
 /* ---------------------------------------------------------------- boxes */
 
-/* malloc'd results live in a box until they are copied into Lua values, so
- * an error raised meanwhile (out of memory) frees them through __gc. */
-struct box {
-    void *p;
-    void (*free_fn)(void *p);
-};
-
-static int box_gc(lua_State *L)
+/* malloc'd results live in a box (lua/box.h) until they are copied into Lua
+ * values, so an error raised meanwhile (out of memory) frees them. */
+static struct mb_lua_box *new_box(lua_State *L, void (*free_fn)(void *p, size_t n))
 {
-    struct box *b = luaL_checkudata(L, 1, BOX_MT);
-    if (b->p && b->free_fn)
-        b->free_fn(b->p);
-    b->p = NULL;
-    return 0;
+    return mb_lua_box_new(L, free_fn);
 }
 
-static struct box *new_box(lua_State *L, void (*free_fn)(void *))
+/* Frees what the box at stack index idx owns, and removes it. */
+static void box_done(lua_State *L, struct mb_lua_box *b, int idx)
 {
-    struct box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->p = NULL;
-    b->free_fn = free_fn;
-    luaL_setmetatable(L, BOX_MT);
-    return b;
-}
-
-static void box_done(lua_State *L, struct box *b, int idx)
-{
-    if (b->p && b->free_fn)
-        b->free_fn(b->p);
-    b->p = NULL;
+    mb_lua_box_free(b);
     lua_remove(L, idx);
 }
 
-static void free_strv(void *p) { mb_strv_free(p); }
+static void free_strv(void *p, size_t n)
+{
+    (void)n;
+    mb_strv_free(p);
+}
 
 /* ---------------------------------------------------------------- arguments */
 
@@ -260,7 +245,7 @@ static int push_bool_result(lua_State *L, bool ok, mb_error **errp)
 }
 
 /* Pushes the list in box b (at stack index bidx) as a table and frees it. */
-static int push_strv(lua_State *L, struct box *b, int bidx, mb_error **errp)
+static int push_strv(lua_State *L, struct mb_lua_box *b, int bidx, mb_error **errp)
 {
     char **v = b->p;
     if (v == NULL) {
@@ -403,7 +388,7 @@ static int c_config(lua_State *L)
 static int c_probe(lua_State *L)
 {
     struct mb_conn *c = check_conn(L);
-    struct box *b = new_box(L, free);
+    struct mb_lua_box *b = new_box(L, NULL);
     mb_error *err = NULL;
     char *reason = NULL;
     enum mb_probe_result r = mb_driver_probe(c, &reason, 0, &err);
@@ -421,7 +406,7 @@ static int c_probe(lua_State *L)
 static int host_strv(lua_State *L, char **(*op)(struct mb_conn *, unsigned, mb_error **))
 {
     struct mb_conn *c = check_conn(L);
-    struct box *b = new_box(L, free_strv);
+    struct mb_lua_box *b = new_box(L, free_strv);
     int bidx = lua_gettop(L);
     mb_error *err = NULL;
     b->p = op(c, 0, &err);
@@ -513,8 +498,9 @@ struct net_list {
     size_t n;
 };
 
-static void free_net_list(void *p)
+static void free_net_list(void *p, size_t n)
 {
+    (void)n;
     struct net_list *l = p;
     mb_net_info_free(l->v, l->n);
     free(l);
@@ -526,7 +512,7 @@ static int c_network_list(lua_State *L)
     lua_settop(L, 2); /* what the checks below push stays above the arguments */
     struct mb_conn *c = check_conn(L);
     const char *host = luaL_optstring(L, 2, NULL);
-    struct box *b = new_box(L, free_net_list);
+    struct mb_lua_box *b = new_box(L, free_net_list);
     int bidx = lua_gettop(L);
     struct net_list *l = calloc(1, sizeof *l);
     if (l == NULL)
@@ -726,7 +712,7 @@ static int inst_strv(lua_State *L, char **(*op)(struct mb_conn *, const struct m
     struct mb_conn *c = check_conn(L);
     struct mb_instance inst;
     check_instance(L, 2, &inst);
-    struct box *b = new_box(L, free_strv);
+    struct mb_lua_box *b = new_box(L, free_strv);
     int bidx = lua_gettop(L);
     mb_error *err = NULL;
     b->p = op(c, &inst, 0, &err);
@@ -743,7 +729,7 @@ static int c_console_log(lua_State *L)
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     size_t max = (size_t)luaL_optinteger(L, 3, 4096);
-    struct box *b = new_box(L, free);
+    struct mb_lua_box *b = new_box(L, NULL);
     mb_error *err = NULL;
     b->p = mb_driver_console_log(c, &inst, max, 0, &err);
     if (b->p == NULL) {
@@ -946,11 +932,6 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_moonbase_engine_driver(lua_State *L)
 {
-    if (luaL_newmetatable(L, BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
     if (luaL_newmetatable(L, CONN_MT)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");

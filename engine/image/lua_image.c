@@ -3,6 +3,7 @@
  * sha256_file. Failures of the outside world return nil, message, code; a
  * wrong argument or an unknown option key raises. */
 #include "image/image.h"
+#include "lua/box.h"
 #include "lua/luaerr.h"
 
 #include <lauxlib.h>
@@ -130,16 +131,6 @@ static int l_fetch(lua_State *L)
     return 1;
 }
 
-#define BOX_MT "moonbase.image.buffer"
-
-static int box_gc(lua_State *L)
-{
-    char **box = luaL_checkudata(L, 1, BOX_MT);
-    free(*box);
-    *box = NULL;
-    return 0;
-}
-
 static const char *const get_keys[] = {"connect_timeout", "max_size", NULL};
 
 /* http_get(url [, {connect_timeout, max_size}]) -> body | nil, message, code */
@@ -150,19 +141,14 @@ static int l_http_get(lua_State *L)
     long ct = (long)opt_int(L, 2, "connect_timeout", 0);
     lua_Integer max = opt_int(L, 2, "max_size", 0);
     luaL_argcheck(L, max >= 0, 2, "max_size must not be negative");
-    /* the body is owned by a userdata while lua_pushlstring (which can raise on
-     * memory) copies it, so it is freed either way */
-    char **box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = NULL;
-    luaL_setmetatable(L, BOX_MT);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
     size_t len = 0;
     mb_error *err = NULL;
-    *box = mb_image_http_get(url, ct, (size_t)max, &len, &err);
-    if (*box == NULL)
+    char *body = box->p = mb_image_http_get(url, ct, (size_t)max, &len, &err);
+    if (body == NULL)
         return mb_lua_push_error(L, err);
-    lua_pushlstring(L, *box, len);
-    free(*box);
-    *box = NULL;
+    lua_pushlstring(L, body, len);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -186,11 +172,6 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_moonbase_engine_image(lua_State *L)
 {
-    if (luaL_newmetatable(L, BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -1,6 +1,7 @@
 /* moonbase.engine.fs: the state store's primitives for Lua: atomic writes,
  * reads, directory listing, and lock handles (`local l <close> = fs.lock(p)`). */
 #include "core/fs.h"
+#include "lua/box.h"
 #include "lua/luaerr.h"
 
 #include <dirent.h>
@@ -19,13 +20,15 @@
 
 static int l_read(lua_State *L)
 {
+    const char *path = luaL_checkstring(L, 1);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
     mb_error *err = NULL;
     size_t len;
-    char *data = mb_fs_read(luaL_checkstring(L, 1), &len, &err);
+    char *data = box->p = mb_fs_read(path, &len, &err);
     if (data == NULL)
         return mb_lua_push_error(L, err);
     lua_pushlstring(L, data, len);
-    free(data);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -98,11 +101,18 @@ static int l_rename(lua_State *L)
     return 1;
 }
 
+static void close_dir(void *d, size_t n)
+{
+    (void)n;
+    closedir(d);
+}
+
 /* list(dir) -> sorted? no: names in directory order, without "." and ".." */
 static int l_list(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    DIR *d = opendir(path);
+    struct mb_lua_box *box = mb_lua_box_new(L, close_dir);
+    DIR *d = box->p = opendir(path);
     if (d == NULL)
         return push_errno(L, "list", path);
     lua_newtable(L);
@@ -114,7 +124,7 @@ static int l_list(lua_State *L)
         lua_pushstring(L, de->d_name);
         lua_rawseti(L, -2, ++n);
     }
-    closedir(d);
+    mb_lua_box_free(box);
     return 1;
 }
 

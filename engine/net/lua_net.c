@@ -3,6 +3,7 @@
  * the IPv4 forwarding sysctl; the NAT table "ip moonbase" (nft); one dnsmasq
  * per network. Outside-world failures return nil, message, code; bad
  * arguments raise. Policy lives in lua/moonbase/network.lua. */
+#include "lua/box.h"
 #include "lua/luaerr.h"
 #include "net/net.h"
 
@@ -74,7 +75,8 @@ static int l_links(lua_State *L)
 {
     mb_error *err = NULL;
     size_t n = 0;
-    struct mb_net_link *v = mb_net_links(&n, &err);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
+    struct mb_net_link *v = box->p = mb_net_links(&n, &err);
     if (v == NULL)
         return mb_lua_push_error(L, err);
     lua_createtable(L, (int)n, 0);
@@ -98,7 +100,7 @@ static int l_links(lua_State *L)
         set_int(L, "mtu", v[i].mtu);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    free(v);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -107,7 +109,8 @@ static int l_addresses(lua_State *L)
 {
     mb_error *err = NULL;
     size_t n = 0;
-    struct mb_net_addr *v = mb_net_addrs(&n, &err);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
+    struct mb_net_addr *v = box->p = mb_net_addrs(&n, &err);
     if (v == NULL)
         return mb_lua_push_error(L, err);
     lua_createtable(L, (int)n, 0);
@@ -118,7 +121,7 @@ static int l_addresses(lua_State *L)
         set_int(L, "prefix", v[i].prefix);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    free(v);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -127,7 +130,8 @@ static int l_routes(lua_State *L)
 {
     mb_error *err = NULL;
     size_t n = 0;
-    struct mb_net_route *v = mb_net_routes(&n, &err);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
+    struct mb_net_route *v = box->p = mb_net_routes(&n, &err);
     if (v == NULL)
         return mb_lua_push_error(L, err);
     lua_createtable(L, (int)n, 0);
@@ -141,7 +145,7 @@ static int l_routes(lua_State *L)
         set_int(L, "type", v[i].type);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    free(v);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -248,11 +252,12 @@ static int l_nat_ruleset(lua_State *L)
 {
     size_t n;
     struct mb_net_nat *v = check_nat(L, 1, &n);
-    char *text = mb_net_nat_ruleset(v, n);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
+    char *text = box->p = mb_net_nat_ruleset(v, n);
     if (text == NULL)
         return luaL_argerror(L, 1, "invalid bridge or subnet");
     lua_pushstring(L, text);
-    free(text);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -302,11 +307,12 @@ static int l_dnsmasq_conf(lua_State *L)
 {
     struct mb_dnsmasq d;
     check_dnsmasq(L, 1, &d);
-    char *text = mb_net_dnsmasq_conf(&d);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
+    char *text = box->p = mb_net_dnsmasq_conf(&d);
     if (text == NULL)
         return luaL_argerror(L, 1, "invalid address, prefix or name");
     lua_pushstring(L, text);
-    free(text);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -366,13 +372,14 @@ static int l_dnsmasq_hosts(lua_State *L)
 static int l_dnsmasq_all(lua_State *L)
 {
     size_t n = 0;
-    pid_t *v = mb_net_dnsmasq_all(&n);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
+    pid_t *v = box->p = mb_net_dnsmasq_all(&n);
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; v && i < n; i++) {
         lua_pushinteger(L, v[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    free(v);
+    mb_lua_box_free(box);
     return 1;
 }
 

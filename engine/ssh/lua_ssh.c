@@ -1,6 +1,7 @@
 /* moonbase.engine.ssh: SSH keys, sessions, commands, shells, forwards and SFTP
  * for Lua. A session is a handle (`local s <close> = ssh.connect{...}`);
  * failures of the network or the remote side return nil, message, code. */
+#include "lua/box.h"
 #include "lua/luaerr.h"
 #include "ssh/ssh.h"
 #include "core/clock.h"
@@ -18,7 +19,6 @@
 #include <unistd.h>
 
 #define SESSION_MT "moonbase.ssh.session"
-#define BOX_MT "moonbase.ssh.box"
 
 /* Everything malloc'd that a method hands to Lua lives here, so a raising
  * push cannot leak it: freed on the next use or when the handle goes. */
@@ -93,66 +93,51 @@ static bool opt_bool(lua_State *L, int idx, const char *key, bool def)
 
 /* ---- keys ---- */
 
-/* Two C strings owned by a userdata: freed (and wiped) by box_free, or by
- * __gc if a push raised in between. */
-static int box_free(lua_State *L)
-{
-    char **box = luaL_checkudata(L, 1, BOX_MT);
-    for (int i = 0; i < 2; i++) {
-        if (box[i])
-            memset(box[i], 0, strlen(box[i]));
-        free(box[i]);
-        box[i] = NULL;
-    }
-    return 0;
-}
-
-static char **new_box(lua_State *L)
-{
-    char **box = lua_newuserdatauv(L, 2 * sizeof *box, 0);
-    box[0] = box[1] = NULL;
-    luaL_setmetatable(L, BOX_MT);
-    return box;
-}
-
 /* keygen(path [, comment]) -> public line */
 static int l_keygen(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1), *comment = luaL_optstring(L, 2, "");
-    char **box = new_box(L);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
     mb_error *err = NULL;
-    box[0] = mb_ssh_keygen(path, comment, &err);
-    if (box[0] == NULL)
+    char *pub = box->p = mb_ssh_keygen(path, comment, &err);
+    if (pub == NULL)
         return mb_lua_push_error(L, err);
-    lua_pushstring(L, box[0]);
+    lua_pushstring(L, pub);
+    mb_lua_box_free(box);
     return 1;
 }
 
-/* keypair([comment]) -> private key text, public line */
+/* keypair([comment]) -> private key text, public line; the private key is
+ * wiped from C memory once Lua has its copy */
 static int l_keypair(lua_State *L)
 {
     const char *comment = luaL_optstring(L, 1, "");
-    char **box = new_box(L);
-    int b = lua_gettop(L);
+    struct mb_lua_box *priv = mb_lua_box_new(L, mb_lua_box_wipe);
+    struct mb_lua_box *pub = mb_lua_box_new(L, NULL);
     mb_error *err = NULL;
-    if (!mb_ssh_keypair(comment, &box[0], &box[1], &err))
+    char *p = NULL, *q = NULL;
+    bool ok = mb_ssh_keypair(comment, &p, &q, &err);
+    priv->p = p;
+    pub->p = q;
+    if (!ok)
         return mb_lua_push_error(L, err);
-    lua_pushstring(L, box[0]);
-    lua_pushstring(L, box[1]);
-    lua_pushcfunction(L, box_free);
-    lua_pushvalue(L, b);
-    lua_call(L, 1, 0);
+    lua_pushstring(L, p);
+    lua_pushstring(L, q);
+    mb_lua_box_free(priv);
+    mb_lua_box_free(pub);
     return 2;
 }
 
 static int l_fingerprint(lua_State *L)
 {
+    const char *pub = luaL_checkstring(L, 1);
+    struct mb_lua_box *box = mb_lua_box_new(L, NULL);
     mb_error *err = NULL;
-    char *fp = mb_ssh_fingerprint(luaL_checkstring(L, 1), &err);
+    char *fp = box->p = mb_ssh_fingerprint(pub, &err);
     if (fp == NULL)
         return mb_lua_push_error(L, err);
     lua_pushstring(L, fp);
-    free(fp);
+    mb_lua_box_free(box);
     return 1;
 }
 
@@ -643,11 +628,6 @@ int luaopen_moonbase_engine_ssh(lua_State *L)
         lua_setfield(L, -2, "__close");
         lua_pushcfunction(L, session_tostring);
         lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, BOX_MT)) {
-        lua_pushcfunction(L, box_free);
-        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     luaL_newlib(L, funcs);

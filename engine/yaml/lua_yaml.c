@@ -2,6 +2,7 @@
  * settings files. parse(text) -> value | nil, "line L, column C: problem", "usage".
  * Plain scalars become booleans, integers, floats or nil as YAML 1.1 reads
  * them; quoted scalars stay strings. Anchors and aliases are refused. */
+#include "lua/box.h"
 #include "lua/luaerr.h"
 
 #include <lauxlib.h>
@@ -13,9 +14,20 @@
 struct parse {
     yaml_parser_t parser;
     yaml_event_t event;
-    bool have_event;
+    bool have_event, initialized;
     char error[512];
 };
+
+static void parse_free(void *v, size_t n)
+{
+    (void)n;
+    struct parse *p = v;
+    if (p->have_event)
+        yaml_event_delete(&p->event);
+    if (p->initialized)
+        yaml_parser_delete(&p->parser);
+    free(p);
+}
 
 static void push_scalar(lua_State *L, const yaml_event_t *ev)
 {
@@ -133,9 +145,16 @@ static int l_parse(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    struct parse *p = lua_newuserdatauv(L, sizeof *p, 0); /* freed by the GC on error */
-    memset(p, 0, sizeof *p);
-    yaml_parser_initialize(&p->parser);
+    /* libyaml's parser holds malloc'd memory while the value is built */
+    struct mb_lua_box *box = mb_lua_box_new(L, parse_free);
+    struct parse *p = box->p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return luaL_error(L, "yaml.parse: out of memory");
+    if (!yaml_parser_initialize(&p->parser)) {
+        mb_lua_box_free(box);
+        return luaL_error(L, "yaml.parse: out of memory");
+    }
+    p->initialized = true;
     yaml_parser_set_input_string(&p->parser, (const unsigned char *)text, len);
     int top = lua_gettop(L);
     bool ok = true, got = false;
@@ -158,15 +177,14 @@ static int l_parse(lua_State *L)
         ok = convert(L, p, 0);
         got = true;
     }
-    if (p->have_event)
-        yaml_event_delete(&p->event);
-    yaml_parser_delete(&p->parser);
     if (!ok) {
         lua_settop(L, top);
         mb_error *err = NULL;
         mb_error_set(&err, MB_ERR_USAGE, "%s", p->error);
+        mb_lua_box_free(box);
         return mb_lua_push_error(L, err);
     }
+    mb_lua_box_free(box);
     if (!got)
         lua_pushnil(L);
     return 1;
