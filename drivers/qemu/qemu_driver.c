@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
 #include "drivers/qemu/qemu_instance.h"
@@ -72,7 +73,7 @@ static char **q_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
     snprintf(line, sizeof line, "cpu=%s", h.cpu);
     mb_strv_push(&v, line);
     char *out = NULL, *argv[] = {MB_QEMU_BIN, "--version", NULL};
-    if (qemu && mb_qemu_run(argv, &out, NULL)) {
+    if (qemu && mb_process_capture(argv, &out, NULL)) {
         out[strcspn(out, "\n")] = '\0';
         snprintf(line, sizeof line, "version=%s", out);
         mb_strv_push(&v, line);

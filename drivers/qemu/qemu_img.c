@@ -4,6 +4,7 @@
 #include "drivers/qemu/qemu_json.h"
 #include "drivers/qemu/qemu_proc.h"
 #include "driver/driver.h"
+#include "core/process.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -28,7 +29,7 @@ bool mb_qemu_img_info(const char *path, bool force_share, struct mb_qemu_img_inf
                     NULL};
     char *out = NULL;
     bool ok = false;
-    if (!mb_qemu_run(argv, &out, err))
+    if (!mb_process_capture(argv, &out, err))
         goto cleanup;
     long long size;
     char *fmt = mb_json_string(mb_json_get(out, "format"));
@@ -74,7 +75,7 @@ bool mb_qemu_img_grow(const char *disk, uint64_t size, mb_error **err)
     char bytes[32];
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)size);
     char *argv[] = {"qemu-img", "resize", "-f", "qcow2", (char *)disk, bytes, NULL};
-    return mb_qemu_run(argv, NULL, err);
+    return mb_process_capture(argv, NULL, err);
 }
 
 bool mb_qemu_img_overlay(const char *base, const char *disk, uint64_t size, mb_error **err)
@@ -100,7 +101,7 @@ bool mb_qemu_img_overlay(const char *base, const char *disk, uint64_t size, mb_e
         snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)size);
     char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", info.format, "-b", real,
                     (char *)disk, bytes[0] ? bytes : NULL, NULL};
-    bool ok = mb_qemu_run(argv, NULL, err);
+    bool ok = mb_process_capture(argv, NULL, err);
     mb_qemu_img_info_clear(&info);
     if (!ok)
         unlink(disk);
@@ -111,5 +112,5 @@ bool mb_qemu_img_snapshot(const char *disk, char op, const char *name, mb_error 
 {
     char flag[3] = {'-', op, '\0'};
     char *argv[] = {"qemu-img", "snapshot", flag, (char *)name, (char *)disk, NULL};
-    return mb_qemu_run(argv, NULL, err);
+    return mb_process_capture(argv, NULL, err);
 }

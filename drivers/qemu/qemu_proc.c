@@ -4,6 +4,7 @@
  * Exec failures come back over a close-on-exec pipe as an errno. */
 #include "drivers/qemu/qemu_proc.h"
 #include "core/clock.h"
+#include "core/process.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,143 +38,6 @@ char *mb_qemu_which(const char *prog)
     return found;
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void child_setup(int keep_fd)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
-    int max = (int)sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536)
-        max = 65536;
-    bool closed = keep_fd <= 3 || close_range(3, (unsigned)keep_fd - 1, 0) == 0;
-    if (!closed || close_range((unsigned)keep_fd + 1, ~0U, 0) != 0) {
-        for (int fd = 3; fd < max; fd++)
-            if (fd != keep_fd)
-                close(fd);
-    }
-}
-
-/* Reads the child's exec errno (0 when exec succeeded and closed the pipe). */
-static int exec_errno(int fd)
-{
-    int e = 0;
-    ssize_t r;
-    while ((r = read(fd, &e, sizeof e)) < 0 && errno == EINTR)
-        ;
-    close(fd);
-    return r == (ssize_t)sizeof e ? e : 0;
-}
-
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
-        s[--n] = '\0';
-}
-
-bool mb_qemu_run(char *const argv[], char **out, mb_error **err)
-{
-    int po[2] = {-1, -1}, pe[2] = {-1, -1}, px[2] = {-1, -1};
-    char *obuf = NULL, *ebuf = NULL;
-    size_t olen = 0, elen = 0;
-    bool ok = false;
-    if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC) || pipe2(px, O_CLOEXEC)) {
-        mb_error_set_errno(err, errno, "cannot run %s", argv[0]);
-        goto cleanup;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, 0);
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        child_setup(px[1]);
-        execvp(argv[0], argv);
-        int e = errno;
-        (void)!write(px[1], &e, sizeof e);
-        _exit(127);
-    }
-    if (pid < 0) {
-        mb_error_set_errno(err, errno, "cannot run %s", argv[0]);
-        goto cleanup;
-    }
-    close(po[1]);
-    close(pe[1]);
-    close(px[1]);
-    po[1] = pe[1] = px[1] = -1;
-    int e = exec_errno(px[0]);
-    px[0] = -1;
-    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-    char **bufs[2] = {&obuf, &ebuf};
-    size_t *lens[2] = {&olen, &elen};
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char chunk[8192];
-            ssize_t r = read(fds[i].fd, chunk, sizeof chunk);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                fds[i].fd = -1;
-                continue;
-            }
-            char *nb = realloc(*bufs[i], *lens[i] + (size_t)r + 1);
-            if (nb == NULL)
-                continue;
-            memcpy(nb + *lens[i], chunk, (size_t)r);
-            *lens[i] += (size_t)r;
-            nb[*lens[i]] = '\0';
-            *bufs[i] = nb;
-        }
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (e != 0) {
-        mb_error_set_errno(err, e, "cannot run %s", argv[0]);
-        goto cleanup;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char cmd[256] = "";
-        for (int i = 0; argv[i] && i < 2; i++)
-            snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
-        if (ebuf)
-            trim(ebuf);
-        mb_error_set(err, MB_ERR_FAILED, "`%s` failed (%s %d)%s%s", cmd,
-                     WIFEXITED(status) ? "exit status" : "signal",
-                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                     ebuf && *ebuf ? ": " : "", ebuf ? ebuf : "");
-        goto cleanup;
-    }
-    if (out) {
-        *out = obuf ? obuf : strdup("");
-        obuf = NULL;
-    }
-    ok = true;
-cleanup:
-    for (int i = 0; i < 2; i++) {
-        if (po[i] >= 0)
-            close(po[i]);
-        if (pe[i] >= 0)
-            close(pe[i]);
-        if (px[i] >= 0)
-            close(px[i]);
-    }
-    free(obuf);
-    free(ebuf);
-    return ok;
-}
-
 pid_t mb_qemu_spawn(char *const argv[], const char *cwd, const char *log, mb_error **err)
 {
     int px[2];
@@ -195,7 +59,7 @@ pid_t mb_qemu_spawn(char *const argv[], const char *cwd, const char *log, mb_err
         dup2(devnull, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
-        child_setup(px[1]);
+        mb_process_child_reset(px[1]);
         int e = 0;
         if (chdir(cwd) != 0)
             e = errno;
@@ -213,7 +77,8 @@ pid_t mb_qemu_spawn(char *const argv[], const char *cwd, const char *log, mb_err
         mb_error_set_errno(err, fork_errno, "cannot start %s", argv[0]);
         return -1;
     }
-    int e = exec_errno(px[0]);
+    int e = mb_process_exec_errno(px[0]);
+    close(px[0]);
     if (e != 0) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;

@@ -1,6 +1,6 @@
-/* Processes for the QEMU driver: running helper programs (qemu-img) with
- * captured output, launching QEMU itself, and telling whether a QEMU is
- * still alive whether or not we are its parent. No shell anywhere. */
+/* Processes for the QEMU driver: launching QEMU itself, and telling whether a
+ * QEMU is still alive whether or not we are its parent. No shell anywhere;
+ * qemu-img and other helpers run through core/process.h. */
 #ifndef MB_QEMU_PROC_H
 #define MB_QEMU_PROC_H
 
@@ -12,11 +12,6 @@
 
 /* The full path of prog found on PATH, or NULL. Caller frees. */
 char *mb_qemu_which(const char *prog);
-
-/* Runs argv (argv[0] looked up on PATH) to completion. On exit status 0,
- * returns true and, if out is not NULL, its stdout in *out (caller frees).
- * Otherwise the error names the command and carries its stderr. */
-bool mb_qemu_run(char *const argv[], char **out, mb_error **err);
 
 /* Starts argv as a child in its own session, working directory cwd, stdin
  * /dev/null, stdout and stderr to the file log (truncated), no other

@@ -1,12 +1,13 @@
 /* moonbase.engine.process: running other programs. spawn (background, optional
  * detach), run (wait, capture output), exec (replace this process, for
  * `moonbase-<name>` commands), kill, alive, wait. */
+#include "core/process.h"
+#include "lua/box.h"
 #include "lua/luaerr.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,25 +32,57 @@ static char **check_argv(lua_State *L, int idx)
     return argv;
 }
 
-/* opts.env: table K=V added to (or, V=false, removed from) the environment.
- * Applied in the child only. */
-static void apply_env(lua_State *L, int opts)
+/* opts.env: a table K=V added to (or, V=false, removed from) this process's
+ * environment, as the environment of a new program. Built before fork (in
+ * a userdata and strings left on the stack, so nothing is malloc'd), so
+ * the child only calls exec. NULL without opts.env. */
+static char **build_env(lua_State *L, int opts)
 {
     if (opts == 0)
-        return;
+        return NULL;
     lua_getfield(L, opts, "env");
-    if (lua_istable(L, -1)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            const char *k = lua_tostring(L, -2);
-            if (lua_toboolean(L, -1) == 0)
-                unsetenv(k);
-            else
-                setenv(k, lua_tostring(L, -1), 1);
-            lua_pop(L, 1);
-        }
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
     }
-    lua_pop(L, 1);
+    luaL_argcheck(L, lua_istable(L, -1), opts, "env must be a table");
+    int env = lua_gettop(L);
+    size_t n = 0, extra = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    lua_pushnil(L);
+    while (lua_next(L, env)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "env: names must be strings");
+        int t = lua_type(L, -1);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER && !(t == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
+            luaL_error(L, "env: %s must be a string (or false to remove it)", lua_tostring(L, -2));
+        extra++;
+        lua_pop(L, 1);
+    }
+    char **envp = lua_newuserdatauv(L, (n + extra + 1) * sizeof *envp, 0);
+    lua_newtable(L); /* keeps the "K=V" strings alive */
+    int keep = lua_gettop(L);
+    size_t m = 0;
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        lua_pushlstring(L, *e, eq ? (size_t)(eq - *e) : strlen(*e));
+        int t = lua_rawget(L, env);
+        lua_pop(L, 1);
+        if (t == LUA_TNIL)
+            envp[m++] = *e;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, env)) {
+        if (lua_toboolean(L, -1)) {
+            lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+            envp[m++] = (char *)lua_tostring(L, -1);
+            lua_rawseti(L, keep, (lua_Integer)m);
+        }
+        lua_pop(L, 1);
+    }
+    envp[m] = NULL;
+    return envp;
 }
 
 static const char *opt_string(lua_State *L, int opts, const char *key)
@@ -99,6 +132,7 @@ static int l_spawn(lua_State *L)
     const char *out = opt_string(L, opts, "stdout");
     const char *errp = opt_string(L, opts, "stderr");
     bool detach = opt_bool(L, opts, "detach");
+    char **envp = build_env(L, opts);
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         mb_error *err = NULL;
@@ -117,10 +151,10 @@ static int l_spawn(lua_State *L)
                 _exit(g > 0 ? 0 : 127);
             }
         }
-        apply_env(L, opts);
         redirect(in ? in : (detach ? "/dev/null" : NULL), 0, O_RDONLY);
         redirect(out, 1, O_WRONLY | O_CREAT | O_APPEND);
         redirect(errp, 2, O_WRONLY | O_CREAT | O_APPEND);
+        mb_process_child_reset(pfd[1]);
         /* what failed goes back through the pipe: -errno of exec, or of
          * chdir offset by CHDIR_FAILED */
         if (cwd && chdir(cwd) != 0) {
@@ -128,7 +162,10 @@ static int l_spawn(lua_State *L)
             (void)!write(pfd[1], &e, sizeof e);
             _exit(127);
         }
-        execvp(argv[0], argv);
+        if (envp)
+            execvpe(argv[0], argv, envp);
+        else
+            execvp(argv[0], argv);
         int e = -errno;
         (void)!write(pfd[1], &e, sizeof e);
         _exit(127);
@@ -176,17 +213,6 @@ static int l_spawn(lua_State *L)
     return 1;
 }
 
-static int push_status(lua_State *L, int status)
-{
-    if (WIFEXITED(status))
-        lua_pushinteger(L, WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        lua_pushinteger(L, 128 + WTERMSIG(status));
-    else
-        lua_pushinteger(L, 255);
-    return 1;
-}
-
 /* wait(pid [, nohang]) -> exit code (128+signal), or nil when still running */
 static int l_wait(lua_State *L)
 {
@@ -202,7 +228,21 @@ static int l_wait(lua_State *L)
         mb_error_set_errno(&err, errno, "cannot wait for process %d", (int)pid);
         return mb_lua_push_error(L, err);
     }
-    return push_status(L, status);
+    lua_pushinteger(L, mb_process_exit_code(status));
+    return 1;
+}
+
+struct output {
+    struct mb_strbuf out, err;
+};
+
+static void free_output(void *p, size_t n)
+{
+    (void)n;
+    struct output *o = p;
+    mb_strbuf_free(&o->out);
+    mb_strbuf_free(&o->err);
+    free(o);
 }
 
 /* run(argv [, {input=string, env, cwd, stderr="inherit"}]) -> code, stdout, stderr */
@@ -219,110 +259,27 @@ static int l_run(lua_State *L)
     }
     const char *cwd = opt_string(L, opts, "cwd");
     const char *errmode = opt_string(L, opts, "stderr");
-    bool inherit_err = errmode && strcmp(errmode, "inherit") == 0;
-    int pin[2], pout[2], perr[2], pexec[2];
-    if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)
-        || pipe2(pexec, O_CLOEXEC)) {
-        mb_error *err = NULL;
-        mb_error_set_errno(&err, errno, "cannot run %s", argv[0]);
+    char **envp = build_env(L, opts);
+    /* the output is malloc'd while it is pushed: it lives in a box */
+    struct mb_lua_box *box = mb_lua_box_new(L, free_output);
+    struct output *o = box->p = calloc(1, sizeof *o);
+    if (o == NULL)
+        return luaL_error(L, "process.run: out of memory");
+    struct mb_process_io io = {
+        .input = input ? input : "", .input_len = inlen, /* no input: an empty pipe */
+        .out = &o->out, .err = &o->err, .inherit_err = errmode && strcmp(errmode, "inherit") == 0,
+        .cwd = cwd, .envp = envp,
+    };
+    mb_error *err = NULL;
+    int status = mb_process_run(argv, &io, &err);
+    if (status < 0)
         return mb_lua_push_error(L, err);
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        apply_env(L, opts);
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        if (!inherit_err)
-            dup2(perr[1], 2);
-        if (cwd && chdir(cwd) != 0) {
-            int e = errno + CHDIR_FAILED;
-            (void)!write(pexec[1], &e, sizeof e);
-            _exit(127);
-        }
-        execvp(argv[0], argv);
-        int e = errno;
-        (void)!write(pexec[1], &e, sizeof e);
-        _exit(127);
-    }
-    close(pin[0]);
-    close(pout[1]);
-    close(perr[1]);
-    close(pexec[1]);
-    int e = 0;
-    ssize_t er = read(pexec[0], &e, sizeof e);
-    close(pexec[0]);
-    if (pid < 0 || er == (ssize_t)sizeof e) {
-        close(pin[1]);
-        close(pout[0]);
-        close(perr[0]);
-        if (pid > 0)
-            waitpid(pid, NULL, 0);
-        mb_error *err = NULL;
-        if (pid > 0 && e >= CHDIR_FAILED)
-            mb_error_set_errno(&err, e - CHDIR_FAILED, "cannot run %s in %s", argv[0], cwd);
-        else
-            mb_error_set_errno(&err, pid < 0 ? errno : e, "cannot run %s", argv[0]);
-        return mb_lua_push_error(L, err);
-    }
-    /* output chunks are collected in two Lua tables: no malloc'd memory is
-     * held across a call that can raise */
-    struct pollfd fds[3] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}, {pin[1], POLLOUT, 0}};
-    if (input == NULL || inlen == 0) {
-        close(pin[1]);
-        fds[2].fd = -1;
-    }
-    fcntl(pin[1], F_SETFL, O_NONBLOCK);
-    size_t inoff = 0;
-    int outtab = lua_gettop(L) + 1;
-    lua_newtable(L);
-    lua_newtable(L);
-    int nout = 0, nerr = 0;
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        if (poll(fds, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (fds[2].fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t w = write(pin[1], input + inoff, inlen - inoff);
-            if (w > 0)
-                inoff += (size_t)w;
-            if (w < 0 && errno != EAGAIN && errno != EINTR)
-                inoff = inlen;
-            if (inoff >= inlen) {
-                close(pin[1]);
-                fds[2].fd = -1;
-            }
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char buf[65536];
-            ssize_t r = read(fds[i].fd, buf, sizeof buf);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                continue;
-            }
-            lua_pushlstring(L, buf, (size_t)r);
-            lua_rawseti(L, outtab + i, i == 0 ? ++nout : ++nerr);
-        }
-    }
-    if (fds[2].fd >= 0)
-        close(pin[1]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    push_status(L, status);
-    for (int i = 0; i < 2; i++) {
-        lua_getglobal(L, "table");
-        lua_getfield(L, -1, "concat");
-        lua_remove(L, -2);
-        lua_pushvalue(L, outtab + i);
-        lua_call(L, 1, 1);
-    }
+    if (o->out.oom || o->err.oom)
+        return luaL_error(L, "process.run: out of memory for the output of %s", argv[0]);
+    lua_pushinteger(L, mb_process_exit_code(status));
+    lua_pushlstring(L, o->out.s ? o->out.s : "", o->out.n);
+    lua_pushlstring(L, o->err.s ? o->err.s : "", o->err.n);
+    mb_lua_box_free(box);
     return 3;
 }
 
@@ -330,9 +287,12 @@ static int l_run(lua_State *L)
 static int l_exec(lua_State *L)
 {
     char **argv = check_argv(L, 1);
-    apply_env(L, lua_istable(L, 2) ? 2 : 0);
+    char **envp = build_env(L, lua_istable(L, 2) ? 2 : 0);
     fflush(NULL);
-    execvp(argv[0], argv);
+    if (envp)
+        execvpe(argv[0], argv, envp);
+    else
+        execvp(argv[0], argv);
     mb_error *err = NULL;
     mb_error_set_errno(&err, errno, "cannot run %s", argv[0]);
     return mb_lua_push_error(L, err);

@@ -5,6 +5,7 @@
  * namespace, is never signalled. */
 #include "core/fs.h"
 #include "core/clock.h"
+#include "core/process.h"
 #include "net/net_priv.h"
 
 #include <arpa/inet.h>
@@ -191,6 +192,7 @@ pid_t mb_net_dnsmasq_start(const struct mb_dnsmasq *d, mb_error **err)
         }
         if (log >= 0)
             dup2(log, 2);
+        mb_process_child_reset(-1); /* the daemon keeps none of our descriptors */
         /* a new session: the daemon must not die with the caller's terminal */
         setsid();
         execlp("dnsmasq", "dnsmasq", arg, (char *)NULL);

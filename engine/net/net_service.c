@@ -6,24 +6,18 @@
  * would be one more library to link for a handful of calls, and dnsmasq is a
  * daemon by nature. */
 #include "net/net_priv.h"
+#include "core/process.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_RAISE 2
 #endif
-
-/* ---------------------------------------------------------------- text */
 
 /* ---------------------------------------------------------------- running */
 
@@ -36,130 +30,32 @@ void mb_net_ambient_caps(void)
         (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, caps[i], 0, 0);
 }
 
-static void append(char **dst, size_t *len, const char *data, size_t n)
-{
-    char *p = realloc(*dst, *len + n + 1);
-    if (p == NULL)
-        return;
-    memcpy(p + *len, data, n);
-    *len += n;
-    p[*len] = '\0';
-    *dst = p;
-}
-
 int mb_net_run(char *const argv[], const char *input, char **out, char **errout,
                mb_error **err)
 {
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, pexec[2] = {-1, -1};
-    int status = -1;
-    char *obuf = NULL, *ebuf = NULL;
-    size_t olen = 0, elen = 0;
-    if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)
-        || pipe2(pexec, O_CLOEXEC)) {
-        mb_error_set_errno(err, errno, "net: cannot run %s", argv[0]);
-        goto cleanup;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        mb_net_ambient_caps();
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        dup2(perr[1], 2);
-        execvp(argv[0], argv);
-        int e = errno;
-        (void)!write(pexec[1], &e, sizeof e);
-        _exit(127);
-    }
-    if (pid < 0) {
-        mb_error_set_errno(err, errno, "net: cannot run %s", argv[0]);
-        goto cleanup;
-    }
-    close(pexec[1]);
-    pexec[1] = -1;
-    close(pin[0]);
-    pin[0] = -1;
-    close(pout[1]);
-    pout[1] = -1;
-    close(perr[1]);
-    perr[1] = -1;
-    int e = 0;
-    ssize_t er;
-    while ((er = read(pexec[0], &e, sizeof e)) < 0 && errno == EINTR)
-        ;
-    if (er == (ssize_t)sizeof e) {
-        waitpid(pid, NULL, 0);
-        mb_error_set_errno(err, e, "net: cannot run %s%s", argv[0],
-                           e == ENOENT ? " (is it installed?)" : "");
-        goto cleanup;
-    }
-    size_t inlen = input ? strlen(input) : 0, inoff = 0;
-    fcntl(pin[1], F_SETFL, O_NONBLOCK);
-    if (inlen == 0) {
-        close(pin[1]);
-        pin[1] = -1;
-    }
-    struct pollfd fds[3] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}, {pin[1], POLLOUT, 0}};
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        if (poll(fds, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (fds[2].fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t w = write(pin[1], input + inoff, inlen - inoff);
-            if (w > 0)
-                inoff += (size_t)w;
-            if ((w < 0 && errno != EAGAIN && errno != EINTR) || inoff >= inlen) {
-                close(pin[1]);
-                pin[1] = fds[2].fd = -1;
-            }
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char chunk[4096];
-            ssize_t r = read(fds[i].fd, chunk, sizeof chunk);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                if (i == 0)
-                    pout[0] = -1;
-                else
-                    perr[0] = -1;
-                continue;
-            }
-            if (i == 0)
-                append(&obuf, &olen, chunk, (size_t)r);
-            else
-                append(&ebuf, &elen, chunk, (size_t)r);
-        }
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
-cleanup:
-    for (int i = 0; i < 2; i++) {
-        if (pin[i] >= 0)
-            close(pin[i]);
-        if (pout[i] >= 0)
-            close(pout[i]);
-        if (perr[i] >= 0)
-            close(perr[i]);
-        if (pexec[i] >= 0)
-            close(pexec[i]);
+    struct mb_strbuf o = {0}, e = {0};
+    /* stdin is a pipe, closed at once when there is no input */
+    struct mb_process_io io = {.input = input ? input : "",
+                               .input_len = input ? strlen(input) : 0,
+                               .out = &o, .err = &e, .child_setup = mb_net_ambient_caps};
+    int status = mb_process_run(argv, &io, NULL);
+    if (status < 0) {
+        int en = errno;
+        mb_error_set_errno(err, en, "net: cannot run %s%s", argv[0],
+                           en == ENOENT ? " (is it installed?)" : "");
+        mb_strbuf_free(&o);
+        mb_strbuf_free(&e);
+        return -1;
     }
     if (out)
-        *out = obuf ? obuf : strdup("");
+        *out = mb_strbuf_finish(&o);
     else
-        free(obuf);
+        mb_strbuf_free(&o);
     if (errout)
-        *errout = ebuf ? ebuf : strdup("");
+        *errout = mb_strbuf_finish(&e);
     else
-        free(ebuf);
-    return status;
+        mb_strbuf_free(&e);
+    return mb_process_exit_code(status);
 }
 
 /* The first line of a program's stderr, for a one-line message. */
