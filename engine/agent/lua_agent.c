@@ -3,6 +3,7 @@
  * request) is the client every exec/shell/transfer goes through. */
 #include "agent/agent.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 #include "lua/pcall.h"
 #include "core/plugin.h"
 #include "sftp/sftp_server.h"
@@ -12,30 +13,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-static const char *opt_str(lua_State *L, int t, const char *k)
-{
-    lua_getfield(L, t, k);
-    const char *s = lua_tostring(L, -1);
-    lua_pop(L, 1);
-    return s;
-}
-
-static lua_Number opt_num(lua_State *L, int t, const char *k, lua_Number dflt)
-{
-    lua_getfield(L, t, k);
-    lua_Number v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
-    lua_pop(L, 1);
-    return v;
-}
-
-static bool opt_bool(lua_State *L, int t, const char *k)
-{
-    lua_getfield(L, t, k);
-    bool v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
 
 /* The ready callback of serve{}: calls the Lua function at ctx->fn with a
  * table {[i] = message} of the classic mounts that failed. */
@@ -61,6 +38,8 @@ static void on_ready(void *ud, const char *const *failures, size_t n)
  * as a userdata-held array (strings stay owned by the tables) */
 static struct mb_sftp_mount_req *check_mounts(lua_State *L, int t, size_t *n)
 {
+    static const char *const keys[] = {"root", "target", "command", "check", "readonly",
+                                       "uid_map", "gid_map", "timeout", NULL};
     lua_getfield(L, t, "mounts");
     int mt = lua_gettop(L);
     *n = lua_istable(L, mt) ? lua_rawlen(L, mt) : 0;
@@ -69,11 +48,16 @@ static struct mb_sftp_mount_req *check_mounts(lua_State *L, int t, size_t *n)
         lua_rawgeti(L, mt, (lua_Integer)i + 1);
         int e = lua_gettop(L);
         luaL_argcheck(L, lua_istable(L, e), t, "mounts entries must be tables");
+        mb_lua_check_opts(L, e, "agent.serve: a mount", keys);
         m[i] = (struct mb_sftp_mount_req){
-            .root = opt_str(L, e, "root"), .target = opt_str(L, e, "target"),
-            .command = opt_str(L, e, "command"), .check = opt_str(L, e, "check"),
-            .readonly = opt_bool(L, e, "readonly"), .uid_map = opt_str(L, e, "uid_map"),
-            .gid_map = opt_str(L, e, "gid_map"), .timeout = opt_num(L, e, "timeout", 30)};
+            .root = mb_lua_opt_str(L, e, "root", NULL),
+            .target = mb_lua_opt_str(L, e, "target", NULL),
+            .command = mb_lua_opt_str(L, e, "command", NULL),
+            .check = mb_lua_opt_str(L, e, "check", NULL),
+            .readonly = mb_lua_opt_bool(L, e, "readonly", false),
+            .uid_map = mb_lua_opt_str(L, e, "uid_map", NULL),
+            .gid_map = mb_lua_opt_str(L, e, "gid_map", NULL),
+            .timeout = mb_lua_opt_num(L, e, "timeout", 30)};
         luaL_argcheck(L, m[i].root && m[i].target && m[i].command && m[i].check, t,
                       "a mount needs root, target, command and check");
         lua_pop(L, 1);
@@ -86,18 +70,23 @@ static struct mb_sftp_mount_req *check_mounts(lua_State *L, int t, size_t *n)
  * -> exit status of the watched process (0 after a stop request) */
 static int l_serve(lua_State *L)
 {
+    static const char *const keys[] = {"socket", "host", "port", "user", "key", "host_key",
+                                       "timeout", "proxy", "child", "watch", "mounts",
+                                       "forwards", "ready", NULL};
+    static const char *const fw_keys[] = {"address", "host_port", "guest_port", "proto", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
+    mb_lua_check_opts(L, 1, "agent.serve", keys);
     struct mb_agent_config c = {0};
-    c.socket_path = opt_str(L, 1, "socket");
-    c.ssh.host = opt_str(L, 1, "host");
-    c.ssh.port = (int)opt_num(L, 1, "port", 22);
-    c.ssh.user = opt_str(L, 1, "user");
-    c.ssh.key_path = opt_str(L, 1, "key");
-    c.ssh.host_key = opt_str(L, 1, "host_key");
-    c.ssh.timeout = opt_num(L, 1, "timeout", 30);
-    c.ssh.proxy = opt_str(L, 1, "proxy"); /* a guest on another host: see ssh.h */
-    c.child = (pid_t)opt_num(L, 1, "child", 0);
-    c.watch = (pid_t)opt_num(L, 1, "watch", 0);
+    c.socket_path = mb_lua_opt_str(L, 1, "socket", NULL);
+    c.ssh.host = mb_lua_opt_str(L, 1, "host", NULL);
+    c.ssh.port = (int)mb_lua_opt_num(L, 1, "port", 22);
+    c.ssh.user = mb_lua_opt_str(L, 1, "user", NULL);
+    c.ssh.key_path = mb_lua_opt_str(L, 1, "key", NULL);
+    c.ssh.host_key = mb_lua_opt_str(L, 1, "host_key", NULL);
+    c.ssh.timeout = mb_lua_opt_num(L, 1, "timeout", 30);
+    c.ssh.proxy = mb_lua_opt_str(L, 1, "proxy", NULL); /* a guest on another host: see ssh.h */
+    c.child = (pid_t)mb_lua_opt_num(L, 1, "child", 0);
+    c.watch = (pid_t)mb_lua_opt_num(L, 1, "watch", 0);
     luaL_argcheck(L, c.socket_path && c.ssh.host && c.ssh.user && c.ssh.key_path
                      && c.ssh.host_key, 1, "socket, host, user, key and host_key are required");
     c.mounts = check_mounts(L, 1, &c.n_mounts);
@@ -110,10 +99,11 @@ static int l_serve(lua_State *L)
         lua_rawgeti(L, ft, (lua_Integer)i + 1);
         int e = lua_gettop(L);
         luaL_argcheck(L, lua_istable(L, e), 1, "forwards entries must be tables");
-        fw[i] = (struct mb_agent_forward){opt_str(L, e, "address"),
-                                          (int)opt_num(L, e, "host_port", 0),
-                                          (int)opt_num(L, e, "guest_port", 0), false};
-        const char *proto = opt_str(L, e, "proto");
+        mb_lua_check_opts(L, e, "agent.serve: a forward", fw_keys);
+        fw[i] = (struct mb_agent_forward){mb_lua_opt_str(L, e, "address", NULL),
+                                          (int)mb_lua_opt_num(L, e, "host_port", 0),
+                                          (int)mb_lua_opt_num(L, e, "guest_port", 0), false};
+        const char *proto = mb_lua_opt_str(L, e, "proto", NULL);
         fw[i].udp = proto != NULL && strcmp(proto, "udp") == 0;
         luaL_argcheck(L, fw[i].address != NULL, 1, "a forward needs an address");
         lua_pop(L, 1);
@@ -143,25 +133,30 @@ static int l_serve(lua_State *L)
  * -> status | nil, message, code */
 static int l_call(lua_State *L)
 {
+    static const char *const keys[] = {"op", "command", "term", "local", "remote", "pty",
+                                       "interactive", "preserve", "mode", "cols", "rows",
+                                       "check", "readonly", "uid_map", "gid_map", "fds", "env",
+                                       NULL};
     const char *sock = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    mb_lua_check_opts(L, 2, "agent.call", keys);
     struct mb_agent_request r = {0};
-    r.op = opt_str(L, 2, "op");
+    r.op = mb_lua_opt_str(L, 2, "op", NULL);
     luaL_argcheck(L, r.op != NULL, 2, "request needs an op");
-    r.command = opt_str(L, 2, "command");
-    r.term = opt_str(L, 2, "term");
-    r.local = opt_str(L, 2, "local");
-    r.remote = opt_str(L, 2, "remote");
-    r.pty = opt_bool(L, 2, "pty");
-    r.interactive = opt_bool(L, 2, "interactive");
-    r.preserve = opt_bool(L, 2, "preserve");
-    r.mode = (int)opt_num(L, 2, "mode", -1);
-    r.cols = (int)opt_num(L, 2, "cols", 0);
-    r.rows = (int)opt_num(L, 2, "rows", 0);
-    r.check = opt_str(L, 2, "check");
-    r.readonly = opt_bool(L, 2, "readonly");
-    r.uid_map = opt_str(L, 2, "uid_map");
-    r.gid_map = opt_str(L, 2, "gid_map");
+    r.command = mb_lua_opt_str(L, 2, "command", NULL);
+    r.term = mb_lua_opt_str(L, 2, "term", NULL);
+    r.local = mb_lua_opt_str(L, 2, "local", NULL);
+    r.remote = mb_lua_opt_str(L, 2, "remote", NULL);
+    r.pty = mb_lua_opt_bool(L, 2, "pty", false);
+    r.interactive = mb_lua_opt_bool(L, 2, "interactive", false);
+    r.preserve = mb_lua_opt_bool(L, 2, "preserve", false);
+    r.mode = (int)mb_lua_opt_num(L, 2, "mode", -1);
+    r.cols = (int)mb_lua_opt_num(L, 2, "cols", 0);
+    r.rows = (int)mb_lua_opt_num(L, 2, "rows", 0);
+    r.check = mb_lua_opt_str(L, 2, "check", NULL);
+    r.readonly = mb_lua_opt_bool(L, 2, "readonly", false);
+    r.uid_map = mb_lua_opt_str(L, 2, "uid_map", NULL);
+    r.gid_map = mb_lua_opt_str(L, 2, "gid_map", NULL);
     if (r.pty && (r.cols == 0 || r.rows == 0)) {
         struct winsize ws;
         if (ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_col) {
@@ -205,9 +200,11 @@ static int l_call(lua_State *L)
  * -> true | nil, message, code */
 static int l_sftp_serve(lua_State *L)
 {
+    static const char *const keys[] = {"root", "readonly", "uid_map", "gid_map", "walk", NULL};
+    mb_lua_check_opts(L, 1, "agent.sftp_serve", keys);
     luaL_checktype(L, 1, LUA_TTABLE);
-    struct mb_sftp_server_opts o = {.root = opt_str(L, 1, "root"),
-                                    .readonly = opt_bool(L, 1, "readonly")};
+    struct mb_sftp_server_opts o = {.root = mb_lua_opt_str(L, 1, "root", NULL),
+                                    .readonly = mb_lua_opt_bool(L, 1, "readonly", false)};
     luaL_argcheck(L, o.root != NULL, 1, "root is required");
     mb_error *err = NULL;
     void *parse = mb_plugin_sym("mb_sftp_parse_idmap", &err);
@@ -218,11 +215,11 @@ static int l_sftp_serve(lua_State *L)
     bool (*serve_fn)(const struct mb_sftp_server_opts *, int, int, unsigned, mb_error **);
     memcpy(&parse_fn, &parse, sizeof parse_fn);
     memcpy(&serve_fn, &serve, sizeof serve_fn);
-    if (!parse_fn(opt_str(L, 1, "uid_map"), o.uid_map, &o.n_uid_map, &err)
-        || !parse_fn(opt_str(L, 1, "gid_map"), o.gid_map, &o.n_gid_map, &err))
+    if (!parse_fn(mb_lua_opt_str(L, 1, "uid_map", NULL), o.uid_map, &o.n_uid_map, &err)
+        || !parse_fn(mb_lua_opt_str(L, 1, "gid_map", NULL), o.gid_map, &o.n_gid_map, &err))
         return mb_lua_push_error(L, err);
     fflush(stdout);
-    if (!serve_fn(&o, 0, 1, opt_bool(L, 1, "walk") ? MB_SFTP_WALK : 0, &err))
+    if (!serve_fn(&o, 0, 1, mb_lua_opt_bool(L, 1, "walk", false) ? MB_SFTP_WALK : 0, &err))
         return mb_lua_push_error(L, err);
     lua_pushboolean(L, 1);
     return 1;

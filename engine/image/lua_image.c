@@ -5,75 +5,12 @@
 #include "image/image.h"
 #include "lua/box.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Raises on any key of the table at idx that is not in allowed. */
-static void check_keys(lua_State *L, int idx, const char *fn, const char *const allowed[])
-{
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        bool known = false;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            const char *k = lua_tostring(L, -2);
-            for (int i = 0; allowed[i]; i++)
-                if (strcmp(k, allowed[i]) == 0)
-                    known = true;
-        }
-        if (!known) {
-            lua_pushvalue(L, -2);
-            luaL_error(L, "%s: unknown option \"%s\"", fn, luaL_tolstring(L, -1, NULL));
-        }
-        lua_pop(L, 1);
-    }
-}
-
-static lua_Integer opt_int(lua_State *L, int idx, const char *key, lua_Integer def)
-{
-    if (lua_isnoneornil(L, idx))
-        return def;
-    lua_getfield(L, idx, key);
-    lua_Integer v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1))
-            luaL_error(L, "option \"%s\" must be an integer", key);
-        v = lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-/* the string stays alive in the options table */
-static const char *opt_str(lua_State *L, int idx, const char *key)
-{
-    if (lua_isnoneornil(L, idx))
-        return NULL;
-    lua_getfield(L, idx, key);
-    const char *s = NULL;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "option \"%s\" must be a string", key);
-        s = lua_tostring(L, -1);
-    }
-    lua_pop(L, 1);
-    return s;
-}
-
-static bool opt_bool(lua_State *L, int idx, const char *key, bool def)
-{
-    if (lua_isnoneornil(L, idx))
-        return def;
-    lua_getfield(L, idx, key);
-    bool v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
 
 static const char *const fetch_keys[] = {
     "sha256", "size", "progress", "label", "connect_timeout", "stall_timeout", "resume",
@@ -89,14 +26,14 @@ static int l_fetch(lua_State *L)
     memset(&spec, 0, sizeof spec);
     spec.url = luaL_checkstring(L, 1);
     spec.dest = luaL_checkstring(L, 2);
-    check_keys(L, 3, "fetch", fetch_keys);
-    spec.sha256 = opt_str(L, 3, "sha256");
-    spec.size = (int64_t)opt_int(L, 3, "size", -1);
-    spec.label = opt_str(L, 3, "label");
-    spec.connect_timeout = (long)opt_int(L, 3, "connect_timeout", 0);
-    spec.stall_timeout = (long)opt_int(L, 3, "stall_timeout", 0);
-    spec.rate_limit = (int64_t)opt_int(L, 3, "rate_limit", 0);
-    const char *progress = opt_str(L, 3, "progress");
+    mb_lua_check_opts(L, 3, "image.fetch", fetch_keys);
+    spec.sha256 = mb_lua_opt_str(L, 3, "sha256", NULL);
+    spec.size = (int64_t)mb_lua_opt_int(L, 3, "size", -1);
+    spec.label = mb_lua_opt_str(L, 3, "label", NULL);
+    spec.connect_timeout = (long)mb_lua_opt_int(L, 3, "connect_timeout", 0);
+    spec.stall_timeout = (long)mb_lua_opt_int(L, 3, "stall_timeout", 0);
+    spec.rate_limit = (int64_t)mb_lua_opt_int(L, 3, "rate_limit", 0);
+    const char *progress = mb_lua_opt_str(L, 3, "progress", NULL);
     if (progress == NULL || strcmp(progress, "none") == 0)
         spec.progress = MB_PROGRESS_NONE;
     else if (strcmp(progress, "bar") == 0)
@@ -109,9 +46,9 @@ static int l_fetch(lua_State *L)
         return luaL_error(L, "fetch: progress must be none, auto, bar or lines, not \"%s\"",
                           progress);
     unsigned flags = 0;
-    if (!opt_bool(L, 3, "resume", true))
+    if (!mb_lua_opt_bool(L, 3, "resume", true))
         flags |= MB_FETCH_NO_RESUME;
-    if (!opt_bool(L, 3, "fsync", true))
+    if (!mb_lua_opt_bool(L, 3, "fsync", true))
         flags |= MB_FETCH_NO_FSYNC;
     struct mb_fetch_result res;
     mb_error *err = NULL;
@@ -137,9 +74,9 @@ static const char *const get_keys[] = {"connect_timeout", "max_size", NULL};
 static int l_http_get(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
-    check_keys(L, 2, "http_get", get_keys);
-    long ct = (long)opt_int(L, 2, "connect_timeout", 0);
-    lua_Integer max = opt_int(L, 2, "max_size", 0);
+    mb_lua_check_opts(L, 2, "image.http_get", get_keys);
+    long ct = (long)mb_lua_opt_int(L, 2, "connect_timeout", 0);
+    lua_Integer max = mb_lua_opt_int(L, 2, "max_size", 0);
     luaL_argcheck(L, max >= 0, 2, "max_size must not be negative");
     struct mb_lua_box *box = mb_lua_box_new(L, NULL);
     size_t len = 0;

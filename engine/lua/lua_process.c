@@ -4,6 +4,7 @@
 #include "core/process.h"
 #include "lua/box.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,26 +86,6 @@ static char **build_env(lua_State *L, int opts)
     return envp;
 }
 
-static const char *opt_string(lua_State *L, int opts, const char *key)
-{
-    if (opts == 0)
-        return NULL;
-    lua_getfield(L, opts, key);
-    const char *s = lua_tostring(L, -1);
-    lua_pop(L, 1); /* strings in the opts table stay alive */
-    return s;
-}
-
-static bool opt_bool(lua_State *L, int opts, const char *key)
-{
-    if (opts == 0)
-        return false;
-    lua_getfield(L, opts, key);
-    bool b = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return b;
-}
-
 static void redirect(const char *path, int fd, int flags)
 {
     if (path == NULL)
@@ -125,13 +106,15 @@ static void redirect(const char *path, int fd, int flags)
  * it outlives this process and is never our zombie. */
 static int l_spawn(lua_State *L)
 {
+    static const char *const keys[] = {"env", "cwd", "stdin", "stdout", "stderr", "detach", NULL};
+    mb_lua_check_opts(L, 2, "process.spawn", keys); /* before argv's userdata takes slot 2 */
     char **argv = check_argv(L, 1);
     int opts = lua_istable(L, 2) ? 2 : 0;
-    const char *cwd = opt_string(L, opts, "cwd");
-    const char *in = opt_string(L, opts, "stdin");
-    const char *out = opt_string(L, opts, "stdout");
-    const char *errp = opt_string(L, opts, "stderr");
-    bool detach = opt_bool(L, opts, "detach");
+    const char *cwd = mb_lua_opt_str(L, opts, "cwd", NULL);
+    const char *in = mb_lua_opt_str(L, opts, "stdin", NULL);
+    const char *out = mb_lua_opt_str(L, opts, "stdout", NULL);
+    const char *errp = mb_lua_opt_str(L, opts, "stderr", NULL);
+    bool detach = mb_lua_opt_bool(L, opts, "detach", false);
     char **envp = build_env(L, opts);
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -248,17 +231,21 @@ static void free_output(void *p, size_t n)
 /* run(argv [, {input=string, env, cwd, stderr="inherit"}]) -> code, stdout, stderr */
 static int l_run(lua_State *L)
 {
+    static const char *const keys[] = {"input", "env", "cwd", "stderr", NULL};
+    mb_lua_check_opts(L, 2, "process.run", keys); /* before argv's userdata takes slot 2 */
     char **argv = check_argv(L, 1);
     int opts = lua_istable(L, 2) ? 2 : 0;
+    const char *input = mb_lua_opt_str(L, opts, "input", NULL);
     size_t inlen = 0;
-    const char *input = NULL;
-    if (opts) {
+    if (input) { /* its length: it may hold NULs */
         lua_getfield(L, opts, "input");
-        input = lua_tolstring(L, -1, &inlen);
+        lua_tolstring(L, -1, &inlen);
         lua_pop(L, 1);
     }
-    const char *cwd = opt_string(L, opts, "cwd");
-    const char *errmode = opt_string(L, opts, "stderr");
+    const char *cwd = mb_lua_opt_str(L, opts, "cwd", NULL);
+    const char *errmode = mb_lua_opt_str(L, opts, "stderr", NULL);
+    luaL_argcheck(L, errmode == NULL || strcmp(errmode, "inherit") == 0, 2,
+                  "stderr must be \"inherit\" (or absent: captured)");
     char **envp = build_env(L, opts);
     /* the output is malloc'd while it is pushed: it lives in a box */
     struct mb_lua_box *box = mb_lua_box_new(L, free_output);
@@ -286,6 +273,8 @@ static int l_run(lua_State *L)
 /* exec(argv [, {env}]) — replaces this process; returns only on failure */
 static int l_exec(lua_State *L)
 {
+    static const char *const keys[] = {"env", NULL};
+    mb_lua_check_opts(L, 2, "process.exec", keys); /* before argv's userdata takes slot 2 */
     char **argv = check_argv(L, 1);
     char **envp = build_env(L, lua_istable(L, 2) ? 2 : 0);
     fflush(NULL);

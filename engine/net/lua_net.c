@@ -5,6 +5,7 @@
  * arguments raise. Policy lives in lua/moonbase/network.lua. */
 #include "lua/box.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 #include "net/net.h"
 
 #include <lauxlib.h>
@@ -21,16 +22,6 @@ static int push_ok(lua_State *L, bool ok, mb_error *err)
         return mb_lua_push_error(L, err);
     lua_pushboolean(L, 1);
     return 1;
-}
-
-static const char *opt_str(lua_State *L, int t, const char *key)
-{
-    if (!lua_istable(L, t))
-        return NULL;
-    lua_getfield(L, t, key);
-    const char *s = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_pop(L, 1); /* the string stays alive in the table */
-    return s;
 }
 
 static void set_str(lua_State *L, const char *k, const char *v)
@@ -152,23 +143,23 @@ static int l_routes(lua_State *L)
 /* bridge_create(name [, {alias}]) -> true */
 static int l_bridge_create(lua_State *L)
 {
+    static const char *const keys[] = {"alias", NULL};
+    const char *name = luaL_checkstring(L, 1);
+    mb_lua_check_opts(L, 2, "net.bridge_create", keys);
     mb_error *err = NULL;
-    bool ok = mb_net_bridge_create(luaL_checkstring(L, 1), opt_str(L, 2, "alias"), &err);
+    bool ok = mb_net_bridge_create(name, mb_lua_opt_str(L, 2, "alias", NULL), &err);
     return push_ok(L, ok, err);
 }
 
 /* tap_create(name [, {uid, alias}]) -> true; uid defaults to the real uid */
 static int l_tap_create(lua_State *L)
 {
-    uid_t uid = getuid();
-    if (lua_istable(L, 2)) {
-        lua_getfield(L, 2, "uid");
-        if (!lua_isnil(L, -1))
-            uid = (uid_t)luaL_checkinteger(L, -1);
-        lua_pop(L, 1);
-    }
+    static const char *const keys[] = {"uid", "alias", NULL};
+    const char *name = luaL_checkstring(L, 1);
+    mb_lua_check_opts(L, 2, "net.tap_create", keys);
+    uid_t uid = (uid_t)mb_lua_opt_int(L, 2, "uid", (lua_Integer)getuid());
     mb_error *err = NULL;
-    bool ok = mb_net_tap_create(luaL_checkstring(L, 1), uid, opt_str(L, 2, "alias"), &err);
+    bool ok = mb_net_tap_create(name, uid, mb_lua_opt_str(L, 2, "alias", NULL), &err);
     return push_ok(L, ok, err);
 }
 
@@ -182,8 +173,10 @@ static int l_link_delete(lua_State *L)
 /* link_set(name, {up = bool, master = bridge|false, alias = string}) -> true */
 static int l_link_set(lua_State *L)
 {
+    static const char *const keys[] = {"up", "master", "alias", NULL};
     const char *name = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    mb_lua_check_opts(L, 2, "net.link_set", keys);
     mb_error *err = NULL;
     bool ok = true;
     lua_getfield(L, 2, "master");
@@ -192,7 +185,7 @@ static int l_link_set(lua_State *L)
         ok = mb_net_link_set_master(name, m, &err);
     }
     lua_pop(L, 1);
-    const char *alias = opt_str(L, 2, "alias");
+    const char *alias = mb_lua_opt_str(L, 2, "alias", NULL);
     if (ok && alias)
         ok = mb_net_link_set_alias(name, alias, &err);
     lua_getfield(L, 2, "up");
@@ -234,14 +227,16 @@ static int l_ip_forward(lua_State *L)
 /* { {bridge=, subnet=}, ... } -> array in a userdata (freed by the GC) */
 static struct mb_net_nat *check_nat(lua_State *L, int idx, size_t *n)
 {
+    static const char *const keys[] = {"bridge", "subnet", NULL};
     luaL_checktype(L, idx, LUA_TTABLE);
     *n = lua_rawlen(L, idx);
     struct mb_net_nat *v = lua_newuserdatauv(L, sizeof *v * (*n + 1), 0);
     for (size_t i = 0; i < *n; i++) {
         lua_rawgeti(L, idx, (lua_Integer)i + 1);
         luaL_argcheck(L, lua_istable(L, -1), idx, "entries must be {bridge=, subnet=} tables");
-        v[i].bridge = opt_str(L, lua_gettop(L), "bridge");
-        v[i].subnet = opt_str(L, lua_gettop(L), "subnet");
+        mb_lua_check_opts(L, -1, "net: a NAT entry", keys);
+        v[i].bridge = mb_lua_opt_str(L, lua_gettop(L), "bridge", NULL);
+        v[i].subnet = mb_lua_opt_str(L, lua_gettop(L), "subnet", NULL);
         luaL_argcheck(L, v[i].bridge && v[i].subnet, idx, "entries need bridge and subnet");
         lua_pop(L, 1);
     }
@@ -283,16 +278,17 @@ static int l_nat_exists(lua_State *L)
 
 static void check_dnsmasq(lua_State *L, int idx, struct mb_dnsmasq *d)
 {
+    static const char *const keys[] = {"name", "dir", "bridge", "address", "prefix", "domain",
+                                       "user", NULL};
     luaL_checktype(L, idx, LUA_TTABLE);
-    d->name = opt_str(L, idx, "name");
-    d->dir = opt_str(L, idx, "dir");
-    d->bridge = opt_str(L, idx, "bridge");
-    d->address = opt_str(L, idx, "address");
-    d->domain = opt_str(L, idx, "domain");
-    d->user = opt_str(L, idx, "user");
-    lua_getfield(L, idx, "prefix");
-    d->prefix = (int)luaL_optinteger(L, -1, 24);
-    lua_pop(L, 1);
+    mb_lua_check_opts(L, idx, "net: a dnsmasq spec", keys);
+    d->name = mb_lua_opt_str(L, idx, "name", NULL);
+    d->dir = mb_lua_opt_str(L, idx, "dir", NULL);
+    d->bridge = mb_lua_opt_str(L, idx, "bridge", NULL);
+    d->address = mb_lua_opt_str(L, idx, "address", NULL);
+    d->domain = mb_lua_opt_str(L, idx, "domain", NULL);
+    d->user = mb_lua_opt_str(L, idx, "user", NULL);
+    d->prefix = (int)mb_lua_opt_int(L, idx, "prefix", 24);
     luaL_argcheck(L, d->dir && d->bridge && d->address, idx, "dir, bridge and address needed");
     if (d->user == NULL && geteuid() == 0) {
         /* as root dnsmasq would drop to "nobody", who cannot read the hosts
@@ -349,6 +345,7 @@ static int l_dnsmasq_stop(lua_State *L)
 /* dnsmasq_hosts(dir, domain, { {name, mac, ipv4}, ... }) -> true (and SIGHUP) */
 static int l_dnsmasq_hosts(lua_State *L)
 {
+    static const char *const keys[] = {"name", "mac", "ipv4", NULL};
     const char *dir = luaL_checkstring(L, 1);
     const char *domain = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -358,9 +355,10 @@ static int l_dnsmasq_hosts(lua_State *L)
         lua_rawgeti(L, 3, (lua_Integer)i + 1);
         luaL_argcheck(L, lua_istable(L, -1), 3, "entries must be {name=, mac=, ipv4=} tables");
         int t = lua_gettop(L);
-        v[i].name = opt_str(L, t, "name");
-        v[i].mac = opt_str(L, t, "mac");
-        v[i].ipv4 = opt_str(L, t, "ipv4");
+        mb_lua_check_opts(L, t, "net.dnsmasq_hosts", keys);
+        v[i].name = mb_lua_opt_str(L, t, "name", NULL);
+        v[i].mac = mb_lua_opt_str(L, t, "mac", NULL);
+        v[i].ipv4 = mb_lua_opt_str(L, t, "ipv4", NULL);
         lua_pop(L, 1);
     }
     mb_error *err = NULL;

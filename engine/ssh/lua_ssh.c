@@ -3,6 +3,7 @@
  * failures of the network or the remote side return nil, message, code. */
 #include "lua/box.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 #include "ssh/ssh.h"
 #include "core/clock.h"
 
@@ -36,59 +37,6 @@ static void scratch_free(struct session_ud *u)
     mb_ssh_dirents_free(u->ents, u->nents);
     u->ents = NULL;
     u->nents = 0;
-}
-
-/* Raises on an option key that is not in allowed (a broken contract). */
-static void check_keys(lua_State *L, int idx, const char *const *allowed, const char *fn)
-{
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        bool ok = false;
-        for (size_t i = 0; k && allowed[i]; i++)
-            ok = ok || strcmp(k, allowed[i]) == 0;
-        if (!ok) {
-            lua_pushvalue(L, -1);
-            luaL_error(L, "%s: unknown option '%s'", fn, luaL_tolstring(L, -1, NULL));
-        }
-    }
-}
-
-static const char *opt_str(lua_State *L, int idx, const char *key, const char *def)
-{
-    int t = lua_getfield(L, idx, key);
-    const char *s = def;
-    if (t == LUA_TSTRING)
-        s = lua_tostring(L, -1); /* stays alive in the options table */
-    else if (t != LUA_TNIL)
-        luaL_error(L, "option '%s' must be a string", key);
-    lua_pop(L, 1);
-    return s;
-}
-
-static lua_Number opt_num(lua_State *L, int idx, const char *key, lua_Number def)
-{
-    int t = lua_getfield(L, idx, key);
-    lua_Number n = def;
-    if (t == LUA_TNUMBER)
-        n = lua_tonumber(L, -1);
-    else if (t != LUA_TNIL)
-        luaL_error(L, "option '%s' must be a number", key);
-    lua_pop(L, 1);
-    return n;
-}
-
-static bool opt_bool(lua_State *L, int idx, const char *key, bool def)
-{
-    int t = lua_getfield(L, idx, key);
-    bool b = def;
-    if (t == LUA_TBOOLEAN)
-        b = lua_toboolean(L, -1);
-    else if (t != LUA_TNIL)
-        luaL_error(L, "option '%s' must be a boolean", key);
-    lua_pop(L, 1);
-    return b;
 }
 
 /* ---- keys ---- */
@@ -157,16 +105,16 @@ static int l_connect(lua_State *L)
     static const char *const keys[] = {"host", "port", "user", "key", "key_data",
                                        "host_key", "timeout", "proxy", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, keys, "ssh.connect");
+    mb_lua_check_opts(L, 1, "ssh.connect", keys);
     struct mb_ssh_connect_opts o = {
-        .host = opt_str(L, 1, "host", NULL),
-        .port = (int)opt_num(L, 1, "port", 22),
-        .user = opt_str(L, 1, "user", NULL),
-        .key_path = opt_str(L, 1, "key", NULL),
-        .key_data = opt_str(L, 1, "key_data", NULL),
-        .host_key = opt_str(L, 1, "host_key", NULL),
-        .timeout = opt_num(L, 1, "timeout", 30),
-        .proxy = opt_str(L, 1, "proxy", NULL),
+        .host = mb_lua_opt_str(L, 1, "host", NULL),
+        .port = (int)mb_lua_opt_num(L, 1, "port", 22),
+        .user = mb_lua_opt_str(L, 1, "user", NULL),
+        .key_path = mb_lua_opt_str(L, 1, "key", NULL),
+        .key_data = mb_lua_opt_str(L, 1, "key_data", NULL),
+        .host_key = mb_lua_opt_str(L, 1, "host_key", NULL),
+        .timeout = mb_lua_opt_num(L, 1, "timeout", 30),
+        .proxy = mb_lua_opt_str(L, 1, "proxy", NULL),
     };
     if (o.host == NULL || o.user == NULL || o.host_key == NULL)
         return luaL_error(L, "ssh.connect: host, user and host_key are required");
@@ -275,18 +223,18 @@ static int session_exec(lua_State *L)
     int opts;
     if (lua_istable(L, 2)) {
         opts = 2;
-        check_keys(L, opts, keys, "session:exec");
-        x.command = opt_str(L, opts, "command", NULL);
+        mb_lua_check_opts(L, opts, "session:exec", keys);
+        x.command = mb_lua_opt_str(L, opts, "command", NULL);
         if (x.command == NULL)
             return luaL_error(L, "session:exec: command is required");
     } else {
         x.command = luaL_checkstring(L, 2);
         opts = lua_istable(L, 3) ? 3 : 0;
         if (opts)
-            check_keys(L, opts, keys + 2, "session:exec");
+            mb_lua_check_opts(L, opts, "session:exec", keys + 2);
     }
     if (opts) {
-        if (!opt_bool(L, opts, "stdin", true))
+        if (!mb_lua_opt_bool(L, opts, "stdin", true))
             x.in_fd = -1;
         if (lua_getfield(L, opts, "fds") == LUA_TTABLE) {
             int t = lua_gettop(L);
@@ -297,10 +245,10 @@ static int session_exec(lua_State *L)
             return luaL_error(L, "session:exec: fds must be a table {in, out, err}");
         }
         lua_pop(L, 1);
-        x.pty = opt_bool(L, opts, "pty", false);
-        x.term = opt_str(L, opts, "term", NULL);
-        x.cols = (int)opt_num(L, opts, "cols", 0);
-        x.rows = (int)opt_num(L, opts, "rows", 0);
+        x.pty = mb_lua_opt_bool(L, opts, "pty", false);
+        x.term = mb_lua_opt_str(L, opts, "term", NULL);
+        x.cols = (int)mb_lua_opt_num(L, opts, "cols", 0);
+        x.rows = (int)mb_lua_opt_num(L, opts, "rows", 0);
     }
     x.env = env_list(L, opts);
     fflush(stdout);
@@ -344,10 +292,10 @@ static int session_shell(lua_State *L)
     int cols = 0, rows = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_keys(L, 2, keys, "session:shell");
-        term = opt_str(L, 2, "term", term);
-        cols = (int)opt_num(L, 2, "cols", 0);
-        rows = (int)opt_num(L, 2, "rows", 0);
+        mb_lua_check_opts(L, 2, "session:shell", keys);
+        term = mb_lua_opt_str(L, 2, "term", term);
+        cols = (int)mb_lua_opt_num(L, 2, "cols", 0);
+        rows = (int)mb_lua_opt_num(L, 2, "rows", 0);
     }
     fflush(stdout);
     fflush(stderr);
@@ -386,9 +334,9 @@ static int session_put(lua_State *L)
     unsigned flags = 0;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        check_keys(L, 4, keys, "session:put");
-        mode = (int)opt_num(L, 4, "mode", -1);
-        flags = opt_bool(L, 4, "preserve", false) ? MB_SSH_PRESERVE : 0;
+        mb_lua_check_opts(L, 4, "session:put", keys);
+        mode = (int)mb_lua_opt_num(L, 4, "mode", -1);
+        flags = mb_lua_opt_bool(L, 4, "preserve", false) ? MB_SSH_PRESERVE : 0;
     }
     mb_error *err = NULL;
     return push_ok(L, mb_ssh_put(u->s, local, remote, mode, flags, &err), &err);
@@ -403,8 +351,8 @@ static int session_get(lua_State *L)
     unsigned flags = 0;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        check_keys(L, 4, keys, "session:get");
-        flags = opt_bool(L, 4, "preserve", false) ? MB_SSH_PRESERVE : 0;
+        mb_lua_check_opts(L, 4, "session:get", keys);
+        flags = mb_lua_opt_bool(L, 4, "preserve", false) ? MB_SSH_PRESERVE : 0;
     }
     mb_error *err = NULL;
     return push_ok(L, mb_ssh_get(u->s, remote, local, flags, &err), &err);

@@ -1,0 +1,91 @@
+/* Strict option tables for C modules (see opts.h). */
+#include "lua/opts.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+void mb_lua_check_opts(lua_State *L, int idx, const char *fn, const char *const keys[])
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx))
+        luaL_error(L, "%s: options must be a table, not a %s", fn, luaL_typename(L, idx));
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        bool known = false;
+        for (size_t i = 0; k && keys[i] && !known; i++)
+            known = strcmp(k, keys[i]) == 0;
+        if (!known) {
+            lua_pushvalue(L, -1);
+            luaL_error(L, "%s: unknown option '%s'", fn, luaL_tolstring(L, -1, NULL));
+        }
+    }
+}
+
+/* Pushes t[key] and returns its type; LUA_TNIL when there is no table (idx 0:
+ * none given). */
+static int get(lua_State *L, int idx, const char *key)
+{
+    if (idx == 0 || !lua_istable(L, idx)) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    return lua_getfield(L, idx, key);
+}
+
+static void wrong(lua_State *L, const char *key, const char *want)
+{
+    luaL_error(L, "option '%s' must be %s, not a %s", key, want, luaL_typename(L, -1));
+}
+
+const char *mb_lua_opt_str(lua_State *L, int idx, const char *key, const char *def)
+{
+    int t = get(L, idx, key);
+    const char *s = def;
+    if (t == LUA_TSTRING)
+        s = lua_tostring(L, -1); /* referenced by the table */
+    else if (t != LUA_TNIL)
+        wrong(L, key, "a string");
+    lua_pop(L, 1);
+    return s;
+}
+
+lua_Number mb_lua_opt_num(lua_State *L, int idx, const char *key, lua_Number def)
+{
+    int t = get(L, idx, key);
+    lua_Number n = def;
+    if (t == LUA_TNUMBER)
+        n = lua_tonumber(L, -1);
+    else if (t != LUA_TNIL)
+        wrong(L, key, "a number");
+    lua_pop(L, 1);
+    return n;
+}
+
+lua_Integer mb_lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def)
+{
+    int t = get(L, idx, key);
+    lua_Integer v = def;
+    int isint = 0;
+    if (t == LUA_TNUMBER)
+        v = lua_tointegerx(L, -1, &isint); /* 30.0 is 30; 1.5 is not an integer */
+    if ((t == LUA_TNUMBER && !isint) || (t != LUA_TNUMBER && t != LUA_TNIL))
+        wrong(L, key, "an integer");
+    lua_pop(L, 1);
+    return v;
+}
+
+bool mb_lua_opt_bool(lua_State *L, int idx, const char *key, bool def)
+{
+    int t = get(L, idx, key);
+    bool b = def;
+    if (t == LUA_TBOOLEAN)
+        b = lua_toboolean(L, -1);
+    else if (t != LUA_TNIL)
+        wrong(L, key, "a boolean");
+    lua_pop(L, 1);
+    return b;
+}
