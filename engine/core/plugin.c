@@ -6,7 +6,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <lauxlib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,27 +70,4 @@ void *mb_plugin_sym(const char *name, mb_error **err)
     if (sym == NULL)
         mb_error_set(err, MB_ERR_FAILED, "the moonbase plugin has no %s", name);
     return sym;
-}
-
-int mb_plugin_lua_loader(lua_State *L)
-{
-    const char *module = luaL_checkstring(L, 1);
-    char fn[128] = "luaopen_";
-    size_t n = strlen(fn);
-    for (const char *c = module; *c && n < sizeof fn - 1; c++)
-        fn[n++] = *c == '.' ? '_' : *c;
-    fn[n] = '\0';
-    mb_error *err = NULL;
-    void *sym = mb_plugin_sym(fn, &err);
-    if (sym == NULL) {
-        lua_pushstring(L, err ? err->message : "cannot load the moonbase plugin");
-        mb_error_free(err);
-        return lua_error(L);
-    }
-    lua_CFunction open;
-    memcpy(&open, &sym, sizeof open); /* ISO C: no direct object -> function cast */
-    lua_pushcfunction(L, open);
-    lua_pushstring(L, module);
-    lua_call(L, 1, 1);
-    return 1;
 }
