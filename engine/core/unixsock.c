@@ -40,61 +40,57 @@ static bool address(const char *path, struct sockaddr_un *sa, int *dirfd)
     return true;
 }
 
-int mb_unix_connect(const char *path, mb_error **err)
+/* A socket connected to path, or (listening) bound to it and listening;
+ * -1 with errno set. */
+static int open_at(const char *path, bool listening, int backlog)
 {
     struct sockaddr_un sa;
-    int dirfd, fd = -1, e = 0;
-    if (!address(path, &sa, &dirfd)) {
-        e = errno;
-        goto fail;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int dirfd;
+    if (!address(path, &sa, &dirfd))
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int r = fd < 0 ? -1 : 0;
-    while (r == 0 && (r = connect(fd, (struct sockaddr *)&sa, sizeof sa)) < 0 && errno == EINTR)
-        r = 0;
-    e = errno;
-    if (dirfd >= 0)
-        close(dirfd);
-    if (r == 0)
-        return fd;
-fail:
-    if (fd >= 0)
-        close(fd);
-    if (e == ENOENT || e == ECONNREFUSED)
-        mb_error_set(err, MB_ERR_UNREACHABLE, "cannot connect to %s: %s", path, strerror(e));
-    else
-        mb_error_set_errno(err, e, "cannot connect to %s", path);
-    errno = e;
-    return -1;
-}
-
-int mb_unix_listen(const char *path, int backlog, mb_error **err)
-{
-    struct sockaddr_un sa;
-    int dirfd, fd = -1, e = 0;
-    if (!address(path, &sa, &dirfd)) {
-        e = errno;
-        goto fail;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int r = -1;
-    if (fd >= 0) {
+    if (r == 0 && listening) {
         unlink(path); /* left by a process that died (callers make sure of that) */
         mode_t old = umask(0077); /* for its owner only */
         r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
         umask(old);
         if (r == 0)
             r = listen(fd, backlog);
+    } else if (r == 0) {
+        while ((r = connect(fd, (struct sockaddr *)&sa, sizeof sa)) < 0 && errno == EINTR)
+            ;
     }
-    e = errno;
+    int e = errno;
     if (dirfd >= 0)
         close(dirfd);
-    if (r == 0)
-        return fd;
-fail:
-    if (fd >= 0)
+    if (r != 0 && fd >= 0)
         close(fd);
-    mb_error_set_errno(err, e, "cannot listen on %s", path);
     errno = e;
-    return -1;
+    return r == 0 ? fd : -1;
+}
+
+int mb_unix_connect(const char *path, mb_error **err)
+{
+    int fd = open_at(path, false, 0);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT || e == ECONNREFUSED)
+            mb_error_set(err, MB_ERR_UNREACHABLE, "cannot connect to %s: %s", path, strerror(e));
+        else
+            mb_error_set_errno(err, e, "cannot connect to %s", path);
+        errno = e;
+    }
+    return fd;
+}
+
+int mb_unix_listen(const char *path, int backlog, mb_error **err)
+{
+    int fd = open_at(path, true, backlog);
+    if (fd < 0) {
+        int e = errno;
+        mb_error_set_errno(err, e, "cannot listen on %s", path);
+        errno = e;
+    }
+    return fd;
 }

@@ -41,51 +41,46 @@ static void wrong(lua_State *L, const char *key, const char *want)
     luaL_error(L, "option '%s' must be %s, not a %s", key, want, luaL_typename(L, -1));
 }
 
-const char *mb_lua_opt_str(lua_State *L, int idx, const char *key, const char *def)
+/* Pushes t[key] (one value either way): true when it is of type, false when
+ * it is absent; another type raises. */
+static bool field(lua_State *L, int idx, const char *key, int type, const char *want)
 {
     int t = get(L, idx, key);
-    const char *s = def;
-    if (t == LUA_TSTRING)
-        s = lua_tostring(L, -1); /* referenced by the table */
-    else if (t != LUA_TNIL)
-        wrong(L, key, "a string");
-    lua_pop(L, 1);
+    if (t != type && t != LUA_TNIL)
+        wrong(L, key, want);
+    return t == type;
+}
+
+const char *mb_lua_opt_str(lua_State *L, int idx, const char *key, const char *def)
+{
+    const char *s = field(L, idx, key, LUA_TSTRING, "a string") ? lua_tostring(L, -1) : def;
+    lua_pop(L, 1); /* the string stays referenced by the table */
     return s;
 }
 
 lua_Number mb_lua_opt_num(lua_State *L, int idx, const char *key, lua_Number def)
 {
-    int t = get(L, idx, key);
-    lua_Number n = def;
-    if (t == LUA_TNUMBER)
-        n = lua_tonumber(L, -1);
-    else if (t != LUA_TNIL)
-        wrong(L, key, "a number");
+    lua_Number n = field(L, idx, key, LUA_TNUMBER, "a number") ? lua_tonumber(L, -1) : def;
     lua_pop(L, 1);
     return n;
 }
 
 lua_Integer mb_lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def)
 {
-    int t = get(L, idx, key);
     lua_Integer v = def;
-    int isint = 0;
-    if (t == LUA_TNUMBER)
-        v = lua_tointegerx(L, -1, &isint); /* 30.0 is 30; 1.5 is not an integer */
-    if ((t == LUA_TNUMBER && !isint) || (t != LUA_TNUMBER && t != LUA_TNIL))
-        wrong(L, key, "an integer");
+    if (field(L, idx, key, LUA_TNUMBER, "an integer")) {
+        int isint = 0;
+        v = lua_tointegerx(L, -1, &isint); /* 30.0 is 30; 1.5 is no integer */
+        if (!isint)
+            wrong(L, key, "an integer");
+    }
     lua_pop(L, 1);
     return v;
 }
 
 bool mb_lua_opt_bool(lua_State *L, int idx, const char *key, bool def)
 {
-    int t = get(L, idx, key);
-    bool b = def;
-    if (t == LUA_TBOOLEAN)
-        b = lua_toboolean(L, -1);
-    else if (t != LUA_TNIL)
-        wrong(L, key, "a boolean");
+    bool b = field(L, idx, key, LUA_TBOOLEAN, "a boolean") ? lua_toboolean(L, -1) : def;
     lua_pop(L, 1);
     return b;
 }

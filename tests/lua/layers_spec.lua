@@ -149,41 +149,13 @@ describe("the require graph of lua/ and cli/", function()
   end)
 
   it("has no cycle, lazy requires included", function()
-    local index, low, on, stack, n, cycles = {}, {}, {}, {}, 0, {}
-    local function connect(v)
-      n = n + 1
-      index[v], low[v] = n, n
-      stack[#stack + 1], on[v] = v, true
-      for _, w in ipairs(mods[v].requires) do
-        if mods[w] then
-          if not index[w] then
-            connect(w)
-            low[v] = math.min(low[v], low[w])
-          elseif on[w] then
-            low[v] = math.min(low[v], index[w])
-          end
-        end
-      end
-      if low[v] == index[v] then
-        local scc = {}
-        repeat
-          local w = table.remove(stack)
-          on[w] = nil
-          scc[#scc + 1] = w
-        until w == v
-        local self_loop = false
-        for _, w in ipairs(mods[v].requires) do self_loop = self_loop or w == v end
-        if #scc > 1 or self_loop then
-          table.sort(scc)
-          cycles[#cycles + 1] = table.concat(scc, " <-> ")
-        end
-      end
-    end
+    local graph = dofile(helpers.src .. "/tests/lib/graph.lua")
     local names = {}
     for name in pairs(mods) do names[#names + 1] = name end
     table.sort(names)
-    for _, v in ipairs(names) do
-      if not index[v] then connect(v) end
+    local cycles = {}
+    for _, scc in ipairs(graph.cycles(names, function(v) return mods[v].requires end)) do
+      cycles[#cycles + 1] = table.concat(scc, " <-> ")
     end
     table.sort(cycles)
     assert.same({}, cycles)
