@@ -21,17 +21,37 @@ struct ready_ctx {
     int fn;
 };
 
+struct ready_args {
+    const char *const *failures;
+    size_t n;
+};
+
+/* In the protected call: ready(failures), the table built there too, so a
+ * push that raises (out of memory) never unwinds through the agent's C. */
+static int call_ready(lua_State *L)
+{
+    const struct ready_args *a = lua_touserdata(L, 2);
+    lua_pushvalue(L, 1);
+    lua_createtable(L, 0, 0);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->failures[i]) {
+            lua_pushstring(L, a->failures[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+    lua_call(L, 1, 0);
+    return 0;
+}
+
 static void on_ready(void *ud, const char *const *failures, size_t n)
 {
     struct ready_ctx *r = ud;
+    struct ready_args a = {failures, n};
+    if (!lua_checkstack(r->L, 3))
+        return;
+    lua_pushcfunction(r->L, call_ready); /* none of these three allocates */
     lua_pushvalue(r->L, r->fn);
-    lua_createtable(r->L, 0, 0);
-    for (size_t i = 0; i < n; i++)
-        if (failures[i]) {
-            lua_pushstring(r->L, failures[i]);
-            lua_rawseti(r->L, -2, (lua_Integer)i + 1);
-        }
-    mb_pcall(r->L, 1, 0);
+    lua_pushlightuserdata(r->L, &a);
+    mb_pcall(r->L, 2, 0);
 }
 
 /* mounts = {{root, target, command, check, readonly, uid_map, gid_map}, ...}
