@@ -11,6 +11,7 @@
 #include "lua/luaerr.h"
 #include "core/plugin.h"
 #include "core/strbuf.h"
+#include "core/unixsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,6 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -89,14 +89,8 @@ static bool conn_open(lua_State *L, int t, struct conn *c, char **peer_ca, mb_er
     c->fd = -1;
     const char *path = mb_lua_field_str(L, t, "unix");
     if (path) {
-        struct sockaddr_un a = {.sun_family = AF_UNIX};
-        if (strlen(path) >= sizeof a.sun_path) {
-            mb_error_set(err, MB_ERR_USAGE, "socket path too long: %s", path);
-            return false;
-        }
-        strcpy(a.sun_path, path);
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        c->fd = mb_unix_connect(path, NULL);
+        if (c->fd < 0) {
             int e = errno;
             mb_error_set(err, MB_ERR_UNREACHABLE, "cannot reach the moonbase daemon at unix:%s: "
                          "%s (is `moonbase daemon` running?)", path, strerror(e));

@@ -14,6 +14,7 @@
  * work done. See docs/api.md for the wire format. */
 #include "daemon/httpd.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 #include "lua/pcall.h"
 #include "core/strbuf.h"
 
@@ -948,16 +949,24 @@ static void reap(void)
  * Runs until SIGTERM/SIGINT. Returns true, or nil, message, code. */
 static int l_serve(lua_State *L)
 {
+    static const char *const keys[] = {"listen", "max_body", "timeout", "ready", NULL};
+    static const char *const listen_keys[] = {"unix", "gid", "mode", "https", "port", "cert",
+                                              "key", "ca", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    mb_lua_check_opts(L, 1, "httpd.serve", keys);
+    lua_getfield(L, 1, "listen");
+    for (lua_Integer i = 1; lua_istable(L, -1) && i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+        lua_rawgeti(L, -1, i);
+        mb_lua_check_opts(L, -1, "httpd.serve: a listen entry", listen_keys);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     if (current)
         return luaL_error(L, "httpd.serve: already serving");
     struct server s = {.L = L};
-    lua_getfield(L, 1, "max_body");
-    s.max_body = (size_t)luaL_optinteger(L, -1, 1 << 20);
-    lua_getfield(L, 1, "timeout");
-    int timeout = (int)luaL_optinteger(L, -1, 10);
-    lua_pop(L, 2);
+    s.max_body = (size_t)mb_lua_opt_int(L, 1, "max_body", 1 << 20);
+    int timeout = (int)mb_lua_opt_int(L, 1, "timeout", 10);
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof ci);

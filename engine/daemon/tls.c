@@ -3,6 +3,7 @@
  * signs, client certificates, SHA-256 fingerprints, passphrase hashes
  * (PBKDF2-HMAC-SHA256, compared in constant time) and random tokens. */
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 
 #include <lauxlib.h>
 #include <openssl/bio.h>
@@ -83,19 +84,18 @@ static bool add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
  * Self-signed without issuer_*. */
 static int l_cert(lua_State *L)
 {
+    static const char *const keys[] = {"key", "cn", "days", "ca", "san", "issuer_cert",
+                                       "issuer_key", "client", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
-    const char *key_pem = mb_lua_field_str(L, 1, "key");
-    const char *cn = mb_lua_field_str(L, 1, "cn");
-    const char *san = mb_lua_field_str(L, 1, "san");
-    const char *icert_pem = mb_lua_field_str(L, 1, "issuer_cert");
-    const char *ikey_pem = mb_lua_field_str(L, 1, "issuer_key");
-    lua_getfield(L, 1, "days");
-    long days = (long)luaL_optinteger(L, -1, 3650);
-    lua_getfield(L, 1, "ca");
-    bool ca = lua_toboolean(L, -1);
-    lua_getfield(L, 1, "client");
-    bool client = lua_toboolean(L, -1);
-    lua_pop(L, 3);
+    mb_lua_check_opts(L, 1, "tls.cert", keys);
+    const char *key_pem = mb_lua_opt_str(L, 1, "key", NULL);
+    const char *cn = mb_lua_opt_str(L, 1, "cn", NULL);
+    const char *san = mb_lua_opt_str(L, 1, "san", NULL);
+    const char *icert_pem = mb_lua_opt_str(L, 1, "issuer_cert", NULL);
+    const char *ikey_pem = mb_lua_opt_str(L, 1, "issuer_key", NULL);
+    long days = (long)mb_lua_opt_int(L, 1, "days", 3650);
+    bool ca = mb_lua_opt_bool(L, 1, "ca", false);
+    bool client = mb_lua_opt_bool(L, 1, "client", false);
     if (key_pem == NULL || cn == NULL)
         return luaL_error(L, "tls.cert: key and cn are required");
     EVP_PKEY *key = read_key(key_pem), *ikey = ikey_pem ? read_key(ikey_pem) : NULL;
