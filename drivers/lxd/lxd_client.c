@@ -4,6 +4,7 @@
  * per connection, so requests reuse it (keep-alive). */
 #include "drivers/lxd/lxd_client.h"
 #include "image/image_curl.h"
+#include "core/clock.h"
 #include "core/strbuf.h"
 
 #include <curl/curl.h>
@@ -29,13 +30,6 @@ struct mb_lxd {
     double timeout;
     char errbuf[CURL_ERROR_SIZE];
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------------ set-up */
 
@@ -350,7 +344,7 @@ static const char *progress_text(json_t *op)
 json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
                     mb_lxd_progress_fn progress, void *ud, mb_error **err)
 {
-    double deadline = now() + timeout;
+    double deadline = mb_clock_now() + timeout;
     char *last = NULL;
     json_t *result = NULL;
     size_t plen = strlen(operation) + 32;
@@ -360,7 +354,7 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
         return NULL;
     }
     for (;;) {
-        double left = deadline - now();
+        double left = deadline - mb_clock_now();
         /* a second per wait, so progress shows while it runs */
         int step = left > 0 ? 1 : 0;
         snprintf(path, plen, "%s/wait?timeout=%d", operation, step);
@@ -391,7 +385,7 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
             last = strdup(text);
             progress(text, ud);
         }
-        if (now() >= deadline) {
+        if (mb_clock_now() >= deadline) {
             mb_error_set(err, MB_ERR_TIMEOUT, "%s: %s did not finish within %.0f s", c->where,
                          what, timeout);
             json_decref(op);
