@@ -17,12 +17,12 @@
  * makes that operation fail (for all instances, or the named one). */
 #include "driver/driver.h"
 #include "core/fs.h"
+#include "core/process.h"
 
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,16 +511,35 @@ static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct 
         mb_error_set(err, MB_ERR_FAILED, "test driver: out of memory");
         return false;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    for (int k = 0; k < 3; k++)
-        if (x->fds[k] != k)
-            posix_spawn_file_actions_adddup2(&fa, x->fds[k], k);
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    /* the shared clean start: nothing of moonbase's (locks, sockets, files
+     * opened without O_CLOEXEC) reaches the guest but its three streams */
+    int px[2];
+    if (pipe2(px, O_CLOEXEC) != 0) {
+        mb_strv_free(argv);
+        mb_error_set_errno(err, errno, "test driver: cannot start the sandbox");
+        return false;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int k = 0; k < 3; k++)
+            if (x->fds[k] != k)
+                dup2(x->fds[k], k);
+        mb_process_child_reset(px[1]);
+        execv(argv[0], argv);
+        int e = errno;
+        (void)!write(px[1], &e, sizeof e);
+        _exit(127);
+    }
+    int rc = pid < 0 ? errno : 0;
+    close(px[1]);
     mb_strv_free(argv);
+    if (pid > 0)
+        rc = mb_process_exec_errno(px[0]);
+    close(px[0]);
     if (rc != 0) {
+        if (pid > 0)
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
         mb_error_set_errno(err, rc, "test driver: cannot start the sandbox");
         return false;
     }
@@ -530,7 +549,7 @@ static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct 
             mb_error_set_errno(err, errno, "test driver: waiting for the sandbox");
             return false;
         }
-    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    *status = mb_process_exit_code(ws);
     return true;
 }
 

@@ -128,6 +128,15 @@ describe("test driver", function()
     h:ok({ "transfer", "box:/etc/hostname", tmp .. "/hostname" })
     assert.equal("box\n", fs.read(tmp .. "/hostname"))
     fs.rmtree(tmp)
+    -- nothing moonbase holds open reaches the guest: a descriptor of the
+    -- caller's (7, a host file, inherited by moonbase) is not there
+    local env = {}
+    for k, v in pairs(h.env) do env[k] = v end
+    local code2, fds = process.run({ "sh", "-c",
+      'exec 7</etc/hostname; exec "$@"', "sh", helpers.bin, "exec", "box", "--", "sh", "-c",
+      "ls /proc/$$/fd; true" }, { env = env })
+    assert.equal(0, code2, fds)
+    assert.same({ "0", "1", "2" }, helpers.lines((fds:gsub("%s+", "\n"))))
   end)
 
   it("refuses forward and ssh-config with the dispatcher's words, no traceback", function()
