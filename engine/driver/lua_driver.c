@@ -14,6 +14,7 @@
 #include "driver/driver.h"
 #include "lua/box.h"
 #include "lua/luaerr.h"
+#include "lua/opts.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -50,23 +51,6 @@ static struct mb_conn *check_conn(lua_State *L)
     struct mb_conn **u = luaL_checkudata(L, 1, CONN_MT);
     luaL_argcheck(L, *u != NULL, 1, "closed driver connection");
     return *u;
-}
-
-/* Raises when the table at idx has a key not in `known` (NULL-terminated). */
-static void check_keys(lua_State *L, int idx, const char *what, const char *const *known)
-{
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        lua_pop(L, 1);
-        bool ok = false;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *k = known; *k && !ok; k++)
-                ok = strcmp(lua_tostring(L, -1), *k) == 0;
-        if (!ok) {
-            lua_pushvalue(L, -1);
-            luaL_error(L, "%s: unknown key %s", what, luaL_tolstring(L, -1, NULL));
-        }
-    }
 }
 
 static lua_Integer field_int(lua_State *L, int t, const char *k)
@@ -121,7 +105,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
     idx = lua_absindex(L, idx);
-    check_keys(L, idx, "instance", inst_keys);
+    mb_lua_check_opts(L, idx, "instance", inst_keys);
     memset(inst, 0, sizeof *inst);
     inst->name = mb_lua_field_str(L, idx, "name");
     inst->dir = mb_lua_field_str(L, idx, "dir");
@@ -132,7 +116,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     inst->disk_size = (uint64_t)field_int(L, idx, "disk_size");
     int t = subtable(L, idx, "image", "instance");
     if (t) {
-        check_keys(L, t, "instance.image", image_keys);
+        mb_lua_check_opts(L, t, "instance.image", image_keys);
         inst->image.path = mb_lua_field_str(L, t, "path");
         inst->image.kernel = mb_lua_field_str(L, t, "kernel");
         inst->image.initrd = mb_lua_field_str(L, t, "initrd");
@@ -141,7 +125,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     lua_pop(L, 1); /* the strings stay referenced by inst.image, which idx holds */
     t = subtable(L, idx, "cloud_init", "instance");
     if (t) {
-        check_keys(L, t, "instance.cloud_init", ci_keys);
+        mb_lua_check_opts(L, t, "instance.cloud_init", ci_keys);
         inst->cloud_init.meta_data = mb_lua_field_str(L, t, "meta_data");
         inst->cloud_init.user_data = mb_lua_field_str(L, t, "user_data");
         inst->cloud_init.network_config = mb_lua_field_str(L, t, "network_config");
@@ -158,7 +142,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
             int e = lua_gettop(L);
             if (!lua_istable(L, e))
                 luaL_error(L, "instance: nics entries must be tables");
-            check_keys(L, e, "instance.nics[]", nic_keys);
+            mb_lua_check_opts(L, e, "instance.nics[]", nic_keys);
             a[k].network = mb_lua_field_str(L, e, "network");
             a[k].mac = mb_lua_field_str(L, e, "mac");
             a[k].ipv4 = mb_lua_field_str(L, e, "ipv4");
@@ -183,7 +167,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
             int e = lua_gettop(L);
             if (!lua_istable(L, e))
                 luaL_error(L, "instance: mounts entries must be tables");
-            check_keys(L, e, "instance.mounts[]", mount_keys);
+            mb_lua_check_opts(L, e, "instance.mounts[]", mount_keys);
             m[k].source = mb_lua_field_str(L, e, "source");
             m[k].tag = mb_lua_field_str(L, e, "tag");
             lua_getfield(L, e, "readonly");
@@ -438,7 +422,7 @@ static const char *const host_keys[] = {"mac", "name", "ipv4", NULL};
 static void check_net(lua_State *L, int idx, struct mb_net_spec *n)
 {
     luaL_checktype(L, idx, LUA_TTABLE);
-    check_keys(L, idx, "network", net_keys);
+    mb_lua_check_opts(L, idx, "network", net_keys);
     memset(n, 0, sizeof *n);
     n->name = mb_lua_field_str(L, idx, "name");
     n->network = mb_lua_field_str(L, idx, "network");
@@ -456,7 +440,7 @@ static void check_net(lua_State *L, int idx, struct mb_net_spec *n)
         int e = lua_gettop(L);
         if (!lua_istable(L, e))
             luaL_error(L, "network: hosts entries must be tables");
-        check_keys(L, e, "network.hosts[]", host_keys);
+        mb_lua_check_opts(L, e, "network.hosts[]", host_keys);
         h[k].mac = mb_lua_field_str(L, e, "mac");
         h[k].name = mb_lua_field_str(L, e, "name");
         h[k].ipv4 = mb_lua_field_str(L, e, "ipv4");
@@ -678,7 +662,7 @@ static int c_exec(lua_State *L)
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     luaL_checktype(L, 3, LUA_TTABLE);
-    check_keys(L, 3, "exec", keys);
+    mb_lua_check_opts(L, 3, "exec", keys);
     struct mb_exec x = {.fds = {0, 1, 2}};
     int t = subtable(L, 3, "argv", "exec");
     if (t)
