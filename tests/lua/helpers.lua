@@ -48,9 +48,14 @@ end
 -- offline. Every home knows it as the remote "local"; local:tiny is its
 -- default image.
 M.IMAGES = { "tiny", "other", "a", "b" }
-local remote_url
+-- The server is shared by every run on the machine and lives for
+-- imagehost.sh's lifetime (30 min): a run longer than that, or one that
+-- found it near its end, would lose it. So it is looked at again once a
+-- minute and, if it is gone, started again on the same port (homes made
+-- earlier keep a working URL).
+local remote_url, checked = nil, 0
 function M.remote()
-  if remote_url then return remote_url end
+  if remote_url and os.time() - checked < 60 then return remote_url end
   local root = "/tmp/moonbase-spec-images"
   if not fs.exists(root .. "/streams/v1/index.json") then
     local work = M.tmpdir("streams")
@@ -76,9 +81,11 @@ function M.remote()
     end
     fs.rmtree(work)
   end
-  local code, out, err = process.run({ M.src .. "/tests/lib/imagehost.sh", "start", root })
+  local port = remote_url and remote_url:match(":(%d+)/$")
+  local code, out, err = process.run({ M.src .. "/tests/lib/imagehost.sh", "start", root,
+    port })
   assert(code == 0, "imagehost.sh: " .. tostring(err))
-  remote_url = out:gsub("%s+$", "") .. "/"
+  remote_url, checked = out:gsub("%s+$", "") .. "/", os.time()
   return remote_url
 end
 
