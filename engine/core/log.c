@@ -2,6 +2,7 @@
  * the level was set); in a file they are "ISO-TIME moonbase[PID] message", so
  * the lines of the CLI, its agents and workers can share one file. */
 #include "core/log.h"
+#include "core/clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@
 
 static int level = -1; /* -1: not read from MOONBASE_LOG yet */
 static FILE *sink;     /* NULL: stderr */
-static struct timespec t0;
+static double t0; /* mb_clock_now() when logging was set up */
 
 /* "2", "debug", "verbose:/tmp/x.log" -> level, and the file after ':' */
 static int parse(const char *spec, const char **path)
@@ -45,7 +46,7 @@ void mb_log_set(int lvl, const char *path)
         if (sink)
             setvbuf(sink, NULL, _IOLBF, 0);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mb_clock_now();
 }
 
 int mb_log_level(void)
@@ -76,10 +77,7 @@ static void put(const char *msg)
                 (int)getpid(), msg);
         return;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double s = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-    fprintf(stderr, "* %.3f %s\n", s, msg);
+    fprintf(stderr, "* %.3f %s\n", mb_clock_now() - t0, msg);
 }
 
 void mb_log(int lvl, const char *fmt, ...)
