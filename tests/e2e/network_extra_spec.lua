@@ -132,7 +132,8 @@ describe("bridged and manual NICs, UDP forwards #e2e", function()
     h:ok({ "forward", "b1", "15000:5000/udp" })
     local list = require("moonbase.engine.json").decode(h:ok({ "forward", "b1", "--list",
       "--format", "json" }))
-    assert.same({ { host = "127.0.0.1:15000", guest = 5000, proto = "udp" } }, list)
+    assert.same({ { address = "127.0.0.1", host_port = 15000, guest_port = 5000,
+      proto = "udp" } }, list)
     local payload = tmp .. "/payload"
     support.must({ "sh", "-c", "head -c 300000 /dev/urandom > " .. payload })
     local function roundtrip(out)
