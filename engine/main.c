@@ -1,12 +1,16 @@
 /* moonbase's entry point: boot Lua, hand the command line to
  * moonbase._core.main, turn its answer into an exit code.
  * `moonbase --lua SCRIPT ARGS...` runs a Lua file with every moonbase module
- * available (the test suite runs busted this way, as `nvim -l` does). */
+ * available (the test suite runs busted this way, as `nvim -l` does).
+ * Started as moonbase-driver-NAME (a link to the binary), it serves its
+ * built-in driver NAME over the external-driver protocol on stdin/stdout
+ * (engine/driver/rpc.h), so a built-in driver is also an external one. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "driver/rpc.h"
 #include "lua/embed.h"
 #include "lua/heap.h"
 #include "lua/pcall.h"
@@ -21,8 +25,24 @@ static void set_arg(lua_State *L, int argc, char **argv, int script)
     lua_setglobal(L, "arg");
 }
 
+static int serve_driver(const char *name)
+{
+    mb_error *err = NULL;
+    const struct mb_driver *d = mb_driver_find(name, &err);
+    if (d == NULL) {
+        fprintf(stderr, "moonbase-driver-%s: %s\n", name, err->message);
+        mb_error_free(err);
+        return 1;
+    }
+    return mb_rpc_serve(d, 0, 1);
+}
+
 int main(int argc, char **argv)
 {
+    const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    base = base ? base + 1 : argc > 0 ? argv[0] : "";
+    if (strncmp(base, "moonbase-driver-", 16) == 0)
+        return serve_driver(base + 16);
     lua_State *L = luaL_newstate();
     if (L == NULL) {
         fputs("moonbase: out of memory\n", stderr);

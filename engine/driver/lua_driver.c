@@ -1,8 +1,15 @@
 /* moonbase.engine.driver: the driver table seen from Lua.
- *   driver.list()              -> {name, ...} in registry order
- *   driver.info(name)          -> {name, scope, capabilities, settings, markers, disk_file}
- *                                 | nil, message, code
- *   driver.open(name, config)  -> connection | nil, message, code
+ *   driver.list()              -> {name, ...}: the registry's order, then the drivers
+ *                                 outside the binary (external, Lua) found
+ *   driver.found()             -> {{name, kind = "external"|"lua", path, refused,
+ *                                 replaces}, ...}: every driver outside the binary
+ *   driver.info(name [, opts]) -> {name, scope, capabilities, settings, markers, disk_file,
+ *                                 origin, path} | nil, message, code
+ *   driver.open(name, config [, opts]) -> connection | nil, message, code
+ *   driver.set_lua_dir(dir)    where Lua drivers of the data dir are (NAME.lua)
+ * opts = {builtin = true}: the built-in driver of that name even when
+ * MOONBASE_DRIVERS_REPLACE lets one outside the binary replace it (how a
+ * Lua build of a built-in driver reaches the built-in).
  * A connection's methods are the dispatcher's operations. An instance is a
  * plain table: name, dir, host, image = {path, kernel, initrd, cmdline},
  * cpus, memory, disk_size, cloud_init = {meta_data, user_data,
@@ -12,11 +19,13 @@
  * raises, as does an unknown instance key. Failures of the driver return
  * nil, message, code. */
 #include "driver/driver.h"
+#include "driver/lua_rpc_driver.h"
 #include "lua/box.h"
 #include "lua/luaerr.h"
 #include "lua/opts.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +59,7 @@ static struct mb_conn *check_conn(lua_State *L)
 {
     struct mb_conn **u = luaL_checkudata(L, 1, CONN_MT);
     luaL_argcheck(L, *u != NULL, 1, "closed driver connection");
+    mb_lua_rpc_caller(L); /* a Lua driver runs in the caller's coroutine */
     return *u;
 }
 
@@ -311,6 +321,13 @@ static void push_info(lua_State *L, const struct mb_driver *d)
     if (d->disk_file) {
         lua_pushstring(L, d->disk_file);
         lua_setfield(L, -2, "disk_file");
+    }
+    const struct mb_rpc_driver *r = mb_rpc_is(d) ? (const struct mb_rpc_driver *)d : NULL;
+    lua_pushstring(L, r == NULL ? "built-in" : r->kind == MB_RPC_LUA ? "lua" : "external");
+    lua_setfield(L, -2, "origin");
+    if (r) {
+        lua_pushstring(L, r->origin);
+        lua_setfield(L, -2, "path");
     }
 }
 
@@ -842,11 +859,44 @@ static const luaL_Reg methods[] = {
 
 /* ---------------------------------------------------------------- the module */
 
+/* ---------------------------------------------------------------- finding drivers */
+
+static char lua_dir[4096];
+
+static bool registered(const char *name)
+{
+    for (const struct mb_driver_entry *e = mb_driver_registry; e->name; e++)
+        if (strcmp(e->name, name) == 0)
+            return true;
+    return false;
+}
+
+static bool opt_builtin(lua_State *L, int idx)
+{
+    static const char *const keys[] = {"builtin", NULL};
+    mb_lua_check_opts(L, idx, "driver options", keys);
+    return mb_lua_opt_bool(L, idx, "builtin", false);
+}
+
+/* A driver by name: a built-in (unless MOONBASE_DRIVERS_REPLACE names it and
+ * one outside the binary has its name), else an external or Lua driver. */
+static const struct mb_driver *resolve(lua_State *L, const char *name, bool builtin,
+                                       mb_error **err)
+{
+    struct mb_rpc_found f;
+    bool in_registry = registered(name);
+    if (builtin || (in_registry && !mb_rpc_may_replace(name))
+        || !mb_rpc_find(name, lua_dir[0] ? lua_dir : NULL, &f))
+        return mb_driver_find(name, err);
+    return f.kind == MB_RPC_LUA ? mb_lua_rpc_driver(L, &f, err) : mb_rpc_external(&f, err);
+}
+
 /* open(name [, config]) -> connection | nil, message, code; config is
  * {name = value} (values as text, booleans taken as true/false). */
 static int l_open(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
+    bool builtin = opt_builtin(L, 3);
     const char **config = NULL;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
@@ -874,7 +924,7 @@ static int l_open(lua_State *L)
         config[k] = NULL;
     }
     mb_error *err = NULL;
-    const struct mb_driver *d = mb_driver_find(name, &err);
+    const struct mb_driver *d = resolve(L, name, builtin, &err);
     struct mb_conn **u = lua_newuserdatauv(L, sizeof *u, 0);
     *u = NULL;
     luaL_setmetatable(L, CONN_MT);
@@ -888,22 +938,66 @@ static int l_open(lua_State *L)
 /* info(name) -> {name, scope, capabilities, settings, markers, disk_file} | nil, msg, code */
 static int l_info(lua_State *L)
 {
+    const char *name = luaL_checkstring(L, 1);
+    bool builtin = opt_builtin(L, 2);
     mb_error *err = NULL;
-    const struct mb_driver *d = mb_driver_find(luaL_checkstring(L, 1), &err);
+    const struct mb_driver *d = resolve(L, name, builtin, &err);
     if (d == NULL)
         return mb_lua_push_error(L, err);
     push_info(L, d);
     return 1;
 }
 
+#define MAX_FOUND 64
+
+/* found() -> {{name, kind, path, refused, replaces}, ...} */
+static int l_found(lua_State *L)
+{
+    struct mb_rpc_found *f = lua_newuserdatauv(L, sizeof *f * MAX_FOUND, 0);
+    size_t n = mb_rpc_discover(lua_dir[0] ? lua_dir : NULL, f, MAX_FOUND);
+    lua_createtable(L, (int)n, 0);
+    for (size_t k = 0; k < n; k++) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, f[k].name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, f[k].kind == MB_RPC_LUA ? "lua" : "external");
+        lua_setfield(L, -2, "kind");
+        lua_pushstring(L, f[k].path);
+        lua_setfield(L, -2, "path");
+        if (f[k].refused[0]) {
+            lua_pushstring(L, f[k].refused);
+            lua_setfield(L, -2, "refused");
+        }
+        if (registered(f[k].name)) {
+            lua_pushboolean(L, mb_rpc_may_replace(f[k].name));
+            lua_setfield(L, -2, "replaces");
+        }
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
+    return 1;
+}
+
+static int l_set_lua_dir(lua_State *L)
+{
+    snprintf(lua_dir, sizeof lua_dir, "%s", luaL_checkstring(L, 1));
+    return 0;
+}
+
 static int l_list(lua_State *L)
 {
+    struct mb_rpc_found *f = lua_newuserdatauv(L, sizeof *f * MAX_FOUND, 0);
+    size_t nf = mb_rpc_discover(lua_dir[0] ? lua_dir : NULL, f, MAX_FOUND);
     lua_newtable(L);
     int n = 0;
     for (const struct mb_driver_entry *e = mb_driver_registry; e->name; e++) {
         lua_pushstring(L, e->name);
         lua_rawseti(L, -2, ++n);
     }
+    for (size_t k = 0; k < nf; k++)
+        if (!registered(f[k].name)) {
+            lua_pushstring(L, f[k].name);
+            lua_rawseti(L, -2, ++n);
+        }
     return 1;
 }
 
@@ -911,6 +1005,8 @@ static const luaL_Reg funcs[] = {
     {"open", l_open},
     {"info", l_info},
     {"list", l_list},
+    {"found", l_found},
+    {"set_lua_dir", l_set_lua_dir},
     {NULL, NULL},
 };
 

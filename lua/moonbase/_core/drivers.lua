@@ -7,8 +7,12 @@
 -- host a new instance goes to. Nothing here, or above, compares names.
 -- layer: records
 local settings = require("moonbase._core.settings")
+local paths = require("moonbase._core.paths")
 local engine = require("moonbase.engine.driver")
 local errors = require("moonbase.errors")
+
+-- Lua drivers in the data dir (docs/writing-drivers.md): drivers/NAME.lua
+engine.set_lua_dir(paths.data .. "/drivers")
 
 local M = {}
 
