@@ -1,0 +1,67 @@
+-- The drivers this machine has: built into moonbase, external executables
+-- (moonbase-driver-NAME on MOONBASE_DRIVERS_PATH or in <prefix>/libexec/moonbase)
+-- and Lua drivers (NAME.lua there or in the data dir's drivers/), each with
+-- where it was found, its scope and capabilities, whether it is the one
+-- local.driver selects, and, when asked, whether its probe passes here.
+-- layer: facade
+local core = require("moonbase._core.drivers")
+local settings = require("moonbase.settings")
+local engine = require("moonbase.engine.driver")
+
+local M = {}
+
+local function caps(i)
+  local t = {}
+  for _, c in ipairs(i.capabilities or {}) do t[#t + 1] = c end
+  return t
+end
+
+---Every driver: {name, selected, origin, scope, capabilities, path, status}.
+---origin is "built-in", "external" or "lua"; status is "ok", or says why the
+---driver cannot be used ("refused: ...", "ignored: ...", "unavailable: ...",
+---with probe = true also "declined: ..." for one whose probe fails here).
+---@param opts {probe: boolean?}?
+---@return table[]
+function M.list(opts)
+  opts = opts or {}
+  local selected = settings.get("local.driver")
+  local outside = {}
+  for _, f in ipairs(engine.found()) do outside[f.name] = f end
+  local rows = {}
+  local function row(name, f)
+    local r = { name = name, selected = name == selected, origin = "built-in",
+      capabilities = {}, status = "ok" }
+    if f then r.origin, r.path = f.kind, f.path end
+    if f and f.refused then
+      r.status = "refused: " .. f.refused
+      return r
+    end
+    local i, msg = core.info(name)
+    if not i then
+      r.status = "unavailable: " .. tostring(msg)
+      return r
+    end
+    r.scope, r.capabilities = i.scope, caps(i)
+    if opts.probe then
+      local conn, err = core.open(name)
+      local ok, reason = false, err
+      if conn then ok, reason = conn:probe() end
+      if not ok then r.status = "declined: " .. tostring(reason) end
+    end
+    return r
+  end
+  for _, name in ipairs(engine.list()) do
+    local f = outside[name]
+    if f and f.replaces == false then
+      rows[#rows + 1] = row(name)
+      rows[#rows + 1] = { name = name, selected = false, origin = f.kind, path = f.path,
+        capabilities = {}, status = "ignored: the built-in " .. name .. " driver has this " ..
+          "name (MOONBASE_DRIVERS_REPLACE=" .. name .. " uses this one instead)" }
+    else
+      rows[#rows + 1] = row(name, f)
+    end
+  end
+  return rows
+end
+
+return M

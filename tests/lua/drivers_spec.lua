@@ -1,0 +1,207 @@
+-- External and Lua drivers (docs/writing-drivers.md, "Drivers outside
+-- moonbase"): discovery and its safety rules, `moonbase drivers` in every
+-- format (golden files in tests/golden/cli/drivers.*; MB_UPDATE_GOLDEN=1
+-- rewrites them), and the protocol attacked: a driver that crashes
+-- mid-create, answers garbage, a wrong id, a line over 16 MiB, hangs, exits
+-- early, lies about its protocol or writes to stderr. Each failure is one
+-- line naming the driver and what went wrong, and nothing is recorded.
+-- tests/drivers/fake/moonbase-driver-fake is the misbehaving driver.
+local helpers = require("helpers")
+local fs = require("moonbase.engine.fs")
+local process = require("moonbase.engine.process")
+local json = require("cjson")
+
+local FAKE = helpers.src .. "/tests/drivers/fake/moonbase-driver-fake"
+
+-- a directory only we can write to, with the fake driver in it
+local function driver_dir(files)
+  local d = helpers.tmpdir("drivers")
+  assert(process.run({ "chmod", "755", d }) == 0)
+  for name, src in pairs(files or { ["moonbase-driver-fake"] = FAKE }) do
+    if src:find("\n") then assert(fs.write(d .. "/" .. name, src))
+    else assert(process.run({ "cp", src, d .. "/" .. name }) == 0) end
+    assert(process.run({ "chmod", "755", d .. "/" .. name }) == 0)
+  end
+  return d
+end
+
+local function one_line(err)
+  assert.truthy(err and err ~= "", "an error message")
+  assert.equal(1, #helpers.lines(err), err)
+  assert.falsy(err:find("traceback"), err)
+end
+
+describe("external drivers", function()
+  local h, dir
+  before_each(function()
+    dir = driver_dir()
+    h = helpers.home({ driver = "fake", env = { MOONBASE_DRIVERS_PATH = dir } })
+  end)
+  after_each(function()
+    h:cleanup()
+    fs.rmtree(dir)
+  end)
+
+  it("launches, lists, stops and deletes through moonbase-driver-fake", function()
+    h:ok({ "launch", "--name", "a" })
+    assert.truthy(h:ok({ "list" }):find("a%s+running"))
+    h:ok({ "stop", "a" })
+    assert.truthy(h:ok({ "list" }):find("a%s+stopped"))
+    h:ok({ "delete", "--purge", "a" })
+    assert.truthy(h:ok({ "list" }):find("No instances"))
+  end)
+
+  local attacks = {
+    { "create:crash", "exited with status 3 during create %(it said: fake: create fell over%)" },
+    { "create:garbage", "answered something that is not JSON%-RPC 2.0 during create" },
+    { "create:wrongid", "answered something else than the reply to its request during create" },
+    { "create:unknown", "unsupported: create is not supported by the fake driver" },
+    { "create:hang", "was silent too long %(killed; try: MOONBASE_DRIVER_TIMEOUT=SECONDS%) " ..
+      "during create" },
+    { "probe:huge", "wrote a line longer than 16 MiB during probe" },
+    { "initialize:exit", "exited with status 0 during initialize" },
+  }
+  for _, a in ipairs(attacks) do
+    it(a[1] .. ": one line, exit 2, nothing recorded", function()
+      local code, _, err = h:run({ "launch", "--name", "a" },
+        { env = { FAKE_MODE = a[1], MOONBASE_DRIVER_TIMEOUT = "1" } })
+      assert.equal(2, code, err)
+      one_line(err)
+      assert.truthy(err:find('driver "fake"', 1, true) or err:find("fake driver", 1, true), err)
+      assert.truthy(err:find(a[2]), err)
+      assert.truthy(h:ok({ "list" }):find("No instances"))
+      assert.same({}, helpers.tree(h.dir .. "/data/instances/fake"))
+    end)
+  end
+
+  it("refuses a driver that speaks another protocol version", function()
+    local code, _, err = h:run({ "launch", "--name", "a" }, { env = { FAKE_PROTOCOL = "2" } })
+    assert.equal(2, code)
+    one_line(err)
+    assert.truthy(err:find("speaks protocol 2; this moonbase speaks 1", 1, true), err)
+    assert.truthy(h:ok({ "list" }):find("No instances"))
+  end)
+
+  it("keeps what a driver writes to stderr off the user's terminal", function()
+    local code, out, err = h:run({ "launch", "--name", "a" }, { env = { FAKE_MODE = "probe:noise" } })
+    assert.equal(0, code, err)
+    assert.falsy((out .. err):find("xxxx"))
+  end)
+
+  it("leaves no driver process behind, even one killed for hanging", function()
+    h:run({ "launch", "--name", "a" }, { env = { FAKE_MODE = "create:hang",
+      MOONBASE_DRIVER_TIMEOUT = "1" } })
+    local _, ps = process.run({ "pgrep", "-f", dir })
+    assert.equal("", ps)
+  end)
+end)
+
+describe("finding drivers", function()
+  local h, dirs = nil, {}
+  after_each(function()
+    if h then h:cleanup() end
+    for _, d in ipairs(dirs) do process.run({ "chmod", "-R", "u+rwx", d }); fs.rmtree(d) end
+    dirs = {}
+  end)
+  local function with_path(...)
+    local path = table.concat({ ... }, ":")
+    h = helpers.home({ driver = false, env = { MOONBASE_DRIVERS_PATH = path } })
+    return h
+  end
+  local function listed(name)
+    local out = {}
+    for _, r in ipairs(json.decode(h:ok({ "drivers", "--format", "json" }))) do
+      if r.name == name then out[#out + 1] = r end
+    end
+    return out
+  end
+
+  it("takes the first of a name on MOONBASE_DRIVERS_PATH", function()
+    local a, b = driver_dir(), driver_dir()
+    dirs = { a, b }
+    with_path(a, b)
+    local rows = listed("fake")
+    assert.equal(1, #rows)
+    assert.equal(a .. "/moonbase-driver-fake", rows[1].path)
+    assert.equal("external", rows[1].origin)
+    assert.equal("fake", rows[1].scope)
+  end)
+
+  it("never lets a driver shadow a built-in silently", function()
+    local d = driver_dir({ ["moonbase-driver-test"] = FAKE })
+    dirs = { d }
+    with_path(d)
+    local rows = listed("test")
+    assert.equal(2, #rows)
+    assert.equal("built-in", rows[1].origin)
+    assert.equal("ok", rows[1].status)
+    assert.truthy(rows[2].status:find("^ignored: the built%-in test driver has this name"))
+    -- and the built-in one runs instances
+    h:ok({ "set", "local.driver=test" })
+    h:use_images()
+    h:ok({ "launch", "--name", "a" })
+  end)
+
+  it("refuses unsafe files with the reason", function()
+    local ww, gw, nx = driver_dir(), driver_dir(), driver_dir()
+    dirs = { ww, gw, nx }
+    assert(process.run({ "chmod", "777", ww }) == 0)
+    assert(process.run({ "chmod", "775", gw .. "/moonbase-driver-fake" }) == 0)
+    assert(process.run({ "chmod", "644", nx .. "/moonbase-driver-fake" }) == 0)
+    local cases = { { ww, "in a world%-writable directory" },
+      { gw, "writable by other users %(try: chmod go%-w " },
+      { nx, "not executable %(try: chmod %+x " } }
+    for _, c in ipairs(cases) do
+      with_path(c[1])
+      local rows = listed("fake")
+      assert.truthy(rows[1].status:find("^refused: " .. c[2]), rows[1].status)
+      h:ok({ "set", "local.driver=fake" })
+      local code, _, err = h:run({ "launch", "--name", "a" })
+      assert.equal(1, code, err)
+      one_line(err)
+      assert.truthy(err:find("refused: " .. c[2]), err)
+      h:cleanup()
+      h = nil
+    end
+  end)
+
+  it("reports a broken Lua driver in one line, and one that raises", function()
+    local d = driver_dir({
+      ["broken.lua"] = "return {\n",
+      ["raises.lua"] = "return { name = 'raises', scope = 'raises',\n" ..
+        "  probe = function() return { ok = true, reason = '' } end,\n" ..
+        "  net_backend = function() return 'simulated' end,\n" ..
+        "  state = function() return 'absent' end,\n" ..
+        "  create = function(p) error('no room for ' .. p.instance.name) end }\n",
+    })
+    dirs = { d }
+    with_path(d)
+    local rows = listed("broken")
+    assert.truthy(rows[1].status:find('^unavailable: Lua driver "broken" %(.-%) does not load: '),
+      rows[1].status)
+    assert.equal("lua", listed("raises")[1].origin)
+    h:ok({ "set", "local.driver=raises" })
+    h:use_images()
+    local code, _, err = h:run({ "launch", "--name", "a" })
+    assert.equal(2, code, err)
+    one_line(err)
+    assert.truthy(err:find('Lua driver "raises": create: .*no room for a'), err)
+    assert.truthy(h:ok({ "list" }):find("No instances"))
+  end)
+
+  it("lists every driver in every format", function()
+    local d = driver_dir({ ["moonbase-driver-fake"] = FAKE,
+      ["moonbase-driver-test"] = FAKE,
+      ["hello.lua"] = "return { name = 'hello', scope = 'hello',\n" ..
+        "  exec = function() return { status = 0 } end }\n" })
+    dirs = { d }
+    with_path(d)
+    h:ok({ "set", "local.driver=fake" })
+    for _, f in ipairs({ "table", "json", "yaml", "csv" }) do
+      local out = h:ok({ "drivers", "--format", f }):gsub(d:gsub("%p", "%%%0"), "DRIVERS")
+      local file = helpers.src .. "/tests/golden/cli/drivers." .. f
+      if os.getenv("MB_UPDATE_GOLDEN") then assert(fs.write(file, out)) end
+      assert.equal(fs.read(file), out)
+    end
+  end)
+end)
