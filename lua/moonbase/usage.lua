@@ -59,6 +59,13 @@ M.environment = {
   { "SOURCE_DATE_EPOCH", "the time written into cloud-init seed ISOs (for reproducible " ..
     "seeds); default now" },
   { "PATH", "where moonbase-NAME commands, qemu-system-x86_64 and qemu-img are found" },
+  { "MOONBASE_DRIVERS_PATH", "directories (colon-separated) searched first for external " ..
+    "drivers (moonbase-driver-NAME) and Lua drivers (NAME.lua); then " ..
+    "<prefix>/libexec/moonbase and the data directory's drivers/ (docs/writing-drivers.md)" },
+  { "MOONBASE_DRIVER_TIMEOUT", "seconds an external driver may stay silent before it is " ..
+    "killed (default 60)" },
+  { "MOONBASE_DRIVERS_REPLACE", "built-in drivers (comma-separated names) that an external " ..
+    "or Lua driver of the same name replaces; without it such a driver is ignored" },
   { "MOONBASE", "set by moonbase for moonbase-NAME commands it runs: the moonbase binary" },
   { "MOONBASE_INSTANCE", "set by moonbase for commands run in an instance by exec and by " ..
     "recipe steps: the instance's name" },
