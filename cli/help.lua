@@ -95,6 +95,13 @@ return {
     end
     table.sort(al, function(a, b) return a[1] < b[1] end)
     section(out, "Aliases", al)
+    local drv = {}
+    for _, f in ipairs(require("moonbase.drivers").found()) do
+      local note = f.refused and ("  (refused: " .. f.refused .. ")")
+        or f.replaces == false and "  (ignored: a built-in driver has this name)" or ""
+      drv[#drv + 1] = { f.name, f.path .. note }
+    end
+    section(out, "Drivers outside moonbase (moonbase drivers)", drv)
     section(out, "Global options", (function()
       local r = {}
       for _, x in ipairs(require("moonbase.args").rows(usage.global_options)) do

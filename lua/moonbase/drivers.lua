@@ -16,6 +16,12 @@ local function caps(i)
   return t
 end
 
+---The drivers outside the binary found here, in search order:
+---{name, kind = "external"|"lua", path, refused = why or nil, replaces = bool or nil
+---(set for a built-in's name: whether MOONBASE_DRIVERS_REPLACE lets it replace it)}.
+---@return table[]
+function M.found() return engine.found() end
+
 ---Every driver: {name, selected, origin, scope, capabilities, path, status}.
 ---origin is "built-in", "external" or "lua"; status is "ok", or says why the
 ---driver cannot be used ("refused: ...", "ignored: ...", "unavailable: ...",

@@ -197,6 +197,14 @@ describe("finding drivers", function()
     dirs = { d }
     with_path(d)
     h:ok({ "set", "local.driver=fake" })
+    -- help and version name the ones outside moonbase too
+    local help = h:ok({ "help" })
+    assert.truthy(help:find("Drivers outside moonbase", 1, true))
+    assert.truthy(help:find("fake%s+" .. d:gsub("%p", "%%%0") .. "/moonbase%-driver%-fake\n"))
+    assert.truthy(help:find("test%s+%S+  %(ignored: a built%-in driver has this name%)"))
+    local v = json.decode(h:ok({ "version", "--format", "json" }))
+    assert.equal(d .. "/hello.lua", v["driver:hello"])
+    assert.is_nil(v["driver:test"])
     for _, f in ipairs({ "table", "json", "yaml", "csv" }) do
       local out = h:ok({ "drivers", "--format", f }):gsub(d:gsub("%p", "%%%0"), "DRIVERS")
       local file = helpers.src .. "/tests/golden/cli/drivers." .. f
