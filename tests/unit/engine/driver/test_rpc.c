@@ -1,0 +1,166 @@
+/* Unit tests for the external-driver protocol's C sides: an instance through
+ * JSON and back (rpc_json.c), and a driver table served over a socket
+ * (rpc_serve.c): initialize lists exactly the filled slots, a missing slot
+ * is the dispatcher's "unsupported", an unknown method is -32601, a line
+ * that is not JSON is -32600, and the server ends when its input does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "driver/rpc.h"
+
+static void instance_round_trip(void **state)
+{
+    struct mb_nic nics[] = {{"moonbase0", "52:54:00:00:00:01", "10.0.0.5", MB_NIC_TAP,
+                             "mbtap3", 0}};
+    struct mb_mount_spec mounts[] = {{"/srv", "srv", true}};
+    struct mb_instance in = {.name = "web", .dir = "/tmp/x/web", .cpus = 2,
+                             .memory = 1u << 30, .disk_size = 5ull << 30,
+                             .image = {.path = "/img/disk.qcow2"},
+                             .cloud_init = {.user_data = "#cloud-config\n"},
+                             .nics = nics, .n_nics = 1, .mounts = mounts, .n_mounts = 1};
+    json_t *j = mb_rpc_instance_json(&in);
+    struct mb_instance out;
+    struct mb_nic *n = NULL;
+    struct mb_mount_spec *m = NULL;
+    assert_true(mb_rpc_instance_from(j, &out, &n, &m, NULL));
+    assert_string_equal(out.name, "web");
+    assert_string_equal(out.dir, "/tmp/x/web");
+    assert_int_equal(out.cpus, 2);
+    assert_true(out.memory == 1u << 30 && out.disk_size == 5ull << 30);
+    assert_string_equal(out.image.path, "/img/disk.qcow2");
+    assert_null(out.image.kernel);
+    assert_string_equal(out.cloud_init.user_data, "#cloud-config\n");
+    assert_int_equal(out.n_nics, 1);
+    assert_int_equal(out.nics[0].attach, MB_NIC_TAP);
+    assert_string_equal(out.nics[0].device, "mbtap3");
+    assert_string_equal(out.nics[0].ipv4, "10.0.0.5");
+    assert_int_equal(out.n_mounts, 1);
+    assert_true(out.mounts[0].readonly);
+    assert_string_equal(out.mounts[0].tag, "srv");
+    free(n);
+    free(m);
+    json_decref(j);
+
+    mb_error *err = NULL;
+    json_t *bad = json_pack("{s:s}", "name", "web"); /* no dir */
+    assert_false(mb_rpc_instance_from(bad, &out, &n, &m, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    free(n);
+    free(m);
+    json_decref(bad);
+}
+
+static bool fake_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                       mb_error **err)
+{
+    mb_error_set(err, MB_ERR_STATE, "start: \"%s\" is running", i->name);
+    return false;
+}
+
+static enum mb_state fake_state(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
+                                mb_error **err)
+{
+    return MB_STATE_STOPPED;
+}
+
+static const struct mb_driver fake = {
+    .name = "fake",
+    .scope = "fakes",
+    .start = fake_start,
+    .state = fake_state,
+};
+
+/* Sends the lines to a server of the fake table and returns its replies. */
+static char *serve(const char *lines)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[0], lines, strlen(lines)), (ssize_t)strlen(lines));
+    shutdown(sv[0], SHUT_WR);
+    assert_int_equal(mb_rpc_serve(&fake, sv[1], sv[1]), 0);
+    close(sv[1]);
+    static char buf[8192];
+    ssize_t n = read(sv[0], buf, sizeof buf - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    close(sv[0]);
+    return buf;
+}
+
+static json_t *line(const char *replies, int k)
+{
+    const char *p = replies;
+    for (int i = 0; i < k; i++)
+        p = strchr(p, '\n') + 1;
+    json_error_t je;
+    return json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, &je);
+}
+
+#define INST "{\"instance\":{\"name\":\"a\",\"dir\":\"/nonexistent/a\",\"cpus\":1,\"memory\":1}}"
+
+static void serves_a_table(void **state)
+{
+    char *r = serve(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocol\":1}}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"state\",\"params\":" INST "}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"start\",\"params\":" INST "}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"suspend\",\"params\":" INST "}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"teleport\",\"params\":" INST "}\n"
+        "not json\n");
+    json_t *init = line(r, 0);
+    json_t *res = json_object_get(init, "result");
+    assert_int_equal(json_integer_value(json_object_get(res, "protocol")), MB_RPC_PROTOCOL);
+    assert_string_equal(json_string_value(json_object_get(res, "scope")), "fakes");
+    char *methods = json_dumps(json_object_get(res, "methods"), JSON_COMPACT);
+    assert_string_equal(methods, "[\"open\",\"start\",\"state\"]");
+    free(methods);
+    json_decref(init);
+
+    json_t *st = line(r, 1);
+    assert_string_equal(json_string_value(json_object_get(st, "result")), "stopped");
+    json_decref(st);
+
+    json_t *e = line(r, 2); /* the driver's error, with moonbase's code */
+    json_t *err = json_object_get(e, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "message")),
+                        "start: \"a\" is running");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(err, "data"), "code")),
+                        "state");
+    json_decref(e);
+
+    e = line(r, 3); /* a NULL slot: the dispatcher's words */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"),
+                                                          "message")),
+                        "unsupported: suspend is not supported by the fake driver");
+    json_decref(e);
+
+    e = line(r, 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "error"), "code")),
+                     -32601);
+    json_decref(e);
+
+    e = line(r, 5);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "error"), "code")),
+                     -32600);
+    assert_true(json_is_null(json_object_get(e, "id")));
+    json_decref(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(instance_round_trip),
+        cmocka_unit_test(serves_a_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
