@@ -56,6 +56,7 @@ json_t *mb_rpc_instance_json(const struct mb_instance *i)
         set_str(e, "source", i->mounts[k].source);
         set_str(e, "tag", i->mounts[k].tag);
         json_object_set_new(e, "readonly", json_boolean(i->mounts[k].readonly));
+        json_object_set_new(e, "mapped", json_boolean(i->mounts[k].mapped));
         json_array_append_new(mounts, e);
     }
     json_object_set_new(o, "mounts", mounts);
@@ -120,6 +121,7 @@ bool mb_rpc_instance_from(json_t *j, struct mb_instance *i, struct mb_nic **nics
         (*mounts)[k].source = get_str(e, "source");
         (*mounts)[k].tag = get_str(e, "tag");
         (*mounts)[k].readonly = json_is_true(json_object_get(e, "readonly"));
+        (*mounts)[k].mapped = json_is_true(json_object_get(e, "mapped"));
     }
     i->nics = *nics;
     i->n_nics = n;

@@ -21,7 +21,7 @@ static void instance_round_trip(void **state)
 {
     struct mb_nic nics[] = {{"moonbase0", "52:54:00:00:00:01", "10.0.0.5", MB_NIC_TAP,
                              "mbtap3", 0}};
-    struct mb_mount_spec mounts[] = {{"/srv", "srv", true}};
+    struct mb_mount_spec mounts[] = {{"/srv", "srv", true, true}};
     struct mb_instance in = {.name = "web", .dir = "/tmp/x/web", .cpus = 2,
                              .memory = 1u << 30, .disk_size = 5ull << 30,
                              .image = {.path = "/img/disk.qcow2"},
@@ -44,7 +44,7 @@ static void instance_round_trip(void **state)
     assert_string_equal(out.nics[0].device, "mbtap3");
     assert_string_equal(out.nics[0].ipv4, "10.0.0.5");
     assert_int_equal(out.n_mounts, 1);
-    assert_true(out.mounts[0].readonly);
+    assert_true(out.mounts[0].readonly && out.mounts[0].mapped);
     assert_string_equal(out.mounts[0].tag, "srv");
     free(n);
     free(m);
