@@ -234,17 +234,19 @@ static struct mb_net_info *r_network_list(struct mb_conn *c, const char *host, s
     return v;
 }
 
-static bool r_create(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                     mb_error **err)
-{
-    return done(c, "create", flag_params(i, flags), err);
-}
-
-static bool r_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                    mb_error **err)
-{
-    return done(c, "start", flag_params(i, flags), err);
-}
+/* create, start, suspend, resume, destroy: the instance and the flags, done or not */
+#define INST_OP(m)                                                                       \
+    static bool r_##m(struct mb_conn *c, const struct mb_instance *i, unsigned flags,    \
+                      mb_error **err)                                                    \
+    {                                                                                    \
+        return done(c, #m, flag_params(i, flags), err);                                  \
+    }
+INST_OP(create)
+INST_OP(start)
+INST_OP(suspend)
+INST_OP(resume)
+INST_OP(destroy)
+#undef INST_OP
 
 static bool r_shutdown(struct mb_conn *c, const struct mb_instance *i, double timeout,
                        unsigned flags, mb_error **err)
@@ -254,24 +256,6 @@ static bool r_shutdown(struct mb_conn *c, const struct mb_instance *i, double ti
     json_t *res = call_fds(c, "shutdown", p, NULL, mb_rpc_timeout() + timeout, err);
     json_decref(res);
     return res != NULL;
-}
-
-static bool r_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                      mb_error **err)
-{
-    return done(c, "suspend", flag_params(i, flags), err);
-}
-
-static bool r_resume(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                     mb_error **err)
-{
-    return done(c, "resume", flag_params(i, flags), err);
-}
-
-static bool r_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                      mb_error **err)
-{
-    return done(c, "destroy", flag_params(i, flags), err);
 }
 
 static enum mb_state r_state(struct mb_conn *c, const struct mb_instance *i, unsigned flags,

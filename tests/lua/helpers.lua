@@ -182,6 +182,21 @@ function M.home(o)
   return h
 end
 
+---A directory only we can write to (drivers in a group- or world-writable
+---one are refused), with files: name -> a source path to copy, or the text.
+---@param files table<string, string>
+---@return string
+function M.driver_dir(files)
+  local d = M.tmpdir("drivers")
+  assert(process.run({ "chmod", "755", d }) == 0)
+  for name, src in pairs(files) do
+    if src:find("\n") then assert(fs.write(d .. "/" .. name, src))
+    else assert(process.run({ "cp", src, d .. "/" .. name }) == 0) end
+    assert(process.run({ "chmod", "755", d .. "/" .. name }) == 0)
+  end
+  return d
+end
+
 ---Lists the entries of a directory tree (relative paths), sorted.
 function M.tree(dir)
   local out = {}

@@ -2,10 +2,9 @@
 -- contrib/drivers/moonbase-driver-sandbox (an external driver in shell, a
 -- bubblewrap sandbox per instance) and contrib/drivers/unshare.lua (a Lua
 -- driver wrapping unshare(1)). Each launches, runs commands in its guest
--- (not on this host), stops and deletes an instance.
+-- (not on this host), stops and deletes an instance (ctest lua/drivers).
 local helpers = require("helpers")
 local fs = require("moonbase.engine.fs")
-local process = require("moonbase.engine.process")
 
 local examples = {
   { "sandbox", "moonbase-driver-sandbox" },
@@ -17,9 +16,7 @@ for _, ex in ipairs(examples) do
   describe("the example driver " .. file, function()
     local h, dir
     setup(function()
-      dir = helpers.tmpdir("examples")
-      assert(process.run({ "chmod", "755", dir }) == 0)
-      assert(process.run({ "cp", helpers.src .. "/contrib/drivers/" .. file, dir }) == 0)
+      dir = helpers.driver_dir({ [file] = helpers.src .. "/contrib/drivers/" .. file })
       h = helpers.home({ driver = name, env = { MOONBASE_DRIVERS_PATH = dir } })
     end)
     teardown(function()
