@@ -49,9 +49,7 @@ function M.list(opts)
     end
     r.scope, r.capabilities = i.scope, caps(i)
     if opts.probe then
-      local conn, err = core.open(name)
-      local ok, reason = false, err
-      if conn then ok, reason = conn:probe() end
+      local ok, reason = core.probe(name)
       if not ok then r.status = "declined: " .. tostring(reason) end
     end
     return r

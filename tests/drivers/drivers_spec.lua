@@ -148,11 +148,12 @@ describe("finding drivers", function()
       with_path(c[1])
       local rows = listed("fake")
       assert.truthy(rows[1].status:find("^refused: " .. c[2]), rows[1].status)
-      h:ok({ "set", "local.driver=fake" })
-      local code, _, err = h:run({ "launch", "--name", "a" })
-      assert.equal(1, code, err)
+      -- selecting it is refused, with the reason, and changes nothing
+      local code, _, err = h:run({ "set", "local.driver=fake" })
+      assert.equal(2, code, err)
       one_line(err)
       assert.truthy(err:find("refused: " .. c[2]), err)
+      assert.equal("qemu\n", h:ok({ "get", "local.driver" }))
       h:cleanup()
       h = nil
     end
