@@ -32,7 +32,7 @@ function D.open(p)
 end
 
 function D.probe()
-  local ok = process.run({ "unshare", "--version" }) == 0 and fs.exists(busybox)
+  local ok = process.run({ "unshare", "--version" }) == 0 and fs.exists(busybox) ~= nil
   return { ok = ok, reason = ok and "" or
     "needs unshare and a static busybox at " .. busybox .. " (apt-get install busybox-static)" }
 end
