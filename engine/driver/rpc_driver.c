@@ -13,6 +13,13 @@
 #include <string.h>
 #include <sys/wait.h>
 
+double mb_rpc_timeout(void)
+{
+    const char *s = getenv("MOONBASE_DRIVER_TIMEOUT");
+    double t = s ? strtod(s, NULL) : 0;
+    return t > 0 ? t : 60;
+}
+
 static struct mb_rpc_driver *rpc_of(const struct mb_conn *c)
 {
     return (struct mb_rpc_driver *)c->driver;

@@ -32,13 +32,6 @@ extern char **environ;
 #define MAX_REPLY (16u << 20) /* one reply line; longer is an attack or a bug */
 #define PREFIX "moonbase-driver-"
 
-double mb_rpc_timeout(void)
-{
-    const char *s = getenv("MOONBASE_DRIVER_TIMEOUT");
-    double t = s ? strtod(s, NULL) : 0;
-    return t > 0 ? t : 60;
-}
-
 /* ---------------------------------------------------------------- discovery */
 
 static bool name_ok(const char *n)
