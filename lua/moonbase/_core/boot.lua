@@ -20,6 +20,7 @@ local forwards = require("moonbase._core.forwards")
 local hosts = require("moonbase._core.hosts")
 local keys = require("moonbase._core.keys")
 local seed = require("moonbase._core.seed")
+local netplan = require("moonbase._core.netplan")
 
 local M = {}
 
@@ -49,7 +50,7 @@ function M.prepare(rec, o)
   local _, drvname = drivers.current()
   local mac = random_hex(3)
   rec.mac = "52:54:00:" .. mac:sub(1, 2) .. ":" .. mac:sub(3, 4) .. ":" .. mac:sub(5, 6)
-  local network_config
+  local network_config, resolver
   if rec.host and o.bridged then
     errors.usage(string.format("launch: --bridged puts a NIC on a bridge of this machine, and " ..
       "the instance goes to the %s host %s (try: without --bridged)", drvname, rec.host))
@@ -66,7 +67,7 @@ function M.prepare(rec, o)
         rec.host, hs and hs.key or "the setting", hs and hs.key or "the setting"))
     end
   else
-    network_config = M.attach_networks(rec, o)
+    network_config, resolver = M.attach_networks(rec, o)
   end
   rec.user = seed.default_user
   local ssh_keys = {}
@@ -82,7 +83,8 @@ function M.prepare(rec, o)
     meta_data = seed.meta_data(rec.name, rec.name .. "-" .. random_hex(4)),
     user_data = seed.user_data(o.cloud_init, { user = rec.user,
       authorized_key = ssh_keys.authorized_key, host_private = ssh_keys.host_private,
-      host_public = ssh_keys.host_public }),
+      host_public = ssh_keys.host_public,
+      bootcmd = resolver and { netplan.resolver_bootcmd(resolver) } or nil }),
     network_config = network_config or seed.network_config({ mac = rec.mac }),
   }
 end
@@ -98,8 +100,9 @@ end
 ---Puts a new instance on moonbase's private network (and the networks it
 ---asks for, and the host bridge with o.bridged) when this host allows it;
 ---otherwise QEMU user networking, said once. Records the NICs in rec.nics;
----returns the seed's network-config, or nil for user networking. NICs of
----mode=manual are left out of it: the guest does not configure them.
+---returns the seed's network-config and the guest's resolver (nameserver,
+---search), or nil for user networking. NICs of mode=manual are left out of
+---it: the guest does not configure them.
 function M.attach_networks(rec, o)
   local requests = M.network_requests(o.networks)
   local ok, why = network.available()
@@ -137,7 +140,7 @@ function M.attach_networks(rec, o)
     yaml = yaml .. bridged.netplan(nic)
   end
   rec.mac, rec.ipv4 = atts[1].mac, atts[1].ipv4
-  return yaml
+  return yaml, netplan.resolver(configured)
 end
 
 ---The launch's network requests, parsed and checked (no host changes):

@@ -1,7 +1,7 @@
 -- The host side of a network moonbase's engine serves: its Linux bridge with
 -- exactly the gateway address, one tap per attached instance, its dnsmasq
--- (DNS for <instance>.moonbase, a static DHCP lease per MAC) and the NAT
--- table, done through a host backend h (moonbase.engine.net or the fake of
+-- (DNS for <instance>.moonbase and the host's names, a static DHCP lease per
+-- MAC) and the NAT table, done through a host backend h (moonbase.engine.net or the fake of
 -- moonbase._core.netfake). Links are moonbase's when their alias says so
 -- ("moonbase:<network>", "moonbase:<instance>@<network>"): nothing else is
 -- ever changed or removed. The records and the API are moonbase._core.network.
@@ -30,13 +30,31 @@ function M.ours(link, alias)
   return link.alias == alias
 end
 
----The DHCP/DNS hosts of a network: {name, mac, ipv4} per lease, by name.
+---The names the host answers to on its networks (at the gateway address):
+---"host" (host.moonbase), and the host's own name when it is a DNS label.
+function M.host_names()
+  local fs = require("moonbase.engine.fs")
+  local own = (fs.read("/proc/sys/kernel/hostname") or ""):match("^%s*(.-)%s*$")
+  local names = { "host" }
+  own = own:match("^([%w-]+)") -- the first label of a host name with dots
+  if own and own ~= "host" and not own:match("^-") and #own <= 63 then
+    names[#names + 1] = own:lower()
+  end
+  return names
+end
+
+---The DHCP/DNS hosts of a network: {name, mac, ipv4} per lease, by name,
+---then the host's names at the gateway (DNS only; an instance of that name
+---keeps it).
 function M.hosts_of(rec)
   local out = {}
   for name, l in pairs(rec.leases) do
     out[#out + 1] = { name = name, mac = l.mac, ipv4 = l.ipv4 }
   end
   table.sort(out, function(a, b) return a.name < b.name end)
+  for _, n in ipairs(M.host_names()) do
+    if not rec.leases[n] then out[#out + 1] = { name = n, ipv4 = rec.gateway } end
+  end
   return out
 end
 

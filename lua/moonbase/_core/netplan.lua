@@ -1,8 +1,11 @@
 -- The network-config (netplan v2) moonbase writes into a guest's NoCloud
 -- seed for its NICs on moonbase's networks: static addresses from the
 -- engine's IPAM, each NIC matched by MAC; the primary carries the default
--- route. (QEMU user networking: DHCP, moonbase._core.seed; a bridged NIC:
--- DHCP from the host's LAN, moonbase._core.bridged.)
+-- route and the DNS server; and the one cloud-init bootcmd that gives a
+-- resolver to the guest network stacks that do nothing with the
+-- network-config's nameservers. (QEMU user networking: DHCP,
+-- moonbase._core.seed; a bridged NIC: DHCP from the host's LAN,
+-- moonbase._core.bridged.)
 -- layer: services
 local M = {}
 
@@ -24,6 +27,32 @@ function M.config(attachments)
     eth[a.network] = e
   end
   return { version = 2, ethernets = eth }
+end
+
+---The resolver a guest on moonbase's networks uses: the primary
+---attachment's DNS server (its gateway, where dnsmasq answers) and search
+---domain, or nil without attachments.
+---@param attachments moonbase.Attachment[]
+---@return {nameserver: string, search: string}?
+function M.resolver(attachments)
+  local a = attachments[1]
+  if not a then return nil end
+  return { nameserver = a.dns or a.gateway, search = a.domain or "moonbase" }
+end
+
+---A cloud-init bootcmd that gives the guest a resolver where no part of its
+---network stack manages /etc/resolv.conf: ifupdown without resolvconf and
+---systemd-networkd without systemd-resolved take the network-config's
+---nameservers and leave them unused (see docs/networking.md, "DNS in the
+---guest"). It writes the file only when there is none at all: a symlink
+---(resolvconf, systemd-resolved), even one whose target is not there yet, or
+---a file (NetworkManager, a static one of the image's) is left alone.
+---@param r {nameserver: string, search: string}
+---@return string
+function M.resolver_bootcmd(r)
+  assert(r.nameserver:match("^[%d.]+$") and r.search:match("^[%w.-]+$"), "bad resolver")
+  return string.format("[ -e /etc/resolv.conf ] || [ -L /etc/resolv.conf ] || " ..
+    "printf 'nameserver %s\\nsearch %s\\n' > /etc/resolv.conf", r.nameserver, r.search)
 end
 
 local function yq(s) return '"' .. tostring(s):gsub('[\\"]', "\\%0") .. '"' end

@@ -40,7 +40,8 @@ M.base64 = base64
 
 ---Merges moonbase's additions into the user's user-data.
 ---@param user_data? string  the user's cloud-init (#cloud-config YAML or a script)
----@param o {user: string, authorized_key: string, host_private: string, host_public: string}
+---@param o {user: string, authorized_key: string, host_private: string, host_public: string, bootcmd?: string[]}
+---  bootcmd: commands of moonbase's that run at every boot before the user's
 ---@return string user-data text
 function M.user_data(user_data, o)
   local doc = {}
@@ -92,6 +93,11 @@ function M.user_data(user_data, o)
     table.insert(runcmd, 1, "b=$(command -v bash) && command -v usermod >/dev/null && " ..
       "usermod -s \"$b\" " .. o.user .. " || true")
     doc.runcmd = format.array(runcmd)
+  end
+  if o.bootcmd and #o.bootcmd > 0 then
+    local bootcmd = list_of(doc.bootcmd)
+    for i = #o.bootcmd, 1, -1 do table.insert(bootcmd, 1, o.bootcmd[i]) end
+    doc.bootcmd = format.array(bootcmd)
   end
   if script then
     local files = list_of(doc.write_files)

@@ -49,4 +49,50 @@ describe("cloud-init network-config", function()
   it("is empty for no attachments", function()
     assert.same({ version = 2, ethernets = {} }, network.cloud_init_config({}))
   end)
+
+  it("names the primary's DNS server and search domain as the guest's resolver", function()
+    local netplan = require("moonbase._core.netplan")
+    assert.same({ nameserver = "10.77.0.1", search = "moonbase" },
+      netplan.resolver({ primary, extra }))
+    assert.is_nil(netplan.resolver({}))
+  end)
+
+  -- the bootcmd, run by sh on a copy of /etc: it writes a resolver only
+  -- where no part of the stack manages the file
+  it("writes /etc/resolv.conf only where there is none, not even a symlink", function()
+    local netplan = require("moonbase._core.netplan")
+    local process = require("moonbase.engine.process")
+    local fs = require("moonbase.engine.fs")
+    local cmd = netplan.resolver_bootcmd({ nameserver = "10.77.0.1", search = "moonbase" })
+    local _, dir = process.run({ "mktemp", "-d", "/tmp/mb-resolver-XXXXXX" })
+    dir = dir:gsub("%s+$", "")
+    local conf = dir .. "/resolv.conf"
+    local function run()
+      local code, _, err = process.run({ "sh", "-c", (cmd:gsub("/etc/resolv%.conf", conf)) })
+      assert.equal(0, code, err)
+    end
+    run() -- none: ifupdown without resolvconf, networkd without resolved
+    assert.equal("nameserver 10.77.0.1\nsearch moonbase\n", fs.read(conf))
+    fs.write(conf, "nameserver 192.0.2.53\n") -- NetworkManager's, or the image's
+    run()
+    assert.equal("nameserver 192.0.2.53\n", fs.read(conf))
+    fs.remove(conf) -- resolvconf's or systemd-resolved's, its target not there yet
+    process.run({ "ln", "-s", dir .. "/later/resolv.conf", conf })
+    run()
+    assert.equal(dir .. "/later/resolv.conf", fs.readlink(conf))
+    assert.is_false(fs.exists(dir .. "/later") and true or false)
+    process.run({ "rm", "-rf", dir })
+    assert.has_error(function()
+      netplan.resolver_bootcmd({ nameserver = "10.0.0.1; reboot", search = "moonbase" })
+    end)
+  end)
+
+  it("goes into the user-data's bootcmd before the user's own", function()
+    local seed = require("moonbase._core.seed")
+    local ud = seed.user_data("#cloud-config\nbootcmd: [\"echo mine\"]\n", {
+      user = "moonbase", authorized_key = "ssh-ed25519 AAAA k", host_private = "x",
+      host_public = "ssh-ed25519 BBBB h", bootcmd = { "echo ours" } })
+    local doc = assert(yaml.parse(ud))
+    assert.same({ "echo ours", "echo mine" }, doc.bootcmd)
+  end)
 end)

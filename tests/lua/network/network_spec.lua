@@ -3,6 +3,7 @@
 -- the errors. No privileges; the real host is never touched.
 local network = require("moonbase._core.network")
 local netfake = require("moonbase._core.netfake")
+local nethost = require("moonbase._core.nethost")
 local paths = require("moonbase._core.paths")
 local ipv4 = require("moonbase._core.ipv4")
 local fs = require("moonbase.engine.fs")
@@ -102,7 +103,13 @@ describe("network API (fake host)", function()
     local d = host.state.dnsmasq[network.runtime_dir("moonbase0")]
     assert.truthy(d.pid)
     assert.equal("moonbase", d.domain)
-    assert.same({ { name = "web", mac = a.mac, ipv4 = a.ipv4 } }, d.hosts)
+    -- the instance, then the host's names at the gateway (DNS only)
+    local want = { { name = "web", mac = a.mac, ipv4 = a.ipv4 } }
+    for _, n in ipairs(nethost.host_names()) do
+      want[#want + 1] = { name = n, ipv4 = a.gateway }
+    end
+    assert.same(want, d.hosts)
+    assert.equal("host", want[2].name)
   end)
 
   it("answers the same for the same instance, and keeps the address across detach", function()
@@ -143,7 +150,7 @@ describe("network API (fake host)", function()
     assert.is_nil(link(host, a.tap))
     assert.same({}, network.attachments("web"))
     local d = host.state.dnsmasq[network.runtime_dir("moonbase0")]
-    assert.equal(1, #d.hosts)
+    assert.equal(1 + #nethost.host_names(), #d.hosts)
     assert.equal("db", d.hosts[1].name)
     assert.equal(a.ipv4, network.attach("new").ipv4)
     assert.same({}, network.release("nobody"))
@@ -324,5 +331,25 @@ describe("network API (fake host)", function()
     host.state.links[#host.state.links + 1] = { name = "moonbase0", index = 9, kind = "bridge" }
     local msg = err_of(function() network.attach("web") end)
     assert.truthy(msg:find("the interface moonbase0 exists but is not moonbase's", 1, true), msg)
+  end)
+end)
+
+describe("the host's names on its networks", function()
+  it("are host and the host's own name, lower case, first label only", function()
+    local names = require("moonbase._core.nethost").host_names()
+    assert.equal("host", names[1])
+    local own = fs.read("/proc/sys/kernel/hostname"):match("^([%w-]+)")
+    if own and own ~= "host" then assert.equal(own:lower(), names[2]) end
+    assert.truthy(#names <= 2)
+  end)
+
+  it("yield to an instance of that name", function()
+    local nethost = require("moonbase._core.nethost")
+    local hosts = nethost.hosts_of({ gateway = "10.77.0.1",
+      leases = { host = { mac = "52:54:00:00:00:01", ipv4 = "10.77.0.2" } } })
+    local at = {}
+    for _, h in ipairs(hosts) do at[#at + 1] = h.name .. "=" .. h.ipv4 end
+    assert.equal("host=10.77.0.2", at[1])
+    for i = 2, #at do assert.is_nil(at[i]:find("^host=")) end
   end)
 end)
