@@ -23,7 +23,11 @@ function M.config(attachments)
       dhcp4 = false,
       nameservers = { addresses = { a.dns or a.gateway }, search = { a.domain or "moonbase" } },
     }
-    if i == 1 then e.routes = { { to = "0.0.0.0/0", via = a.gateway } } end
+    -- gateway4, not routes: cloud-init's ifupdown renderer turns a default
+    -- route into `post-up route add` (net-tools, absent from Debian's cloud
+    -- images: no default route), gateway4 into ifupdown's own `gateway`;
+    -- netplan (deprecated, still read) and NetworkManager take either
+    if i == 1 then e.gateway4 = a.gateway end
     eth[a.network] = e
   end
   return { version = 2, ethernets = eth }
@@ -71,11 +75,7 @@ function M.yaml(attachments)
     out[#out + 1] = "      macaddress: " .. yq(e.match.macaddress)
     out[#out + 1] = "    dhcp4: false"
     out[#out + 1] = "    addresses: [" .. yq(e.addresses[1]) .. "]"
-    if e.routes then
-      out[#out + 1] = "    routes:"
-      out[#out + 1] = "      - to: " .. yq(e.routes[1].to)
-      out[#out + 1] = "        via: " .. yq(e.routes[1].via)
-    end
+    if e.gateway4 then out[#out + 1] = "    gateway4: " .. yq(e.gateway4) end
     out[#out + 1] = "    nameservers:"
     out[#out + 1] = "      addresses: [" .. yq(e.nameservers.addresses[1]) .. "]"
     out[#out + 1] = "      search: [" .. yq(e.nameservers.search[1]) .. "]"

@@ -12,13 +12,13 @@ local extra = { network = "backend", bridge = "mb-backend", tap = "mbt0000bbbb",
   dns = "10.78.0.1", domain = "moonbase", hostname = "web.moonbase" }
 
 describe("cloud-init network-config", function()
-  it("matches each NIC by MAC, with the route on the primary only", function()
+  it("matches each NIC by MAC, with the default gateway on the primary only", function()
     assert.same({
       version = 2,
       ethernets = {
         moonbase0 = {
           match = { macaddress = "52:54:00:12:34:56" }, addresses = { "10.77.0.2/24" },
-          dhcp4 = false, routes = { { to = "0.0.0.0/0", via = "10.77.0.1" } },
+          dhcp4 = false, gateway4 = "10.77.0.1",
           nameservers = { addresses = { "10.77.0.1" }, search = { "moonbase" } },
         },
         backend = {
@@ -42,7 +42,7 @@ describe("cloud-init network-config", function()
       assert.same(e.addresses, got.addresses)
       assert.equal(false, got.dhcp4)
       assert.same(e.nameservers, got.nameservers)
-      assert.same(e.routes, got.routes)
+      assert.equal(e.gateway4, got.gateway4)
     end
   end)
 
