@@ -120,10 +120,12 @@ end
 
 local image_cache = {}
 
----Builds (or finds in the cache) a test image with tests/images/<script>;
----returns its directory, or nil, reason.
-function M.image(script, env_override)
-  if image_cache[script] then return table.unpack(image_cache[script]) end
+---Builds (or finds in the cache) a test image with tests/images/<script>
+---(args: its arguments, e.g. { "--flavour", "networkd" }); returns its
+---directory, or nil, reason.
+function M.image(script, env_override, args)
+  local key = table.concat({ script, table.unpack(args or {}) }, " ")
+  if image_cache[key] then return table.unpack(image_cache[key]) end
   local dir = env_override and os.getenv(env_override)
   local result
   if dir and dir ~= "" then
@@ -134,13 +136,13 @@ function M.image(script, env_override)
       result = { nil, "tests/images/" .. script .. " does not exist" }
     else
       local t0 = util.now()
-      local code, out, err = run({ path })
+      local code, out, err = run({ path, table.unpack(args or {}) })
       if code ~= 0 then
         result = { nil, string.format("tests/images/%s failed (exit %d): %s", script, code,
           err:sub(-1500)) }
       else
         result = { out:match("([^\n]+)\n*$") }
-        io.stderr:write(string.format("[e2e] %s: %s (%.1f s)\n", script, result[1],
+        io.stderr:write(string.format("[e2e] %s: %s (%.1f s)\n", key, result[1],
           util.now() - t0))
       end
     end
@@ -153,7 +155,7 @@ function M.image(script, env_override)
       end
     end
   end
-  image_cache[script] = result
+  image_cache[key] = result
   return table.unpack(result)
 end
 

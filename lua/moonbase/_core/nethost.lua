@@ -43,15 +43,20 @@ function M.host_names()
   return names
 end
 
----The DHCP/DNS hosts of a network: {name, mac, ipv4} per lease, by name,
----then the host's names at the gateway (DNS only; an instance of that name
----keeps it).
+---The DHCP/DNS hosts of a network: {name, mac, ipv4} per lease, by name.
 function M.hosts_of(rec)
   local out = {}
   for name, l in pairs(rec.leases) do
     out[#out + 1] = { name = name, mac = l.mac, ipv4 = l.ipv4 }
   end
   table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+
+---What the engine's dnsmasq answers: the leases (hosts_of), then the host's
+---names at the gateway (DNS only, no MAC; an instance of that name keeps it).
+function M.dns_hosts_of(rec)
+  local out = M.hosts_of(rec)
   for _, n in ipairs(M.host_names()) do
     if not rec.leases[n] then out[#out + 1] = { name = n, ipv4 = rec.gateway } end
   end
@@ -92,7 +97,7 @@ function M.bring_up(rec, h, facts, records)
   errors.check("network", h.link_set(rec.bridge, { up = true }))
   errors.check("network", h.ip_forward(true))
   M.sync_nat(h, records, rec.name)
-  errors.check("network", h.dnsmasq_hosts(rdir, net.DOMAIN, M.hosts_of(rec)))
+  errors.check("network", h.dnsmasq_hosts(rdir, net.DOMAIN, M.dns_hosts_of(rec)))
   errors.check("network", h.dnsmasq_start({ name = rec.name, dir = rdir, bridge = rec.bridge,
     address = rec.gateway, prefix = rec.prefix, domain = net.DOMAIN }))
 end

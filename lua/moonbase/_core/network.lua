@@ -321,7 +321,8 @@ end
 
 ---------------------------------------------------------------- the host side
 -- (bridge, taps, dnsmasq, NAT of engine-served networks: moonbase._core.nethost)
-local links_by_name, ours, hosts_of = nethost.links_by_name, nethost.ours, nethost.hosts_of
+local links_by_name, ours, dns_hosts_of = nethost.links_by_name, nethost.ours,
+  nethost.dns_hosts_of
 local function sync_nat(h, extra) return nethost.sync_nat(h, M.records(), extra) end
 local function bring_up(rec, h, facts) return nethost.bring_up(rec, h, facts, M.records()) end
 local tear_down, ensure_tap = nethost.tear_down, nethost.ensure_tap
@@ -531,7 +532,8 @@ function M.release(instance)
           errors.check("network", h.link_delete(lease.tap))
         end
         if h.dnsmasq_pid(M.runtime_dir(r.name)) then
-          errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN, hosts_of(r)))
+          errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN,
+            dns_hosts_of(r)))
         end
       end
       if drvnet.served(r) then pcall(drvnet.refresh, r) end -- its DHCP and DNS host go

@@ -345,7 +345,7 @@ describe("the host's names on its networks", function()
 
   it("yield to an instance of that name", function()
     local nethost = require("moonbase._core.nethost")
-    local hosts = nethost.hosts_of({ gateway = "10.77.0.1",
+    local hosts = nethost.dns_hosts_of({ gateway = "10.77.0.1",
       leases = { host = { mac = "52:54:00:00:00:01", ipv4 = "10.77.0.2" } } })
     local at = {}
     for _, h in ipairs(hosts) do at[#at + 1] = h.name .. "=" .. h.ipv4 end
