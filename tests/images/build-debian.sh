@@ -85,17 +85,8 @@ done
 	die "unknown flavour \"$FLAVOUR\" (one of: $FLAVOURS)"
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-need_pkgs=()
-for p in grub-pc-bin grub-common fdisk e2fsprogs qemu-utils zstd; do
-	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
-done
-if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-	apt-get update -qq >&2
-fi
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-	log "installing ${need_pkgs[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >&2
-fi
+. "$HERE/builder.sh"
+need_host_pkgs grub-pc-bin grub-common fdisk e2fsprogs qemu-utils zstd
 
 SETS=()
 for f in $FLAVOURS; do SETS+=("$f=$(echo "${FLAVOUR_PKGS[$f]}" | tr ' ' ,)"); done
@@ -129,22 +120,9 @@ if [ $FORCE = 0 ] && complete "$OUT"; then echo "$OUT"; exit 0; fi
 	die "debian-base.sh made another base than $BASE"
 
 START=$(date +%s)
-WORK=$(mktemp -d "$CACHE/.build-debian.XXXXXX")
-[ -n "$WORK" ] && [ -d "$WORK" ] || die "cannot make a work directory in $CACHE"
-# cleanup: if mmdebstrap or a package install was interrupted, mounts (proc,
-# sys, dev...) may still be inside $WORK: unmount them before deleting
-cleanup() {
-	local m
-	for m in $(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-	done
-	if awk -v w="$WORK/" 'index($2, w) == 1 { f = 1 } END { exit !f }' /proc/mounts; then
-		echo "build-debian: not removing $WORK: something is still mounted in it" >&2
-		return
-	fi
-	rm -rf --one-file-system "$WORK"
-}
-trap cleanup EXIT
+# the work directory, removed at exit (what a killed chroot step left mounted
+# in it unmounted first)
+work_dir build-debian
 ROOT=$WORK/root
 TAR=(tar --numeric-owner --xattrs --xattrs-include='*' --acls)
 

@@ -39,17 +39,8 @@ for a in "$@"; do
 done
 
 [ "$(id -u)" = 0 ] || die "must run as root"
-need_pkgs=()
-for p in mmdebstrap zstd; do
-	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
-done
-if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-	apt-get update -qq >&2
-fi
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-	log "installing ${need_pkgs[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >&2
-fi
+. "$HERE/builder.sh"
+need_host_pkgs mmdebstrap zstd
 
 # everything but the network stack (isc-dhcp-client comes with cloud-init)
 INCLUDE=(systemd systemd-sysv udev dbus kmod cloud-init cloud-guest-utils
@@ -92,22 +83,9 @@ if [ -z "${MB_DEBIAN_BASE_NS:-}" ]; then
 	MB_DEBIAN_BASE_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 START=$(date +%s)
-WORK=$(mktemp -d "$CACHE/.debian-base.XXXXXX")
-[ -n "$WORK" ] && [ -d "$WORK" ] || die "cannot make a work directory in $CACHE"
-# cleanup: if mmdebstrap was interrupted, its mounts (proc, sys, dev/pts...)
-# may still be inside $WORK: unmount them before deleting anything
-cleanup() {
-	local m
-	for m in $(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-	done
-	if awk -v w="$WORK/" 'index($2, w) == 1 { f = 1 } END { exit !f }' /proc/mounts; then
-		echo "debian-base: not removing $WORK: something is still mounted in it" >&2
-		return
-	fi
-	rm -rf --one-file-system "$WORK"
-}
-trap cleanup EXIT
+# the work directory, removed at exit (what a killed chroot step left mounted
+# in it unmounted first)
+work_dir debian-base
 ROOT=$WORK/root
 mkdir -p "$ROOT"
 mount -t tmpfs -o mode=755,size=6g tmpfs "$ROOT"
