@@ -82,6 +82,7 @@ struct conn {
     char *extra[8];               /* its headers: "name:" then value, in pairs */
     struct buf out;               /* what waits to be written (body or frames) */
     bool headers_sent, finished, closing;
+    bool dispatched;              /* handed to Lua (a POST of 0 bytes gets no second go) */
     struct worker *w;
     int ws_first;                 /* WebSocket: pending fragments of one message */
 };
@@ -526,6 +527,7 @@ static void dispatch(struct server *s, struct conn *c)
 {
     lua_State *L = s->L;
     int top = lua_gettop(L);
+    c->dispatched = true;
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->handler);
     lua_newtable(L);
     lua_pushstring(L, c->method);
@@ -823,7 +825,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         buf_add(&c->body, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!c->rejected)
+        /* (libwebsockets calls it for an empty POST too, already dispatched) */
+        if (!c->rejected && !c->dispatched)
             dispatch(s, c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:

@@ -170,6 +170,17 @@ describe("daemon: the unix socket", function()
     assert.equal("No instances found.\n", out)
   end)
 
+  it("answers POSTs without a body and keeps serving", function()
+    -- (libwebsockets reports the end of an empty body too: it was dispatched twice)
+    for _ = 1, 3 do
+      local code, body = curl(h, { "-X", "POST", "--data", "", "http://x/v1/instances/no/restart" })
+      assert.equal(404, code, body)
+    end
+    local rc, out, err = h:client({ "list" })
+    assert.equal(0, rc, err)
+    assert.equal("No instances found.\n", out)
+  end)
+
   it("times a slow client out without blocking the others", function()
     local t0 = util.now()
     -- half a request, then silence
