@@ -524,6 +524,33 @@ static char *lv_console_log(struct mb_conn *conn, const struct mb_instance *i, s
     return mb_fs_tail(p, max, 0);
 }
 
+/* libvirt's own figures for the domain: its CPU time (virDomainGetInfo) and
+ * the resident memory of its QEMU process (the memory statistics' "rss"). */
+static bool lv_usage(struct mb_conn *conn, const struct mb_instance *i, struct mb_usage *u,
+                     unsigned flags, mb_error **err)
+{
+    struct mb_libvirt_dom d;
+    if (!mb_libvirt_dom_open(i, &d, err))
+        return false;
+    bool ok = false;
+    virDomainInfo info;
+    if (!mb_libvirt_dom_active(d.dom)) {
+        mb_error_set(err, MB_ERR_STATE, "usage: instance \"%s\" is not running", i->name);
+    } else if (virDomainGetInfo(d.dom, &info) < 0) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "usage: libvirt could not read the domain's figures");
+    } else {
+        u->cpu_ns = info.cpuTime;
+        virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+        int n = virDomainMemoryStats(d.dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+        for (int k = 0; k < n; k++)
+            if (stats[k].tag == VIR_DOMAIN_MEMORY_STAT_RSS)
+                u->memory_bytes = stats[k].val * 1024; /* KiB */
+        ok = true;
+    }
+    mb_libvirt_dom_close(&d);
+    return ok;
+}
+
 /* ---------------------------------------------------------------- SSH, the process */
 
 /* The guest's SSH as the QEMU driver finds it, through the host for an
@@ -632,6 +659,7 @@ const struct mb_driver mb_driver_libvirt = {
     .ssh_address = lv_ssh_address,
     .ipv4 = lv_ipv4,
     .console_log = lv_console_log,
+    .usage = lv_usage,
     .snapshot_take = mb_libvirt_snapshot_take,
     .snapshot_restore = mb_libvirt_snapshot_restore,
     .snapshot_delete = mb_libvirt_snapshot_delete,

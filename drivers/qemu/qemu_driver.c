@@ -512,6 +512,20 @@ static char *q_console_log(struct mb_conn *c, const struct mb_instance *i, size_
     return mb_fs_tail(p, max, 0);
 }
 
+/* The QEMU process's own figures: its CPU time is the guest's vCPUs (and
+ * QEMU's emulation work, which under TCG is the same thing), its resident
+ * memory what the guest costs this host. */
+static bool q_usage(struct mb_conn *c, const struct mb_instance *i, struct mb_usage *u,
+                    unsigned flags, mb_error **err)
+{
+    pid_t pid = mb_qemu_live_pid(i);
+    if (pid <= 0) {
+        mb_error_set(err, MB_ERR_STATE, "usage: instance \"%s\" is not running", i->name);
+        return false;
+    }
+    return mb_qemu_pid_usage(pid, &u->cpu_ns, &u->memory_bytes, err);
+}
+
 /* The QEMU process the instance agent watches (its child: it started it). */
 static pid_t q_pid(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                    mb_error **err)
@@ -548,6 +562,7 @@ const struct mb_driver mb_driver_qemu = {
     .ssh_address = mb_qemu_ssh_address,
     .ipv4 = q_ipv4,
     .console_log = q_console_log,
+    .usage = q_usage,
     .snapshot_take = mb_qemu_snapshot_take,
     .snapshot_restore = mb_qemu_snapshot_restore,
     .snapshot_delete = mb_qemu_snapshot_delete,

@@ -105,6 +105,42 @@ static char proc_state(pid_t pid)
     return rp && rp[1] == ' ' ? rp[2] : 0;
 }
 
+bool mb_qemu_pid_usage(pid_t pid, uint64_t *cpu_ns, uint64_t *rss_bytes, mb_error **err)
+{
+    char p[64], buf[1024];
+    unsigned long long utime = 0, stime = 0, pages = 0;
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    int fd = pid > 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    char *rp = NULL;
+    if (n > 0) {
+        buf[n] = '\0';
+        rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+    }
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+     * utime stime (fields 3 to 15 of proc(5)) */
+    if (rp == NULL || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                             &utime, &stime) != 2) {
+        mb_error_set(err, MB_ERR_STATE, "usage: QEMU (pid %d) is not running", (int)pid);
+        return false;
+    }
+    snprintf(p, sizeof p, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(p, "re");
+    if (f == NULL || fscanf(f, "%*u %llu", &pages) != 1) {
+        if (f)
+            fclose(f);
+        mb_error_set(err, MB_ERR_STATE, "usage: QEMU (pid %d) is not running", (int)pid);
+        return false;
+    }
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    *cpu_ns = (utime + stime) * (1000000000ULL / (unsigned long long)(hz > 0 ? hz : 100));
+    *rss_bytes = pages * (unsigned long long)(page > 0 ? page : 4096);
+    return true;
+}
+
 void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix)
 {
     char p[64], buf[512];

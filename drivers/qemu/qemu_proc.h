@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/error.h"
@@ -33,6 +34,10 @@ void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix);
 /* Whether pid is alive (not a zombie) and its /proc/<pid>/cmdline has an
  * argument equal to `marker` (how an instance's QEMU is recognised). */
 bool mb_qemu_pid_matches(pid_t pid, const char *marker);
+
+/* The CPU time (user + system, ns) and resident memory (bytes) of process pid,
+ * from /proc; false (the error names pid) when it is gone. */
+bool mb_qemu_pid_usage(pid_t pid, uint64_t *cpu_ns, uint64_t *rss_bytes, mb_error **err);
 
 /* How many processes have pid as their parent (QEMU's helpers, such as the
  * `cat` of an exec: migration). */

@@ -415,6 +415,30 @@ static char *t_console_log(struct mb_conn *c, const struct mb_instance *i, size_
     return s;
 }
 
+/* Simulated figures, a function of how long the instance has run (its state
+ * file's age): a fifth of one CPU, and three eighths of its memory plus a
+ * wobble, so a plot of them moves. */
+static bool t_usage(struct mb_conn *c, const struct mb_instance *i, struct mb_usage *u,
+                    unsigned flags, mb_error **err)
+{
+    if (injected_failure("usage", i, err) || !expect(i, MB_STATE_RUNNING, "usage", err))
+        return false;
+    char p[PATHLEN];
+    path_of(p, sizeof p, i, "test-driver.state");
+    struct stat st;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double up = 0;
+    if (stat(p, &st) == 0)
+        up = (double)(now.tv_sec - st.st_mtim.tv_sec) +
+             (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+    if (up < 0)
+        up = 0;
+    u->cpu_ns = (uint64_t)(up * 0.2 * 1e9);
+    u->memory_bytes = i->memory / 8 * 3 + (uint64_t)((long)up % 16) * 1024 * 1024;
+    return true;
+}
+
 /* ---------------------------------------------------------------- exec: the sandbox */
 
 static char *find_on_path(const char *prog)
@@ -691,6 +715,7 @@ const struct mb_driver mb_driver_test = {
     .exec = t_exec,
     .ipv4 = t_ipv4,
     .console_log = t_console_log,
+    .usage = t_usage,
     .snapshot_take = t_snapshot_take,
     .snapshot_restore = t_snapshot_restore,
     .snapshot_delete = t_snapshot_delete,

@@ -562,6 +562,16 @@ char *mb_driver_console_log(struct mb_conn *c, const struct mb_instance *i, size
     return c->driver->console_log(c, &x, max_bytes, flags, err);
 }
 
+bool mb_driver_usage(struct mb_conn *c, const struct mb_instance *i, struct mb_usage *usage,
+                     unsigned flags, mb_error **err)
+{
+    if (!check(c, i, true, CSLOT(c, usage), "usage", flags, 0, err))
+        return false;
+    memset(usage, 0, sizeof *usage);
+    struct mb_instance x = with_conn(c, i);
+    return c->driver->usage(c, &x, usage, flags, err);
+}
+
 /* ---------------------------------------------------------------- storage */
 
 static bool check_snapshot(const struct mb_conn *c, const struct mb_instance *i, bool slot,

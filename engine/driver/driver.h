@@ -112,6 +112,13 @@ struct mb_exec {
     int fds[3];              /* the command's stdin, stdout and stderr */
 };
 
+/* What a running instance uses of its host (mb_driver_usage): counters a
+ * client turns into rates by reading them twice. */
+struct mb_usage {
+    uint64_t cpu_ns;       /* CPU time the instance used since it started (all its vCPUs) */
+    uint64_t memory_bytes; /* host memory it holds now (resident) */
+};
+
 /* A list of strings (addresses, snapshots, networks); free with mb_strv_free. */
 char **mb_strv_new(void);
 bool mb_strv_push(char ***v, const char *s);
@@ -233,6 +240,8 @@ typedef char **(*mb_drv_strv_op)(struct mb_conn *c, const struct mb_instance *in
                                  unsigned flags, mb_error **err);
 typedef char *(*mb_drv_console_log)(struct mb_conn *c, const struct mb_instance *inst,
                                     size_t max_bytes, unsigned flags, mb_error **err);
+typedef bool (*mb_drv_usage)(struct mb_conn *c, const struct mb_instance *inst,
+                             struct mb_usage *usage, unsigned flags, mb_error **err);
 typedef bool (*mb_drv_snapshot_op)(struct mb_conn *c, const struct mb_instance *inst,
                                    const char *snapshot, unsigned flags, mb_error **err);
 typedef bool (*mb_drv_clone)(struct mb_conn *c, const struct mb_instance *inst,
@@ -281,6 +290,7 @@ struct mb_driver {
     mb_drv_exec exec;                  /* the driver runs commands in the guest itself */
     mb_drv_strv_op ipv4;
     mb_drv_console_log console_log;
+    mb_drv_usage usage;                /* CPU time and memory of a running instance */
 
     /* storage */
     mb_drv_snapshot_op snapshot_take;
@@ -373,6 +383,8 @@ char **mb_driver_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned f
                       mb_error **err);
 char *mb_driver_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max_bytes,
                             unsigned flags, mb_error **err);
+bool mb_driver_usage(struct mb_conn *c, const struct mb_instance *i, struct mb_usage *usage,
+                     unsigned flags, mb_error **err);
 bool mb_driver_snapshot_take(struct mb_conn *c, const struct mb_instance *i,
                              const char *snapshot, unsigned flags, mb_error **err);
 bool mb_driver_snapshot_restore(struct mb_conn *c, const struct mb_instance *i,

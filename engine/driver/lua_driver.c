@@ -742,6 +742,25 @@ static int c_console_log(lua_State *L)
     return 1;
 }
 
+/* conn:usage(inst) -> {cpu_ns =, memory_bytes =} | nil, message, code */
+static int c_usage(lua_State *L)
+{
+    lua_settop(L, 2); /* what the checks below push stays above the arguments */
+    struct mb_conn *c = check_conn(L);
+    struct mb_instance inst;
+    check_instance(L, 2, &inst);
+    mb_error *err = NULL;
+    struct mb_usage u;
+    if (!mb_driver_usage(c, &inst, &u, 0, &err))
+        return mb_lua_push_error(L, err);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)u.cpu_ns);
+    lua_setfield(L, -2, "cpu_ns");
+    lua_pushinteger(L, (lua_Integer)u.memory_bytes);
+    lua_setfield(L, -2, "memory_bytes");
+    return 1;
+}
+
 /* ---------------------------------------------------------------- storage */
 
 static int snap_op(lua_State *L, bool (*op)(struct mb_conn *, const struct mb_instance *,
@@ -851,6 +870,7 @@ static const luaL_Reg methods[] = {
     {"clone", c_clone},
     {"rename", c_rename},
     {"resize_disk", c_resize_disk},
+    {"usage", c_usage},
     {"mount_native", c_mount_native},
     {"umount_native", c_umount_native},
     {"close", c_close},

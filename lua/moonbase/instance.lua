@@ -126,6 +126,22 @@ M.check = lifecycle.check
 ---@return string[]
 M.purge = lifecycle.purge
 
+---What a running instance uses, as its driver measures it: {cpu_ns (CPU
+---time since it started), memory_bytes (resident on this host)}.
+---@param name string
+---@return table
+function M.usage(name)
+  local rec = instances.get(name)
+  local st = lifecycle.state(rec)
+  if st ~= "running" then
+    errors.raise(string.format("usage: instance \"%s\" is %s (%s)", name, st,
+      lifecycle.start_hint(name, st)), "state")
+  end
+  local u, msg, code = drivers.for_record(rec):usage(instances.spec(rec))
+  if not u then errors.raise("usage: " .. tostring(msg), code) end
+  return u
+end
+
 ---Runs fn(rec) under the instance's lock and saves the record it changed.
 M.update = lifecycle.update
 

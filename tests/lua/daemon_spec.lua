@@ -181,6 +181,19 @@ describe("daemon: the unix socket", function()
     assert.equal("No instances found.\n", out)
   end)
 
+  it("reports a running instance's CPU and memory use (the dashboard's plot)", function()
+    h:ok({ "launch", "local:tiny", "--name", "u1", "--memory", "512M" })
+    local code, body = curl(h, { "http://x/v1/instances/u1/usage" })
+    assert.equal(200, code, body)
+    local u = json.decode(body).result[1]
+    assert.truthy(math.type(u.cpu_ns) == "integer" and u.cpu_ns >= 0, body)
+    assert.truthy(u.memory_bytes > 0 and u.memory_bytes <= 512 * 1024 * 1024 + 16 * 2 ^ 20, body)
+    h:ok({ "stop", "u1" })
+    code, body = curl(h, { "http://x/v1/instances/u1/usage" })
+    assert.equal(409, code, body)
+    assert.truthy(body:find('instance \"u1\" is stopped', 1, true), body)
+  end)
+
   it("times a slow client out without blocking the others", function()
     local t0 = util.now()
     -- half a request, then silence

@@ -33,6 +33,7 @@ M.routes = {
   R("GET", "/v1/instances/{name}/record/strict", "instance.get", { "name" }),
   R("GET", "/v1/instances/{name}/ssh", "instance.ssh_endpoint", { "name" }),
   R("GET", "/v1/instances/{name}/dir", "instance.dir", { "name" }),
+  R("GET", "/v1/instances/{name}/usage", "instance.usage", { "name" }),
   R("POST", "/v1/instances", "instance.launch", { "options" }, { progress = true }),
   R("POST", "/v1/instances/{name}/start", "instance.start", { "name", "options" }),
   R("POST", "/v1/instances/{name}/stop", "instance.stop", { "name", "options" }),
