@@ -79,7 +79,9 @@ struct conn {
     size_t content_length;
     bool rejected;                /* an answer was queued before the body was read */
     int status;                   /* of an immediate answer */
-    char *extra[8];               /* its headers: "name:" then value, in pairs */
+    char *type;                   /* its content type (NULL: application/json) */
+#define MAX_EXTRA 24
+    char *extra[MAX_EXTRA];       /* its headers: "name:" then value, in pairs */
     struct buf out;               /* what waits to be written (body or frames) */
     bool headers_sent, finished, closing;
     bool dispatched;              /* handed to Lua (a POST of 0 bytes gets no second go) */
@@ -123,6 +125,19 @@ static void push_peer(lua_State *L, struct lws *wsi)
     lua_newtable(L);
     wsi = lws_get_network_wsi(wsi); /* an HTTP/2 stream's connection */
     SSL *ssl = lws_get_ssl(wsi);
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    if (ssl == NULL && getsockname(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &salen) == 0 &&
+        sa.ss_family != AF_UNIX) {
+        /* plain HTTP on a loopback listener: no identity but a browser session's */
+        char addr[64];
+        lws_get_peer_simple(wsi, addr, sizeof addr);
+        lua_pushliteral(L, "http");
+        lua_setfield(L, -2, "transport");
+        lua_pushstring(L, addr);
+        lua_setfield(L, -2, "address");
+        return;
+    }
     if (ssl == NULL) {
         struct ucred cred;
         socklen_t len = sizeof cred;
@@ -268,7 +283,7 @@ static void frame_add(struct conn *c, int ch, const void *d, size_t n)
     lws_callback_on_writable(c->wsi);
 }
 
-static void answer(struct conn *c, int status, const char *body)
+static void answer_n(struct conn *c, int status, const char *body, size_t blen)
 {
     c->status = status;
     c->rejected = true;
@@ -278,13 +293,18 @@ static void answer(struct conn *c, int status, const char *body)
         int n = snprintf(line, sizeof line, "%d\n", status);
         struct buf b = {0};
         buf_add(&b, line, (size_t)n);
-        buf_add(&b, body, strlen(body));
+        buf_add(&b, body, blen);
         frame_add(c, CH_RESULT, b.b.s, b.b.n);
         buf_free(&b);
         return;
     }
-    buf_add(&c->out, body, strlen(body));
+    buf_add(&c->out, body, blen);
     lws_callback_on_writable(c->wsi);
+}
+
+static void answer(struct conn *c, int status, const char *body)
+{
+    answer_n(c, status, body, strlen(body));
 }
 
 /* ------------------------------------------------------------ workers */
@@ -552,6 +572,8 @@ static void dispatch(struct server *s, struct conn *c)
     push_header(L, c->wsi, WSI_TOKEN_HTTP_AUTHORIZATION, "authorization");
     push_custom_header(L, c->wsi, "x-moonbase-csrf:", "x-moonbase-csrf");
     push_custom_header(L, c->wsi, "x-moonbase-stream:", "x-moonbase-stream");
+    push_header(L, c->wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, "accept-encoding");
+    push_header(L, c->wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, "if-none-match");
     lua_setfield(L, -2, "headers");
     push_peer(L, c->wsi);
     lua_setfield(L, -2, "peer");
@@ -584,10 +606,16 @@ static void dispatch(struct server *s, struct conn *c)
         lua_getfield(L, t, "status");
         int status = (int)luaL_optinteger(L, -1, 200);
         lua_pop(L, 1);
-        const char *body = opt_field(L, t, "body");
-        /* headers = {{"set-cookie", "..."}, {"location", "/"}}: at most four */
+        size_t blen = 0;
+        lua_getfield(L, t, "body");
+        const char *body = lua_tolstring(L, -1, &blen); /* bytes: a gzip body has NULs */
+        lua_pop(L, 1); /* (the string stays alive in the answer table) */
+        const char *type = opt_field(L, t, "type");
+        if (type && !strpbrk(type, "\r\n"))
+            c->type = strdup(type);
+        /* headers = {{"set-cookie", "..."}, {"location", "/"}}: at most MAX_EXTRA / 2 */
         lua_getfield(L, t, "headers");
-        for (int i = 1, k = 0; lua_istable(L, -1) && i <= 4; i++) {
+        for (int i = 1, k = 0; lua_istable(L, -1) && i <= MAX_EXTRA / 2; i++) {
             lua_rawgeti(L, -1, i);
             if (lua_istable(L, -1)) {
                 lua_rawgeti(L, -1, 1);
@@ -604,7 +632,7 @@ static void dispatch(struct server *s, struct conn *c)
             lua_pop(L, 1);
         }
         lua_pop(L, 1);
-        answer(c, status, body ? body : "");
+        answer_n(c, status, body ? body : "", body ? blen : 0);
     }
     lua_settop(L, top);
 }
@@ -613,22 +641,27 @@ static void dispatch(struct server *s, struct conn *c)
 
 static int write_http(struct conn *c, struct lws *wsi)
 {
-    unsigned char hbuf[LWS_PRE + 1024], *start = hbuf + LWS_PRE, *p = start,
+    unsigned char hbuf[LWS_PRE + 4096], *start = hbuf + LWS_PRE, *p = start,
                                         *end = hbuf + sizeof hbuf - 1;
     if (!c->headers_sent) {
         if (c->mode == MODE_JSON && !c->finished)
             return 0;
         int status = c->status ? c->status : 200;
         const char *type = c->mode == MODE_FRAMES && !c->rejected
-                               ? "application/vnd.moonbase.frames" : "application/json";
+                               ? "application/vnd.moonbase.frames"
+                               : c->type ? c->type : "application/json";
         lws_filepos_t len = c->mode == MODE_FRAMES && !c->rejected
                                 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)c->out.b.n;
         if (lws_add_http_common_headers(wsi, (unsigned int)status, type, len, &p, end))
             return -1;
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+        bool cache_set = false;
+        for (int i = 0; i + 1 < MAX_EXTRA && c->extra[i]; i += 2)
+            cache_set = cache_set || strcmp(c->extra[i], "cache-control:") == 0;
+        if (!cache_set &&
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, end))
             return -1;
-        for (int i = 0; i + 1 < 8 && c->extra[i]; i += 2)
+        for (int i = 0; i + 1 < MAX_EXTRA && c->extra[i]; i += 2)
             if (lws_add_http_header_by_name(wsi, (const unsigned char *)c->extra[i],
                                             (const unsigned char *)c->extra[i + 1],
                                             (int)strlen(c->extra[i + 1]), &p, end))
@@ -762,10 +795,12 @@ static void conn_gone(struct conn *c)
     for (int i = 0; c->query && c->query[i]; i++)
         free(c->query[i]);
     free(c->query);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < MAX_EXTRA; i++) {
         free(c->extra[i]);
         c->extra[i] = NULL;
     }
+    free(c->type);
+    c->type = NULL;
     buf_free(&c->body);
     buf_free(&c->out);
     c->path = NULL;
@@ -948,7 +983,8 @@ static void reap(void)
 }
 
 /* serve{listen = {{unix = PATH, group = GID?} | {https = ADDR, port = N,
- *   cert = PEM path, key = PEM path}, ...}, max_body = N, timeout = S}, handler
+ *   cert = PEM path, key = PEM path} | {http = LOOPBACK ADDR, port = N}, ...},
+ *   max_body = N, timeout = S}, handler
  * Runs until SIGTERM/SIGINT. Returns true, or nil, message, code. */
 static int l_serve(lua_State *L)
 {
@@ -999,6 +1035,7 @@ static int l_serve(lua_State *L)
         vi.timeout_secs = (unsigned)timeout;
         const char *unix_path = mb_lua_field_str(L, e, "unix");
         const char *https = mb_lua_field_str(L, e, "https");
+        const char *http = mb_lua_field_str(L, e, "http"); /* a loopback address (Lua checks) */
         char name[32];
         snprintf(name, sizeof name, "listen%d", s.nvh);
         vi.vhost_name = name;
@@ -1006,6 +1043,13 @@ static int l_serve(lua_State *L)
             vi.options = LWS_SERVER_OPTION_UNIX_SOCK;
             vi.iface = unix_path;
             vi.port = 0;
+        } else if (http) {
+            /* plain HTTP for a browser on this host: the dashboard and its sessions only */
+            vi.iface = http;
+            lua_getfield(L, e, "port");
+            vi.port = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            vi.options = LWS_SERVER_OPTION_DISABLE_IPV6 * (strchr(http, ':') == NULL);
         } else if (https) {
             vi.iface = https;
             lua_getfield(L, e, "port");
@@ -1027,7 +1071,7 @@ static int l_serve(lua_State *L)
             current = NULL;
             lua_pushnil(L);
             lua_pushfstring(L, "daemon: cannot listen on %s (in use, or no permission?)",
-                            unix_path ? unix_path : https ? https : "?");
+                            unix_path ? unix_path : https ? https : http ? http : "?");
             lua_pushliteral(L, "failed");
             return 3;
         }

@@ -48,6 +48,7 @@ const struct mb_module mb_modules[] = {
     {"moonbase.engine.image", plugin_loader},
     {"moonbase.engine.httpd", plugin_loader},   /* the daemon (libwebsockets) */
     {"moonbase.engine.tls", plugin_loader},     /* its certificates (libcrypto) */
+    {"moonbase.engine.web", plugin_loader},     /* its web dashboard's files */
     {"moonbase.engine.client", luaopen_moonbase_engine_client},
     {"moonbase.engine.net", luaopen_moonbase_engine_net},
     {"moonbase.engine.agent", luaopen_moonbase_engine_agent},

@@ -300,6 +300,29 @@ function M.install(url)
   end
 end
 
+---A one-time login link to the web dashboard of the daemon at url
+---(docs/gui.md): the address a browser on this host reaches it at, with a
+---token the daemon trades once for a session bound to this client.
+---@return string
+function M.login_link(url)
+  local target = M.parse_url(url)
+  local answer = M.request(target, "POST", "/v1/sessions/link", "{}")
+  local link = type(answer.result) == "table" and answer.result[1] or {}
+  if type(link.path) ~= "string" then
+    errors.raise("the moonbase daemon at " .. url .. " gave no login link")
+  end
+  if target.host then
+    -- over TLS the browser goes where this client goes
+    local host = target.host:find(":", 1, true) and ("[" .. target.host .. "]") or target.host
+    return string.format("https://%s:%s%s", host, target.port, link.path)
+  end
+  if type(link.urls) ~= "table" or not link.urls[1] then
+    errors.raise(string.format("the moonbase daemon at %s has no address a browser can " ..
+      "reach (start it with --listen http://127.0.0.1:PORT too; see docs/gui.md)", url))
+  end
+  return link.urls[1]
+end
+
 ---Trusts this client with the daemon at url: sends the passphrase or token
 ---over TLS with this client's certificate, then pins the daemon's CA.
 ---@return table {fingerprint=, ca=}

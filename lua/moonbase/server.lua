@@ -12,6 +12,7 @@ local api = require("moonbase._core.api")
 local paths = require("moonbase._core.paths")
 local errors = require("moonbase.errors")
 local trust = require("moonbase.trust")
+local dashboard = require("moonbase.dashboard")
 
 
 local M = {}
@@ -46,9 +47,7 @@ local function err_body(message, code)
   return json.encode({ error = { message = message, code = code or "failed" } })
 end
 
-local function refuse(status, message, code)
-  return { status = status, body = err_body(message, code) }
-end
+local refuse = dashboard.refuse
 
 ---------------------------------------------------------------- identities
 local moonbase_gid_cache
@@ -167,99 +166,6 @@ local function authenticate_route(req)
   trust.add(req.peer.fingerprint, req.peer.certificate, body.name or req.peer.address)
   return { status = 200, body = json.encode({ result = { trusted = true,
     fingerprint = req.peer.fingerprint } }) }
-end
-
----------------------------------------------------------------- browser sessions
--- A browser cannot present a client certificate it did not install, so the
--- web dashboard logs in with a one-time link: a trusted client (unix peer or
--- TLS certificate) asks POST /v1/sessions/link, opens /login?token=... in the
--- browser, and gets a session cookie bound to that client's identity. Every
--- request with the cookie is checked again: the identity must still be
--- trusted (a revoked certificate ends its sessions), a state-changing method
--- needs the session's CSRF token in X-Moonbase-Csrf, and an Origin, when
--- sent, must be the daemon's own. Kept in the daemon's memory.
-M.sessions = { links = {}, live = {}, link_ttl = 300, ttl = 12 * 3600 }
-
-local function random_hex(n)
-  return errors.check("daemon", require("moonbase.engine.tls").random(n))
-end
-
-local function cookie_of(req)
-  local c = req.headers and req.headers.cookie
-  return c and c:match("mb_session=([%x]+)")
-end
-
-local function identity_of(peer)
-  if peer.transport == "unix" then return { transport = "unix", uid = peer.uid } end
-  return { transport = "tls", fingerprint = peer.fingerprint }
-end
-
-local function identity_valid(id)
-  if id.transport == "unix" then return true end
-  return trust.lookup(id.fingerprint) ~= nil
-end
-
-local unsafe = { POST = true, PUT = true, DELETE = true, PATCH = true }
-
----The session a cookie names, if it may make this request; else nil and the
----refusal (or nil, nil: no session cookie at all).
-local function session_for(req)
-  local id = cookie_of(req)
-  if not id then return nil end
-  local s = M.sessions.live[id]
-  if not s or s.expires < util.now() then
-    M.sessions.live[id] = nil
-    return nil, refuse(401, "the session has ended (log in again with a new link: moonbase " ..
-      "gui)", "auth")
-  end
-  if not identity_valid(s.identity) then
-    M.sessions.live[id] = nil
-    return nil, refuse(403, "the client this session belongs to is no longer trusted", "auth")
-  end
-  local origin, host = req.headers.origin, req.headers.host
-  if origin and host and origin ~= "https://" .. host and origin ~= "http://" .. host then
-    return nil, refuse(403, "cross-origin request refused", "auth")
-  end
-  if unsafe[req.method] and req.headers["x-moonbase-csrf"] ~= s.csrf then
-    return nil, refuse(403, "missing or wrong X-Moonbase-Csrf header", "auth")
-  end
-  if req.mode == "ws" and not origin then
-    return nil, refuse(403, "a WebSocket from a browser session needs its Origin", "auth")
-  end
-  return s
-end
-
-local function session_routes(req)
-  if req.path == "/login" and req.method == "GET" then
-    local token
-    for _, q in ipairs(req.query or {}) do token = token or q:match("^token=(%x+)$") end
-    local link = token and M.sessions.links[token]
-    M.sessions.links[token or ""] = nil -- one use, whatever happens
-    if not link or link.expires < util.now() or not identity_valid(link.identity) then
-      return refuse(403, "this login link is not valid (used already, expired, or never " ..
-        "issued)", "auth")
-    end
-    local id, csrf = random_hex(24), random_hex(24)
-    M.sessions.live[id] = { identity = link.identity, csrf = csrf,
-      expires = util.now() + M.sessions.ttl }
-    return { status = 303, body = "", headers = {
-      { "set-cookie", "mb_session=" .. id .. "; Path=/; HttpOnly; Secure; SameSite=Strict" },
-      { "location", "/" } } }
-  end
-  if req.path == "/v1/session" and req.method == "GET" then
-    local s, denied = session_for(req)
-    if not s then return denied or refuse(401, "no session", "auth") end
-    return { status = 200, body = json.encode({ result = { { csrf = s.csrf,
-      identity = s.identity } }, n = 1 }) }
-  end
-  if req.path == "/v1/session/logout" and req.method == "POST" then
-    local s, denied = session_for(req)
-    if not s then return denied or refuse(401, "no session", "auth") end
-    M.sessions.live[cookie_of(req)] = nil
-    return { status = 200, body = json.encode({ result = {}, n = 0 }),
-      headers = { { "set-cookie", "mb_session=; Path=/; Max-Age=0; HttpOnly; Secure; " ..
-        "SameSite=Strict" } } }
-  end
 end
 
 ---------------------------------------------------------------- calls
@@ -440,21 +346,21 @@ function M.handle(req)
     if req.method ~= "POST" then return refuse(405, "use POST", "usage") end
     return authenticate_route(req)
   end
-  local sess = session_routes(req)
-  if sess then return sess end
-  local denied = M.authenticate(req.peer)
-  if denied and cookie_of(req) then
+  local answer = dashboard.static(req) or dashboard.session_routes(req)
+  if answer then return answer end
+  local denied = dashboard.transport_refusal(req) or M.authenticate(req.peer)
+  local by_session = false
+  if denied and dashboard.cookie_of(req) and denied.status ~= 421 then
     -- a browser: its session stands for the client that logged it in
-    local s, refused = session_for(req)
-    if s then denied = nil else denied = refused or denied end
+    local s, refused = dashboard.session_for(req)
+    if s then denied, by_session = nil, true else denied = refused or denied end
   end
   if denied then return denied end
   if req.path == "/v1/sessions/link" and req.method == "POST" then
-    local token = random_hex(24)
-    M.sessions.links[token] = { identity = identity_of(req.peer),
-      expires = util.now() + M.sessions.link_ttl }
-    return { status = 200, body = json.encode({ result = { { token = token,
-      path = "/login?token=" .. token } }, n = 1 }) }
+    if by_session then
+      return refuse(403, "a browser session cannot make login links (try: moonbase gui)", "auth")
+    end
+    return dashboard.link(req)
   end
   local r, params = api.match(req.method, req.path)
   if not r then
@@ -490,16 +396,25 @@ function M.handle(req)
 end
 
 ---------------------------------------------------------------- listeners
----Parses a --listen value: unix:PATH or https://ADDR:PORT.
+---Parses a --listen value: unix:PATH, https://ADDR:PORT or (the web
+---dashboard on this host only) http://LOOPBACK:PORT.
 function M.parse_listen(v)
   local path = v:match("^unix://(.+)$") or v:match("^unix:(.+)$")
   if path then return { unix = path } end
-  local host, port = v:match("^https://%[([%x:]+)%]:(%d+)/?$")
-  if not host then host, port = v:match("^https://([%w%.%-]+):(%d+)/?$") end
+  local scheme, host, port = v:match("^(https?)://%[([%x:]+)%]:(%d+)/?$")
+  if not host then scheme, host, port = v:match("^(https?)://([%w%.%-]+):(%d+)/?$") end
   port = math.tointeger(tonumber(port))
-  if host and port and port > 0 and port < 65536 then return { https = host, port = port } end
-  errors.usage(string.format("daemon: --listen takes unix:PATH or https://ADDRESS:PORT, got " ..
-    "\"%s\"", v))
+  if host and port and port > 0 and port < 65536 then
+    if scheme == "https" then return { https = host, port = port } end
+    if not dashboard.loopback(host) then
+      errors.usage(string.format("daemon: --listen http:// serves the web dashboard on this " ..
+        "host only: give 127.0.0.1, ::1 or localhost, got \"%s\" (use https:// for other " ..
+        "addresses)", host))
+    end
+    return { http = host == "localhost" and "127.0.0.1" or host, port = port }
+  end
+  errors.usage(string.format("daemon: --listen takes unix:PATH, https://ADDRESS:PORT or " ..
+    "http://127.0.0.1:PORT, got \"%s\"", v))
 end
 
 ---Runs the daemon until SIGTERM/SIGINT.
@@ -511,8 +426,15 @@ function M.run(o)
   local activated = tonumber(os.getenv("LISTEN_PID") or "") == util.getpid()
   if #listen == 0 and not activated then listen[1] = { unix = M.default_socket() } end
   local has_tls = false
+  dashboard.listeners = {}
   for _, l in ipairs(listen) do
-    if l.unix then
+    if l.http or l.https then
+      dashboard.listeners[#dashboard.listeners + 1] = { scheme = l.http and "http" or "https",
+        host = l.http or l.https, port = l.port }
+    end
+    if l.http then
+      -- nothing to do: plain HTTP on loopback
+    elseif l.unix then
       local dir = l.unix:match("^(.*)/[^/]+$")
       if dir and dir ~= "" then errors.check("daemon", fs.mkdirs(dir)) end
       fs.remove(l.unix) -- a stale socket of a daemon that died
@@ -533,8 +455,10 @@ function M.run(o)
     ready = function()
       if o.quiet then return end
       for _, l in ipairs(listen) do
+        local host = l.https or l.http
+        if host and host:find(":", 1, true) then host = "[" .. host .. "]" end
         io.stderr:write("moonbase daemon: listening on ", l.unix and ("unix:" .. l.unix) or
-          string.format("https://%s:%d", l.https, l.port), "\n")
+          string.format("%s://%s:%d", l.http and "http" or "https", host, l.port), "\n")
       end
       if activated then io.stderr:write("moonbase daemon: serving systemd's sockets\n") end
       if has_tls then

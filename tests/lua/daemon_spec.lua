@@ -453,3 +453,77 @@ describe("daemon: TLS clients", function()
       err)
   end)
 end)
+
+describe("daemon: the web dashboard's listener", function()
+  local h, port
+  before_each(function()
+    port = util.free_tcp_port()
+    h = helpers.home()
+    h:ok({ "set", "local.driver=test" })
+    local log = h.dir .. "/daemon.out"
+    local env = { MOONBASE_SERVER = false }
+    for k, v in pairs(h.env) do env[k] = v end
+    h.sock = h.dir .. "/d.sock"
+    h.pid = assert(process.spawn({ helpers.bin, "daemon", "--listen", "unix:" .. h.sock,
+      "--listen", "http://127.0.0.1:" .. port }, { env = env, stdout = log, stderr = log }))
+    for _ = 1, 500 do
+      if (fs.read(log) or ""):find("http://127.0.0.1", 1, true) then break end
+      util.sleep(0.01)
+    end
+  end)
+  after_each(function()
+    process.kill(h.pid, 15)
+    process.wait(h.pid)
+    h:cleanup()
+  end)
+
+  local function get(path, headers)
+    local argv = { "curl", "-s", "-D", "-", "-o", "/dev/null", "-w", "%{size_download}" }
+    for _, x in ipairs(headers or {}) do argv[#argv + 1] = "-H"; argv[#argv + 1] = x end
+    argv[#argv + 1] = "http://127.0.0.1:" .. port .. path
+    local _, out = process.run(argv)
+    return tonumber(out:match("^HTTP/1.1 (%d+)")), out:lower()
+  end
+
+  it("takes loopback addresses only", function()
+    local code, _, err = h:run({ "daemon", "--listen", "http://192.0.2.1:8470" })
+    assert.equal(1, code)
+    assert.truthy(err:find("on this host only: give 127.0.0.1, ::1 or localhost", 1, true), err)
+  end)
+
+  it("serves the page compressed, cached by its tag, with a strict policy", function()
+    local code, head = get("/")
+    assert.equal(200, code)
+    assert.truthy(head:find("content-type: text/html", 1, true), head)
+    assert.truthy(head:find("content-security-policy: default-src 'self'", 1, true), head)
+    local tag = head:match('etag: ("%x+")')
+    assert.truthy(tag, head)
+    local zipped
+    code, zipped = get("/ui/js/instances.js", { "Accept-Encoding: gzip" })
+    assert.equal(200, code)
+    assert.truthy(zipped:find("content-encoding: gzip", 1, true), zipped)
+    local plain = select(2, get("/ui/js/instances.js"))
+    assert.truthy(tonumber(zipped:match("(%d+)$")) < tonumber(plain:match("(%d+)$")) / 2)
+    assert.equal(304, (get("/", { "If-None-Match: " .. tag })))
+    assert.equal(404, (get("/ui/../../etc/passwd")))
+    assert.equal(404, (get("/ui/nothing.js")))
+  end)
+
+  it("serves the API to browser sessions only, for its own name", function()
+    local code, head = get("/v1/instances")
+    assert.equal(401, code, head)
+    -- a page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding)
+    assert.equal(421, (get("/", { "Host: evil.example:" .. port })))
+    assert.equal(421, (get("/v1/session", { "Host: evil.example:" .. port })))
+    -- a link from the unix socket's user opens a session here
+    local rc, link = process.run({ helpers.bin, "gui", "--print" }, { env = {
+      MOONBASE_HOME = h.dir, MOONBASE_SERVER = "unix://" .. h.sock } })
+    assert.equal(0, rc, link)
+    link = link:gsub("%s+$", "")
+    assert.truthy(link:match("^http://127%.0%.0%.1:" .. port .. "/login%?token=%x+$"), link)
+    local _, out = process.run({ "curl", "-s", "-D", "-", "-o", "/dev/null", link })
+    local cookie = out:match("[Ss]et%-[Cc]ookie: (mb_session=%x+)")
+    assert.truthy(cookie, out)
+    assert.equal(200, (get("/v1/instances", { "Cookie: " .. cookie })))
+  end)
+end)
