@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -463,6 +464,20 @@ static bool push_all(char ***v, const char *const *words)
     return true;
 }
 
+/* A guest's terminal cooks what is typed (echo, lines, ^C) itself; a daemon's
+ * worker hands over a raw one (its client's terminal is raw, for a real
+ * guest's own), so the sandbox's shell gets a guest's settings. */
+static void cook(int fd)
+{
+    struct termios t;
+    if (!isatty(fd) || tcgetattr(fd, &t) != 0)
+        return;
+    t.c_iflag |= ICRNL | IXON;
+    t.c_oflag |= OPOST | ONLCR;
+    t.c_lflag |= ISIG | ICANON | ECHO | ECHOE | ECHOK | IEXTEN | ECHOCTL | ECHOKE;
+    tcsetattr(fd, TCSANOW, &t);
+}
+
 static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct mb_exec *x,
                    int *status, unsigned flags, mb_error **err)
 {
@@ -537,6 +552,8 @@ static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct 
     }
     /* the shared clean start: nothing of moonbase's (locks, sockets, files
      * opened without O_CLOEXEC) reaches the guest but its three streams */
+    if (flags & MB_EXEC_TTY)
+        cook(x->fds[0]);
     int px[2];
     if (pipe2(px, O_CLOEXEC) != 0) {
         mb_strv_free(argv);

@@ -9,7 +9,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync, statSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { hostname, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -64,20 +64,26 @@ async function main() {
   // ---------------------------------------------------------------- set-up
   mb(["set", "local.driver=test"]);
   mb(["set", "local.passphrase=gui-test-pass"]);
-  // an image host on 127.0.0.1 (nginx) for the catalogue: one 1 MiB image
-  const img = join(home, "img");
-  mkdirSync(img);
-  execFileSync("sh", ["-c", `head -c 1M /dev/urandom > ${img}/raw && qemu-img convert -q ` +
-    `-f raw -O qcow2 ${img}/raw ${img}/disk.qcow2 && rm ${img}/raw`]);
-  writeFileSync(join(img, "metadata.json"), JSON.stringify({ os: "testos", release: "gamma",
-    release_title: "Gamma 1", aliases: "gamma", arch: "amd64", build_date: "20260101" }, null,
-  2) + "\n");
-  execFileSync("bash", [join(src, "tests/images/make-streams.sh"), join(home, "streams"), img],
-    { stdio: "ignore" });
+  // an image host on 127.0.0.1 (nginx): the remote "local", with tiny (the
+  // instances' image, cached first) and gamma (downloaded by the form's launch)
+  const streams = [];
+  for (const [i, name] of ["tiny", "gamma"].entries()) {
+    const img = join(home, "img-" + name);
+    mkdirSync(img);
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", join(img, "disk.qcow2"),
+      `${17 + i}M`]);
+    writeFileSync(join(img, "metadata.json"), JSON.stringify({ os: "testos", release: name,
+      release_title: `Test ${name}`, aliases: name, arch: "amd64" }, null, 2) + "\n");
+    streams.push(`${img}=2026010${i + 1}`);
+  }
+  execFileSync("bash", [join(src, "tests/images/make-streams.sh"), join(home, "streams"),
+    ...streams], { stdio: "ignore" });
   imagehost = join(home, "streams");
   const hostUrl = execFileSync("bash", [join(src, "tests/lib/imagehost.sh"), "start", imagehost],
     { encoding: "utf8", env: { ...process.env, MB_IMAGEHOST_LIFETIME: "600" } }).trim();
-  mb(["remote", "add", "nearby", hostUrl.endsWith("/") ? hostUrl : hostUrl + "/"]);
+  mb(["remote", "add", "local", hostUrl.endsWith("/") ? hostUrl : hostUrl + "/"]);
+  mb(["set", "local.image.default=local:tiny"]);
+  mb(["images", "pull", "--quiet", "local:tiny"]);
   // 100 instances (the table's performance) plus two named ones, from the CLI
   const names = Array.from({ length: 98 }, (_, i) => `bulk-${String(i).padStart(3, "0")}`);
   execFileSync("sh", ["-c", `printf '%s\\n' ${names.join(" ")} alpha beta | ` +
@@ -199,13 +205,13 @@ async function main() {
     await page.waitForSelector("form.launch");
     // a bad size is refused before anything is sent
     // the catalogue of the image host
-    await page.waitForSelector("select[aria-label=Remote] option[value=nearby]");
-    await page.select("select[aria-label=Remote]", "nearby");
+    await page.waitForSelector("select[aria-label=Remote] option[value=local]");
+    await page.select("select[aria-label=Remote]", "local");
     await page.click("button::-p-text(Show images)");
-    await page.waitForSelector("tr[data-image] button");
-    assert.match(await page.$eval(".catalogue", (e) => e.textContent), /Gamma 1/);
-    await page.click("tr[data-image] button");
-    assert.match(await page.$eval("input[name=image]", (e) => e.value), /^nearby:/);
+    await page.waitForSelector("tr[data-image='local:gamma'] button");
+    assert.match(await page.$eval(".catalogue", (e) => e.textContent), /Test gamma/);
+    await page.click("tr[data-image='local:gamma'] button");
+    assert.equal(await page.$eval("input[name=image]", (e) => e.value), "local:gamma");
     await page.type("input[name=name]", "formvm");
     await page.$eval("input[name=memory]", (e) => { e.value = "lots"; });
     await page.click("#launch-submit");
@@ -215,7 +221,9 @@ async function main() {
     await page.click("#launch-submit");
     await waitFor("the launch", async () => /Launched formvm/.test(
       await page.$eval("#notice", (e) => e.textContent)), 30000);
-    assert.match(await page.$eval(".log", (e) => e.textContent), /formvm/);
+    // the image was downloaded: its progress line and bar
+    assert.match(await page.$eval(".log", (e) => e.textContent), /local:gamma: 100%/);
+    assert.equal(await page.$eval("progress", (e) => [e.hidden, e.value].join()), "false,100");
     await page.screenshot({ path: join(shots, "launch.png") });
     await page.goto(origin + "/#/instances");
     await page.waitForSelector("tr[data-name=formvm][data-state=running]");
@@ -231,7 +239,7 @@ async function main() {
     await page.waitForSelector(".xterm-helper-textarea");
     await waitFor("the terminal", async () => /Connected/.test(
       await page.$eval(".term-status", (e) => e.textContent)));
-    const host = hostname();
+    const host = "formvm"; // the test driver's guest is a sandbox named after it
     // what the terminal shows: its rows on the page, and its buffer
     const screenText = () => page.evaluate(() => {
       const b = window.mbTerminal.buffer.active, out = [];
@@ -242,8 +250,11 @@ async function main() {
     await waitFor("the prompt", async () => (await screenText())[1].includes("#"));
     await page.focus(".xterm-helper-textarea");
     await page.keyboard.type("hostname\n");
-    await waitFor("hostname in the terminal", async () => (await screenText())[1].includes(host));
-    await waitFor("hostname on the page", async () => (await screenText())[0].includes(host));
+    // its answer on a line of its own (the prompt may name the host too)
+    await waitFor("hostname's answer in the terminal", async () =>
+      (await screenText())[1].split("\n").some((l) => l.trim() === host));
+    await waitFor("hostname's answer on the page", async () =>
+      (await screenText())[0].includes(host));
     await page.screenshot({ path: join(shots, "terminal.png") });
     await page.keyboard.type("exit 3\n");
     await waitFor("the exit status", async () => /exit status 3/.test(
