@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -86,6 +87,10 @@ struct conn {
     bool headers_sent, finished, closing;
     bool dispatched;              /* handed to Lua (a POST of 0 bytes gets no second go) */
     struct worker *w;
+    int queued_ref;               /* a call waiting for a worker slot: its function (0 none) */
+    char *queued_in;
+    int queued_cols, queued_rows;
+    struct conn *queue_next;
     int ws_first;                 /* WebSocket: pending fragments of one message */
 };
 
@@ -101,9 +106,20 @@ struct worker {
     struct buf result;
     int open_readers;
     struct worker *next;          /* in the list of workers (stdin retries) */
+    bool counted;                 /* holds one of the max_workers slots */
 };
 
 static struct worker *workers;
+
+/* Calls run at most max_workers at once (streams are not counted: a terminal
+ * or a watch lasts as long as its user wants); the others wait their turn in
+ * arrival order, up to MAX_QUEUED, beyond which the daemon answers 503. 200
+ * clients at once used to mean 200 forked workers and four descriptors each,
+ * which ran the daemon out of descriptors and lost its listener. */
+#define MAX_QUEUED 4096
+static int max_workers = 8, nworkers, nqueued;
+static struct conn *queue_head, *queue_tail;
+static void start_queued(void);
 
 struct server {
     lua_State *L;
@@ -309,8 +325,61 @@ static void answer(struct conn *c, int status, const char *body)
 
 /* ------------------------------------------------------------ workers */
 
+static bool start_worker(struct server *s, struct conn *c, int ref, const char *in,
+                         int cols, int rows);
+
+static void worker_started(struct conn *c, bool ok)
+{
+    if (!ok)
+        answer(c, 503, "{\"error\":{\"message\":\"the daemon cannot start a worker "
+                       "(out of processes or memory)\",\"code\":\"failed\"}}");
+    else if (c->mode == MODE_FRAMES)
+        lws_callback_on_writable(c->wsi); /* headers go out now */
+}
+
+/* Takes c off the queue of calls waiting for a worker (it is served or gone). */
+static void unqueue(struct conn *c)
+{
+    struct conn *prev = NULL;
+    for (struct conn *q = queue_head; q; prev = q, q = q->queue_next)
+        if (q == c) {
+            if (prev)
+                prev->queue_next = c->queue_next;
+            else
+                queue_head = c->queue_next;
+            if (queue_tail == c)
+                queue_tail = prev;
+            nqueued--;
+            break;
+        }
+    c->queue_next = NULL;
+    if (c->queued_ref && current)
+        luaL_unref(current->L, LUA_REGISTRYINDEX, c->queued_ref);
+    c->queued_ref = 0;
+    free(c->queued_in);
+    c->queued_in = NULL;
+}
+
+/* Starts waiting calls while there are free slots. */
+static void start_queued(void)
+{
+    while (current && queue_head && nworkers < max_workers) {
+        struct conn *c = queue_head;
+        int ref = c->queued_ref;
+        c->queued_ref = 0; /* start_worker pushes it; unqueue must not unref it first */
+        bool ok = start_worker(current, c, ref, c->queued_in, c->queued_cols, c->queued_rows);
+        luaL_unref(current->L, LUA_REGISTRYINDEX, ref);
+        unqueue(c);
+        worker_started(c, ok);
+    }
+}
+
 static void worker_free(struct worker *w)
 {
+    if (w->counted) {
+        nworkers--;
+        start_queued();
+    }
     for (struct worker **p = &workers; *p; p = &(*p)->next)
         if (*p == w) {
             *p = w->next;
@@ -518,6 +587,10 @@ static bool start_worker(struct server *s, struct conn *c, int ref, const char *
     c->w = w;
     w->next = workers;
     workers = w;
+    if (c->mode != MODE_WS) {
+        w->counted = true;
+        nworkers++;
+    }
     return true;
 fail:
     for (int i = 0; i < 2; i++) {
@@ -594,13 +667,29 @@ static void dispatch(struct server *s, struct conn *c)
         lua_pop(L, 2);
         if (c->mode == MODE_JSON || in == NULL)
             in = "null";
+        if (c->mode != MODE_WS && nworkers >= max_workers) {
+            if (nqueued >= MAX_QUEUED || (c->queued_in = strdup(in)) == NULL) {
+                luaL_unref(L, LUA_REGISTRYINDEX, ref);
+                answer(c, 503, "{\"error\":{\"message\":\"the daemon is busy (too many calls "
+                               "waiting); try again\",\"code\":\"failed\"}}");
+            } else {
+                c->queued_ref = ref;
+                c->queued_cols = cols;
+                c->queued_rows = rows;
+                c->queue_next = NULL;
+                if (queue_tail)
+                    queue_tail->queue_next = c;
+                else
+                    queue_head = c;
+                queue_tail = c;
+                nqueued++;
+            }
+            lua_settop(L, top);
+            return;
+        }
         bool ok = start_worker(s, c, ref, in, cols, rows);
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
-        if (!ok)
-            answer(c, 503, "{\"error\":{\"message\":\"the daemon cannot start a worker "
-                           "(out of processes or memory)\",\"code\":\"failed\"}}");
-        else if (c->mode == MODE_FRAMES)
-            lws_callback_on_writable(c->wsi); /* headers go out now */
+        worker_started(c, ok);
     } else {
         lua_pop(L, 1);
         lua_getfield(L, t, "status");
@@ -781,6 +870,8 @@ static void ws_receive(struct conn *c, const unsigned char *d, size_t n, bool fi
 
 static void conn_gone(struct conn *c)
 {
+    if (c->queued_in)
+        unqueue(c);
     if (c->w) {
         /* the client hung up: the worker goes the way a CLI does on a hangup */
         kill(-c->w->pid, SIGHUP);
@@ -1006,6 +1097,20 @@ static int l_serve(lua_State *L)
     struct server s = {.L = L};
     s.max_body = (size_t)mb_lua_opt_int(L, 1, "max_body", 1 << 20);
     int timeout = (int)mb_lua_opt_int(L, 1, "timeout", 10);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    max_workers = (int)mb_lua_opt_int(L, 1, "max_workers", cpus > 2 ? 4 * cpus : 8);
+    if (max_workers < 1)
+        max_workers = 1;
+    /* every connection, and each call's pipes, is a descriptor: the soft limit
+     * (often 1024) goes up to the hard one before libwebsockets sizes its table */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        if (rl.rlim_cur < want) {
+            rl.rlim_cur = want;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof ci);

@@ -452,6 +452,7 @@ function M.run(o)
   end
   local httpd = require("moonbase.engine.httpd")
   local ok, msg = httpd.serve({ listen = listen, max_body = M.max_body, timeout = M.timeout,
+    max_workers = o.max_workers,
     ready = function()
       if o.quiet then return end
       for _, l in ipairs(listen) do

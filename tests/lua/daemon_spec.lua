@@ -23,6 +23,12 @@ local function daemon(o)
   assert(sh("chmod 755 " .. dir) == 0)
   local sock = dir .. "/moonbase.sock"
   local argv = { helpers.bin, "daemon", "--listen", "unix:" .. sock }
+  for _, a in ipairs(o.args or {}) do argv[#argv + 1] = a end
+  if o.shell then -- through sh, to set its limits first
+    local q = {}
+    for i, a in ipairs(argv) do q[i] = "'" .. a .. "'" end
+    argv = { "sh", "-c", o.shell .. "; exec " .. table.concat(q, " ") }
+  end
   if o.port then argv[#argv + 1] = "--listen"; argv[#argv + 1] = "https://127.0.0.1:" .. o.port end
   local env = { MOONBASE_SERVER = false }
   for k, v in pairs(h.env) do env[k] = v end
@@ -179,6 +185,38 @@ describe("daemon: the unix socket", function()
     local rc, out, err = h:client({ "list" })
     assert.equal(0, rc, err)
     assert.equal("No instances found.\n", out)
+  end)
+
+  it("queues calls beyond --max-workers and keeps its listener under 100 at once", function()
+    h:stop()
+    -- a soft limit of 64 descriptors: 100 connections at once would run out
+    h = daemon({ args = { "--max-workers", "2" }, shell = "ulimit -Sn 64" })
+    h:ok({ "set", "local.driver=test" })
+    local limits = fs.read("/proc/" .. h.pid .. "/limits")
+    local soft, hard = limits:match("Max open files%s+(%S+)%s+(%S+)")
+    assert.is_not.equal("64", soft, limits) -- raised (to the hard limit, at most 65536)
+    assert.truthy(soft == hard or soft == "65536", limits)
+    local fds = #fs.list("/proc/" .. h.pid .. "/fd")
+    -- 100 calls at once; the workers (children of the daemon) are counted meanwhile
+    local out = h.dir .. "/codes"
+    local code, _, err = sh(string.format([[
+      seq 100 | xargs -P 100 -I{} curl -s -o /dev/null -w '%%{http_code}
+' --max-time 60         --unix-socket %s http://x/v1/settings/local.driver > %s &
+      burst=$!; most=0
+      while kill -0 $burst 2>/dev/null; do
+        n=$(pgrep -c -P %d); [ "$n" -gt "$most" ] && most=$n; sleep 0.05
+      done
+      echo "$most" > %s.most]], h.sock, out, h.pid, out))
+    assert.equal(0, code, err)
+    local codes = helpers.lines(fs.read(out))
+    assert.equal(100, #codes)
+    for _, c in ipairs(codes) do assert.equal("200", c) end
+    assert.truthy(tonumber(fs.read(out .. ".most")) <= 2, fs.read(out .. ".most"))
+    -- still listening, and nothing kept open
+    local rc, o2, e2 = h:client({ "get", "local.driver" })
+    assert.equal(0, rc, e2)
+    assert.equal("test\n", o2)
+    assert.truthy(#fs.list("/proc/" .. h.pid .. "/fd") <= fds + 2)
   end)
 
   it("reports a running instance's CPU and memory use (the dashboard's plot)", function()
