@@ -323,29 +323,66 @@ function M.login_link(url)
   return link.urls[1]
 end
 
----Trusts this client with the daemon at url: sends the passphrase or token
----over TLS with this client's certificate, then pins the daemon's CA.
+---The SHA-256 fingerprint as moonbase prints it, from what a user typed
+---(any case, with or without colons).
+local function plain_fp(fp)
+  return (tostring(fp):lower():gsub("[^%x]", ""))
+end
+
+---Trusts this client with the daemon at url. First the daemon's CA is
+---fetched with nothing secret sent, and checked: against a token's
+---fingerprint, o.fingerprint, the CA pinned already, or o.confirm(fp) (the
+---user's yes); then the CA is pinned and the passphrase or token (secret: a
+---string, or a function that returns one, asked only after the check) goes
+---over the pinned connection.
+---@param o? {fingerprint?: string, confirm?: fun(fp: string): boolean}
 ---@return table {fingerprint=, ca=}
-function M.authenticate(url, secret)
+function M.authenticate(url, secret, o)
+  o = o or {}
   local target = M.parse_url(url)
   if target.unix then
     return { unix = true }
   end
+  local _, peer_ca = M.request(target, "GET", "/v1/ping", nil, { tofu = true })
+  if not peer_ca then
+    errors.raise("authenticate: the daemon at " .. url .. " showed no CA certificate", "auth")
+  end
+  local tls = require("moonbase.engine.tls")
+  local ca_fp = tls.fingerprint(peer_ca)
+  local f = ca_file(target)
+  local known = fs.read(f)
+  local known_fp = known and tls.fingerprint(known)
+  local token_ca = type(secret) == "string" and secret:match("^mbt1_%x+_(%x+)$")
+  if token_ca then
+    if token_ca ~= ca_fp then
+      errors.raise("authenticate: the daemon's CA does not match the token's (someone in " ..
+        "between?); nothing was sent or saved", "auth")
+    end
+  elseif o.fingerprint then
+    if plain_fp(o.fingerprint) ~= ca_fp then
+      errors.raise(string.format("authenticate: the daemon at %s has CA fingerprint %s, not " ..
+        "%s (someone in between, or another daemon?); nothing was sent or saved", url, ca_fp,
+        o.fingerprint), "auth")
+    end
+  elseif known_fp ~= ca_fp then
+    local why = known_fp and string.format("its CA changed since this client pinned %s " ..
+      "(a new daemon, or someone in between)", known_fp) or "this client does not know it yet"
+    if not (o.confirm and o.confirm(ca_fp, known_fp)) then
+      errors.raise(string.format("authenticate: the daemon at %s has CA fingerprint %s and %s; " ..
+        "check it on the daemon's host (moonbase daemon prints it when it starts) and run " ..
+        "again with --fingerprint %s; nothing was sent or saved", url, ca_fp, why, ca_fp), "auth")
+    end
+  end
+  if type(secret) == "function" then secret = secret() end
   local body = { name = (os.getenv("USER") or "user") .. "@" ..
     ((util.uname() or {}).nodename or "client") }
-  local want_ca = secret and secret:match("^mbt1_%x+_(%x+)$")
-  if want_ca then body.token = secret else body.passphrase = secret end
-  local answer, peer_ca = M.request(target, "POST", "/v1/authenticate", json.encode(body),
-    { tofu = true })
-  local ca_fp = peer_ca and require("moonbase.engine.tls").fingerprint(peer_ca)
-  if want_ca and ca_fp ~= want_ca then
-    errors.raise("authenticate: the daemon's CA does not match the token's (someone in " ..
-      "between?); nothing was saved", "auth")
-  end
-  if peer_ca then
-    local f = ca_file(target)
-    errors.check("authenticate", fs.mkdirs(f:match("^(.*)/"), 448))
-    errors.check("authenticate", fs.write(f, peer_ca))
+  if token_ca then body.token = secret else body.passphrase = secret end
+  errors.check("authenticate", fs.mkdirs(f:match("^(.*)/"), 448))
+  errors.check("authenticate", fs.write(f, peer_ca))
+  local ok, answer = pcall(M.request, target, "POST", "/v1/authenticate", json.encode(body))
+  if not ok then
+    if known then fs.write(f, known) else fs.remove(f) end -- as it was
+    error(answer, 0)
   end
   return { fingerprint = answer.result.fingerprint, ca = ca_fp }
 end

@@ -63,7 +63,6 @@ async function waitFor(what, fn, ms = 10000) {
 async function main() {
   // ---------------------------------------------------------------- set-up
   mb(["set", "local.driver=test"]);
-  mb(["set", "local.passphrase=gui-test-pass"]);
   // an image host on 127.0.0.1 (nginx): the remote "local", with tiny (the
   // instances' image, cached first) and gamma (downloaded by the form's launch)
   const streams = [];
@@ -95,10 +94,11 @@ async function main() {
   { env: baseEnv, stdio: ["ignore", "ignore", "inherit"] });
   await waitFor("the daemon", () => existsSync(`${home}/d.sock`));
   const origin = `http://127.0.0.1:${httpPort}`;
-  // a TLS client, trusted with the passphrase
+  // a TLS client, trusted with a one-time token (it carries the daemon CA's fingerprint)
   const tlsEnv = { MOONBASE_HOME: clientHome, MOONBASE_SERVER: `https://127.0.0.1:${tlsPort}` };
+  const token = mb(["trust", "token"]).trim();
   await waitFor("the TLS listener", () => {
-    try { mb(["authenticate", "gui-test-pass"], tlsEnv); return true; } catch (_) { return false; }
+    try { mb(["authenticate", token], tlsEnv); return true; } catch (_) { return false; }
   });
   const recipeDir = mkdtempSync(join(tmpdir(), "mb-gui-recipe-"));
   writeFileSync(join(recipeDir, "moonbase.lua"), 'instance "web" { image = "local:tiny", ' +

@@ -353,6 +353,50 @@ describe("daemon: TLS clients", function()
   after_each(function() h:stop() end)
 
   local function server() return "https://127.0.0.1:" .. port end
+  -- the daemon's CA fingerprint, as it printed it when it started
+  local function ca_fp()
+    for _ = 1, 500 do
+      local fp = (fs.read(h.log) or ""):match("CA fingerprint (%x+)")
+      if fp then return fp end
+      util.sleep(0.01)
+    end
+    error("the daemon printed no CA fingerprint: " .. (fs.read(h.log) or ""))
+  end
+
+  it("shows the daemon's CA before sending a passphrase, and pins it only when checked",
+    function()
+      h:ok({ "set", "local.passphrase=pw" })
+      local fp = ca_fp()
+      local pins = h.dir .. "/client/config/client/servers"
+      -- no terminal to ask on and no --fingerprint: refused before the (wrong) passphrase goes
+      local code, _, err = h:client({ "authenticate", "not-the-passphrase" }, { server = server() })
+      assert.equal(2, code)
+      assert.equal("authenticate: the daemon at " .. server() .. " has CA fingerprint " .. fp ..
+        " and this client does not know it yet; check it on the daemon's host (moonbase " ..
+        "daemon prints it when it starts) and run again with --fingerprint " .. fp ..
+        "; nothing was sent or saved\n", err)
+      assert.same({}, fs.list(pins) or {})
+      -- a fingerprint that is not the daemon's: refused, nothing pinned
+      local other = ("0"):rep(64)
+      code, _, err = h:client({ "authenticate", "pw", "--fingerprint", other },
+        { server = server() })
+      assert.equal(2, code)
+      assert.truthy(err:find("has CA fingerprint " .. fp .. ", not " .. other, 1, true), err)
+      assert.same({}, fs.list(pins) or {})
+      -- the right one (as printed, any case, with colons): trusted and pinned
+      local colons = fp:upper():gsub("(%x%x)", "%1:"):sub(1, -2)
+      local out
+      code, out, err = h:client({ "authenticate", "pw", "--fingerprint", colons },
+        { server = server() })
+      assert.equal(0, code, err)
+      assert.truthy(out:find("Daemon CA fingerprint: " .. fp, 1, true), out)
+      assert.equal(1, #fs.list(pins))
+      -- a wrong passphrase after that leaves the pin as it was
+      code, _, err = h:client({ "authenticate", "nope" }, { server = server() })
+      assert.equal(2, code)
+      assert.equal("authenticate: wrong passphrase\n", err)
+      assert.equal(1, #fs.list(pins))
+    end)
 
   it("refuses a client without a certificate, with the reason", function()
     local _, out = process.run({ "curl", "-sk", "-o", "-", "-w", "\n%{http_code}",
@@ -376,11 +420,11 @@ describe("daemon: TLS clients", function()
       local settings = fs.read(h.dir .. "/config/settings.json")
       assert.falsy(settings:find("correct horse", 1, true))
       assert.truthy(settings:find("pbkdf2-sha256$", 1, true))
-      code, _, err = h:client({ "authenticate", "wrong" }, { server = server() })
+      code, _, err = h:client({ "authenticate", "wrong", "--fingerprint", ca_fp() }, { server = server() })
       assert.equal(2, code)
       assert.equal("authenticate: wrong passphrase\n", err)
       local out
-      code, out, err = h:client({ "authenticate", "correct horse" }, { server = server() })
+      code, out, err = h:client({ "authenticate", "correct horse", "--fingerprint", ca_fp() }, { server = server() })
       assert.equal(0, code, err)
       assert.truthy(out:find("trusts this client", 1, true), out)
       code, out, err = h:client({ "launch", "--name", "web" }, { server = server() })
@@ -414,11 +458,11 @@ describe("daemon: TLS clients", function()
   it("throttles wrong passphrases, even a right one after too many", function()
     h:ok({ "set", "local.passphrase=right" })
     for i = 1, 5 do
-      local code, _, err = h:client({ "authenticate", "wrong" .. i }, { server = server() })
+      local code, _, err = h:client({ "authenticate", "wrong" .. i, "--fingerprint", ca_fp() }, { server = server() })
       assert.equal(2, code)
       assert.equal("authenticate: wrong passphrase\n", err)
     end
-    local code, _, err = h:client({ "authenticate", "right" }, { server = server() })
+    local code, _, err = h:client({ "authenticate", "right", "--fingerprint", ca_fp() }, { server = server() })
     assert.equal(2, code)
     assert.truthy(err:find("too many failed attempts from this client; try again in %d+ s"),
       err)
@@ -426,7 +470,7 @@ describe("daemon: TLS clients", function()
 
   it("logs a browser in with a one-time link: cookie, CSRF, same origin, revocation", function()
     h:ok({ "set", "local.passphrase=pw" })
-    local code, _, err = h:client({ "authenticate", "pw" }, { server = server() })
+    local code, _, err = h:client({ "authenticate", "pw", "--fingerprint", ca_fp() }, { server = server() })
     assert.equal(0, code, err)
     local chome = h.dir .. "/client/config/client"
     local ca = chome .. "/servers/" .. fs.list(chome .. "/servers")[1]
