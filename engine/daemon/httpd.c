@@ -471,6 +471,9 @@ static void child_exec(struct server *s, int ref, int fds[3], int res, bool pty,
     fcntl(3, F_SETFD, FD_CLOEXEC);
     close_range(4, ~0U, 0);
     lua_State *L = s->L;
+    /* a worker lives for one call: collecting garbage would only touch (and so
+     * copy) the daemon's whole heap, page by page, for memory freed at exit */
+    lua_gc(L, LUA_GCSTOP);
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
     const char *out = NULL;
