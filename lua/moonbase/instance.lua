@@ -131,12 +131,7 @@ M.purge = lifecycle.purge
 ---@param name string
 ---@return table
 function M.usage(name)
-  local rec = instances.get(name)
-  local st = lifecycle.state(rec)
-  if st ~= "running" then
-    errors.raise(string.format("usage: instance \"%s\" is %s (%s)", name, st,
-      lifecycle.start_hint(name, st)), "state")
-  end
+  local rec = lifecycle.running_record(name, "usage")
   local u, msg, code = drivers.for_record(rec):usage(instances.spec(rec))
   if not u then errors.raise("usage: " .. tostring(msg), code) end
   return u

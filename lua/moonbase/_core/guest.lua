@@ -164,12 +164,7 @@ end
 function M.exec(name, argv, o)
   o = o or {}
   local verb = o.pty and "shell" or "exec"
-  local rec = instances.get(name)
-  local st = lifecycle.state(rec)
-  if st ~= "running" then
-    errors.raise(string.format("%s: instance \"%s\" is %s (%s)", verb, name, st,
-      lifecycle.start_hint(name, st)), "state")
-  end
+  local rec = lifecycle.running_record(name, verb)
   if drivers.has("ssh") then return agent_exec(rec, argv, o) end
   for _, kv in ipairs(o.env or {}) do
     if not kv:match("^[%a_][%w_]*=") then

@@ -246,6 +246,19 @@ function M.start_hint(name, st)
   return "try: moonbase start " .. name
 end
 
+---The record of instance name when it is running; else raises (state) with
+---what to run first, for the command `verb` (exec, transfer, ...).
+---@return table record
+function M.running_record(name, verb)
+  local rec = instances.get(name)
+  local st = M.state(rec)
+  if st ~= "running" then
+    errors.raise(string.format("%s: instance \"%s\" is %s (%s)", verb, name, st,
+      M.start_hint(name, st)), "state")
+  end
+  return rec
+end
+
 local function wrong_state(verb, name, st, hint)
   errors.raise(string.format("%s: instance \"%s\" is %s%s", verb, name, st,
     hint and (" (" .. hint .. ")") or ""), "state")

@@ -41,15 +41,7 @@ local function absolute(p)
   return util.getcwd() .. "/" .. p
 end
 
-local function running(name)
-  local rec = instances.get(name)
-  local st = lifecycle.state(rec)
-  if st ~= "running" then
-    errors.raise(string.format("transfer: instance \"%s\" is %s (%s)", name, st,
-      lifecycle.start_hint(name, st)), "state")
-  end
-  return rec
-end
+local function running(name) return lifecycle.running_record(name, "transfer") end
 
 local function remote_is_dir(rec, path)
   return guest.capture(rec, "test -d " .. guest.quote(path)) == 0
