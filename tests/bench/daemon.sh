@@ -15,11 +15,28 @@ for p in hyperfine cc; do
 done
 home=$(mktemp -d /tmp/mb-bench-daemon-XXXXXX)
 dpid=
-cleanup() { [ -n "$dpid" ] && kill "$dpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$home"; }
+cleanup() {
+    [ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+    wait 2>/dev/null
+    "$src/tests/lib/imagehost.sh" stop "$home/streams" >/dev/null 2>&1 || true
+    rm -rf "$home"
+}
 trap cleanup EXIT
 export MOONBASE_HOME=$home NO_COLOR=1
 unset MOONBASE_SERVER
 "$bin" set local.driver=test
+# the test driver resolves images like every driver: a small one from an image
+# host on 127.0.0.1 (nginx), cached once
+mkdir -p "$home/img"
+qemu-img create -q -f qcow2 "$home/img/disk.qcow2" 16M
+printf '{\n  "os": "testos",\n  "release": "tiny",\n  "aliases": "tiny",\n  "arch": "amd64"\n}\n' \
+    > "$home/img/metadata.json"
+"$src/tests/images/make-streams.sh" "$home/streams" "$home/img" >/dev/null
+url=$("$src/tests/lib/imagehost.sh" start "$home/streams")
+mkdir -p "$home/config"
+printf '{"local": {"url": "%s/"}}\n' "${url%/}" > "$home/config/remotes.json"
+"$bin" set local.image.default=local:tiny
+"$bin" images pull --quiet local:tiny
 for i in $(seq 1 100); do "$bin" launch --name "vm$i" --quiet; done
 sock=$home/daemon.sock
 "$bin" daemon --quiet --listen "unix:$sock" & dpid=$!
