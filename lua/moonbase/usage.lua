@@ -51,6 +51,10 @@ M.environment = {
   { "LC_ALL", "through a daemon, passed to the worker that runs a command" },
   { "COLUMNS", "through a daemon, passed to the worker that runs a command" },
   { "USER", "names this client's certificate (moonbase authenticate): USER@host" },
+  { "BROWSER", "the browser `moonbase gui` opens the dashboard with (else xdg-open on a " ..
+    "graphical display, else the link is printed)" },
+  { "DISPLAY", "an X display: `moonbase gui` opens the dashboard with xdg-open there" },
+  { "WAYLAND_DISPLAY", "a Wayland display: the same" },
   { "MOONBASE_LUA_DEV", "a source tree whose lua/ and cli/ are loaded instead of the " ..
     "copies inside the binary (for developing moonbase)" },
   { "MOONBASE_RECIPE_BUDGET", "seconds a recipe may take to load (default 5)" },
