@@ -1082,9 +1082,10 @@ static void reap(void)
  * Runs until SIGTERM/SIGINT. Returns true, or nil, message, code. */
 static int l_serve(lua_State *L)
 {
-    static const char *const keys[] = {"listen", "max_body", "timeout", "ready", NULL};
-    static const char *const listen_keys[] = {"unix", "gid", "mode", "https", "port", "cert",
-                                              "key", "ca", NULL};
+    static const char *const keys[] = {"listen", "max_body", "timeout", "max_workers", "ready",
+                                       NULL};
+    static const char *const listen_keys[] = {"unix", "gid", "mode", "https", "http", "port",
+                                              "cert", "key", "ca", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     mb_lua_check_opts(L, 1, "httpd.serve", keys);
