@@ -235,6 +235,9 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
         goto cleanup;
     }
     bool remote = mb_libvirt_uri_is_remote(d.uri);
+    char pending[MB_SNAPSHOT_TAG_MAX + 1];
+    bool resume_snapshot = !remote && !mb_libvirt_dom_saved(d.dom)
+                           && mb_qemu_pending_resume(i, pending);
     struct mb_libvirt_remote_files rf;
     struct mb_instance ri = *i; /* on a remote host: its volumes there */
     char seed[PATHLEN];
@@ -276,7 +279,11 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     }
     if (!mb_libvirt_write_trace(i, d.uri, err))
         goto fail;
-    if (virDomainCreate(d.dom) < 0) {
+    if (resume_snapshot) {
+        /* a restored snapshot with memory: libvirt starts QEMU from it */
+        if (!mb_libvirt_snapshot_resume(&d, i, pending, err))
+            goto fail;
+    } else if (virDomainCreate(d.dom) < 0) {
         char what[256], *tail = console_tail(i);
         snprintf(what, sizeof what, "start: libvirt could not start \"%s\"", i->name);
         mb_error *e = NULL;
@@ -306,12 +313,16 @@ static bool lv_shutdown(struct mb_conn *conn, const struct mb_instance *i, doubl
     if (!mb_libvirt_dom_open(i, &d, err))
         return false;
     if (!mb_libvirt_dom_active(d.dom)) {
-        if (mb_libvirt_dom_saved(d.dom) && !(flags & MB_FORCE)) {
+        char tag[MB_SNAPSHOT_TAG_MAX + 1];
+        bool pending = mb_qemu_pending_resume(i, tag);
+        if ((mb_libvirt_dom_saved(d.dom) || pending) && !(flags & MB_FORCE)) {
             mb_error_set(err, MB_ERR_STATE, "stop: instance \"%s\" is suspended (try: moonbase "
                          "start %s, or stop --force to discard its saved state)", i->name,
                          i->name);
             goto cleanup;
         }
+        if (pending)
+            mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);
         ok = dom_undefine(i, &d, err);
         goto cleanup;
     }
@@ -340,6 +351,11 @@ static bool lv_suspend(struct mb_conn *conn, const struct mb_instance *i, unsign
         return false;
     if (!mb_libvirt_dom_active(d.dom)) {
         mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" is not running", i->name);
+    } else if (flags & MB_PAUSE) {
+        /* the guest's CPUs stop; QEMU and its memory stay */
+        ok = mb_libvirt_dom_state(d.dom) == VIR_DOMAIN_PAUSED || virDomainSuspend(d.dom) == 0;
+        if (!ok)
+            mb_libvirt_error(err, MB_ERR_FAILED, "suspend: libvirt could not pause the domain");
     } else if (virDomainManagedSave(d.dom, 0) < 0) {
         const char *msg = virGetLastErrorMessage();
         if (msg && strstr(msg, "VirtFS"))
@@ -375,14 +391,16 @@ static bool lv_resume(struct mb_conn *conn, const struct mb_instance *i, unsigne
         mb_libvirt_dom_close(&d);
         return ok;
     }
-    bool saved = mb_libvirt_dom_saved(d.dom);
+    char tag[MB_SNAPSHOT_TAG_MAX + 1];
+    bool saved = mb_libvirt_dom_saved(d.dom) || mb_qemu_pending_resume(i, tag);
     mb_libvirt_dom_close(&d);
     if (!saved) {
         mb_error_set(err, MB_ERR_STATE, "resume: instance \"%s\" is not suspended (try: "
                      "moonbase start %s)", i->name, i->name);
         return false;
     }
-    return lv_start(conn, i, flags, err); /* virDomainCreate restores the managed save */
+    /* restores the managed save, or the pending snapshot */
+    return lv_start(conn, i, flags, err);
 }
 
 static pid_t pid_file_pid(const struct mb_instance *i)
@@ -428,9 +446,10 @@ static enum mb_state lv_state(struct mb_conn *conn, const struct mb_instance *i,
         char disk[PATHLEN];
         if (mb_libvirt_uri_is_remote(d.uri))
             return mb_libvirt_remote_exists(d.conn, i) ? MB_STATE_STOPPED : MB_STATE_ABSENT;
-        s = mb_qemu_disk_path(disk, sizeof disk, i) && access(disk, F_OK) == 0
-                ? MB_STATE_STOPPED : MB_STATE_ABSENT;
-        return s;
+        if (!mb_qemu_disk_path(disk, sizeof disk, i) || access(disk, F_OK) != 0)
+            return MB_STATE_ABSENT;
+        char tag[MB_SNAPSHOT_TAG_MAX + 1];
+        return mb_qemu_pending_resume(i, tag) ? MB_STATE_SUSPENDED : MB_STATE_STOPPED;
     }
     switch (mb_libvirt_dom_state(d.dom)) {
     case VIR_DOMAIN_RUNNING:
@@ -446,9 +465,12 @@ static enum mb_state lv_state(struct mb_conn *conn, const struct mb_instance *i,
         s = MB_STATE_STARTING;
         break;
     case VIR_DOMAIN_SHUTOFF:
-    case VIR_DOMAIN_CRASHED:
-        s = mb_libvirt_dom_saved(d.dom) ? MB_STATE_SUSPENDED : MB_STATE_STOPPED;
+    case VIR_DOMAIN_CRASHED: {
+        char tag[MB_SNAPSHOT_TAG_MAX + 1];
+        s = mb_libvirt_dom_saved(d.dom) || mb_qemu_pending_resume(i, tag) ? MB_STATE_SUSPENDED
+                                                                        : MB_STATE_STOPPED;
         break;
+    }
     default:
         mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: reading the domain's state");
     }
@@ -469,6 +491,8 @@ static bool lv_destroy(struct mb_conn *conn, const struct mb_instance *i, unsign
     }
     ok = ok && dom_undefine(i, &d, err);
     mb_libvirt_dom_close(&d);
+    if (ok)
+        mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);
     if (ok && !(flags & MB_KEEP_DISKS) && mb_libvirt_uri_is_remote(d.uri))
         return mb_libvirt_remote_delete(d.conn, i, err);
     if (ok && !(flags & MB_KEEP_DISKS)) {
@@ -665,6 +689,7 @@ const struct mb_driver mb_driver_libvirt = {
     .snapshot_delete = mb_libvirt_snapshot_delete,
     .snapshot_list = mb_libvirt_snapshot_list,
     .clone = mb_libvirt_clone,
+    .rename = mb_libvirt_rename,
     .resize_disk = mb_libvirt_resize_disk,
     .mount_native = mb_libvirt_mount_native,
     .umount_native = mb_libvirt_umount_native,

@@ -18,8 +18,12 @@
  *   (libvirt_net.c), an extra one for any libvirt network.
  * - 9p shares use accessmode='squash', which libvirt turns into QEMU's
  *   security_model=none, as the QEMU driver does, or 'mapped' (mapped-xattr)
- *   for shares the guest must not plant setuid files in (see qemu_argv.c). */
+ *   for shares the guest must not plant setuid files in (see qemu_argv.c).
+ * - Every PCI device gets the address on pcie.0 the QEMU driver gives it
+ *   (mb_qemu_pci_slots), so libvirt adds no pcie-root-ports and a guest's
+ *   memory saved under one driver loads under the other. */
 #include "drivers/libvirt/libvirt_xml.h"
+#include "drivers/qemu/qemu_argv.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -77,7 +81,14 @@ static void disk_path(char *buf, size_t n, const struct mb_instance *inst,
         snprintf(buf, n, "%s/disk.qcow2", inst->dir);
 }
 
-static void nic(struct mb_strbuf *b, const char *network, const char *tap, const char *mac)
+static void address(struct mb_strbuf *b, int slot)
+{
+    mb_strbuf_addf(b, "      <address type='pci' domain='0x0000' bus='0x00' slot='0x%02x' "
+                   "function='0x0'/>\n", slot);
+}
+
+static void nic(struct mb_strbuf *b, const char *network, const char *tap, const char *mac,
+                int slot)
 {
     if (tap != NULL) {
         mb_strbuf_add(b, "    <interface type='ethernet'>\n");
@@ -96,7 +107,9 @@ static void nic(struct mb_strbuf *b, const char *network, const char *tap, const
         mb_xml_esc(b, tap);
         mb_strbuf_add(b, "' managed='no'/>\n");
     }
-    mb_strbuf_add(b, "      <model type='virtio'/>\n    </interface>\n");
+    mb_strbuf_add(b, "      <model type='virtio'/>\n");
+    address(b, slot);
+    mb_strbuf_add(b, "    </interface>\n");
 }
 
 static void qemu_arg(struct mb_strbuf *b, const char *value)
@@ -114,6 +127,10 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
     static const struct mb_nic none = {.attach = MB_NIC_USER};
     const struct mb_nic *primary = inst->n_nics ? &inst->nics[0] : &none;
     bool user_net = primary->attach == MB_NIC_USER;
+    struct mb_qemu_slots slot;
+
+    if (!mb_qemu_pci_slots(inst, host->seed != NULL, &slot, err))
+        return NULL;
 
     if (inst->image.kernel == NULL && (inst->image.initrd != NULL
                                        || inst->image.cmdline != NULL)) {
@@ -168,20 +185,22 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
                "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
                "      <source file='");
     mb_xml_esc(&b, path);
-    mb_strbuf_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n"
-               "    </disk>\n");
+    mb_strbuf_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n");
+    address(&b, slot.disk);
+    mb_strbuf_add(&b, "    </disk>\n");
     if (host->seed != NULL) {
         mb_strbuf_add(&b, "    <disk type='file' device='disk'>\n"
                    "      <driver name='qemu' type='raw'/>\n"
                    "      <source file='");
         mb_xml_esc(&b, host->seed);
-        mb_strbuf_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n"
-                   "    </disk>\n");
+        mb_strbuf_add(&b, "'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n");
+        address(&b, slot.seed);
+        mb_strbuf_add(&b, "    </disk>\n");
     }
 
     for (size_t k = user_net ? 1 : 0; k < inst->n_nics; k++) {
         const struct mb_nic *a = &inst->nics[k];
-        nic(&b, a->device, a->attach == MB_NIC_TAP ? a->device : NULL, a->mac);
+        nic(&b, a->device, a->attach == MB_NIC_TAP ? a->device : NULL, a->mac, slot.nic + (int)k);
     }
 
     for (size_t k = 0; k < inst->n_mounts; k++) {
@@ -194,6 +213,7 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         mb_strbuf_add(&b, "'/>\n");
         if (m->readonly)
             mb_strbuf_add(&b, "      <readonly/>\n");
+        address(&b, slot.mounts_first + (int)k);
         mb_strbuf_add(&b, "    </filesystem>\n");
     }
 
@@ -207,9 +227,9 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
                "    <controller type='usb' model='none'/>\n"
                "    <memballoon model='none'/>\n"
                "    <rng model='virtio'>\n"
-               "      <backend model='random'>/dev/urandom</backend>\n"
-               "    </rng>\n"
-               "  </devices>\n");
+               "      <backend model='random'>/dev/urandom</backend>\n");
+    address(&b, slot.rng);
+    mb_strbuf_add(&b, "    </rng>\n  </devices>\n");
 
     if (user_net) {
         struct mb_strbuf v = {0};
@@ -221,11 +241,11 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         mb_strbuf_add(&b, "  <qemu:commandline>\n");
         qemu_arg(&b, "-netdev");
         qemu_arg(&b, v.s ? v.s : "");
-        /* JSON, as libvirt writes its own -device options: QEMU creates
-         * JSON devices after the key=value ones, so a key=value NIC would
-         * take PCI slot 1 before libvirt's root ports are placed */
+        /* JSON, as libvirt writes its own -device options; at the QEMU
+         * driver's address for it, like every other device */
         v.n = 0;
-        mb_strbuf_add(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\"");
+        mb_strbuf_addf(&v, "{\"driver\":\"virtio-net-pci\",\"netdev\":\"mbnet0\","
+                       "\"bus\":\"pcie.0\",\"addr\":\"%#x\"", slot.nic);
         if (primary->mac != NULL) {
             mb_strbuf_add(&v, ",\"mac\":\"");
             mb_xml_esc_json(&v, primary->mac);
@@ -245,6 +265,33 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
         free(b.s);
         mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory building the domain XML of "
                      "\"%s\"", inst->name);
+        return NULL;
+    }
+    return b.s;
+}
+
+char *mb_libvirt_snapshot_xml(const char *tag, bool seed, int64_t created,
+                              const char *domain_xml, mb_error **err)
+{
+    struct mb_strbuf b = {0};
+    mb_strbuf_add(&b, "<domainsnapshot>\n");
+    element(&b, "  ", "name", tag);
+    if (domain_xml != NULL) {
+        mb_strbuf_add(&b, "  <state>running</state>\n");
+        if (created > 0)
+            mb_strbuf_addf(&b, "  <creationTime>%lld</creationTime>\n", (long long)created);
+    }
+    mb_strbuf_add(&b, "  <memory snapshot='internal'/>\n  <disks>\n"
+                  "    <disk name='vda' snapshot='internal'/>\n");
+    if (seed)
+        mb_strbuf_add(&b, "    <disk name='vdb' snapshot='no'/>\n");
+    mb_strbuf_add(&b, "  </disks>\n");
+    if (domain_xml != NULL)
+        mb_strbuf_add(&b, domain_xml);
+    mb_strbuf_add(&b, "</domainsnapshot>\n");
+    if (b.oom) {
+        free(b.s);
+        mb_error_set(err, MB_ERR_FAILED, "libvirt: out of memory building snapshot %s", tag);
         return NULL;
     }
     return b.s;

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdint.h>
 
 #include "driver/driver.h"
 #include "core/strbuf.h"
@@ -35,5 +37,21 @@ void mb_libvirt_domain_name(char *buf, size_t n, const struct mb_instance *inst)
 /* The domain XML (caller frees), or NULL with err set. */
 char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libvirt_host *host,
                             mb_error **err);
+
+/* The <domainsnapshot> XML of an internal snapshot `tag` of the overlay
+ * (vda; the read-only seed vdb is left out) with the guest's memory. With
+ * domain_xml (the <domain> it belongs to) it is for redefining a snapshot
+ * libvirt does not know (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE): state
+ * running, created at `created` when non-zero. Caller frees. */
+char *mb_libvirt_snapshot_xml(const char *tag, bool seed, int64_t created,
+                              const char *domain_xml, mb_error **err);
+
+/* The <domainsnapshot> XML of an internal snapshot `tag` of the overlay
+ * (vda; the read-only seed vdb is left out) with the guest's memory. With
+ * domain_xml (the <domain> it belongs to) it is for redefining a snapshot
+ * libvirt does not know (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE): state
+ * running, created at `created` when non-zero. Caller frees. */
+char *mb_libvirt_snapshot_xml(const char *tag, bool seed, int64_t created,
+                              const char *domain_xml, mb_error **err);
 
 #endif

@@ -16,7 +16,9 @@
  *   size is the guest's choice: mount with -o trans=virtio,version=9p2000.L,
  *   msize=524288 (the 8 KiB default makes 9p crawl).
  * - A virtio-rng device, because a fresh guest's SSH server should not wait
- *   for entropy under TCG. */
+ *   for entropy under TCG.
+ * - Every PCI device has an explicit address on pcie.0 (mb_qemu_pci_slots),
+ *   the one the libvirt driver's domain XML gives it too. */
 #include "drivers/qemu/qemu_argv.h"
 #include "core/strbuf.h"
 
@@ -102,9 +104,33 @@ char *mb_qemu_disk_drive(const struct mb_instance *inst)
     return b.s;
 }
 
-/* One NIC: its backend (-netdev) and its virtio device. */
-static void add_nic(char ***v, struct mb_strbuf *b, bool *ok, int idx, const struct mb_nic *nic,
-                    const struct mb_qemu_opts *o)
+/* The first slot after the ICH9 functions QEMU's q35 always has (0x1f). */
+#define MB_QEMU_SLOT_LIMIT 0x1f
+
+bool mb_qemu_pci_slots(const struct mb_instance *inst, bool seed, struct mb_qemu_slots *s,
+                       mb_error **err)
+{
+    size_t nics = inst->n_nics ? inst->n_nics : 1;
+    int next = 1;
+    s->rng = next++;
+    s->disk = next++;
+    s->seed = seed ? next++ : 0;
+    s->nic = next;
+    if (nics > MB_QEMU_SLOT_LIMIT || inst->n_mounts > MB_QEMU_SLOT_LIMIT
+        || next + (int)nics + (int)inst->n_mounts > MB_QEMU_SLOT_LIMIT) {
+        mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" has too many NICs and native mounts "
+                     "for one PCI bus (%zu + %zu; at most %d together)", inst->name, nics,
+                     inst->n_mounts, MB_QEMU_SLOT_LIMIT - s->nic);
+        return false;
+    }
+    next += (int)nics;
+    s->mounts_first = next;
+    return true;
+}
+
+/* One NIC: its backend (-netdev) and its virtio device at PCI slot `slot`. */
+static void add_nic(char ***v, struct mb_strbuf *b, bool *ok, int idx, int slot,
+                    const struct mb_nic *nic, const struct mb_qemu_opts *o)
 {
     arg(v, b, ok, "-netdev");
     if (nic->attach == MB_NIC_TAP) {
@@ -120,7 +146,7 @@ static void add_nic(char ***v, struct mb_strbuf *b, bool *ok, int idx, const str
     }
     push(v, b, ok);
     arg(v, b, ok, "-device");
-    mb_strbuf_addf(b, "virtio-net-pci,netdev=net%d", idx);
+    mb_strbuf_addf(b, "virtio-net-pci,netdev=net%d,bus=pcie.0,addr=%#x", idx, slot);
     if (nic->mac != NULL) {
         mb_strbuf_add(b, ",mac=");
         add_esc(b, nic->mac);
@@ -135,7 +161,17 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     struct mb_strbuf b = {0};
     bool ok = v != NULL;
     char path[4096];
+    struct mb_qemu_slots slot;
     const char *incoming = o ? o->incoming : NULL;
+    const char *loadvm = o ? o->loadvm : NULL;
+
+    if (!mb_qemu_pci_slots(inst, o && o->seed != NULL, &slot, err))
+        goto fail;
+    if (incoming != NULL && loadvm != NULL) {
+        mb_error_set(err, MB_ERR_USAGE, "qemu: \"%s\" cannot resume from a saved state and a "
+                     "snapshot at once", inst->name);
+        goto fail;
+    }
 
     for (size_t k = 0; k < inst->n_nics; k++) {
         const struct mb_nic *n = &inst->nics[k];
@@ -201,7 +237,8 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     arg(&v, &b, &ok, "-object");
     arg(&v, &b, &ok, "rng-random,id=rng0,filename=/dev/urandom");
     arg(&v, &b, &ok, "-device");
-    arg(&v, &b, &ok, "virtio-rng-pci,rng=rng0");
+    mb_strbuf_addf(&b, "virtio-rng-pci,rng=rng0,bus=pcie.0,addr=%#x", slot.rng);
+    push(&v, &b, &ok);
 
     if (inst->image.kernel != NULL) {
         arg(&v, &b, &ok, "-kernel");
@@ -224,7 +261,8 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
     arg(&v, &b, &ok, drive);
     free(drive);
     arg(&v, &b, &ok, "-device");
-    arg(&v, &b, &ok, "virtio-blk-pci,drive=disk0,bootindex=1");
+    mb_strbuf_addf(&b, "virtio-blk-pci,drive=disk0,bootindex=1,bus=pcie.0,addr=%#x", slot.disk);
+    push(&v, &b, &ok);
     if (o && o->seed != NULL) {
         arg(&v, &b, &ok, "-drive");
         mb_strbuf_add(&b, "file=");
@@ -232,25 +270,31 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
         mb_strbuf_add(&b, ",if=none,id=seed0,format=raw,readonly=on");
         push(&v, &b, &ok);
         arg(&v, &b, &ok, "-device");
-        arg(&v, &b, &ok, "virtio-blk-pci,drive=seed0");
+        mb_strbuf_addf(&b, "virtio-blk-pci,drive=seed0,bus=pcie.0,addr=%#x", slot.seed);
+        push(&v, &b, &ok);
     }
 
     /* no NIC at all: user networking without a forward (as QEMU would) */
     static const struct mb_nic none = {.attach = MB_NIC_USER};
     for (size_t k = 0; k < (inst->n_nics ? inst->n_nics : 1); k++)
-        add_nic(&v, &b, &ok, (int)k, inst->n_nics ? &inst->nics[k] : &none, o);
+        add_nic(&v, &b, &ok, (int)k, slot.nic + (int)k, inst->n_nics ? &inst->nics[k] : &none,
+                o);
 
+    /* -fsdev + -device rather than -virtfs, which has no PCI address */
     for (size_t k = 0; k < inst->n_mounts; k++) {
         const struct mb_mount_spec *m = &inst->mounts[k];
-        arg(&v, &b, &ok, "-virtfs");
+        arg(&v, &b, &ok, "-fsdev");
         mb_strbuf_add(&b, "local,path=");
         add_esc(&b, m->source);
-        mb_strbuf_add(&b, ",mount_tag=");
-        add_esc(&b, m->tag);
         mb_strbuf_addf(&b, ",security_model=%s,id=fs%zu", m->mapped ? "mapped-xattr" : "none",
                        k);
         if (m->readonly)
             mb_strbuf_add(&b, ",readonly=on");
+        push(&v, &b, &ok);
+        arg(&v, &b, &ok, "-device");
+        mb_strbuf_addf(&b, "virtio-9p-pci,fsdev=fs%zu,mount_tag=", k);
+        add_esc(&b, m->tag);
+        mb_strbuf_addf(&b, ",bus=pcie.0,addr=%#x", slot.mounts_first + (int)k);
         push(&v, &b, &ok);
     }
 
@@ -260,6 +304,12 @@ char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *h
         mb_strbuf_add(&b, "exec:cat ");
         add_shq(&b, incoming);
         push(&v, &b, &ok);
+    }
+    if (loadvm != NULL) {
+        /* reverts the overlay to the snapshot and loads its memory: the
+         * guest runs on from the moment it was taken */
+        arg(&v, &b, &ok, "-loadvm");
+        arg(&v, &b, &ok, loadvm);
     }
     if (!ok)
         goto oom;

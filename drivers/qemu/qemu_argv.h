@@ -18,17 +18,34 @@ struct mb_qemu_host {
 /* What one start adds to the instance spec. */
 struct mb_qemu_opts {
     const char *seed;       /* the cloud-init seed ISO, or NULL */
-    const char *incoming;   /* a saved state to resume from, or NULL */
+    const char *incoming;   /* a saved state to resume from (a migration stream), or NULL */
+    const char *loadvm;     /* or an internal snapshot of the overlay with the guest's
+                               memory to resume from, or NULL */
     bool restrict_user_net; /* user networking: nothing but the forwards (restrict=on) */
 };
 
 /* The argv (NULL-terminated, free with mb_strv_free) that boots inst, or with
- * o->incoming resumes it from that file. Paths come from the instance: its
+ * o->incoming (o->loadvm) resumes it from that file (snapshot). Paths come from the instance: its
  * disk (<dir>/disk.qcow2), kernel; QEMU's own files in <dir> (qmp.sock,
  * serial.log). A NIC is a tap (MB_NIC_TAP) or user networking with its SSH
  * forward (MB_NIC_USER); the driver's own networks are libvirt's. */
 char **mb_qemu_argv(const struct mb_instance *inst, const struct mb_qemu_host *host,
                     const struct mb_qemu_opts *o, mb_error **err);
+
+/* The PCI slot (on pcie.0) of each device, the same for both drivers of the
+ * scope "qemu": a guest's saved memory only loads into a machine whose
+ * devices sit at the addresses it was saved with, so a snapshot with memory
+ * taken under one driver resumes under the other. The order is the one
+ * QEMU gives devices without addresses (states saved before the addresses
+ * were explicit still load): the RNG, the overlay, the seed (when `seed`),
+ * the NICs, the 9p shares. 0 = no such device. */
+struct mb_qemu_slots {
+    int rng, disk, seed;
+    int nic;          /* NIC k (the primary first) is at nic + k */
+    int mounts_first; /* 9p share k is at mounts_first + k */
+};
+bool mb_qemu_pci_slots(const struct mb_instance *inst, bool seed, struct mb_qemu_slots *s,
+                       mb_error **err);
 
 /* <dir>/<file> into buf; false if it does not fit. */
 bool mb_qemu_path(char *buf, size_t n, const struct mb_instance *inst, const char *file);

@@ -228,13 +228,19 @@ static bool q_start(struct mb_conn *c, const struct mb_instance *i, unsigned fla
     mb_qemu_file(state, i, "suspend.state");
     mb_qemu_file(pidfile, i, "qemu.pid");
     mb_qemu_file(log, i, "qemu.log");
-    bool resuming = access(state, F_OK) == 0;
+    char snap[MB_SNAPSHOT_TAG_MAX + 1];
+    const char *incoming = NULL, *loadvm = NULL;
+    if (access(state, F_OK) == 0)
+        incoming = state;
+    else if (mb_qemu_pending_resume(i, snap))
+        loadvm = snap; /* a restored snapshot with memory */
+    bool resuming = incoming || loadvm;
     struct mb_qemu_host h;
     mb_qemu_host_facts(&h);
     char seed[MB_QEMU_PATHLEN];
     mb_qemu_file(seed, i, MB_QEMU_SEED);
-    struct mb_qemu_opts o = {access(seed, F_OK) == 0 ? seed : NULL, resuming ? state : NULL,
-                             mb_conn_config_bool(c, "restrict-user-network")};
+    struct mb_qemu_opts o = {access(seed, F_OK) == 0 ? seed : NULL, incoming,
+                             loadvm, mb_conn_config_bool(c, "restrict-user-network")};
     if ((argv = mb_qemu_argv(i, &h, &o, err)) == NULL)
         return false;
     mb_log_argv(MB_LOG_STEPS, "qemu: running", argv);
@@ -250,8 +256,10 @@ static bool q_start(struct mb_conn *c, const struct mb_instance *i, unsigned fla
         mb_qemu_remove_runtime(i);
         goto cleanup;
     }
-    if (resuming)
+    if (incoming)
         unlink(state); /* the guest runs on; the old state must never load again */
+    if (loadvm)
+        mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);
     ok = true;
 cleanup:
     mb_strv_free(argv);
@@ -263,7 +271,7 @@ static bool q_shutdown(struct mb_conn *c, const struct mb_instance *i, double ti
 {
     pid_t pid = mb_qemu_live_pid(i);
     if (pid == 0) {
-        if (mb_qemu_has_file(i, "suspend.state")) {
+        if (mb_qemu_has_saved_state(i)) {
             if (!(flags & MB_FORCE)) {
                 mb_error_set(err, MB_ERR_STATE, "stop: instance \"%s\" is suspended (try: "
                              "moonbase start %s, or stop --force to discard its saved state)",
@@ -271,6 +279,7 @@ static bool q_shutdown(struct mb_conn *c, const struct mb_instance *i, double ti
                 return false;
             }
             mb_qemu_remove_file(i, "suspend.state");
+            mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);
         }
         mb_qemu_remove_runtime(i);
         return true;
@@ -288,6 +297,15 @@ static bool q_shutdown(struct mb_conn *c, const struct mb_instance *i, double ti
     return mb_qemu_force_stop(i, pid, err);
 }
 
+/* MB_PAUSE: the guest's CPUs stop, QEMU and its memory stay (QMP stop). */
+static bool pause_guest(const struct mb_instance *i, mb_error **err)
+{
+    struct mb_qmp *q = mb_qemu_qmp_open(i, 10, err);
+    bool ok = q && mb_qemu_qmp_do(q, "stop", NULL, NULL, err);
+    mb_qmp_free(q);
+    return ok;
+}
+
 static bool q_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                       mb_error **err)
 {
@@ -300,6 +318,8 @@ static bool q_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned f
         mb_error_set(err, MB_ERR_STATE, "suspend: instance \"%s\" is not running", i->name);
         return false;
     }
+    if (flags & MB_PAUSE)
+        return pause_guest(i, err);
     mb_qemu_file(tmp, i, "suspend.state.tmp");
     mb_qemu_file(state, i, "suspend.state");
     unlink(tmp);
@@ -407,7 +427,7 @@ static bool q_resume(struct mb_conn *c, const struct mb_instance *i, unsigned fl
         mb_qmp_free(q);
         return ok;
     }
-    if (!mb_qemu_has_file(i, "suspend.state")) {
+    if (!mb_qemu_has_saved_state(i)) {
         mb_error_set(err, MB_ERR_STATE, "resume: instance \"%s\" is not suspended (try: "
                      "moonbase start %s)", i->name, i->name);
         return false;
@@ -428,7 +448,7 @@ static enum mb_state q_state(struct mb_conn *c, const struct mb_instance *i, uns
         free(st);
         return s;
     }
-    if (mb_qemu_has_file(i, "suspend.state"))
+    if (mb_qemu_has_saved_state(i))
         return MB_STATE_SUSPENDED;
     char disk[MB_QEMU_PATHLEN];
     if (mb_qemu_disk_path(disk, sizeof disk, i) && access(disk, F_OK) == 0)
@@ -445,6 +465,7 @@ static bool q_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned f
     mb_qemu_remove_runtime(i);
     mb_qemu_remove_file(i, "suspend.state");
     mb_qemu_remove_file(i, "suspend.state.tmp");
+    mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);
     if (!(flags & MB_KEEP_DISKS)) {
         char disk[MB_QEMU_PATHLEN];
         if (mb_qemu_disk_path(disk, sizeof disk, i) && unlink(disk) != 0 && errno != ENOENT) {
@@ -568,6 +589,7 @@ const struct mb_driver mb_driver_qemu = {
     .snapshot_delete = mb_qemu_snapshot_delete,
     .snapshot_list = mb_qemu_snapshot_list,
     .clone = mb_qemu_clone,
+    .rename = mb_qemu_rename,
     .resize_disk = mb_qemu_resize_disk,
     .mount_native = mb_qemu_mount_native,
     .umount_native = mb_qemu_umount_native,

@@ -17,7 +17,7 @@ void mb_qemu_img_info_clear(struct mb_qemu_img_info *info)
 {
     if (info == NULL)
         return;
-    mb_strv_free(info->snapshots);
+    mb_snapshots_free(info->snapshots);
     memset(info, 0, sizeof *info);
 }
 
@@ -42,12 +42,29 @@ bool mb_qemu_img_info(const char *path, bool force_share, struct mb_qemu_img_inf
     info->virtual_size = (uint64_t)size;
     snprintf(info->format, sizeof info->format, "%s", fmt);
     free(fmt);
-    info->snapshots = mb_strv_new();
-    for (const char *s = mb_json_first(mb_json_get(out, "snapshots")); s; s = mb_json_next(s)) {
-        char *name = mb_json_string(mb_json_get(s, "name"));
-        if (name)
-            mb_strv_push(&info->snapshots, name);
-        free(name);
+    long long v;
+    if (mb_json_int(mb_json_get(out, "actual-size"), &v) && v > 0)
+        info->allocated = (uint64_t)v;
+    const char *list = mb_json_get(out, "snapshots");
+    size_t n = 0;
+    for (const char *s = mb_json_first(list); s; s = mb_json_next(s))
+        n++;
+    if ((info->snapshots = calloc(n + 1, sizeof *info->snapshots)) == NULL) {
+        mb_error_set(err, MB_ERR_FAILED, "qemu-img info %s: out of memory", path);
+        goto cleanup;
+    }
+    n = 0;
+    for (const char *s = mb_json_first(list); s; s = mb_json_next(s)) {
+        struct mb_snapshot *sn = &info->snapshots[n];
+        if ((sn->name = mb_json_string(mb_json_get(s, "name"))) == NULL)
+            continue;
+        if (mb_json_int(mb_json_get(s, "vm-state-size"), &v) && v > 0) {
+            sn->memory = true;
+            sn->size = (uint64_t)v;
+        }
+        if (mb_json_int(mb_json_get(s, "date-sec"), &v))
+            sn->created = v;
+        n++;
     }
     ok = true;
 cleanup:
@@ -113,4 +130,41 @@ bool mb_qemu_img_snapshot(const char *disk, char op, const char *name, mb_error 
     char flag[3] = {'-', op, '\0'};
     char *argv[] = {"qemu-img", "snapshot", flag, (char *)name, (char *)disk, NULL};
     return mb_process_capture(argv, NULL, err);
+}
+
+bool mb_qemu_img_copy_overlay(const char *src, const char *dst, mb_error **err)
+{
+    char *out = NULL;
+    bool ok = false;
+    char *info_argv[] = {"qemu-img", "info", "--output=json", "--", (char *)src, NULL};
+    if (access(dst, F_OK) == 0) {
+        mb_error_set(err, MB_ERR_EXISTS, "qemu: disk %s already exists", dst);
+        return false;
+    }
+    if (!mb_process_capture(info_argv, &out, err))
+        return false;
+    char *backing = mb_json_string(mb_json_get(out, "full-backing-filename"));
+    if (backing == NULL)
+        backing = mb_json_string(mb_json_get(out, "backing-filename"));
+    char *bfmt = mb_json_string(mb_json_get(out, "backing-filename-format"));
+    if (backing == NULL) {
+        mb_error_set(err, MB_ERR_FAILED, "qemu: %s is not an overlay (no backing file)", src);
+        goto cleanup;
+    }
+    /* -B: the target is an overlay on the same base and only clusters the
+     * source itself holds are written (its snapshots are not copied) */
+    char *argv[] = {"qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2",
+                    "-F", bfmt ? bfmt : "qcow2", "-B", backing, (char *)src, (char *)dst, NULL};
+    if (src[0] != '/' || dst[0] != '/') {
+        mb_error_set(err, MB_ERR_USAGE, "qemu: copying %s to %s needs absolute paths", src, dst);
+        goto cleanup;
+    }
+    ok = mb_process_capture(argv, NULL, err);
+    if (!ok)
+        unlink(dst);
+cleanup:
+    free(out);
+    free(backing);
+    free(bfmt);
+    return ok;
 }

@@ -11,7 +11,8 @@
 struct mb_qemu_img_info {
     uint64_t virtual_size;
     char format[32];
-    char **snapshots; /* names (an mb_strv) */
+    struct mb_snapshot *snapshots; /* internal snapshots (free: mb_snapshots_free) */
+    uint64_t allocated;            /* bytes the file takes on disk ("actual-size") */
 };
 
 /* force_share reads an image another QEMU has open (a base image in use). */
@@ -26,5 +27,9 @@ bool mb_qemu_img_overlay(const char *base, const char *disk, uint64_t size, mb_e
 bool mb_qemu_img_grow(const char *disk, uint64_t size, mb_error **err);
 /* `qemu-img snapshot -c|-a|-d name disk` (op: 'c' create, 'a' apply, 'd' delete). */
 bool mb_qemu_img_snapshot(const char *disk, char op, const char *name, mb_error **err);
+/* A new qcow2 overlay at dst with src's current data (not its internal
+ * snapshots) on src's backing file: only what src wrote is copied. Removes a
+ * half-made dst. */
+bool mb_qemu_img_copy_overlay(const char *src, const char *dst, mb_error **err);
 
 #endif

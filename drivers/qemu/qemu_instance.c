@@ -1,6 +1,7 @@
 /* The run-time facts of one instance's QEMU: its files in the instance
  * directory, whether its process is alive and really ours, its QMP socket. */
 #include "drivers/qemu/qemu_instance.h"
+#include "core/fs.h"
 #include "drivers/qemu/qemu_json.h"
 #include "drivers/qemu/qemu_proc.h"
 #include "drivers/qemu/qemu_argv.h"
@@ -122,6 +123,52 @@ enum mb_state mb_qemu_map_status(const char *s)
         if (strcmp(s, map[k].status) == 0)
             return map[k].st;
     return MB_STATE_UNKNOWN; /* internal-error, io-error, guest-panicked, ... */
+}
+
+bool mb_qemu_pending_resume(const struct mb_instance *i, char *tag)
+{
+    char p[MB_QEMU_PATHLEN];
+    mb_qemu_file(p, i, MB_QEMU_RESUME_FILE);
+    char *s = mb_fs_read(p, NULL, NULL);
+    if (s == NULL)
+        return false;
+    size_t n = strcspn(s, "\n");
+    bool ok = n > 0 && n <= MB_SNAPSHOT_TAG_MAX;
+    if (ok)
+        snprintf(tag, MB_SNAPSHOT_TAG_MAX + 1, "%.*s", (int)n, s);
+    free(s);
+    return ok;
+}
+
+bool mb_qemu_set_pending_resume(const struct mb_instance *i, const char *tag, mb_error **err)
+{
+    char p[MB_QEMU_PATHLEN], line[MB_SNAPSHOT_TAG_MAX + 2];
+    mb_qemu_file(p, i, MB_QEMU_RESUME_FILE);
+    int n = snprintf(line, sizeof line, "%s\n", tag);
+    return mb_fs_write_atomic(p, line, (size_t)n, 0644, err);
+}
+
+bool mb_qemu_has_saved_state(const struct mb_instance *i)
+{
+    char tag[MB_SNAPSHOT_TAG_MAX + 1];
+    return mb_qemu_has_file(i, "suspend.state") || mb_qemu_pending_resume(i, tag);
+}
+
+char *mb_qemu_disk_node(struct mb_qmp *q, mb_error **err)
+{
+    char *r = NULL, *node = NULL;
+    if (!mb_qemu_qmp_do(q, "query-block", NULL, &r, err))
+        return NULL;
+    for (const char *d = mb_json_first(r); d && node == NULL; d = mb_json_next(d)) {
+        char *dev = mb_json_string(mb_json_get(d, "device"));
+        if (dev && strcmp(dev, "disk0") == 0)
+            node = mb_json_string(mb_json_get(mb_json_get(d, "inserted"), "node-name"));
+        free(dev);
+    }
+    if (node == NULL)
+        mb_error_set(err, MB_ERR_FAILED, "qemu: the running QEMU has no disk \"disk0\"");
+    free(r);
+    return node;
 }
 
 /* Ends pid: QMP quit, then SIGKILL; reaps it if it is our child. */

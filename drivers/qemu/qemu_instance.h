@@ -41,8 +41,23 @@ char *mb_qemu_reply_string(const char *json, const char *key);
 char *mb_qemu_qmp_status(struct mb_qmp *q, mb_error **err);
 enum mb_state mb_qemu_map_status(const char *status);
 
+/* A snapshot with memory that the next start resumes (written by restore,
+ * read and removed by the start of either driver of the scope):
+ * <dir>/resume.snapshot holds its tag. */
+#define MB_QEMU_RESUME_FILE "resume.snapshot"
+/* The pending snapshot's tag into tag (MB_SNAPSHOT_TAG_MAX + 1 bytes); false if none. */
+bool mb_qemu_pending_resume(const struct mb_instance *i, char *tag);
+bool mb_qemu_set_pending_resume(const struct mb_instance *i, const char *tag, mb_error **err);
+/* Whether a saved state waits for the next start: suspend.state (the QEMU
+ * driver's) or a pending snapshot (the scope's). */
+bool mb_qemu_has_saved_state(const struct mb_instance *i);
+
 /* Ends pid: QMP quit, then SIGKILL; reaps it if it is our child. */
 bool mb_qemu_force_stop(const struct mb_instance *i, pid_t pid, mb_error **err);
+
+/* The node name of the overlay's format layer in the running QEMU (QMP
+ * query-block, device "disk0"). Caller frees. */
+char *mb_qemu_disk_node(struct mb_qmp *q, mb_error **err);
 
 /* qemu_storage.c */
 bool mb_qemu_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *snap,
@@ -51,10 +66,16 @@ bool mb_qemu_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, co
                               unsigned flags, mb_error **err);
 bool mb_qemu_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *snap,
                              unsigned flags, mb_error **err);
-char **mb_qemu_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                             mb_error **err);
+struct mb_snapshot *mb_qemu_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
+                                          unsigned flags, mb_error **err);
+/* The snapshot tag of the disk, or NULL with MB_ERR_NOT_FOUND (callers use it
+ * to check a tag before acting). *out is a copy (free its name). */
+bool mb_qemu_snapshot_find(const struct mb_instance *i, const char *tag, struct mb_snapshot *out,
+                           mb_error **err);
 bool mb_qemu_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
                    unsigned flags, mb_error **err);
+bool mb_qemu_rename(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                    unsigned flags, mb_error **err);
 bool mb_qemu_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
                          unsigned flags, mb_error **err);
 bool mb_qemu_mount_native(struct mb_conn *c, const struct mb_instance *i,

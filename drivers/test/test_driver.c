@@ -12,9 +12,17 @@
  * names, no bridge, tap or rule on the host. There is no SSH: forwards and
  * ssh-config are refused by the dispatcher.
  *
+ * A paused instance (suspend with MB_PAUSE) is "paused" in its state file,
+ * shown as suspended. Snapshots are files in <dir>/test-driver.snapshots/<tag>:
+ * the state the instance was in and its disk size; restoring one taken while
+ * running leaves the instance suspended until it is started, as real drivers
+ * do with a snapshot's memory. A clone gets a new guest (rootfs) with its own
+ * cloud-init documents and the source's disk size.
+ *
  * Test hooks (environment): MOONBASE_TEST_DELAY_MS=N sleeps N ms in create,
- * start and shutdown (to observe parallelism); MOONBASE_TEST_FAIL=op[:name],...
- * makes that operation fail (for all instances, or the named one). */
+ * start, shutdown, snapshot and clone (to observe parallelism, or to kill a
+ * command in the middle); MOONBASE_TEST_FAIL=op[:name],... makes that
+ * operation fail (for all instances, or the named one). */
 #include "driver/driver.h"
 #include "core/fs.h"
 #include "core/process.h"
@@ -108,20 +116,34 @@ static enum mb_state read_state(const struct mb_instance *i)
         return MB_STATE_STOPPED;
     if (strncmp(s, "running", 7) == 0)
         return MB_STATE_RUNNING;
-    if (strncmp(s, "suspended", 9) == 0)
+    if (strncmp(s, "suspended", 9) == 0 || strncmp(s, "paused", 6) == 0)
         return MB_STATE_SUSPENDED;
     return MB_STATE_UNKNOWN;
 }
 
-static bool write_state(const struct mb_instance *i, enum mb_state st, mb_error **err)
+static bool is_paused(const struct mb_instance *i)
 {
     char p[PATHLEN];
     path_of(p, sizeof p, i, "test-driver.state");
-    const char *name = mb_state_name(st);
+    char *s = mb_fs_read(p, NULL, NULL);
+    bool paused = s && strncmp(s, "paused", 6) == 0;
+    free(s);
+    return paused;
+}
+
+static bool write_state_word(const struct mb_instance *i, const char *name, mb_error **err)
+{
+    char p[PATHLEN];
+    path_of(p, sizeof p, i, "test-driver.state");
     if (!mb_fs_write_atomic(p, name, strlen(name), 0644, err))
         return false;
     log_line(i, name);
     return true;
+}
+
+static bool write_state(const struct mb_instance *i, enum mb_state st, mb_error **err)
+{
+    return write_state_word(i, mb_state_name(st), err);
 }
 
 /* The state machine: `op` needs the instance in state `want`. */
@@ -326,7 +348,13 @@ static bool t_create(struct mb_conn *c, const struct mb_instance *i, unsigned fl
 static bool t_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                     mb_error **err)
 {
+    char resume[PATHLEN];
     delay();
+    path_of(resume, sizeof resume, i, "test-driver.resume");
+    if (read_state(i) == MB_STATE_SUSPENDED && access(resume, F_OK) == 0) {
+        unlink(resume); /* a restored snapshot's memory: the guest runs on */
+        return !injected_failure("start", i, err) && write_state(i, MB_STATE_RUNNING, err);
+    }
     if (injected_failure("start", i, err) || !expect(i, MB_STATE_STOPPED, "start", err))
         return false;
     char p[PATHLEN], now[64];
@@ -354,7 +382,8 @@ static bool t_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned f
 {
     if (injected_failure("suspend", i, err) || !expect(i, MB_STATE_RUNNING, "suspend", err))
         return false;
-    return write_state(i, MB_STATE_SUSPENDED, err);
+    return (flags & MB_PAUSE) ? write_state_word(i, "paused", err)
+                              : write_state(i, MB_STATE_SUSPENDED, err);
 }
 
 static bool t_resume(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
@@ -378,6 +407,8 @@ static bool t_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned f
         return false;
     char p[PATHLEN];
     path_of(p, sizeof p, i, "test-driver.state");
+    unlink(p);
+    path_of(p, sizeof p, i, "test-driver.resume");
     unlink(p);
     if (!(flags & MB_KEEP_DISKS)) {
         disk_path(p, sizeof p, i);
@@ -598,14 +629,53 @@ static bool t_exec(struct mb_conn *c, const struct mb_instance *i, const struct 
 
 static void snapshot_path(char *buf, size_t n, const struct mb_instance *i, const char *snap)
 {
-    snprintf(buf, n, "%s/snapshots/%s", i->dir, snap);
+    snprintf(buf, n, "%s/test-driver.snapshots/%s", i->dir, snap);
+}
+
+static long long disk_bytes(const struct mb_instance *i)
+{
+    char p[PATHLEN];
+    struct stat st;
+    disk_path(p, sizeof p, i);
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* A snapshot file: "<running|stopped> <disk bytes> <epoch seconds>". */
+static bool read_snapshot(const struct mb_instance *i, const char *snap, struct mb_snapshot *s,
+                          long long *bytes, mb_error **err)
+{
+    char p[PATHLEN], word[16];
+    snapshot_path(p, sizeof p, i, snap);
+    char *text = mb_fs_read(p, NULL, NULL);
+    long long b = 0, t = 0;
+    if (text == NULL || sscanf(text, "%15s %lld %lld", word, &b, &t) != 3) {
+        free(text);
+        mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\"", snap, i->name);
+        return false;
+    }
+    free(text);
+    s->name = NULL;
+    s->memory = strcmp(word, "running") == 0;
+    s->size = s->memory ? i->memory : 0;
+    s->created = t;
+    if (bytes)
+        *bytes = b;
+    return true;
 }
 
 static bool t_snapshot_take(struct mb_conn *c, const struct mb_instance *i, const char *snap,
                             unsigned flags, mb_error **err)
 {
-    char p[PATHLEN];
-    path_of(p, sizeof p, i, "snapshots");
+    char p[PATHLEN], line[128];
+    delay();
+    if (injected_failure("snapshot", i, err))
+        return false;
+    enum mb_state st = read_state(i);
+    if (st == MB_STATE_ABSENT || (st == MB_STATE_SUSPENDED && !is_paused(i))) {
+        expect(i, MB_STATE_RUNNING, "snapshot", err);
+        return false;
+    }
+    path_of(p, sizeof p, i, "test-driver.snapshots");
     if (!mb_fs_mkdirs(p, 0755, err))
         return false;
     snapshot_path(p, sizeof p, i, snap);
@@ -614,26 +684,47 @@ static bool t_snapshot_take(struct mb_conn *c, const struct mb_instance *i, cons
                      i->name);
         return false;
     }
-    const char *st = mb_state_name(read_state(i));
-    return mb_fs_write_atomic(p, st, strlen(st), 0644, err);
+    int n = snprintf(line, sizeof line, "%s %lld %ld\n", st == MB_STATE_STOPPED ? "stopped"
+                     : "running", disk_bytes(i), (long)time(NULL));
+    return mb_fs_write_atomic(p, line, (size_t)n, 0644, err);
 }
 
 static bool t_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *snap,
                                unsigned flags, mb_error **err)
 {
+    struct mb_snapshot s;
+    long long bytes;
     char p[PATHLEN];
-    snapshot_path(p, sizeof p, i, snap);
-    if (access(p, F_OK) != 0) {
-        mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\"", snap, i->name);
+    if (injected_failure("restore", i, err) || !read_snapshot(i, snap, &s, &bytes, err)
+        || !expect(i, MB_STATE_STOPPED, "restore", err))
+        return false;
+    disk_path(p, sizeof p, i);
+    if (bytes >= 0 && truncate(p, (off_t)bytes) != 0) {
+        mb_error_set_errno(err, errno, "test driver: cannot restore %s", p);
         return false;
     }
-    return expect(i, MB_STATE_STOPPED, "restore", err);
+    if (!s.memory)
+        return true;
+    /* the snapshot's memory: the next start resumes it */
+    path_of(p, sizeof p, i, "test-driver.resume");
+    return mb_fs_write_atomic(p, snap, strlen(snap), 0644, err)
+           && write_state(i, MB_STATE_SUSPENDED, err);
 }
 
 static bool t_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, const char *snap,
                               unsigned flags, mb_error **err)
 {
     char p[PATHLEN];
+    path_of(p, sizeof p, i, "test-driver.resume");
+    char *pending = mb_fs_read(p, NULL, NULL);
+    bool needed = pending && strcmp(pending, snap) == 0;
+    free(pending);
+    if (needed) {
+        mb_error_set(err, MB_ERR_STATE, "snapshot delete: \"%s\" resumes from snapshot \"%s\" "
+                     "at its next start (try: moonbase start %s first, or moonbase stop "
+                     "--force %s to discard that)", i->name, snap, i->name, i->name);
+        return false;
+    }
     snapshot_path(p, sizeof p, i, snap);
     if (unlink(p) != 0) {
         mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\"", snap, i->name);
@@ -642,28 +733,54 @@ static bool t_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, co
     return true;
 }
 
-static char **t_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                              mb_error **err)
+static struct mb_snapshot *t_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
+                                           unsigned flags, mb_error **err)
 {
     char p[PATHLEN];
-    path_of(p, sizeof p, i, "snapshots");
-    char **v = mb_strv_new();
+    path_of(p, sizeof p, i, "test-driver.snapshots");
+    size_t n = 0, cap = 8;
+    struct mb_snapshot *v = calloc(cap + 1, sizeof *v);
     DIR *d = opendir(p);
     struct dirent *de;
-    while (d && (de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            mb_strv_push(&v, de->d_name);
+    while (v && d && (de = readdir(d)) != NULL) {
+        struct mb_snapshot s;
+        if (de->d_name[0] == '.' || !read_snapshot(i, de->d_name, &s, NULL, NULL))
+            continue;
+        if (n == cap) {
+            struct mb_snapshot *nv = realloc(v, (2 * cap + 1) * sizeof *v);
+            if (nv == NULL)
+                break;
+            v = nv;
+            cap *= 2;
+        }
+        s.name = strdup(de->d_name);
+        v[n++] = s;
+        v[n].name = NULL;
+    }
     if (d)
         closedir(d);
+    if (v == NULL)
+        mb_error_set(err, MB_ERR_FAILED, "test driver: out of memory");
     return v;
 }
 
 static bool t_clone(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
                     unsigned flags, mb_error **err)
 {
-    if (!expect(i, MB_STATE_STOPPED, "clone", err))
+    if (injected_failure("clone", i, err) || !expect(i, MB_STATE_STOPPED, "clone", err))
         return false;
-    return t_create(c, t, flags, err);
+    delay();
+    struct mb_instance sized = *t;
+    long long bytes = disk_bytes(i);
+    if (bytes >= 0)
+        sized.disk_size = (uint64_t)bytes;
+    return mb_fs_mkdirs(t->dir, 0700, err) && t_create(c, &sized, flags, err);
+}
+
+static bool t_rename(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,
+                     unsigned flags, mb_error **err)
+{
+    return !injected_failure("rename", i, err) && expect(i, MB_STATE_STOPPED, "rename", err);
 }
 
 static bool t_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
@@ -738,6 +855,7 @@ const struct mb_driver mb_driver_test = {
     .snapshot_delete = t_snapshot_delete,
     .snapshot_list = t_snapshot_list,
     .clone = t_clone,
+    .rename = t_rename,
     .resize_disk = t_resize_disk,
     .mount_native = t_mount_native,
     .umount_native = t_umount_native,

@@ -63,6 +63,13 @@ bool mb_strv_contains(char *const *v, const char *s)
     return false;
 }
 
+void mb_snapshots_free(struct mb_snapshot *v)
+{
+    for (struct mb_snapshot *s = v; s && s->name; s++)
+        free(s->name);
+    free(v);
+}
+
 size_t mb_strv_len(char *const *v)
 {
     size_t n = 0;
@@ -432,7 +439,7 @@ bool mb_driver_shutdown(struct mb_conn *c, const struct mb_instance *i, double t
 bool mb_driver_suspend(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                        mb_error **err)
 {
-    return inst_op(c, i, flags, 0, SLOT_OF(c, suspend), "suspend", err);
+    return inst_op(c, i, flags, MB_PAUSE, SLOT_OF(c, suspend), "suspend", err);
 }
 
 bool mb_driver_resume(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
@@ -574,14 +581,24 @@ bool mb_driver_usage(struct mb_conn *c, const struct mb_instance *i, struct mb_u
 
 /* ---------------------------------------------------------------- storage */
 
+/* A snapshot tag: [A-Za-z0-9_.-], not starting with '.' or '-' (it goes into
+ * file names, qemu-img's argv and libvirt's XML). */
 static bool check_snapshot(const struct mb_conn *c, const struct mb_instance *i, bool slot,
                            const char *op, const char *snapshot, unsigned flags, mb_error **err)
 {
     if (!check(c, i, true, slot, op, flags, 0, err))
         return false;
-    if (snapshot == NULL || *snapshot == '\0' || strchr(snapshot, '/')) {
-        mb_error_set(err, MB_ERR_USAGE, "%s: invalid snapshot name \"%s\"", op,
-                     snapshot ? snapshot : "");
+    size_t n = snapshot ? strlen(snapshot) : 0;
+    bool ok = n > 0 && n <= MB_SNAPSHOT_TAG_MAX && snapshot[0] != '.' && snapshot[0] != '-';
+    for (size_t k = 0; ok && k < n; k++) {
+        char ch = snapshot[k];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+             || ch == '_' || ch == '.' || ch == '-';
+    }
+    if (!ok) {
+        mb_error_set(err, MB_ERR_USAGE, "%s: invalid snapshot tag \"%s\" (letters, digits, "
+                     "'_', '.' and '-', at most %d)", op, snapshot ? snapshot : "",
+                     MB_SNAPSHOT_TAG_MAX);
         return false;
     }
     return true;
@@ -614,8 +631,8 @@ bool mb_driver_snapshot_delete(struct mb_conn *c, const struct mb_instance *i,
     return snap_op(c, i, snapshot, flags, SLOT_OF(c, snapshot_delete), "snapshot delete", err);
 }
 
-char **mb_driver_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                               mb_error **err)
+struct mb_snapshot *mb_driver_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
+                                            unsigned flags, mb_error **err)
 {
     if (!check(c, i, true, CSLOT(c, snapshot_list), "snapshot list", flags, 0, err))
         return NULL;

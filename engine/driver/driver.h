@@ -126,6 +126,17 @@ bool mb_strv_contains(char *const *v, const char *s);
 size_t mb_strv_len(char *const *v);
 void mb_strv_free(char **v);
 
+/* One snapshot as a driver keeps it; lists end with an entry whose name is
+ * NULL (free with mb_snapshots_free). */
+struct mb_snapshot {
+    char *name;       /* the driver's tag (moonbase's records give it a user name) */
+    bool memory;      /* holds the guest's memory: restoring it resumes the guest */
+    uint64_t size;    /* bytes the driver reports as the snapshot's own (its saved
+                         memory), 0 when it cannot tell */
+    int64_t created;  /* seconds since the epoch, 0 when unknown */
+};
+void mb_snapshots_free(struct mb_snapshot *v);
+
 /* ---------------------------------------------------------------- networks */
 
 /* Who gives an instance's NICs their network. */
@@ -207,6 +218,9 @@ enum mb_driver_flags {
     MB_STATE_OWN = 1 << 2,  /* state: this driver's view only (no look at the scope's
                                other drivers, see mb_driver_state) */
     MB_EXEC_TTY = 1 << 3,   /* exec: the command's stdin is a terminal (a shell) */
+    MB_PAUSE = 1 << 4,      /* suspend: stop the guest's CPUs in memory, no saved state
+                               (resume continues it); what keeps a group of snapshots
+                               consistent */
 };
 
 typedef bool (*mb_drv_open)(struct mb_conn *c, unsigned flags, mb_error **err);
@@ -242,10 +256,31 @@ typedef char *(*mb_drv_console_log)(struct mb_conn *c, const struct mb_instance 
                                     size_t max_bytes, unsigned flags, mb_error **err);
 typedef bool (*mb_drv_usage)(struct mb_conn *c, const struct mb_instance *inst,
                              struct mb_usage *usage, unsigned flags, mb_error **err);
+/* Snapshots (tags: [A-Za-z0-9_.-], at most MB_SNAPSHOT_TAG_MAX bytes).
+ * take: of a stopped instance (its disk), or of a running one with its
+ *   memory where the driver can (else the error says why); a suspended one
+ *   is refused.
+ * restore: the instance is stopped (the caller stops it first); its disk goes
+ *   back to the snapshot. A snapshot with memory leaves a saved state that
+ *   the next start resumes (state: suspended; stop --force discards it).
+ * delete: also of a running instance; refused for the snapshot a pending
+ *   resume needs. */
+#define MB_SNAPSHOT_TAG_MAX 64
 typedef bool (*mb_drv_snapshot_op)(struct mb_conn *c, const struct mb_instance *inst,
                                    const char *snapshot, unsigned flags, mb_error **err);
+typedef struct mb_snapshot *(*mb_drv_snapshot_list)(struct mb_conn *c,
+                                                    const struct mb_instance *inst,
+                                                    unsigned flags, mb_error **err);
+/* clone: a stopped instance's disk as it is now (not its snapshots), made
+ * for target (its dir is created): a copy of the instance's own writes on
+ * the same base image, never a copy of the base; with target's cloud-init
+ * documents, as create would. */
 typedef bool (*mb_drv_clone)(struct mb_conn *c, const struct mb_instance *inst,
                              const struct mb_instance *target, unsigned flags, mb_error **err);
+/* rename: a stopped instance is about to become target (new name, new dir):
+ * the driver renames what it keeps outside the instance directory and
+ * refuses while the hypervisor holds the instance. The caller moves the
+ * directory afterwards. */
 typedef bool (*mb_drv_rename)(struct mb_conn *c, const struct mb_instance *inst,
                               const struct mb_instance *target, unsigned flags, mb_error **err);
 typedef bool (*mb_drv_resize_disk)(struct mb_conn *c, const struct mb_instance *inst,
@@ -296,7 +331,7 @@ struct mb_driver {
     mb_drv_snapshot_op snapshot_take;
     mb_drv_snapshot_op snapshot_restore;
     mb_drv_snapshot_op snapshot_delete;
-    mb_drv_strv_op snapshot_list;
+    mb_drv_snapshot_list snapshot_list;
     mb_drv_clone clone;
     mb_drv_rename rename;
     mb_drv_resize_disk resize_disk;
@@ -391,8 +426,8 @@ bool mb_driver_snapshot_restore(struct mb_conn *c, const struct mb_instance *i,
                                 const char *snapshot, unsigned flags, mb_error **err);
 bool mb_driver_snapshot_delete(struct mb_conn *c, const struct mb_instance *i,
                                const char *snapshot, unsigned flags, mb_error **err);
-char **mb_driver_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                               mb_error **err);
+struct mb_snapshot *mb_driver_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
+                                            unsigned flags, mb_error **err);
 bool mb_driver_clone(struct mb_conn *c, const struct mb_instance *i,
                      const struct mb_instance *target, unsigned flags, mb_error **err);
 bool mb_driver_rename(struct mb_conn *c, const struct mb_instance *i,

@@ -53,6 +53,12 @@ static void free_strv(void *p, size_t n)
     mb_strv_free(p);
 }
 
+static void free_snapshots(void *p, size_t n)
+{
+    (void)n;
+    mb_snapshots_free(p);
+}
+
 /* ---------------------------------------------------------------- arguments */
 
 static struct mb_conn *check_conn(lua_State *L)
@@ -568,7 +574,11 @@ static const struct flag_name destroy_flags[] = {{"keep_disks", MB_KEEP_DISKS}, 
 
 static int c_create(lua_State *L) { return inst_op(L, mb_driver_create, "create", no_flags); }
 static int c_start(lua_State *L) { return inst_op(L, mb_driver_start, "start", no_flags); }
-static int c_suspend(lua_State *L) { return inst_op(L, mb_driver_suspend, "suspend", no_flags); }
+static const struct flag_name suspend_flags[] = {{"pause", MB_PAUSE}, {NULL, 0}};
+static int c_suspend(lua_State *L)
+{
+    return inst_op(L, mb_driver_suspend, "suspend", suspend_flags);
+}
 static int c_resume(lua_State *L) { return inst_op(L, mb_driver_resume, "resume", no_flags); }
 static int c_destroy(lua_State *L)
 {
@@ -721,7 +731,38 @@ static int inst_strv(lua_State *L, char **(*op)(struct mb_conn *, const struct m
 }
 
 static int c_ipv4(lua_State *L) { return inst_strv(L, mb_driver_ipv4); }
-static int c_snapshot_list(lua_State *L) { return inst_strv(L, mb_driver_snapshot_list); }
+
+/* snapshot_list(inst) -> { {name=, memory=, size=, created=}, ... } */
+static int c_snapshot_list(lua_State *L)
+{
+    lua_settop(L, 2); /* what the checks below push stays above the arguments */
+    struct mb_conn *c = check_conn(L);
+    struct mb_instance inst;
+    check_instance(L, 2, &inst);
+    struct mb_lua_box *b = new_box(L, free_snapshots);
+    int bidx = lua_gettop(L);
+    mb_error *err = NULL;
+    struct mb_snapshot *v = b->p = mb_driver_snapshot_list(c, &inst, 0, &err);
+    if (v == NULL) {
+        lua_remove(L, bidx);
+        return mb_lua_push_error(L, err);
+    }
+    lua_newtable(L);
+    for (int k = 0; v[k].name; k++) {
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, v[k].name);
+        lua_setfield(L, -2, "name");
+        lua_pushboolean(L, v[k].memory);
+        lua_setfield(L, -2, "memory");
+        lua_pushinteger(L, (lua_Integer)v[k].size);
+        lua_setfield(L, -2, "size");
+        lua_pushinteger(L, (lua_Integer)v[k].created);
+        lua_setfield(L, -2, "created");
+        lua_rawseti(L, -2, k + 1);
+    }
+    box_done(L, b, bidx);
+    return 1;
+}
 
 static int c_console_log(lua_State *L)
 {

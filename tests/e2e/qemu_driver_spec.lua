@@ -2,8 +2,9 @@
 -- booted under TCG with user networking (restrict=on, SSH forwarded on
 -- 127.0.0.1 only) and a NoCloud seed carrying a generated client key and a
 -- pinned ed25519 host key. Proves create/start/state/suspend/resume/shutdown/
--- kill -9/destroy on the real process, plus the qemu-img operations on the
--- stopped overlay. Every QEMU started here is killed in after_each; every
+-- kill -9/destroy on the real process, snapshots of the running guest with
+-- its memory (QMP snapshot-save, resumed with -loadvm), plus the qemu-img
+-- operations on the stopped overlay. Every QEMU started here is killed in after_each; every
 -- wait is bounded.
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e
 -- MOONBASE_TINY_IMAGE=<dir> uses an already built image instead of the script.
@@ -67,6 +68,12 @@ describe("qemu driver on a real VM #e2e", function()
     for _, a in ipairs(ssh_base) do argv[#argv + 1] = a end
     argv[#argv + 1] = cmd
     return run(argv)
+  end
+
+  local function must_ssh(cmd)
+    local c, o, e = ssh(cmd)
+    assert.equal(0, c, e .. o)
+    return o
   end
 
   local function console()
@@ -243,6 +250,44 @@ describe("qemu driver on a real VM #e2e", function()
       assert.is_true(up2 >= up1, string.format("uptime went from %.2f to %.2f", up1, up2))
       timings["guest uptime before suspend"], timings["guest uptime after resume"] = up1, up2
 
+      -- a snapshot of the running guest keeps its memory: a process started
+      -- before it runs again after the restore, and the uptime goes on from it
+      must_ssh("echo before > ~/f; (while :; do sleep 1; done) >/dev/null 2>&1 & echo $! > ~/pid")
+      local up_snap = uptime()
+      t0 = util.now()
+      assert(drv:snapshot_take(inst, "hot"))
+      timings["running snapshot"] = util.now() - t0
+      local list = drv:snapshot_list(inst)
+      assert.equal(1, #list)
+      assert.equal("hot", list[1].name)
+      assert.is_true(list[1].memory)
+      assert.is_true(list[1].size > 0)
+      must_ssh("echo after > ~/f; kill $(cat ~/pid)")
+      -- long enough that a clock running on (not from the snapshot) would show
+      util.sleep(12)
+      assert.is_nil((drv:snapshot_restore(inst, "hot"))) -- running: the caller stops it first
+      assert(drv:shutdown(inst, { force = true }))
+      assert(drv:snapshot_restore(inst, "hot"))
+      assert.equal("suspended", drv:state(inst)) -- its memory waits for the next start
+      local ok0, msg0, code0 = drv:snapshot_delete(inst, "hot")
+      assert.is_nil(ok0)
+      assert.equal("state", code0, msg0)
+      t0 = util.now()
+      assert(drv:start(inst))
+      timings["start from the snapshot"] = util.now() - t0
+      assert.equal("running", drv:state(inst))
+      assert.is_false(exists(inst.dir .. "/resume.snapshot"))
+      wait_for("SSH after the restore", 60, function() return ssh("true") == 0 end)
+      assert.equal("before\nalive\n", must_ssh("cat ~/f; kill -0 $(cat ~/pid) && echo alive"))
+      local up3 = uptime()
+      assert.is_true(up3 >= up_snap and up3 < up_snap + (util.now() - t0) + 3,
+        string.format("uptime %.2f after the restore (%.1f s ago), %.2f at the snapshot", up3,
+          util.now() - t0, up_snap))
+      timings["guest uptime at the snapshot"], timings["after its restore"] = up_snap, up3
+      -- deleting a snapshot of a running guest goes through QMP
+      assert(drv:snapshot_delete(inst, "hot"))
+      assert.same({}, drv:snapshot_list(inst))
+
       -- ACPI shutdown: the guest powers off, QEMU exits
       t0 = util.now()
       assert(drv:shutdown(inst, { timeout = 90 }))
@@ -271,6 +316,12 @@ describe("qemu driver on a real VM #e2e", function()
       assert.equal("hello from the host\nread only\n", out)
       assert.equal("from the guest\n", fs.read(tmp .. "/share/guest.txt"))
       assert.is_false(exists(tmp .. "/ro/nope"))
+      -- QEMU cannot save the memory of a guest with 9p in use: said so
+      local okm, msgm, codem = drv:snapshot_take(inst, "with-9p")
+      assert.is_nil(okm)
+      assert.equal("state", codem, msgm)
+      assert.truthy(msgm:find("native (9p) mount in use", 1, true), msgm)
+      assert.same({}, drv:snapshot_list(inst))
 
       -- kill -9 from outside: the truth is "stopped"
       assert.equal("running", drv:state(inst))
@@ -294,7 +345,10 @@ describe("qemu driver on a real VM #e2e", function()
       if not need_qemu() then return end
       assert(drv:create(inst))
       assert(drv:snapshot_take(inst, "clean"))
-      assert.same({ "clean" }, drv:snapshot_list(inst))
+      local list = drv:snapshot_list(inst)
+      assert.equal(1, #list)
+      assert.equal("clean", list[1].name)
+      assert.is_false(list[1].memory)
       local ok, _, code = drv:snapshot_take(inst, "clean")
       assert.is_nil(ok)
       assert.equal("exists", code)
@@ -305,12 +359,18 @@ describe("qemu driver on a real VM #e2e", function()
       assert(drv:snapshot_delete(inst, "clean"))
       assert.same({}, drv:snapshot_list(inst))
 
+      -- a clone is the overlay's data on the same base, without its snapshots
+      assert(drv:snapshot_take(inst, "kept-home"))
       local cdir = inst.dir .. "-clone"
       local clone = { name = "e2e-clone", dir = cdir }
       assert(drv:clone(inst, clone))
       local info = must({ "qemu-img", "info", "--output=json", cdir .. "/disk.qcow2" })
       assert.truthy(info:find('"backing-filename": "' .. img .. '/disk.qcow2"', 1, true))
+      assert.truthy(info:find('"virtual-size": 1073741824', 1, true), info)
       assert.equal("stopped", drv:state(clone))
+      assert.same({}, drv:snapshot_list(clone))
+      must({ "qemu-img", "compare", "-q", inst.disk, clone.disk })
+      assert(drv:snapshot_delete(inst, "kept-home"))
       assert(drv:destroy(clone))
       fs.rmtree(cdir)
 
@@ -320,10 +380,13 @@ describe("qemu driver on a real VM #e2e", function()
       assert.equal("usage", code)
       assert(drv:mount_native(inst, { source = tmp, tag = "share" }))
 
-      -- snapshots refuse a running instance; QEMU is started by another
-      -- moonbase process that exits, so this one is not its parent
+      -- QEMU is started by another moonbase process that exits, so this one
+      -- is not its parent; clone and rename refuse it while it runs
       start_elsewhere(inst)
-      ok, _, code = drv:snapshot_take(inst, "hot")
+      ok, _, code = drv:clone(inst, { name = "e2e-c2", dir = inst.dir .. "-c2" })
+      assert.is_nil(ok)
+      assert.equal("state", code)
+      ok, _, code = drv:rename(inst, { name = "e2e-r", dir = inst.dir .. "-r" })
       assert.is_nil(ok)
       assert.equal("state", code)
       -- a running disk grows through QMP block_resize

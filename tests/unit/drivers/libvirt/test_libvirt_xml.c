@@ -18,6 +18,7 @@
 
 #include "drivers/libvirt/libvirt_conn.h"
 #include "drivers/libvirt/libvirt_xml.h"
+#include "drivers/qemu/qemu_argv.h"
 #include "golden.h"
 
 #define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
@@ -187,6 +188,126 @@ static void test_bad_specs(void **state)
     mb_error_free(err);
 }
 
+/* "0x%x" after `key` in s (key included), or -1. */
+static int hex_after(const char *s, const char *key)
+{
+    const char *p = strstr(s, key);
+    return p ? (int)strtol(p + strlen(key), NULL, 16) : -1;
+}
+
+/* Each device's PCI slot in QEMU's argv, as "kind=slot" words in argv order:
+ * rng, disk, seed, nic, net1.., fs0.. */
+static void qemu_slots(const struct mb_instance *i, char *out, size_t n)
+{
+    char **argv = mb_qemu_argv(i, &(struct mb_qemu_host){"qemu-system-x86_64", "tcg", "max"},
+                               NULL, NULL);
+    assert_non_null(argv);
+    out[0] = '\0';
+    for (char **a = argv; *a; a++) {
+        if (strcmp(*a, "-device") != 0 || a[1] == NULL)
+            continue;
+        const char *d = a[1];
+        char kind[32] = "";
+        if (strncmp(d, "virtio-rng-pci", 14) == 0)
+            snprintf(kind, sizeof kind, "rng");
+        else if (strstr(d, "drive=disk0"))
+            snprintf(kind, sizeof kind, "disk");
+        else if (strstr(d, "drive=seed0"))
+            snprintf(kind, sizeof kind, "seed");
+        else if (strstr(d, "netdev=net"))
+            snprintf(kind, sizeof kind, "net%d", hex_after(d, "netdev=net"));
+        else if (strstr(d, "fsdev=fs"))
+            snprintf(kind, sizeof kind, "fs%d", hex_after(d, "fsdev=fs"));
+        snprintf(out + strlen(out), n - strlen(out), "%s=%d ", kind, hex_after(d, "addr="));
+    }
+    mb_strv_free(argv);
+}
+
+/* The same from the domain XML: <address> of each device element, the
+ * user-networking NIC's from its JSON. */
+static void libvirt_slots(const struct mb_instance *i, char *out, size_t n)
+{
+    char *xml = mb_libvirt_domain_xml(i, &tcg, NULL);
+    assert_non_null(xml);
+    char rng[32] = "", disks[64] = "", nics[128] = "", fss[128] = "";
+    int net = 0, fs = 0;
+    for (const char *p = xml; (p = strchr(p, '<')) != NULL; p++) {
+        const char *end = NULL, *slot = NULL;
+        char *buf = NULL;
+        size_t len = 0;
+        if (strncmp(p, "<disk ", 6) == 0 || strncmp(p, "<interface ", 11) == 0
+            || strncmp(p, "<filesystem ", 12) == 0 || strncmp(p, "<rng ", 5) == 0) {
+            const char *tag = strncmp(p, "<disk", 5) == 0 ? "</disk>"
+                              : strncmp(p, "<interface", 10) == 0 ? "</interface>"
+                              : strncmp(p, "<rng", 4) == 0 ? "</rng>" : "</filesystem>";
+            end = strstr(p, tag);
+            len = (size_t)(end - p);
+            buf = strndup(p, len);
+            slot = strstr(buf, "slot='");
+            int sl = slot ? (int)strtol(slot + 6, NULL, 16) : -1;
+            if (strncmp(p, "<rng", 4) == 0)
+                snprintf(rng, sizeof rng, "rng=%d ", sl);
+            else if (strncmp(p, "<disk", 5) == 0)
+                snprintf(disks + strlen(disks), sizeof disks - strlen(disks), "%s=%d ",
+                         strstr(buf, "dev='vda'") ? "disk" : "seed", sl);
+            else if (strncmp(p, "<interface", 10) == 0)
+                snprintf(nics + strlen(nics), sizeof nics - strlen(nics), "net%d=%d ",
+                         (i->tap || i->network) ? net++ : ++net, sl);
+            else
+                snprintf(fss + strlen(fss), sizeof fss - strlen(fss), "fs%d=%d ", fs++, sl);
+            free(buf);
+        }
+    }
+    const char *user = strstr(xml, "mbnet0&quot;,&quot;bus&quot;:&quot;pcie.0&quot;,&quot;addr");
+    char unic[32] = "";
+    if (user)
+        snprintf(unic, sizeof unic, "net0=%d ", hex_after(user, "addr&quot;:&quot;"));
+    snprintf(out, n, "%s%s%s%s%s", rng, disks, unic, nics, fss);
+    free(xml);
+}
+
+/* A guest's memory saved under one driver loads under the other only when
+ * every device sits at the same PCI address: both drivers place them alike. */
+static void test_same_pci_slots_as_qemu(void **state)
+{
+    static const struct mb_mount_spec mounts[] = {{"/home/ada/src", "src", false},
+                                                  {"/srv/data", "data", true}};
+    static const struct mb_net_attachment nets[] = {
+        {"backend", "52:54:00:00:01:01", "10.20.0.5", "mbtap1"},
+        {"storage", "52:54:00:00:02:01", NULL, "mbtap2"},
+    };
+    struct mb_instance cases[3] = {base(), base(), base()};
+    cases[1].mounts = mounts;
+    cases[1].n_mounts = 2;
+    cases[2].tap = "mbtap0";
+    cases[2].ipv4 = "10.77.0.10/24";
+    cases[2].ssh_port = 0;
+    cases[2].nets = nets;
+    cases[2].n_nets = 2;
+    cases[2].mounts = mounts;
+    cases[2].n_mounts = 1;
+    for (size_t k = 0; k < 3; k++) {
+        char q[512], l[512];
+        qemu_slots(&cases[k], q, sizeof q);
+        libvirt_slots(&cases[k], l, sizeof l);
+        if (strcmp(q, l) != 0)
+            fail_msg("case %zu: QEMU argv has %s, libvirt XML %s", k, q, l);
+        assert_non_null(strstr(q, "rng=1 disk=2 seed=3 net0=4"));
+    }
+}
+
+/* The snapshot XML: what a running domain's snapshot asks for (memory, the
+ * overlay, not the read-only seed), and a redefinition with its domain. */
+static void test_snapshot_xml(void **state)
+{
+    char *x = mb_libvirt_snapshot_xml("mb-1", true, 0, NULL, NULL);
+    mb_golden_check("libvirt", "snapshot.xml", "snapshot XML", x);
+    free(x);
+    x = mb_libvirt_snapshot_xml("mb-<&>", false, 1796318440, "<domain type='qemu'/>\n", NULL);
+    mb_golden_check("libvirt", "snapshot-redefine.xml", "snapshot XML to redefine", x);
+    free(x);
+}
+
 /* Domain names: stable for a directory, different for another home. */
 static void test_domain_name(void **state)
 {
@@ -222,6 +343,8 @@ int main(void)
         cmocka_unit_test(test_remote),
         cmocka_unit_test(test_kernel_boot),
         cmocka_unit_test(test_bad_specs),
+        cmocka_unit_test(test_same_pci_slots_as_qemu),
+        cmocka_unit_test(test_snapshot_xml),
         cmocka_unit_test(test_domain_name),
         cmocka_unit_test(test_uri_is_remote),
     };

@@ -54,7 +54,7 @@ static void check_golden_opts(const char *name, const struct mb_instance *inst,
 static void check_golden(const char *name, const struct mb_instance *inst,
                          const struct mb_qemu_host *host, const char *incoming)
 {
-    struct mb_qemu_opts o = {SEED1, incoming, true};
+    struct mb_qemu_opts o = {SEED1, incoming, NULL, true};
     check_golden_opts(name, inst, host, &o);
 }
 
@@ -125,6 +125,61 @@ static void test_resume(void **state)
     check_golden("resume", &i, &tcg, DIR1 "/suspend.state");
 }
 
+/* A restored snapshot with memory: -loadvm TAG; never both kinds of resume. */
+static void test_loadvm(void **state)
+{
+    struct mb_instance i = base();
+    struct mb_qemu_opts o = {SEED1, NULL, "mb-20261203-1f2e3d4c", true};
+    check_golden_opts("loadvm", &i, &tcg, &o);
+    o.incoming = DIR1 "/suspend.state";
+    mb_error *err = NULL;
+    assert_null(mb_qemu_argv(&i, &tcg, &o, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+}
+
+/* Every device has its address; more than one PCI bus holds is refused. */
+static void test_pci_slots(void **state)
+{
+    static const struct mb_nic nics[] = {
+        {"moonbase0", "52:54:00:12:34:56", NULL, MB_NIC_TAP, "mbtap0", 0},
+        {"backend", "52:54:00:00:01:01", NULL, MB_NIC_TAP, "mbtap1", 0},
+    };
+    static const struct mb_mount_spec mounts[] = {{"/srv/a", "a", false, false}};
+    struct mb_instance i = base();
+    i.nics = nics;
+    i.n_nics = 2;
+    i.mounts = mounts;
+    i.n_mounts = 1;
+    struct mb_qemu_slots s;
+    assert_true(mb_qemu_pci_slots(&i, true, &s, NULL));
+    assert_int_equal(s.rng, 1);
+    assert_int_equal(s.disk, 2);
+    assert_int_equal(s.seed, 3);
+    assert_int_equal(s.nic, 4);
+    assert_int_equal(s.mounts_first, 6);
+    assert_true(mb_qemu_pci_slots(&i, false, &s, NULL));
+    assert_int_equal(s.seed, 0);
+    assert_int_equal(s.nic, 3);
+    i.n_nics = 0; /* no NIC given: QEMU's user networking still takes one slot */
+    assert_true(mb_qemu_pci_slots(&i, true, &s, NULL));
+    assert_int_equal(s.mounts_first, 5);
+
+    static struct mb_mount_spec many[40];
+    for (size_t k = 0; k < 40; k++)
+        many[k] = (struct mb_mount_spec){"/srv/a", "a", false, false};
+    i = base();
+    i.mounts = many;
+    i.n_mounts = 26; /* slots 5..30: the last that fits */
+    assert_true(mb_qemu_pci_slots(&i, true, &s, NULL));
+    i.n_mounts = 27;
+    mb_error *err = NULL;
+    assert_false(mb_qemu_pci_slots(&i, true, &s, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    assert_non_null(strstr(err->message, "too many"));
+    mb_error_free(err);
+}
+
 /* A socket path over sun_path's 108 bytes goes relative to QEMU's cwd; a
  * quote in a path survives the shell of exec:. */
 static void test_long_dir(void **state)
@@ -178,6 +233,8 @@ int main(void)
         cmocka_unit_test(test_tap_networks),
         cmocka_unit_test(test_mounts),
         cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_loadvm),
+        cmocka_unit_test(test_pci_slots),
         cmocka_unit_test(test_long_dir),
         cmocka_unit_test(test_extra_net_without_tap),
         cmocka_unit_test(test_disk_drive_marker),

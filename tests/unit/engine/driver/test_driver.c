@@ -88,8 +88,12 @@ static void test_null_slots_are_unsupported(void **state)
     assert_false(mb_driver_ssh_address(c, &inst, &a, 0, &err));
     expect_unsupported(err, "ssh_address");
     err = NULL;
-    assert_false(mb_driver_rename(c, &inst, &inst, 0, &err));
+    struct mb_instance other = {.name = "b", .dir = "/nonexistent-b"};
+    assert_false(mb_driver_rename(c, &inst, &other, 0, &err));
     expect_unsupported(err, "rename");
+    err = NULL;
+    assert_false(mb_driver_clone(c, &inst, &other, 0, &err));
+    expect_unsupported(err, "clone");
     err = NULL;
     struct mb_mount_spec m = {"/srv", "t0", false, false};
     assert_false(mb_driver_mount_native(c, &inst, &m, 0, &err));
@@ -118,7 +122,16 @@ static void test_arguments_validated_once(void **state)
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     err = NULL;
-    assert_false(mb_driver_snapshot_take(t, &inst, "../x", 0, &err));
+    /* snapshot tags go into file names, qemu-img's argv and libvirt's XML */
+    const char *bad[] = {"../x", "", "-c", ".hidden", "a b", "a'b", "<x>", "a/b",
+                         "0123456789012345678901234567890123456789012345678901234567890123X"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_false(mb_driver_snapshot_take(t, &inst, bad[k], 0, &err));
+        assert_int_equal(err->code, MB_ERR_USAGE);
+        mb_error_free(err);
+        err = NULL;
+    }
+    assert_false(mb_driver_rename(t, &inst, NULL, 0, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     err = NULL;
@@ -154,6 +167,14 @@ static void test_flags_checked(void **state)
     int status;
     struct mb_exec x = {.argv = NULL, .fds = {0, 1, 2}};
     assert_false(mb_driver_exec(t, &inst, &x, &status, MB_FORCE, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    err = NULL;
+    assert_false(mb_driver_snapshot_take(t, &inst, "ok", MB_FORCE, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    mb_error_free(err);
+    err = NULL;
+    assert_false(mb_driver_suspend(t, &inst, MB_KEEP_DISKS, &err)); /* MB_PAUSE only */
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     err = NULL;
@@ -252,6 +273,94 @@ static void test_test_driver_state_machine(void **state)
     mb_fs_rmtree(dir, NULL);
 }
 
+static size_t count(struct mb_snapshot *v)
+{
+    size_t n = 0;
+    while (v && v[n].name)
+        n++;
+    return n;
+}
+
+/* Snapshots as real drivers keep them: a running one holds memory, and
+ * restoring it leaves the instance suspended until a start resumes it; the
+ * snapshot a pending resume needs cannot be deleted; pause is a suspend in
+ * memory. Clone and rename need the instance stopped. */
+static void test_test_driver_snapshots(void **state)
+{
+    char dir[] = "/tmp/mb-test-driver-XXXXXX", cdir[300], rdir[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cdir, sizeof cdir, "%s-clone", dir);
+    snprintf(rdir, sizeof rdir, "%s-renamed", dir);
+    mb_error *err = NULL;
+    struct mb_conn *t = mb_driver_open(mb_driver_find("test", &err), NULL, 0, &err);
+    struct mb_instance i = {.name = "vm", .dir = dir, .cpus = 1, .memory = 1 << 30,
+                            .disk_size = 1 << 20};
+    struct mb_instance c = {.name = "vm2", .dir = cdir, .cpus = 1, .memory = 1 << 30};
+    if (!mb_driver_create(t, &i, 0, &err))
+        fail_msg("create: %s", err->message);
+    assert_true(mb_driver_snapshot_take(t, &i, "cold", 0, &err));
+    assert_true(mb_driver_start(t, &i, 0, &err));
+    assert_true(mb_driver_snapshot_take(t, &i, "hot", 0, &err));
+    assert_false(mb_driver_snapshot_take(t, &i, "hot", 0, &err));
+    assert_int_equal(err->code, MB_ERR_EXISTS);
+    mb_error_free(err);
+    err = NULL;
+    struct mb_snapshot *v = mb_driver_snapshot_list(t, &i, 0, &err);
+    assert_int_equal(count(v), 2);
+    for (size_t k = 0; k < 2; k++)
+        assert_int_equal(v[k].memory, strcmp(v[k].name, "hot") == 0);
+    mb_snapshots_free(v);
+
+    assert_false(mb_driver_clone(t, &i, &c, 0, &err)); /* running */
+    assert_int_equal(err->code, MB_ERR_STATE);
+    mb_error_free(err);
+    err = NULL;
+    assert_false(mb_driver_snapshot_restore(t, &i, "hot", 0, &err)); /* running */
+    assert_int_equal(err->code, MB_ERR_STATE);
+    mb_error_free(err);
+    err = NULL;
+
+    assert_true(mb_driver_suspend(t, &i, MB_PAUSE, &err));
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_SUSPENDED);
+    assert_true(mb_driver_snapshot_take(t, &i, "paused", 0, &err)); /* a paused group */
+    assert_true(mb_driver_resume(t, &i, 0, &err));
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_RUNNING);
+
+    assert_true(mb_driver_shutdown(t, &i, 1, MB_FORCE, &err));
+    assert_true(mb_driver_snapshot_restore(t, &i, "hot", 0, &err));
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_SUSPENDED);
+    assert_false(mb_driver_snapshot_delete(t, &i, "hot", 0, &err));
+    assert_int_equal(err->code, MB_ERR_STATE);
+    assert_non_null(strstr(err->message, "resumes from snapshot"));
+    mb_error_free(err);
+    err = NULL;
+    assert_true(mb_driver_start(t, &i, 0, &err));
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_RUNNING);
+    assert_true(mb_driver_snapshot_delete(t, &i, "hot", 0, &err));
+
+    assert_true(mb_driver_shutdown(t, &i, 1, 0, &err));
+    assert_true(mb_driver_snapshot_restore(t, &i, "cold", 0, &err));
+    assert_int_equal(mb_driver_state(t, &i, NULL, 0, &err), MB_STATE_STOPPED);
+    assert_false(mb_driver_snapshot_restore(t, &i, "gone", 0, &err));
+    assert_int_equal(err->code, MB_ERR_NOT_FOUND);
+    mb_error_free(err);
+    err = NULL;
+    assert_true(mb_driver_clone(t, &i, &c, 0, &err));
+    assert_int_equal(mb_driver_state(t, &c, NULL, 0, &err), MB_STATE_STOPPED);
+    v = mb_driver_snapshot_list(t, &c, 0, &err);
+    assert_int_equal(count(v), 0); /* a clone has none of the source's snapshots */
+    mb_snapshots_free(v);
+    struct mb_instance r = {.name = "vm3", .dir = rdir, .cpus = 1, .memory = 1 << 30};
+    assert_true(mb_driver_rename(t, &i, &r, 0, &err));
+    assert_true(mb_driver_start(t, &i, 0, &err));
+    assert_false(mb_driver_rename(t, &i, &r, 0, &err)); /* running */
+    assert_int_equal(err->code, MB_ERR_STATE);
+    mb_error_free(err);
+    mb_driver_close(t);
+    mb_fs_rmtree(dir, NULL);
+    mb_fs_rmtree(cdir, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_capabilities_from_slots),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_test_driver_state_machine),
+        cmocka_unit_test(test_test_driver_snapshots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
