@@ -1,19 +1,24 @@
--- moonbase delete NAME... | --all [--purge]
+-- moonbase delete NAME... | INSTANCE.SNAPSHOT... | --all [--purge]
 local instance = require("moonbase.instance")
+local snapshots = require("moonbase.snapshots")
 local targets = require("moonbase.targets")
 
 return {
   summary = "Delete instances (recoverable until purged)",
   complete = { "instance", rest = true },
-  usage = "moonbase delete NAME... [--all] [--purge]",
+  usage = "moonbase delete NAME... | INSTANCE.SNAPSHOT... [--all] [--purge]",
   description = "Stops instances and marks them deleted; 'moonbase recover' brings them " ..
-    "back, 'moonbase purge' removes them. --purge removes them at once.",
+    "back, 'moonbase purge' removes them. --purge removes them at once. INSTANCE.SNAPSHOT " ..
+    "deletes that snapshot (at once: snapshots are not kept for recovery).",
   options = {
     targets.all_option,
     { "purge", "p", type = "flag", help = "remove the instance and its files now" },
   },
   run = function(opts)
     return targets.each("delete", opts, function(n)
+      if n:find(".", 1, true) then
+        return snapshots.delete(snapshots.parse_ref(n, "delete"))
+      end
       return instance.delete(n, { purge = opts.purge })
     end)
   end,

@@ -1,12 +1,25 @@
 -- moonbase info NAME... | --all
 local instance = require("moonbase.instance")
 local format = require("moonbase.format")
+local units = require("moonbase.units")
 local errors = require("moonbase.errors")
 
 local function mounts_text(list)
   local m = {}
   for _, x in ipairs(list) do m[#m + 1] = x.source .. " => " .. x.target end
   return #m > 0 and table.concat(m, ", ") or nil
+end
+
+-- One line: name (when, parent, memory), comment; the current one starred.
+local function snapshots_text(list)
+  local out = {}
+  for _, s in ipairs(list) do
+    local facts = { s.created, s.parent and ("parent " .. s.parent) or "no parent",
+      s.state == "running" and ("with memory, " .. units.format_size(s.size)) or "disk only" }
+    out[#out + 1] = string.format("%s%s (%s)%s", s.name, s.current and " *" or "",
+      table.concat(facts, ", "), s.comment and (": " .. s.comment) or "")
+  end
+  return #out > 0 and table.concat(out, "; ") or nil
 end
 
 local function labels_text(t)
@@ -29,6 +42,9 @@ local columns = {
     note = "of {source, target, type, readonly, ...}; the table and CSV: SOURCE => TARGET" },
   { key = "driver", title = "Driver" }, { key = "host", title = "Host" },
   { key = "created", title = "Created", kind = "time" },
+  { key = "snapshots", title = "Snapshots", kind = "list", text = snapshots_text,
+    note = "of {name, parent, created, comment, state, size, cpus, memory, disk, current} " ..
+      "as in list --snapshots; the table and CSV: NAME (CREATED, PARENT, SIZE): COMMENT; ..." },
   { key = "labels", title = "Labels", detail = true, text = labels_text,
     note = "a map; CSV: key=value,..." },
 }

@@ -1,6 +1,22 @@
--- moonbase list
+-- moonbase list [--snapshots]
 local instance = require("moonbase.instance")
+local snapshots = require("moonbase.snapshots")
 local format = require("moonbase.format")
+
+local snapshot_columns = {
+  { key = "instance", title = "Instance" }, { key = "name", title = "Snapshot" },
+  { key = "parent", title = "Parent" }, { key = "created", title = "Created", kind = "time" },
+  { key = "state", title = "State", note = "the instance's when taken: running ones hold its " ..
+    "memory" },
+  { key = "comment", title = "Comment" },
+  { key = "size", title = "Size", kind = "bytes", detail = true,
+    note = "the bytes the driver keeps as the snapshot's own (its memory)" },
+  { key = "cpus", title = "CPUs", detail = true },
+  { key = "memory", title = "Memory", kind = "bytes", detail = true },
+  { key = "disk", title = "Disk", kind = "bytes", detail = true },
+  { key = "current", title = "Current", detail = true,
+    note = "true for the snapshot last taken or restored" },
+}
 
 local columns = {
   { key = "name", title = "Name" }, { key = "state", title = "State" },
@@ -20,15 +36,28 @@ local columns = {
 
 return {
   summary = "List instances",
-  usage = "moonbase list [--format FORMAT] [--no-ipv4] [--quiet]",
+  usage = "moonbase list [--snapshots] [--format FORMAT] [--no-ipv4] [--quiet]",
+  description = "With --snapshots, the instances' snapshots instead (see docs/snapshots.md): " ..
+    format.describe(snapshot_columns) .. ".",
   columns = columns,
   options = {
     format.option,
+    { "snapshots", type = "flag", help = "list the instances' snapshots instead" },
     { "no-ipv4", type = "flag", help = "leave out the addresses (faster: no driver query)" },
     { "quiet", "q", type = "flag", help = "only the names, one a line" },
   },
   max_args = 0,
   run = function(opts)
+    if opts.snapshots then
+      local rows = snapshots.list_all()
+      if opts.quiet then
+        for _, r in ipairs(rows) do print(r.instance .. "." .. r.name) end
+        return 0
+      end
+      format.print(rows, opts.format, { columns = snapshot_columns,
+        empty = "No snapshots found." })
+      return 0
+    end
     local rows = instance.list({ addresses = not opts.no_ipv4 })
     for _, r in ipairs(rows) do
       if r.problem then io.stderr:write("list: warning: ", r.problem, "\n") end

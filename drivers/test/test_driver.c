@@ -20,8 +20,9 @@
  * cloud-init documents and the source's disk size.
  *
  * Test hooks (environment): MOONBASE_TEST_DELAY_MS=N sleeps N ms in create,
- * start, shutdown, snapshot and clone (to observe parallelism, or to kill a
- * command in the middle); MOONBASE_TEST_FAIL=op[:name],... makes that
+ * start and shutdown (to observe parallelism), and in snapshot and clone
+ * after their data is written (to kill a command between the driver's step
+ * and moonbase's record); MOONBASE_TEST_FAIL=op[:name],... makes that
  * operation fail (for all instances, or the named one). */
 #include "driver/driver.h"
 #include "core/fs.h"
@@ -667,7 +668,6 @@ static bool t_snapshot_take(struct mb_conn *c, const struct mb_instance *i, cons
                             unsigned flags, mb_error **err)
 {
     char p[PATHLEN], line[128];
-    delay();
     if (injected_failure("snapshot", i, err))
         return false;
     enum mb_state st = read_state(i);
@@ -686,7 +686,9 @@ static bool t_snapshot_take(struct mb_conn *c, const struct mb_instance *i, cons
     }
     int n = snprintf(line, sizeof line, "%s %lld %ld\n", st == MB_STATE_STOPPED ? "stopped"
                      : "running", disk_bytes(i), (long)time(NULL));
-    return mb_fs_write_atomic(p, line, (size_t)n, 0644, err);
+    bool ok = mb_fs_write_atomic(p, line, (size_t)n, 0644, err);
+    delay();
+    return ok;
 }
 
 static bool t_snapshot_restore(struct mb_conn *c, const struct mb_instance *i, const char *snap,
@@ -769,12 +771,13 @@ static bool t_clone(struct mb_conn *c, const struct mb_instance *i, const struct
 {
     if (injected_failure("clone", i, err) || !expect(i, MB_STATE_STOPPED, "clone", err))
         return false;
-    delay();
     struct mb_instance sized = *t;
     long long bytes = disk_bytes(i);
     if (bytes >= 0)
         sized.disk_size = (uint64_t)bytes;
-    return mb_fs_mkdirs(t->dir, 0700, err) && t_create(c, &sized, flags, err);
+    bool ok = mb_fs_mkdirs(t->dir, 0700, err) && t_create(c, &sized, flags, err);
+    delay();
+    return ok;
 }
 
 static bool t_rename(struct mb_conn *c, const struct mb_instance *i, const struct mb_instance *t,

@@ -75,10 +75,14 @@ M.location = lifecycle.location
 ---@return table[]
 M.list = lifecycle.list
 
----Everything `info` shows.
+---Everything `info` shows, its snapshots included.
 ---@param name string
 ---@return table
-M.info = lifecycle.info
+function M.info(name)
+  local i = lifecycle.info(name)
+  i.snapshots = require("moonbase._core.snapshots").list(name)
+  return i
+end
 
 ---Creates and starts an instance.
 ---@param o {name?: string, image?: string, cpus?: integer, memory?: integer, disk?: integer, cloud_init?: string, labels?: table, mounts?: (string|table)[], networks?: (string|table)[], forwards?: table[], bridged?: boolean, host?: string}
@@ -87,6 +91,21 @@ function M.launch(o)
   -- launch's modules (images, keys, seeds) load only for a launch
   return require("moonbase._core.launch").run(o)
 end
+
+---Clones a stopped instance: an independent copy of its disk (what it wrote,
+---on the same image) with its own name, MAC, address, SSH host key,
+---instance-id and machine-id. Returns the clone's record (stopped).
+---@param source string
+---@param o? {name?: string, quiet?: boolean}
+---@return table record
+function M.clone(source, o) return require("moonbase._core.clone").clone(source, o) end
+
+---Renames a stopped instance (its directory, addresses, DNS name, aliases
+---and recipe follow).
+---@param old string
+---@param new string
+---@return table record
+function M.rename(old, new) return require("moonbase._core.clone").rename(old, new) end
 
 ---Starts a stopped instance, or resumes a suspended one.
 ---@param name string

@@ -6,6 +6,7 @@
 local core = require("moonbase._core.settings")
 require("moonbase._core.drivers")   -- local.driver, the drivers' keys
 require("moonbase._core.lifecycle") -- local.<instance>.cpus|memory|disk
+require("moonbase._core.snapshots") -- local.<instance>.<snapshot>.name|comment
 require("moonbase._core.images")    -- local.image.default
 require("moonbase._core.network")   -- local.network.subnet
 require("moonbase._core.bridged")   -- local.bridged-network

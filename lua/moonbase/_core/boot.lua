@@ -24,12 +24,7 @@ local netplan = require("moonbase._core.netplan")
 
 local M = {}
 
-local function random_hex(n)
-  local f = io.open("/dev/urandom", "rb")
-  local bytes = f:read(n)
-  f:close()
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local random_hex = instances.random_hex
 
 ---Resolves a new instance's image (downloaded once, verified) into rec,
 ---before anything of the instance exists. Returns the image's shared lock:
@@ -42,9 +37,14 @@ function M.image(rec, o)
   return img.lock
 end
 
----Fills a new record with what a boot needs: its NICs, and, for a guest
----reached over SSH, the port, the client key and the guest's own host key.
----Returns the cloud-init documents the driver's create makes its seed of.
+---Gives a new instance (launched or cloned) its own identity: a MAC, its
+---networks and their addresses (or QEMU user networking), and, for a guest
+---reached over SSH, the port, the client key and the guest's own host key;
+---an instance-id. Returns the cloud-init documents the driver's create (or
+---clone) makes its seed of, with the user's cloud-init (o.cloud_init).
+---o.new_machine_id: the disk is another instance's copy, so the guest makes
+---itself a new machine-id.
+---@param o {cloud_init?: string, networks?: table, bridged?: boolean, quiet?: boolean, new_machine_id?: boolean}
 ---@return {meta_data: string, user_data: string, network_config: string}
 function M.prepare(rec, o)
   local _, drvname = drivers.current()
@@ -79,12 +79,14 @@ function M.prepare(rec, o)
     ssh_keys = { authorized_key = client_pub, host_private = host_private,
       host_public = host_public }
   end
+  rec.instance_id = rec.name .. "-" .. random_hex(4)
   return {
-    meta_data = seed.meta_data(rec.name, rec.name .. "-" .. random_hex(4)),
+    meta_data = seed.meta_data(rec.name, rec.instance_id),
     user_data = seed.user_data(o.cloud_init, { user = rec.user,
       authorized_key = ssh_keys.authorized_key, host_private = ssh_keys.host_private,
       host_public = ssh_keys.host_public,
-      bootcmd = resolver and { netplan.resolver_bootcmd(resolver) } or nil }),
+      bootcmd = resolver and { netplan.resolver_bootcmd(resolver) } or nil,
+      new_machine_id = o.new_machine_id and rec.instance_id or nil }),
     network_config = network_config or seed.network_config({ mac = rec.mac }),
   }
 end

@@ -91,7 +91,8 @@ M.RECORD = {
   started_at = "number?", version = "integer?", disk_file = "file?", seed_file = "file?",
   kernel = "string?", initrd = "string?", cmdline = "string?", mac = "string?", ipv4 = "string?",
   user = "string?", host = "string?", host_key = "string?", ssh_port = "integer?",
-  user_net_restrict = "boolean?", fstab_stale = "boolean?",
+  user_net_restrict = "boolean?", fstab_stale = "boolean?", renamed_from = "string?",
+  rename_to = "name?", snapshot_head = "string?", snapshot_seq = "integer?",
   labels = { optional = true, map = "string" },
   mounts = { optional = true, list = { source = "string", target = "string", type = "string",
     readonly = "boolean?", tag = "string?" } },
@@ -106,6 +107,8 @@ M.STATES = { creating = true, stopped = true, running = true, suspended = true,
 function M.damage(rec, name)
   local why = store.check(rec, M.RECORD)
   if why then return why end
+  -- a rename killed after moving the directory, before rewriting the record
+  if rec.name ~= name and rec.rename_to == name then rec.name, rec.rename_to = name, nil end
   if rec.name ~= name then
     return string.format("it names the instance \"%s\", not \"%s\"", rec.name, name)
   end
@@ -212,6 +215,14 @@ function M.validate_resources(o, what)
   if o.disk and o.disk < M.limits.min_disk then
     errors.usage(string.format("%s: disk must be at least 512M, got %d bytes", what, o.disk))
   end
+end
+
+---n random bytes as hex (MAC addresses, instance ids, snapshot tags).
+function M.random_hex(n)
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local bytes = f:read(n)
+  f:close()
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
 ---Removes what a launch or delete killed midway left in base: hidden

@@ -542,6 +542,28 @@ function M.release(instance)
   return released
 end
 
+---Moves an instance's addresses and DNS names to its new name (rename): the
+---same addresses, served as <new>.moonbase. Running it again after it is
+---done changes nothing.
+---@param old string
+---@param new string
+function M.rename(old, new)
+  errors.check("network", util.valid_name(new))
+  local l <close> = lock()
+  local h = M.available() and M.host() or nil
+  for _, r in ipairs(M.records()) do
+    local lease = r.leases[old]
+    if lease and not r.leases[new] then
+      r.leases[new], r.leases[old] = lease, nil
+      save(r)
+      if h and h.dnsmasq_pid(M.runtime_dir(r.name)) then
+        errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN, hosts_of(r)))
+      end
+      if r.libvirt then pcall(libvirtnet.refresh, r) end
+    end
+  end
+end
+
 ---An instance's attachments from the records (no host access), primary
 ---(moonbase0, else the first by name) first.
 ---@param instance string

@@ -97,6 +97,27 @@ function M.parse_params(list)
   return out
 end
 
+-- An instance the recipe made and a user renamed since (moonbase rename) is
+-- still the recipe's: its declared instance goes by the new name.
+local function follow_renames(model)
+  local by_key = {}
+  for _, rec in ipairs(instances.records()) do
+    local l = rec.labels
+    local key = l and l[M.LABEL_PROJECT] == model.project and l[M.LABEL_RECIPE] == model.path
+      and l[M.LABEL_INSTANCE]
+    if key then
+      by_key[key] = by_key[key] or {}
+      table.insert(by_key[key], rec.name)
+    end
+  end
+  for short, inst in pairs(model.by_name or {}) do
+    local names = by_key[short]
+    if names and #names == 1 and names[1] ~= inst.full and not instances.find(inst.full) then
+      inst.full = names[1]
+    end
+  end
+end
+
 local load_once
 
 ---Loads and checks a recipe. Every mistake raises one usage error (exit 1)
@@ -194,6 +215,7 @@ load_once = function(arg, o, params)
     end
     errors.usage(table.concat(lines, "\n"))
   end
+  follow_renames(model)
   return model
 end
 

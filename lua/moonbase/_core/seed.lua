@@ -38,10 +38,27 @@ local function base64(s)
 end
 M.base64 = base64
 
+-- A clone's disk carries its source's /etc/machine-id (systemd's, D-Bus's):
+-- once per instance-id, the guest replaces a non-empty one with a new random
+-- id, early (bootcmd). An empty one is left for systemd to fill at boot.
+local function machine_id_bootcmd(instance_id)
+  return table.concat({
+    "f=/var/lib/moonbase/machine-id.instance-id; i=" .. instance_id .. "; ",
+    "[ \"$(cat $f 2>/dev/null)\" = \"$i\" ] && exit 0; ",
+    "if [ -s /etc/machine-id ]; then ",
+    "n=$(tr -d '-' </proc/sys/kernel/random/uuid); ",
+    "printf '%s\\n' \"$n\" >/etc/machine-id.new && mv -f /etc/machine-id.new /etc/machine-id; ",
+    "if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then ",
+    "cp /etc/machine-id /var/lib/dbus/machine-id; fi; fi; ",
+    "mkdir -p /var/lib/moonbase && printf '%s\\n' \"$i\" >$f",
+  })
+end
+
 ---Merges moonbase's additions into the user's user-data.
 ---@param user_data? string  the user's cloud-init (#cloud-config YAML or a script)
----@param o {user: string, authorized_key: string, host_private: string, host_public: string, bootcmd?: string[]}
+---@param o {user: string, authorized_key: string, host_private: string, host_public: string, bootcmd?: string[], new_machine_id?: string}
 ---  bootcmd: commands of moonbase's that run at every boot before the user's
+---  new_machine_id: the instance-id of a clone, whose guest makes itself a new machine-id
 ---@return string user-data text
 function M.user_data(user_data, o)
   local doc = {}
@@ -109,6 +126,11 @@ function M.user_data(user_data, o)
     local runcmd = list_of(doc.runcmd)
     runcmd[#runcmd + 1] = format.array({ "/var/lib/moonbase/user-script" })
     doc.runcmd = format.array(runcmd)
+  end
+  if o.new_machine_id then
+    local bootcmd = list_of(doc.bootcmd)
+    table.insert(bootcmd, 1, format.array({ "sh", "-c", machine_id_bootcmd(o.new_machine_id) }))
+    doc.bootcmd = format.array(bootcmd)
   end
   for _, k in ipairs({ "runcmd", "bootcmd", "packages", "write_files" }) do
     if doc[k] then doc[k] = format.array(list_of(doc[k])) end
