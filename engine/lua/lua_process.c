@@ -103,7 +103,9 @@ static void redirect(const char *path, int fd, int flags)
 
 /* spawn(argv [, {env, cwd, stdin, stdout, stderr (paths), detach}]) -> pid
  * detach: new session, and the child is reparented to init (double fork), so
- * it outlives this process and is never our zombie. */
+ * it outlives this process and is never our zombie; it keeps none of our
+ * descriptors but 0-2 (a detached agent that inherited, say, the lock of a
+ * `flock FILE moonbase start` would hold that lock for as long as it runs). */
 static int l_spawn(lua_State *L)
 {
     static const char *const keys[] = {"env", "cwd", "stdin", "stdout", "stderr", "detach", NULL};
@@ -127,6 +129,7 @@ static int l_spawn(lua_State *L)
         close(pfd[0]);
         if (detach) {
             setsid();
+            close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* pfd[1] is CLOEXEC already */
             pid_t g = fork();
             if (g != 0) {
                 if (g > 0)
