@@ -9,7 +9,7 @@ local key_columns = { { key = "key", title = "Key" }, { key = "allowed", title =
 local function row(k)
   local s = settings.describe(k)
   local r = { key = k, value = settings.get(k),
-    help = s and s.help or "per-instance setting (applied at next start)",
+    help = settings.help(k),
     allowed = s and s.values and table.concat(s.values, "|") or nil }
   if s then r.default = s.default end
   return r

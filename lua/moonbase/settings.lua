@@ -32,6 +32,11 @@ M.all = core.all
 ---@return string[]
 M.keys = core.keys
 
+---A key's help text (nil for an unknown key).
+---@param key string
+---@return string?
+M.help = core.help
+
 ---Reads a setting (its default when unset).
 ---@param key string
 ---@return any

@@ -275,9 +275,11 @@ function M.settings_markdown()
     out[#out + 1] = string.format("| `%s` | %s | %s | %s |", k, values, cell(default),
       cell(s.help))
   end
-  out[#out + 1] = "| `local.<instance>.cpus` / `.disk` / `.memory` | a number of CPUs, or a " ..
-    "size (`2G`) | set at launch | the instance's resources; set on a stopped instance, " ..
-    "applied at its next start; a disk only grows |"
+  for _, row in ipairs(require("moonbase._core.settings").pattern_docs()) do
+    local cells = {}
+    for i, c in ipairs(row) do cells[i] = cell(c) end
+    out[#out + 1] = "| " .. table.concat(cells, " | ") .. " |"
+  end
   return table.concat(out, "\n") .. "\n"
 end
 

@@ -126,6 +126,7 @@ describe("every listing command, every format", function()
     rec.mounts = { { source = "/srv/data", target = "/data", type = "classic", readonly = true } }
     rec.labels = { team = "db", ["tier"] = "back" }
     assert(fs.write(rec_path, json.encode(rec)))
+    h:ok({ "snapshot", "web", "--name", "base", "--comment", "before the change" })
     h:ok({ "alias", "web:ls", "wls" })
     h:ok({ "alias", "db:cat /etc/os-release", "osr" })
     -- a cached image (qemu-img's empty qcow2 is the same bytes every time)
@@ -180,6 +181,7 @@ output("broken", function(c) return c.exec("db", "exit 3") end)
 
   local commands = {
     { "list", { "list" } },
+    { "list-snapshots", { "list", "--snapshots" } },
     { "info", { "info", "web", "db" } },
     { "images", { "images" } },
     { "find", { "find", "example:" } },

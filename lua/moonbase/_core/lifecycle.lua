@@ -653,6 +653,10 @@ settings.register("local.driver", {
 
 local properties = { cpus = true, memory = true, disk = true }
 settings.register_pattern("^local%.([a-z][a-z0-9-]*)%.([a-z]+)$", {
+  doc = { "`local.<instance>.cpus` / `.disk` / `.memory`", "a number of CPUs, or a size " ..
+    "(`2G`)", "set at launch", "the instance's resources; set on a stopped instance, applied " ..
+    "at its next start; a disk only grows" },
+  help = "per-instance setting (applied at next start)",
   accepts = function(_, prop) return properties[prop] == true end,
   keys = function()
     local keys = {}

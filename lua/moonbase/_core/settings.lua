@@ -79,6 +79,8 @@ end
 ---@field set fun(key: string, raw: string, ...): any
 ---@field unset? fun(key: string, ...)
 ---@field accepts? fun(...): boolean  whether the captures name a key of the pattern
+---@field doc? string[]  the settings table's row: key, values, default, what it does
+---@field help? string|fun(key: string, ...): string  one key's help (get --keys)
 
 -- Keys that are not in the schema but follow a pattern (local.<instance>.cpus):
 -- {pattern, handler} in registration order.
@@ -93,6 +95,16 @@ function M.register_pattern(pattern, handler)
     if p.pattern == pattern then p.handler = handler return end
   end
   patterns[#patterns + 1] = { pattern = pattern, handler = handler }
+end
+
+---The documentation rows of the registered patterns, in registration order.
+---@return string[][]
+function M.pattern_docs()
+  local out = {}
+  for _, p in ipairs(patterns) do
+    if p.handler.doc then out[#out + 1] = p.handler.doc end
+  end
+  return out
 end
 
 -- Functions that register keys on demand: called with a key that is not in
@@ -121,6 +133,17 @@ local function pattern_of(key)
       return p.handler, caps
     end
   end
+end
+
+---A key's help: the schema's, or its pattern's (nil for an unknown key).
+---@param key string
+---@return string?
+function M.help(key)
+  if M.schema[key] then return M.schema[key].help end
+  local h, caps = pattern_of(key)
+  if not h then return nil end
+  if type(h.help) == "function" then return h.help(key, table.unpack(caps)) end
+  return h.help
 end
 
 local function file()

@@ -546,6 +546,13 @@ end
 ---------------------------------------------------------------- settings
 local props = { name = true, comment = true }
 settings.register_pattern("^local%.([a-z][a-z0-9-]*)%.([A-Za-z][A-Za-z0-9-]*)%.([a-z]+)$", {
+  doc = { "`local.<instance>.<snapshot>.name` / `.comment`", "a snapshot name, or text",
+    "set by moonbase snapshot", "a snapshot's name (setting it renames the snapshot) and " ..
+    "comment (see docs/snapshots.md)" },
+  help = function(_, _, _, prop)
+    return prop == "name" and "the snapshot's name (setting it renames the snapshot)"
+      or "the snapshot's comment"
+  end,
   accepts = function(_, _, prop) return props[prop] == true end,
   keys = function()
     local keys = {}
