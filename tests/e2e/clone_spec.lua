@@ -16,7 +16,6 @@ package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. pack
 local support = require("support")
 local process = require("moonbase.engine.process")
 local fs = require("moonbase.engine.fs")
-local util = require("moonbase.engine.util")
 local json = require("moonbase.engine.json")
 
 local BOOT = "300"
@@ -32,25 +31,14 @@ describe("clone and rename on real VMs #e2e", function()
   end
 
   local host, h, tmp, skip, sha
-  local timings = {}
-
-  local function timed(what, fn)
-    local t0 = util.now()
-    local r = table.pack(fn())
-    timings[#timings + 1] = string.format("%s %.1fs", what, util.now() - t0)
-    return table.unpack(r, 1, r.n)
-  end
+  local timer = support.timer()
+  local timed = timer.timed
 
   local function need()
     if skip then pending(skip) end
   end
 
-  local function guest(name, cmd)
-    local code, out, err = h:run({ "exec", name, "--", "sh", "-c", cmd })
-    assert(code == 0, "guest command failed in " .. name .. " (" .. code .. "): " .. cmd ..
-      "\n" .. err .. out)
-    return out
-  end
+  local function guest(name, cmd) return h:guest(name, cmd) end
 
   local function info(name)
     return json.decode(h:ok({ "info", name, "--format", "json" }))[name]
@@ -78,7 +66,7 @@ describe("clone and rename on real VMs #e2e", function()
     end
     support.cleanup()
     if tmp then fs.rmtree(tmp) end
-    if #timings > 0 then io.stderr:write("\n[e2e] clone: " .. table.concat(timings, "; ") .. "\n") end
+    timer.report("clone")
   end)
 
   it("clones a stopped instance: a copy of its overlay on the same image", function()

@@ -30,25 +30,15 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
   end
 
   local host, h, skip, uri, no_libvirt
-  local timings = {}
-
-  local function timed(what, fn)
-    local t0 = util.now()
-    local r = table.pack(fn())
-    timings[#timings + 1] = string.format("%s %.1fs", what, util.now() - t0)
-    return table.unpack(r, 1, r.n)
-  end
+  local timer = support.timer()
+  local timed = timer.timed
 
   local function need(libvirt)
     if skip then pending(skip) end
     if libvirt and no_libvirt then pending(no_libvirt) end
   end
 
-  local function guest(cmd, name)
-    local code, out, err = h:run({ "exec", name or NAME, "--", "sh", "-c", cmd })
-    assert(code == 0, "guest command failed (" .. code .. "): " .. cmd .. "\n" .. err .. out)
-    return out
-  end
+  local function guest(cmd, name) return h:guest(name or NAME, cmd) end
 
   local function state(name)
     for _, r in ipairs(json.decode(h:ok({ "list", "--format", "json" }))) do
@@ -98,7 +88,7 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
     local since = util.now() - t_restore
     assert.is_true(now >= up and now < up + since + 3, string.format("uptime %.1f after " ..
       "restoring (%.1f s ago), %.1f when the snapshot was taken", now, since, up))
-    timings[#timings + 1] = string.format("uptime at snapshot %.1f, after restore %.1f", up, now)
+    timer.note(string.format("uptime at snapshot %.1f, after restore %.1f", up, now))
   end
 
   setup(function()
@@ -125,8 +115,7 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
       end
     end
     support.cleanup()
-    if #timings > 0 then io.stderr:write("\n[e2e] snapshots: " .. table.concat(timings, "; ") ..
-      "\n") end
+    timer.report("snapshots")
   end)
 
   it("restores a stopped instance's disk: the file's sha256 is back (qemu)", function()
@@ -177,22 +166,28 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
     assert.equal("running", i.snapshots[4].state) -- the replaced state, with its memory
   end)
 
-  it("takes a snapshot under qemu and restores it under libvirt", function()
-    need(true)
-    local sha, up = mark("ql")
-    h:ok({ "snapshot", NAME, "--name", "q2l" })
-    spoil("ql")
+  -- A running snapshot taken under one driver, the guest changed and
+  -- stopped, the snapshot restored under the other driver.
+  local function across(from, to, tag)
+    local sha, up = mark(tag)
+    h:ok({ "snapshot", NAME, "--name", tag })
+    spoil(tag)
     h:ok({ "stop", NAME })
-    driver("libvirt")
+    driver(to)
     local t0 = util.now()
-    timed("restore under libvirt of a qemu snapshot", function()
-      h:ok({ "restore", "snap.q2l", "--destructive" })
+    timed("restore under " .. to .. " of a snapshot of " .. from, function()
+      h:ok({ "restore", NAME .. "." .. tag, "--destructive" })
     end)
     local st, owner = state()
     assert.equal("running", st)
-    assert.is_nil(owner) -- libvirt runs it now
+    assert.is_true(owner == nil or owner == to, tostring(owner)) -- the new driver runs it
+    check_back(tag, sha, up, t0)
+  end
+
+  it("takes a snapshot under qemu and restores it under libvirt", function()
+    need(true)
+    across("qemu", "libvirt", "q2l")
     assert.truthy(fs.exists(h:instance_dir(NAME) .. "/libvirt.domain"))
-    check_back("ql", sha, up, t0)
   end)
 
   it("snapshots and restores a running instance under libvirt", function()
@@ -212,15 +207,8 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
 
   it("takes a snapshot under libvirt and restores it under qemu", function()
     need(true)
-    local sha, up = mark("lq")
-    h:ok({ "snapshot", NAME, "--name", "l2q" })
-    spoil("lq")
-    h:ok({ "stop", NAME })
-    driver("qemu")
-    local t0 = util.now()
-    h:ok({ "restore", "snap.l2q", "--destructive" })
+    across("libvirt", "qemu", "l2q")
     assert.truthy(fs.exists(h:instance_dir(NAME) .. "/qemu.pid"))
-    check_back("lq", sha, up, t0)
   end)
 
   it("leaves nothing half-made when the command is killed during a snapshot", function()

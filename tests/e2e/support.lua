@@ -196,6 +196,25 @@ function M.host(images)
   return h
 end
 
+---A stopwatch for a suite: timed(what, fn) runs fn and notes how long it
+---took; note(text) adds a line; report(label) writes them to stderr.
+function M.timer()
+  local t = { lines = {} }
+  function t.timed(what, fn)
+    local t0 = util.now()
+    local r = table.pack(fn())
+    t.lines[#t.lines + 1] = string.format("%s %.1fs", what, util.now() - t0)
+    return table.unpack(r, 1, r.n)
+  end
+  function t.note(text) t.lines[#t.lines + 1] = text end
+  function t.report(label)
+    if #t.lines > 0 then
+      io.stderr:write("\n[e2e] " .. label .. ": " .. table.concat(t.lines, "; ") .. "\n")
+    end
+  end
+  return t
+end
+
 ---------------------------------------------------------------- processes
 
 local function cmdline(pid)
@@ -288,6 +307,13 @@ function M.home(host, o)
     return table.concat(parts, " ")
   end
   function h:instance_dir(name) return self.dir .. "/data/instances/qemu/" .. name end
+  ---Runs a shell command line in a running instance; raises unless it exits 0.
+  function h:guest(name, cmd)
+    local code, out, err = self:run({ "exec", name, "--", "sh", "-c", cmd })
+    assert(code == 0, string.format("guest command failed in %s (%d): %s\n%s%s", name, code,
+      cmd, err, out))
+    return out
+  end
   function h:record(name)
     local json = require("moonbase.engine.json")
     local text = fs.read(self:instance_dir(name) .. "/instance.json")

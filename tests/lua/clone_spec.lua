@@ -16,13 +16,7 @@ local function names(h)
   return t
 end
 
-local function fails(h, args, code, pattern)
-  local c, out, err = h:run(args)
-  assert.equal(code, c, "exit status of moonbase " .. table.concat(args, " ") .. ": " .. err)
-  assert.equal("", out)
-  assert.equal(1, #helpers.lines(err), "one line: " .. err)
-  assert.truthy(err:find(pattern, 1, true), err)
-end
+local fails = helpers.fails
 
 local function record(h, name)
   return json.decode(fs.read(h.dir .. "/data/instances/test/" .. name .. "/instance.json"))

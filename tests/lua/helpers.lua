@@ -262,6 +262,20 @@ function M.unparsable(dir)
   return problems
 end
 
+---Runs h:run(args) and asserts a refusal: exit status `code`, nothing on
+---stdout, one line on stderr containing `pattern` (plain text), no traceback.
+function M.fails(h, args, code, pattern, opts)
+  local c, out, err = h:run(args, opts)
+  assert(c == code, string.format("moonbase %s exited %d, not %d: %s", table.concat(args, " "),
+    c, code, err))
+  assert(out == "", "nothing on stdout: " .. out)
+  local n = select(2, err:gsub("\n", "")) + ((err ~= "" and err:sub(-1) ~= "\n") and 1 or 0)
+  assert(n == 1, "one line: " .. err)
+  assert(err:find(pattern, 1, true), "no \"" .. pattern .. "\" in: " .. err)
+  assert(not err:find("traceback", 1, true), err)
+  return err
+end
+
 function M.lines(s)
   local t = {}
   for l in s:gmatch("[^\n]+") do t[#t + 1] = l end

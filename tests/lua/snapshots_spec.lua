@@ -32,16 +32,7 @@ local function state(h, name)
   end
 end
 
-local function fails(h, args, code, pattern, opts)
-  local c, out, err = h:run(args, opts)
-  assert.equal(code, c, "exit status of moonbase " .. table.concat(args, " ") .. ": " .. err)
-  assert.equal("", out)
-  local lines = helpers.lines(err)
-  assert.equal(1, #lines, "one line: " .. err)
-  assert.truthy(err:find(pattern, 1, true), err)
-  assert.falsy(err:find("traceback", 1, true), err)
-  return err
-end
+local fails = helpers.fails
 
 describe("snapshots (test driver)", function()
   local h

@@ -23,6 +23,7 @@ local instances = require("moonbase._core.instances")
 local lifecycle = require("moonbase._core.lifecycle")
 local aliases = require("moonbase._core.aliases")
 local boot = require("moonbase._core.boot")
+local launch = require("moonbase._core.launch")
 local network = require("moonbase._core.network")
 local bridged = require("moonbase._core.bridged")
 local errors = require("moonbase.errors")
@@ -40,12 +41,7 @@ local function own_labels(labels)
   return next(out) and out or nil
 end
 
-local function copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = copy(v) end
-  return c
-end
+local copy = instances.copy
 
 ---The name a clone gets by default: SOURCE-cloneN, the first one free.
 function M.default_name(source)
@@ -56,9 +52,16 @@ function M.default_name(source)
   errors.raise("clone: no free name (try: --name NAME)")
 end
 
-local function stopped_or_refuse(rec, verb)
+-- The record of an instance that is there (not deleted) and stopped; the
+-- caller holds its lock.
+local function stopped_record(name, verb)
+  local rec = instances.get(name)
+  if rec.deleted then
+    errors.raise(string.format("%s: instance \"%s\" is deleted (try: moonbase recover %s)",
+      verb, name, name), "state")
+  end
   local st = lifecycle.state(rec, verb)
-  if st == "stopped" then return end
+  if st == "stopped" then return rec end
   local hint
   if st == "running" then
     hint = string.format("%s needs it stopped; try: moonbase stop %s", verb, rec.name)
@@ -93,12 +96,7 @@ function M.clone(source, o)
   local base = paths.instances(drivers.scope())
   instances.sweep(base)
   local src_lock <close> = instances.lock(source)
-  local rec = instances.get(source)
-  if rec.deleted then
-    errors.raise(string.format("clone: instance \"%s\" is deleted (try: moonbase recover %s)",
-      source, source), "state")
-  end
-  stopped_or_refuse(rec, "clone")
+  local rec = stopped_record(source, "clone")
   free_name(name, "clone")
   local staging = string.format("%s/.new-%s-%d", base, name, util.getpid())
   errors.check("clone", fs.mkdirs(staging, 448))
@@ -126,27 +124,17 @@ function M.clone(source, o)
     local spec = instances.spec(new, staging)
     spec.cloud_init = cloud_init -- the driver makes the clone's seed (or config) of them
     errors.check("clone", drv:clone(instances.spec(rec), spec))
-    for _, m in ipairs(instances.spec(new, staging).mounts) do
-      errors.check("clone", drv:mount_native(instances.spec(new, staging), m))
-    end
+    launch.native_mounts(drv, new, staging, "clone")
     new.state = "stopped"
     instances.save(new, staging)
   end)
   if not ok then
-    if new.nics then
-      pcall(bridged.detach, name, new.nics)
-      pcall(network.release, name)
-    end
-    drv:destroy(instances.spec(new, staging))
-    fs.rmtree(staging)
-    lock:close()
+    launch.discard(drv, new, staging, lock)
     error(err, 0)
   end
   local renamed, msg = fs.rename(staging, instances.dir(name))
   if not renamed then
-    if new.nics then pcall(network.release, name) end
-    fs.rmtree(staging)
-    lock:close()
+    launch.discard(drv, new, staging, lock)
     errors.raise("clone: " .. msg, fs.exists(instances.dir(name)) and "exists" or "failed")
   end
   lock:close()
@@ -163,12 +151,7 @@ function M.rename(old, new)
   instances.get(old)
   local drv = drivers.current()
   local lock <close> = instances.lock(old)
-  local rec = instances.get(old)
-  if rec.deleted then
-    errors.raise(string.format("rename: instance \"%s\" is deleted (try: moonbase recover %s)",
-      old, old), "state")
-  end
-  stopped_or_refuse(rec, "rename")
+  local rec = stopped_record(old, "rename")
   free_name(new, "rename")
   local target = copy(rec)
   target.name = new

@@ -217,6 +217,14 @@ function M.validate_resources(o, what)
   end
 end
 
+---A deep copy of a record's value (tables copied, the rest as is).
+function M.copy(t)
+  if type(t) ~= "table" then return t end
+  local c = {}
+  for k, v in pairs(t) do c[k] = M.copy(v) end
+  return c
+end
+
 ---n random bytes as hex (MAC addresses, instance ids, snapshot tags).
 function M.random_hex(n)
   local f = assert(io.open("/dev/urandom", "rb"))

@@ -63,6 +63,26 @@ function L.launch_forwards(list)
   return out
 end
 
+---Records the native mounts of a new instance with the driver (they join
+---QEMU's command line at its first start).
+function L.native_mounts(drv, rec, staging, verb)
+  for _, m in ipairs(instances.spec(rec, staging).mounts) do
+    errors.check(verb, drv:mount_native(instances.spec(rec, staging), m))
+  end
+end
+
+---Undoes a new instance that was being assembled in staging (a failed
+---launch or clone): its addresses, the driver's files, the directory.
+function L.discard(drv, rec, staging, lock)
+  if rec.nics then
+    pcall(bridged.detach, rec.name, rec.nics)
+    pcall(network.release, rec.name)
+  end
+  drv:destroy(instances.spec(rec, staging))
+  fs.rmtree(staging)
+  lock:close()
+end
+
 ---Creates and starts an instance.
 function L.run(o)
   local drv, drvname = drivers.current()
@@ -129,20 +149,12 @@ function L.run(o)
     local spec = instances.spec(rec, staging)
     spec.cloud_init = cloud_init -- the driver makes its seed (or config) of them
     errors.check("launch", drv:create(spec))
-    for _, m in ipairs(instances.spec(rec, staging).mounts) do
-      errors.check("launch", drv:mount_native(instances.spec(rec, staging), m))
-    end
+    L.native_mounts(drv, rec, staging, "launch")
     rec.state = "stopped"
     instances.save(rec, staging)
   end)
   if not okc then
-    if rec.nics then
-      pcall(bridged.detach, name, rec.nics)
-      pcall(network.release, name)
-    end
-    drv:destroy(instances.spec(rec, staging))
-    fs.rmtree(staging)
-    lock:close()
+    L.discard(drv, rec, staging, lock)
     if image_lock then image_lock:close() end
     error(err, 0)
   end

@@ -133,12 +133,7 @@ local function default_name(rec, taken)
   return "snapshot" .. n, n
 end
 
-local function copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = copy(v) end
-  return c
-end
+local copy = instances.copy
 
 -- Takes one snapshot of a locked instance in state st. Returns its record.
 local function take_locked(rec, drv, st, o)
