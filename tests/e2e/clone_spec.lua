@@ -30,7 +30,7 @@ describe("clone and rename on real VMs #e2e", function()
     return
   end
 
-  local host, h, tmp, skip, sha
+  local h, tmp, skip, sha
   local timer = support.timer()
   local timed = timer.timed
 
@@ -49,13 +49,8 @@ describe("clone and rename on real VMs #e2e", function()
   end
 
   setup(function()
-    local msg
-    host, msg = support.host()
-    if not host then
-      skip = "the tiny test image is not available: " .. tostring(msg)
-      return
-    end
-    h = support.home(host, { private_network = true, tag = "clone" })
+    h, skip = support.tiny_home({ private_network = true, tag = "clone" })
+    if not h then return end
     tmp = support.tmpdir("clone")
   end)
 

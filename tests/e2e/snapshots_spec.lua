@@ -29,7 +29,7 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
     return
   end
 
-  local host, h, skip, uri, no_libvirt
+  local h, skip, uri, no_libvirt
   local timer = support.timer()
   local timed = timer.timed
 
@@ -93,12 +93,8 @@ describe("snapshots on real VMs (qemu and libvirt) #e2e", function()
 
   setup(function()
     local msg
-    host, msg = support.host()
-    if not host then
-      skip = "the tiny test image is not available: " .. tostring(msg)
-      return
-    end
-    h = support.home(host, { tag = "snap" })
+    h, skip = support.tiny_home({ tag = "snap" })
+    if not h then return end
     uri, msg = support.libvirtd()
     if uri then
       h:ok({ "set", "local.libvirt.uri=" .. uri })

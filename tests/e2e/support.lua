@@ -336,6 +336,14 @@ function M.home(host, o)
   return h
 end
 
+---The usual set-up: the tiny image served and a fresh home on it (o as for
+---M.home). Returns the home, or nil and why not (for pending()).
+function M.tiny_home(o)
+  local host, msg = M.host()
+  if not host then return nil, "the tiny test image is not available: " .. tostring(msg) end
+  return M.home(host, o)
+end
+
 ---Why the spec must not make bridges here, or nil: it needs root and the
 ---network namespace tests/lib/in-netns.sh made for it (MOONBASE_TEST_NETNS,
 ---confirmed by the kernel), so nothing it makes touches the host's network.
