@@ -270,8 +270,8 @@ static void libvirt_slots(const struct mb_instance *i, char *out, size_t n)
  * every device sits at the same PCI address: both drivers place them alike. */
 static void test_same_pci_slots_as_qemu(void **state)
 {
-    static const struct mb_mount_spec mounts[] = {{"/home/ada/src", "src", false},
-                                                  {"/srv/data", "data", true}};
+    static const struct mb_mount_spec mounts[] = {{"/home/ada/src", "src", false, false},
+                                                  {"/srv/data", "data", true, true}};
     static const struct mb_net_attachment nets[] = {
         {"backend", "52:54:00:00:01:01", "10.20.0.5", "mbtap1"},
         {"storage", "52:54:00:00:02:01", NULL, "mbtap2"},
