@@ -199,8 +199,9 @@ static int hex_after(const char *s, const char *key)
  * rng, disk, seed, nic, net1.., fs0.. */
 static void qemu_slots(const struct mb_instance *i, char *out, size_t n)
 {
+    struct mb_qemu_opts o = {SEED1, NULL, NULL, true};
     char **argv = mb_qemu_argv(i, &(struct mb_qemu_host){"qemu-system-x86_64", "tcg", "max"},
-                               NULL, NULL);
+                               &o, NULL);
     assert_non_null(argv);
     out[0] = '\0';
     for (char **a = argv; *a; a++) {
@@ -230,7 +231,8 @@ static void libvirt_slots(const struct mb_instance *i, char *out, size_t n)
     char *xml = mb_libvirt_domain_xml(i, &tcg, NULL);
     assert_non_null(xml);
     char rng[32] = "", disks[64] = "", nics[128] = "", fss[128] = "";
-    int net = 0, fs = 0;
+    /* the user-networking NIC is not an <interface>: the others count from 1 */
+    int net = i->n_nics && i->nics[0].attach != MB_NIC_USER ? 0 : 1, fs = 0;
     for (const char *p = xml; (p = strchr(p, '<')) != NULL; p++) {
         const char *end = NULL, *slot = NULL;
         char *buf = NULL;
@@ -252,7 +254,7 @@ static void libvirt_slots(const struct mb_instance *i, char *out, size_t n)
                          strstr(buf, "dev='vda'") ? "disk" : "seed", sl);
             else if (strncmp(p, "<interface", 10) == 0)
                 snprintf(nics + strlen(nics), sizeof nics - strlen(nics), "net%d=%d ",
-                         (i->tap || i->network) ? net++ : ++net, sl);
+                         net++, sl);
             else
                 snprintf(fss + strlen(fss), sizeof fss - strlen(fss), "fs%d=%d ", fs++, sl);
             free(buf);
@@ -272,18 +274,16 @@ static void test_same_pci_slots_as_qemu(void **state)
 {
     static const struct mb_mount_spec mounts[] = {{"/home/ada/src", "src", false, false},
                                                   {"/srv/data", "data", true, true}};
-    static const struct mb_net_attachment nets[] = {
-        {"backend", "52:54:00:00:01:01", "10.20.0.5", "mbtap1"},
-        {"storage", "52:54:00:00:02:01", NULL, "mbtap2"},
+    static const struct mb_nic nics[] = {
+        {"moonbase0", "52:54:00:12:34:56", "10.77.0.10/24", MB_NIC_TAP, "mbtap0", 0},
+        {"backend", "52:54:00:00:01:01", "10.20.0.5", MB_NIC_TAP, "mbtap1", 0},
+        {"storage", "52:54:00:00:02:01", NULL, MB_NIC_TAP, "mbtap2", 0},
     };
     struct mb_instance cases[3] = {base(), base(), base()};
     cases[1].mounts = mounts;
     cases[1].n_mounts = 2;
-    cases[2].tap = "mbtap0";
-    cases[2].ipv4 = "10.77.0.10/24";
-    cases[2].ssh_port = 0;
-    cases[2].nets = nets;
-    cases[2].n_nets = 2;
+    cases[2].nics = nics;
+    cases[2].n_nics = 3;
     cases[2].mounts = mounts;
     cases[2].n_mounts = 1;
     for (size_t k = 0; k < 3; k++) {

@@ -192,7 +192,7 @@ static void test_long_dir(void **state)
     struct mb_qemu_opts o = {NULL,
                              "/home/someone-with-a-long-name/.local/share/moonbase/instances/"
                              "qemu/an-instance-with-a-rather-long-name-it's/suspend.state",
-                             false};
+                             NULL, false};
     check_golden_opts("long-dir", &i, &tcg, &o);
 }
 
