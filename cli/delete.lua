@@ -20,6 +20,8 @@ return {
         return snapshots.delete(snapshots.parse_ref(n, "delete"))
       end
       return instance.delete(n, { purge = opts.purge })
-    end)
+    end, { check = function(n)
+      if n:find(".", 1, true) then return snapshots.check_delete(n) end
+    end })
   end,
 }

@@ -50,6 +50,11 @@ M.restore = core.restore
 ---@param snap string
 M.delete = core.delete
 
+---Checks that "INSTANCE.SNAPSHOT" names an existing snapshot (nothing changed).
+---@param ref string
+---@return string "act"
+M.check_delete = core.check_delete
+
 ---------------------------------------------------------------- recipes
 
 ---Whether an argument names a recipe file: "path/x.lua" (an existing file).

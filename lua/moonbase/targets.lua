@@ -32,9 +32,11 @@ end
 ---@param verb string   command name for messages (start stop suspend restart delete recover)
 ---@param opts table    parsed options (positionals = names, opts.all, opts.force, opts.purge)
 ---@param fn fun(name: string): any, string?  acts on one instance; a second result is a notice
----@param o? {primary?: boolean|"launch", filter?: fun(rec): boolean}
+---@param o? {primary?: boolean|"launch", filter?: fun(rec): boolean, check?: fun(name: string): string?}
 ---  primary: without names or --all, the primary instance (Multipass), which
 ---  must exist; "launch": it may not exist yet (fn launches it: start)
+---  check: checks a name that is not an instance's (a snapshot's), returning
+---  what instance.check would, or nil to check it as an instance
 function M.each(verb, opts, fn, o)
   o = o or {}
   local list, all = {}, opts.all
@@ -66,6 +68,10 @@ function M.each(verb, opts, fn, o)
   local failures, plan = {}, {}
   for _, n in ipairs(list) do
     local ok, what, notice = pcall(function()
+      if o.check then
+        local w, nt = o.check(n)
+        if w then return w, nt end
+      end
       names.instance(n, verb)
       if o.primary == "launch" and #opts == 0 and not instance.find(n) then return "act" end
       return instance.check(verb, n, how)

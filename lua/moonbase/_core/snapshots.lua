@@ -353,6 +353,16 @@ function M.delete(name, snap)
   end)
 end
 
+---Checks, changing nothing, that "INSTANCE.SNAPSHOT" names a snapshot that
+---exists (what `targets` checks for every name before deleting any).
+---@return string "act"
+function M.check_delete(ref)
+  local name, snap = M.parse_ref(ref, "delete")
+  local rec = errors.check("delete", instances.find(name))
+  find_record(rec.name, snap, "delete")
+  return "act"
+end
+
 ---Renames a snapshot or sets its comment (the settings
 ---local.INSTANCE.SNAPSHOT.name and .comment).
 function M.set(name, snap, prop, value)
