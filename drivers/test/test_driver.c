@@ -375,6 +375,9 @@ static bool t_shutdown(struct mb_conn *c, const struct mb_instance *i, double ti
     if (!(st == MB_STATE_RUNNING || (st == MB_STATE_SUSPENDED && (flags & MB_FORCE)))
         && !expect(i, MB_STATE_RUNNING, "stop", err))
         return false;
+    char p[PATHLEN];
+    path_of(p, sizeof p, i, "test-driver.resume");
+    unlink(p);
     return write_state(i, MB_STATE_STOPPED, err);
 }
 
@@ -392,6 +395,9 @@ static bool t_resume(struct mb_conn *c, const struct mb_instance *i, unsigned fl
 {
     if (injected_failure("resume", i, err) || !expect(i, MB_STATE_SUSPENDED, "resume", err))
         return false;
+    char p[PATHLEN];
+    path_of(p, sizeof p, i, "test-driver.resume");
+    unlink(p);
     return write_state(i, MB_STATE_RUNNING, err);
 }
 
