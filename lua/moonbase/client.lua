@@ -26,7 +26,7 @@ function M.load_facades()
   f.network, f.mounts = require("moonbase.network"), require("moonbase.mounts")
   f.forwards, f.recipe = require("moonbase.forwards"), require("moonbase.recipe")
   f.transfer, f.events = require("moonbase.transfer"), require("moonbase.events")
-  f.trust = require("moonbase.trust")
+  f.trust, f.snapshots = require("moonbase.trust"), require("moonbase.snapshots")
   return f
 end
 

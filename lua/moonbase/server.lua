@@ -24,6 +24,7 @@ M.facades = {
   network = require("moonbase.network"), mounts = require("moonbase.mounts"),
   forwards = require("moonbase.forwards"), recipe = require("moonbase.recipe"),
   transfer = require("moonbase.transfer"), events = require("moonbase.events"), trust = trust,
+  snapshots = require("moonbase.snapshots"),
 }
 
 M.max_body = 1024 * 1024

@@ -49,6 +49,21 @@ M.routes = {
   R("POST", "/v1/instances/{name}/check", "instance.check", { "verb", "name", "options" }),
   R("GET", "/v1/instances/{name}/exec", "instance.exec", { "name", "argv", "options" },
     { stream = "pipe" }),
+  R("POST", "/v1/instances/{name}/clone", "instance.clone", { "name", "options" }),
+  R("POST", "/v1/instances/{name}/rename", "instance.rename", { "name", "new_name" }),
+  -- snapshots: of one instance, or of every instance of a recipe together
+  R("GET", "/v1/snapshots", "snapshots.list_all"),
+  R("GET", "/v1/instances/{name}/snapshots", "snapshots.list", { "name" }),
+  R("POST", "/v1/instances/{name}/snapshots", "snapshots.take", { "name", "options" }),
+  R("POST", "/v1/instances/{name}/snapshots/{snapshot}/restore", "snapshots.restore",
+    { "name", "snapshot", "options" }),
+  R("DELETE", "/v1/instances/{name}/snapshots/{snapshot}", "snapshots.delete",
+    { "name", "snapshot" }),
+  R("POST", "/v1/snapshots/check-delete", "snapshots.check_delete", { "ref" }),
+  R("POST", "/v1/recipes/snapshots", "snapshots.take_recipe", { "model", "options" }),
+  R("POST", "/v1/recipes/snapshots/restore", "snapshots.restore_recipe",
+    { "model", "name", "options" }),
+  R("POST", "/v1/recipes/snapshots/list", "snapshots.list_recipe", { "model" }),
   -- settings (client.* keys stay with the client: moonbase.client)
   R("GET", "/v1/settings", "settings.keys"),
   R("GET", "/v1/settings/{key}", "settings.get", { "key" }),
@@ -134,6 +149,8 @@ M.client_side = {
   ["settings.schema"] = true, ["settings.describe"] = true, ["settings.all"] = true,
   ["recipe.parse_params"] = true, ["recipe.details"] = true, ["recipe.summary"] = true,
   ["recipe.unchanged"] = true,
+  ["snapshots.check_name"] = true, ["snapshots.parse_ref"] = true,
+  ["snapshots.is_recipe"] = true, ["snapshots.recipe_ref"] = true,
 }
 
 ---The routes by "module.function".
