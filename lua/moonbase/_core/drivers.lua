@@ -150,6 +150,18 @@ function M.has(cap)
   return M.info(name).has[cap] == true
 end
 
+---Raises the dispatcher's "unsupported" in one line, naming the feature,
+---when the current driver lacks the capability (before anything is done).
+---@param cap string  e.g. "snapshots"
+---@param verb string  the command, for the message
+---@param what string  the feature, e.g. "snapshots are"
+function M.need(cap, verb, what)
+  if M.has(cap) then return end
+  local _, name = M.current()
+  errors.raise(string.format("%s: %s not supported by the %s driver", verb, what, name),
+    "unsupported")
+end
+
 ---Whether the current driver's guests are reached over SSH through the
 ---instance agent.
 function M.uses_agent() return M.has("ssh") end

@@ -173,6 +173,7 @@ end
 local function with_lock(name, verb, fn)
   errors.check(verb, util.valid_name(name))
   instances.get(name) -- a clear error before any lock
+  drivers.need("snapshots", verb, "snapshots are")
   local lock <close> = instances.lock(name)
   local rec = instances.get(name)
   if rec.deleted then
@@ -406,6 +407,7 @@ local function with_group(names, verb, fn)
     errors.check(verb, util.valid_name(n))
     instances.get(n)
   end
+  drivers.need("snapshots", verb, "snapshots are")
   local locks, members = {}, {}
   local ok, err = pcall(function()
     for _, n in ipairs(sorted) do
