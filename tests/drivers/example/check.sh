@@ -4,7 +4,8 @@
 # tests/drivers/example/ as drivers/example/ and `BUILTIN(example)` to
 # drivers/drivers.def, checks that git sees nothing else, builds moonbase,
 # and drives an instance of the new driver through the CLI (launch, list,
-# info, stop, start, a refused exec, its setting, delete). Nothing is
+# info, stop, start, a refused exec, refused snapshot/clone/rename, its
+# setting, delete). Nothing is
 # installed; the copy is removed at the end.
 set -euo pipefail
 
@@ -47,6 +48,16 @@ grep -qx 'one: hi' "$MOONBASE_HOME/data/instances/example/one/console.log" || di
 if $m exec one -- true 2>"$work/err"; then die "exec ran"; fi
 grep -q 'unsupported: exec is not supported by the example driver' "$work/err" \
 	|| die "exec: $(cat "$work/err")"
+# no snapshot, clone or rename slots: one line naming the feature, nothing made
+$m stop one
+for c in "snapshot one:snapshots" "clone one:clones" "rename one two:renames"; do
+	if $m ${c%%:*} 2>"$work/err"; then die "${c%%:*} ran"; fi
+	[ "$(cat "$work/err")" = "${c%% *}: ${c##*:} are not supported by the example driver" ] \
+		|| die "${c%%:*}: $(cat "$work/err")"
+done
+[ "$($m list --snapshots)" = "No snapshots found." ] || die "snapshots: $($m list --snapshots)"
+made=$(ls "$MOONBASE_HOME/data/instances/example")
+[ "$made" = one ] || die "made: $made"
 # (read whole first: grep -q would stop reading, and pipefail see the SIGPIPE)
 keys=$($m get --keys)
 grep -q '^local.example.greeting$' <<<"$keys" || die "get --keys lacks the setting"
