@@ -163,6 +163,10 @@ local function take_locked(rec, drv, st, o)
   -- the driver's snapshot first, then the record that makes it visible: a
   -- kill in between leaves a tag that repair() removes
   errors.check("snapshot", drv:snapshot_take(instances.spec(rec), srec.tag))
+  -- the driver says whether it kept the memory (a container's snapshot of a
+  -- running instance may be of its files only)
+  local kept = (driver_tags(drv, rec) or {})[srec.tag]
+  if kept then srec.memory = kept.memory end
   store.write(path_of(rec.name, name), srec)
   rec.snapshot_head = srec.tag
   if n then rec.snapshot_count = n end
