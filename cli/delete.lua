@@ -15,13 +15,14 @@ return {
     { "purge", "p", type = "flag", help = "remove the instance and its files now" },
   },
   run = function(opts)
+    -- INSTANCE.SNAPSHOT: one dot between two names; anything else (a path)
+    -- is checked, and refused, as an instance name
+    local function is_snapshot(n) return n:match("^[%w-]+%.[%w-]+$") ~= nil end
     return targets.each("delete", opts, function(n)
-      if n:find(".", 1, true) then
-        return snapshots.delete(snapshots.parse_ref(n, "delete"))
-      end
+      if is_snapshot(n) then return snapshots.delete(snapshots.parse_ref(n, "delete")) end
       return instance.delete(n, { purge = opts.purge })
     end, { check = function(n)
-      if n:find(".", 1, true) then return snapshots.check_delete(n) end
+      if is_snapshot(n) then return snapshots.check_delete(n) end
     end })
   end,
 }
