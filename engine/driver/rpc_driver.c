@@ -411,10 +411,35 @@ static bool r_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, co
     return snap(c, "snapshot_delete", i, s, err);
 }
 
-static char **r_snapshot_list(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
-                              mb_error **err)
+/* snapshot_list answers a list of {name, memory, size, created} (a plain
+ * name stands for {name}: a snapshot of the disk, size and time unknown). */
+static struct mb_snapshot *r_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
+                                           unsigned flags, mb_error **err)
 {
-    return r_inst_strv(c, "snapshot_list", i, err);
+    json_t *res = call(c, "snapshot_list", inst_params(i), err);
+    if (res == NULL)
+        return NULL;
+    size_t n = json_is_array(res) ? json_array_size(res) : 0;
+    struct mb_snapshot *v = json_is_array(res) ? calloc(n + 1, sizeof *v) : NULL;
+    bool ok = v != NULL;
+    for (size_t k = 0; ok && k < n; k++) {
+        json_t *e = json_array_get(res, k);
+        const char *name = json_is_string(e) ? json_string_value(e)
+                                             : json_string_value(json_object_get(e, "name"));
+        ok = name != NULL && (v[k].name = strdup(name)) != NULL;
+        if (ok && json_is_object(e)) {
+            v[k].memory = json_is_true(json_object_get(e, "memory"));
+            v[k].size = (uint64_t)json_integer_value(json_object_get(e, "size"));
+            v[k].created = (int64_t)json_integer_value(json_object_get(e, "created"));
+        }
+    }
+    json_decref(res);
+    if (!ok) {
+        mb_snapshots_free(v);
+        bad_reply(c, "snapshot_list", "a list of {\"name\": ...}", err);
+        return NULL;
+    }
+    return v;
 }
 
 static bool pair(struct mb_conn *c, const char *method, const struct mb_instance *i,

@@ -196,6 +196,19 @@ static json_t *strv_or_null(char **v)
     return a;
 }
 
+static json_t *snapshots_json(struct mb_snapshot *v)
+{
+    if (v == NULL)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t k = 0; a && v[k].name; k++)
+        json_array_append_new(a, json_pack("{s:s, s:b, s:I, s:I}", "name", v[k].name, "memory",
+                                           v[k].memory, "size", (json_int_t)v[k].size,
+                                           "created", (json_int_t)v[k].created));
+    mb_snapshots_free(v);
+    return a;
+}
+
 static json_t *bool_result(bool ok)
 {
     return ok ? json_true() : NULL;
@@ -290,7 +303,7 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
     } else if (strcmp(m, "ipv4") == 0)
         res = strv_or_null(mb_driver_ipv4(c, &inst, 0, err));
     else if (strcmp(m, "snapshot_list") == 0)
-        res = strv_or_null(mb_driver_snapshot_list(c, &inst, 0, err));
+        res = snapshots_json(mb_driver_snapshot_list(c, &inst, 0, err));
     else if (strcmp(m, "console_log") == 0) {
         json_int_t max = json_integer_value(json_object_get(p, "max_bytes"));
         char *log = mb_driver_console_log(c, &inst, max > 0 ? (size_t)max : 4096, 0, err);
