@@ -557,9 +557,10 @@ function M.rename(old, new)
       r.leases[new], r.leases[old] = lease, nil
       save(r)
       if h and h.dnsmasq_pid(M.runtime_dir(r.name)) then
-        errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN, hosts_of(r)))
+        errors.check("network", h.dnsmasq_hosts(M.runtime_dir(r.name), M.DOMAIN,
+          dns_hosts_of(r)))
       end
-      if r.libvirt then pcall(libvirtnet.refresh, r) end
+      if drvnet.served(r) then pcall(drvnet.refresh, r) end -- its DHCP and DNS host go
     end
   end
 end

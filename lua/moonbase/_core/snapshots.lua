@@ -253,6 +253,13 @@ function M.list_all()
   return out
 end
 
+-- A driver's message about a snapshot, with the snapshot's name for its tag
+-- and without the driver's own "op: " prefix.
+local function said(msg, srec)
+  msg = tostring(msg):gsub("^snapshot delete: ", ""):gsub("^restore: ", "")
+  return (msg:gsub(srec.tag:gsub("%-", "%%-"), srec.name))
+end
+
 -- Restores one locked instance to srec. st: its live state.
 local function restore_locked(rec, drv, st, srec, o)
   local safety
@@ -320,13 +327,6 @@ function M.restore(name, snap, o)
     end
     return restore_locked(rec, drv, st, srec, o)
   end)
-end
-
--- A driver's message about a snapshot, with the snapshot's name for its tag
--- and without the driver's own "op: " prefix.
-local function said(msg, srec)
-  msg = tostring(msg):gsub("^snapshot delete: ", ""):gsub("^restore: ", "")
-  return (msg:gsub(srec.tag:gsub("%-", "%%-"), srec.name))
 end
 
 -- Deletes one snapshot of a locked instance: its children take its parent.
