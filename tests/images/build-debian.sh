@@ -32,6 +32,9 @@
 #     metadata.json  {"os": "debian", "release": "bookworm", ...}; release
 #                    bookworm-<flavour> for the flavours but the default
 #     packages.txt   every package in the image with its version
+#     lxd.tar.xz     the same system as an LXD container image, split: LXD's
+#     root.squashfs  metadata (tests/images/lxd/) and the root filesystem
+#                    (no kernel, modules, GRUB or fstab: a container has none)
 #   .../debian-base-<hash>/rootfs.tar.zst   the shared base (debian-base.sh)
 # <hash> covers the base's name (its own hash: debian-base.sh, the candidate
 # versions of every package), this script and the flavour, so a second run
@@ -101,9 +104,13 @@ HASH=$( {
 	echo "build-debian v2 $FLAVOUR"
 	basename "$BASE"
 	sha256sum "$HERE/build-debian.sh" | cut -d' ' -f1
+	(cd "$HERE" && sha256sum lxd-metadata.sh lxd/metadata.yaml.in lxd/templates/*)
 } | sha256sum | cut -c1-16)
 OUT=$CACHE/debian-$FLAVOUR-$HASH
-complete() { [ -s "$1/disk.qcow2" ] && [ -s "$1/metadata.json" ]; }
+complete() {
+	[ -s "$1/disk.qcow2" ] && [ -s "$1/lxd.tar.xz" ] && [ -s "$1/root.squashfs" ] &&
+		[ -s "$1/metadata.json" ]
+}
 if [ $FORCE = 0 ] && complete "$OUT"; then echo "$OUT"; exit 0; fi
 
 # the rest in a mount namespace of its own: the root tree on a tmpfs (whose
@@ -190,6 +197,21 @@ cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst "$ROOT/boot/grub/i386
 } >"$ROOT/boot/grub/grub.cfg"
 chown -R 0:0 "$ROOT/boot/grub"
 
+# ------------------------------------------------------------------ LXD
+# the same system as an LXD container image, split: LXD's metadata
+# (tests/images/lxd/) and the root filesystem without kernel, modules, GRUB
+# or fstab (a container has none)
+log "making the LXD container image (lxd.tar.xz + root.squashfs)"
+mkdir -p "$WORK/out"
+"$HERE/lxd-metadata.sh" "$WORK/out/lxd.tar.xz" debian bookworm \
+	"Debian 12 (bookworm, $FLAVOUR) moonbase test image"
+cp -a "$ROOT/etc/fstab" "$WORK/fstab.disk"
+echo "# an LXD container: its root filesystem is LXD's" >"$ROOT/etc/fstab"
+mksquashfs "$ROOT" "$WORK/out/root.squashfs" -quiet -no-progress -comp zstd \
+	-Xcompression-level 3 -wildcards -e 'boot/*' 'usr/lib/modules/*' 'vmlinuz*' \
+	'initrd.img*' >&2
+mv "$WORK/fstab.disk" "$ROOT/etc/fstab"
+
 # ------------------------------------------------------------------ disk
 log "making the disk (packages installed at +$(( $(date +%s) - T_FLAVOUR )) s)"
 truncate -s "$DISK_SIZE" "$WORK/disk.raw"
@@ -242,7 +264,9 @@ if [ "$FLAVOUR" != "$DEFAULT_FLAVOUR" ]; then RELEASE=bookworm-$FLAVOUR ALIASES=
 	echo "  \"network_packages\": \"${FLAVOUR_PKGS[$FLAVOUR]}\","
 	echo "  \"cloud_init_version\": \"$CI_VER\","
 	echo "  \"disk\": \"disk.qcow2\","
-	echo "  \"disk_format\": \"qcow2\""
+	echo "  \"disk_format\": \"qcow2\","
+	echo "  \"lxd_metadata\": \"lxd.tar.xz\","
+	echo "  \"lxd_rootfs\": \"root.squashfs\""
 	echo "}"
 } >"$WORK/out/metadata.json"
 rm -rf "$OUT"

@@ -15,6 +15,9 @@
 #     initrd.img     busybox initramfs (-initrd)
 #     metadata.json  {"os","release","version","arch","kernel_cmdline",...}
 #     packages.txt   the Debian package versions it was built from
+#     lxd.tar.xz     the same system as an LXD container image, split: LXD's
+#     root.tar.xz    metadata (tests/images/lxd/) and the root filesystem
+#                    without kernel modules (the init knows containers)
 # <hash> is a sha256 over this script, tests/images/tiny/ and the exact
 # Debian package versions, so a second run with the same inputs only prints
 # the path. Needs root (apt-get, file ownership in the image) and Debian's
@@ -111,6 +114,7 @@ HASH=$( {
 	(cd "$TINY_SRC" && find . -type f -o -type l | LC_ALL=C sort | while read -r f; do
 		echo "$f $(stat -c %a "$f") $(sha256sum <"$f" | cut -d' ' -f1)"
 	done)
+	(cd "$HERE" && sha256sum lxd-metadata.sh lxd/metadata.yaml.in lxd/templates/*)
 	echo "$PKGVERS"
 } | sha256sum | cut -c1-16)
 OUT=$CACHE/tiny-$HASH
@@ -118,7 +122,7 @@ mkdir -p "$CACHE"
 
 complete() {
 	[ -s "$1/disk.qcow2" ] && [ -s "$1/vmlinuz" ] && [ -s "$1/vmlinux" ] && [ -s "$1/initrd.img" ] &&
-		[ -s "$1/metadata.json" ]
+		[ -s "$1/lxd.tar.xz" ] && [ -s "$1/root.tar.xz" ] && [ -s "$1/metadata.json" ]
 }
 if [ $FORCE = 0 ] && complete "$OUT"; then
 	echo "$OUT"
@@ -354,6 +358,14 @@ mkfs.ext4 -q -F -b 4096 -L moonbase-root -J size=16 -E root_owner=0:0 \
 qemu-img convert -c -f raw -O qcow2 "$WORK/root.img" "$WORK/out/disk.qcow2"
 rm -f "$WORK/root.img"
 
+# ------------------------------------------------------------------ LXD image
+# the same root filesystem as a container image (no kernel modules: a
+# container uses the host's kernel)
+log "making the LXD container image (lxd.tar.xz + root.tar.xz)"
+"$HERE/lxd-metadata.sh" "$WORK/out/lxd.tar.xz" debian-tiny tiny "moonbase tiny (Debian 12 packages)"
+tar -C "$ROOT" --numeric-owner --exclude=./usr/lib/modules -cf - . | xz -T0 -6 \
+	>"$WORK/out/root.tar.xz"
+
 # ------------------------------------------------------------------ initramfs
 log "making initrd.img"
 mkdir -p "$INITRD"/{bin,sbin,dev,proc,sys,root,lib}
@@ -404,7 +416,9 @@ cat >"$WORK/out/metadata.json" <<EOF
   "build_date": "$(date -u +%Y%m%d)",
   "default_user": "debian",
   "seed": "nocloud (filesystem label cidata)",
-  "disk_format": "qcow2"
+  "disk_format": "qcow2",
+  "lxd_metadata": "lxd.tar.xz",
+  "lxd_rootfs": "root.tar.xz"
 }
 EOF
 

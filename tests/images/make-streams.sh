@@ -5,7 +5,9 @@
 #
 # Usage: tests/images/make-streams.sh OUTDIR IMAGE_DIR[=VERSION]...
 #   IMAGE_DIR  a directory with metadata.json and disk.qcow2 (and, when the
-#              image boots with an external kernel, vmlinuz + initrd.img)
+#              image boots with an external kernel, vmlinuz + initrd.img; when
+#              it is also an LXD container image, the files metadata.json
+#              names as lxd_metadata and lxd_rootfs)
 #   VERSION    the version (serial) to publish it as; default: the image's
 #              build_date (YYYYMMDD), with ".1", ".2"... added when a product
 #              already has that version
@@ -16,6 +18,10 @@
 #       moonbase-<release>-<arch>.img        (qcow2, item "disk1.img")
 #       moonbase-<release>-<arch>-vmlinuz    (item "vmlinuz", if any)
 #       moonbase-<release>-<arch>-initrd     (item "initrd", if any)
+#       moonbase-<release>-<arch>-lxd.tar.xz (item "lxd.tar.xz", LXD's metadata,
+#                                             with combined_*_sha256, if any)
+#       moonbase-<release>-<arch>-root.tar.xz or .squashfs (items "root.tar.xz"
+#                                             or "squashfs": its root filesystem)
 #       SHA256SUMS
 # Files are hard-linked from IMAGE_DIR when possible, else copied. OUTDIR's
 # previous streams/ and server/ are replaced.
@@ -104,7 +110,7 @@ for arg in "$@"; do
 	mkdir -p "$OUT/$reldir"
 	name="moonbase-$release-$arch"
 	items=""
-	add_item() {   # add_item KEY FTYPE SRC DESTNAME
+	add_item() {   # add_item KEY FTYPE SRC DESTNAME [EXTRA_JSON_FIELDS]
 		local dest="$reldir/$4" sha size
 		ln -f "$3" "$OUT/$dest" 2>/dev/null || cp "$3" "$OUT/$dest"
 		sha=$(sha256sum "$OUT/$dest" | cut -d' ' -f1)
@@ -115,13 +121,30 @@ for arg in "$@"; do
               \"ftype\": $(jstr "$2"),
               \"path\": $(jstr "$dest"),
               \"sha256\": \"$sha\",
-              \"size\": $size
+              \"size\": $size${5:+,
+              $5}
             }"
 	}
 	: >"$OUT/$reldir/SHA256SUMS"
 	add_item disk1.img disk1.img "$dir/disk.qcow2" "$name.img"
 	[ -f "$dir/vmlinuz" ] && add_item vmlinuz vmlinuz "$dir/vmlinuz" "$name-vmlinuz"
 	[ -f "$dir/initrd.img" ] && add_item initrd initrd "$dir/initrd.img" "$name-initrd"
+	# an LXD image, split as Ubuntu's: the metadata tarball names the
+	# fingerprint LXD gives the pair (SHA-256 of metadata + rootfs)
+	lxdmeta=$(jget "$md" lxd_metadata) lxdroot=$(jget "$md" lxd_rootfs)
+	if [ -n "$lxdmeta" ] && [ -n "$lxdroot" ]; then
+		combined=$(cat "$dir/$lxdmeta" "$dir/$lxdroot" | sha256sum | cut -d' ' -f1)
+		case "$lxdroot" in
+		*.squashfs)
+			add_item lxd.tar.xz lxd.tar.xz "$dir/$lxdmeta" "$name-lxd.tar.xz" \
+				"\"combined_squashfs_sha256\": \"$combined\""
+			add_item squashfs squashfs "$dir/$lxdroot" "$name.squashfs" ;;
+		*)
+			add_item lxd.tar.xz lxd.tar.xz "$dir/$lxdmeta" "$name-lxd.tar.xz" \
+				"\"combined_rootxz_sha256\": \"$combined\", \"combined_sha256\": \"$combined\""
+			add_item root.tar.xz root.tar.xz "$dir/$lxdroot" "$name-root.tar.xz" ;;
+		esac
+	fi
 
 	vjson="        $(jstr "$ver"): {
           \"items\": {$items

@@ -6,6 +6,13 @@
 MB_LIB=/usr/lib/moonbase-tiny
 MB_RUN=/run/moonbase-tiny
 
+# in_container — true in a container (LXD/LXC set container= in init's
+# environment, as systemd-detect-virt reads it): no block devices, no power
+# button, NICs without a device
+in_container() {
+	tr '\0' '\n' </proc/1/environ 2>/dev/null | grep -q '^container='
+}
+
 # say MSG... — a clear progress line on the console and in the boot log
 say() {
 	echo "moonbase-tiny: $*" >/dev/console 2>/dev/null || echo "moonbase-tiny: $*"
