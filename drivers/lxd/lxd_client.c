@@ -137,6 +137,16 @@ const char *mb_lxd_where(const struct mb_lxd *c)
     return c->where;
 }
 
+const char *mb_lxd_address(const struct mb_lxd *c)
+{
+    return c->where + strlen("the LXD at ");
+}
+
+bool mb_lxd_is_local(const struct mb_lxd *c)
+{
+    return c->socket != NULL;
+}
+
 /* ------------------------------------------------------------------ transfers */
 
 struct body {

@@ -30,6 +30,10 @@ struct mb_lxd *mb_lxd_open(const struct mb_lxd_conf *conf, mb_error **err);
 void mb_lxd_free(struct mb_lxd *c);
 /* "the LXD at unix:PATH" / "the LXD at https://...", for messages. */
 const char *mb_lxd_where(const struct mb_lxd *c);
+/* "unix:PATH" or the URL. */
+const char *mb_lxd_address(const struct mb_lxd *c);
+/* Reached through a unix socket (this host's LXD). */
+bool mb_lxd_is_local(const struct mb_lxd *c);
 
 /* One request. body: a JSON value to send (not stolen), or NULL. Returns the
  * envelope's metadata (a new reference; json_null() when it has none); for an

@@ -10,59 +10,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "drivers/lxd/lxd_client.h"
-
-static char sock_path[108];
-static char tmpdir[64];
-static pid_t server_pid;
-
-/* ------------------------------------------------------------------ the fake */
+#include "fake_lxd.h"
 
 static int waits; /* GET .../op1/wait calls so far (the child's own count) */
-
-static void reply(int fd, int status, const char *body)
-{
-    char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n", status, strlen(body));
-    if (write(fd, head, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
-        _exit(3);
-}
-
-#define SYNC(meta) "{\"type\":\"sync\",\"status\":\"Success\",\"status_code\":200," \
-                   "\"operation\":\"\",\"error_code\":0,\"error\":\"\",\"metadata\":" meta "}"
-#define ASYNC(op) "{\"type\":\"async\",\"status\":\"Operation created\",\"status_code\":100," \
-                  "\"operation\":\"" op "\",\"error_code\":0,\"error\":\"\",\"metadata\":{}}"
-#define ERROR(code, msg) "{\"type\":\"error\",\"status\":\"\",\"status_code\":0," \
-                         "\"operation\":\"\",\"error_code\":" #code ",\"error\":\"" msg "\"," \
-                         "\"metadata\":null}"
-#define OP(code, meta, err) SYNC("{\"id\":\"x\",\"description\":\"Creating instance\"," \
-                                 "\"status_code\":" #code ",\"metadata\":" meta ",\"err\":\"" \
-                                 err "\"}")
 
 static void route(int fd, const char *method, const char *path, const char *body, size_t blen,
                   const char *ctype)
 {
     if (strcmp(method, "GET") == 0 && strcmp(path, "/1.0") == 0)
-        reply(fd, 200, SYNC("{\"api_version\":\"1.0\",\"auth\":\"trusted\"}"));
+        fake_reply(fd, 200, SYNC("{\"api_version\":\"1.0\",\"auth\":\"trusted\"}"));
     else if (strcmp(path, "/1.0/instances/ghost") == 0)
-        reply(fd, 404, ERROR(404, "Instance not found"));
+        fake_reply(fd, 404, ERROR(404, "Instance not found"));
     else if (strcmp(path, "/1.0/forbidden") == 0)
-        reply(fd, 403, ERROR(403, "not authorized"));
+        fake_reply(fd, 403, ERROR(403, "not authorized"));
     else if (strcmp(path, "/1.0/html") == 0)
-        reply(fd, 502, "<html>bad gateway</html>");
+        fake_reply(fd, 502, "<html>bad gateway</html>");
     else if (strcmp(path, "/1.0/weird") == 0)
-        reply(fd, 200, "{\"type\":\"other\",\"metadata\":{}}");
+        fake_reply(fd, 200, "{\"type\":\"other\",\"metadata\":{}}");
     else if (strcmp(path, "/1.0/cut") == 0) {
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"type\":";
         if (write(fd, h, strlen(h)) < 0)
@@ -71,25 +36,25 @@ static void route(int fd, const char *method, const char *path, const char *body
     } else if (strcmp(method, "POST") == 0 && strcmp(path, "/1.0/instances") == 0) {
         /* the body must be the JSON the client was given */
         if (body && strstr(body, "\"name\":\"c1\""))
-            reply(fd, 202, ASYNC("/1.0/operations/op1"));
+            fake_reply(fd, 202, ASYNC("/1.0/operations/op1"));
         else if (body && strstr(body, "\"name\":\"bad\""))
-            reply(fd, 202, ASYNC("/1.0/operations/op2"));
+            fake_reply(fd, 202, ASYNC("/1.0/operations/op2"));
         else if (body && strstr(body, "\"name\":\"slow\""))
-            reply(fd, 202, ASYNC("/1.0/operations/op3"));
+            fake_reply(fd, 202, ASYNC("/1.0/operations/op3"));
         else
-            reply(fd, 400, ERROR(400, "No name provided"));
+            fake_reply(fd, 400, ERROR(400, "No name provided"));
     } else if (strncmp(path, "/1.0/operations/op1/wait?timeout=", 33) == 0) {
         if (waits++ == 0)
-            reply(fd, 200, OP(103, "{\"create_instance_from_image_unpack_progress\":"
+            fake_reply(fd, 200, OP(103, "{\"create_instance_from_image_unpack_progress\":"
                               "\"Unpack: 50% (1MB/s)\"}", ""));
         else
-            reply(fd, 200, OP(200, "{\"create_instance_from_image_unpack_progress\":"
+            fake_reply(fd, 200, OP(200, "{\"create_instance_from_image_unpack_progress\":"
                               "\"Unpack: 100% (2MB/s)\"}", ""));
     } else if (strncmp(path, "/1.0/operations/op2/wait", 24) == 0) {
-        reply(fd, 200, OP(400, "null", "Failed creating instance: disk quota exceeded"));
+        fake_reply(fd, 200, OP(400, "null", "Failed creating instance: disk quota exceeded"));
     } else if (strncmp(path, "/1.0/operations/op3/wait", 24) == 0) {
         usleep(200 * 1000);
-        reply(fd, 200, OP(103, "{}", ""));
+        fake_reply(fd, 200, OP(103, "{}", ""));
     } else if (strcmp(path, "/1.0/instances/c1/console") == 0) {
         const char *h = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                         "Content-Length: 17\r\n\r\nboot\nline 2\nlast\n";
@@ -101,118 +66,31 @@ static void route(int fd, const char *method, const char *path, const char *body
         const char *r = body ? strstr(body, "; name=\"rootfs\"") : NULL;
         if (ctype && strstr(ctype, "multipart/form-data") && m && r && m < r &&
             strstr(m, "META-BYTES") && strstr(r, "ROOTFS-BYTES") && blen > 0)
-            reply(fd, 202, ASYNC("/1.0/operations/op4"));
+            fake_reply(fd, 202, ASYNC("/1.0/operations/op4"));
         else
-            reply(fd, 400, ERROR(400, "Invalid multipart image"));
+            fake_reply(fd, 400, ERROR(400, "Invalid multipart image"));
     } else if (strncmp(path, "/1.0/operations/op4/wait", 24) == 0) {
-        reply(fd, 200, OP(200, "{\"fingerprint\":\"0123abcd\",\"size\":\"10\"}", ""));
+        fake_reply(fd, 200, OP(200, "{\"fingerprint\":\"0123abcd\",\"size\":\"10\"}", ""));
     } else {
-        reply(fd, 404, ERROR(404, "not found"));
-    }
-}
-
-/* Reads requests from one connection until it ends (keep-alive). */
-static void serve_conn(int fd)
-{
-    char buf[1 << 16];
-    size_t have = 0;
-    for (;;) {
-        char *end;
-        while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
-            ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-            if (n <= 0)
-                return;
-            have += (size_t)n;
-        }
-        size_t hlen = (size_t)(end - buf) + 4;
-        buf[hlen - 2] = '\0';
-        char method[16], path[512];
-        if (sscanf(buf, "%15s %511s", method, path) != 2)
-            return;
-        size_t clen = 0;
-        char ctype[256] = "";
-        for (char *l = strstr(buf, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
-            if (strncasecmp(l + 2, "Content-Length:", 15) == 0)
-                clen = strtoul(l + 17, NULL, 10);
-            if (strncasecmp(l + 2, "Content-Type:", 13) == 0)
-                sscanf(l + 15, "%255[^\r]", ctype);
-            if (strncasecmp(l + 2, "Expect: 100-continue", 20) == 0 &&
-                write(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
-                return;
-        }
-        char *body = clen ? malloc(clen + 1) : NULL;
-        size_t got = have - hlen < clen ? have - hlen : clen;
-        if (body)
-            memcpy(body, buf + hlen, got);
-        while (body && got < clen) {
-            ssize_t n = read(fd, body + got, clen - got);
-            if (n <= 0)
-                return;
-            got += (size_t)n;
-        }
-        if (body) {
-            body[clen] = '\0';
-            /* multipart bodies carry NULs in general: make strstr see it all */
-            for (size_t i = 0; i < clen; i++)
-                if (body[i] == '\0')
-                    body[i] = ' ';
-        }
-        size_t used = hlen + (have - hlen < clen ? have - hlen : clen);
-        memmove(buf, buf + used, have - used);
-        have -= used;
-        route(fd, method, path, body, clen, ctype[0] ? ctype : NULL);
-        free(body);
+        fake_reply(fd, 404, ERROR(404, "not found"));
     }
 }
 
 static int setup(void **state)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mb-lxd-test-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(sock_path, sizeof sock_path, "%s/unix.socket", tmpdir);
-    int s = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    strcpy(a.sun_path, sock_path);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s, 16), 0);
-    server_pid = fork();
-    if (server_pid == 0) {
-        for (;;) {
-            int fd = accept(s, NULL, NULL);
-            if (fd < 0)
-                _exit(1);
-            pid_t p = fork(); /* a connection each, so a cut one ends only itself */
-            if (p == 0) {
-                close(s);
-                serve_conn(fd);
-                _exit(0);
-            }
-            close(fd);
-            while (waitpid(-1, NULL, WNOHANG) > 0) {
-            }
-        }
-    }
-    close(s);
+    fake_lxd_start(route);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    kill(server_pid, SIGKILL);
-    waitpid(server_pid, NULL, 0);
-    unlink(sock_path);
-    char f[128];
-    snprintf(f, sizeof f, "%s/meta", tmpdir);
-    unlink(f);
-    snprintf(f, sizeof f, "%s/rootfs", tmpdir);
-    unlink(f);
-    rmdir(tmpdir);
+    fake_lxd_stop();
     return 0;
 }
 
 static struct mb_lxd *client(void)
 {
-    struct mb_lxd_conf conf = {.socket = sock_path, .timeout = 5};
+    struct mb_lxd_conf conf = {.socket = fake_sock, .timeout = 5};
     mb_error *err = NULL;
     struct mb_lxd *c = mb_lxd_open(&conf, &err);
     assert_null(err);
@@ -232,7 +110,7 @@ static void test_sync_and_keepalive(void **state)
         assert_string_equal(json_string_value(json_object_get(m, "auth")), "trusted");
         json_decref(m);
     }
-    assert_non_null(strstr(mb_lxd_where(c), sock_path));
+    assert_non_null(strstr(mb_lxd_where(c), fake_sock));
     mb_lxd_free(c);
 }
 
@@ -377,7 +255,7 @@ static void test_console_raw(void **state)
 
 static void write_file(const char *name, const char *text, char *path, size_t len)
 {
-    snprintf(path, len, "%s/%s", tmpdir, name);
+    snprintf(path, len, "%s/%s", fake_dir, name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
@@ -413,7 +291,6 @@ static void test_upload_image(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_and_keepalive),
         cmocka_unit_test(test_errors),
