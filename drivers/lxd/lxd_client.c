@@ -490,10 +490,11 @@ static int on_upload(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 }
 
 char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *rootfs, bool vm,
-                          double timeout, mb_lxd_progress_fn progress, void *ud,
-                          mb_error **err)
+                          const char *fingerprint, double timeout, mb_lxd_progress_fn progress,
+                          void *ud, mb_error **err)
 {
-    char *fingerprint = NULL, *op = NULL;
+    char *got = NULL, *op = NULL;
+    struct curl_slist *hdrs = NULL;
     json_t *env = NULL, *result = NULL;
     struct body in = {0};
     struct upload up = {progress, ud, -1};
@@ -512,6 +513,13 @@ char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *ro
         goto cleanup;
     }
     curl_easy_setopt(c->curl, CURLOPT_MIMEPOST, mime);
+    if (fingerprint) {
+        /* LXD checks what arrives against it */
+        char h[128];
+        snprintf(h, sizeof h, "X-LXD-fingerprint: %s", fingerprint);
+        hdrs = curl_slist_append(hdrs, h);
+        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+    }
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &in);
     curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
@@ -544,14 +552,15 @@ char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *ro
                      c->where);
         goto cleanup;
     }
-    fingerprint = strdup(fp);
+    got = strdup(fp);
 cleanup:
     curl_mime_free(mime);
+    curl_slist_free_all(hdrs);
     free(mb_strbuf_finish(&in.buf));
     free(op);
     json_decref(env);
     json_decref(result);
-    return fingerprint;
+    return got;
 }
 
 /* ------------------------------------------------------------------ certificates */

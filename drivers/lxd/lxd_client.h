@@ -66,10 +66,11 @@ char *mb_lxd_get_raw(struct mb_lxd *c, const char *path, size_t max, size_t *len
 
 /* Uploads a split image (LXD's metadata tarball and the rootfs: squashfs,
  * tarball, or a VM's disk when vm) as one multipart POST /1.0/images, then
- * follows the import. Returns the image's fingerprint (caller frees). */
+ * follows the import. fingerprint (or NULL): what LXD must find the pair to
+ * be, else it refuses. Returns the image's fingerprint (caller frees). */
 char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *rootfs, bool vm,
-                          double timeout, mb_lxd_progress_fn progress, void *ud,
-                          mb_error **err);
+                          const char *fingerprint, double timeout, mb_lxd_progress_fn progress,
+                          void *ud, mb_error **err);
 
 /* The server's certificate as the TLS handshake with conf->url shows it,
  * without trusting it: its PEM text (caller frees) and its SHA-256 over DER in

@@ -131,7 +131,8 @@ bool mb_lxd_image_ensure(struct mb_lxd *c, const char *fingerprint, const char *
     if (has)
         return true;
     mb_error *e = NULL;
-    char *fp = mb_lxd_upload_image(c, metadata, rootfs, vm, CREATE_TIMEOUT, progress, ud, &e);
+    char *fp = mb_lxd_upload_image(c, metadata, rootfs, vm, fingerprint, CREATE_TIMEOUT,
+                                   progress, ud, &e);
     if (fp == NULL) {
         /* a concurrent launch may have uploaded it meanwhile */
         if (mb_lxd_has_image(c, fingerprint, &has, err) && has) {

@@ -264,6 +264,16 @@ end
 
 local function result(meta, fetched, lock)
   local dir = meta.dir
+  if meta.format == "lxd" then
+    return {
+      id = meta.id, format = "lxd", os = meta.os, release = meta.release,
+      version = meta.version, alias = meta.alias, remote = meta.remote, source = meta.source,
+      size = meta.size, fetched = fetched, lock = lock,
+      lxd = { metadata = dir .. "/" .. vault.lxd_metadata_name,
+        rootfs = dir .. "/" .. vault.lxd_rootfs_names[meta.lxd.rootfs_item],
+        fingerprint = meta.id, vm = meta.lxd.rootfs_item == "disk-kvm.img" },
+    }
+  end
   return {
     id = meta.id, path = dir .. "/" .. vault.disk_name,
     kernel = meta.kernel and (dir .. "/" .. vault.kernel_name) or nil,
@@ -295,6 +305,44 @@ local function cached_alias(ref)
   return best
 end
 
+-- An LXD image of a remote: lxd.tar.xz and its root file system, each
+-- verified against the manifest, cached under LXD's fingerprint of the pair.
+local function resolve_lxd(ref, img, label, o)
+  local vm = o.format == "lxd-vm"
+  local l = vm and img.lxd_vm or img.lxd
+  if not l then
+    errors.raise(string.format('image "%s" has no LXD %s image (%s) (try another: moonbase ' ..
+      "find %s:)", label, vm and "virtual-machine" or "container",
+      vm and "lxd.tar.xz with disk-kvm.img" or "lxd.tar.xz with squashfs or root.tar.xz",
+      ref.remote), "unsupported")
+  end
+  -- LXD's fingerprint of the pair; LXD checks it again when it is uploaded
+  local id = l.fingerprint
+  local rootfs_name = vault.lxd_rootfs_names[l.rootfs_item]
+  local meta, fetched, lock = acquire(id, label, o, function()
+    local dir = vault.entry_dir(id)
+    errors.check("images", fs.mkdirs(dir))
+    local ok, err = pcall(function()
+      fetch(l.metadata.url, dir .. "/" .. vault.lxd_metadata_name, l.metadata,
+        label .. " (LXD metadata)", o)
+      fetch(l.rootfs.url, dir .. "/" .. rootfs_name, l.rootfs, label, o)
+      vault.write(id, {
+        remote = ref.remote, alias = ref.alias, aliases = img.aliases, product = img.product,
+        os = img.os, release = img.release_title, codename = img.release,
+        version = img.version, arch = img.arch, source = l.rootfs.url, sha256 = id,
+        size = l.metadata.size + l.rootfs.size, format = "lxd",
+        lxd = { rootfs_item = l.rootfs_item }, created = iso_now(),
+        last_used = now(), sources = { { url = l.rootfs.url } },
+      })
+    end)
+    if not ok then
+      vault.clean_partial(dir)
+      error(err, 0)
+    end
+  end)
+  return result(meta, fetched, lock)
+end
+
 local function resolve_remote(ref, o)
   local ok, images = pcall(catalogue, ref.remote, o)
   if not ok then
@@ -316,8 +364,14 @@ local function resolve_remote(ref, o)
     errors.raise(string.format('image "%s" not found on remote "%s" (try: moonbase find %s:)',
       ref.alias, ref.remote, ref.remote), "notfound")
   end
-  local id = img.disk.sha256
   local label = ref.remote .. ":" .. ref.alias
+  if o.format == "lxd" or o.format == "lxd-vm" then return resolve_lxd(ref, img, label, o) end
+  if not img.disk then
+    errors.raise(string.format('image "%s" has no disk image (it is an LXD image: launch it ' ..
+      "with local.driver=lxd, or pick another: moonbase find %s:)", label, ref.remote),
+      "unsupported")
+  end
+  local id = img.disk.sha256
   local meta, fetched, lock = acquire(id, label, o, function()
     local dir = vault.entry_dir(id)
     errors.check("images", fs.mkdirs(dir))

@@ -1,7 +1,9 @@
 -- The simplestreams client: reads a host's streams/v1/index.json, follows the
 -- "image-downloads" entry to its products file, and turns the products into a
 -- catalogue for one architecture (supported products only, aliases on the
--- newest version, the disk item chosen, kernel/initrd items noted). Parsing is
+-- newest version, the disk item chosen, kernel/initrd items noted, and the
+-- items of an LXD image: lxd.tar.xz with squashfs or root.tar.xz for a
+-- container, with disk-kvm.img for a virtual machine). Parsing is
 -- pure (text in, tables out) so the specs run it on fixtures; fetching and the
 -- manifest cache (15 min TTL) are at the bottom.
 -- layer: services
@@ -111,6 +113,39 @@ local function file_item(it, where)
   return { path = path, sha256 = sha:lower(), size = size, ftype = str(it.ftype) }
 end
 
+-- LXD's split images: the metadata tarball (lxd.tar.xz) names the
+-- fingerprint LXD gives it with each root file system (SHA-256 of the two
+-- files, one after the other), as combined_<item>_sha256. A container takes
+-- a squashfs (LXD unpacks it fastest) or root.tar.xz; a VM takes disk-kvm.img.
+local lxd_rootfs = {
+  container = { { item = "squashfs", combined = { "combined_squashfs_sha256" } },
+    { item = "root.tar.xz", combined = { "combined_rootxz_sha256", "combined_sha256" } } },
+  vm = { { item = "disk-kvm.img", combined = { "combined_disk-kvm-img_sha256" } } },
+}
+
+-- {metadata, rootfs, rootfs_item, fingerprint} of one kind, or nil (without
+-- the fingerprint LXD would give it, a pair is not offered)
+local function lxd_image(items, kind, where)
+  local mit = find_item(items, { "lxd.tar.xz" })
+  if not mit then return nil end
+  for _, r in ipairs(lxd_rootfs[kind]) do
+    local rit, rname = find_item(items, { r.item })
+    if rit then
+      local meta = file_item(mit, where .. ' item "lxd.tar.xz"')
+      local root = file_item(rit, where .. ' item "' .. rname .. '"')
+      if meta and root then
+        for _, k in ipairs(r.combined) do
+          local v = str(mit[k])
+          if v and v:match("^%x+$") and #v == 64 then
+            return { metadata = meta, rootfs = root, rootfs_item = r.item,
+              fingerprint = v:lower() }
+          end
+        end
+      end
+    end
+  end
+end
+
 local function split_aliases(v)
   local out = {}
   if type(v) == "string" then
@@ -132,10 +167,18 @@ end
 ---@field aliases string[] only on a product's newest version
 ---@field arch string
 ---@field supported boolean
----@field disk {path: string, sha256: string, size: integer, ftype?: string}
+---@field disk? {path: string, sha256: string, size: integer, ftype?: string}
+---@field lxd? moonbase.LxdImage     an LXD container image
+---@field lxd_vm? moonbase.LxdImage  an LXD virtual-machine image
 ---@field kernel? {path: string, sha256: string, size: integer}
 ---@field initrd? {path: string, sha256: string, size: integer}
 ---@field cmdline? string
+
+---@class moonbase.LxdImage
+---@field metadata {path: string, sha256: string, size: integer}  lxd.tar.xz
+---@field rootfs {path: string, sha256: string, size: integer}    its root file system
+---@field rootfs_item string  "squashfs", "root.tar.xz" or "disk-kvm.img"
+---@field fingerprint string LXD's fingerprint of the pair, from the manifest
 
 ---Turns a products document into catalogue entries for one arch, newest
 ---version of each product first, products sorted by key.
@@ -182,7 +225,9 @@ function M.parse_products(text, what, arch, o)
         else
           why = where .. " has no disk image item"
         end
-        if disk then
+        local lxd = lxd_image(items, "container", where)
+        local lxd_vm = lxd_image(items, "vm", where)
+        if disk or lxd or lxd_vm then
           local kit, kname = find_item(items, M.kernel_items)
           local iit, iname = find_item(items, M.initrd_items)
           local kernel = kit and file_item(kit, kname)
@@ -192,7 +237,7 @@ function M.parse_products(text, what, arch, o)
             release = str(p.release) or str(p.version) or key,
             release_title = str(p.release_title) or str(p.version) or str(p.release) or key,
             version = v, aliases = first and aliases or {}, arch = arch,
-            supported = supported, disk = disk,
+            supported = supported, disk = disk, lxd = lxd, lxd_vm = lxd_vm,
             kernel = kernel and initrd and kernel or nil,
             initrd = kernel and initrd and initrd or nil,
             cmdline = str(p.versions[v].kernel_cmdline) or str(p.kernel_cmdline) or
@@ -280,7 +325,11 @@ function M.fetch(base, arch)
   images, msg = M.parse_products(text, "manifest " .. products_url, arch)
   if not images then return nil, msg, "failed" end
   for _, img in ipairs(images) do
-    for _, f in ipairs({ img.disk, img.kernel, img.initrd }) do f.url = join(base, f.path) end
+    local files = { img.disk, img.kernel, img.initrd }
+    for _, l in pairs({ img.lxd, img.lxd_vm }) do
+      files[#files + 1], files[#files + 2] = l.metadata, l.rootfs
+    end
+    for _, f in pairs(files) do f.url = join(base, f.path) end
   end
   return images
 end

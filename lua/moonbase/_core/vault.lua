@@ -1,6 +1,7 @@
 -- The image cache ("vault"): <cache>/images/<id>/ holds a verified disk.qcow2
--- (plus vmlinuz/initrd.img when the image boots a kernel directly) and
--- metadata.json, written last: a directory without metadata.json is a
+-- (plus vmlinuz/initrd.img when the image boots a kernel directly), or an
+-- LXD image (lxd.tar.xz and its root file system; the id is LXD's
+-- fingerprint), and metadata.json, written last: a directory without metadata.json is a
 -- download in progress (its *.part files are kept for resuming), never an
 -- image. Locks live in <cache>/images/.locks/ and are never removed, so two
 -- processes always lock the same file.
@@ -18,6 +19,18 @@ local M = {}
 M.disk_name = "disk.qcow2"
 M.kernel_name = "vmlinuz"
 M.initrd_name = "initrd.img"
+M.lxd_metadata_name = "lxd.tar.xz"
+-- an LXD image's root file system, by the simplestreams item it came from
+M.lxd_rootfs_names = { squashfs = "rootfs.squashfs", ["root.tar.xz"] = "root.tar.xz",
+  ["disk-kvm.img"] = "disk-kvm.img" }
+
+-- the file that makes an entry complete besides metadata.json
+local function main_file(meta)
+  if meta.format == "lxd" then
+    return type(meta.lxd) == "table" and M.lxd_rootfs_names[meta.lxd.rootfs_item]
+  end
+  return M.disk_name
+end
 
 function M.dir()
   return paths.cache .. "/images"
@@ -36,7 +49,8 @@ end
 ---@return table?
 function M.read(id)
   local meta = store.read(meta_path(id))
-  if type(meta) ~= "table" or not fs.exists(M.entry_dir(id) .. "/" .. M.disk_name) then
+  local main = type(meta) == "table" and main_file(meta)
+  if not main or not fs.exists(M.entry_dir(id) .. "/" .. main) then
     return nil
   end
   meta.id = id

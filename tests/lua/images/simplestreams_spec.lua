@@ -159,6 +159,45 @@ describe("simplestreams products", function()
     assert.equal("1", imgs[1].version)
   end)
 
+  it("picks LXD's items: squashfs over root.tar.xz, disk-kvm.img for VMs, with the " ..
+    "fingerprints lxd.tar.xz names", function()
+    local meta = item("m.tar.xz", "1", 400, "lxd.tar.xz")
+    meta.combined_squashfs_sha256 = sha("2")
+    meta["combined_disk-kvm-img_sha256"] = sha("3")
+    meta.combined_rootxz_sha256 = sha("4")
+    local d = products({
+      ["p:both:amd64"] = { arch = "amd64", aliases = "both", versions = { ["1"] = { items = {
+        ["disk1.img"] = item("d.img", "a"), ["lxd.tar.xz"] = meta,
+        ["root.tar.xz"] = item("r.tar.xz", "b", 50, "root.tar.xz"),
+        squashfs = item("r.squashfs", "c", 60, "squashfs"),
+        ["disk-kvm.img"] = item("k.img", "d", 70, "disk-kvm.img"),
+      } } } },
+      -- LXD only: no disk1.img at all (as images.linuxcontainers.org's containers)
+      ["p:lxdonly:amd64"] = { arch = "amd64", aliases = "lxdonly", versions = { ["1"] = {
+        items = { ["lxd.tar.xz"] = { path = "m2", sha256 = sha("5"), size = 1,
+          combined_rootxz_sha256 = sha("6") }, ["root.tar.xz"] = item("r2", "7") } } } },
+      -- an lxd.tar.xz that does not say the fingerprint: no LXD image
+      ["p:nofp:amd64"] = { arch = "amd64", aliases = "nofp", versions = { ["1"] = { items = {
+        ["disk1.img"] = item("n.img", "8"), ["lxd.tar.xz"] = item("m3", "9"),
+        squashfs = item("r3", "a") } } } },
+    })
+    local imgs = assert(ss.parse_products(d, "products", "amd64"))
+    local both = ss.lookup(imgs, "both")
+    assert.equal("d.img", both.disk.path)
+    assert.same({ "m.tar.xz", "r.squashfs", "squashfs", sha("2") }, { both.lxd.metadata.path,
+      both.lxd.rootfs.path, both.lxd.rootfs_item, both.lxd.fingerprint })
+    assert.same({ "k.img", "disk-kvm.img", sha("3") }, { both.lxd_vm.rootfs.path,
+      both.lxd_vm.rootfs_item, both.lxd_vm.fingerprint })
+    local only = ss.lookup(imgs, "lxdonly")
+    assert.is_nil(only.disk)
+    assert.same({ "r2", "root.tar.xz", sha("6") }, { only.lxd.rootfs.path,
+      only.lxd.rootfs_item, only.lxd.fingerprint })
+    assert.is_nil(only.lxd_vm)
+    local nofp = ss.lookup(imgs, "nofp")
+    assert.equal("n.img", nofp.disk.path)
+    assert.is_nil(nofp.lxd)
+  end)
+
   it("maps the host arch (x86_64 is amd64)", function()
     assert.equal("amd64", ss.arches.x86_64)
     assert.equal("arm64", ss.arches.aarch64)
@@ -208,6 +247,19 @@ describe("simplestreams Ubuntu fixtures", function()
         end
       end
     end
+  end)
+
+  it("finds Ubuntu's LXD images (container and VM) with their fingerprints", function()
+    local imgs = assert(ss.parse_products(prods, "fixture products", "amd64"))
+    local jammy = ss.lookup(imgs, "22.04")
+    assert.equal("squashfs", jammy.lxd.rootfs_item)
+    assert.truthy(jammy.lxd.metadata.path:find("%-lxd%.tar%.xz$"), jammy.lxd.metadata.path)
+    assert.truthy(jammy.lxd.rootfs.path:find("%.squashfs$"), jammy.lxd.rootfs.path)
+    assert.equal("disk-kvm.img", jammy.lxd_vm.rootfs_item)
+    local doc = json.decode(prods)
+    local meta = doc.products[jammy.product].versions[jammy.version].items["lxd.tar.xz"]
+    assert.equal(meta.combined_squashfs_sha256, jammy.lxd.fingerprint)
+    assert.equal(meta["combined_disk-kvm-img_sha256"], jammy.lxd_vm.fingerprint)
   end)
 
   it("leaves unsupported releases out", function()

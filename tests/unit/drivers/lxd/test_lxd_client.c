@@ -270,20 +270,20 @@ static void test_upload_image(void **state)
     struct mb_lxd *c = client();
     struct seen seen = {0};
     mb_error *err = NULL;
-    char *fp = mb_lxd_upload_image(c, meta, rootfs, false, 10, on_progress, &seen, &err);
+    char *fp = mb_lxd_upload_image(c, meta, rootfs, false, NULL, 10, on_progress, &seen, &err);
     assert_null(err);
     assert_string_equal(fp, "0123abcd");
     free(fp);
     assert_true(seen.n >= 1);
     assert_string_equal(seen.text[seen.n - 1 < 3 ? seen.n - 1 : 3], "Uploading image: 100%");
     /* a VM's disk goes as rootfs.img, which this fake refuses */
-    assert_null(mb_lxd_upload_image(c, meta, rootfs, true, 10, NULL, NULL, &err));
+    assert_null(mb_lxd_upload_image(c, meta, rootfs, true, NULL, 10, NULL, NULL, &err));
     assert_non_null(strstr(err->message, "Invalid multipart image"));
     mb_error_free(err);
     err = NULL;
     /* a missing file: nothing is sent */
-    assert_null(mb_lxd_upload_image(c, meta, "/nonexistent/rootfs", false, 10, NULL, NULL,
-                                    &err));
+    assert_null(mb_lxd_upload_image(c, meta, "/nonexistent/rootfs", false, NULL, 10, NULL,
+                                    NULL, &err));
     assert_non_null(err);
     mb_error_free(err);
     mb_lxd_free(c);
