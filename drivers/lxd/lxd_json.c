@@ -67,9 +67,14 @@ json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
     for (size_t i = 0; ok && i < s->n_nics; i++) {
         char name[32];
         snprintf(name, sizeof name, "eth%zu", i);
-        json_t *nic = json_pack("{s:s, s:s, s:s, s:s}", "type", "nic", "nictype", "bridged",
-                                "parent", s->nics[i].parent, "name", name);
-        ok = nic && set_str(nic, "hwaddr", s->nics[i].hwaddr) &&
+        const struct mb_lxd_nic *n = &s->nics[i];
+        json_t *nic = n->network
+                          ? json_pack("{s:s, s:s, s:s}", "type", "nic", "network", n->network,
+                                      "name", name)
+                          : json_pack("{s:s, s:s, s:s, s:s}", "type", "nic", "nictype",
+                                      "bridged", "parent", n->parent, "name", name);
+        ok = nic && set_str(nic, "hwaddr", n->hwaddr) &&
+             set_str(nic, "ipv4.address", n->network ? n->ipv4 : NULL) &&
              json_object_set_new(devices, name, nic) == 0;
     }
     for (size_t i = 0; ok && i < s->n_shares; i++)

@@ -13,7 +13,9 @@
 #include "core/error.h"
 
 struct mb_lxd_nic {
-    const char *parent; /* the host bridge (moonbase0, mb-NAME, a host bridge) */
+    const char *parent; /* the host bridge (moonbase0, mb-NAME, a host bridge), or */
+    char *network;      /* an LXD network (a remote LXD's) */
+    const char *ipv4;   /* network: the address LXD's DHCP hands out */
     const char *hwaddr;
 };
 

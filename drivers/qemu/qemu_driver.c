@@ -17,8 +17,8 @@
 #include "drivers/qemu/qemu_json.h"
 #include "drivers/qemu/qemu_proc.h"
 #include "drivers/qemu/qmp.h"
+#include "net/net.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -87,18 +87,7 @@ static char **q_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
 /* Host bridges a tap can be added to. */
 static char **q_networks(struct mb_conn *c, unsigned flags, mb_error **err)
 {
-    char **v = mb_strv_new();
-    DIR *d = opendir("/sys/class/net");
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        char p[MB_QEMU_PATHLEN];
-        snprintf(p, sizeof p, "/sys/class/net/%s/bridge", de->d_name);
-        if (de->d_name[0] != '.' && access(p, F_OK) == 0)
-            mb_strv_push(&v, de->d_name);
-    }
-    if (d)
-        closedir(d);
-    return v;
+    return mb_net_host_bridges(err);
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -163,6 +163,9 @@ size_t mb_driver_capabilities(const struct mb_driver *d, const char **out, size_
         {"watch", SLOT(d, pid)},        /* a hypervisor process moonbase watches */
         {"networks", SLOT(d, network_ensure) && SLOT(d, network_remove)
                          && SLOT(d, network_list)}, /* networks of the driver's own */
+        {"trust", SLOT(d, trust)},      /* moonbase is trusted once by the driver's host */
+        {"bridge_nics", d != NULL && d->bridge_nics},
+        {"mounts_in_place", d != NULL && d->mounts_in_place && SLOT(d, mount_native)},
     };
     size_t k = 0;
     for (size_t j = 0; j < sizeof caps / sizeof caps[0]; j++)
@@ -176,9 +179,9 @@ size_t mb_driver_capabilities(const struct mb_driver *d, const char **out, size_
 
 bool mb_driver_has_capability(const struct mb_driver *d, const char *cap)
 {
-    const char *names[16];
-    size_t n = mb_driver_capabilities(d, names, 16);
-    for (size_t k = 0; k < n && k < 16; k++)
+    const char *names[32];
+    size_t n = mb_driver_capabilities(d, names, 32);
+    for (size_t k = 0; k < n && k < 32; k++)
         if (strcmp(names[k], cap) == 0)
             return true;
     return false;
@@ -222,6 +225,9 @@ struct mb_conn *mb_driver_open(const struct mb_driver *d, const char *const *con
     }
     for (const char *const *kv = config; kv && *kv; kv++) {
         const char *eq = strchr(*kv, '=');
+        if (eq && eq - *kv == (long)strlen(MB_CONN_STATE_DIR) &&
+            strncmp(*kv, MB_CONN_STATE_DIR, (size_t)(eq - *kv)) == 0)
+            continue; /* every driver's */
         if (eq == NULL || setting_of(d, *kv, (size_t)(eq - *kv)) == NULL) {
             mb_error_set(err, MB_ERR_USAGE, "open: the %s driver has no setting \"%.*s\"",
                          d->name, (int)(eq ? eq - *kv : (long)strlen(*kv)), *kv);
@@ -350,6 +356,25 @@ enum mb_net_backend mb_driver_net_backend(struct mb_conn *c, const char *host, u
     if (!check(c, NULL, false, true, "net_backend", flags, 0, err))
         return MB_NET_USER;
     return c->driver->net_backend ? c->driver->net_backend(c, host, flags, err) : MB_NET_ENGINE;
+}
+
+const char *mb_driver_image_format(struct mb_conn *c, unsigned flags, mb_error **err)
+{
+    if (!check(c, NULL, false, true, "image_format", flags, 0, err))
+        return NULL;
+    return c->driver->image_format ? c->driver->image_format(c, flags, err) : "disk";
+}
+
+bool mb_driver_trust(struct mb_conn *c, const char *host, const char *token, char **trusted,
+                     unsigned flags, mb_error **err)
+{
+    if (!check(c, NULL, false, CSLOT(c, trust), "trust", flags, 0, err))
+        return false;
+    if (token == NULL || token[0] == '\0') {
+        mb_error_set(err, MB_ERR_USAGE, "trust: no token (make one on the host)");
+        return false;
+    }
+    return c->driver->trust(c, host, token, trusted, flags, err);
 }
 
 bool mb_driver_network_ensure(struct mb_conn *c, const char *host, const struct mb_net_spec *n,
@@ -698,6 +723,11 @@ static bool check_mount(const struct mb_conn *c, const struct mb_instance *i, bo
         return false;
     if (m == NULL || m->source == NULL || m->tag == NULL || m->source[0] != '/') {
         mb_error_set(err, MB_ERR_USAGE, "%s: a mount needs an absolute source and a tag", op);
+        return false;
+    }
+    if (c->driver->mounts_in_place && (m->target == NULL || m->target[0] != '/')) {
+        mb_error_set(err, MB_ERR_USAGE, "%s: the %s driver mounts shares in place: a mount "
+                     "needs an absolute target", op, c->driver->name);
         return false;
     }
     return true;

@@ -38,6 +38,8 @@ enum mb_nic_attach {
                         only through host_port, forwarded to the guest's SSH */
     MB_NIC_TAP,      /* device is a host tap on a bridge the engine made */
     MB_NIC_NETWORK,  /* device is a network of the driver's own (network_ensure) */
+    MB_NIC_BRIDGE,   /* device is a bridge the engine made (or the host's, "bridged"): the
+                        driver plugs a port of its own into it (LXD's veth); no tap */
 };
 
 struct mb_nic {
@@ -46,7 +48,7 @@ struct mb_nic {
     const char *mac;
     const char *ipv4;        /* the address the guest is given, or NULL (DHCP, manual) */
     enum mb_nic_attach attach;
-    const char *device;      /* MB_NIC_TAP, MB_NIC_NETWORK: see above */
+    const char *device;      /* MB_NIC_TAP, MB_NIC_NETWORK, MB_NIC_BRIDGE: see above */
     int host_port;           /* MB_NIC_USER: 127.0.0.1 port forwarded to the guest's port 22 */
 };
 
@@ -58,6 +60,7 @@ struct mb_mount_spec {
      * when QEMU runs privileged, a guest must not plant setuid files or give
      * host files to root (QEMU's mapped-xattr, libvirt's accessmode='mapped') */
     bool mapped;
+    const char *target; /* where the guest sees it (a driver that mounts in place) */
 };
 
 /* cloud-init's documents, as data: a VM driver writes them into a NoCloud
@@ -68,12 +71,15 @@ struct mb_cloud_init {
     const char *network_config;
 };
 
-/* The image an instance is made from, resolved and verified in the cache. */
+/* The image an instance is made from, resolved and verified in the cache in
+ * the format the driver asked for (image_format). */
 struct mb_image {
-    const char *path;      /* the image file (qcow2), or NULL */
+    const char *path;      /* the image file (qcow2; an LXD image's root file system), or NULL */
     const char *kernel;    /* direct kernel boot: kernel, initrd, command line, or NULL */
     const char *initrd;
     const char *cmdline;
+    const char *metadata;  /* an LXD image: its metadata tarball (lxd.tar.xz), else NULL */
+    const char *id;        /* its id in the cache (an LXD image: LXD's fingerprint) */
 };
 
 struct mb_conn;
@@ -92,6 +98,7 @@ struct mb_instance {
     size_t n_nics;
     const struct mb_mount_spec *mounts; /* native mounts */
     size_t n_mounts;
+    const char *user;      /* the guest's user moonbase acts as (made by cloud-init) */
     /* set by the dispatcher for the call: the connection (its configuration) */
     const struct mb_conn *conn;
 };
@@ -198,12 +205,16 @@ struct mb_setting {
     unsigned flags;
 };
 
-/* A driver opened with its configuration (mb_driver_open). */
+/* A driver opened with its configuration (mb_driver_open). Besides its
+ * settings' names, every driver may be given "state-dir": a directory of
+ * moonbase's for the driver's own host-wide files (credentials), which the
+ * driver creates when it needs it. */
 struct mb_conn {
     const struct mb_driver *driver;
     char **config; /* "name=value", NULL-terminated */
     void *priv;    /* the driver's own (open/close) */
 };
+#define MB_CONN_STATE_DIR "state-dir"
 /* A configuration value, else the setting's default, else NULL. */
 const char *mb_conn_config(const struct mb_conn *c, const char *name);
 /* A configuration value read as a boolean ("true", "1", "on"). */
@@ -287,6 +298,9 @@ typedef bool (*mb_drv_resize_disk)(struct mb_conn *c, const struct mb_instance *
                                    uint64_t bytes, unsigned flags, mb_error **err);
 typedef bool (*mb_drv_mount_op)(struct mb_conn *c, const struct mb_instance *inst,
                                 const struct mb_mount_spec *m, unsigned flags, mb_error **err);
+typedef const char *(*mb_drv_image_format)(struct mb_conn *c, unsigned flags, mb_error **err);
+typedef bool (*mb_drv_trust)(struct mb_conn *c, const char *host, const char *token,
+                             char **trusted, unsigned flags, mb_error **err);
 
 struct mb_driver {
     /* identity: what the registry and the rest of moonbase know without a call */
@@ -297,6 +311,12 @@ struct mb_driver {
                                           driver whose marker is there); NULL-terminated */
     const char *disk_file;             /* the instance's disk in its dir (for `info`), or NULL */
     const struct mb_setting *settings; /* per-driver settings; NULL or {NULL}-terminated */
+    bool bridge_nics;                  /* on the engine's networks the driver plugs a port of
+                                          its own into the bridge (MB_NIC_BRIDGE), instead of
+                                          the tap the engine makes (MB_NIC_TAP) */
+    bool mounts_in_place;              /* native shares appear at their target by the driver's
+                                          doing, at once on a running instance (LXD's disk
+                                          devices); else the guest mounts them by tag (9p) */
 
     mb_drv_open open;                  /* optional: set up c->priv from c->config */
     mb_drv_close close;
@@ -305,6 +325,8 @@ struct mb_driver {
     mb_drv_probe probe;                /* usable here? OK, or DECLINED with the reason */
     mb_drv_host_strv host_info;        /* "key=value" lines */
     mb_drv_host_strv networks;         /* host networks an instance can join */
+    mb_drv_image_format image_format;  /* the image format create wants (NULL: "disk") */
+    mb_drv_trust trust;                /* trusts moonbase with the driver's host, once */
 
     /* networks: who serves NICs (NULL: MB_NET_ENGINE), and the driver's own */
     mb_drv_net_backend net_backend;
@@ -385,6 +407,14 @@ char **mb_driver_host_info(struct mb_conn *c, unsigned flags, mb_error **err);
 char **mb_driver_networks(struct mb_conn *c, unsigned flags, mb_error **err);
 enum mb_net_backend mb_driver_net_backend(struct mb_conn *c, const char *host, unsigned flags,
                                           mb_error **err);
+/* The image format the driver's create takes: "disk" (qcow2, kernel and
+ * initrd), "lxd" (an LXD container image), "lxd-vm" (an LXD VM image). */
+const char *mb_driver_image_format(struct mb_conn *c, unsigned flags, mb_error **err);
+/* Trusts moonbase with the driver's host (host, else the configured one,
+ * else one the token names) with a token made there; *trusted (caller
+ * frees) names the host that trusts moonbase now. */
+bool mb_driver_trust(struct mb_conn *c, const char *host, const char *token, char **trusted,
+                     unsigned flags, mb_error **err);
 bool mb_driver_network_ensure(struct mb_conn *c, const char *host, const struct mb_net_spec *n,
                               unsigned flags, mb_error **err);
 int mb_driver_network_remove(struct mb_conn *c, const char *host, const char *name,

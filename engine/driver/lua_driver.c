@@ -11,10 +11,11 @@
  * MOONBASE_DRIVERS_REPLACE lets one outside the binary replace it (how a
  * Lua build of a built-in driver reaches the built-in).
  * A connection's methods are the dispatcher's operations. An instance is a
- * plain table: name, dir, host, image = {path, kernel, initrd, cmdline},
- * cpus, memory, disk_size, cloud_init = {meta_data, user_data,
+ * plain table: name, dir, host, image = {path, kernel, initrd, cmdline,
+ * metadata, id}, cpus, memory, disk_size, cloud_init = {meta_data, user_data,
  * network_config}, nics = {{network, mac, ipv4, attach = "user"|"tap"|
- * "network", device, host_port}}, mounts = {{source, tag, readonly, mapped}}. Option
+ * "network"|"bridge", device, host_port}}, mounts = {{source, tag, target,
+ * readonly, mapped}}, user. Option
  * tables name the operation's flags; an unknown key is a broken contract and
  * raises, as does an unknown instance key. Failures of the driver return
  * nil, message, code. */
@@ -90,12 +91,15 @@ static int subtable(lua_State *L, int t, const char *k, const char *what)
 }
 
 static const char *const inst_keys[] = {"name", "dir", "host", "image", "cpus", "memory",
-                                        "disk_size", "cloud_init", "nics", "mounts", NULL};
-static const char *const image_keys[] = {"path", "kernel", "initrd", "cmdline", NULL};
+                                        "disk_size", "cloud_init", "nics", "mounts", "user",
+                                        NULL};
+static const char *const image_keys[] = {"path", "kernel", "initrd", "cmdline", "metadata",
+                                         "id", NULL};
 static const char *const ci_keys[] = {"meta_data", "user_data", "network_config", NULL};
 static const char *const nic_keys[] = {"network", "mac", "ipv4", "attach", "device",
                                        "host_port", NULL};
-static const char *const mount_keys[] = {"source", "tag", "readonly", "mapped", NULL};
+static const char *const mount_keys[] = {"source", "tag", "target", "readonly", "mapped",
+                                         NULL};
 
 static enum mb_nic_attach check_attach(lua_State *L, int e)
 {
@@ -108,8 +112,10 @@ static enum mb_nic_attach check_attach(lua_State *L, int e)
         r = MB_NIC_TAP;
     else if (strcmp(a, "network") == 0)
         r = MB_NIC_NETWORK;
+    else if (strcmp(a, "bridge") == 0)
+        r = MB_NIC_BRIDGE;
     else
-        luaL_error(L, "instance: a NIC's attach is user, tap or network, not %s", a);
+        luaL_error(L, "instance: a NIC's attach is user, tap, network or bridge, not %s", a);
     lua_pop(L, 1);
     return r;
 }
@@ -127,6 +133,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
     inst->dir = mb_lua_field_str(L, idx, "dir");
     luaL_argcheck(L, inst->name && inst->dir, idx, "instance needs name and dir");
     inst->host = mb_lua_field_str(L, idx, "host");
+    inst->user = mb_lua_field_str(L, idx, "user");
     inst->cpus = (int)field_int(L, idx, "cpus");
     inst->memory = (uint64_t)field_int(L, idx, "memory");
     inst->disk_size = (uint64_t)field_int(L, idx, "disk_size");
@@ -137,6 +144,8 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
         inst->image.kernel = mb_lua_field_str(L, t, "kernel");
         inst->image.initrd = mb_lua_field_str(L, t, "initrd");
         inst->image.cmdline = mb_lua_field_str(L, t, "cmdline");
+        inst->image.metadata = mb_lua_field_str(L, t, "metadata");
+        inst->image.id = mb_lua_field_str(L, t, "id");
     }
     lua_pop(L, 1); /* the strings stay referenced by inst.image, which idx holds */
     t = subtable(L, idx, "cloud_init", "instance");
@@ -186,6 +195,7 @@ static void check_instance(lua_State *L, int idx, struct mb_instance *inst)
             mb_lua_check_opts(L, e, "instance.mounts[]", mount_keys);
             m[k].source = mb_lua_field_str(L, e, "source");
             m[k].tag = mb_lua_field_str(L, e, "tag");
+            m[k].target = mb_lua_field_str(L, e, "target");
             lua_getfield(L, e, "readonly");
             m[k].readonly = lua_toboolean(L, -1);
             lua_getfield(L, e, "mapped");
@@ -855,8 +865,9 @@ static int mount_op(lua_State *L, bool (*op)(struct mb_conn *, const struct mb_i
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     luaL_checktype(L, 3, LUA_TTABLE);
+    check_keys(L, 3, "mount", mount_keys);
     struct mb_mount_spec m = {mb_lua_field_str(L, 3, "source"), mb_lua_field_str(L, 3, "tag"),
-                              false, false};
+                              false, false, mb_lua_field_str(L, 3, "target")};
     lua_getfield(L, 3, "readonly");
     m.readonly = lua_toboolean(L, -1);
     lua_getfield(L, 3, "mapped");
@@ -867,6 +878,36 @@ static int mount_op(lua_State *L, bool (*op)(struct mb_conn *, const struct mb_i
 }
 
 static int c_mount_native(lua_State *L) { return mount_op(L, mb_driver_mount_native); }
+
+/* image_format() -> "disk"|"lxd"|"lxd-vm" | nil, message, code */
+static int c_image_format(lua_State *L)
+{
+    struct mb_conn *c = check_conn(L);
+    mb_error *err = NULL;
+    const char *f = mb_driver_image_format(c, 0, &err);
+    if (f == NULL)
+        return mb_lua_push_error(L, err);
+    lua_pushstring(L, f);
+    return 1;
+}
+
+/* trust(token [, host]) -> the host that trusts moonbase | nil, message, code */
+static int c_trust(lua_State *L)
+{
+    lua_settop(L, 3);
+    struct mb_conn *c = check_conn(L);
+    const char *token = luaL_checkstring(L, 2);
+    const char *host = luaL_optstring(L, 3, NULL);
+    struct mb_lua_box *b = new_box(L, NULL);
+    mb_error *err = NULL;
+    char *trusted = NULL;
+    bool ok = mb_driver_trust(c, host, token, &trusted, 0, &err);
+    b->p = trusted;
+    if (!ok)
+        return mb_lua_push_error(L, err);
+    lua_pushstring(L, trusted ? trusted : "");
+    return 1;
+}
 static int c_umount_native(lua_State *L) { return mount_op(L, mb_driver_umount_native); }
 
 static int c_close(lua_State *L)
@@ -914,6 +955,8 @@ static const luaL_Reg methods[] = {
     {"usage", c_usage},
     {"mount_native", c_mount_native},
     {"umount_native", c_umount_native},
+    {"image_format", c_image_format},
+    {"trust", c_trust},
     {"close", c_close},
     {NULL, NULL},
 };

@@ -14,6 +14,7 @@
 #include "net/netlink.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
@@ -534,4 +535,37 @@ int mb_net_ip_forward(int set, mb_error **err)
     }
     close(fd);
     return before;
+}
+
+char **mb_net_host_bridges(mb_error **err)
+{
+    size_t n = 0, k = 0;
+    char **v = calloc(1, sizeof *v);
+    DIR *d = opendir("/sys/class/net");
+    struct dirent *de;
+    while (v && d && (de = readdir(d)) != NULL) {
+        char p[300];
+        snprintf(p, sizeof p, "/sys/class/net/%s/bridge", de->d_name);
+        if (de->d_name[0] == '.' || access(p, F_OK) != 0)
+            continue;
+        char **nv = realloc(v, (n + 2) * sizeof *v);
+        if (nv == NULL)
+            break;
+        v = nv;
+        v[n] = strdup(de->d_name);
+        v[++n] = NULL;
+    }
+    if (d)
+        closedir(d);
+    for (k = 0; v && k < n; k++)
+        if (v[k] == NULL)
+            break;
+    if (v == NULL || k < n) {
+        for (size_t j = 0; v && j < n; j++)
+            free(v[j]);
+        free(v);
+        mb_error_set(err, MB_ERR_FAILED, "net: out of memory");
+        return NULL;
+    }
+    return v;
 }

@@ -62,6 +62,9 @@ struct mb_net_route *mb_net_routes(size_t *n, mb_error **err);
 
 /* A link by name: true and *out filled, or false (no such link, or err). */
 bool mb_net_link_get(const char *name, struct mb_net_link *out, mb_error **err);
+/* The names of this host's (this namespace's) Linux bridges, NULL-terminated
+ * (free each and the array), for the drivers' networks slot. */
+char **mb_net_host_bridges(mb_error **err);
 
 /* Creates a bridge (MB_ERR_EXISTS when the name is taken). alias may be NULL. */
 bool mb_net_bridge_create(const char *name, const char *alias, mb_error **err);

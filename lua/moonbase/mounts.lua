@@ -91,7 +91,10 @@ function M.add(src, targets, o)
       errors.raise(string.format("mount: instance \"%s\" is suspended (try: moonbase start %s " ..
         "first)", name, name), "state")
     end
-    local restart = kind == "native" and st == "running" and drivers.has("ssh")
+    -- a driver that mounts shares in place plugs one into a running instance;
+    -- otherwise (9p) it is on the hypervisor's command line: a restart
+    local restart = kind == "native" and st == "running" and drivers.has("ssh") and
+      not drivers.has("mounts_in_place")
     if restart and not o.restart then
       errors.raise(string.format("mount: adding a native mount to running instance \"%s\" " ..
         "needs a restart (try: moonbase mount --restart ..., or --type classic)", name),
@@ -169,7 +172,10 @@ function M.remove(arg, o)
     local live = st == "running" and drivers.has("ssh")
     for _, m in ipairs(chosen) do
       if m.type == "native" then
-        if live then
+        if drivers.has("mounts_in_place") then
+          -- the driver takes it out, running or not
+          errors.check("umount", drv:umount_native(instances.spec(rec), m))
+        elseif live then
           -- the 9p device itself goes away at the next start
           guest_run(rec, M.native_umount_command(m), "umount")
         else

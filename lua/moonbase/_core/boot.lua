@@ -30,9 +30,14 @@ local random_hex = instances.random_hex
 ---before anything of the instance exists. Returns the image's shared lock:
 ---close it once the record, which names the image, is in place.
 function M.image(rec, o)
-  local img = images.resolve(o.image, { hold = true, quiet = o.quiet })
+  -- in the format the driver makes instances of (a disk, an LXD image)
+  local format = errors.check("launch", drivers.current():image_format())
+  local img = images.resolve(o.image, { hold = true, quiet = o.quiet, format = format })
   rec.image = o.image or settings.get("local.image.default")
   rec.image_id, rec.image_path = img.id, img.path
+  if img.lxd then
+    rec.image_path, rec.image_metadata = img.lxd.rootfs, img.lxd.metadata
+  end
   rec.kernel, rec.initrd, rec.cmdline = img.kernel, img.initrd, img.cmdline
   return img.lock
 end
@@ -125,14 +130,14 @@ function M.attach_networks(rec, o)
   local atts = { network.attach(rec.name, { mac = rec.mac }) }
   local configured = { atts[1] }
   rec.nics = { { network = atts[1].network, tap = atts[1].tap, mac = atts[1].mac,
-    ipv4 = atts[1].ipv4, driver_network = atts[1].driver_network } }
+    ipv4 = atts[1].ipv4, driver_network = atts[1].driver_network, bridge = atts[1].bridge } }
   for _, r in ipairs(requests) do
     if r.network ~= network.DEFAULT then
       local a = network.attach(rec.name, { network = r.network, ip = r.ip, mac = r.mac })
       if r.mode ~= "manual" then configured[#configured + 1] = a end
       rec.nics[#rec.nics + 1] = { network = a.network, tap = a.tap, mac = a.mac,
         ipv4 = r.mode ~= "manual" and a.ipv4 or nil, mode = r.mode,
-        driver_network = a.driver_network }
+        driver_network = a.driver_network, bridge = a.bridge }
     end
   end
   local yaml = network.cloud_init_yaml(configured)

@@ -17,6 +17,7 @@ local settings = require("moonbase._core.settings")
 local ipam = require("moonbase._core.ipam")
 local network = require("moonbase._core.network")
 local netlist = require("moonbase._core.netlist")
+local drivers = require("moonbase._core.drivers")
 
 local M = {}
 
@@ -91,7 +92,8 @@ end
 
 local function alias(instance) return "moonbase:" .. instance .. "@" .. M.NETWORK end
 
--- The tap on the bridge, created when missing.
+-- The tap on the bridge, created when missing (a driver that plugs its own
+-- port into the bridge, bridge_nics, needs only the bridge).
 local function ensure_tap(instance, nic)
   local h = host()
   local links = links_by_name()
@@ -101,6 +103,7 @@ local function ensure_tap(instance, nic)
       "gone (create it again, or launch the instance again without --bridged)", instance,
       nic.bridge), "notfound")
   end
+  if drivers.has("bridge_nics") then return end
   local t = links[nic.tap]
   if t and t.alias ~= alias(instance) then
     errors.raise(string.format("network: the interface %s exists but is not %s's tap " ..

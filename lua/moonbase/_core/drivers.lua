@@ -88,7 +88,8 @@ end)
 local function config_of(name)
   register(name)
   local i = M.info(name)
-  local cfg = {}
+  -- every driver may keep host-wide files of its own (credentials) there
+  local cfg = { ["state-dir"] = paths.data .. "/drivers/" .. name }
   for _, s in ipairs(i and i.settings or {}) do
     if settings.is_set(s.key) then cfg[s.name] = settings.get(s.key) end
   end

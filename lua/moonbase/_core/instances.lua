@@ -37,17 +37,25 @@ local function record_path(dir)
 end
 
 -- The NICs as drivers see them: attached to a tap, to a network of the
--- driver's own, or (no moonbase network) the driver's user networking with
+-- driver's own, to the bridge itself (a driver that plugs its own port in,
+-- bridge_nics), or (no moonbase network) the driver's user networking with
 -- its forwarded SSH port. (driver_network was called libvirt_network.)
 local function nics_of(rec)
   if not rec.nics then
     return { { attach = "user", mac = rec.mac, host_port = rec.ssh_port } }
   end
+  local own_port = drivers.has("bridge_nics")
   local out = {}
   for _, n in ipairs(rec.nics) do
     local dn = n.driver_network or n.libvirt_network
-    out[#out + 1] = { network = n.network, mac = n.mac, ipv4 = n.ipv4,
-      attach = dn and "network" or "tap", device = dn or n.tap }
+    local attach, device = "tap", n.tap
+    if dn then
+      attach, device = "network", dn
+    elseif own_port then
+      attach, device = "bridge", n.bridge
+    end
+    out[#out + 1] = { network = n.network, mac = n.mac, ipv4 = n.ipv4, attach = attach,
+      device = device }
   end
   return out
 end
@@ -64,8 +72,8 @@ function M.native_specs(rec)
   local out = {}
   for _, m in ipairs(rec.mounts or {}) do
     if m.type == "native" then
-      out[#out + 1] = { source = m.source, tag = m.tag, readonly = m.readonly or false,
-        mapped = M.native_mapped() }
+      out[#out + 1] = { source = m.source, tag = m.tag, target = m.target,
+        readonly = m.readonly or false, mapped = M.native_mapped() }
     end
   end
   return out
@@ -77,8 +85,8 @@ function M.spec(rec, dir)
     name = rec.name, dir = dir or M.dir(rec.name), host = rec.host, cpus = rec.cpus,
     memory = rec.memory, disk_size = rec.disk,
     image = { path = rec.image_path, kernel = rec.kernel, initrd = rec.initrd,
-      cmdline = rec.cmdline },
-    nics = nics_of(rec), mounts = M.native_specs(rec),
+      cmdline = rec.cmdline, metadata = rec.image_metadata, id = rec.image_id },
+    nics = nics_of(rec), mounts = M.native_specs(rec), user = rec.user,
   }
 end
 

@@ -12,6 +12,7 @@ local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local process = require("moonbase.engine.process")
 local instances = require("moonbase._core.instances")
+local drivers = require("moonbase._core.drivers")
 local seed = require("moonbase._core.seed")
 local errors = require("moonbase.errors")
 
@@ -338,8 +339,13 @@ M.IDS_COMMAND = "id -u; id -g"
 ---warnings (strings) for what failed.
 function M.establish(session, rec)
   local warnings, natives, classic = {}, {}, {}
+  local in_place = drivers.has("mounts_in_place") -- the driver put them at their targets
   for _, m in ipairs(rec.mounts or {}) do
-    if m.type == "native" then natives[#natives + 1] = m else classic[#classic + 1] = m end
+    if m.type ~= "native" then
+      classic[#classic + 1] = m
+    elseif not in_place then
+      natives[#natives + 1] = m
+    end
   end
   local mounted = {}
   for _, m in ipairs(natives) do

@@ -329,8 +329,10 @@ local tear_down, ensure_tap = nethost.tear_down, nethost.ensure_tap
 
 local function attachment(rec, instance)
   local l, lv = rec.leases[instance], drvnet.served(rec)
+  -- a driver that plugs its own port into the bridge gets no tap
+  local tap = not lv and not drivers.has("bridge_nics") and l.tap or nil
   return { network = rec.name, bridge = lv and lv.bridge or rec.bridge,
-    tap = not lv and l.tap or nil, driver_network = lv and lv.name, mac = l.mac,
+    tap = tap, driver_network = lv and lv.name, mac = l.mac,
     ipv4 = l.ipv4, gateway = rec.gateway, prefix = rec.prefix, dns = rec.gateway,
     domain = M.DOMAIN, hostname = instance .. "." .. M.DOMAIN }
 end
@@ -482,7 +484,7 @@ function M.attach(instance, o)
     drvnet.ensure(rec)
   else
     bring_up(rec, h, facts)
-    ensure_tap(rec, instance, lease, h, facts, o.uid)
+    if not drivers.has("bridge_nics") then ensure_tap(rec, instance, lease, h, facts, o.uid) end
   end
   return attachment(rec, instance)
 end

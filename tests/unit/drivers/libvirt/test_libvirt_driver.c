@@ -151,7 +151,7 @@ static void test_lifecycle(void **state)
     assert_false(mb_fs_read(p, NULL, NULL) != NULL); /* undefined: no trace */
 
     /* stopped: disk operations are allowed, and the mount change is taken */
-    struct mb_mount_spec m = {"/srv", "srv", false, false};
+    struct mb_mount_spec m = {"/srv", "srv", false, false, NULL};
     must(mb_driver_mount_native(f->lv, &f->inst, &m, 0, &err), err);
     must(mb_driver_start(f->lv, &f->inst, 0, &err), err);
     assert_false(mb_driver_mount_native(f->lv, &f->inst, &m, 0, &err));

@@ -108,9 +108,9 @@ static void test_plain(void **state)
 static void test_mounts(void **state)
 {
     static const struct mb_mount_spec mounts[] = {
-        {"/home/ada/src", "src", false, false},
-        {"/srv/data, with <odd> & 'quoted' chars", "data", true, false},
-        {"/root/shared", "rootshare", false, true},
+        {"/home/ada/src", "src", false, false, NULL},
+        {"/srv/data, with <odd> & 'quoted' chars", "data", true, false, NULL},
+        {"/root/shared", "rootshare", false, true, NULL},
     };
     struct mb_instance i = base();
     i.mounts = mounts;

@@ -109,9 +109,9 @@ static void test_tap_networks(void **state)
 static void test_mounts(void **state)
 {
     static const struct mb_mount_spec mounts[] = {
-        {"/home/ada/src", "src", false, false},
-        {"/srv/data, with a comma", "data", true, false},
-        {"/root/shared", "rootshare", false, true},
+        {"/home/ada/src", "src", false, false, NULL},
+        {"/srv/data, with a comma", "data", true, false, NULL},
+        {"/root/shared", "rootshare", false, true, NULL},
     };
     struct mb_instance i = base();
     i.mounts = mounts;

@@ -95,7 +95,7 @@ static void test_null_slots_are_unsupported(void **state)
     assert_false(mb_driver_clone(c, &inst, &other, 0, &err));
     expect_unsupported(err, "clone");
     err = NULL;
-    struct mb_mount_spec m = {"/srv", "t0", false, false};
+    struct mb_mount_spec m = {"/srv", "t0", false, false, NULL};
     assert_false(mb_driver_mount_native(c, &inst, &m, 0, &err));
     assert_non_null(strstr(err->message, "try: --type classic"));
     expect_unsupported(err, "mount_native");

@@ -25,7 +25,7 @@ static void check(const struct mb_lxd_spec *s, const char *file)
     json_decref(j);
 }
 
-static const struct mb_lxd_nic primary = {"moonbase0", "52:54:00:ab:cd:01"};
+static const struct mb_lxd_nic primary = {"moonbase0", NULL, NULL, "52:54:00:ab:cd:01"};
 
 static void test_plain(void **state)
 {
@@ -41,7 +41,8 @@ static void test_plain(void **state)
 
 static void test_networks_and_shares(void **state)
 {
-    struct mb_lxd_nic nics[] = {primary, {"mb-backend", "52:54:00:ab:cd:02"}, {"br0", NULL}};
+    struct mb_lxd_nic nics[] = {primary, {"mb-backend", NULL, NULL, "52:54:00:ab:cd:02"},
+                                 {"br0", NULL, NULL, NULL}, {NULL, "mbv1234abcd", "10.9.0.7", NULL}};
     struct mb_lxd_share shares[] = {
         {"moonbase0", "/home/me/src", "/home/moonbase/src", false},
         {"moonbase1", "/srv/www", "/srv/www", true},
@@ -50,7 +51,7 @@ static void test_networks_and_shares(void **state)
     struct mb_lxd_spec s = {
         .name = "dev", .fingerprint = "0123", .pool = "fast", .cpus = 1,
         .memory = (uint64_t)384 << 20, .disk = 123456789, .idmap = idmap,
-        .nics = nics, .n_nics = 3, .shares = shares, .n_shares = 2,
+        .nics = nics, .n_nics = 4, .shares = shares, .n_shares = 2,
     };
     check(&s, "shares.json");
     free(idmap);
