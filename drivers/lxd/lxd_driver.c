@@ -700,6 +700,7 @@ static bool lxd_ssh_address(struct mb_conn *c, const struct mb_instance *inst,
         if (ok) {
             snprintf(addr->host, sizeof addr->host, "%s", host);
             addr->port = port;
+            addr->relay = true;
         } else if (i) {
             mb_error_set(err, MB_ERR_FAILED, "lxd: instance \"%s\" has no %s device to reach "
                          "its SSH through", inst->name, SSH_DEVICE);

@@ -24,6 +24,8 @@ struct mb_agent_config {
     pid_t child;                      /* a child of ours to reap (QEMU), or 0 */
     pid_t watch;                      /* a process to outlive us (QEMU started by
                                        * someone else), or 0 */
+    bool relay;                       /* ssh.host:port relays to the guest's SSH (not
+                                       * its own address): forwards go over SSH */
     const struct mb_agent_forward *forwards; /* host ports to forward from the start */
     size_t n_forwards;
     const struct mb_sftp_mount_req *mounts; /* classic mounts to serve from the start */

@@ -85,14 +85,14 @@ static struct mb_sftp_mount_req *check_mounts(lua_State *L, int t, size_t *n)
     return m; /* the userdata and the table stay on the stack */
 }
 
-/* serve{socket, host, port, user, key, host_key, timeout, proxy, child, watch,
+/* serve{socket, host, port, user, key, host_key, timeout, proxy, relay, child, watch,
  *       mounts, ready = function(failures)}
  * -> exit status of the watched process (0 after a stop request) */
 static int l_serve(lua_State *L)
 {
     static const char *const keys[] = {"socket", "host", "port", "user", "key", "host_key",
                                        "timeout", "proxy", "child", "watch", "mounts",
-                                       "forwards", "ready", NULL};
+                                       "forwards", "ready", "relay", NULL};
     static const char *const fw_keys[] = {"address", "host_port", "guest_port", "proto", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     mb_lua_check_opts(L, 1, "agent.serve", keys);
@@ -107,6 +107,9 @@ static int l_serve(lua_State *L)
     c.ssh.proxy = mb_lua_opt_str(L, 1, "proxy", NULL); /* a guest on another host: see ssh.h */
     c.child = (pid_t)mb_lua_opt_num(L, 1, "child", 0);
     c.watch = (pid_t)mb_lua_opt_num(L, 1, "watch", 0);
+    lua_getfield(L, 1, "relay");
+    c.relay = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     luaL_argcheck(L, c.socket_path && c.ssh.host && c.ssh.user && c.ssh.key_path
                      && c.ssh.host_key, 1, "socket, host, user, key and host_key are required");
     c.mounts = check_mounts(L, 1, &c.n_mounts);

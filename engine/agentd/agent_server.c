@@ -344,9 +344,10 @@ int mb_agent_serve(const struct mb_agent_config *c, mb_error **err)
         return -1;
     }
     /* a guest reached at its own address (a bridge, not a 127.0.0.1 forward)
-     * gets its port forwards spliced as plain TCP; through a proxy (a guest
-     * on another host) that address is the far host's: forwards go over SSH */
-    bool direct = c->ssh.proxy == NULL && strcmp(c->ssh.host, "127.0.0.1") != 0
+     * gets its port forwards spliced as plain TCP; through a proxy or a relay
+     * (a guest on another host) that address is the far host's: forwards go
+     * over SSH */
+    bool direct = c->ssh.proxy == NULL && !c->relay && strcmp(c->ssh.host, "127.0.0.1") != 0
                   && strcmp(c->ssh.host, "::1") != 0 && strcmp(c->ssh.host, "localhost") != 0;
     srv->forwards = mb_forwards_new(mount_session_get, mount_session_put, srv,
                                     direct ? c->ssh.host : NULL, err);

@@ -104,11 +104,15 @@ struct mb_instance {
 };
 
 /* How SSH reaches the guest: host and port, through proxy when it is set
- * (an OpenSSH ProxyCommand, with %h and %p for host and port and %% for %). */
+ * (an OpenSSH ProxyCommand, with %h and %p for host and port and %% for %).
+ * relay: host:port passes connections on to the guest's SSH (a port another
+ * host listens on for it), so it is not the guest's own address: port
+ * forwards then go through the SSH session, not straight to host. */
 struct mb_address {
     char host[256];
     int port;
     char proxy[2048];
+    bool relay;
 };
 
 /* A command run in the guest by the driver itself (no SSH). */

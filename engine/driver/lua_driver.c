@@ -670,7 +670,8 @@ static int c_ssh_address(lua_State *L)
         lua_pushstring(L, a.proxy);
     else
         lua_pushnil(L);
-    return 3;
+    lua_pushboolean(L, a.relay);
+    return 4;
 }
 
 /* A NULL-terminated array of the strings of list t (a userdata left on the

@@ -26,6 +26,12 @@ M.use_driver = drivers.use
 ---@return boolean
 M.uses_agent = drivers.uses_agent
 
+---Trusts moonbase with the driver's host once, with a token made there.
+---@param token string
+---@param host? string
+---@return string trusted, string driver, string? key
+M.trust = drivers.trust
+
 ---The visible instance scope (QEMU and libvirt share one).
 ---@return string
 M.scope = drivers.scope

@@ -228,7 +228,7 @@ function M.agent_main(name, opts)
   local pid = drivers.has("watch") and drv:pid(spec) or nil
   if pid == 0 then pid = nil end
   local own_child = pid and started_here and parent_of(pid) == util.getpid()
-  local host, port, proxy_template = drv:ssh_address(spec)
+  local host, port, proxy_template, relay = drv:ssh_address(spec)
   if not host then return fail("cannot tell where SSH of \"" .. name .. "\" listens: " .. port) end
   local key = keys.client_key()
   -- a guest on another host: reached through that host
@@ -291,7 +291,8 @@ function M.agent_main(name, opts)
   end
   local rc, msg = agent.serve({
     socket = agentctl.socket(dir), host = host, port = port, user = rec.user, key = key,
-    host_key = rec.host_key, timeout = 30, proxy = proxy, mounts = classic, ready = ready,
+    host_key = rec.host_key, timeout = 30, proxy = proxy, relay = relay, mounts = classic,
+    ready = ready,
     forwards = forwards.for_agent(rec),
     child = own_child and pid or nil,
     watch = not own_child and pid or nil,

@@ -208,6 +208,26 @@ function M.placing()
   return out
 end
 
+---Trusts moonbase with the current driver's host once, with a token made
+---there (a remote LXD: `lxc config trust add`). host: that host (a URI),
+---else the driver's host setting, else one the token names; when the setting
+---is unset, it is set to the host that now trusts moonbase.
+---@param token string
+---@param host? string
+---@return string trusted  the host
+---@return string driver
+---@return string? key  the setting that was set
+function M.trust(token, host)
+  local conn, name = M.current()
+  local trusted = errors.check("trust", conn:trust(token, host))
+  local hs = M.host_setting(name)
+  if hs and not host and trusted ~= "" and not settings.is_set(hs.key) then
+    settings.set(hs.key, trusted)
+    return trusted, name, hs.key
+  end
+  return trusted, name
+end
+
 ---Who serves the NICs of an instance on host (nil: the driver's default):
 ---"engine", "driver", "simulated" or "user".
 function M.net_backend(host)
