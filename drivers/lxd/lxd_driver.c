@@ -30,6 +30,7 @@
 #define PATHLEN 4096
 
 struct lxd_priv {
+    char owner[PATHLEN + 256]; /* this moonbase home, as its instances' mark says */
     struct mb_lxd *local;  /* the configured LXD (socket or url), opened on first use */
     struct mb_lxd *other;  /* the last instance's other host, and its URL */
     char *other_url;
@@ -178,6 +179,11 @@ static bool lxd_open_conn(struct mb_conn *c, unsigned flags, mb_error **err)
     }
     const char *type = mb_conn_config(c, "instance-type");
     p->vm = type && strcmp(type, "virtual-machine") == 0;
+    /* this home's instances carry its mark: this host and the state dir */
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    const char *dir = mb_conn_config(c, MB_CONN_STATE_DIR);
+    snprintf(p->owner, sizeof p->owner, "%s:%s", host, dir ? dir : "");
     c->priv = p;
     return true;
 }
@@ -509,8 +515,19 @@ static bool lxd_create(struct mb_conn *c, const struct mb_instance *inst, unsign
     }
     if (!fill_spec(c, l, inst, &s, nics, shares, err))
         goto cleanup;
+    s.owner = priv(c)->owner;
     if ((s.pool = pool_of(c, l, err)) == NULL)
         goto cleanup;
+    /* a name LXD has already (someone else's): say so before anything is made */
+    enum mb_state there = mb_lxd_instance_state(l, inst->name, NULL, NULL, err);
+    if (there == MB_STATE_UNKNOWN && *err)
+        goto cleanup;
+    if (there != MB_STATE_ABSENT) {
+        mb_error_set(err, MB_ERR_EXISTS, "%s already has an instance named \"%s\" that is not "
+                     "this moonbase's (try another --name, or remove it there: lxc delete %s)",
+                     mb_lxd_where(l), inst->name, inst->name);
+        goto cleanup;
+    }
     if (!mb_lxd_image_ensure(l, inst->image.id, inst->image.metadata, inst->image.path,
                              priv(c)->vm, on_progress, NULL, err))
         goto cleanup;
@@ -560,7 +577,7 @@ static bool wait_first_boot(struct mb_lxd *l, const char *name, mb_error **err)
         if (f != NULL)
             return true;
         mb_error_free(e);
-        if (mb_lxd_instance_state(l, name, NULL, err) != MB_STATE_RUNNING) {
+        if (mb_lxd_instance_state(l, name, NULL, NULL, err) != MB_STATE_RUNNING) {
             if (*err == NULL)
                 mb_error_set(err, MB_ERR_FAILED, "instance \"%s\" stopped during its first "
                              "boot", name);
@@ -611,7 +628,7 @@ static bool lxd_shutdown(struct mb_conn *c, const struct mb_instance *inst, doub
     struct mb_lxd *l = lxd_of(c, inst, err);
     if (l == NULL)
         return false;
-    enum mb_state st = mb_lxd_instance_state(l, inst->name, NULL, err);
+    enum mb_state st = mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err);
     if (st == MB_STATE_UNKNOWN && *err)
         return false;
     if (st == MB_STATE_STOPPED || st == MB_STATE_ABSENT)
@@ -646,7 +663,8 @@ static enum mb_state lxd_state(struct mb_conn *c, const struct mb_instance *inst
                                unsigned flags, mb_error **err)
 {
     struct mb_lxd *l = lxd_of(c, inst, err);
-    return l ? mb_lxd_instance_state(l, inst->name, NULL, err) : MB_STATE_UNKNOWN;
+    return l ? mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err)
+             : MB_STATE_UNKNOWN;
 }
 
 static bool lxd_destroy(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
@@ -655,7 +673,8 @@ static bool lxd_destroy(struct mb_conn *c, const struct mb_instance *inst, unsig
     struct mb_lxd *l = lxd_of(c, inst, err);
     if (l == NULL)
         return false;
-    enum mb_state st = mb_lxd_instance_state(l, inst->name, NULL, err);
+    /* never another home's or someone else's instance of that name */
+    enum mb_state st = mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err);
     if (st == MB_STATE_UNKNOWN && *err)
         return false;
     if (st == MB_STATE_ABSENT)
@@ -675,7 +694,7 @@ static pid_t lxd_pid(struct mb_conn *c, const struct mb_instance *inst, unsigned
     if (l == NULL || !mb_lxd_is_local(l))
         return 0;
     long pid = 0;
-    mb_lxd_instance_state(l, inst->name, &pid, err);
+    mb_lxd_instance_state(l, inst->name, priv(c)->owner, &pid, err);
     return (pid_t)pid;
 }
 
@@ -745,7 +764,7 @@ static bool lxd_mount_native(struct mb_conn *c, const struct mb_instance *inst,
                      "and \"%s\" is on another machine (try: --type classic)", inst->name);
         return false;
     }
-    enum mb_state st = mb_lxd_instance_state(l, inst->name, NULL, err);
+    enum mb_state st = mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err);
     if (st == MB_STATE_UNKNOWN && *err)
         return false;
     /* the instance's shares with this one: the id map they want */

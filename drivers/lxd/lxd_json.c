@@ -54,7 +54,8 @@ json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
     }
     ok = ok && set_str(config, "cloud-init.user-data", s->user_data) &&
          set_str(config, "cloud-init.network-config", s->network_config) &&
-         (s->vm || set_str(config, "raw.idmap", s->idmap));
+         (s->vm || set_str(config, "raw.idmap", s->idmap)) &&
+         set_str(config, MB_LXD_OWNER_KEY, s->owner);
 
     json_t *root = ok ? json_pack("{s:s, s:s}", "type", "disk", "path", "/") : NULL;
     ok = root && set_str(root, "pool", s->pool);

@@ -37,11 +37,16 @@ struct mb_lxd_spec {
     const char *user_data;   /* cloud-init.user-data */
     const char *network_config;
     const char *idmap;       /* raw.idmap (containers), or NULL */
+    const char *owner;       /* user.moonbase.home: the moonbase home that made it */
     const struct mb_lxd_nic *nics; /* eth0, eth1, ... */
     size_t n_nics;
     const struct mb_lxd_share *shares;
     size_t n_shares;
 };
+
+/* The config key that names the moonbase home an instance belongs to: only
+ * that home's moonbase stops or deletes it. */
+#define MB_LXD_OWNER_KEY "user.moonbase.home"
 
 /* The body of POST /1.0/instances. */
 json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err);

@@ -185,16 +185,16 @@ bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *acti
     return r != NULL;
 }
 
-enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, long *pid,
-                                    mb_error **err)
+enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, const char *owner,
+                                    long *pid, mb_error **err)
 {
     char path[256];
-    inst_path(path, sizeof path, name, "/state");
+    inst_path(path, sizeof path, name, NULL);
     if (pid)
         *pid = 0;
     mb_error *e = NULL;
-    json_t *st = mb_lxd_request(c, "GET", path, NULL, NULL, &e);
-    if (st == NULL) {
+    json_t *inst = mb_lxd_request(c, "GET", path, NULL, NULL, &e);
+    if (inst == NULL) {
         if (e->code == MB_ERR_NOT_FOUND) {
             mb_error_free(e);
             return MB_STATE_ABSENT;
@@ -202,17 +202,27 @@ enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, long *pi
         *err = e;
         return MB_STATE_UNKNOWN;
     }
+    const char *mark = json_string_value(
+        json_object_get(json_object_get(inst, "config"), MB_LXD_OWNER_KEY));
     enum mb_state s;
-    switch (json_integer_value(json_object_get(st, "status_code"))) {
+    switch (json_integer_value(json_object_get(inst, "status_code"))) {
     case 103: s = MB_STATE_RUNNING; break;
     case 102: s = MB_STATE_STOPPED; break;
     case 110: s = MB_STATE_SUSPENDED; break; /* Frozen */
     case 106: s = MB_STATE_STARTING; break;
     default: s = MB_STATE_UNKNOWN; break;
     }
-    if (pid && (s == MB_STATE_RUNNING || s == MB_STATE_SUSPENDED))
+    if (owner && (mark == NULL || strcmp(mark, owner) != 0))
+        s = MB_STATE_ABSENT;
+    json_decref(inst);
+    if (pid && (s == MB_STATE_RUNNING || s == MB_STATE_SUSPENDED)) {
+        inst_path(path, sizeof path, name, "/state");
+        json_t *st = mb_lxd_request(c, "GET", path, NULL, NULL, err);
+        if (st == NULL)
+            return MB_STATE_UNKNOWN;
         *pid = (long)json_integer_value(json_object_get(st, "pid"));
-    json_decref(st);
+        json_decref(st);
+    }
     return s;
 }
 

@@ -38,9 +38,11 @@ bool mb_lxd_instance_create(struct mb_lxd *c, const struct mb_lxd_spec *s,
 bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *action,
                             int timeout, bool force, mb_error **err);
 /* The state LXD reports; *pid (may be NULL) its init's pid on LXD's host
- * while it runs, else 0. An instance LXD does not know is MB_STATE_ABSENT. */
-enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, long *pid,
-                                    mb_error **err);
+ * while it runs, else 0. An instance LXD does not know, or that another
+ * moonbase home or someone else made (owner, when not NULL, differs from its
+ * MB_LXD_OWNER_KEY), is MB_STATE_ABSENT: moonbase leaves it alone. */
+enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, const char *owner,
+                                    long *pid, mb_error **err);
 bool mb_lxd_instance_delete(struct mb_lxd *c, const char *name, mb_error **err);
 /* The global IPv4 addresses of its NICs (eth0 first), from LXD's state. */
 char **mb_lxd_instance_ipv4(struct mb_lxd *c, const char *name, mb_error **err);

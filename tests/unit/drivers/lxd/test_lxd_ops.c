@@ -111,10 +111,21 @@ static void test_probe(void **state)
     "\"inet6\",\"address\":\"fe80::1\",\"scope\":\"link\"},{\"family\":\"inet\",\"address\":" \
     "\"10.77.0.2\",\"scope\":\"global\"}]}}"
 
+#define INST(code, owner) SYNC("{\"name\":\"x\",\"status_code\":" #code ",\"config\":" \
+    "{\"user.moonbase.home\":\"" owner "\"}}")
+
 static void instances(int fd, const char *method, const char *path, const char *body, size_t n,
                       const char *ctype)
 {
-    if (strcmp(path, "/1.0/instances/run/state") == 0)
+    if (strcmp(path, "/1.0/instances/run") == 0)
+        fake_reply(fd, 200, INST(103, "h1"));
+    else if (strcmp(path, "/1.0/instances/stop") == 0)
+        fake_reply(fd, 200, INST(102, "h1"));
+    else if (strcmp(path, "/1.0/instances/frozen") == 0)
+        fake_reply(fd, 200, INST(110, "h1"));
+    else if (strcmp(path, "/1.0/instances/broken") == 0)
+        fake_reply(fd, 200, INST(112, "h1"));
+    else if (strcmp(path, "/1.0/instances/run/state") == 0)
         fake_reply(fd, 200, STATE(103, NET));
     else if (strcmp(path, "/1.0/instances/stop/state") == 0)
         fake_reply(fd, 200, STATE(102, ""));
@@ -158,13 +169,17 @@ static void test_states_and_addresses(void **state)
     struct mb_lxd *c = client();
     mb_error *err = NULL;
     long pid = -1;
-    assert_int_equal(mb_lxd_instance_state(c, "run", &pid, &err), MB_STATE_RUNNING);
+    assert_int_equal(mb_lxd_instance_state(c, "run", NULL, &pid, &err), MB_STATE_RUNNING);
     assert_int_equal(pid, 4242);
-    assert_int_equal(mb_lxd_instance_state(c, "stop", &pid, &err), MB_STATE_STOPPED);
+    assert_int_equal(mb_lxd_instance_state(c, "stop", NULL, &pid, &err), MB_STATE_STOPPED);
     assert_int_equal(pid, 0);
-    assert_int_equal(mb_lxd_instance_state(c, "frozen", NULL, &err), MB_STATE_SUSPENDED);
-    assert_int_equal(mb_lxd_instance_state(c, "broken", NULL, &err), MB_STATE_UNKNOWN);
-    assert_int_equal(mb_lxd_instance_state(c, "ghost", &pid, &err), MB_STATE_ABSENT);
+    assert_int_equal(mb_lxd_instance_state(c, "frozen", NULL, NULL, &err), MB_STATE_SUSPENDED);
+    assert_int_equal(mb_lxd_instance_state(c, "broken", NULL, NULL, &err), MB_STATE_UNKNOWN);
+    assert_int_equal(mb_lxd_instance_state(c, "ghost", NULL, &pid, &err), MB_STATE_ABSENT);
+    /* another home's (or someone else's) instance of that name: not ours */
+    assert_int_equal(mb_lxd_instance_state(c, "run", "h1", &pid, &err), MB_STATE_RUNNING);
+    assert_int_equal(mb_lxd_instance_state(c, "run", "h2", &pid, &err), MB_STATE_ABSENT);
+    assert_int_equal(pid, 0);
     assert_null(err);
     char **v = mb_lxd_instance_ipv4(c, "run", &err);
     assert_non_null(v);
