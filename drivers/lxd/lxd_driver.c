@@ -516,6 +516,7 @@ static bool lxd_create(struct mb_conn *c, const struct mb_instance *inst, unsign
     if (!fill_spec(c, l, inst, &s, nics, shares, err))
         goto cleanup;
     s.owner = priv(c)->owner;
+    s.fuse = mb_lxd_is_local(l) && access("/dev/fuse", R_OK | W_OK) == 0;
     if ((s.pool = pool_of(c, l, err)) == NULL)
         goto cleanup;
     /* a name LXD has already (someone else's): say so before anything is made */
@@ -528,10 +529,11 @@ static bool lxd_create(struct mb_conn *c, const struct mb_instance *inst, unsign
                      mb_lxd_where(l), inst->name, inst->name);
         goto cleanup;
     }
+    mb_lxd_progress_fn progress = (flags & MB_PROGRESS) ? on_progress : NULL;
     if (!mb_lxd_image_ensure(l, inst->image.id, inst->image.metadata, inst->image.path,
-                             priv(c)->vm, on_progress, NULL, err))
+                             priv(c)->vm, progress, NULL, err))
         goto cleanup;
-    ok = mb_lxd_instance_create(l, &s, on_progress, NULL, err);
+    ok = mb_lxd_instance_create(l, &s, progress, NULL, err);
     if (ok && !mb_lxd_is_local(l)) {
         const char *url = https_of(inst->host) ? https_of(inst->host) : configured_url(c);
         ok = add_ssh_proxy(l, url, inst->name, err);
@@ -589,6 +591,56 @@ static bool wait_first_boot(struct mb_lxd *l, const char *name, mb_error **err)
     return false;
 }
 
+/* key = value into patch's config, when cfg has another value */
+static void differs(json_t *patch, json_t *cfg, const char *key, const char *value)
+{
+    const char *have = json_string_value(json_object_get(cfg, key));
+    if (have && strcmp(have, value) == 0)
+        return;
+    if (json_object_get(patch, "config") == NULL)
+        json_object_set_new(patch, "config", json_object());
+    json_object_set_new(json_object_get(patch, "config"), key, json_string(value));
+}
+
+/* CPUs, memory and disk as the instance has them now (set while stopped). */
+static bool sync_limits(struct mb_lxd *l, const struct mb_instance *inst, mb_error **err)
+{
+    char path[300], buf[32];
+    snprintf(path, sizeof path, "/1.0/instances/%s", inst->name);
+    json_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+    if (i == NULL)
+        return false;
+    json_t *cfg = json_object_get(i, "config");
+    json_t *patch = json_object();
+    if (inst->cpus > 0) {
+        snprintf(buf, sizeof buf, "%d", inst->cpus);
+        differs(patch, cfg, "limits.cpu", buf);
+    }
+    if (inst->memory > 0) {
+        mb_lxd_size(inst->memory, buf);
+        differs(patch, cfg, "limits.memory", buf);
+    }
+    json_t *root = json_object_get(json_object_get(i, "devices"), "root");
+    const char *size = json_string_value(json_object_get(root, "size"));
+    if (root && inst->disk_size > 0) {
+        mb_lxd_size(inst->disk_size, buf);
+        if (size == NULL || strcmp(size, buf) != 0) {
+            json_t *r = json_deep_copy(root);
+            json_object_set_new(r, "size", json_string(buf));
+            json_object_set_new(patch, "devices", json_pack("{s:o}", "root", r));
+        }
+    }
+    bool ok = true;
+    if (json_object_size(patch) > 0) {
+        json_t *res = mb_lxd_request(l, "PATCH", path, patch, NULL, err);
+        ok = res != NULL;
+        json_decref(res);
+    }
+    json_decref(patch);
+    json_decref(i);
+    return ok;
+}
+
 static bool lxd_start(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
                       mb_error **err)
 {
@@ -596,7 +648,7 @@ static bool lxd_start(struct mb_conn *c, const struct mb_instance *inst, unsigne
     if (l == NULL)
         return false;
     bool changed = false;
-    if (!sync_idmap(c, l, inst, &changed, err))
+    if (!sync_limits(l, inst, err) || !sync_idmap(c, l, inst, &changed, err))
         return false;
     char *idmap = changed ? mb_lxd_config_get(l, inst->name, "raw.idmap", NULL) : NULL;
     bool ok = mb_lxd_instance_action(l, inst->name, "start", 0, false, err);

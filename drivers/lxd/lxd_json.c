@@ -81,6 +81,12 @@ json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
     for (size_t i = 0; ok && i < s->n_shares; i++)
         ok = json_object_set_new(devices, s->shares[i].device,
                                  mb_lxd_share_json(&s->shares[i])) == 0;
+    /* FUSE in an unprivileged container (the kernel allows it in a user
+     * namespace): sshfs, for classic mounts */
+    if (ok && s->fuse && !s->vm)
+        ok = json_object_set_new(devices, "fuse",
+                                 json_pack("{s:s, s:s, s:s}", "type", "unix-char", "source",
+                                           "/dev/fuse", "path", "/dev/fuse")) == 0;
     /* a VM reads cloud-init from a config drive LXD makes of these keys */
     if (ok && s->vm)
         ok = json_object_set_new(devices, "cloud-init",

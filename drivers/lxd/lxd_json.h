@@ -38,6 +38,7 @@ struct mb_lxd_spec {
     const char *network_config;
     const char *idmap;       /* raw.idmap (containers), or NULL */
     const char *owner;       /* user.moonbase.home: the moonbase home that made it */
+    bool fuse;               /* a container gets /dev/fuse (sshfs: classic mounts) */
     const struct mb_lxd_nic *nics; /* eth0, eth1, ... */
     size_t n_nics;
     const struct mb_lxd_share *shares;

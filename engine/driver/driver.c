@@ -423,7 +423,7 @@ struct mb_net_info *mb_driver_network_list(struct mb_conn *c, const char *host, 
 bool mb_driver_create(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                       mb_error **err)
 {
-    if (!check(c, i, true, CSLOT(c, create), "create", flags, 0, err))
+    if (!check(c, i, true, CSLOT(c, create), "create", flags, MB_PROGRESS, err))
         return false;
     if (i->cpus < 1 || i->memory == 0) {
         mb_error_set(err, MB_ERR_USAGE, "create: instance \"%s\" needs at least 1 cpu and some "

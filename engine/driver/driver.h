@@ -236,6 +236,7 @@ enum mb_driver_flags {
     MB_PAUSE = 1 << 4,      /* suspend: stop the guest's CPUs in memory, no saved state
                                (resume continues it); what keeps a group of snapshots
                                consistent */
+    MB_PROGRESS = 1 << 5,   /* create: say how long steps go (an image upload) on stderr */
 };
 
 typedef bool (*mb_drv_open)(struct mb_conn *c, unsigned flags, mb_error **err);

@@ -582,7 +582,12 @@ static int inst_op(lua_State *L, bool (*op)(struct mb_conn *, const struct mb_in
 static const struct flag_name no_flags[] = {{NULL, 0}};
 static const struct flag_name destroy_flags[] = {{"keep_disks", MB_KEEP_DISKS}, {NULL, 0}};
 
-static int c_create(lua_State *L) { return inst_op(L, mb_driver_create, "create", no_flags); }
+static const struct flag_name create_flags[] = {{"progress", MB_PROGRESS}, {NULL, 0}};
+
+static int c_create(lua_State *L)
+{
+    return inst_op(L, mb_driver_create, "create", create_flags);
+}
 static int c_start(lua_State *L) { return inst_op(L, mb_driver_start, "start", no_flags); }
 static const struct flag_name suspend_flags[] = {{"pause", MB_PAUSE}, {NULL, 0}};
 static int c_suspend(lua_State *L)

@@ -8,9 +8,16 @@
 -- QEMU killed from outside, delete/recover/purge. The tests run in order and
 -- share the instance; every wait is bounded, and whatever is left running is
 -- killed by pid at the end.
--- The same tests run for each driver of the qemu scope: MOONBASE_E2E_DRIVER=
--- qemu (the default) or libvirt (a private libvirtd, tests/lib/libvirtd.sh,
--- with local.driver=libvirt); ctest has one entry per driver.
+-- The same tests run for each driver: MOONBASE_E2E_DRIVER= qemu (the
+-- default), libvirt (a private libvirtd, tests/lib/libvirtd.sh, with
+-- local.driver=libvirt) or lxd (a stock LXD of the suite's own,
+-- tests/lib/lxd.sh, the tiny image as a container on moonbase0 in the
+-- suite's network namespace); ctest has one entry per driver. Where a
+-- container differs from a VM, the test says what it checks instead: limits
+-- are LXD's (its config and the container's cgroup, as /proc shows the host),
+-- suspend is a freeze (the processes stay, frozen), a restart is a new init
+-- (the container shares the host's kernel and boot id), and "killed from
+-- outside" is `lxc stop --force`.
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/lifecycle_spec.lua
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
@@ -22,7 +29,8 @@ local json = require("moonbase.engine.json")
 local NAME = "life"
 local DRIVER = os.getenv("MOONBASE_E2E_DRIVER") or "qemu"
 -- the file in the instance directory holding the pid of the guest's QEMU
-local PIDFILE = ({ qemu = "qemu.pid", libvirt = "libvirt.pid" })[DRIVER]
+local PIDFILE = ({ qemu = "qemu.pid", libvirt = "libvirt.pid", lxd = "" })[DRIVER]
+local CONTAINER = DRIVER == "lxd"
 local BOOT = "300" -- --timeout for a boot under TCG on a busy 2-core machine
 
 local function sha256_file(path)
@@ -38,14 +46,15 @@ end
 describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", function()
   local why = support.unavailable()
   if not why and not PIDFILE then
-    why = "MOONBASE_E2E_DRIVER=" .. DRIVER .. ": this suite knows the drivers qemu and libvirt"
+    why = "MOONBASE_E2E_DRIVER=" .. DRIVER .. ": this suite knows the drivers qemu, libvirt " ..
+      "and lxd"
   end
   if why then
     it("needs QEMU", function() pending(why) end)
     return
   end
 
-  local host, h, tmp, skip
+  local host, h, tmp, skip, lxd_dir
   local timings = {}
 
   local function timed(what, fn)
@@ -87,9 +96,20 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     return tonumber(guest("cat /proc/uptime"):match("^([%d.]+)"))
   end
 
+  -- the guest's process on this host: QEMU, or the container's init
   local function qemu_pid()
+    if CONTAINER then
+      local code, out = support.lxc(lxd_dir, { "query", "/1.0/instances/" .. NAME .. "/state" })
+      return code == 0 and math.tointeger(json.decode(out).pid) or nil
+    end
     local s = fs.read(h:instance_dir(NAME) .. "/" .. PIDFILE)
     return s and math.tointeger(tonumber(s:match("%d+")))
+  end
+
+  local function lxc(args)
+    local code, out, err = support.lxc(lxd_dir, args)
+    assert(code == 0, "lxc " .. table.concat(args, " ") .. ": " .. err .. out)
+    return out
   end
 
   local function no_processes_left(what)
@@ -105,16 +125,30 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
       skip = "the tiny test image is not available: " .. tostring(msg)
       return
     end
-    local uri
+    local uri, sock
     if DRIVER == "libvirt" then
       uri, msg = support.libvirtd()
       if not uri then
         skip = msg
         return
       end
+    elseif CONTAINER then
+      -- LXD's containers join moonbase's own bridges: root, in a namespace of ours
+      local no = support.netns_unavailable()
+      if no then
+        skip = no
+        return
+      end
+      sock, lxd_dir = support.lxd()
+      if not sock then
+        skip = lxd_dir
+        return
+      end
     end
-    h = support.home(host, { tag = "life-" .. DRIVER })
+    h = support.home(host, { tag = "life-" .. DRIVER, scope = CONTAINER and "lxd" or nil,
+      private_network = CONTAINER })
     if uri then h:ok({ "set", "local.libvirt.uri=" .. uri, "local.driver=libvirt" }) end
+    if sock then h:ok({ "set", "local.lxd.socket=" .. sock, "local.driver=lxd" }) end
     tmp = support.tmpdir("life-files")
   end)
 
@@ -167,7 +201,12 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
       assert.equal("runcmd ran on " .. NAME .. "\n", guest("cat /var/tmp/runcmd.txt"))
       guest("test -f /var/tmp/runcmd-argv")
       assert.equal(NAME .. "\n", guest("hostname"))
-      assert.equal(1, #support.qemus(h.dir))
+      if CONTAINER then
+        assert.equal("RUNNING", lxc({ "list", NAME, "-c", "s", "-f", "csv" }):gsub("%s+$", ""))
+        assert.equal("1\n", guest("nproc")) -- --cpus 1: limits.cpu
+      else
+        assert.equal(1, #support.qemus(h.dir))
+      end
       assert.equal(1, #support.agents(h.dir, NAME))
     end)
 
@@ -180,12 +219,21 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     assert.equal(1, i.cpus)
     assert.equal(256 * 1024 * 1024, i.memory)
     assert.equal(5 * 1024 ^ 3, i.disk_total)
-    assert.is_number(i.disk_used)
-    assert.is_true(i.disk_used > 0 and i.disk_used < 1024 ^ 3,
-      "disk_used should be the overlay's allocation, got " .. tostring(i.disk_used))
-    local port = math.tointeger(tonumber((i.ssh or ""):match("^127%.0%.0%.1:(%d+)$")))
-    assert.is_truthy(port, "ssh address: " .. tostring(i.ssh))
-    assert.equal(h:record(NAME).ssh_port, port)
+    local port
+    if CONTAINER then
+      -- LXD's root file system, not a disk file of moonbase's; the guest is
+      -- reached at its own address on moonbase0
+      port = math.tointeger(tonumber((i.ssh or ""):match("^10%.[%d.]+:(22)$")))
+      assert.is_truthy(port, "ssh address: " .. tostring(i.ssh))
+      assert.equal(i.ssh, i.ipv4[1] .. ":22")
+    else
+      assert.is_number(i.disk_used)
+      assert.is_true(i.disk_used > 0 and i.disk_used < 1024 ^ 3,
+        "disk_used should be the overlay's allocation, got " .. tostring(i.disk_used))
+      port = math.tointeger(tonumber((i.ssh or ""):match("^127%.0%.0%.1:(%d+)$")))
+      assert.is_truthy(port, "ssh address: " .. tostring(i.ssh))
+      assert.equal(h:record(NAME).ssh_port, port)
+    end
     assert.is_number(i.uptime)
     util.sleep(1.1)
     assert.is_true(info().uptime >= i.uptime + 1)
@@ -193,7 +241,7 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     -- the human table has the same facts
     local text = h:ok({ "info", NAME })
     assert.truthy(text:find("State:%s+running"), text)
-    assert.truthy(text:find("SSH:%s+127%.0%.0%.1:" .. port), text)
+    assert.truthy(text:find("SSH:%s+" .. i.ssh:gsub("%.", "%%."), 1), text)
     assert.truthy(text:find("Memory:%s+256M") or text:find("Memory:%s+256 ?Mi?B"), text)
   end)
 
@@ -461,27 +509,51 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     end
     assert.equal("running", state())
     assert.equal("on-disk\n", guest("cat persist.txt"))
-    assert.equal("2\n", guest("grep -c ^processor /proc/cpuinfo"))
-    local mem_kb = tonumber(guest("sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo"))
-    assert.is_true(mem_kb > 300 * 1024 and mem_kb <= 384 * 1024, tostring(mem_kb))
-    assert.equal(tostring(6 * 1024 * 1024 * 1024 // 512) .. "\n", guest("cat /sys/block/vda/size"))
+    if CONTAINER then
+      -- LXD's limits: the CPUs the container may run on, its memory cgroup
+      assert.equal("2\n", guest("nproc"))
+      assert.equal("384MiB\n", lxc({ "config", "get", NAME, "limits.memory" }))
+      local limit = fs.read("/sys/fs/cgroup/memory/lxc.payload." .. NAME ..
+        "/memory.limit_in_bytes") or fs.read("/sys/fs/cgroup/lxc.payload." .. NAME ..
+        "/memory.max")
+      assert.equal(tostring(384 * 1024 * 1024), (limit or ""):gsub("%s+$", ""))
+      assert.equal("6GiB\n", lxc({ "config", "device", "get", NAME, "root", "size" }))
+    else
+      assert.equal("2\n", guest("grep -c ^processor /proc/cpuinfo"))
+      local mem_kb = tonumber(guest("sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' " ..
+        "/proc/meminfo"))
+      assert.is_true(mem_kb > 300 * 1024 and mem_kb <= 384 * 1024, tostring(mem_kb))
+      assert.equal(tostring(6 * 1024 * 1024 * 1024 // 512) .. "\n",
+        guest("cat /sys/block/vda/size"))
+    end
     local i = info()
     assert.same({ 2, 384 * 1024 ^ 2, 6 * 1024 ^ 3 }, { i.cpus, i.memory, i.disk_total })
     -- runcmd ran once per instance, not again at this boot
     assert.equal("runcmd ran on " .. NAME .. "\n", guest("cat /var/tmp/runcmd.txt"))
 
     -- suspend: the RAM goes to a file, no QEMU is left; start resumes it
+    -- (a container is frozen: its processes stay, stopped, and go on after)
     guest("echo in-ram > /dev/shm/marker")
-    local boot_id = guest("cat /proc/sys/kernel/random/boot_id")
+    local sleeper = guest("sleep 100000 >/dev/null 2>&1 & echo $!"):gsub("%s+$", "")
+    -- a container shares the host's boot id: its init's start time tells boots apart
+    local function boot_mark()
+      return CONTAINER and guest("cut -d' ' -f22 /proc/1/stat")
+        or guest("cat /proc/sys/kernel/random/boot_id")
+    end
+    local boot_id = boot_mark()
     local up1 = uptime()
     code, _, err = timed("suspend", function() return h:run({ "suspend", NAME }) end)
     assert.equal(0, code, err)
     assert.equal("suspended", state())
     no_processes_left("after suspend")
-    -- the RAM image: the QEMU driver's own file; libvirt's managed save
-    -- (the domain stays defined, with the image in libvirtd's state dir)
-    assert.truthy(fs.exists(h:instance_dir(NAME) .. "/" ..
-      (DRIVER == "libvirt" and "libvirt.domain" or "suspend.state")))
+    if CONTAINER then
+      assert.equal("FROZEN", lxc({ "list", NAME, "-c", "s", "-f", "csv" }):gsub("%s+$", ""))
+    else
+      -- the RAM image: the QEMU driver's own file; libvirt's managed save
+      -- (the domain stays defined, with the image in libvirtd's state dir)
+      assert.truthy(fs.exists(h:instance_dir(NAME) .. "/" ..
+        (DRIVER == "libvirt" and "libvirt.domain" or "suspend.state")))
+    end
     assert.equal(2, (exec({ "--", "true" })))
     util.sleep(1)
     -- MOONBASE_LOG=LEVEL:FILE: the CLI and the agent it starts (another
@@ -501,7 +573,8 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     assert.truthy(text:find("%] ssh [^\n]*: authenticated with "), text)
     assert.equal("running", state())
     assert.equal("in-ram\n", guest("cat /dev/shm/marker"))
-    assert.equal(boot_id, guest("cat /proc/sys/kernel/random/boot_id"))
+    assert.equal(boot_id, boot_mark())
+    assert.equal(0, (exec({ "--", "kill", "-0", sleeper })), "the process did not live on")
     local up2 = uptime()
     assert.is_true(up2 >= up1, string.format("uptime went from %.2f to %.2f", up1, up2))
     timings[#timings + 1] = string.format("guest uptime %.1fs before suspend, %.1fs after",
@@ -517,7 +590,7 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     end
     assert.equal("running", state())
     assert.equal(1, (exec({ "--", "test", "-e", "/dev/shm/marker" })))
-    assert.is_true(guest("cat /proc/sys/kernel/random/boot_id") ~= boot_id)
+    assert.is_true(boot_mark() ~= boot_id)
     assert.equal("on-disk\n", guest("cat persist.txt"))
   end)
 
@@ -525,7 +598,11 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     need()
     local pid = assert(qemu_pid())
     assert.equal("running", h:record(NAME).state)
-    process.kill(pid, 9)
+    if CONTAINER then
+      lxc({ "stop", NAME, "--force" }) -- LXD's own client, behind moonbase's back
+    else
+      process.kill(pid, 9)
+    end
     support.wait_for("list to show the killed instance stopped", 20, function()
       return state() == "stopped"
     end)
@@ -545,7 +622,11 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     h:ok({ "delete", NAME })
     assert.equal("deleted", state())
     no_processes_left("after delete")
-    assert.truthy(fs.exists(dir .. "/disk.qcow2"))
+    if CONTAINER then -- kept, stopped, until purge
+      assert.equal("STOPPED", lxc({ "list", NAME, "-c", "s", "-f", "csv" }):gsub("%s+$", ""))
+    else
+      assert.truthy(fs.exists(dir .. "/disk.qcow2"))
+    end
     local code, _, err = h:run({ "start", NAME })
     assert.equal(2, code)
     assert.truthy(err:find("recover", 1, true), err)
@@ -554,7 +635,8 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     h:ok({ "delete", "--purge", NAME })
     assert.equal("absent", state())
     assert.is_falsy((fs.exists(dir)))
-    assert.same({}, fs.list(h.dir .. "/data/instances/qemu") or {})
+    assert.same({}, fs.list(h.dir .. "/data/instances/" .. h.scope) or {})
+    if CONTAINER then assert.equal("", lxc({ "list", NAME, "-c", "n", "-f", "csv" })) end
     no_processes_left("after purge")
     assert.truthy(h:ok({ "list" }):find("No instances found", 1, true))
   end)

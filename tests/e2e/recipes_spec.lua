@@ -11,6 +11,8 @@
 -- the suite already runs in one), and deletes it at the end; as a user there
 -- is no private network, only user networking with restrict=on. Nothing
 -- leaves the namespace.
+-- MOONBASE_E2E_DRIVER=lxd brings the same recipe up as LXD containers: a
+-- stock LXD (tests/lib/lxd.sh) started in the spec's namespace.
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/recipes_spec.lua
 -- MOONBASE_TINY_IMAGE=<dir> uses an already built tiny image.
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
@@ -20,11 +22,16 @@ local json = require("moonbase.engine.json")
 local util = require("moonbase.engine.util")
 
 local RECIPE = support.src .. "/recipes/offline.lua"
+local DRIVER = os.getenv("MOONBASE_E2E_DRIVER") or "qemu"
+local SCOPE = DRIVER == "lxd" and "lxd" or "qemu"
 local RECORD = "id=42 name=moonbase"
 
-describe("recipes on real guests #e2e #recipes", function()
+describe("recipes on real guests (driver " .. DRIVER .. ") #e2e #recipes", function()
   local why = support.unavailable()
-  local ns, prefix, streams, home, url
+  if not why and DRIVER == "lxd" and util.geteuid() ~= 0 then
+    why = "LXD's containers join moonbase's bridges: needs root"
+  end
+  local ns, prefix, streams, home, url, lxd_dir
   local features = require("moonbase.instance").features or {}
 
   local function run(args, opts)
@@ -53,7 +60,7 @@ describe("recipes on real guests #e2e #recipes", function()
   end
 
   local function record(name)
-    local text = fs.read(home .. "/data/instances/qemu/" .. name .. "/instance.json")
+    local text = fs.read(home .. "/data/instances/" .. SCOPE .. "/" .. name .. "/instance.json")
     assert(text, "no record of " .. name)
     return json.decode(text)
   end
@@ -82,6 +89,13 @@ describe("recipes on real guests #e2e #recipes", function()
     ok({ "remote", "add", "local", url })
     ok({ "set", "local.driver=qemu", "local.image.default=local:tiny",
       "local.qemu.restrict-user-network=true" })
+    if DRIVER == "lxd" then
+      lxd_dir = support.tmpdir("recipe-lxd")
+      local code, out, err = support.run({ "ip", "netns", "exec", ns,
+        support.src .. "/tests/lib/lxd.sh", "start", lxd_dir })
+      if code ~= 0 then why = "tests/lib/lxd.sh could not start LXD: " .. err .. out return end
+      ok({ "set", "local.driver=lxd", "local.lxd.socket=" .. out:match("([^\n]+)\n*$") })
+    end
   end)
 
   teardown(function()
@@ -94,6 +108,11 @@ describe("recipes on real guests #e2e #recipes", function()
         util.sleep(0.3)
       end
       if not os.getenv("MOONBASE_E2E_KEEP") then fs.rmtree(home) end
+    end
+    if lxd_dir then
+      support.run({ "ip", "netns", "exec", ns, support.src .. "/tests/lib/lxd.sh", "stop",
+        lxd_dir })
+      fs.rmtree(lxd_dir)
     end
     if streams then
       local argv = {}
@@ -235,8 +254,12 @@ describe("recipes on real guests #e2e #recipes", function()
     -- down --purge leaves nothing: no instance, no guest process, no lease
     ok({ "down", RECIPE, "--param", "db_cpus=2", "--purge" })
     assert.same({}, json.decode(ok({ "list", "--format", "json" })))
-    assert.same({}, fs.list(home .. "/data/instances/qemu") or {})
+    assert.same({}, fs.list(home .. "/data/instances/" .. SCOPE) or {})
     support.wait_for("the guests to exit", 30, function() return #support.qemus(home) == 0 end)
+    if lxd_dir then
+      local _, left = support.lxc(lxd_dir, { "list", "-c", "n", "-f", "csv" })
+      assert.equal("", left)
+    end
     for _, f in ipairs(fs.list(home .. "/data/networks") or {}) do
       if f:match("%.json$") then
         local net = json.decode(fs.read(home .. "/data/networks/" .. f))

@@ -306,7 +306,10 @@ function M.home(host, o)
     for _, a in ipairs(M.argv(args, o.private_network)) do parts[#parts + 1] = M.quote(a) end
     return table.concat(parts, " ")
   end
-  function h:instance_dir(name) return self.dir .. "/data/instances/qemu/" .. name end
+  h.scope = o.scope or "qemu"
+  function h:instance_dir(name)
+    return self.dir .. "/data/instances/" .. self.scope .. "/" .. name
+  end
   ---Runs a shell command line in a running instance; raises unless it exits 0.
   function h:guest(name, cmd)
     local code, out, err = self:run({ "exec", name, "--", "sh", "-c", cmd })
@@ -342,6 +345,40 @@ function M.tiny_home(o)
   local host, msg = M.host()
   if not host then return nil, "the tiny test image is not available: " .. tostring(msg) end
   return M.home(host, o)
+end
+
+---A stock LXD of the spec's own (tests/lib/lxd.sh: its state in a new
+---temporary directory, started in this suite's network namespace, where
+---the bridges of moonbase's networks live too), allowed to map host uid
+---1000 into containers (a share's owner, see docs/lxd.md). Returns its
+---socket, or nil and why not. o.https = "ADDR:PORT" also listens there.
+---Stopped by M.cleanup().
+function M.lxd(o)
+  o = o or {}
+  local script = M.src .. "/tests/lib/lxd.sh"
+  local code, out = run({ script, "check" })
+  if code ~= 0 then return nil, "LXD cannot run here: " .. out:gsub("%s+$", "") end
+  local dir = M.tmpdir("lxd")
+  local argv = { script, "start", dir, "--idmap", "1000" }
+  if o.https then argv[#argv + 1] = "--https"; argv[#argv + 1] = o.https end
+  local err
+  code, out, err = run(argv)
+  if code ~= 0 then
+    run({ script, "stop", dir })
+    return nil, "tests/lib/lxd.sh could not start LXD: " .. err .. out
+  end
+  cleanups[#cleanups + 1] = function()
+    run({ script, "stop", dir })
+    fs.rmtree(dir)
+  end
+  return out:match("([^\n]+)\n*$"), dir
+end
+
+---Runs lxc against the LXD of M.lxd (its directory): code, out, err.
+function M.lxc(dir, args)
+  local argv = { "env", "LXD_DIR=" .. dir .. "/lxd", "lxc" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return run(argv)
 end
 
 ---Why the spec must not make bridges here, or nil: it needs root and the

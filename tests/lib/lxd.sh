@@ -8,7 +8,8 @@
 # join, and LXD's own look-ups of the internet (instance types) then stay in
 # there. Two of them can run side by side, each in its own namespace.
 #
-#   tests/lib/lxd.sh start DIR [--https ADDR:PORT] -> prints the socket: DIR/lxd/unix.socket
+#   tests/lib/lxd.sh start DIR [--https ADDR:PORT] [--idmap UID]
+#                                  -> prints the socket: DIR/lxd/unix.socket
 #   tests/lib/lxd.sh stop DIR      -> stops the containers and the daemon, unmounts its tmpfs
 #   tests/lib/lxd.sh check         -> exit 0 if LXD can run here, else prints why
 set -euo pipefail
@@ -62,8 +63,23 @@ mount_cgroups() {
     fi
 }
 
+# LXD (Debian's, with /etc/subuid) maps into containers only the host ids
+# root may delegate: --idmap UID lets it map UID and its group as well (a
+# share's owner shown as the guest's user), through copies of /etc/subuid and
+# /etc/subgid with root:UID:1 added, bind-mounted over them in this mount
+# namespace only (ip netns exec's own), so the host's files never change.
+allow_idmap() {
+    local dir=$1 id=$2 f
+    for f in subuid subgid; do
+        # without the file LXD maps any id itself (no newuidmap): nothing to do
+        [ -e "/etc/$f" ] || continue
+        { cat "/etc/$f"; echo "root:$id:1"; } >"$dir/$f"
+        mount --bind "$dir/$f" "/etc/$f"
+    done
+}
+
 start() {
-    local dir=$1 https=${2:-}
+    local dir=$1 https=${2:-} idmap=${3:-}
     if ! in_own_netns; then
         echo "lxd.sh: refusing to start LXD in the host's network namespace" \
             "(run it under tests/lib/in-netns.sh)" >&2
@@ -72,6 +88,7 @@ start() {
     mkdir -p "$dir/lxd"
     dir=$(cd "$dir" && pwd)
     mount_cgroups
+    [ -n "$idmap" ] && allow_idmap "$dir" "$idmap"
     # LXD's network set-up needs a main routing table, which a fresh
     # namespace lacks until it has a route (TEST-NET-2, never used)
     [ -n "$(ip route show table main 2>/dev/null)" ] ||
@@ -137,12 +154,19 @@ stop() {
 case "${1:-}" in
 start)
     need >&2
-    d=${2:?usage: lxd.sh start DIR [--https ADDR:PORT]}
-    https=""
-    [ "${3:-}" = "--https" ] && https=${4:?--https needs ADDR:PORT}
-    start "$d" "$https"
+    d=${2:?usage: lxd.sh start DIR [--https ADDR:PORT] [--idmap UID]}
+    shift 2
+    https="" idmap=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --https) https=${2:?--https needs ADDR:PORT}; shift 2 ;;
+        --idmap) idmap=${2:?--idmap needs a uid}; shift 2 ;;
+        *) echo "lxd.sh: unknown option $1" >&2; exit 1 ;;
+        esac
+    done
+    start "$d" "$https" "$idmap"
     ;;
 stop) stop "${2:?usage: lxd.sh stop DIR}" ;;
 check) need ;;
-*) echo "usage: $0 start DIR [--https ADDR:PORT] | stop DIR | check" >&2; exit 1 ;;
+*) echo "usage: $0 start DIR [--https ADDR:PORT] [--idmap UID] | stop DIR | check" >&2; exit 1 ;;
 esac

@@ -148,7 +148,7 @@ function L.run(o)
     instances.save(rec, staging)
     local spec = instances.spec(rec, staging)
     spec.cloud_init = cloud_init -- the driver makes its seed (or config) of them
-    errors.check("launch", drv:create(spec))
+    errors.check("launch", drv:create(spec, { progress = not o.quiet }))
     L.native_mounts(drv, rec, staging, "launch")
     rec.state = "stopped"
     instances.save(rec, staging)

@@ -351,16 +351,17 @@ local function serve_by(rec, uri, h, facts)
   local sb = drvnet.served(rec)
   if (sb and sb.uri) == uri then return end
   if next(rec.leases) then
+    local kind = drvnet.kind()
     if uri then
       errors.raise(string.format("network: %s is served by moonbase's engine (bridge %s) and " ..
-        "holds the addresses of %s, so it cannot become a libvirt network (try: moonbase set " ..
-        "local.libvirt.networking=engine, or delete those instances with --purge first)",
-        rec.name, rec.bridge, holders(rec)), "state")
+        "holds the addresses of %s, so it cannot become a %s network%s (try: delete those " ..
+        "instances with --purge first, or run the new one with the driver that made them)",
+        rec.name, rec.bridge, holders(rec), kind, uri ~= "" and (" on " .. uri) or ""), "state")
     end
-    errors.raise(string.format("network: %s is a libvirt network (%s on %s) holding the " ..
-      "addresses of %s, which only the libvirt driver can join (try: moonbase set " ..
-      "local.driver=libvirt and local.libvirt.networking=libvirt, or delete those instances " ..
-      "with --purge first)", rec.name, sb.name, sb.uri, holders(rec)), "state")
+    errors.raise(string.format("network: %s is a %s network (%s on %s) holding the " ..
+      "addresses of %s, which only the %s driver can join (try: moonbase set local.driver=%s, " ..
+      "or delete those instances with --purge first)", rec.name, kind, sb.name, sb.uri,
+      holders(rec), kind, kind), "state")
   end
   if sb then
     drvnet.remove(rec)

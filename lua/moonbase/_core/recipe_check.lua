@@ -225,8 +225,8 @@ function M.instance(ctx, name, spec, at)
   if v ~= nil then
     if type(v) ~= "string" or (v ~= "local"
         and not hosts.is_remote(v)) then
-      kfail("host", "host must be \"local\" or a remote libvirt URI such as " ..
-        "\"qemu+ssh://user@host/system\", got " ..
+      kfail("host", "host must be \"local\" or a remote host's URI such as " ..
+        "\"qemu+ssh://user@host/system\" (libvirt) or \"lxd+https://host:8443\" (LXD), got " ..
         (type(v) == "string" and string.format("%q", v) or "a " .. values.kind(v)))
     else inst.host = v ~= "local" and v or nil end
   end

@@ -34,7 +34,7 @@ static void test_plain(void **state)
         .pool = "default", .cpus = 2, .memory = (uint64_t)1 << 30, .disk = (uint64_t)5 << 30,
         .user_data = "#cloud-config\nusers:\n- default\n",
         .network_config = "version: 2\nethernets: {}\n",
-        .owner = "host1:/root/.local/share/moonbase/drivers/lxd",
+        .owner = "host1:/root/.local/share/moonbase/drivers/lxd", .fuse = true,
         .nics = &primary, .n_nics = 1,
     };
     check(&s, "plain.json");

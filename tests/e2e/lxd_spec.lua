@@ -1,0 +1,205 @@
+-- The LXD driver on a stock LXD (Debian's lxd, started by tests/lib/lxd.sh
+-- inside this suite's network namespace, with the dir storage pool `lxd init`
+-- makes), through the moonbase CLI only, for what the lifecycle, network and
+-- recipe suites (which run under lxd too) do not cover:
+--   - bad input refused in one line before anything is made: LXD not running,
+--     a virtual machine without KVM, an image with no LXD item, a name LXD
+--     already has (someone else's container stays untouched), a bad name;
+--   - the image imported into LXD once, by fingerprint;
+--   - a native mount: a disk device whose owner on the host (uid 1000, the
+--     "host user") is the guest's default user in the container, read and
+--     written from both sides, and a second one added to the running
+--     instance without a restart, then taken out;
+--   - the second flavour: the Debian 12 image (systemd, real cloud-init,
+--     OpenSSH) as a container.
+-- Every wait is bounded; what is left is stopped with the LXD.
+-- Run: ctest -R e2e/lxd (or tests/lib/in-netns.sh build/moonbase --lua
+--      tests/run-busted.lua tests/e2e/lxd_spec.lua)
+package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
+local support = require("support")
+local fs = require("moonbase.engine.fs")
+local util = require("moonbase.engine.util")
+local json = require("moonbase.engine.json")
+
+describe("the lxd driver on a stock LXD #e2e #lxd", function()
+  local why = support.netns_unavailable()
+  if why then
+    it("needs root and a network namespace", function() pending(why) end)
+    return
+  end
+
+  local h, lxd_dir, sock, tmp, skip, host
+
+  local function need() if skip then pending(skip) end end
+
+  local function lxc(args)
+    local code, out, err = support.lxc(lxd_dir, args)
+    assert(code == 0, "lxc " .. table.concat(args, " ") .. ": " .. err .. out)
+    return out
+  end
+
+  local function lxd_instances()
+    return lxc({ "list", "-c", "n", "-f", "csv" })
+  end
+
+  local function guest(name, cmd)
+    local code, out, err = h:run({ "exec", name, "--", "sh", "-c", cmd })
+    assert(code == 0, "guest " .. name .. " (" .. code .. "): " .. cmd .. "\n" .. err .. out)
+    return out
+  end
+
+  -- one line, the exit status, and nothing made: no record, no LXD instance, no lease
+  local function refused(args, code, words)
+    local before = lxd_instances()
+    local c, out, err = h:run(args)
+    assert.equal(code, c, table.concat(args, " ") .. ": " .. err .. out)
+    assert.truthy(err:find(words, 1, true), err)
+    assert.equal(1, select(2, err:gsub("\n", "")), err)
+    assert.same({}, fs.list(h.dir .. "/data/instances/lxd") or {})
+    assert.equal(before, lxd_instances())
+    for _, f in ipairs(fs.list(h.dir .. "/data/networks") or {}) do
+      if f:match("%.json$") then
+        local net = json.decode(fs.read(h.dir .. "/data/networks/" .. f))
+        assert.same({}, net.leases or {}, f .. " has leases after a refused launch")
+      end
+    end
+  end
+
+  setup(function()
+    local tiny, msg = support.tiny_image()
+    if not tiny then skip = msg return end
+    local debian = support.image("build-debian.sh", "MOONBASE_DEBIAN_IMAGE")
+    tmp = support.tmpdir("lxd")
+    -- an image without LXD items: the tiny one's disk only
+    local nolxd = tmp .. "/nolxd"
+    assert(fs.mkdirs(nolxd))
+    support.must({ "ln", tiny .. "/disk.qcow2", nolxd .. "/disk.qcow2" })
+    assert(fs.write(nolxd .. "/metadata.json", '{"os": "debian-tiny", "release": "nolxd", ' ..
+      '"aliases": "nolxd", "arch": "amd64", "version": "1"}\n'))
+    host, msg = support.host({ tiny, nolxd, debian })
+    if not host then skip = msg return end
+    sock, lxd_dir = support.lxd()
+    if not sock then skip = lxd_dir return end
+    h = support.home(host, { tag = "lxd", scope = "lxd", private_network = true })
+    h:ok({ "set", "local.driver=lxd", "local.lxd.socket=" .. sock })
+  end)
+
+  teardown(function()
+    if h and not skip then h:run({ "delete", "--all", "--purge" }) end
+    support.cleanup()
+  end)
+
+  it("refuses what cannot work, in one line, before anything is made", function()
+    need()
+    -- LXD not running: says how to start it
+    h:ok({ "set", "local.lxd.socket=" .. tmp .. "/no-lxd/unix.socket" })
+    refused({ "launch", "--name", "a" }, 2, "LXD is not running: nothing answers on LXD's " ..
+      "socket " .. tmp .. "/no-lxd/unix.socket")
+    h:ok({ "set", "local.lxd.socket=" .. sock })
+    -- a virtual machine on a host without KVM
+    if not fs.exists("/dev/kvm") then
+      h:ok({ "set", "local.lxd.instance-type=virtual-machine" })
+      refused({ "launch", "--name", "a" }, 2, "LXD virtual machines need KVM, and this host " ..
+        "has no usable /dev/kvm")
+      h:ok({ "unset", "local.lxd.instance-type" })
+    end
+    -- an image with a disk but no LXD image
+    refused({ "launch", "local:nolxd", "--name", "a" }, 2, 'image "local:nolxd" has no LXD ' ..
+      "container image (lxd.tar.xz with squashfs or root.tar.xz)")
+    -- a name LXD has already: someone else's container, which stays as it is
+    lxc({ "init", "--empty", "theirs" })
+    refused({ "launch", "--name", "theirs" }, 2, 'already has an instance named "theirs" ' ..
+      "that is not this moonbase's")
+    assert.equal("theirs\n", lxd_instances())
+    lxc({ "delete", "theirs" })
+    -- a name LXD (and moonbase) cannot take
+    refused({ "launch", "--name", "9lives" }, 1, "9lives")
+  end)
+
+  it("imports the image into LXD once, by fingerprint", function()
+    need()
+    local code, _, err = h:run({ "launch", "--name", "one", "--memory", "256M" })
+    assert.equal(0, code, err)
+    local images = json.decode(lxc({ "image", "list", "-f", "json" }))
+    assert.equal(1, #images)
+    local rec = json.decode(fs.read(h:instance_dir("one") .. "/instance.json"))
+    assert.equal(rec.image_id, images[1].fingerprint)
+    code, _, err = h:run({ "launch", "--name", "two", "--memory", "256M" })
+    assert.equal(0, code, err)
+    assert.is_nil(err:find("Uploading image", 1, true), err)
+    assert.equal(1, #json.decode(lxc({ "image", "list", "-f", "json" })))
+    h:ok({ "delete", "--purge", "one", "two" })
+    assert.equal("", lxd_instances())
+  end)
+
+  it("shares a host user's folder natively: the guest's default user reads and writes it",
+    function()
+      need()
+      -- the host user: uid 1000 (tests/lib/lxd.sh lets LXD map it, see docs/lxd.md)
+      local share = tmp .. "/share"
+      assert(fs.mkdirs(share))
+      assert(fs.write(share .. "/from-host.txt", "written on the host\n"))
+      support.must({ "chown", "-R", "1000:1000", share })
+      local code, _, err = h:run({ "launch", "--name", "m", "--memory", "256M", "--mount",
+        share .. ":/srv/share" })
+      assert.equal(0, code, err)
+      local user = guest("m", "id -un"):gsub("%s+$", "")
+      -- the host user's files are the default user's in the guest
+      assert.equal(user .. " " .. user .. "\n",
+        guest("m", "stat -c '%U %G' /srv/share/from-host.txt"))
+      assert.equal("written on the host\n", guest("m", "cat /srv/share/from-host.txt"))
+      guest("m", "echo written in the guest > /srv/share/from-guest.txt && " ..
+        "echo appended >> /srv/share/from-host.txt")
+      -- and the guest's are the host user's on the host
+      local st = fs.stat(share .. "/from-guest.txt")
+      assert.same({ 1000, 1000 }, { st.uid, st.gid })
+      assert.equal("written in the guest\n", fs.read(share .. "/from-guest.txt"))
+      assert.equal("written on the host\nappended\n", fs.read(share .. "/from-host.txt"))
+      -- LXD's disk device, not a 9p or sshfs mount
+      assert.equal(share .. "\n", lxc({ "config", "device", "get", "m", "moonbase0", "source" }))
+
+      -- a second share of the same owner goes into the running container at once
+      local second = tmp .. "/second"
+      assert(fs.mkdirs(second))
+      assert(fs.write(second .. "/x.txt", "second share\n"))
+      support.must({ "chown", "-R", "1000:1000", second })
+      local boot = guest("m", "cut -d' ' -f22 /proc/1/stat")
+      h:ok({ "mount", second, "m:/srv/second" })
+      assert.equal("second share\n", guest("m", "cat /srv/second/x.txt"))
+      assert.equal(boot, guest("m", "cut -d' ' -f22 /proc/1/stat"))
+      local info = json.decode(h:ok({ "info", "m", "--format", "json" })).m
+      assert.equal(2, #info.mounts)
+      h:ok({ "umount", "m:/srv/second" })
+      assert.equal(1, (h:run({ "exec", "m", "--", "test", "-e", "/srv/second/x.txt" })))
+      -- and after a stop and start, the first is there as before
+      h:ok({ "stop", "m" })
+      h:ok({ "start", "m" })
+      assert.equal("written in the guest\n", guest("m", "cat /srv/share/from-guest.txt"))
+      assert.equal(user .. "\n", guest("m", "stat -c %U /srv/share/from-guest.txt"))
+      h:ok({ "delete", "--purge", "m" })
+    end)
+
+  it("runs the Debian 12 image (systemd, cloud-init, OpenSSH) as a container", function()
+    need()
+    local img = support.image("build-debian.sh", "MOONBASE_DEBIAN_IMAGE")
+    if not img then pending("the Debian 12 image could not be built") return end
+    local ci = tmp .. "/debian.yaml"
+    assert(fs.write(ci, "#cloud-config\nruncmd:\n  - echo debian-runcmd > /var/tmp/ran\n"))
+    local t0 = util.now()
+    local code, _, err = h:run({ "launch", "local:12", "--name", "deb", "--memory", "512M",
+      "--cloud-init", ci, "--timeout", "600" })
+    assert.equal(0, code, err)
+    io.stderr:write(string.format("[e2e] lxd: Debian 12 container launched in %.1f s\n",
+      util.now() - t0))
+    assert.equal("systemd\n", guest("deb", "ps -o comm= -p 1"))
+    assert.truthy(guest("deb", "cloud-init status"):find("status: done", 1, true))
+    assert.equal("debian-runcmd\n", guest("deb", "cat /var/tmp/ran"))
+    assert.truthy(guest("deb", "ls /usr/sbin/sshd && cat /etc/os-release")
+      :find('VERSION_ID="12"', 1, true))
+    -- its network is moonbase0's, by name too
+    local ip = json.decode(h:ok({ "info", "deb", "--format", "json" })).deb.ipv4[1]
+    assert.equal(ip .. "\n", guest("deb", "ip -4 -o addr show eth0 | awk '{print $4}' | " ..
+      "cut -d/ -f1"))
+    h:ok({ "delete", "--purge", "deb" })
+  end)
+end)
