@@ -643,8 +643,13 @@ static struct mb_net_info *lv_network_list(struct mb_conn *conn, const char *hos
 static const char *const markers[] = {"libvirt.domain", NULL};
 static const char *const networking[] = {"engine", "libvirt", NULL};
 
+/* the schemes of libvirt's QEMU URIs */
+static const char *const uri_schemes[] = {"qemu", "qemu+ssh", "qemu+libssh", "qemu+libssh2",
+                                          "qemu+tls", "qemu+tcp", "qemu+unix", "qemu+ext",
+                                          NULL};
+
 static const struct mb_setting settings[] = {
-    {"local.libvirt.uri", "uri", MB_SETTING_STRING, MB_LIBVIRT_DEFAULT_URI, NULL,
+    {"local.libvirt.uri", "uri", MB_SETTING_STRING, MB_LIBVIRT_DEFAULT_URI, uri_schemes,
      "the libvirt connection the libvirt driver uses (qemu:///system, "
      "qemu+ssh://user@host/system, ...)", MB_SETTING_HOST},
     {"local.libvirt.networking", "networking", MB_SETTING_ENUM, "engine", networking,

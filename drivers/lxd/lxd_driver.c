@@ -865,12 +865,13 @@ static bool lxd_umount_native(struct mb_conn *c, const struct mb_instance *inst,
 /* ---------------------------------------------------------------- the table */
 
 static const char *const instance_types[] = {"container", "virtual-machine", NULL};
+static const char *const url_schemes[] = {"https", "lxd+https", NULL};
 
 static const struct mb_setting settings[] = {
     {"local.lxd.socket", "socket", MB_SETTING_STRING, DEFAULT_SOCKET, NULL,
      "the unix socket of this host's LXD (the snap's, "
      "/var/snap/lxd/common/lxd/unix.socket, is found by itself)", 0},
-    {"local.lxd.url", "url", MB_SETTING_STRING, "", NULL,
+    {"local.lxd.url", "url", MB_SETTING_STRING, "", url_schemes,
      "a remote LXD to run instances on, https://HOST:8443 (trusted once: moonbase trust "
      "TOKEN); unset: this host's LXD", MB_SETTING_HOST},
     {"local.lxd.instance-type", "instance-type", MB_SETTING_ENUM, "container", instance_types,

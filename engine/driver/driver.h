@@ -204,7 +204,8 @@ struct mb_setting {
     const char *name;    /* "uri": the configuration name the driver reads */
     enum mb_setting_type type;
     const char *def;     /* the default, as text */
-    const char *const *values; /* MB_SETTING_ENUM: NULL-terminated */
+    const char *const *values; /* MB_SETTING_ENUM: NULL-terminated; with MB_SETTING_HOST,
+                                  the URI schemes of the hosts it names (NULL: any) */
     const char *help;
     unsigned flags;
 };

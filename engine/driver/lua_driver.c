@@ -871,7 +871,6 @@ static int mount_op(lua_State *L, bool (*op)(struct mb_conn *, const struct mb_i
     struct mb_instance inst;
     check_instance(L, 2, &inst);
     luaL_checktype(L, 3, LUA_TTABLE);
-    check_keys(L, 3, "mount", mount_keys);
     struct mb_mount_spec m = {mb_lua_field_str(L, 3, "source"), mb_lua_field_str(L, 3, "tag"),
                               false, false, mb_lua_field_str(L, 3, "target")};
     lua_getfield(L, 3, "readonly");

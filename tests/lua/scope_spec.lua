@@ -50,4 +50,18 @@ describe("driver scopes", function()
       end
     end
   end)
+
+  it("says in one line why LXD cannot serve when the lxd driver is set, changing nothing",
+    function()
+    h:ok({ "launch", "--name", "t1" })
+    h:ok({ "set", "local.lxd.socket=" .. h.dir .. "/no-lxd.socket" })
+    local code, _, err = h:run({ "set", "local.driver=lxd" })
+    assert.equal(2, code, err)
+    assert.truthy(err:find("the lxd driver cannot run here: LXD is not running: nothing " ..
+      "answers on LXD's socket " .. h.dir .. "/no-lxd.socket", 1, true), err)
+    assert.equal(1, select(2, err:gsub("\n", "")), err)
+    assert.is_nil(fs.exists(h.dir .. "/data/instances/lxd"))
+    assert.equal("test\n", h:ok({ "get", "local.driver" }))
+    assert.truthy(h:ok({ "list" }):find("t1", 1, true))
+  end)
 end)

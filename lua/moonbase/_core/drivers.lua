@@ -64,8 +64,11 @@ local function register(name)
     if not settings.schema[s.key] then
       local def = s.default
       if s.type == "bool" then def = def == "true" end
-      settings.register(s.key, { type = s.type, values = s.values, default = def,
-        help = s.help, validate = s.host and uri_check(s.default) or nil })
+      -- (a host setting's values are the URI schemes it takes, not an enum)
+      settings.register(s.key, { type = s.type, values = not s.host and s.values or nil,
+        default = def,
+        help = s.help, validate = s.host and uri_check(s.default ~= "" and s.default or
+          ((s.values or {})[1] or "scheme") .. "://HOST:PORT") or nil })
     end
   end
 end
@@ -198,12 +201,16 @@ function M.host_setting(name)
   end
 end
 
----Drivers that place instances on other hosts (for messages).
-function M.placing()
+---Drivers that place instances on other hosts (for messages); with uri,
+---those whose host setting takes its scheme.
+function M.placing(uri)
+  local scheme = uri and uri:match("^([%w+.-]+):")
   local out = {}
   for _, n in ipairs(engine.list()) do
-    local ok, has = pcall(M.host_setting, n)
-    if ok and has then out[#out + 1] = n end
+    local ok, hs = pcall(M.host_setting, n)
+    local takes = not (scheme and hs and hs.values)
+    for _, v in ipairs(ok and hs and hs.values or {}) do takes = takes or v == scheme end
+    if ok and hs and takes then out[#out + 1] = n end
   end
   return out
 end

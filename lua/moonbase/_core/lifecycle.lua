@@ -102,7 +102,7 @@ function M.placement(host)
   if host == "local" then return nil end
   local hs = drivers.host_setting(drvname)
   if host and not hs then
-    local can = drivers.placing()
+    local can = drivers.placing(host)
     errors.usage(string.format("launch: host = %s needs the %s driver (try: moonbase set " ..
       "local.driver=%s)", host, table.concat(can, " or "), can[1] or "?"))
   end

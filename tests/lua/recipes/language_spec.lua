@@ -93,9 +93,10 @@ instance "a" { forwards = { ["5353/sctp"] = 53, [70000] = 1 } }
     { "bridged that is not a boolean", [[
 instance "a" { bridged = "yes" }
 ]], { 'app.lua:1: instance "a": bridged must be true or false' } },
-    { "a host that is not a remote libvirt URI", [[
+    { "a host that is not a remote host's URI", [[
 instance "a" { host = "qemu:///system" }
-]], { 'app.lua:1: instance "a": host must be "local" or a remote libvirt URI' } },
+]], { 'app.lua:1: instance "a": host must be "local" or a remote host\'s URI such as ' ..
+      '"qemu+ssh://user@host/system" (libvirt) or "lxd+https://host:8443" (LXD)' } },
     { "a ref to no instance", [[
 instance "web" {}
 output("x", ref("webb").ipv4)

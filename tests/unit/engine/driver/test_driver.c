@@ -204,6 +204,16 @@ static void test_find(void **state)
     assert_true(mb_driver_has_capability(q, "ssh"));
     assert_true(mb_driver_has_capability(q, "watch"));
     assert_false(mb_driver_has_capability(q, "exec"));
+    /* lxd, in the plugin (its objects are linked into this test) */
+    const struct mb_driver *l = mb_driver_find("lxd", &err);
+    assert_non_null(l);
+    assert_string_equal(l->scope, "lxd");
+    const char *want[] = {"ssh", "watch", "networks", "native_mounts", "suspend", "trust",
+                          "bridge_nics", "mounts_in_place"};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        assert_true(mb_driver_has_capability(l, want[k]));
+    assert_false(mb_driver_has_capability(l, "exec"));
+    assert_false(mb_driver_has_capability(l, "snapshots"));
 }
 
 /* Capabilities come from the filled slots, so the two cannot disagree. */
@@ -236,6 +246,53 @@ static void test_config(void **state)
     assert_int_equal(err->code, MB_ERR_USAGE);
     assert_non_null(strstr(err->message, "the sparse driver has no setting \"size\""));
     mb_error_free(err);
+}
+
+/* What the LXD driver added to the table, as every driver sees it. */
+static void test_table_additions(void **state)
+{
+    mb_error *err = NULL;
+    /* image_format: NULL slot is "disk"; trust: NULL slot is unsupported */
+    assert_string_equal(mb_driver_image_format(&sparse_conn, 0, &err), "disk");
+    char *trusted = NULL;
+    assert_false(mb_driver_trust(&sparse_conn, NULL, "t0ken", &trusted, 0, &err));
+    expect_unsupported(err, "trust");
+    err = NULL;
+    /* create takes MB_PROGRESS, start does not */
+    assert_false(mb_driver_create(&sparse_conn, &inst, MB_PROGRESS | MB_FORCE, &err));
+    assert_non_null(strstr(err->message, "create: unknown flags 0x1"));
+    mb_error_free(err);
+    err = NULL;
+    assert_false(mb_driver_start(&sparse_conn, &inst, MB_PROGRESS, &err));
+    assert_non_null(strstr(err->message, "start: unknown flags 0x10"));
+    mb_error_free(err);
+    err = NULL;
+    /* the identity facts are capabilities; mounts_in_place needs the slot too */
+    struct mb_driver lxdish = sparse;
+    lxdish.bridge_nics = true;
+    lxdish.mounts_in_place = true;
+    assert_true(mb_driver_has_capability(&lxdish, "bridge_nics"));
+    assert_false(mb_driver_has_capability(&lxdish, "mounts_in_place"));
+    lxdish.mount_native = fake_mount;
+    lxdish.umount_native = fake_mount;
+    assert_true(mb_driver_has_capability(&lxdish, "mounts_in_place"));
+    assert_false(mb_driver_has_capability(&sparse, "bridge_nics"));
+    /* a driver that mounts in place needs the target */
+    struct mb_conn c = {.driver = &lxdish};
+    struct mb_mount_spec m = {"/srv", "moonbase0", false, false, NULL};
+    assert_false(mb_driver_mount_native(&c, &inst, &m, 0, &err));
+    assert_int_equal(err->code, MB_ERR_USAGE);
+    assert_non_null(strstr(err->message, "needs an absolute target"));
+    mb_error_free(err);
+    err = NULL;
+    m.target = "/srv/data";
+    assert_true(mb_driver_mount_native(&c, &inst, &m, 0, &err));
+    /* every driver may be given a state directory, whatever its settings */
+    const char *const cfg[] = {"state-dir=/var/lib/x", "colour=red", NULL};
+    struct mb_conn *o = mb_driver_open(&sparse, cfg, 0, &err);
+    assert_non_null(o);
+    assert_string_equal(mb_conn_config(o, MB_CONN_STATE_DIR), "/var/lib/x");
+    mb_driver_close(o);
 }
 
 static void test_test_driver_state_machine(void **state)
@@ -370,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_capabilities_from_slots),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_table_additions),
         cmocka_unit_test(test_test_driver_state_machine),
         cmocka_unit_test(test_test_driver_snapshots),
     };
