@@ -1,5 +1,6 @@
 /* moonbase's networks as LXD networks: see lxd_net.h. */
 #include "drivers/lxd/lxd_net.h"
+#include "core/strbuf.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -8,14 +9,26 @@
 
 #define MB_NAME_KEY "user.moonbase.name"
 
-/* the config moonbase wants on the LXD network for n */
+/* the config moonbase wants on the LXD network for n: its subnet, and a DNS
+ * record of each host's (guests configure their static address themselves,
+ * so LXD's dnsmasq sees no lease to name them by) */
 static json_t *config_of(const struct mb_net_spec *n)
 {
     char addr[64];
     snprintf(addr, sizeof addr, "%s/%d", n->gateway, n->prefix);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ipv4.address", addr,
-                     "ipv4.nat", "true", "ipv4.dhcp", "true", "ipv6.address", "none",
-                     "dns.domain", n->domain, "dns.mode", "managed", MB_NAME_KEY, n->name);
+    struct mb_strbuf dns = {0};
+    for (size_t k = 0; k < n->n_hosts; k++)
+        mb_strbuf_addf(&dns, "host-record=%s.%s,%s\n", n->hosts[k].name, n->domain,
+                       n->hosts[k].ipv4);
+    char *records = mb_strbuf_finish(&dns);
+    json_t *cfg = records ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                                      "ipv4.address", addr, "ipv4.nat", "true", "ipv4.dhcp",
+                                      "true", "ipv6.address", "none", "dns.domain", n->domain,
+                                      "dns.mode", "managed", "raw.dnsmasq", records,
+                                      MB_NAME_KEY, n->name)
+                          : NULL;
+    free(records);
+    return cfg;
 }
 
 bool mb_lxd_network_ensure(struct mb_lxd *c, const struct mb_net_spec *n, mb_error **err)

@@ -9,7 +9,7 @@
 -- TOKEN` (from `lxc config trust add` there) makes moonbase's client
 -- certificate trusted and pins the server's; launch uploads the image there
 -- once and puts the container on an LXD network moonbase defines there with
--- its stable address; exec, transfer and a TCP forward reach the guest
+-- its stable address and its <name>.moonbase; exec, transfer and a TCP forward reach the guest
 -- through that host (an LXD proxy device relays SSH; the forward goes over
 -- SSH); list says where it runs; a second instance reaches the first; stop,
 -- start; a recipe's host = "lxd+https://..." places an instance there; delete
@@ -158,6 +158,8 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
       assert.equal(1, #json.decode(lxc({ "image", "list", "-f", "json" })))
       local out = guest("r2", "sudo ping -c 1 -W 5 " .. ip)
       assert.truthy(out:find("1 packets received", 1, true), out)
+      out = guest("r2", "sudo ping -c 1 -W 5 r1.moonbase")
+      assert.truthy(out:find(ip, 1, true), out)
     end)
 
   it("runs commands, copies files and forwards a port through the host", function()
