@@ -36,8 +36,8 @@ char *mb_lxd_default_pool(struct mb_lxd *c, mb_error **err)
     char *out = pool && pool[0] ? strdup(pool) : NULL;
     if (out == NULL)
         mb_error_set(err, MB_ERR_STATE, "%s is not initialised: its default profile has no "
-                     "root disk on a storage pool (run lxd init --auto there)",
-                     mb_lxd_where(c));
+                     "root disk on a storage pool (run lxd init --auto there, or lxd init "
+                     "--preseed with a storage pool)", mb_lxd_where(c));
     json_decref(p);
     return out;
 }

@@ -116,6 +116,24 @@ describe("the lxd driver on a stock LXD #e2e #lxd", function()
     refused({ "launch", "--name", "9lives" }, 1, "9lives")
   end)
 
+  it("times out like every driver: exit 5, the console's tail, the container stopped",
+    function()
+      need()
+      local code, _, err = h:run({ "launch", "--name", "slow", "--memory", "256M",
+        "--timeout", "2" })
+      assert.equal(5, code, err)
+      assert.truthy(err:find("last lines of the console:", 1, true), err)
+      assert.truthy(err:find("moonbase-tiny:", 1, true), err) -- the guest's own lines
+      assert.truthy(err:find("the instance is stopped; try: moonbase info slow", 1, true), err)
+      assert.equal("STOPPED", lxc({ "list", "slow", "-c", "s", "-f", "csv" }):gsub("%s+$", ""))
+      support.wait_for("no agent left", 20, function()
+        return #support.agents(h.dir, "slow") == 0
+      end)
+      assert.equal("stopped", json.decode(h:ok({ "list", "--format", "json" }))[1].state)
+      h:ok({ "delete", "--purge", "slow" })
+      assert.equal("", lxd_instances())
+    end)
+
   it("imports the image into LXD once, by fingerprint", function()
     need()
     local code, _, err = h:run({ "launch", "--name", "one", "--memory", "256M" })

@@ -84,7 +84,8 @@ static void test_probe(void **state)
     expect_probe(untrusted, false, MB_PROBE_DECLINED, "does not trust moonbase (make a token "
                  "there with lxc config trust add, then: moonbase lxd trust TOKEN)");
     expect_probe(uninitialised, false, MB_PROBE_DECLINED, "is not initialised: its default "
-                 "profile has no root disk on a storage pool (run lxd init --auto there)");
+                 "profile has no root disk on a storage pool (run lxd init --auto there, or lxd init "
+                 "--preseed with a storage pool)");
     if (access("/dev/kvm", R_OK | W_OK) != 0)
         expect_probe(ready, true, MB_PROBE_DECLINED, "LXD virtual machines need KVM, and this "
                      "host has no usable /dev/kvm");
