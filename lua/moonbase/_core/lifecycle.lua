@@ -6,6 +6,7 @@
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local agent = require("moonbase.engine.agent")
+local process = require("moonbase.engine.process")
 local paths = require("moonbase._core.paths")
 local settings = require("moonbase._core.settings")
 local drivers = require("moonbase._core.drivers")
@@ -198,7 +199,9 @@ function M.settle(rec)
   if not drivers.has("ssh") then return end
   local dir = instances.dir(rec.name)
   local st = agentctl.status(dir)
-  if st and not st.watching then
+  -- an agent that watches a process ends with it; one whose process lives on
+  -- (a frozen container) or that watches none is told to stop
+  if st and (not st.watching or process.alive(st.watching)) then
     pcall(agent.call, agentctl.socket(dir), { op = "stop" })
   end
   agentctl.wait_exit(dir, 10)
