@@ -369,7 +369,11 @@ function M.lxd(o)
   end
   cleanups[#cleanups + 1] = function()
     run({ script, "stop", dir })
-    fs.rmtree(dir)
+    if os.getenv("MOONBASE_E2E_KEEP") then
+      io.stderr:write("[e2e] kept " .. dir .. " (LXD's state and logs)\n")
+    else
+      fs.rmtree(dir)
+    end
   end
   return out:match("([^\n]+)\n*$"), dir
 end

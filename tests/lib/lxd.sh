@@ -87,6 +87,9 @@ start() {
     fi
     mkdir -p "$dir/lxd"
     dir=$(cd "$dir" && pwd)
+    # the containers' root (a shifted uid) must get through DIR to their root
+    # file systems, as through /var/lib/lxd (0711): a mktemp -d is 0700
+    chmod 711 "$dir"
     mount_cgroups
     [ -n "$idmap" ] && allow_idmap "$dir" "$idmap"
     # LXD's network set-up needs a main routing table, which a fresh
