@@ -230,15 +230,22 @@ bool mb_lxd_instance_delete(struct mb_lxd *c, const char *name, mb_error **err)
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    mb_error *e = NULL;
-    json_t *r = mb_lxd_call(c, "DELETE", path, NULL, CREATE_TIMEOUT, NULL, NULL, &e);
-    json_decref(r);
-    if (r == NULL && e->code != MB_ERR_NOT_FOUND) {
-        *err = e;
-        return false;
+    /* an operation of LXD's own may still hold it (a stop finishing): wait */
+    for (int k = 0;; k++) {
+        mb_error *e = NULL;
+        json_t *r = mb_lxd_call(c, "DELETE", path, NULL, CREATE_TIMEOUT, NULL, NULL, &e);
+        json_decref(r);
+        if (r || e->code == MB_ERR_NOT_FOUND) {
+            mb_error_free(e);
+            return true;
+        }
+        if (k >= 60 || strstr(e->message, "is busy") == NULL) {
+            *err = e;
+            return false;
+        }
+        mb_error_free(e);
+        usleep(500 * 1000);
     }
-    mb_error_free(e);
-    return true;
 }
 
 static int by_name(const void *a, const void *b)
