@@ -134,7 +134,7 @@ static struct mb_lxd *open_lxd(struct mb_conn *c, const char *url, mb_error **er
         return NULL;
     if (url && conf.server_cert == NULL) {
         mb_error_set(err, MB_ERR_AUTH, "moonbase does not trust the LXD at %s yet (make a token "
-                     "there with lxc config trust add, then: moonbase trust TOKEN)", url);
+                     "there with lxc config trust add, then: moonbase enroll TOKEN)", url);
         return NULL;
     }
     return mb_lxd_open(&conf, err);
@@ -872,7 +872,7 @@ static const struct mb_setting settings[] = {
      "the unix socket of this host's LXD (the snap's, "
      "/var/snap/lxd/common/lxd/unix.socket, is found by itself)", 0},
     {"local.lxd.url", "url", MB_SETTING_STRING, "", url_schemes,
-     "a remote LXD to run instances on, https://HOST:8443 (trusted once: moonbase trust "
+     "a remote LXD to run instances on, https://HOST:8443 (trusted once: moonbase enroll "
      "TOKEN); unset: this host's LXD", MB_SETTING_HOST},
     {"local.lxd.instance-type", "instance-type", MB_SETTING_ENUM, "container", instance_types,
      "what the lxd driver makes: container, or virtual-machine (needs KVM on the LXD host)",

@@ -66,7 +66,7 @@ enum mb_probe_result mb_lxd_probe(struct mb_lxd *c, bool vm, char **reason, mb_e
     const char *auth = json_string_value(json_object_get(server, "auth"));
     if (auth == NULL || strcmp(auth, "trusted") != 0) {
         snprintf(msg, sizeof msg, "%s does not trust moonbase (make a token there with lxc "
-                 "config trust add, then: moonbase lxd trust TOKEN)", mb_lxd_where(c));
+                 "config trust add, then: moonbase enroll TOKEN)", mb_lxd_where(c));
         goto out;
     }
     json_t *env = json_object_get(server, "environment");

@@ -5,7 +5,7 @@
 -- second stock LXD (tests/lib/lxd.sh, its own LXD_DIR) listening on
 -- https://10.252.N.2:8443.
 -- Proves: a client LXD does not trust is refused (a token that is not valid,
--- a token naming another certificate, no token at all); `moonbase trust
+-- a token naming another certificate, no token at all); `moonbase enroll
 -- TOKEN` (from `lxc config trust add` there) makes moonbase's client
 -- certificate trusted and pins the server's; launch uploads the image there
 -- once and puts the container on an LXD network moonbase defines there with
@@ -99,19 +99,19 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
     local code, _, err = h2:run({ "launch", "--name", "x" })
     assert.equal(2, code, err)
     assert.truthy(err:find("moonbase does not trust the LXD at " .. url .. " yet (make a " ..
-      "token there with lxc config trust add, then: moonbase trust TOKEN)", 1, true), err)
+      "token there with lxc config trust add, then: moonbase enroll TOKEN)", 1, true), err)
     -- a token that names another certificate: refused before anything is sent
     local forged = support.must({ "sh", "-c", "printf '%s' '{\"client_name\":\"m\"," ..
       "\"fingerprint\":\"" .. string.rep("ab", 32) .. "\",\"addresses\":[\"" .. addr ..
       ":8443\"],\"secret\":\"s\"}' | base64 -w0" })
-    code, _, err = h2:run({ "trust", forged })
+    code, _, err = h2:run({ "enroll", forged })
     assert.equal(2, code, err)
     assert.truthy(err:find("other than the one the trust token names", 1, true), err)
     -- a token LXD did not make: the server refuses the certificate
     local good = token()
     local bad = support.must({ "sh", "-c", "printf '%s' '" .. good .. "' | base64 -d | " ..
       "sed 's/\"secret\":\"[0-9a-f]*\"/\"secret\":\"0000\"/' | base64 -w0" })
-    code, _, err = h2:run({ "trust", bad })
+    code, _, err = h2:run({ "enroll", bad })
     assert.equal(2, code, err)
     assert.truthy(err:find("the token may be used or expired", 1, true), err)
     -- its certificate pinned but not trusted: LXD answers untrusted, moonbase refuses
@@ -123,7 +123,7 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
 
   it("is trusted once with a token, which sets local.lxd.url", function()
     need()
-    local out = h:ok({ "trust", token() })
+    local out = h:ok({ "enroll", token() })
     assert.truthy(out:find("Trusted by " .. url .. " (the lxd driver)", 1, true), out)
     assert.truthy(out:find("Set local.lxd.url=" .. url, 1, true), out)
     assert.equal(url .. "\n", h:ok({ "get", "local.lxd.url" }))

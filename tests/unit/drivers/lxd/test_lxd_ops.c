@@ -82,7 +82,7 @@ static void test_probe(void **state)
     expect_probe(ready, false, MB_PROBE_OK, "LXD 5.0.2 at unix:");
     expect_probe(ready, false, MB_PROBE_OK, "storage pool default, containers");
     expect_probe(untrusted, false, MB_PROBE_DECLINED, "does not trust moonbase (make a token "
-                 "there with lxc config trust add, then: moonbase lxd trust TOKEN)");
+                 "there with lxc config trust add, then: moonbase enroll TOKEN)");
     expect_probe(uninitialised, false, MB_PROBE_DECLINED, "is not initialised: its default "
                  "profile has no root disk on a storage pool (run lxd init --auto there, or lxd init "
                  "--preseed with a storage pool)");
