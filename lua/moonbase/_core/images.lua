@@ -305,6 +305,29 @@ local function cached_alias(ref)
   return best
 end
 
+-- Fetches an image of a remote into the cache entry id, once (under the
+-- entry's lock): fill(dir) downloads and verifies its files and returns what
+-- its metadata adds to the remote's; a failure leaves no partial entry.
+local function fetch_entry(ref, img, id, label, o, source, fill)
+  local meta, fetched, lock = acquire(id, label, o, function()
+    local dir = vault.entry_dir(id)
+    errors.check("images", fs.mkdirs(dir))
+    local ok, err = pcall(function()
+      local m = fill(dir)
+      m.remote, m.alias, m.aliases, m.product = ref.remote, ref.alias, img.aliases, img.product
+      m.os, m.release, m.codename = img.os, img.release_title, img.release
+      m.version, m.arch, m.source, m.sha256 = img.version, img.arch, source, id
+      m.created, m.last_used, m.sources = iso_now(), now(), { { url = source } }
+      vault.write(id, m)
+    end)
+    if not ok then
+      vault.clean_partial(dir)
+      error(err, 0)
+    end
+  end)
+  return result(meta, fetched, lock)
+end
+
 -- An LXD image of a remote: lxd.tar.xz and its root file system, each
 -- verified against the manifest, cached under LXD's fingerprint of the pair.
 local function resolve_lxd(ref, img, label, o)
@@ -319,28 +342,13 @@ local function resolve_lxd(ref, img, label, o)
   -- LXD's fingerprint of the pair; LXD checks it again when it is uploaded
   local id = l.fingerprint
   local rootfs_name = vault.lxd_rootfs_names[l.rootfs_item]
-  local meta, fetched, lock = acquire(id, label, o, function()
-    local dir = vault.entry_dir(id)
-    errors.check("images", fs.mkdirs(dir))
-    local ok, err = pcall(function()
-      fetch(l.metadata.url, dir .. "/" .. vault.lxd_metadata_name, l.metadata,
-        label .. " (LXD metadata)", o)
-      fetch(l.rootfs.url, dir .. "/" .. rootfs_name, l.rootfs, label, o)
-      vault.write(id, {
-        remote = ref.remote, alias = ref.alias, aliases = img.aliases, product = img.product,
-        os = img.os, release = img.release_title, codename = img.release,
-        version = img.version, arch = img.arch, source = l.rootfs.url, sha256 = id,
-        size = l.metadata.size + l.rootfs.size, format = "lxd",
-        lxd = { rootfs_item = l.rootfs_item }, created = iso_now(),
-        last_used = now(), sources = { { url = l.rootfs.url } },
-      })
-    end)
-    if not ok then
-      vault.clean_partial(dir)
-      error(err, 0)
-    end
+  return fetch_entry(ref, img, id, label, o, l.rootfs.url, function(dir)
+    fetch(l.metadata.url, dir .. "/" .. vault.lxd_metadata_name, l.metadata,
+      label .. " (LXD metadata)", o)
+    fetch(l.rootfs.url, dir .. "/" .. rootfs_name, l.rootfs, label, o)
+    return { size = l.metadata.size + l.rootfs.size, format = "lxd",
+      lxd = { rootfs_item = l.rootfs_item } }
   end)
-  return result(meta, fetched, lock)
 end
 
 local function resolve_remote(ref, o)
@@ -372,31 +380,16 @@ local function resolve_remote(ref, o)
       "unsupported")
   end
   local id = img.disk.sha256
-  local meta, fetched, lock = acquire(id, label, o, function()
-    local dir = vault.entry_dir(id)
-    errors.check("images", fs.mkdirs(dir))
-    local ok, err = pcall(function()
-      fetch(img.disk.url, dir .. "/disk.img", img.disk, label, o)
-      if img.kernel then
-        fetch(img.kernel.url, dir .. "/" .. vault.kernel_name, img.kernel, label .. " kernel", o)
-        fetch(img.initrd.url, dir .. "/" .. vault.initrd_name, img.initrd, label .. " initrd", o)
-      end
-      vault.to_qcow2(dir .. "/disk.img", dir .. "/" .. vault.disk_name, label)
-      vault.write(id, {
-        remote = ref.remote, alias = ref.alias, aliases = img.aliases, product = img.product,
-        os = img.os, release = img.release_title, codename = img.release,
-        version = img.version, arch = img.arch, source = img.disk.url, sha256 = id,
-        size = disk_size(dir), kernel = img.kernel and true or nil,
-        initrd = img.initrd and true or nil, cmdline = img.cmdline, created = iso_now(),
-        last_used = now(), sources = { { url = img.disk.url } },
-      })
-    end)
-    if not ok then
-      vault.clean_partial(dir)
-      error(err, 0)
+  return fetch_entry(ref, img, id, label, o, img.disk.url, function(dir)
+    fetch(img.disk.url, dir .. "/disk.img", img.disk, label, o)
+    if img.kernel then
+      fetch(img.kernel.url, dir .. "/" .. vault.kernel_name, img.kernel, label .. " kernel", o)
+      fetch(img.initrd.url, dir .. "/" .. vault.initrd_name, img.initrd, label .. " initrd", o)
     end
+    vault.to_qcow2(dir .. "/disk.img", dir .. "/" .. vault.disk_name, label)
+    return { size = disk_size(dir), kernel = img.kernel and true or nil,
+      initrd = img.initrd and true or nil, cmdline = img.cmdline }
   end)
-  return result(meta, fetched, lock)
 end
 
 -- an entry that came from source (and, for files, from this size and mtime)
