@@ -52,9 +52,7 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
   end
 
   setup(function()
-    local msg
-    host, msg = support.host()
-    if not host then skip = msg return end
+    host = assert(support.host())
     tmp = support.tmpdir("lxdremote")
     local n = util.getpid() % 200 + 20
     ns = string.format("mblx-%d-%d", util.getpid(), n)
@@ -70,7 +68,7 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
     lxd_dir = tmp .. "/lxd"
     local code, out, err = support.run({ "ip", "netns", "exec", ns,
       support.src .. "/tests/lib/lxd.sh", "start", lxd_dir, "--https", addr .. ":8443" })
-    if code ~= 0 then skip = "tests/lib/lxd.sh could not start LXD: " .. err .. out return end
+    assert(code == 0, "tests/lib/lxd.sh could not start LXD: " .. err .. out)
     -- moonbase here makes no bridge: the remote LXD's networks serve its instances
     h = support.home(host, { tag = "lxdr", scope = "lxd" })
     h:ok({ "set", "local.driver=lxd" })

@@ -93,7 +93,7 @@ describe("recipes on real guests (driver " .. DRIVER .. ") #e2e #recipes", funct
       lxd_dir = support.tmpdir("recipe-lxd")
       local code, out, err = support.run({ "ip", "netns", "exec", ns,
         support.src .. "/tests/lib/lxd.sh", "start", lxd_dir })
-      if code ~= 0 then why = "tests/lib/lxd.sh could not start LXD: " .. err .. out return end
+      assert(code == 0, "tests/lib/lxd.sh could not start LXD: " .. err .. out)
       ok({ "set", "local.driver=lxd", "local.lxd.socket=" .. out:match("([^\n]+)\n*$") })
     end
   end)
