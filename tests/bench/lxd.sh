@@ -31,6 +31,9 @@ if [ -z "${MB_BENCH_IN_NETNS:-}" ]; then
 fi
 
 DIR=$(mktemp -d /tmp/mb-bench-lxd-XXXXXX)
+# the containers' root (a shifted uid) reaches their root file systems through
+# DIR, as through /var/lib/lxd (0711): a mktemp -d is 0700
+chmod 711 "$DIR"
 export MOONBASE_HOME=$DIR/home NO_COLOR=1
 export LXD_DIR=$DIR/lxd/lxd
 cleanup() {
