@@ -73,10 +73,18 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
       support.src .. "/tests/lib/lxd.sh", "start", lxd_dir, "--https", addr .. ":8443" })
     assert(code == 0, "tests/lib/lxd.sh could not start LXD: " .. err .. out)
     -- moonbase here makes no bridge: the remote LXD's networks serve its instances
+    -- `set local.driver=lxd` probes an LXD, and `enroll` needs the driver
+    -- selected: with no LXD of this machine's own, the homes select it
+    -- against that LXD's unix socket (here on this machine's file system)
+    -- before enrolling; then local.lxd.url (HTTPS) is what they use. (A
+    -- machine with no LXD at all cannot select the driver before enrolling
+    -- yet: docs/lxd.md, Remote LXD.)
+    local sock = lxd_dir .. "/lxd/unix.socket"
     h = support.home(host, { tag = "lxdr", scope = "lxd" })
-    h:ok({ "set", "local.driver=lxd" })
+    h:ok({ "set", "local.lxd.socket=" .. sock, "local.driver=lxd" })
     h2 = support.home(host, { tag = "lxdr2", scope = "lxd" })
-    h2:ok({ "set", "local.driver=lxd", "local.lxd.url=" .. url })
+    h2:ok({ "set", "local.lxd.socket=" .. sock, "local.driver=lxd" })
+    h2:ok({ "set", "local.lxd.url=" .. url })
   end)
 
   teardown(function()
