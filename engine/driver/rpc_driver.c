@@ -474,9 +474,9 @@ static bool mount(struct mb_conn *c, const char *method, const struct mb_instanc
                   const struct mb_mount_spec *m, mb_error **err)
 {
     json_t *p = inst_params(i);
-    json_object_set_new(p, "mount", json_pack("{s:s, s:s, s:b, s:b}", "source", m->source,
+    json_object_set_new(p, "mount", json_pack("{s:s, s:s, s:b, s:b, s:s*}", "source", m->source,
                                               "tag", m->tag, "readonly", m->readonly,
-                                              "mapped", m->mapped));
+                                              "mapped", m->mapped, "target", m->target));
     return done(c, method, p, err);
 }
 

@@ -12,7 +12,7 @@ static void set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-static const char *const attach_names[] = {"user", "tap", "network"};
+static const char *const attach_names[] = {"user", "tap", "network", "bridge"};
 
 json_t *mb_rpc_instance_json(const struct mb_instance *i)
 {
@@ -55,6 +55,7 @@ json_t *mb_rpc_instance_json(const struct mb_instance *i)
         json_t *e = json_object();
         set_str(e, "source", i->mounts[k].source);
         set_str(e, "tag", i->mounts[k].tag);
+        set_str(e, "target", i->mounts[k].target);
         json_object_set_new(e, "readonly", json_boolean(i->mounts[k].readonly));
         json_object_set_new(e, "mapped", json_boolean(i->mounts[k].mapped));
         json_array_append_new(mounts, e);
@@ -113,13 +114,14 @@ bool mb_rpc_instance_from(json_t *j, struct mb_instance *i, struct mb_nic **nics
         x->device = get_str(e, "device");
         x->host_port = (int)json_integer_value(json_object_get(e, "host_port"));
         const char *at = get_str(e, "attach");
-        for (int t = 0; at && t < 3; t++)
+        for (int t = 0; at && t < 4; t++)
             if (strcmp(at, attach_names[t]) == 0)
                 x->attach = (enum mb_nic_attach)t;
     }
     json_array_foreach(a, k, e) {
         (*mounts)[k].source = get_str(e, "source");
         (*mounts)[k].tag = get_str(e, "tag");
+        (*mounts)[k].target = get_str(e, "target");
         (*mounts)[k].readonly = json_is_true(json_object_get(e, "readonly"));
         (*mounts)[k].mapped = json_is_true(json_object_get(e, "mapped"));
     }

@@ -332,7 +332,8 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
         struct mb_mount_spec ms = {json_string_value(json_object_get(mo, "source")),
                                    json_string_value(json_object_get(mo, "tag")),
                                    json_is_true(json_object_get(mo, "readonly")),
-                                   json_is_true(json_object_get(mo, "mapped"))};
+                                   json_is_true(json_object_get(mo, "mapped")),
+                                   json_string_value(json_object_get(mo, "target"))};
         res = bool_result(m[0] == 'm' ? mb_driver_mount_native(c, &inst, &ms, 0, err)
                                       : mb_driver_umount_native(c, &inst, &ms, 0, err));
     } else {

@@ -21,7 +21,7 @@ static void instance_round_trip(void **state)
 {
     struct mb_nic nics[] = {{"moonbase0", "52:54:00:00:00:01", "10.0.0.5", MB_NIC_TAP,
                              "mbtap3", 0}};
-    struct mb_mount_spec mounts[] = {{"/srv", "srv", true, true}};
+    struct mb_mount_spec mounts[] = {{"/srv", "srv", true, true, "/srv"}};
     struct mb_instance in = {.name = "web", .dir = "/tmp/x/web", .cpus = 2,
                              .memory = 1u << 30, .disk_size = 5ull << 30,
                              .image = {.path = "/img/disk.qcow2"},
@@ -46,6 +46,7 @@ static void instance_round_trip(void **state)
     assert_int_equal(out.n_mounts, 1);
     assert_true(out.mounts[0].readonly && out.mounts[0].mapped);
     assert_string_equal(out.mounts[0].tag, "srv");
+    assert_string_equal(out.mounts[0].target, "/srv"); /* a driver that mounts in place */
     free(n);
     free(m);
     json_decref(j);
