@@ -272,8 +272,8 @@ static void libvirt_slots(const struct mb_instance *i, char *out, size_t n)
  * every device sits at the same PCI address: both drivers place them alike. */
 static void test_same_pci_slots_as_qemu(void **state)
 {
-    static const struct mb_mount_spec mounts[] = {{"/home/ada/src", "src", false, false},
-                                                  {"/srv/data", "data", true, true}};
+    static const struct mb_mount_spec mounts[] = {{"/home/ada/src", "src", false, false, NULL},
+                                                  {"/srv/data", "data", true, true, NULL}};
     static const struct mb_nic nics[] = {
         {"moonbase0", "52:54:00:12:34:56", "10.77.0.10/24", MB_NIC_TAP, "mbtap0", 0},
         {"backend", "52:54:00:00:01:01", "10.20.0.5", MB_NIC_TAP, "mbtap1", 0},

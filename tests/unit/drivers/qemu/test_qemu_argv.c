@@ -145,7 +145,7 @@ static void test_pci_slots(void **state)
         {"moonbase0", "52:54:00:12:34:56", NULL, MB_NIC_TAP, "mbtap0", 0},
         {"backend", "52:54:00:00:01:01", NULL, MB_NIC_TAP, "mbtap1", 0},
     };
-    static const struct mb_mount_spec mounts[] = {{"/srv/a", "a", false, false}};
+    static const struct mb_mount_spec mounts[] = {{"/srv/a", "a", false, false, NULL}};
     struct mb_instance i = base();
     i.nics = nics;
     i.n_nics = 2;
@@ -167,7 +167,7 @@ static void test_pci_slots(void **state)
 
     static struct mb_mount_spec many[40];
     for (size_t k = 0; k < 40; k++)
-        many[k] = (struct mb_mount_spec){"/srv/a", "a", false, false};
+        many[k] = (struct mb_mount_spec){"/srv/a", "a", false, false, NULL};
     i = base();
     i.mounts = many;
     i.n_mounts = 26; /* slots 5..30: the last that fits */
