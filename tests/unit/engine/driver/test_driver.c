@@ -264,7 +264,7 @@ static void test_table_additions(void **state)
     mb_error_free(err);
     err = NULL;
     assert_false(mb_driver_start(&sparse_conn, &inst, MB_PROGRESS, &err));
-    assert_non_null(strstr(err->message, "start: unknown flags 0x10"));
+    assert_non_null(strstr(err->message, "start: unknown flags 0x20"));
     mb_error_free(err);
     err = NULL;
     /* the identity facts are capabilities; mounts_in_place needs the slot too */
