@@ -35,9 +35,10 @@ return {
       return 0
     end
     local rec, up, why = network.create(name, { subnet = opts.subnet })
-    if rec.libvirt then
-      print(string.format('Created network "%s" (%s, libvirt network %s, bridge %s)', name,
-        rec.subnet, rec.libvirt.name, rec.libvirt.bridge))
+    local served = network.served_by(rec)
+    if served then
+      print(string.format('Created network "%s" (%s, %s network %s, bridge %s)', name,
+        rec.subnet, served.kind, served.name, served.bridge))
     else
       print(string.format('Created network "%s" (%s, bridge %s)', name, rec.subnet, rec.bridge))
     end

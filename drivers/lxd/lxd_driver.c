@@ -641,6 +641,22 @@ static bool sync_limits(struct mb_lxd *l, const struct mb_instance *inst, mb_err
     return ok;
 }
 
+/* A stopped container's disk grows now (the root device's size quota; the
+ * engine has refused a smaller size). The next start applies it again. */
+static bool lxd_resize_disk(struct mb_conn *c, const struct mb_instance *inst, uint64_t bytes,
+                            unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, inst, err);
+    if (l == NULL)
+        return false;
+    struct mb_instance only_disk = *inst;
+    only_disk.cpus = 0;
+    only_disk.memory = 0;
+    only_disk.disk_size = bytes;
+    return sync_limits(l, &only_disk, err);
+}
+
 static bool lxd_start(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
                       mb_error **err)
 {
@@ -877,7 +893,7 @@ static const struct mb_setting settings[] = {
     {"local.lxd.instance-type", "instance-type", MB_SETTING_ENUM, "container", instance_types,
      "what the lxd driver makes: container, or virtual-machine (needs KVM on the LXD host)",
      0},
-    {NULL},
+    {0},
 };
 
 const struct mb_driver mb_driver_lxd = {
@@ -908,6 +924,7 @@ const struct mb_driver mb_driver_lxd = {
     .ssh_address = lxd_ssh_address,
     .ipv4 = lxd_ipv4,
     .console_log = lxd_console_log,
+    .resize_disk = lxd_resize_disk,
     .mount_native = lxd_mount_native,
     .umount_native = lxd_umount_native,
 };

@@ -5,6 +5,7 @@
 -- layer: facade
 local core = require("moonbase._core.network")
 local netlist = require("moonbase._core.netlist")
+local drvnet = require("moonbase._core.drvnet")
 
 local M = {}
 
@@ -38,6 +39,16 @@ M.available = core.available
 ---@param o? {subnet?: string}
 ---@return moonbase.NetworkRecord rec, boolean up, string? why_not
 M.create = core.create
+
+---Who serves a network record other than the engine: {kind = driver name,
+---name = its network there, bridge}, or nil (the engine's bridge).
+---@param rec moonbase.NetworkRecord
+---@return {kind: string, name: string, bridge: string}?
+function M.served_by(rec)
+  local s = drvnet.served(rec)
+  if not s then return nil end
+  return { kind = drvnet.kind(), name = s.name, bridge = s.bridge }
+end
 
 ---Deletes a network that no instance uses.
 ---@param name string

@@ -506,7 +506,8 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     -- calls and the command line of the guest's QEMU
     code, _, err = timed("start", function() return h:run({ "-v", "start", NAME }) end)
     assert.equal(0, code, err)
-    assert.truthy(err:find("\n%* [%d.]+ agent " .. NAME .. ": starting it %(boot%)"), err)
+    assert.truthy(("\n" .. err):find("\n%* [%d.]+ agent " .. NAME .. ": starting it %(boot%)"),
+      err) -- (a line of its own: the first one, or after another)
     assert.truthy(err:find("%* [%d.]+ %[agent " .. NAME .. "%] driver " .. DRIVER .. ": start " ..
       NAME .. "\n"), err)
     if DRIVER == "qemu" then

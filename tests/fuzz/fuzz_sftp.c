@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mb_error_free(err);
         return 0;
     }
-    struct mb_sftp_buf out = {0};
+    struct mb_strbuf out = {0};
     size_t i = 1;
     while (i + 2 <= size) {
         size_t n = (size_t)data[i] << 8 | data[i + 1];
@@ -60,9 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         i += n;
-        out.len = 0;
+        out.n = 0;
     }
-    mb_sftp_buf_free(&out);
+    mb_strbuf_free(&out);
     mb_sftp_server_free(s);
     /* the file outside the share is untouched */
     struct stat st;
