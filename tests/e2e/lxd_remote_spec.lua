@@ -206,7 +206,7 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
         '" }\n'))
       h:ok({ "up", recipe })
       assert.truthy(lxc({ "list", "-c", "n", "-f", "csv" }):find("far", 1, true))
-      assert.equal("far\n", guest("far-far", "hostname"))
+      assert.equal("far-far\n", guest("far-far", "hostname")) -- its name
       h:ok({ "down", recipe, "--purge" })
       h:ok({ "delete", "--purge", "r1", "r2" })
       assert.equal("", lxc({ "list", "-c", "n", "-f", "csv" }))
