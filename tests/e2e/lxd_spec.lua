@@ -127,8 +127,12 @@ describe("the lxd driver on a stock LXD #e2e #lxd", function()
   it("times out like every driver: exit 5, the console's tail, the container stopped",
     function()
       need()
+      -- a container is up in about 2 s: a runcmd that sleeps keeps cloud-init from
+      -- finishing inside the 5 s budget whatever the machine's load
+      local ci = tmp .. "/slow.yaml"
+      assert(fs.write(ci, "#cloud-config\nruncmd:\n  - [sleep, '120']\n"))
       local code, _, err = h:run({ "launch", "--name", "slow", "--memory", "256M",
-        "--timeout", "2" })
+        "--cloud-init", ci, "--timeout", "5" })
       assert.equal(5, code, err)
       assert.truthy(err:find("last lines of the console:", 1, true), err)
       assert.truthy(err:find("moonbase-tiny:", 1, true), err) -- the guest's own lines
