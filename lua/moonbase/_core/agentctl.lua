@@ -35,9 +35,16 @@ function M.wait_exit(dir, timeout)
   return true
 end
 
+-- The steps this agent has been through, in order: the status file carries
+-- them, so a caller polling it shows each step even when the agent passed
+-- through one between two polls (a container's cloud-init is often done by
+-- the time SSH answers).
+local passed = {}
+
 ---Writes the agent's status (from the agent itself).
 function M.report(dir, state, extra)
-  local st = { pid = util.getpid(), state = state, updated = util.time() }
+  if state ~= "ready" and state ~= "failed" then passed[#passed + 1] = state end
+  local st = { pid = util.getpid(), state = state, updated = util.time(), steps = passed }
   for k, v in pairs(extra or {}) do st[k] = v end
   store.write(M.status_file(dir), st)
 end
@@ -76,10 +83,10 @@ function M.start(name, dir, o)
   local pid = errors.check(o.verb, process.spawn(argv, { detach = true,
     stdout = dir .. "/agent.log", stderr = dir .. "/agent.log" }))
   local tty = not o.quiet and util.isatty(2)
-  local shown
+  local shown, seen = nil, {}
   local function show(state)
-    if state == shown then return end
-    shown = state
+    if seen[state] then return end
+    shown, seen[state] = state, true
     log.say(1, "agent %s: %s", name, (labels[state] or state):lower())
     if o.quiet then return end
     local label = (labels[state] or state) .. "…"
@@ -95,6 +102,9 @@ function M.start(name, dir, o)
       relayed = log.relay(dir .. "/agent.log", relayed, "agent " .. name)
       local st = store.read(M.status_file(dir))
       if st and st.pid == pid then
+        for _, step in ipairs(type(st.steps) == "table" and st.steps or {}) do
+          if type(step) == "string" then show(step) end
+        end
         if st.state == "ready" then
           relayed = log.relay(dir .. "/agent.log", relayed, "agent " .. name)
           warnings = st.warnings -- e.g. a mount that did not come back
