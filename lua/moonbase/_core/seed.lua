@@ -20,6 +20,19 @@ end
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+-- Whether YAML can carry s as it is: UTF-8 of its printable set (tab, line
+-- breaks, U+0020-U+007E, U+0085, U+00A0 and above but U+FFFE/U+FFFF).
+local function yaml_printable(s)
+  if utf8.len(s) == nil then return false end
+  for _, c in utf8.codes(s) do
+    if (c < 0x20 and c ~= 9 and c ~= 10 and c ~= 13) or (c >= 0x7f and c < 0xa0 and c ~= 0x85)
+        or c == 0xfffe or c == 0xffff then
+      return false
+    end
+  end
+  return true
+end
+
 -- RFC 4648 base64 (cloud-init's write_files "encoding: b64")
 local function base64(s)
   local out = {}
@@ -118,8 +131,9 @@ function M.user_data(user_data, o)
   end
   if script then
     local files = list_of(doc.write_files)
-    -- YAML carries text: a script that is not UTF-8 goes base64-encoded
-    local text = utf8.len(script) ~= nil
+    -- YAML carries printable text only: a script that is not UTF-8, or holds a
+    -- control character YAML cannot carry, goes base64-encoded
+    local text = yaml_printable(script)
     files[#files + 1] = { path = "/var/lib/moonbase/user-script", permissions = "0755",
       content = text and script or base64(script), encoding = (not text) and "b64" or nil }
     doc.write_files = format.array(files)
