@@ -511,7 +511,7 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     assert.truthy(err:find("%* [%d.]+ %[agent " .. NAME .. "%] driver " .. DRIVER .. ": start " ..
       NAME .. "\n"), err)
     if DRIVER == "qemu" then
-      assert.truthy(err:find("%[agent " .. NAME .. "%] qemu: running [^\n]*qemu%-system%-x86_64 " ..
+      assert.truthy(err:find("%[agent " .. NAME .. "%] qemu: running: [^\n]*qemu%-system%-x86_64 " ..
         "[^\n]* %-smp 2 "), err)
     end
     assert.equal("running", state())
