@@ -1,5 +1,6 @@
 // One instance: its details, live CPU and memory use, mounts, forwards,
-// settings (cpus/memory/disk of a stopped instance) and a terminal.
+// snapshots (take, restore, delete), settings (cpus/memory/disk of a stopped
+// instance) and a terminal.
 import * as api from "./api.js";
 import { h, mount, bytes, notice, confirmDialog, list } from "./dom.js";
 import { onEvent } from "./events.js";
@@ -27,6 +28,8 @@ export function instanceView(root, name) {
   const usage = h("div", { class: "usage" });
   const mounts = h("div");
   const forwards = h("div");
+  const snapshots = h("div", { class: "snapshots" });
+  const snapForm = h("form", { class: "snapshot-form" });
   const settings = h("form", { class: "settings" });
   const term = h("div", { class: "terminal-box" });
   const cpu = [], mem = [];
@@ -85,8 +88,86 @@ export function instanceView(root, name) {
     } catch (e) {
       mount(forwards, h("p", {}, e.message));
     }
+    await loadSnapshots();
     settingsForm();
   }
+
+  // Restore asks first; without "destructive" the current state is kept in a
+  // new snapshot (as `moonbase restore` does) and the notice names it.
+  async function restore(snap) {
+    const a = await confirmDialog(`Restore ${name} to ${snap}?`, "Restore",
+      "Destructive (do not keep the current state as a snapshot first)");
+    if (!a.ok) return;
+    try {
+      notice(`restoring ${name} to ${snap}…`);
+      const [safety] = await api.call("POST",
+        `${base}/snapshots/${encodeURIComponent(snap)}/restore`,
+        { options: { destructive: a.extra } });
+      notice(`${name} restored to ${snap}` + (safety && safety.name
+        ? ` (the state before is kept as ${safety.name})` : ""));
+    } catch (e) {
+      notice(e.message, true);
+    }
+    load();
+  }
+
+  async function removeSnapshot(snap) {
+    const a = await confirmDialog(`Delete snapshot ${snap} of ${name}?`, "Delete");
+    if (!a.ok) return;
+    try {
+      await api.call("DELETE", `${base}/snapshots/${encodeURIComponent(snap)}`);
+      notice(`snapshot ${name}.${snap} deleted`);
+    } catch (e) {
+      notice(e.message, true);
+    }
+    load();
+  }
+
+  async function loadSnapshots() {
+    let rows;
+    try {
+      [rows] = await api.call("GET", `${base}/snapshots`);
+    } catch (e) {
+      mount(snapshots, h("p", {}, e.message));
+      return;
+    }
+    rows = list(rows);
+    mount(snapshots, rows.length ? h("table", {},
+      h("thead", {}, h("tr", {}, ["Name", "Created", "Parent", "Memory", "Comment", ""]
+        .map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((r) => h("tr", { "data-snapshot": r.name },
+        h("td", {}, r.name), h("td", {}, r.created || ""), h("td", {}, r.parent || ""),
+        h("td", {}, r.memory ? "yes" : "no"), h("td", {}, r.comment || ""),
+        h("td", {},
+          h("button", { type: "button", "data-action": "restore", onclick: () => restore(r.name) },
+            "Restore"),
+          h("button", { type: "button", class: "danger", "data-action": "delete",
+            onclick: () => removeSnapshot(r.name) }, "Delete")))))) : h("p", {}, "No snapshots."));
+  }
+
+  mount(snapForm,
+    h("label", {}, "Name ", h("input", { name: "name", size: 12, placeholder: "snapshotN",
+      pattern: "[A-Za-z][A-Za-z0-9\\-]*" })),
+    h("label", {}, "Comment ", h("input", { name: "comment", size: 24 })),
+    h("button", { type: "submit" }, "Take snapshot"));
+  snapForm.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(snapForm);
+    const options = {};
+    for (const k of ["name", "comment"]) {
+      const v = String(f.get(k) || "").trim();
+      if (v) options[k] = v;
+    }
+    try {
+      notice(`taking a snapshot of ${name}…`);
+      const [snap] = await api.call("POST", `${base}/snapshots`, { options });
+      notice(`snapshot ${name}.${snap.name} taken`);
+      snapForm.reset();
+    } catch (e) {
+      notice(e.message, true);
+    }
+    load();
+  };
 
   function settingsForm() {
     const stopped = data.state === "stopped";
@@ -139,6 +220,7 @@ export function instanceView(root, name) {
             (data.memory ? ` of ${bytes(data.memory)}` : ""))));
     } catch (e) {
       mount(usage, h("p", {}, e.message));
+      if (e.status === 409) load(); // it stopped since: show its state, sample no more
     }
   }
 
@@ -151,6 +233,7 @@ export function instanceView(root, name) {
     h("div", { class: "columns" },
       h("section", {}, h("h2", {}, "Mounts"), mounts),
       h("section", {}, h("h2", {}, "Forwards"), forwards)),
+    h("section", {}, h("h2", {}, "Snapshots"), snapForm, snapshots),
     h("section", {}, h("h2", {}, "Settings"), settings),
     h("section", {}, h("h2", {}, "Terminal"), term));
   load().then(sample);
