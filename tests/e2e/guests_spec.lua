@@ -74,7 +74,7 @@ describe("guest network stacks on moonbase's network #e2e", function()
 
   teardown(function()
     support.cleanup()
-    if #rows > 0 then
+    if next(rows) then -- (keyed by flavour)
       local t = { "| guest network stack | launch to SSH | launch to cloud-init done | " ..
         "DNS works | address stable |", "|---|---|---|---|---|" }
       for _, f in ipairs(FLAVOURS) do
