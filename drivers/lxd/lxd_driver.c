@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_SOCKET "/var/lib/lxd/unix.socket"
@@ -878,6 +879,138 @@ static bool lxd_umount_native(struct mb_conn *c, const struct mb_instance *inst,
     return l && mb_lxd_device_remove(l, inst->name, m->tag, err);
 }
 
+/* ---------------------------------------------------------------- snapshots */
+
+/* LXD's snapshots of an instance, stateless: a container's files (and its
+ * limits and devices), never its memory (stateful snapshots need CRIU, which
+ * Debian's LXD does not ship). A running container's snapshot is of its files
+ * as they are; restoring any snapshot leaves the instance stopped. */
+static void snap_path(char *out, size_t n, const char *inst, const char *tag)
+{
+    if (tag)
+        snprintf(out, n, "/1.0/instances/%s/snapshots/%s", inst, tag);
+    else
+        snprintf(out, n, "/1.0/instances/%s/snapshots", inst);
+}
+
+static struct mb_snapshot *lxd_snapshot_list(struct mb_conn *c, const struct mb_instance *inst,
+                                             unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, inst, err);
+    if (l == NULL)
+        return NULL;
+    char path[400];
+    snap_path(path, sizeof path, inst->name, NULL);
+    strncat(path, "?recursion=1", sizeof path - strlen(path) - 1);
+    json_t *all = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+    if (all == NULL)
+        return NULL;
+    size_t n = json_is_array(all) ? json_array_size(all) : 0, k = 0;
+    struct mb_snapshot *v = calloc(n + 1, sizeof *v);
+    if (v == NULL) {
+        json_decref(all);
+        mb_error_set(err, MB_ERR_FAILED, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(all, i);
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (name == NULL)
+            continue;
+        const char *slash = strrchr(name, '/'); /* older LXD: "instance/snapshot" */
+        v[k].name = strdup(slash ? slash + 1 : name);
+        v[k].memory = json_is_true(json_object_get(s, "stateful"));
+        const char *at = json_string_value(json_object_get(s, "created_at"));
+        struct tm tm = {0};
+        if (at && strptime(at, "%Y-%m-%dT%H:%M:%S", &tm))
+            v[k].created = (int64_t)timegm(&tm);
+        k++;
+    }
+    json_decref(all);
+    return v;
+}
+
+static bool snapshot_exists(struct mb_conn *c, const struct mb_instance *inst, const char *tag,
+                            bool *exists, mb_error **err)
+{
+    struct mb_snapshot *v = lxd_snapshot_list(c, inst, 0, err);
+    if (v == NULL)
+        return false;
+    *exists = false;
+    for (struct mb_snapshot *s = v; s->name; s++)
+        if (strcmp(s->name, tag) == 0)
+            *exists = true;
+    mb_snapshots_free(v);
+    return true;
+}
+
+static bool lxd_snapshot_take(struct mb_conn *c, const struct mb_instance *inst, const char *tag,
+                              unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, inst, err);
+    bool exists;
+    if (l == NULL || !snapshot_exists(c, inst, tag, &exists, err))
+        return false;
+    if (exists) {
+        mb_error_set(err, MB_ERR_EXISTS, "snapshot \"%s\" of \"%s\" already exists", tag,
+                     inst->name);
+        return false;
+    }
+    enum mb_state st = mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err);
+    if (st == MB_STATE_SUSPENDED) {
+        mb_error_set(err, MB_ERR_STATE, "lxd: \"%s\" is frozen: its snapshot would hold "
+                     "processes stopped mid-way (start it first)", inst->name);
+        return false;
+    }
+    char path[400];
+    snap_path(path, sizeof path, inst->name, NULL);
+    json_t *body = json_pack("{s:s, s:b}", "name", tag, "stateful", 0);
+    json_t *r = mb_lxd_call(l, "POST", path, body, 600, NULL, NULL, err);
+    json_decref(body);
+    json_decref(r);
+    return r != NULL;
+}
+
+static bool lxd_snapshot_restore(struct mb_conn *c, const struct mb_instance *inst,
+                                 const char *tag, unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, inst, err);
+    bool exists;
+    if (l == NULL || !snapshot_exists(c, inst, tag, &exists, err))
+        return false;
+    if (!exists) {
+        mb_error_set(err, MB_ERR_NOT_FOUND, "snapshot \"%s\" of \"%s\" does not exist", tag,
+                     inst->name);
+        return false;
+    }
+    char path[400];
+    snprintf(path, sizeof path, "/1.0/instances/%s", inst->name);
+    json_t *body = json_pack("{s:s}", "restore", tag);
+    json_t *r = mb_lxd_call(l, "PUT", path, body, 600, NULL, NULL, err);
+    json_decref(body);
+    json_decref(r);
+    /* the snapshot's limits are the instance's again: moonbase's record says
+     * what they are now, and the next start applies it (sync_limits) */
+    return r != NULL;
+}
+
+static bool lxd_snapshot_delete(struct mb_conn *c, const struct mb_instance *inst,
+                                const char *tag, unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, inst, err);
+    if (l == NULL)
+        return false;
+    char path[400];
+    snap_path(path, sizeof path, inst->name, tag);
+    json_t *r = mb_lxd_call(l, "DELETE", path, NULL, 600, NULL, NULL, err);
+    json_decref(r);
+    return r != NULL;
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static const char *const instance_types[] = {"container", "virtual-machine", NULL};
@@ -924,6 +1057,10 @@ const struct mb_driver mb_driver_lxd = {
     .ssh_address = lxd_ssh_address,
     .ipv4 = lxd_ipv4,
     .console_log = lxd_console_log,
+    .snapshot_take = lxd_snapshot_take,
+    .snapshot_restore = lxd_snapshot_restore,
+    .snapshot_delete = lxd_snapshot_delete,
+    .snapshot_list = lxd_snapshot_list,
     .resize_disk = lxd_resize_disk,
     .mount_native = lxd_mount_native,
     .umount_native = lxd_umount_native,

@@ -162,6 +162,46 @@ describe("the lxd driver on a stock LXD #e2e #lxd", function()
     assert.equal("", lxd_instances())
   end)
 
+  it("snapshots a container (its files, stateless), restores it stopped, deletes it",
+    function()
+      need()
+      h:ok({ "launch", "--name", "snap", "--memory", "256M" })
+      guest("snap", "echo before > /var/tmp/mark; sync")
+      -- running: a snapshot of its files (LXD without CRIU keeps no memory)
+      local out = h:ok({ "snapshot", "--name", "s1", "--comment", "first", "snap" })
+      assert.truthy(out:find("s1", 1, true), out)
+      assert.truthy(lxc({ "info", "snap" }):find("s1", 1, true))
+      local list = json.decode(h:ok({ "info", "snap", "--format", "json" })).snap.snapshots
+      assert.equal(1, #list)
+      assert.equal("s1", list[1].name)
+      assert.equal("first", list[1].comment)
+      assert.is_false(list[1].memory)
+      guest("snap", "echo after > /var/tmp/mark; sync")
+      -- restore: the state it replaces is kept first; a file-only snapshot
+      -- leaves the container stopped, with the file as it was
+      local code, rout, rerr = h:run({ "restore", "snap.s1" })
+      assert.equal(0, code, rerr)
+      local kept = (rout .. rerr):match("(snapshot%d+)")
+      assert.truthy(kept, rout .. rerr)
+      assert.equal("stopped", json.decode(h:ok({ "info", "snap", "--format", "json" })).snap.state)
+      h:ok({ "start", "snap" })
+      assert.equal("before\n", guest("snap", "cat /var/tmp/mark"))
+      -- the safety snapshot holds "after"
+      h:ok({ "restore", "--destructive", "snap." .. kept })
+      h:ok({ "start", "snap" })
+      assert.equal("after\n", guest("snap", "cat /var/tmp/mark"))
+      -- bad input changes nothing
+      code, _, rerr = h:run({ "restore", "snap.nope" })
+      assert.equal(2, code, rerr)
+      assert.equal(1, select(2, rerr:gsub("\n", "")), rerr)
+      code, _, rerr = h:run({ "snapshot", "--name", "s1", "snap" })
+      assert.equal(2, code, rerr)
+      h:ok({ "delete", "snap.s1" })
+      assert.is_nil(lxc({ "info", "snap" }):find("s1", 1, true))
+      h:ok({ "delete", "--purge", "snap" })
+      assert.equal("", lxd_instances())
+    end)
+
   it("shares a host user's folder natively: the guest's default user reads and writes it",
     function()
       need()
