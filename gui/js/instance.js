@@ -133,11 +133,12 @@ export function instanceView(root, name) {
     }
     rows = list(rows);
     mount(snapshots, rows.length ? h("table", {},
-      h("thead", {}, h("tr", {}, ["Name", "Created", "Parent", "Memory", "Comment", ""]
+      h("thead", {}, h("tr", {}, ["Name", "Created", "Parent", "Restores to", "Comment", ""]
         .map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows.map((r) => h("tr", { "data-snapshot": r.name },
         h("td", {}, r.name), h("td", {}, r.created || ""), h("td", {}, r.parent || ""),
-        h("td", {}, r.memory ? "yes" : "no"), h("td", {}, r.comment || ""),
+        h("td", {}, r.state === "running" ? "running (with memory)" : "stopped"),
+        h("td", {}, r.comment || ""),
         h("td", {},
           h("button", { type: "button", "data-action": "restore", onclick: () => restore(r.name) },
             "Restore"),
