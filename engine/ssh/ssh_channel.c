@@ -179,6 +179,7 @@ static bool pump_read(struct pump *p, mb_error **err)
  * sent has given back; for any other peer the pump stops waiting after
  * HOLD_MS. */
 #define HOLD_MS 10
+#define IDLE_TICK_MS 500
 
 static bool window_worth(struct pump *p)
 {
@@ -352,8 +353,14 @@ static bool pump_run(struct pump *p, const sigset_t *waitmask, mb_error **err)
         if (p->owner == OWN_NONE && p->in_fd >= 0 && p->in_left < sizeof p->inbuf
             && !p->in_eof)
             fds[1].fd = p->in_fd;
+        /* Idle, the pump still looks again every IDLE_TICK_MS: data libssh2
+         * has already taken off the socket (into its queue, where poll()
+         * cannot see it) must not wait for ever. A classic mount's pump was
+         * once seen idle for 10 minutes with sshfs waiting on a reply, the
+         * socket and the SFTP server both idle. */
         struct timespec hold = {0, HOLD_MS * 1000000L};
-        int r = ppoll(fds, 3, p->held ? &hold : NULL, waitmask);
+        struct timespec tick = {IDLE_TICK_MS / 1000, (IDLE_TICK_MS % 1000) * 1000000L};
+        int r = ppoll(fds, 3, p->held ? &hold : &tick, waitmask);
         if (r == 0 && p->held)
             p->force = true;
         if (r < 0 && errno != EINTR) {
