@@ -141,6 +141,19 @@ bool mb_qemu_pid_usage(pid_t pid, uint64_t *cpu_ns, uint64_t *rss_bytes, mb_erro
     return true;
 }
 
+/* True if /proc/<pid>/cmdline is empty: the process has dropped its memory and is exiting. */
+static bool cmdline_empty(pid_t pid)
+{
+    char p[64], c;
+    snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    ssize_t n = read(fd, &c, 1);
+    close(fd);
+    return n <= 0;
+}
+
 void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix)
 {
     char p[64], buf[512];
@@ -154,10 +167,25 @@ void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix)
         return;
     buf[n] = '\0';
     char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-    if (lp && rp && rp[1] == ' ' && rp[2] == 'Z'
-        && strncmp(lp + 1, comm_prefix, strlen(comm_prefix)) == 0)
-        while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
-            ;
+    if (lp == NULL || rp == NULL || rp[1] != ' '
+        || strncmp(lp + 1, comm_prefix, strlen(comm_prefix)) != 0)
+        return;
+    char state = rp[2];
+    long ppid = 0;
+    if (sscanf(rp + 3, " %ld", &ppid) != 1 || (pid_t)ppid != getpid())
+        return; /* not our child: its parent reaps it */
+    if (state != 'Z' && !cmdline_empty(pid))
+        return; /* alive */
+    /* Our child, dead or dying (a SIGKILLed process drops its cmdline before it turns
+     * zombie): reap it, waiting a little for the exit to finish. */
+    double deadline = mb_clock_now() + 2;
+    for (;;) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR) || mb_clock_now() >= deadline)
+            return;
+        if (r == 0)
+            mb_clock_sleep(0.01);
+    }
 }
 
 bool mb_qemu_pid_gone(pid_t pid, int *status)
