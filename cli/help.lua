@@ -71,12 +71,18 @@ return {
     -- over a bundled one), then executables; one that a bundled command or a
     -- Lua command of the same name hides is marked so, not run
     local user, lua_cmds = {}, commands.user()
+    local function refused(p, kind)
+      local why = commands.refused(p, kind)
+      return why and ("  (refused: " .. why .. ")")
+    end
     for n, p in pairs(lua_cmds) do
-      user[#user + 1] = { n, p .. (commands.is_bundled(n) and
+      user[#user + 1] = { n, p .. (refused(p, "user") or commands.is_bundled(n) and
         "  (shadows the bundled command: rename it to use the bundled one)" or "") }
     end
     for n, p in pairs(commands.external()) do
-      if lua_cmds[n] then
+      if refused(p, "external") and not lua_cmds[n] and not commands.is_bundled(n) then
+        user[#user + 1] = { n, p .. refused(p, "external") }
+      elseif lua_cmds[n] then
         user[#user + 1] = { n, p .. "  (ignored: shadowed by " .. lua_cmds[n] .. ")" }
       elseif commands.is_bundled(n) then
         user[#user + 1] = { n, p .. "  (ignored: shadowed by the bundled command)" }

@@ -282,3 +282,36 @@ char *mb_fs_tail(const char *path, size_t max_bytes, int max_lines)
     memmove(buf, p, strlen(p) + 1);
     return buf;
 }
+
+const char *mb_fs_unsafe_file(const char *path, bool need_exec, char *why, size_t n)
+{
+    struct stat st, ds;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, n, "not a regular file");
+        return why;
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        snprintf(why, n, "owned by another user (uid %u)", (unsigned)st.st_uid);
+        return why;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(why, n, "writable by other users (try: chmod go-w %.400s)", path);
+        return why;
+    }
+    if (stat(dir[0] ? dir : "/", &ds) == 0 && (ds.st_mode & S_IWOTH)) {
+        snprintf(why, n, "in a world-writable directory (%.400s)", dir);
+        return why;
+    }
+    if (need_exec && access(path, X_OK) != 0) {
+        snprintf(why, n, "not executable (try: chmod +x %.400s)", path);
+        return why;
+    }
+    return NULL;
+}

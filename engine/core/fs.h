@@ -39,4 +39,10 @@ void mb_lock_release(int fd);
  * only when memory is short. Caller frees. */
 char *mb_fs_tail(const char *path, size_t max_bytes, int max_lines);
 
+/* Why a file moonbase would run (a driver, a user's command) may not be used, or
+ * NULL: it must be a regular file owned by root or by us, writable by nobody
+ * else, in a directory nobody else can write to, and executable when
+ * need_exec. The reason, with its fix, is written to why (n bytes). */
+const char *mb_fs_unsafe_file(const char *path, bool need_exec, char *why, size_t n);
+
 #endif

@@ -9,6 +9,7 @@
  * naming the driver, the method and what went wrong. */
 #include "driver/rpc.h"
 #include "core/clock.h"
+#include "core/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,40 +44,6 @@ static bool name_ok(const char *n)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
             return false;
     return true;
-}
-
-/* Why a driver file may not be used, or NULL: it must be a regular file
- * owned by root or by us, writable by nobody else, in a directory nobody else
- * can write to; an executable must be executable. */
-static const char *unsafe(const char *path, enum mb_rpc_kind kind, char *why, size_t n)
-{
-    struct stat st, ds;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, n, "not a regular file");
-        return why;
-    }
-    if (st.st_uid != 0 && st.st_uid != geteuid()) {
-        snprintf(why, n, "owned by another user (uid %u)", (unsigned)st.st_uid);
-        return why;
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(why, n, "writable by other users (try: chmod go-w %.400s)", path);
-        return why;
-    }
-    if (stat(dir, &ds) == 0 && (ds.st_mode & S_IWOTH)) {
-        snprintf(why, n, "in a world-writable directory (%.400s)", dir);
-        return why;
-    }
-    if (kind == MB_RPC_EXTERNAL && access(path, X_OK) != 0) {
-        snprintf(why, n, "not executable (try: chmod +x %.400s)", path);
-        return why;
-    }
-    return NULL;
 }
 
 static size_t dirs_of(const char *lua_dir, char dirs[][4096], bool *lua_only, size_t max)
@@ -139,7 +106,8 @@ static bool entry(const char *dir, const char *file, bool lua_only, struct mb_rp
     if (!name_ok(f->name))
         return false;
     snprintf(f->path, sizeof f->path, "%.2000s/%.2000s", dir, file);
-    const char *why = unsafe(f->path, f->kind, f->refused, sizeof f->refused);
+    const char *why = mb_fs_unsafe_file(f->path, f->kind == MB_RPC_EXTERNAL, f->refused,
+                                        sizeof f->refused);
     if (why == NULL)
         f->refused[0] = '\0';
     return true;

@@ -83,6 +83,18 @@ static int l_xattr_ok(lua_State *L)
     return 1;
 }
 
+/* fs.unsafe(path, need_exec): why moonbase must not run this file, or nil. */
+static int l_unsafe(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char why[512];
+    const char *r = mb_fs_unsafe_file(path, lua_toboolean(L, 2), why, sizeof why);
+    if (r == NULL)
+        return 0;
+    lua_pushstring(L, r);
+    return 1;
+}
+
 static int l_remove(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -298,6 +310,7 @@ static const luaL_Reg funcs[] = {
     {"realpath", l_realpath}, {"symlink", l_symlink}, {"readlink", l_readlink},
     {"touch", l_touch},     {"truncate", l_truncate}, {"lock", l_lock},
     {"open_fd", l_open_fd}, {"close_fd", l_close_fd}, {"xattr_ok", l_xattr_ok},
+    {"unsafe", l_unsafe},
     {NULL, NULL},
 };
 

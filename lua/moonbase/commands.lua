@@ -1,7 +1,9 @@
 -- Finding commands: bundled ones (cli/*.lua, in the binary), user Lua commands
 -- (<config>/commands/<name>.lua), executables `moonbase-<name>` on PATH, and
 -- aliases (moonbase.aliases). A user's command shadows a bundled one only with
--- a warning. Running them is moonbase._core.main's.
+-- a warning, and one that another user could have changed (the same rule as
+-- for drivers: fs.unsafe) is refused with the reason. Running them is
+-- moonbase._core.main's.
 -- layer: facade
 local fs = require("moonbase.engine.fs")
 local embed = require("moonbase.engine.embed")
@@ -82,6 +84,20 @@ function M.find_external(name)
   end
 end
 
+---Why the user command at path may not run, or nil: owned by another user,
+---writable by others, in a world-writable directory (the rule for drivers).
+function M.refused(path, kind)
+  return fs.unsafe(path, kind == "external")
+end
+
+local function refuse(path, kind)
+  local why = M.refused(path, kind)
+  if why then
+    errors.raise(string.format("refusing to run the user command %s: %s", path, why),
+      "refused")
+  end
+end
+
 ---What `moonbase <name>` runs: {kind = "bundled"|"user"|"external"|"alias", ...} or nil.
 ---@return table?, string? warning
 function M.resolve(name)
@@ -91,6 +107,7 @@ function M.resolve(name)
   if fs.exists(user_path) then
     local warning = bundled and string.format("warning: your command %s shadows the bundled " ..
       "command \"%s\" (rename it to use the bundled one)", user_path, name) or nil
+    refuse(user_path, "user")
     return { kind = "user", name = name, path = user_path }, warning
   end
   local ext = M.find_external(name)
@@ -102,7 +119,10 @@ function M.resolve(name)
   local alias, damaged = aliases.get(name)
   if alias then return { kind = "alias", name = name, alias = alias } end
   if damaged then errors.raise(damaged, "damaged") end
-  if ext then return { kind = "external", name = name, path = ext } end
+  if ext then
+    refuse(ext, "external")
+    return { kind = "external", name = name, path = ext }
+  end
   local _, _, problem = aliases.load()
   if problem then -- it may have been an alias
     errors.usage(string.format('unknown command "%s" (and %s)', name, problem))

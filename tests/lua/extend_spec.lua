@@ -137,6 +137,61 @@ describe("moonbase-<name> executables", function()
     assert.truthy(lines[1]:find("^  version +" .. bindir:gsub("%p", "%%%0") ..
       "/moonbase%-version  %(ignored: shadowed by the bundled command%)$"), lines[1])
   end)
+
+  -- the rule for drivers: nothing another user could have changed is run
+  local function refused_case(label, prepare, why)
+    it("refuses one " .. label .. ", with the reason, and runs nothing", function()
+      local marker = bindir .. "/ran"
+      local path = prepare(marker)
+      local code, out, err = h:run({ "evil", "x" })
+      assert.equal(2, code, err)
+      assert.equal("", out)
+      assert.equal("moonbase: refusing to run the user command " .. path .. ": " .. why(path)
+        .. "\n", err)
+      assert.is_nil((fs.exists(marker)))
+      local help = h:ok({ "help" })
+      assert.truthy(help:find("  evil +" .. path:gsub("%p", "%%%0") .. "  %(refused: "), help)
+    end)
+  end
+  local function evil(dir, marker, mode)
+    local path = dir .. "/moonbase-evil"
+    fs.write(path, "#!/bin/sh\ntouch " .. marker .. "\n", tonumber(mode, 8))
+    assert(os.execute("chmod " .. mode .. " " .. path))
+    return path
+  end
+  refused_case("writable by other users", function(marker)
+    return evil(bindir, marker, "777")
+  end, function(p) return "writable by other users (try: chmod go-w " .. p .. ")" end)
+  refused_case("owned by another user", function(marker)
+    local p = evil(bindir, marker, "755")
+    assert(os.execute("chown 65534 " .. p))
+    return p
+  end, function() return "owned by another user (uid 65534)" end)
+  local shared
+  refused_case("in a world-writable directory (even a sticky one, as /tmp)", function(marker)
+    shared = helpers.tmpdir("shared")
+    assert(os.execute("chmod 1777 " .. shared))
+    h.env.PATH = shared .. ":" .. h.env.PATH
+    return evil(shared, marker, "755")
+  end, function() return "in a world-writable directory (" .. shared .. ")" end)
+end)
+
+describe("a user Lua command another user could change", function()
+  it("is refused with the reason and not run", function()
+    local h = helpers.home()
+    fs.mkdirs(h.dir .. "/config/commands")
+    local path = h.dir .. "/config/commands/evil.lua"
+    fs.write(path, "io.open(" .. string.format("%q", h.dir .. "/ran") .. ", 'w'):close()\n")
+    assert(os.execute("chmod 666 " .. path))
+    local code, out, err = h:run({ "evil" })
+    local ran = fs.exists(h.dir .. "/ran") == true
+    h:cleanup()
+    assert.falsy(ran)
+    assert.equal(2, code, err)
+    assert.equal("", out)
+    assert.equal("moonbase: refusing to run the user command " .. path
+      .. ": writable by other users (try: chmod go-w " .. path .. ")\n", err)
+  end)
 end)
 
 describe("aliases", function()
