@@ -174,6 +174,13 @@ static json_t *initialize(lua_State *L, struct luadrv *d, int t, mb_error **err)
     return r;
 }
 
+/* params.progress(message): the Lua driver's progress notification. */
+static int l_progress(lua_State *L)
+{
+    mb_rpc_progress(lua_tostring(L, lua_upvalueindex(1)), luaL_checkstring(L, 1));
+    return 0;
+}
+
 static json_t *lua_call_method(void *self, const char *method, json_t *params, const int *fds,
                                double timeout, mb_error **err)
 {
@@ -198,6 +205,11 @@ static json_t *lua_call_method(void *self, const char *method, json_t *params, c
             lua_rawseti(L, -2, k + 1);
         }
         lua_setfield(L, -2, "fds");
+    }
+    if (lua_istable(L, -1)) {
+        lua_pushstring(L, d->name);
+        lua_pushcclosure(L, l_progress, 1);
+        lua_setfield(L, -2, "progress");
     }
     if (lua_pcall(L, 1, 3, t + 1) != LUA_OK) {
         char msg[1024];

@@ -88,6 +88,9 @@ bool mb_rpc_instance_from(json_t *j, struct mb_instance *i, struct mb_nic **nics
 json_t *mb_rpc_strv_json(char *const *v);
 char **mb_rpc_strv_from(json_t *j, mb_error **err);
 enum mb_error_code mb_rpc_code_of(const char *name);
+/* A driver's progress message, on one line of a terminal's stderr as
+ * "DRIVER: MESSAGE" (nothing when stderr is not a terminal). */
+void mb_rpc_progress(const char *driver, const char *message);
 
 /* Serves a driver table over JSON-RPC, requests from in, replies to out
  * (moonbase gives a driver one socket as both: exec's descriptors come with

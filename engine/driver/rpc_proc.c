@@ -359,15 +359,19 @@ static void one_line(char *s)
             *s = ' ';
 }
 
+void mb_rpc_progress(const char *driver, const char *message)
+{
+    if (message && isatty(2)) {
+        char line[256];
+        snprintf(line, sizeof line, "%s", message);
+        one_line(line);
+        fprintf(stderr, "%s: %s\n", driver, line);
+    }
+}
+
 static void progress(struct proc *p, json_t *params)
 {
-    const char *m = json_string_value(json_object_get(params, "message"));
-    if (m && isatty(2)) {
-        char line[256];
-        snprintf(line, sizeof line, "%s", m);
-        one_line(line);
-        fprintf(stderr, "%s: %s\n", p->name, line);
-    }
+    mb_rpc_progress(p->name, json_string_value(json_object_get(params, "message")));
 }
 
 static json_t *proc_call_locked(struct proc *p, const char *method, json_t *params,

@@ -75,6 +75,37 @@ describe("external drivers", function()
     assert.truthy(h:ok({ "list" }):find("No instances"))
   end)
 
+  -- on a terminal (script(1) gives the command one)
+  local function on_tty(env, args)
+    local e = {}
+    for k, v in pairs(h.env) do e[k] = v end
+    for k, v in pairs(env) do e[k] = v end
+    local cmd = { helpers.bin }
+    for _, a in ipairs(args) do cmd[#cmd + 1] = "'" .. a .. "'" end
+    return process.run({ "script", "-qefc", table.concat(cmd, " "), "/dev/null" }, { env = e })
+  end
+
+  it("shows its progress notes on a terminal, each one restarting the timeout", function()
+    -- three notes a second apart: 3 s in all, longer than the 2 s timeout
+    local code, out = on_tty({ FAKE_MODE = "create:progress", MOONBASE_DRIVER_TIMEOUT = "2" },
+      { "launch", "--name", "a" })
+    assert.equal(0, code, out)
+    local at = {}
+    for _, m in ipairs({ "fake: copying the disk: 10%", "fake: copying the disk: 90%",
+      "fake: booting now" }) do
+      at[#at + 1] = out:find(m, 1, true)
+      assert.truthy(at[#at], out)
+    end
+    assert.truthy(at[1] < at[2] and at[2] < at[3], out)
+    assert.truthy(h:ok({ "list" }):find("a%s+running"))
+    -- off a terminal (a pipe, a log) nothing is shown
+    h:ok({ "delete", "--purge", "a" })
+    local code2, out2, err2 = h:run({ "launch", "--name", "a" },
+      { env = { FAKE_MODE = "create:progress" } })
+    assert.equal(0, code2, err2)
+    assert.falsy((out2 .. err2):find("copying the disk", 1, true), out2 .. err2)
+  end)
+
   it("keeps what a driver writes to stderr off the user's terminal", function()
     local code, out, err = h:run({ "launch", "--name", "a" }, { env = { FAKE_MODE = "probe:noise" } })
     assert.equal(0, code, err)
@@ -181,6 +212,39 @@ describe("finding drivers", function()
     one_line(err)
     assert.truthy(err:find('Lua driver "raises": create: .*no room for a'), err)
     assert.truthy(h:ok({ "list" }):find("No instances"))
+  end)
+
+  it("shows a Lua driver's progress notes on a terminal", function()
+    local d = fake_dir({
+      ["steps.lua"] = "local fs = require('moonbase.engine.fs')\n" ..
+        "local function st(p) return p.instance.dir .. '/steps.state' end\n" ..
+        "return { name = 'steps', scope = 'steps',\n" ..
+        "  probe = function() return { ok = true, reason = '' } end,\n" ..
+        "  net_backend = function() return 'simulated' end,\n" ..
+        "  ipv4 = function() return {} end,\n" ..
+        "  state = function(p) return fs.read(st(p)) or 'absent' end,\n" ..
+        "  create = function(p)\n" ..
+        "    p.progress('unpacking the image: 50%')\n" ..
+        "    p.progress('unpacking the image:\\ndone')\n" ..
+        "    fs.mkdirs(p.instance.dir)\n" ..
+        "    return fs.write(st(p), 'stopped') end,\n" ..
+        "  start = function(p) return fs.write(st(p), 'running') end,\n" ..
+        "  shutdown = function(p) return fs.write(st(p), 'stopped') end,\n" ..
+        "  destroy = function(p) return fs.rmtree(p.instance.dir) end }\n",
+    })
+    dirs = { d }
+    with_path(d)
+    h:ok({ "set", "local.driver=steps" })
+    h:use_images()
+    local e = {}
+    for k, v in pairs(h.env) do e[k] = v end
+    local code, out = process.run({ "script", "-qefc", helpers.bin .. " launch --name a",
+      "/dev/null" }, { env = e })
+    assert.equal(0, code, out)
+    local a = out:find("steps: unpacking the image: 50%", 1, true)
+    local b = out:find("steps: unpacking the image: done", 1, true)
+    assert.truthy(a and b and a < b, out)
+    assert.truthy(h:ok({ "list" }):find("a%s+running"))
   end)
 
   it("lists every driver in every format", function()
