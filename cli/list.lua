@@ -1,6 +1,5 @@
 -- moonbase list [--snapshots]
 local instance = require("moonbase.instance")
-local snapshots = require("moonbase.snapshots")
 local format = require("moonbase.format")
 
 local snapshot_columns = {
@@ -49,7 +48,8 @@ return {
   max_args = 0,
   run = function(opts)
     if opts.snapshots then
-      local rows = snapshots.list_all()
+      -- (required here: a plain list does without the snapshots' modules)
+      local rows = require("moonbase.snapshots").list_all()
       if opts.quiet then
         for _, r in ipairs(rows) do print(r.instance .. "." .. r.name) end
         return 0

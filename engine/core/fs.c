@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -314,4 +315,44 @@ const char *mb_fs_unsafe_file(const char *path, bool need_exec, char *why, size_
         return why;
     }
     return NULL;
+}
+
+/* The writer's pid in ".NAME.tmp.PID.N" (mb_fs_write_atomic's temporary
+ * files), or 0 for any other name. */
+static pid_t tmp_writer(const char *n)
+{
+    if (n[0] != '.')
+        return 0;
+    const char *t = strstr(n + 1, ".tmp.");
+    const char *last = NULL;
+    for (; t; t = strstr(t + 1, ".tmp."))
+        last = t;
+    if (last == NULL || last - n < 2) /* "." and a name before ".tmp." */
+        return 0;
+    const char *p = last + 5;
+    long pid = 0;
+    const char *q = p;
+    while (*q >= '0' && *q <= '9' && q - p < 10)
+        pid = pid * 10 + (*q++ - '0');
+    if (q == p || *q != '.' || q[1] == '\0')
+        return 0;
+    for (const char *r = q + 1; *r; r++)
+        if (*r < '0' || *r > '9')
+            return 0;
+    return (pid_t)pid;
+}
+
+void mb_fs_sweep_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    pid_t me = getpid();
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        pid_t pid = tmp_writer(de->d_name);
+        if (pid > 0 && pid != me && kill(pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
 }

@@ -39,6 +39,11 @@ void mb_lock_release(int fd);
  * only when memory is short. Caller frees. */
 char *mb_fs_tail(const char *path, size_t max_bytes, int max_lines);
 
+/* Removes from dir the temporary files of mb_fs_write_atomic whose writer
+ * is gone (killed between creating the file and renaming it), never those
+ * of a live process. */
+void mb_fs_sweep_tmp(const char *dir);
+
 /* Why a file moonbase would run (a driver, a user's command) may not be used, or
  * NULL: it must be a regular file owned by root or by us, writable by nobody
  * else, in a directory nobody else can write to, and executable when

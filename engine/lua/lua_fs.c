@@ -83,6 +83,13 @@ static int l_xattr_ok(lua_State *L)
     return 1;
 }
 
+/* fs.sweep(dir): mb_fs_sweep_tmp. */
+static int l_sweep(lua_State *L)
+{
+    mb_fs_sweep_tmp(luaL_checkstring(L, 1));
+    return 0;
+}
+
 /* fs.unsafe(path, need_exec): why moonbase must not run this file, or nil. */
 static int l_unsafe(lua_State *L)
 {
@@ -310,7 +317,7 @@ static const luaL_Reg funcs[] = {
     {"realpath", l_realpath}, {"symlink", l_symlink}, {"readlink", l_readlink},
     {"touch", l_touch},     {"truncate", l_truncate}, {"lock", l_lock},
     {"open_fd", l_open_fd}, {"close_fd", l_close_fd}, {"xattr_ok", l_xattr_ok},
-    {"unsafe", l_unsafe},
+    {"unsafe", l_unsafe},   {"sweep", l_sweep},
     {NULL, NULL},
 };
 

@@ -25,16 +25,10 @@ end
 -- read or write of a directory in a process removes those whose writer is
 -- gone, as launch sweeps its staging directories.
 local swept = {}
-local me
 function M.sweep(dir)
   if swept[dir] then return end
   swept[dir] = true
-  me = me or require("moonbase.engine.util").getpid()
-  local alive = require("moonbase.engine.process").alive
-  for _, n in ipairs(fs.list(dir) or {}) do
-    local pid = math.tointeger(tonumber(n:match("^%..+%.tmp%.(%d+)%.%d+$") or ""))
-    if pid and pid ~= me and not alive(pid) then fs.remove(dir .. "/" .. n) end
-  end
+  fs.sweep(dir)
 end
 
 ---Whole-number floats (cjson's reading of every number) made integers, in place.
@@ -105,13 +99,36 @@ local function field(at, k)
   return at .. (math.type(k) == "integer" and ("[" .. k .. "]") or ("." .. tostring(k)))
 end
 
+-- A shape's field names, sorted (the same field is named first every time),
+-- worked out once per shape: every record of a listing is checked.
+local sorted_keys = setmetatable({}, { __mode = "k" })
+local function keys_of(shape)
+  local keys = sorted_keys[shape]
+  if keys == nil then
+    keys = {}
+    for k in pairs(shape) do if k ~= "optional" then keys[#keys + 1] = k end end
+    table.sort(keys)
+    sorted_keys[shape] = keys
+  end
+  return keys
+end
+
+local valid_name
+local base_type = {} -- "integer?" -> "integer"
+-- at: the path of v for the message ("it", "nics[1].ipv4"), or false for a
+-- quick yes/no (true when v is not of the shape): most records are fine, and
+-- naming every field on the way costs a listing more than the rest.
 local function check(v, shape, at)
   if type(shape) == "string" then
-    local optional = shape:sub(-1) == "?"
-    local t = optional and shape:sub(1, -2) or shape
+    local t = base_type[shape]
+    if t == nil then
+      t = shape:sub(-1) == "?" and shape:sub(1, -2) or shape
+      base_type[shape] = t
+    end
+    local optional = t ~= shape
     if v == nil or v == json.null then
       if optional and v == nil then return nil end
-      return string.format("%s is %s", at, v == nil and "missing" or "null")
+      return at and string.format("%s is %s", at, v == nil and "missing" or "null") or true
     end
     local ok
     if t == "string" then ok = type(v) == "string"
@@ -120,40 +137,40 @@ local function check(v, shape, at)
     elseif t == "boolean" then ok = type(v) == "boolean"
     elseif t == "object" then ok = is_object(v)
     elseif t == "name" then
-      ok = type(v) == "string" and (require("moonbase.engine.util").valid_name(v)) == true
+      valid_name = valid_name or require("moonbase.engine.util").valid_name
+      ok = type(v) == "string" and (valid_name(v)) == true
     elseif t == "file" then
       ok = type(v) == "string" and v ~= "" and v ~= "." and v ~= ".." and not v:find("/", 1, true)
     end
     if ok then return nil end
-    return string.format("%s is %s, not %s", at, type(v) == "string" and
-      string.format("%q", #v > 40 and (v:sub(1, 40) .. "...") or v) or kind_of(v), WANT[t])
+    return at and string.format("%s is %s, not %s", at, type(v) == "string" and
+      string.format("%q", #v > 40 and (v:sub(1, 40) .. "...") or v) or kind_of(v), WANT[t]) or true
   end
   if shape.list then
     if type(v) ~= "table" or not (next(v) == nil or v[1] ~= nil) then
-      return string.format("%s is %s, not a list", at, kind_of(v))
+      return at and string.format("%s is %s, not a list", at, kind_of(v)) or true
     end
     for i, x in ipairs(v) do
-      local why = check(x, shape.list, field(at, i))
+      local why = check(x, shape.list, at and field(at, i))
       if why then return why end
     end
     return nil
   end
-  if not is_object(v) then return string.format("%s is %s, not an object", at, kind_of(v)) end
+  if not is_object(v) then
+    return at and string.format("%s is %s, not an object", at, kind_of(v)) or true
+  end
   if shape.map then
     for k, x in pairs(v) do
-      local why = type(k) ~= "string" and (at .. " has a key that is not a string") or
-        check(x, shape.map, field(at, k))
+      local why = type(k) ~= "string" and (at and (at .. " has a key that is not a string") or true) or
+        check(x, shape.map, at and field(at, k))
       if why then return why end
     end
     return nil
   end
-  local keys = {}
-  for k in pairs(shape) do if k ~= "optional" then keys[#keys + 1] = k end end
-  table.sort(keys) -- the same field is named first every time
-  for _, k in ipairs(keys) do
+  for _, k in ipairs(keys_of(shape)) do
     local x, sub = v[k], shape[k]
     if not (x == nil and type(sub) == "table" and sub.optional) then
-      local why = check(x, sub, field(at, k))
+      local why = check(x, sub, at and field(at, k))
       if why then return why end
     end
   end
@@ -163,7 +180,8 @@ end
 ---Why v does not have the shape, or nil when it does.
 ---@return string? reason  e.g. "cpus is \"two\", not a whole number"
 function M.check(v, shape)
-  return check(v, shape, "it")
+  if check(v, shape, false) then return check(v, shape, "it") end
+  return nil
 end
 
 ---Reads a JSON file that must have a shape: the value, default when the
