@@ -22,8 +22,7 @@ local columns = {
   { key = "ipv4", title = "IPv4", kind = "list" }, { key = "image", title = "Image" },
   { key = "driver", title = "Driver", when_text = "when one runs under another driver",
     when = function(rows)
-      local current = select(2, instance.driver())
-      for _, r in ipairs(rows) do if r.driver ~= current then return true end end
+      for _, r in ipairs(rows) do if r.other_driver then return true end end
       return false
     end },
   { key = "host", title = "Host", when_text = "when one runs on another host",

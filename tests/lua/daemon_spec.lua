@@ -90,6 +90,15 @@ describe("daemon: the unix socket", function()
     assert.equal("No instances found.\n", out)
   end)
 
+  it("lists as the daemon's host does, whatever the client's own local.driver", function()
+    h:ok({ "launch", "--name", "web" })
+    -- the client's home says local.driver=qemu (the default); the daemon's says test
+    local code, out, err = h:client({ "list" })
+    assert.equal(0, code, err)
+    assert.equal(h:ok({ "list" }), out)
+    assert.falsy(out:find("Driver", 1, true), out)
+  end)
+
   it("refuses a user outside the group moonbase, and lets a member in", function()
     if util.geteuid() ~= 0 then return pending("needs root to run clients as other users") end
     assert(sh("getent group moonbase >/dev/null || groupadd --system moonbase") == 0)

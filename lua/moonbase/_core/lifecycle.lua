@@ -135,7 +135,9 @@ function M.list(o)
     local st, owner = M.state(rec, nil, sp)
     rows[#rows + 1] = { name = rec.name, state = st, image = rec.image,
       ipv4 = o.addresses ~= false and M.ipv4(rec, st, sp) or nil,
-      driver = owner or current, host = M.location(rec) }
+      driver = owner or current, host = M.location(rec),
+      -- (said by the side that knows the setting: a daemon's client does not)
+      other_driver = owner ~= nil and owner ~= current or nil }
   end
   for _, b in ipairs(bad) do
     rows[#rows + 1] = { name = b.name, state = "unknown", image = nil,
