@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,46 @@ static void test_mkdirs_and_rmtree(void **state)
     assert_true(mb_fs_rmtree(path, &err)); /* missing is fine */
 }
 
+static void touch(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static bool present(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* What a killed writer left is removed; a live writer's file, and anything
+ * that only looks like one, stays (mb_fs_sweep_tmp). */
+static void test_sweep_tmp(void **state)
+{
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0); /* gone, and not reused this soon */
+    char gone[128], live[128], mine[128];
+    snprintf(gone, sizeof gone, ".instance.json.tmp.%d.2", (int)dead);
+    snprintf(live, sizeof live, ".instance.json.tmp.1.2"); /* init never exits */
+    snprintf(mine, sizeof mine, ".settings.json.tmp.%d.1", (int)getpid());
+    const char *keep[] = {live, mine, "instance.json", ".tmp.99999999.1",
+                          ".x.tmp.99999999.1a", ".x.tmp.99999999", "x.tmp.99999999.1"};
+    touch(gone);
+    for (size_t k = 0; k < sizeof keep / sizeof *keep; k++)
+        touch(keep[k]);
+    mb_fs_sweep_tmp(dir);
+    assert_false(present(gone));
+    for (size_t k = 0; k < sizeof keep / sizeof *keep; k++)
+        assert_true(present(keep[k]));
+    mb_fs_sweep_tmp("/nonexistent/dir"); /* nothing to do, no crash */
+}
+
 /* The end of a console log, for error messages (mb_fs_tail). */
 static void test_tail(void **state)
 {
@@ -184,6 +225,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_contention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdirs_and_rmtree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_tmp, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
