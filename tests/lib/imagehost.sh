@@ -12,9 +12,13 @@
 # Access log lines (one per request):
 #   127.0.0.1 [22/Nov/2026:09:51:11 +0000] "GET /path HTTP/1.1" 206 1048576 range="bytes=100-" ua="curl/7.88.1"
 # i.e. status, body bytes sent and range="$http_range" ("-" when none).
-# nginx runs in the foreground of a detached `timeout` (MB_IMAGEHOST_LIFETIME
-# seconds, default 1800), so a test that dies without "stop" does not leave it
-# running for long.  State (config, pid, logs, temp dirs) lives in
+# nginx runs in the foreground under a detached watchdog that stops it once
+# nobody has asked for it ("start" finding it running counts) for
+# MB_IMAGEHOST_LIFETIME seconds (default 1800), so a test that dies without
+# "stop" does not leave it running for long, and runs that share it (every
+# spec suite of a CI run) never lose it while one of them still asks.
+# Starts are serialised (flock), so two suites starting it at once get one
+# server.  State (config, pid, logs, temp dirs) lives in
 # ${MB_IMAGEHOST_STATE:-${TMPDIR:-/tmp}/moonbase-imagehost}/<hash of ROOT>/.
 # Installs nginx-light from Debian if nginx is missing (without letting the
 # package start its own service).
@@ -107,7 +111,11 @@ EOF
 }
 
 start() {
-	if running_pid >/dev/null; then
+	mkdir -p "$(dirname "$state")"
+	exec 9>"$state.lock"
+	flock 9
+	if running_pid >/dev/null && [ -s "$state/url" ]; then
+		touch "$state/used"
 		cat "$state/url"
 		return 0
 	fi
@@ -125,8 +133,18 @@ start() {
 		fi
 		write_config "$port"
 		: >"$state/error.log"
-		setsid timeout "$LIFETIME" "$NGINX" -p "$state" -e "$state/error.log" -c "$state/nginx.conf" \
-			</dev/null >>"$state/error.log" 2>&1 &
+		touch "$state/used"
+		# the watchdog: nginx in the foreground, stopped once "used" is older
+		# than LIFETIME; it ends when nginx does (9: not the lock's holder)
+		setsid sh -c 'n="$1"; shift; "$@" & p=$!
+			while kill -0 "$p" 2>/dev/null; do
+				if [ $(( $(date +%s) - $(stat -c %Y "$n/used" 2>/dev/null || echo 0) )) -gt '"$LIFETIME"' ]; then
+					kill -QUIT "$p"; break
+				fi
+				sleep 1
+			done
+			wait "$p"' watchdog "$state" "$NGINX" -p "$state" -e "$state/error.log" \
+			-c "$state/nginx.conf" </dev/null >>"$state/error.log" 2>&1 9>&- &
 		pid=$!
 		echo "$pid" >"$state/run.pid"
 		# listening within 5 s, or it failed (port taken: try another)
