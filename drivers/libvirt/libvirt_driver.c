@@ -6,10 +6,12 @@
  * when it stops or is destroyed: a stopped instance belongs to no driver,
  * which is what lets the QEMU driver start it next (shared scope "qemu").
  * The overlay disk, the seed and serial.log are the same files the QEMU
- * driver uses; the domain XML is in libvirt_xml.c, disk and mount
- * operations in libvirt_storage.c. */
+ * driver uses, lent to libvirt's storage pool while a libvirtd whose QEMU
+ * runs as another user holds the instance (libvirt_lend.c); the domain XML
+ * is in libvirt_xml.c, disk and mount operations in libvirt_storage.c. */
 #include "driver/driver.h"
 #include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_lend.h"
 #include "drivers/libvirt/libvirt_net.h"
 #include "drivers/libvirt/libvirt_remote.h"
 #include "drivers/libvirt/libvirt_storage.h"
@@ -133,15 +135,19 @@ static char **lv_networks(struct mb_conn *conn, unsigned flags, mb_error **err)
     return v;
 }
 
-/* Undefines a domain that is not running (with its managed save, if any) and
- * removes the driver's files. */
-static bool dom_undefine(const struct mb_instance *i, struct mb_libvirt_dom *d, mb_error **err)
+/* Undefines a domain that is not running (with its managed save, if any),
+ * takes back the files lent to the pool (a copied disk is thrown away when
+ * discard) and removes the driver's files. */
+static bool dom_undefine(const struct mb_instance *i, struct mb_libvirt_dom *d, bool discard,
+                         mb_error **err)
 {
     if (d->dom && virDomainUndefineFlags(d->dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0
         && mb_libvirt_last_code() != VIR_ERR_NO_DOMAIN) {
         mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: undefining the domain");
         return false;
     }
+    if (!mb_libvirt_take_back(d->conn, i, discard, err))
+        return false; /* the trace stays: the disk is not home yet */
     mb_libvirt_remove_runtime(i);
     return true;
 }
@@ -226,7 +232,8 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     struct mb_libvirt_dom d;
     char disk[PATHLEN];
     char *xml = NULL;
-    bool ok = false, defined_here = false;
+    bool ok = false, defined_here = false, lent_here = false;
+    static struct mb_libvirt_lent lent; /* 20 KiB: not on the stack */
     if (held_by_qemu_driver(i, "start", err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
     if (mb_libvirt_dom_active(d.dom)) {
@@ -239,12 +246,13 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     bool resume_snapshot = !remote && !mb_libvirt_dom_saved(d.dom)
                            && mb_qemu_pending_resume(i, pending);
     struct mb_libvirt_remote_files rf;
-    struct mb_instance ri = *i; /* on a remote host: its volumes there */
+    struct mb_instance ri = *i; /* on a remote host or lent: the files libvirt has */
     char seed[PATHLEN];
     mb_libvirt_file(seed, i, MB_QEMU_SEED);
     struct mb_libvirt_host h = {domain_type(d.conn), NULL, NULL, NULL,
                                 access(seed, F_OK) == 0 ? seed : NULL,
-                                mb_conn_config_bool(conn, "restrict-user-network")};
+                                mb_conn_config_bool(conn, "restrict-user-network"), NULL,
+                                NULL};
     if (remote && !mb_libvirt_remote_paths(d.conn, i, &rf, err))
         goto cleanup;
     if (remote) {
@@ -263,13 +271,25 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     if (!mb_libvirt_dom_saved(d.dom)) {
         /* a saved state needs the devices it was saved with: only a fresh
          * start takes the spec as it is now */
-        if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
-            goto cleanup;
         /* a domain left defined by a QEMU that died (killed from outside,
          * crashed) has another UUID: libvirt would refuse the new one */
-        if (d.dom && !dom_undefine(i, &d, err))
+        if (d.dom && !dom_undefine(i, &d, false, err))
             goto cleanup;
         mb_libvirt_dom_close(&d);
+        if (!remote && mb_libvirt_must_lend(d.conn)) {
+            if (!mb_libvirt_lend(d.conn, i, &lent, err))
+                goto cleanup;
+            lent_here = true;
+            h.disk = lent.disk;
+            h.seed = lent.seed[0] ? lent.seed : NULL;
+            h.backing = lent.backing[0] ? lent.backing : NULL;
+            h.backing_format = lent.backing_format;
+            ri.image.kernel = lent.kernel[0] ? lent.kernel : NULL;
+            ri.image.initrd = lent.initrd[0] ? lent.initrd : NULL;
+            i = &ri;
+        }
+        if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
+            goto fail;
         mb_log_text(MB_LOG_MORE, "libvirt: defining the domain", xml);
         if ((d.dom = virDomainDefineXML(d.conn, xml)) == NULL) {
             mb_libvirt_error(err, MB_ERR_FAILED, "start: libvirt refused the domain");
@@ -297,8 +317,8 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     ok = true;
     goto cleanup;
 fail:
-    if (defined_here)
-        dom_undefine(i, &d, NULL);
+    if (defined_here || lent_here)
+        dom_undefine(i, &d, true, NULL); /* the guest never ran: nothing to copy back */
 cleanup:
     free(xml);
     mb_libvirt_dom_close(&d);
@@ -323,7 +343,7 @@ static bool lv_shutdown(struct mb_conn *conn, const struct mb_instance *i, doubl
         }
         if (pending)
             mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);
-        ok = dom_undefine(i, &d, err);
+        ok = dom_undefine(i, &d, false, err);
         goto cleanup;
     }
     if (!(flags & MB_FORCE)
@@ -336,7 +356,7 @@ static bool lv_shutdown(struct mb_conn *conn, const struct mb_instance *i, doubl
         mb_libvirt_error(err, MB_ERR_FAILED, "stop: libvirt could not power off the domain");
         goto cleanup;
     }
-    ok = dom_undefine(i, &d, err);
+    ok = dom_undefine(i, &d, false, err);
 cleanup:
     mb_libvirt_dom_close(&d);
     return ok;
@@ -441,7 +461,9 @@ static enum mb_state lv_state(struct mb_conn *conn, const struct mb_instance *i,
     }
     enum mb_state s = MB_STATE_UNKNOWN;
     if (d.dom == NULL) {
-        /* not defined: a trace left behind is stale */
+        /* not defined: a trace left behind is stale, lent files come home */
+        if (!mb_libvirt_take_back(d.conn, i, false, err))
+            return MB_STATE_UNKNOWN;
         mb_libvirt_remove_runtime(i);
         char disk[PATHLEN];
         if (mb_libvirt_uri_is_remote(d.uri))
@@ -469,6 +491,12 @@ static enum mb_state lv_state(struct mb_conn *conn, const struct mb_instance *i,
         char tag[MB_SNAPSHOT_TAG_MAX + 1];
         s = mb_libvirt_dom_saved(d.dom) || mb_qemu_pending_resume(i, tag) ? MB_STATE_SUSPENDED
                                                                         : MB_STATE_STOPPED;
+        /* powered off from inside: the domain is still defined and its files
+         * lent. Asked by the scope's other driver (MB_STATE_OWN), which is
+         * about to use the disk: libvirt lets go of it now */
+        if (s == MB_STATE_STOPPED && (flags & MB_STATE_OWN) && mb_libvirt_is_lent(i)
+            && !dom_undefine(i, &d, false, err))
+            s = MB_STATE_UNKNOWN;
         break;
     }
     default:
@@ -489,7 +517,7 @@ static bool lv_destroy(struct mb_conn *conn, const struct mb_instance *i, unsign
         mb_libvirt_error(err, MB_ERR_FAILED, "destroy: libvirt could not power off the domain");
         ok = false;
     }
-    ok = ok && dom_undefine(i, &d, err);
+    ok = ok && dom_undefine(i, &d, !(flags & MB_KEEP_DISKS), err);
     mb_libvirt_dom_close(&d);
     if (ok)
         mb_qemu_remove_file(i, MB_QEMU_RESUME_FILE);

@@ -18,8 +18,7 @@
 #include <stdbool.h>
 
 #include "driver/driver.h"
-
-#define MB_LIBVIRT_POOL "moonbase"
+#include "drivers/libvirt/libvirt_pool.h"
 
 /* True (with err set: "<op>: ... lives on <uri> ...") when inst is remote:
  * for the operations that need its disk on this machine. */

@@ -202,13 +202,14 @@ bool mb_libvirt_resize_disk(struct mb_conn *c, const struct mb_instance *i,
         mb_libvirt_dom_close(&d);
         return disk_idle(i, "resize", err) && mb_qemu_resize_disk(c, i, bytes, flags, err);
     }
-    /* running: QEMU grows its open image (through libvirt), the guest sees it */
-    char disk[MB_LIBVIRT_PATHLEN];
-    struct mb_qemu_img_info info;
+    /* running: QEMU grows its open image (through libvirt), the guest sees it;
+     * libvirt says its size (the file may be a copy lent to the pool) */
+    virDomainBlockInfo info;
     bool ok = false;
-    if (mb_qemu_disk_path(disk, sizeof disk, i) && mb_qemu_img_info(disk, true, &info, err)) {
-        uint64_t have = info.virtual_size;
-        mb_qemu_img_info_clear(&info);
+    if (virDomainGetBlockInfo(d.dom, "vda", &info, 0) < 0) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "resize: libvirt could not read the disk's size");
+    } else {
+        uint64_t have = info.capacity;
         if (bytes < have)
             mb_error_set(err, MB_ERR_USAGE, "resize: the disk of \"%s\" can only grow (it has "
                          "%llu bytes)", i->name, (unsigned long long)have);

@@ -21,7 +21,10 @@
  *   for shares the guest must not plant setuid files in (see qemu_argv.c).
  * - Every PCI device gets the address on pcie.0 the QEMU driver gives it
  *   (mb_qemu_pci_slots), so libvirt adds no pcie-root-ports and a guest's
- *   memory saved under one driver loads under the other. */
+ *   memory saved under one driver loads under the other.
+ * - A disk lent to the storage pool (libvirt_lend.h) carries its backing
+ *   store: the image's volume in the pool, not the cache path in the
+ *   overlay's header, which QEMU's user cannot reach. */
 #include "drivers/libvirt/libvirt_xml.h"
 #include "drivers/qemu/qemu_argv.h"
 
@@ -185,7 +188,16 @@ char *mb_libvirt_domain_xml(const struct mb_instance *inst, const struct mb_libv
                "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
                "      <source file='");
     mb_xml_esc(&b, path);
-    mb_strbuf_add(&b, "'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n");
+    mb_strbuf_add(&b, "'/>\n");
+    if (host->backing != NULL) {
+        /* the chain given whole: QEMU opens this file, not the header's */
+        mb_strbuf_add(&b, "      <backingStore type='file'>\n        <format type='");
+        mb_xml_esc(&b, host->backing_format ? host->backing_format : "qcow2");
+        mb_strbuf_add(&b, "'/>\n        <source file='");
+        mb_xml_esc(&b, host->backing);
+        mb_strbuf_add(&b, "'/>\n        <backingStore/>\n      </backingStore>\n");
+    }
+    mb_strbuf_add(&b, "      <target dev='vda' bus='virtio'/>\n      <boot order='1'/>\n");
     address(&b, slot.disk);
     mb_strbuf_add(&b, "    </disk>\n");
     if (host->seed != NULL) {

@@ -26,6 +26,9 @@ struct mb_libvirt_host {
     const char *disk;        /* the overlay, or NULL for <dir>/disk.qcow2 (remote: a volume) */
     const char *seed;        /* the cloud-init seed ISO, or NULL */
     bool restrict_user_net;  /* user networking: nothing but the forwards (restrict=on) */
+    const char *backing;     /* the overlay's base image as QEMU must open it, or NULL
+                              * for the one its header names (see libvirt_lend.h) */
+    const char *backing_format; /* its format (qcow2, raw) */
 };
 
 /* The libvirt domain name of an instance: "mb-<name>-<8 hex>", the hex being

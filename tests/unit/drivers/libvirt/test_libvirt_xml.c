@@ -25,9 +25,9 @@
 
 #define SEED1 DIR1 "/cidata.iso"
 
-static const struct mb_libvirt_host tcg = {"qemu", NULL, NULL, NULL, SEED1, true};
+static const struct mb_libvirt_host tcg = {"qemu", NULL, NULL, NULL, SEED1, true, NULL, NULL};
 static const struct mb_libvirt_host kvm = {"kvm", "/usr/bin/qemu-system-x86_64", NULL, NULL,
-                                           SEED1, false};
+                                           SEED1, false, NULL, NULL};
 static const struct mb_nic user_nic = {.attach = MB_NIC_USER, .mac = "52:54:00:12:34:56",
                                        .host_port = 50022};
 
@@ -140,9 +140,24 @@ static void test_remote(void **state)
     static const struct mb_libvirt_host remote = {
         "qemu", NULL, "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-serial.log",
         "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b.qcow2",
-        "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-cidata.iso", true};
+        "/var/lib/libvirt/images/moonbase/mb-vm1-5d1e0a4b-cidata.iso", true, NULL, NULL};
     struct mb_instance i = base();
     check_golden("remote", &i, &remote);
+}
+
+/* Lent to the local pool (libvirt_lend.c: QEMU runs as libvirt-qemu): the
+ * overlay, seed, kernel and initrd are pool volumes, the base image is given
+ * as the overlay's backing store, the console stays in the instance dir. */
+static void test_lent(void **state)
+{
+    static const struct mb_libvirt_host lent = {
+        "qemu", NULL, NULL, "/var/lib/libvirt/images/moonbase/mb-vm1-1f2e3d4c.qcow2",
+        "/var/lib/libvirt/images/moonbase/mb-vm1-1f2e3d4c-cidata.iso", true,
+        "/var/lib/libvirt/images/moonbase/mb-image-0123456789abcdef-disk.qcow2", "qcow2"};
+    struct mb_instance i = base();
+    i.image.kernel = "/var/lib/libvirt/images/moonbase/mb-image-0123456789abcdef-vmlinuz";
+    i.image.cmdline = "root=/dev/vda rw console=ttyS0";
+    check_golden("lent", &i, &lent);
 }
 
 /* The primary NIC on a libvirt network moonbase defines (libvirt_net.c,
@@ -341,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_networks),
         cmocka_unit_test(test_libvirt_network),
         cmocka_unit_test(test_remote),
+        cmocka_unit_test(test_lent),
         cmocka_unit_test(test_kernel_boot),
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_same_pci_slots_as_qemu),
