@@ -1,20 +1,28 @@
--- The libvirt driver on a real guest, through the moonbase CLI only: a
--- private libvirtd + virtlogd started by hand (tests/lib/libvirtd.sh: own
--- config, state and socket dirs, QEMU as root, type qemu = TCG), the tiny
--- image served by a local simplestreams host, user networking with
--- restrict=on and the SSH forward on 127.0.0.1 (passed to QEMU by libvirt),
--- or, where moonbase may make networks (root), its bridge moonbase0 with the
--- instance's tap given to libvirt. ctest runs it in a network namespace of
--- its own (tests/lib/libvirtd.sh in-netns), so that bridge never touches the
--- host's network.
+-- The libvirt driver on a real guest, through the moonbase CLI only, against
+-- libvirt as Debian's libvirt-daemon-system sets it up: QEMU runs as
+-- libvirt-qemu with dynamic ownership on (ctest runs the suite under
+-- tests/lib/libvirtd.sh host: virtlogd and libvirtd started by hand in a
+-- network and mount namespace of the suite's own, seen as qemu:///system),
+-- type qemu = TCG; the tiny image served by a local simplestreams host; user
+-- networking with restrict=on and the SSH forward on 127.0.0.1 (passed to
+-- QEMU by libvirt), or, where moonbase may make networks (root in that
+-- namespace), its bridge moonbase0 with the instance's tap given to libvirt.
+-- The home is on the mount of /var/lib/libvirt, as root's home is on most
+-- machines, so the instance's files are lent to libvirt's storage pool by
+-- hard links (lifecycle_spec, with its home elsewhere, proves the copies).
 -- Proves: probe's refusal when libvirtd is unreachable; the lifecycle
 -- (launch, exec, stop, start, suspend, start = resume, delete --purge) with
--- local.driver=libvirt, with a native 9p mount; two instances on moonbase0
--- reaching each other by name; and the shared scope qemu <-> libvirt on one
--- instance, by a file written in the guest under one driver and read under
--- the other, with a live instance refused to the driver that does not run it.
+-- local.driver=libvirt, with a native 9p mount; the instance folder staying
+-- 0700 while libvirt-qemu's QEMU opens only the pool's files; two instances
+-- on moonbase0 reaching each other by name; the shared scope qemu <->
+-- libvirt on one instance, by a file written in the guest under one driver
+-- and read under the other, with a live instance refused to the driver that
+-- does not run it; libvirt networks of moonbase's; one narrow test of a
+-- libvirtd that runs QEMU as root (files used where they are); and
+-- qemu:///session for a user without root (launch, exec).
 -- The tests run in order and share the instance; every wait is bounded.
--- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/libvirt_spec.lua
+-- Run: tests/lib/libvirtd.sh host build/moonbase --lua tests/run-busted.lua \
+--        tests/e2e/libvirt_spec.lua
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
 local support = require("support")
 local fs = require("moonbase.engine.fs")
@@ -36,8 +44,34 @@ describe("libvirt driver on a real VM #e2e", function()
     return
   end
 
-  local host, h, lvdir, uri, skip, share
+  local host, h, uri, skip, share
   local timings = {}
+  local POOL = "/var/lib/libvirt/images/moonbase/"
+  -- inside libvirtd.sh host, /var/lib/libvirt is the suite's own
+  local own_host = (os.getenv("MOONBASE_TEST_LIBVIRT_URI") or "") ~= ""
+
+  local function stat(fmt, path)
+    return (support.must({ "stat", "-c", fmt, path }):gsub("%s+$", ""))
+  end
+
+  local function user_of(pid)
+    return (support.must({ "ps", "-o", "user=", "-p", tostring(pid) }):gsub("%s+", ""))
+  end
+
+  -- the instance's QEMU runs as user; argv run in the guest prints want;
+  -- then the instance is purged and the home cleaned up
+  local function runs_as(home, name, user, argv, want)
+    local q = support.qemus(home.dir)[1]
+    assert.is_truthy(q, "no QEMU of the instance")
+    assert.are.equal(user, user_of(q.pid))
+    local c, o, e = home:run({ "exec", name, "--", table.unpack(argv) })
+    assert.are.equal(0, c, e .. o)
+    assert.are.equal(want, o)
+    home:ok({ "delete", "--purge", name })
+    home:cleanup()
+    return q
+  end
+
 
   local function timed(what, fn)
     local t0 = util.now()
@@ -69,6 +103,11 @@ describe("libvirt driver on a real VM #e2e", function()
 
   local function dir() return h:instance_dir(NAME) end
 
+  local function domain()
+    local t = fs.read(dir() .. "/libvirt.domain") or ""
+    return t:match("\n([^\n]+)")
+  end
+
   -- the QEMU libvirtd started for the domain (its -name guest=mb-lv-...)
   local function libvirt_qemu()
     for _, p in ipairs(support.qemus(h.dir)) do
@@ -83,26 +122,21 @@ describe("libvirt driver on a real VM #e2e", function()
       skip = msg
       return
     end
-    lvdir = support.tmpdir("libvirtd")
-    local code, out, err = support.run({ LIBVIRTD, "start", lvdir })
-    if code ~= 0 then
-      skip = "tests/lib/libvirtd.sh could not start libvirtd: " .. err .. out
+    uri, msg = support.libvirtd()
+    if not uri then
+      skip = msg
       return
     end
-    uri = out:match("(qemu:///system%?socket=%S+)")
     -- in a network namespace of our own (ctest runs us so), moonbase may make
     -- its network moonbase0 as root; on the host's network it must not
     local own_netns = fs.readlink("/proc/self/ns/net") ~= fs.readlink("/proc/1/ns/net")
-    h = support.home(host, { tag = "libvirt", private_network = own_netns })
+    h = support.home(host, { tag = "libvirt", private_network = own_netns,
+      base = own_host and "/var/lib/libvirt" or nil })
     h:ok({ "set", "local.libvirt.uri=" .. uri, "local.driver=libvirt" })
   end)
 
   teardown(function()
     if h then h:cleanup() end
-    if lvdir then
-      support.run({ LIBVIRTD, "stop", lvdir })
-      if not os.getenv("MOONBASE_E2E_KEEP") then fs.rmtree(lvdir) end
-    end
     if share then fs.rmtree(share) end
     support.cleanup()
     if #timings > 0 then io.stderr:write("[libvirt] " .. table.concat(timings, ", ") .. "\n") end
@@ -110,7 +144,8 @@ describe("libvirt driver on a real VM #e2e", function()
 
   it("refuses to launch when libvirtd is unreachable, and says how to start it", function()
     need()
-    h:ok({ "set", "local.libvirt.uri=qemu:///system?socket=" .. lvdir .. "/none/libvirt-sock" })
+    h:ok({ "set", "local.libvirt.uri=qemu:///system?socket=" .. support.tmpdir("nolibvirtd") ..
+      "/libvirt-sock" })
     local code, out, err = h:run({ "launch", "--name", "nope" })
     h:ok({ "set", "local.libvirt.uri=" .. uri })
     assert.are_not.equal(0, code)
@@ -148,13 +183,44 @@ describe("libvirt driver on a real VM #e2e", function()
     assert.are.equal("guest-side\n", fs.read(share .. "/from-guest"))
   end)
 
+  it("keeps the instance folder private: libvirt-qemu's QEMU opens the files lent to the pool",
+    function()
+      need()
+      local q = libvirt_qemu()
+      assert.are.equal("libvirt-qemu", user_of(q.pid)) -- as Debian runs it
+      assert.are.equal("700", stat("%a", dir()))
+      -- nothing on QEMU's command line is in the home: disk, seed, kernel
+      -- and initrd are the pool's (the console comes from virtlogd)
+      assert.is_nil(q.cmd:find(h.dir, 1, true), q.cmd)
+      assert.matches(POOL, q.cmd, 1, true)
+      if not own_host then
+        pending("the home shares a mount with /var/lib/libvirt only under libvirtd.sh host")
+      end
+      -- on the same mount: hard links, no bytes copied
+      local dom = domain()
+      assert.are.equal("link\n", fs.read(dir() .. "/libvirt.lent"))
+      assert.are.equal(stat("%i", dir() .. "/disk.qcow2"), stat("%i", POOL .. dom .. ".qcow2"))
+      assert.are.equal(stat("%i", dir() .. "/cidata.iso"),
+        stat("%i", POOL .. dom .. "-cidata.iso"))
+      -- labelled by libvirt for its QEMU, readable by nobody else
+      assert.are.equal("libvirt-qemu 600", stat("%U %a", POOL .. dom .. ".qcow2"))
+      assert.are.equal("600", stat("%a", POOL .. dom .. "-cidata.iso"))
+    end)
+
   it("stops and starts again with the same disk", function()
     need()
+    local dom = domain()
     timed("stop", function() h:ok({ "stop", NAME }) end)
     assert.are.equal("stopped", row().state)
     assert.is_nil(libvirt_qemu())
-    -- stopped: the domain is undefined, nothing of libvirt's is left
+    -- stopped: the domain is undefined, nothing of libvirt's is left, the
+    -- disk is home (and the pool holds no file of the instance's)
     assert.is_false(fs.exists(dir() .. "/libvirt.domain") and true or false)
+    assert.is_false(fs.exists(dir() .. "/libvirt.lent") and true or false)
+    assert.is_false(fs.exists(POOL .. dom .. ".qcow2") and true or false)
+    assert.is_false(fs.exists(POOL .. dom .. "-cidata.iso") and true or false)
+    assert.are.equal("root 600", stat("%U %a", dir() .. "/disk.qcow2"))
+    assert.are.equal("root 600", stat("%U %a", dir() .. "/cidata.iso"))
     timed("start", function() h:ok({ "start", NAME }) end)
     assert.are.equal("running", row().state)
     assert.are.equal("libvirt-1\n", guest("cat ~/marker"))
@@ -368,6 +434,51 @@ describe("libvirt driver on a real VM #e2e", function()
     assert.are.same({}, ours_in_libvirt())
     assert.are.same({}, ours_in_ip_link())
     h:ok({ "set", "local.libvirt.networking=engine" })
+  end)
+
+  it("runs where libvirtd runs QEMU as root, with the files where they are", function()
+    need()
+    -- the configuration many guides give (and these tests once used):
+    -- user = "root", no dynamic ownership, no security driver
+    local lv2 = support.tmpdir("libvirtd-root")
+    local code, out, err = support.run({ LIBVIRTD, "start", "--root-qemu", lv2 })
+    assert.are.equal(0, code, err .. out)
+    local ok, e = pcall(function()
+      local ruri = out:match("(qemu:///system%?socket=%S+)")
+      local h2 = support.home(host, { tag = "libvirt-root" })
+      h2:ok({ "set", "local.libvirt.uri=" .. ruri, "local.driver=libvirt" })
+      timed("launch (QEMU as root)", function() h2:ok({ "launch", "--name", "lvroot" }) end)
+      local d = h2:instance_dir("lvroot")
+      assert.is_false(fs.exists(d .. "/libvirt.lent") and true or false)
+      local q = runs_as(h2, "lvroot", "root", { "uname", "-n" }, "lvroot\n")
+      assert.matches(d .. "/disk.qcow2", q.cmd, 1, true)
+    end)
+    support.run({ LIBVIRTD, "stop", lv2 })
+    assert(ok, e)
+  end)
+
+  it("runs under qemu:///session for a user without root: launch and exec", function()
+    need()
+    if not support.have("setpriv") or util.geteuid() ~= 0 then
+      pending("needs root to run moonbase as another user (setpriv)")
+    end
+    -- nobody: no group libvirt, no root; the session libvirtd is started by
+    -- libvirt's client on first use and runs QEMU as nobody
+    local hu = support.home(host, { tag = "libvirt-session", user = "nobody" })
+    hu:ok({ "set", "local.libvirt.uri=qemu:///session", "local.driver=libvirt" })
+    local code, out, err = timed("launch (session)", function()
+      return hu:run({ "launch", "--name", "lvs" })
+    end)
+    assert.are.equal(0, code, err .. out)
+    -- user networking, as moonbase has without root: the forward on 127.0.0.1
+    assert.matches("private network moonbase0 is not available", err, 1, true)
+    local i = json.decode(hu:ok({ "info", "lvs", "--format", "json" })).lvs
+    assert.are.equal("libvirt", i.driver)
+    assert.matches("^127%.0%.0%.1:%d+$", i.ssh)
+    local d = hu:instance_dir("lvs")
+    assert.matches("^qemu:///session\n", fs.read(d .. "/libvirt.domain") or "")
+    assert.is_false(fs.exists(d .. "/libvirt.lent") and true or false)
+    runs_as(hu, "lvs", "nobody", { "id", "-un" }, "moonbase\n")
   end)
 
   -- instances on a remote libvirt host (qemu+ssh://): libvirt_remote_spec.lua

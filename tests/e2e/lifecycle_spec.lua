@@ -9,10 +9,10 @@
 -- share the instance; every wait is bounded, and whatever is left running is
 -- killed by pid at the end.
 -- The same tests run for each driver: MOONBASE_E2E_DRIVER= qemu (the
--- default), libvirt (a private libvirtd, tests/lib/libvirtd.sh, with
--- local.driver=libvirt) or lxd (a stock LXD of the suite's own,
--- tests/lib/lxd.sh, the tiny image as a container on moonbase0 in the
--- suite's network namespace); ctest has one entry per driver. Where a
+-- default), libvirt (libvirt as Debian ships it, QEMU as libvirt-qemu:
+-- tests/lib/libvirtd.sh host, with local.driver=libvirt) or lxd (a stock
+-- LXD of the suite's own, tests/lib/lxd.sh, the tiny image as a container
+-- on moonbase0 in the suite's network namespace); ctest has one entry per driver. Where a
 -- container differs from a VM, the test says what it checks instead: limits
 -- are LXD's (its config and the container's cgroup, as /proc shows the host),
 -- suspend is a freeze (the processes stay, frozen), a restart is a new init
@@ -215,6 +215,29 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
       end
       assert.equal(1, #support.agents(h.dir, NAME))
     end)
+
+  if DRIVER == "libvirt" then
+    it("keeps the instance folder private: libvirt-qemu's QEMU runs on a copy in libvirt's pool",
+      function()
+        need()
+        local d = h:instance_dir(NAME)
+        local function stat(fmt, path)
+          return (support.must({ "stat", "-c", fmt, path }):gsub("%s+$", ""))
+        end
+        assert.equal("700", stat("%a", d))
+        -- the home (/tmp) is not on the mount of /var/lib/libvirt: the disk
+        -- and the seed were uploaded to the pool, and come back at stop
+        assert.equal("copy\n", fs.read(d .. "/libvirt.lent"))
+        local dom = (fs.read(d .. "/libvirt.domain") or ""):match("\n([^\n]+)")
+        local pool = "/var/lib/libvirt/images/moonbase/" .. dom
+        assert.equal("libvirt-qemu 600", stat("%U %a", pool .. ".qcow2"))
+        assert.are_not.equal(stat("%i", d .. "/disk.qcow2"), stat("%i", pool .. ".qcow2"))
+        local q = support.qemus(h.dir)[1]
+        assert.is_nil(q.cmd:find(h.dir, 1, true), q.cmd)
+        assert.equal("libvirt-qemu",
+          (support.must({ "ps", "-o", "user=", "-p", tostring(q.pid) }):gsub("%s+", "")))
+      end)
+  end
 
   it("reports state, image, cpus, memory, disk, SSH address and uptime in info", function()
     need()

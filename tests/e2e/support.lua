@@ -60,9 +60,11 @@ function M.have(prog)
   return run({ "sh", "-c", 'command -v "$0" >/dev/null', prog }) == 0
 end
 
----A new directory under /tmp (the watchdog removes it if the spec dies).
-function M.tmpdir(tag)
-  local dir = M.must({ "mktemp", "-d", "/tmp/mb-e2e-" .. (tag or "x") .. "-XXXXXX" })
+---A new directory under /tmp, or under base (the watchdog removes it if the
+---spec dies).
+function M.tmpdir(tag, base)
+  local dir = M.must({ "mktemp", "-d", (base or "/tmp") .. "/mb-e2e-" .. (tag or "x") ..
+    "-XXXXXX" })
   dir = dir:gsub("%s+$", "")
   track("dir", dir)
   return dir
@@ -223,23 +225,45 @@ local function cmdline(pid)
 end
 M.cmdline = cmdline
 
+-- The libvirt domains a home's instances have now (libvirt.domain files).
+local function domains_of(home)
+  local out = {}
+  local base = home .. "/data/instances"
+  for _, scope in ipairs(fs.list(base) or {}) do
+    for _, name in ipairs(fs.list(base .. "/" .. scope) or {}) do
+      local t = fs.read(base .. "/" .. scope .. "/" .. name .. "/libvirt.domain")
+      local dom = t and t:match("\n([^\n]+)")
+      if dom then out[#out + 1] = dom end
+    end
+  end
+  return out
+end
+
 ---Live processes that belong to a moonbase home: started with
----MOONBASE_HOME=home in their environment, or naming a path inside it on
----their command line (QEMU). Returns { {pid=, cmd=}, ... }.
+---MOONBASE_HOME=home (or, for a home of another user's, HOME=home) in their
+---environment, or naming a path inside it on their command line (QEMU), or
+---the QEMU of a libvirt domain of the home (-name guest=DOMAIN: its files
+---may be lent to libvirt's storage pool). Returns { {pid=, cmd=}, ... }.
 function M.processes(home)
   local out = {}
   local me = util.getpid()
+  local doms = domains_of(home)
   for _, n in ipairs(fs.list("/proc") or {}) do
     local pid = math.tointeger(tonumber(n))
     if pid and pid ~= me then
       local cmd = cmdline(pid)
-      local env = fs.read("/proc/" .. n .. "/environ") or ""
+      local env = "\0" .. (fs.read("/proc/" .. n .. "/environ") or "") .. "\0"
       local stat = fs.read("/proc/" .. n .. "/stat") or ""
       local zombie = stat:match("%) (%a)") == "Z"
-      if cmd and not zombie and (cmd:find(home .. "/", 1, true)
-          or ("\0" .. env .. "\0"):find("\0MOONBASE_HOME=" .. home .. "\0", 1, true)) then
-        out[#out + 1] = { pid = pid, cmd = cmd }
+      local hit = cmd and not zombie and (cmd:find(home .. "/", 1, true)
+        or env:find("\0MOONBASE_HOME=" .. home .. "\0", 1, true)
+        or env:find("\0HOME=" .. home .. "\0", 1, true))
+      for _, d in ipairs(doms) do
+        if not hit and cmd and not zombie and (cmd .. ","):find("guest=" .. d .. ",", 1, true) then
+          hit = true
+        end
       end
+      if hit then out[#out + 1] = { pid = pid, cmd = cmd } end
     end
   end
   return out
@@ -279,15 +303,35 @@ end
 ---local:tiny (o.image: another alias). Returns h with dir, env,
 ---:run(args, opts) -> code, out, err, :ok(args, opts) -> out, :sh(args) (a
 ---shell command line), :cleanup(). o.private_network: let moonbase make its
----private network (only inside a network namespace of the test's own).
+---private network (only inside a network namespace of the test's own);
+---o.base: the directory to make the home in (default /tmp).
 function M.home(host, o)
   o = o or {}
-  local dir = M.tmpdir(o.tag or "home")
+  local dir = M.tmpdir(o.tag or "home", o.base)
   track("home", dir)
   local h = { dir = dir, env = { MOONBASE_HOME = dir, NO_COLOR = "1" } }
+  local runner
+  if o.user then
+    -- a user without root: the home is theirs, and so are HOME and the
+    -- runtime directory (where a qemu:///session libvirtd keeps its sockets)
+    local uid = M.must({ "id", "-u", o.user }):match("%d+")
+    local gid = M.must({ "id", "-g", o.user }):match("%d+")
+    M.must({ "mkdir", "-m", "700", dir .. "/run" })
+    M.must({ "chown", "-R", uid .. ":" .. gid, dir })
+    h.env.HOME, h.env.XDG_RUNTIME_DIR, h.env.USER = dir, dir .. "/run", o.user
+    runner = { "setpriv", "--reuid=" .. uid, "--regid=" .. gid, "--clear-groups",
+      "--inh-caps=-all", "--bounding-set=-all" }
+  end
+  local function argv_of(args)
+    if not runner then return M.argv(args, o.private_network) end
+    local argv = { table.unpack(runner) }
+    argv[#argv + 1] = M.bin
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return argv
+  end
   function h:run(args, opts)
     opts = opts or {}
-    local argv = M.argv(args, o.private_network)
+    local argv = argv_of(args)
     local env = {}
     for k, v in pairs(self.env) do env[k] = v end
     for k, v in pairs(opts.env or {}) do env[k] = v end
@@ -303,7 +347,7 @@ function M.home(host, o)
   ---A shell command line that runs moonbase in this home (for sh -c).
   function h:sh(args)
     local parts = { "env", "MOONBASE_HOME=" .. self.dir, "NO_COLOR=1" }
-    for _, a in ipairs(M.argv(args, o.private_network)) do parts[#parts + 1] = M.quote(a) end
+    for _, a in ipairs(argv_of(args)) do parts[#parts + 1] = M.quote(a) end
     return table.concat(parts, " ")
   end
   h.scope = o.scope or "qemu"
@@ -397,10 +441,17 @@ function M.netns_unavailable()
   end
 end
 
----A private libvirtd (tests/lib/libvirtd.sh: its own config, state and
----socket dirs) for a suite: returns its URI, or nil and why it cannot run
----here. M.cleanup() stops it (and the watchdog's netns teardown would too).
+---The libvirtd of a suite: the one `tests/lib/libvirtd.sh host` started
+---for the whole suite (configured as Debian ships it, seen as
+---qemu:///system), else a private one of its own (libvirtd.sh start: its
+---own config, state and socket dirs), stopped by M.cleanup(). Returns its
+---URI, or nil and why it cannot run here.
 function M.libvirtd()
+  local env_uri = os.getenv("MOONBASE_TEST_LIBVIRT_URI")
+  if env_uri and env_uri ~= "" then return env_uri, os.getenv("MOONBASE_TEST_LIBVIRT_DIR") end
+  if os.getenv("MB_LIBVIRT_HOST_UNAVAILABLE") then
+    return nil, "libvirtd cannot run here: " .. os.getenv("MB_LIBVIRT_HOST_UNAVAILABLE")
+  end
   local script = M.src .. "/tests/lib/libvirtd.sh"
   local code, out = run({ script, "check" })
   if code ~= 0 then return nil, "libvirtd cannot run here: " .. out:gsub("%s+$", "") end
