@@ -37,6 +37,90 @@ bool mb_libvirt_is_lent(const struct mb_instance *inst)
     return access(p, F_OK) == 0;
 }
 
+bool mb_libvirt_lent_copy(const struct mb_instance *inst)
+{
+    char p[PATHLEN];
+    mb_libvirt_file(p, inst, "libvirt.lent");
+    char *s = mb_fs_read(p, NULL, NULL);
+    bool copy = s != NULL && strncmp(s, "copy", 4) == 0;
+    free(s);
+    return copy;
+}
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < n; k++)
+        v = v << 8 | p[k];
+    return v;
+}
+
+#define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_TABLE_MAX (64u << 20)
+
+struct mb_snapshot *mb_libvirt_qcow2_snapshots(mb_libvirt_read_fn read, void *ctx,
+                                               mb_error **err)
+{
+    unsigned char h[72];
+    size_t got;
+    if (!read(ctx, 0, sizeof h, h, &got, err))
+        return NULL;
+    if (got < sizeof h || be(h, 4) != 0x514649fbu) { /* "QFI\xfb" */
+        mb_error_set(err, MB_ERR_FAILED, "libvirt: the lent disk is not a qcow2 image");
+        return NULL;
+    }
+    uint64_t n = be(h + 60, 4), off = be(h + 64, 8);
+    /* each entry: 40 bytes, extra data, id, name, padded to 8 */
+    size_t cap = n ? (size_t)(n * 1024 < QCOW2_TABLE_MAX ? n * 1024 : QCOW2_TABLE_MAX) : 0;
+    unsigned char *t = cap ? malloc(cap) : NULL;
+    struct mb_snapshot *v = n <= QCOW2_MAX_SNAPSHOTS ? calloc(n + 1, sizeof *v) : NULL;
+    if (v == NULL || (cap && t == NULL)) {
+        mb_error_set(err, MB_ERR_FAILED, "libvirt: %llu snapshots in the lent disk: too many",
+                     (unsigned long long)n);
+        goto fail;
+    }
+    if (cap && !read(ctx, off, cap, t, &got, err))
+        goto fail;
+    size_t at = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        if (at + 40 > got)
+            goto bad;
+        const unsigned char *e = t + at;
+        size_t id = be(e + 12, 2), name = be(e + 14, 2), extra = be(e + 36, 4);
+        uint64_t state = be(e + 32, 4);
+        if (extra > 1024 || at + 40 + extra + id + name > got)
+            goto bad;
+        if (extra >= 8)
+            state = be(e + 40, 8); /* vm_state_size_large */
+        if ((v[k].name = strndup((const char *)e + 40 + extra + id, name)) == NULL)
+            goto bad;
+        v[k].memory = state > 0;
+        v[k].size = state;
+        v[k].created = (int64_t)be(e + 16, 4);
+        at += (40 + extra + id + name + 7) & ~(size_t)7;
+    }
+    free(t);
+    return v;
+bad:
+    mb_error_set(err, MB_ERR_FAILED, "libvirt: the snapshot table of the lent disk is damaged");
+fail:
+    free(t);
+    mb_snapshots_free(v);
+    return NULL;
+}
+
+struct read_vol {
+    virStoragePoolPtr pool;
+    const char *name;
+};
+
+static bool read_vol(void *ctx, uint64_t off, size_t len, void *buf, size_t *got,
+                     mb_error **err)
+{
+    struct read_vol *r = ctx;
+    return mb_libvirt_vol_read(r->pool, r->name, off, len, buf, got, err);
+}
+
 /* <domain><suffix> */
 static void lent_name(char *buf, size_t n, const struct mb_instance *inst, const char *suffix)
 {
@@ -117,6 +201,20 @@ fail:
 done:
     virStoragePoolFree(pool);
     return ok;
+}
+
+struct mb_snapshot *mb_libvirt_lent_snapshots(virConnectPtr conn,
+                                              const struct mb_instance *inst, mb_error **err)
+{
+    char name[MB_LIBVIRT_NAMELEN + 16];
+    virStoragePoolPtr pool = mb_libvirt_pool(conn, false, err);
+    if (pool == NULL)
+        return NULL;
+    lent_name(name, sizeof name, inst, ".qcow2");
+    struct read_vol r = {pool, name};
+    struct mb_snapshot *v = mb_libvirt_qcow2_snapshots(read_vol, &r, err);
+    virStoragePoolFree(pool);
+    return v;
 }
 
 bool mb_libvirt_take_back(virConnectPtr conn, const struct mb_instance *inst, bool discard,

@@ -23,6 +23,8 @@
 
 #include <libvirt/libvirt.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "driver/driver.h"
 #include "drivers/libvirt/libvirt_conn.h"
@@ -43,6 +45,22 @@ bool mb_libvirt_lend(virConnectPtr conn, const struct mb_instance *inst,
                      struct mb_libvirt_lent *l, mb_error **err);
 /* Whether inst's files are lent (libvirt.lent exists). */
 bool mb_libvirt_is_lent(const struct mb_instance *inst);
+/* Whether inst's disk is lent as a copy (libvirt.lent says "copy"): while
+ * libvirt holds it, the instance's own disk is stale. */
+bool mb_libvirt_lent_copy(const struct mb_instance *inst);
+/* The internal snapshots of the copy of inst's disk in the pool (as
+ * qemu-img info lists them: name, memory, size, created), read from its
+ * qcow2 snapshot table over libvirt streams; free with mb_snapshots_free. */
+struct mb_snapshot *mb_libvirt_lent_snapshots(virConnectPtr conn,
+                                              const struct mb_instance *inst, mb_error **err);
+
+/* Reads len bytes at off of an image into buf (*got: fewer at its end). */
+typedef bool (*mb_libvirt_read_fn)(void *ctx, uint64_t off, size_t len, void *buf,
+                                   size_t *got, mb_error **err);
+/* The internal snapshots of the qcow2 image read reads, or NULL with err. */
+struct mb_snapshot *mb_libvirt_qcow2_snapshots(mb_libvirt_read_fn read, void *ctx,
+                                               mb_error **err);
+
 /* Takes inst's files back from the pool: a copied disk is downloaded over
  * the instance's disk (unless discard: it is being deleted, or never ran),
  * then the pool's names are deleted and libvirt.lent removed. The domain must

@@ -281,6 +281,45 @@ done:
     return ok;
 }
 
+bool mb_libvirt_vol_read(virStoragePoolPtr p, const char *name, uint64_t off, size_t len,
+                         void *buf, size_t *got, mb_error **err)
+{
+    bool missing, ok = false, begun = false;
+    *got = 0;
+    virStorageVolPtr v = mb_libvirt_vol_get(p, name, &missing, err);
+    if (v == NULL) {
+        if (missing)
+            mb_error_set(err, MB_ERR_NOT_FOUND, "libvirt: the host has no volume %s in the "
+                         "pool " MB_LIBVIRT_POOL, name);
+        return false;
+    }
+    virStreamPtr st = virStreamNew(virStoragePoolGetConnect(p), 0);
+    if (st == NULL || virStorageVolDownload(v, st, off, len, 0) < 0) {
+        mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: starting the download");
+        goto done;
+    }
+    begun = true;
+    for (;;) {
+        char end[64]; /* past len: only the stream's end is expected */
+        int r = *got < len ? virStreamRecv(st, (char *)buf + *got, len - *got)
+                           : virStreamRecv(st, end, sizeof end);
+        if (r > 0 && *got >= len)
+            continue;
+        if (r < 0) {
+            mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: downloading from the host");
+            goto done;
+        }
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    ok = stream_finish(st, &begun, "the download", err);
+done:
+    stream_close(st, begun, -1, NULL);
+    virStorageVolFree(v);
+    return ok;
+}
+
 bool mb_libvirt_vol_link(virStoragePoolPtr p, const char *name, const char *path)
 {
     char dir[PATHLEN], dst[PATHLEN * 2];

@@ -44,6 +44,10 @@ virStorageVolPtr mb_libvirt_vol_upload(virStoragePoolPtr p, const char *name,
  * mode), received over a libvirt stream. */
 bool mb_libvirt_vol_download(virStoragePoolPtr p, const char *name, const char *path,
                              mode_t mode, mb_error **err);
+/* len bytes of volume `name` from offset off into buf (fewer at its end:
+ * *got says how many), received over a libvirt stream. */
+bool mb_libvirt_vol_read(virStoragePoolPtr p, const char *name, uint64_t off, size_t len,
+                         void *buf, size_t *got, mb_error **err);
 /* Makes the local file `path` volume `name` (which must not exist) by a hard
  * link into the pool's directory, when that directory is this process's to
  * write, on the same mount and the one libvirt sees (checked by looking the

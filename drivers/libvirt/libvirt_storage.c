@@ -6,6 +6,7 @@
  * Native (9p) mounts are in the domain XML, taken at the next start. */
 #include "drivers/libvirt/libvirt_storage.h"
 #include "drivers/libvirt/libvirt_conn.h"
+#include "drivers/libvirt/libvirt_lend.h"
 #include "drivers/libvirt/libvirt_remote.h"
 #include "drivers/libvirt/libvirt_xml.h"
 #include <libvirt/virterror.h>
@@ -35,6 +36,35 @@ static bool disk_idle(const struct mb_instance *i, const char *op, mb_error **er
     return true;
 }
 
+/* The instance's snapshots: while a domain holds a copy of its disk lent to
+ * the pool, that copy's (the instance's own disk comes up to date at stop),
+ * else the instance's disk's. */
+static struct mb_snapshot *snapshots_of(struct mb_libvirt_dom *d, const struct mb_instance *i,
+                                        mb_error **err)
+{
+    if (d->dom && mb_libvirt_lent_copy(i))
+        return mb_libvirt_lent_snapshots(d->conn, i, err);
+    return mb_qemu_snapshot_list(NULL, i, 0, err);
+}
+
+/* Snapshot `tag` of the instance (see snapshots_of) into out (its name
+ * strdup'ed), or false with err. */
+static bool snapshot_find(struct mb_libvirt_dom *d, const struct mb_instance *i, const char *tag,
+                          struct mb_snapshot *out, mb_error **err)
+{
+    struct mb_snapshot *v = snapshots_of(d, i, err);
+    bool found = false;
+    for (struct mb_snapshot *s = v; s && s->name && !found; s++)
+        if (strcmp(s->name, tag) == 0) {
+            *out = *s;
+            found = (out->name = strdup(s->name)) != NULL;
+        }
+    if (v && !found)
+        mb_error_set(err, MB_ERR_NOT_FOUND, "no snapshot \"%s\" of \"%s\"", tag, i->name);
+    mb_snapshots_free(v);
+    return found;
+}
+
 /* Snapshots of a running domain go through libvirt's snapshot API, with the
  * guest's memory (libvirt 9.0 runs QEMU's savevm). libvirt keeps no
  * metadata of them (VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA): the domain is
@@ -48,7 +78,7 @@ static bool redefine(struct mb_libvirt_dom *d, const struct mb_instance *i, cons
     struct mb_snapshot s;
     char *dom_xml = NULL, *xml = NULL;
     bool ok = false;
-    if (!mb_qemu_snapshot_find(i, tag, &s, err))
+    if (!snapshot_find(d, i, tag, &s, err))
         return false;
     free(s.name);
     if ((dom_xml = virDomainGetXMLDesc(d->dom, VIR_DOMAIN_XML_INACTIVE)) == NULL) {
@@ -115,7 +145,7 @@ bool mb_libvirt_snapshot_take(struct mb_conn *c, const struct mb_instance *i,
     bool ok = false;
     char *xml = NULL;
     mb_error *e = NULL;
-    if (mb_qemu_snapshot_find(i, s, &have, &e)) {
+    if (snapshot_find(&d, i, s, &have, &e)) {
         free(have.name);
         mb_error_set(err, MB_ERR_EXISTS, "snapshot \"%s\" of \"%s\" already exists", s,
                      i->name);
@@ -169,9 +199,16 @@ bool mb_libvirt_snapshot_delete(struct mb_conn *c, const struct mb_instance *i,
 struct mb_snapshot *mb_libvirt_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
                                              unsigned flags, mb_error **err)
 {
+    struct mb_libvirt_dom d;
     if (mb_libvirt_remote_refuse(i, "snapshot list", err))
         return NULL;
-    return mb_qemu_snapshot_list(c, i, flags, err);
+    if (!mb_libvirt_lent_copy(i)) /* no libvirtd needed: the disk at home is the truth */
+        return mb_qemu_snapshot_list(c, i, flags, err);
+    if (!mb_libvirt_dom_open(i, &d, err))
+        return NULL;
+    struct mb_snapshot *v = snapshots_of(&d, i, err);
+    mb_libvirt_dom_close(&d);
+    return v;
 }
 
 bool mb_libvirt_clone(struct mb_conn *c, const struct mb_instance *i,
