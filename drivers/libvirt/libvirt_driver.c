@@ -233,7 +233,7 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     char disk[PATHLEN];
     char *xml = NULL;
     bool ok = false, defined_here = false, lent_here = false;
-    static struct mb_libvirt_lent lent; /* 20 KiB: not on the stack */
+    struct mb_libvirt_lent *lent = NULL; /* 20 KiB: not on the stack */
     if (held_by_qemu_driver(i, "start", err) || !mb_libvirt_dom_open(i, &d, err))
         return false;
     if (mb_libvirt_dom_active(d.dom)) {
@@ -277,15 +277,19 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
             goto cleanup;
         mb_libvirt_dom_close(&d);
         if (!remote && mb_libvirt_must_lend(d.conn)) {
-            if (!mb_libvirt_lend(d.conn, i, &lent, err))
+            if ((lent = malloc(sizeof *lent)) == NULL) {
+                mb_error_set(err, MB_ERR_FAILED, "start: out of memory");
+                goto cleanup;
+            }
+            if (!mb_libvirt_lend(d.conn, i, lent, err))
                 goto cleanup;
             lent_here = true;
-            h.disk = lent.disk;
-            h.seed = lent.seed[0] ? lent.seed : NULL;
-            h.backing = lent.backing[0] ? lent.backing : NULL;
-            h.backing_format = lent.backing_format;
-            ri.image.kernel = lent.kernel[0] ? lent.kernel : NULL;
-            ri.image.initrd = lent.initrd[0] ? lent.initrd : NULL;
+            h.disk = lent->disk;
+            h.seed = lent->seed[0] ? lent->seed : NULL;
+            h.backing = lent->backing[0] ? lent->backing : NULL;
+            h.backing_format = lent->backing_format;
+            ri.image.kernel = lent->kernel[0] ? lent->kernel : NULL;
+            ri.image.initrd = lent->initrd[0] ? lent->initrd : NULL;
             i = &ri;
         }
         if ((xml = mb_libvirt_domain_xml(i, &h, err)) == NULL)
@@ -293,7 +297,7 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
         mb_log_text(MB_LOG_MORE, "libvirt: defining the domain", xml);
         if ((d.dom = virDomainDefineXML(d.conn, xml)) == NULL) {
             mb_libvirt_error(err, MB_ERR_FAILED, "start: libvirt refused the domain");
-            goto cleanup;
+            goto fail; /* what was lent comes home */
         }
         defined_here = true;
     }
@@ -321,6 +325,7 @@ fail:
         dom_undefine(i, &d, true, NULL); /* the guest never ran: nothing to copy back */
 cleanup:
     free(xml);
+    free(lent);
     mb_libvirt_dom_close(&d);
     return ok;
 }

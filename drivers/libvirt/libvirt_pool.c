@@ -222,18 +222,25 @@ done:
     return v;
 }
 
+/* Volume `name`, or NULL with err (MB_ERR_NOT_FOUND when there is none). */
+static virStorageVolPtr vol_existing(virStoragePoolPtr p, const char *name, mb_error **err)
+{
+    bool missing;
+    virStorageVolPtr v = mb_libvirt_vol_get(p, name, &missing, err);
+    if (v == NULL && missing)
+        mb_error_set(err, MB_ERR_NOT_FOUND, "libvirt: the host has no volume %s in the pool "
+                     MB_LIBVIRT_POOL, name);
+    return v;
+}
+
 bool mb_libvirt_vol_download(virStoragePoolPtr p, const char *name, const char *path,
                              mode_t mode, mb_error **err)
 {
     char tmp[PATHLEN + 16];
-    bool missing, ok = false, begun = false;
-    virStorageVolPtr v = mb_libvirt_vol_get(p, name, &missing, err);
-    if (v == NULL) {
-        if (missing)
-            mb_error_set(err, MB_ERR_NOT_FOUND, "libvirt: the host has no volume %s in the "
-                         "pool " MB_LIBVIRT_POOL, name);
+    bool ok = false, begun = false;
+    virStorageVolPtr v = vol_existing(p, name, err);
+    if (v == NULL)
         return false;
-    }
     snprintf(tmp, sizeof tmp, "%s.download", path);
     virStreamPtr st = virStreamNew(virStoragePoolGetConnect(p), 0);
     char *buf = malloc(CHUNK);
@@ -284,15 +291,11 @@ done:
 bool mb_libvirt_vol_read(virStoragePoolPtr p, const char *name, uint64_t off, size_t len,
                          void *buf, size_t *got, mb_error **err)
 {
-    bool missing, ok = false, begun = false;
+    bool ok = false, begun = false;
     *got = 0;
-    virStorageVolPtr v = mb_libvirt_vol_get(p, name, &missing, err);
-    if (v == NULL) {
-        if (missing)
-            mb_error_set(err, MB_ERR_NOT_FOUND, "libvirt: the host has no volume %s in the "
-                         "pool " MB_LIBVIRT_POOL, name);
+    virStorageVolPtr v = vol_existing(p, name, err);
+    if (v == NULL)
         return false;
-    }
     virStreamPtr st = virStreamNew(virStoragePoolGetConnect(p), 0);
     if (st == NULL || virStorageVolDownload(v, st, off, len, 0) < 0) {
         mb_libvirt_error(err, MB_ERR_FAILED, "libvirt: starting the download");
