@@ -100,4 +100,96 @@ describe("docs", function()
     assert.truthy(fs.read(helpers.src .. "/.ci/run"):find(blocks[2]:match("bash (.-)\n"), 1,
       true))
   end)
+
+  -- Set-up blocks (tests/docs/setup-blocks.sh): every block that prepares
+  -- the host is marked, every mark is proven one way or another.
+  local function setup_blocks(...)
+    local code, out, err = process.run({ helpers.src .. "/tests/docs/setup-blocks.sh", ... })
+    assert.equal(0, code, err)
+    return out
+  end
+
+  local function lines(text, skip)
+    local t = {}
+    for l in text:gmatch("[^\n]+") do
+      if not (skip and l:match(skip)) then t[#t + 1] = l end
+    end
+    return t
+  end
+
+  it("marks every block that sets up the host, and proves each mark (setup-blocks.sh)", function()
+    local how = {}
+    for line in setup_blocks("table"):gmatch("[^\n]+") do
+      local id, kind, why = line:match("^([%w-]+)|([%w-]+)|(.+)$")
+      assert.truthy(id, "bad table line: " .. line)
+      assert.truthy(kind == "run" or kind == "ci" or kind == "not-here", line)
+      assert.truthy(#why > 20, "say how " .. id .. " is proven, or why not")
+      how[id] = kind
+    end
+    local marked = {}
+    for line in setup_blocks("list"):gmatch("[^\n]+") do
+      local id, _, where = line:match("^(%S+) (%S*) (%S+)$")
+      assert.truthy(how[id], where .. ": the set-up block " .. id ..
+        " is not in tests/docs/setup-blocks.sh's table")
+      assert.is_nil(marked[id], "two blocks marked " .. id)
+      marked[id] = where
+      assert.truthy(#setup_blocks("show", id) > 0, id .. " has no block after its mark")
+    end
+    for id in pairs(how) do
+      assert.truthy(marked[id], "setup-blocks.sh knows " .. id .. ", which no doc marks")
+    end
+    -- what looks like set-up in any fenced block of the docs is marked
+    local looks = { "^%s*sudo ", "^%s*apt%-get ", "^%s*apt ", "^%s*systemctl ",
+      "^%s*virtlogd", "^%s*libvirtd", "^%s*nmcli ", "^%s*ip link add", "^%s*adduser ",
+      "^%s*usermod ", "^%s*groupadd ", "^%s*bash %.ci/", "^%s*install %-m", "^%s*lxd ",
+      "^%s*echo .*>> */etc/" }
+    local files = { helpers.src .. "/README.md" }
+    for _, f in ipairs(fs.list(helpers.src .. "/docs") or {}) do
+      if f:match("%.md$") then files[#files + 1] = helpers.src .. "/docs/" .. f end
+    end
+    for _, path in ipairs(files) do
+      local prev, inside, mark, n = nil, false, nil, 0
+      for line in (fs.read(path) .. "\n"):gmatch("([^\n]*)\n") do
+        n = n + 1
+        if line:match("^```") then
+          if inside then inside = false else inside, mark = true, prev end
+        elseif inside and not (mark or ""):match("^<!%-%- setup: ") then
+          for _, pat in ipairs(looks) do
+            assert.is_nil(line:match(pat), string.format("%s:%d sets up the host but its " ..
+              "block is not marked <!-- setup: ID --> (see tests/docs/setup-blocks.sh): %s",
+              path:gsub("^.*/docs/", "docs/"), n, line))
+          end
+        end
+        prev = line
+      end
+    end
+  end)
+
+  it("says the same in a set-up with systemd as in the one run without it", function()
+    -- libvirt: the same commands, less the daemons' start by hand
+    assert.same(lines(setup_blocks("show", "libvirt-system"), "^virtlogd %-d && libvirtd %-d"),
+      lines(setup_blocks("show", "libvirt-systemd")))
+    -- LXD: the same commands, systemctl in place of the start by hand
+    local manual = lines(setup_blocks("show", "lxd-manual"), "^lxd waitready")
+    local i = 0
+    for k, l in ipairs(manual) do
+      if l:match("^lxd %-%-group lxd &") then manual[k], i = "systemctl start lxd", k end
+    end
+    assert.truthy(i > 0, "lxd-manual starts no LXD by hand")
+    local systemd = lines(setup_blocks("show", "lxd-systemd"))
+    for k = 1, #systemd do systemd[k] = systemd[k]:gsub("%s+#.*$", "") end
+    for k = 1, #manual do manual[k] = manual[k]:gsub("%s+#.*$", "") end
+    assert.same(manual, systemd)
+  end)
+
+  it("installs in .ci/setup what the drivers' worked examples install (drivers-examples)",
+    function()
+      local block = setup_blocks("show", "drivers-examples")
+      local pkgs = assert(block:match("apt%-get install %-y ([^\n]+)"), block)
+      local setup = fs.read(helpers.src .. "/.ci/setup")
+      for p in pkgs:gmatch("%S+") do
+        assert.truthy(setup:find("%f[%w%-]" .. p:gsub("%-", "%%-") .. "%f[^%w%-]"),
+          p .. " is not installed by .ci/setup")
+      end
+    end)
 end)
