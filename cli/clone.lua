@@ -5,7 +5,8 @@ return {
   summary = "Make an independent copy of a stopped instance",
   usage = "moonbase clone [--name NAME] SOURCE",
   description = "The clone's disk is a copy of what SOURCE wrote, on the same cached image " ..
-    "(so it costs what SOURCE wrote, not the image's size), and it gets an identity of its " ..
+    "(so it costs what SOURCE wrote, not the image's size; under the lxd driver it is LXD's " ..
+    "copy of the container), and it gets an identity of its " ..
     "own: MAC address and IP address, SSH host key, instance-id (cloud-init names it and " ..
     "runs its per-instance steps again) and machine-id. It keeps SOURCE's CPUs, memory, " ..
     "disk size, mounts and cloud-init, not its snapshots or port forwards. SOURCE must be " ..

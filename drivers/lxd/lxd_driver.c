@@ -8,7 +8,9 @@
  * become the instance's cloud-init.* keys; NICs are LXD's veths on moonbase's
  * bridges (this host), or on LXD networks moonbase defines there (a remote
  * LXD, whose guests SSH reaches through a proxy device); shares are disk
- * devices, with the share's owner shown as the guest's user (raw.idmap). */
+ * devices, with the share's owner shown as the guest's user (raw.idmap);
+ * snapshots, clones and renames are LXD's own (its snapshot API, its copy,
+ * its rename). */
 #include "driver/driver.h"
 #include "drivers/lxd/lxd_client.h"
 #include "drivers/lxd/lxd_json.h"
@@ -1011,6 +1013,127 @@ static bool lxd_snapshot_delete(struct mb_conn *c, const struct mb_instance *ins
     return r != NULL;
 }
 
+/* ---------------------------------------------------------------- clones, renames */
+
+/* The instance is this moonbase's and stopped on LXD (a copy or a rename of a
+ * running container is of files that change under it; LXD refuses renaming
+ * one anyway). */
+static bool stopped_on_lxd(struct mb_conn *c, struct mb_lxd *l, const struct mb_instance *inst,
+                           const char *verb, mb_error **err)
+{
+    enum mb_state st = mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err);
+    if (st == MB_STATE_UNKNOWN && *err)
+        return false;
+    if (st == MB_STATE_ABSENT) {
+        mb_error_set(err, MB_ERR_NOT_FOUND, "%s: %s has no instance \"%s\" of this moonbase's "
+                     "(it was deleted there; try: moonbase delete --purge %s)", verb,
+                     mb_lxd_where(l), inst->name, inst->name);
+        return false;
+    }
+    if (st != MB_STATE_STOPPED) {
+        mb_error_set(err, MB_ERR_STATE, "%s: \"%s\" is %s on LXD (try: moonbase stop %s)", verb,
+                     inst->name, mb_state_name(st), inst->name);
+        return false;
+    }
+    return true;
+}
+
+/* No instance of LXD's has the name yet (someone else's would stay). */
+static bool name_free_on_lxd(struct mb_lxd *l, const char *name, const char *verb,
+                             mb_error **err)
+{
+    enum mb_state there = mb_lxd_instance_state(l, name, NULL, NULL, err);
+    if (there == MB_STATE_UNKNOWN && *err)
+        return false;
+    if (there != MB_STATE_ABSENT) {
+        mb_error_set(err, MB_ERR_EXISTS, "%s: %s already has an instance named \"%s\" that is "
+                     "not this moonbase's (try another name, or remove it there: lxc delete %s)",
+                     verb, mb_lxd_where(l), name, name);
+        return false;
+    }
+    return true;
+}
+
+/* The pool of the instance's own root disk (where its copy goes too), else
+ * the default profile's. */
+static char *root_pool(struct mb_conn *c, struct mb_lxd *l, const char *name, mb_error **err)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/1.0/instances/%s", name);
+    json_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+    if (i == NULL)
+        return NULL;
+    const char *pool = json_string_value(json_object_get(
+        json_object_get(json_object_get(i, "devices"), "root"), "pool"));
+    char *out = pool && pool[0] ? strdup(pool) : NULL;
+    json_decref(i);
+    if (out == NULL) {
+        const char *def = pool_of(c, l, err);
+        out = def ? strdup(def) : NULL;
+    }
+    return out;
+}
+
+/* LXD's copy of the stopped source (POST /1.0/instances, source "copy",
+ * instance_only: its root file system, not its snapshots), with the
+ * target's identity given in the same request: its NICs with their new MACs,
+ * its cloud-init keys and limits, moonbase's mark. LXD drops the source's
+ * volatile keys and renders the image's templates for a copy at the clone's
+ * first start, so cloud-init's NoCloud seed gets the clone's name as its
+ * instance-id and hostname. */
+static bool lxd_clone(struct mb_conn *c, const struct mb_instance *i,
+                      const struct mb_instance *t, unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, i, err);
+    if (l == NULL || !stopped_on_lxd(c, l, i, "clone", err) ||
+        !name_free_on_lxd(l, t->name, "clone", err))
+        return false;
+    bool ok = false;
+    struct mb_lxd_spec s;
+    char *pool = NULL;
+    struct mb_lxd_nic *nics = calloc(t->n_nics + 1, sizeof *nics);
+    struct mb_lxd_share *shares = calloc(t->n_mounts + 1, sizeof *shares);
+    if (nics == NULL || shares == NULL) {
+        mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
+        goto cleanup;
+    }
+    if (!fill_spec(c, l, t, &s, nics, shares, err))
+        goto cleanup;
+    if ((pool = root_pool(c, l, i->name, err)) == NULL)
+        goto cleanup;
+    s.copy_of = i->name;
+    s.fingerprint = NULL;
+    s.pool = pool;
+    s.owner = priv(c)->owner;
+    s.fuse = mb_lxd_is_local(l) && access("/dev/fuse", R_OK | W_OK) == 0;
+    ok = mb_lxd_instance_create(l, &s, NULL, NULL, err);
+    /* a remote LXD's clone listens for SSH on a port of its own */
+    if (ok && !mb_lxd_is_local(l)) {
+        const char *url = https_of(t->host) ? https_of(t->host) : configured_url(c);
+        ok = add_ssh_proxy(l, url, t->name, err);
+        if (!ok)
+            mb_lxd_instance_delete(l, t->name, NULL);
+    }
+cleanup:
+    free_nics(nics, t->n_nics);
+    free(shares);
+    free(pool);
+    return ok;
+}
+
+/* LXD renames the stopped container with its snapshots, devices and config
+ * (POST /1.0/instances/NAME); moonbase moves its directory afterwards. */
+static bool lxd_rename(struct mb_conn *c, const struct mb_instance *i,
+                       const struct mb_instance *t, unsigned flags, mb_error **err)
+{
+    (void)flags;
+    struct mb_lxd *l = lxd_of(c, i, err);
+    return l && stopped_on_lxd(c, l, i, "rename", err) &&
+           name_free_on_lxd(l, t->name, "rename", err) &&
+           mb_lxd_instance_rename(l, i->name, t->name, err);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static const char *const instance_types[] = {"container", "virtual-machine", NULL};
@@ -1061,6 +1184,8 @@ const struct mb_driver mb_driver_lxd = {
     .snapshot_restore = lxd_snapshot_restore,
     .snapshot_delete = lxd_snapshot_delete,
     .snapshot_list = lxd_snapshot_list,
+    .clone = lxd_clone,
+    .rename = lxd_rename,
     .resize_disk = lxd_resize_disk,
     .mount_native = lxd_mount_native,
     .umount_native = lxd_umount_native,

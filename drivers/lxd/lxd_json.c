@@ -92,7 +92,12 @@ json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
         ok = json_object_set_new(devices, "cloud-init",
                                  json_pack("{s:s, s:s}", "type", "disk", "source",
                                            "cloud-init:config")) == 0;
-    if (ok)
+    /* a copy is of the source's type (LXD refuses another), so none is named */
+    if (ok && s->copy_of)
+        body = json_pack("{s:s, s:{s:s, s:s, s:b}, s:O, s:O}", "name", s->name, "source",
+                         "type", "copy", "source", s->copy_of, "instance_only", 1, "config",
+                         config, "devices", devices);
+    else if (ok)
         body = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:O}", "name", s->name, "type",
                          s->vm ? "virtual-machine" : "container", "source", "type", "image",
                          "fingerprint", s->fingerprint, "config", config, "devices", devices);

@@ -29,7 +29,10 @@ struct mb_lxd_share {
 struct mb_lxd_spec {
     const char *name;
     bool vm;                 /* virtual-machine, else container */
-    const char *fingerprint; /* the image */
+    const char *fingerprint; /* the image, or */
+    const char *copy_of;     /* a copy of this instance of the same LXD: its root file
+                                system as it is, not its snapshots (a clone); its config
+                                and devices but those given here, which replace them */
     const char *pool;        /* storage pool of the root disk */
     int cpus;                /* 0: LXD's default */
     uint64_t memory;         /* bytes, 0: LXD's default */
@@ -49,7 +52,7 @@ struct mb_lxd_spec {
  * that home's moonbase stops or deletes it. */
 #define MB_LXD_OWNER_KEY "user.moonbase.home"
 
-/* The body of POST /1.0/instances. */
+/* The body of POST /1.0/instances: from the image, or (copy_of) a copy. */
 json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err);
 /* One share as a disk device. */
 json_t *mb_lxd_share_json(const struct mb_lxd_share *m);

@@ -171,6 +171,19 @@ bool mb_lxd_instance_create(struct mb_lxd *c, const struct mb_lxd_spec *s,
     return r != NULL;
 }
 
+bool mb_lxd_instance_rename(struct mb_lxd *c, const char *name, const char *to,
+                            mb_error **err)
+{
+    char path[256];
+    inst_path(path, sizeof path, name, NULL);
+    json_t *body = json_pack("{s:s}", "name", to);
+    json_t *r = body ? mb_lxd_call(c, "POST", path, body, CREATE_TIMEOUT, NULL, NULL, err)
+                     : NULL;
+    json_decref(body);
+    json_decref(r);
+    return r != NULL;
+}
+
 bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *action,
                             int timeout, bool force, mb_error **err)
 {

@@ -31,8 +31,13 @@ bool mb_lxd_image_ensure(struct mb_lxd *c, const char *fingerprint, const char *
                          const char *rootfs, bool vm, mb_lxd_progress_fn progress, void *ud,
                          mb_error **err);
 
+/* Makes the instance of s (from its image, or a copy of s->copy_of). */
 bool mb_lxd_instance_create(struct mb_lxd *c, const struct mb_lxd_spec *s,
                             mb_lxd_progress_fn progress, void *ud, mb_error **err);
+/* POST /1.0/instances/NAME {"name": to}: a stopped instance (LXD refuses a
+ * running one) takes its snapshots, devices and config along. */
+bool mb_lxd_instance_rename(struct mb_lxd *c, const char *name, const char *to,
+                            mb_error **err);
 /* PUT .../state: "start", "stop" (timeout seconds, force), "freeze",
  * "unfreeze", "restart". */
 bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *action,

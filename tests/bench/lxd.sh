@@ -12,7 +12,9 @@
 #      LXD's exec API itself (POST .../exec with record-output, no websocket,
 #      then the operation's wait, with curl): what moonbase would pay at least
 #      if it ran commands through LXD instead of its agent's SSH session.
-#   3. list with 10 running instances: `moonbase list` against `lxc list`.
+#   3. clone of a stopped container: `moonbase clone` against `lxc copy
+#      --instance-only` of the same container.
+#   4. list with 10 running instances: `moonbase list` against `lxc list`.
 # hyperfine runs each pair side by side; everything runs inside a network
 # namespace of its own (tests/lib/in-netns.sh); run under the VM lock.
 # Run by hand as root: tests/bench/lxd.sh [N]   (default 5; MOONBASE_BIN,
@@ -126,6 +128,21 @@ hyperfine -N --warmup 3 --runs 30 --export-markdown "$DIR/exec.md" \
     -n "LXD exec API (curl, record-output)" "$DIR/exec-api.sh" >&2
 cat "$DIR/exec.md"
 echo
+
+# clone of a stopped container: moonbase's (LXD's copy given the clone's own
+# MAC and cloud-init, plus moonbase's record, address and host key) against
+# lxc copy of the same container, each copy deleted before the next run
+mb launch --name bc -q --memory 128M
+mb stop bc
+hyperfine -N --warmup 1 --runs 10 --export-markdown "$DIR/clone.md" \
+    --prepare "sh -c 'MOONBASE_HOME=$MOONBASE_HOME $BIN delete --purge bcc >/dev/null 2>&1 || true'" \
+    --prepare "sh -c 'LXD_DIR=$LXD_DIR lxc delete bcx >/dev/null 2>&1 || true'" \
+    -n "moonbase clone bc --name bcc" "env MOONBASE_HOME=$MOONBASE_HOME $BIN clone bc --name bcc" \
+    -n "lxc copy --instance-only bc bcx" "env LXD_DIR=$LXD_DIR lxc copy --instance-only bc bcx" >&2
+cat "$DIR/clone.md"
+echo
+mb delete --purge bc bcc >/dev/null
+lxc delete bcx >/dev/null 2>&1 || true
 
 # list with 10 instances
 for n in 1 2 3 4 5 6 7 8 9; do mb launch --name "bl$n" -q --memory 128M; done

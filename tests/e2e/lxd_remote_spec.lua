@@ -11,8 +11,9 @@
 -- once and puts the container on an LXD network moonbase defines there with
 -- its stable address and its <name>.moonbase; exec, transfer and a TCP forward reach the guest
 -- through that host (an LXD proxy device relays SSH; the forward goes over
--- SSH); list says where it runs; a second instance reaches the first; stop,
--- start; a recipe's host = "lxd+https://..." places an instance there; delete
+-- SSH); list says where it runs; a second instance reaches the first; a
+-- clone there gets its own address and SSH port, a renamed one answers at
+-- its new name; stop, start; a recipe's host = "lxd+https://..." places an instance there; delete
 -- --purge leaves nothing there. Every wait is bounded.
 -- Run: ctest -R e2e/lxd-remote
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
@@ -192,6 +193,31 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
     local code, _, err = h:run({ "forward", "r1", "18091:53/udp" })
     assert.equal(2, code, err)
   end)
+
+  it("clones and renames there: the clone's own address on the network there and its own " ..
+    "SSH port on the host; the renamed one answers at its new name", function()
+      need()
+      h:ok({ "stop", "r2" })
+      h:ok({ "clone", "r2", "--name", "r3" })
+      h:ok({ "start", "r2" })
+      h:ok({ "start", "r3" })
+      local i2 = json.decode(h:ok({ "info", "r2", "--format", "json" })).r2
+      local i3 = json.decode(h:ok({ "info", "r3", "--format", "json" })).r3
+      assert.are_not.equal(i2.ssh, i3.ssh)
+      assert.are_not.equal(i2.ipv4[1], i3.ipv4[1])
+      assert.equal(i3.ipv4[1] .. "\n", lxc({ "config", "device", "get", "r3", "eth0",
+        "ipv4.address" }))
+      assert.equal("r3\n", guest("r3", "hostname"))
+      local out = guest("r3", "sudo ping -c 1 -W 5 r2.moonbase")
+      assert.truthy(out:find(i2.ipv4[1], 1, true), out)
+      h:ok({ "stop", "r3" })
+      h:ok({ "rename", "r3", "r4" })
+      h:ok({ "start", "r4" })
+      out = guest("r2", "sudo ping -c 1 -W 5 r4.moonbase")
+      assert.truthy(out:find(i3.ipv4[1], 1, true), out)
+      h:ok({ "delete", "--purge", "r4" })
+      assert.equal("r1\nr2\n", lxc({ "list", "-c", "n", "-f", "csv" }))
+    end)
 
   it("stops and starts there with the same address; a recipe's host = places one there",
     function()

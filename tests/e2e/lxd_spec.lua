@@ -6,6 +6,10 @@
 --     a virtual machine without KVM, an image with no LXD item, a name LXD
 --     already has (someone else's container stays untouched), a bad name;
 --   - the image imported into LXD once, by fingerprint;
+--   - clone (LXD's copy with the clone's own MAC, address, hostname and
+--     instance-id; the source's files, not its snapshots; both at once, the
+--     clone independent of the source) and rename (the snapshots go along,
+--     the old name is gone); running instances and taken names refused;
 --   - a native mount: a disk device whose owner on the host (uid 1000, the
 --     "host user") is the guest's default user in the container, read and
 --     written from both sides, and a second one added to the running
@@ -204,6 +208,125 @@ describe("the lxd driver on a stock LXD #e2e #lxd", function()
       h:ok({ "delete", "snap.s1" })
       assert.equal(1, lxd_snaps())
       h:ok({ "delete", "--purge", "snap" })
+      assert.equal("", lxd_instances())
+    end)
+
+  -- one line, the exit status, and nothing changed: moonbase's instances and LXD's
+  local function refused_change(args, code, words)
+    local before, dirs = lxd_instances(), fs.list(h.dir .. "/data/instances/lxd")
+    table.sort(dirs)
+    local c, out, err = h:run(args)
+    assert.equal(code, c, table.concat(args, " ") .. ": " .. err .. out)
+    assert.truthy(err:find(words, 1, true), err)
+    assert.equal(1, select(2, err:gsub("\n", "")), err)
+    assert.is_nil(err:find("traceback", 1, true), err)
+    local after = fs.list(h.dir .. "/data/instances/lxd")
+    table.sort(after)
+    assert.same(dirs, after)
+    assert.equal(before, lxd_instances())
+  end
+
+  it("clones a stopped container: its files, its own name, MAC, address and instance-id; " ..
+    "both run at once; deleting the source leaves the clone", function()
+      need()
+      local SRC, CLONE = "src", "src-clone1"
+      h:ok({ "launch", "--name", SRC, "--memory", "256M" })
+      local sha = guest(SRC, "head -c 262144 /dev/urandom > /var/tmp/data && " ..
+        "sha256sum /var/tmp/data && sync"):match("^(%x+)")
+      h:ok({ "snapshot", "--name", "s1", SRC })
+      -- running: refused, as by every driver (its files change under a copy)
+      refused_change({ "clone", SRC }, 2, "clone needs it stopped; try: moonbase stop " .. SRC)
+      h:ok({ "stop", SRC })
+      assert.equal("Cloned: " .. SRC .. " -> " .. CLONE .. "\n", h:ok({ "clone", SRC }))
+      -- LXD's copy, without the source's snapshots; stopped until started
+      assert.equal(0, #json.decode(lxc({ "query", "/1.0/instances/" .. CLONE .. "/snapshots" })))
+      assert.equal(1, #json.decode(lxc({ "query", "/1.0/instances/" .. SRC .. "/snapshots" })))
+      assert.equal("STOPPED", lxc({ "list", CLONE, "-c", "s", "-f", "csv" }):gsub("%s+$", ""))
+      assert.same({}, json.decode(h:ok({ "info", CLONE, "--format", "json" }))[CLONE].snapshots
+        or {})
+      h:ok({ "start", SRC })
+      h:ok({ "start", CLONE })
+      assert.equal(CLONE .. "\n", guest(CLONE, "hostname"))
+      assert.equal(SRC .. "\n", guest(SRC, "hostname"))
+      assert.equal(sha, guest(CLONE, "sha256sum /var/tmp/data"):match("^(%x+)"))
+      -- its own MAC (moonbase's, on LXD's NIC) and address
+      local mac = "cat /sys/class/net/eth0/address"
+      local smac, cmac = guest(SRC, mac), guest(CLONE, mac)
+      assert.are_not.equal(smac, cmac)
+      assert.equal(h:record(CLONE).nics[1].mac .. "\n", cmac)
+      local si = json.decode(h:ok({ "info", SRC, "--format", "json" }))[SRC]
+      local ci = json.decode(h:ok({ "info", CLONE, "--format", "json" }))[CLONE]
+      assert.truthy(si.ipv4[1] and ci.ipv4[1] and si.ipv4[1] ~= ci.ipv4[1])
+      assert.equal(ci.ipv4[1] .. "\n", guest(CLONE, "ip -4 -o addr show eth0 | " ..
+        "awk '{print $4}' | cut -d/ -f1"))
+      -- a new instance-id: cloud-init's per-instance steps ran again
+      local iid = "cat /var/lib/cloud/data/instance-id"
+      assert.are_not.equal(guest(SRC, iid), guest(CLONE, iid))
+      -- both on moonbase0 at once: each reaches the other by name
+      local out = h:ok({ "exec", SRC, "--", "sudo", "ping", "-c", "1", "-W", "5",
+        CLONE .. ".moonbase" })
+      assert.truthy(out:find(ci.ipv4[1], 1, true), out)
+      out = h:ok({ "exec", CLONE, "--", "sudo", "ping", "-c", "1", "-W", "5",
+        SRC .. ".moonbase" })
+      assert.truthy(out:find(si.ipv4[1], 1, true), out)
+      -- independent: deleting the source leaves the clone running and whole
+      h:ok({ "delete", "--purge", SRC })
+      assert.equal(CLONE .. "\n", lxd_instances())
+      assert.equal(sha, guest(CLONE, "sha256sum /var/tmp/data"):match("^(%x+)"))
+      h:ok({ "stop", CLONE })
+      h:ok({ "start", CLONE })
+      assert.equal(sha, guest(CLONE, "sha256sum /var/tmp/data"):match("^(%x+)"))
+      h:ok({ "delete", "--purge", CLONE })
+      assert.equal("", lxd_instances())
+    end)
+
+  it("renames a stopped container: it runs under the new name with its snapshots, the old " ..
+    "name is gone; taken names and a running one are refused, changing nothing", function()
+      need()
+      h:ok({ "launch", "--name", "old", "--memory", "256M" })
+      h:ok({ "launch", "--name", "other", "--memory", "256M" })
+      guest("old", "echo kept > /var/tmp/mark; sync")
+      h:ok({ "snapshot", "--name", "base", "old" })
+      guest("old", "echo changed > /var/tmp/mark; sync")
+      refused_change({ "rename", "old", "new" }, 2, "rename needs it stopped; try: " ..
+        "moonbase stop old")
+      h:ok({ "stop", "old" })
+      -- taken names: moonbase's own, and someone else's container on LXD (left as it is)
+      refused_change({ "rename", "old", "other" }, 2, 'instance "other" already exists')
+      refused_change({ "clone", "old", "--name", "other" }, 2,
+        'instance "other" already exists')
+      lxc({ "init", "--empty", "theirs" })
+      refused_change({ "rename", "old", "theirs" }, 2, 'already has an instance named ' ..
+        '"theirs" that is not this moonbase\'s')
+      refused_change({ "clone", "old", "--name", "theirs" }, 2, 'already has an instance ' ..
+        'named "theirs" that is not this moonbase\'s')
+      assert.equal("", lxc({ "config", "get", "theirs", "user.moonbase.home" }):gsub("%s+$", ""))
+      lxc({ "delete", "theirs" })
+      refused_change({ "rename", "old", "9lives" }, 1, "9lives")
+
+      assert.equal("Renamed: old -> new\n", h:ok({ "rename", "old", "new" }))
+      assert.equal("new\nother\n", lxd_instances())
+      assert.is_nil(fs.exists(h:instance_dir("old")))
+      local code, _, err = h:run({ "exec", "old", "--", "true" })
+      assert.are_not.equal(0, code)
+      assert.equal(1, select(2, err:gsub("\n", "")), err)
+      -- its snapshot went along, in LXD and in moonbase's records
+      assert.equal(1, #json.decode(lxc({ "query", "/1.0/instances/new/snapshots" })))
+      local snaps = json.decode(h:ok({ "info", "new", "--format", "json" })).new.snapshots
+      assert.equal(1, #snaps)
+      assert.equal("base", snaps[1].name)
+      h:ok({ "start", "new" })
+      assert.equal("changed\n", guest("new", "cat /var/tmp/mark"))
+      assert.truthy(h:ok({ "hosts" }):find("new.moonbase", 1, true))
+      local ip = json.decode(h:ok({ "info", "new", "--format", "json" })).new.ipv4[1]
+      local out = h:ok({ "exec", "other", "--", "sudo", "ping", "-c", "1", "-W", "5",
+        "new.moonbase" })
+      assert.truthy(out:find(ip, 1, true), out)
+      -- and restoring it works under the new name
+      h:ok({ "restore", "--destructive", "new.base" })
+      h:ok({ "start", "new" })
+      assert.equal("kept\n", guest("new", "cat /var/tmp/mark"))
+      h:ok({ "delete", "--purge", "new", "other" })
       assert.equal("", lxd_instances())
     end)
 

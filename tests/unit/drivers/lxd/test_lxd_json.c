@@ -69,6 +69,22 @@ static void test_vm(void **state)
     check(&s, "vm.json"); /* no raw.idmap for a VM; cloud-init from a config drive */
 }
 
+/* A clone: LXD's copy of the source (not its snapshots, no type: the
+ * source's), the clone's own NICs, cloud-init and mark replacing the source's */
+static void test_copy(void **state)
+{
+    struct mb_lxd_nic nic = {"moonbase0", NULL, NULL, "52:54:00:ab:cd:09"};
+    struct mb_lxd_spec s = {
+        .name = "web-clone1", .copy_of = "web", .pool = "default", .cpus = 2,
+        .memory = (uint64_t)1 << 30, .disk = (uint64_t)5 << 30,
+        .user_data = "#cloud-config\nhostname: web-clone1\n",
+        .network_config = "version: 2\nethernets: {}\n",
+        .owner = "host1:/root/.local/share/moonbase/drivers/lxd", .fuse = true,
+        .nics = &nic, .n_nics = 1,
+    };
+    check(&s, "copy.json");
+}
+
 static void test_sizes(void **state)
 {
     char b[32];
@@ -88,6 +104,7 @@ int main(void)
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_networks_and_shares),
         cmocka_unit_test(test_vm),
+        cmocka_unit_test(test_copy),
         cmocka_unit_test(test_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* Unit tests for drivers/lxd/lxd_ops.c against the fake LXD (fake_lxd.h):
  * the probe's verdicts and their advice, states, addresses, images by
  * fingerprint (and an upload another client won), devices and config keys
- * removed through GET + PUT. */
+ * removed through GET + PUT, a rename and LXD's refusal of one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -118,7 +118,17 @@ static void test_probe(void **state)
 static void instances(int fd, const char *method, const char *path, const char *body, size_t n,
                       const char *ctype)
 {
-    if (strcmp(path, "/1.0/instances/run") == 0)
+    if (strcmp(method, "POST") == 0 && strcmp(path, "/1.0/instances/stop") == 0) {
+        /* a rename: the new name in the body, then LXD's operation */
+        if (body && strcmp(body, "{\"name\":\"moved\"}") == 0)
+            fake_reply(fd, 202, ASYNC("/1.0/operations/put"));
+        else
+            fake_reply(fd, 400, ERROR(400, "unexpected rename"));
+    } else if (strcmp(method, "POST") == 0 && strcmp(path, "/1.0/instances/run") == 0)
+        fake_reply(fd, 202, ASYNC("/1.0/operations/busy"));
+    else if (strncmp(path, "/1.0/operations/busy/wait", 25) == 0)
+        fake_reply(fd, 200, OP(400, "{}", "Renaming of running instance not allowed"));
+    else if (strcmp(path, "/1.0/instances/run") == 0)
         fake_reply(fd, 200, INST(103, "h1"));
     else if (strcmp(path, "/1.0/instances/stop") == 0)
         fake_reply(fd, 200, INST(102, "h1"));
@@ -234,6 +244,22 @@ static void test_edit(void **state)
     fake_lxd_stop();
 }
 
+static void test_rename(void **state)
+{
+    fake_lxd_start(instances);
+    struct mb_lxd *c = client();
+    mb_error *err = NULL;
+    assert_true(mb_lxd_instance_rename(c, "stop", "moved", &err));
+    assert_null(err);
+    /* LXD's refusal (its operation failed) is the error, in LXD's words */
+    assert_false(mb_lxd_instance_rename(c, "run", "moved", &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err->message, "Renaming of running instance not allowed"));
+    mb_error_free(err);
+    mb_lxd_free(c);
+    fake_lxd_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_states_and_addresses),
         cmocka_unit_test(test_images),
         cmocka_unit_test(test_edit),
+        cmocka_unit_test(test_rename),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
