@@ -63,7 +63,7 @@ make_image() { # NAME MB
     local d=$DIR/img-$1
     mkdir -p "$d"
     cp "$TINY"/{vmlinuz,initrd.img} "$d/"
-    jq --arg r "$1" '.release = $r | .aliases = $r | .release_title = $r | .release_codename = $r' \
+    jq --arg r "$1" 'del(.lxd_metadata, .lxd_rootfs) | .release = $r | .aliases = $r | .release_title = $r | .release_codename = $r' \
         "$TINY/metadata.json" >"$d/metadata.json"
     qemu-img convert -q -O qcow2 "$TINY/disk.qcow2" "$d/disk.qcow2"
     local vs; vs=$(qemu-img info --output=json "$d/disk.qcow2" | jq '.["virtual-size"]')
