@@ -2,8 +2,8 @@
  * MOONBASE_DRIVERS_PATH and in <prefix>/libexec/moonbase/, refusing unsafe
  * ones, and talking to the process: started on first use, one per driver and
  * moonbase process, its stdin and stdout one end of a socket pair (so that
- * exec's descriptors travel with the request), its stderr kept in an
- * unlinked file whose last line explains a failure. A driver that stays
+ * exec's descriptors travel with the request), its stderr kept in a
+ * file in memory (memfd) whose last line explains a failure. A driver that stays
  * silent past the timeout, dies, or answers something that is not the
  * JSON-RPC reply to the request is killed, and the call fails with one line
  * naming the driver, the method and what went wrong. */
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -189,7 +190,7 @@ struct proc {
     char path[4096];
     pid_t pid;
     int sock;       /* -1 once the process is gone */
-    int errfd;      /* its stderr (an unlinked file) */
+    int errfd;      /* its stderr (a memfd) */
     char dead[512]; /* why it is gone */
     long long next_id;
     char *buf;      /* what it wrote after the last reply */
@@ -498,13 +499,12 @@ static struct proc *proc_start(const struct mb_rpc_found *f, mb_error **err)
     p->sock = p->errfd = -1;
     snprintf(p->name, sizeof p->name, "%s", f->name);
     snprintf(p->path, sizeof p->path, "%s", f->path);
-    char tmpl[] = "/tmp/moonbase-driver-stderr-XXXXXX";
-    p->errfd = mkostemp(tmpl, O_CLOEXEC);
+    /* its stderr: a file in memory, never on disk */
+    p->errfd = memfd_create("moonbase-driver-stderr", MFD_CLOEXEC);
     if (p->errfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         mb_error_set_errno(err, errno, "driver \"%s\": cannot start %s", f->name, f->path);
         goto fail;
     }
-    unlink(tmpl);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
     posix_spawn_file_actions_adddup2(&fa, p->errfd, 2);
