@@ -80,8 +80,9 @@ return {
         "  (shadows the bundled command: rename it to use the bundled one)" or "") }
     end
     for n, p in pairs(commands.external()) do
-      if refused(p, "external") and not lua_cmds[n] and not commands.is_bundled(n) then
-        user[#user + 1] = { n, p .. refused(p, "external") }
+      local why = not lua_cmds[n] and not commands.is_bundled(n) and refused(p, "external")
+      if why then
+        user[#user + 1] = { n, p .. why }
       elseif lua_cmds[n] then
         user[#user + 1] = { n, p .. "  (ignored: shadowed by " .. lua_cmds[n] .. ")" }
       elseif commands.is_bundled(n) then
