@@ -18,6 +18,7 @@
 #include "drivers/libvirt/libvirt_xml.h"
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/kvm.h"
 #include "core/log.h"
 #include "drivers/qemu/qemu_argv.h"
 #include "drivers/qemu/qemu_img.h"
@@ -35,13 +36,17 @@
 
 /* ---------------------------------------------------------------- host */
 
-/* "kvm" when the connection's capabilities offer it for x86_64, else "qemu". */
-static const char *domain_type(virConnectPtr c)
+/* "kvm" when the connection's capabilities offer it for x86_64 and, on this
+ * host, its KVM runs a guest at KVM's speed (core/kvm.h: libvirt offers any
+ * /dev/kvm, a nested one that crawls too); else "qemu". */
+static const char *domain_type(const struct mb_conn *conn, virConnectPtr c, const char *uri)
 {
     char *caps = virConnectGetCapabilities(c);
-    const char *t = caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu";
+    bool kvm = caps && strstr(caps, "<domain type='kvm'");
     free(caps);
-    return t;
+    if (kvm && !mb_libvirt_uri_is_remote(uri))
+        kvm = mb_kvm_check_dir(mb_conn_config(conn, MB_CONN_STATE_DIR)) == MB_KVM_USABLE;
+    return kvm ? "kvm" : "qemu";
 }
 
 static enum mb_probe_result lv_probe(struct mb_conn *conn, char **reason, unsigned flags,
@@ -64,7 +69,7 @@ static enum mb_probe_result lv_probe(struct mb_conn *conn, char **reason, unsign
                      "moonbase set local.libvirt.uri=qemu:///system)", uri, type ? type : "?");
             r = MB_PROBE_DECLINED;
         } else {
-            bool kvm = strcmp(domain_type(c), "kvm") == 0;
+            bool kvm = strcmp(domain_type(conn, c, uri), "kvm") == 0;
             snprintf(msg, sizeof msg, "libvirt %lu.%lu.%lu at %s, %s", ver / 1000000,
                      ver / 1000 % 1000, ver % 1000, uri,
                      kvm ? "KVM" : "TCG (no KVM on that host: guests are emulated, several "
@@ -101,7 +106,7 @@ static char **lv_host_info(struct mb_conn *conn, unsigned flags, mb_error **err)
     mb_strv_push(&v, line);
     snprintf(line, sizeof line, "qemu=%lu.%lu.%lu", hv / 1000000, hv / 1000 % 1000, hv % 1000);
     mb_strv_push(&v, line);
-    snprintf(line, sizeof line, "domain_type=%s", domain_type(c));
+    snprintf(line, sizeof line, "domain_type=%s", domain_type(conn, c, uri));
     mb_strv_push(&v, line);
     char *host = virConnectGetHostname(c);
     if (host) {
@@ -249,7 +254,7 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
     struct mb_instance ri = *i; /* on a remote host or lent: the files libvirt has */
     char seed[PATHLEN];
     mb_libvirt_file(seed, i, MB_QEMU_SEED);
-    struct mb_libvirt_host h = {domain_type(d.conn), NULL, NULL, NULL,
+    struct mb_libvirt_host h = {domain_type(conn, d.conn, d.uri), NULL, NULL, NULL,
                                 access(seed, F_OK) == 0 ? seed : NULL,
                                 mb_conn_config_bool(conn, "restrict-user-network"), NULL,
                                 NULL};

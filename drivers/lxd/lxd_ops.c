@@ -1,5 +1,6 @@
 /* LXD's side of the driver's operations: see lxd_ops.h. */
 #include "drivers/lxd/lxd_ops.h"
+#include "core/kvm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,10 +79,11 @@ enum mb_probe_result mb_lxd_probe(struct mb_lxd *c, bool vm, char **reason, mb_e
     }
     if (vm) {
         bool local = mb_lxd_is_local(c);
-        if (local && access("/dev/kvm", R_OK | W_OK) != 0) {
-            snprintf(msg, sizeof msg, "LXD virtual machines need KVM, and this host has no "
-                     "usable /dev/kvm (%s; use containers: moonbase set "
-                     "local.lxd.instance-type=container)", strerror(errno));
+        enum mb_kvm_verdict kv = local ? mb_kvm_check("/dev/kvm", NULL) : MB_KVM_USABLE;
+        if (kv != MB_KVM_USABLE) {
+            snprintf(msg, sizeof msg, "LXD virtual machines need KVM, and this host has %s "
+                     "(use containers: moonbase set local.lxd.instance-type=container)",
+                     mb_kvm_describe(kv));
             goto out;
         }
         if (drivers && strstr(drivers, "qemu") == NULL) {

@@ -13,6 +13,7 @@ struct mb_qemu_host {
     const char *binary; /* argv[0]: "qemu-system-x86_64" or a path */
     const char *accel;  /* -machine accel=: "kvm", "tcg" or "kvm:tcg" */
     const char *cpu;    /* -cpu: "host" with KVM, "max" otherwise */
+    const char *why;    /* why this accel, in a few words (NULL: not said) */
 };
 
 /* What one start adds to the instance spec. */

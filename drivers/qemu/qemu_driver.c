@@ -45,10 +45,8 @@ static enum mb_probe_result q_probe(struct mb_conn *c, char **reason, unsigned f
         r = MB_PROBE_DECLINED;
     } else {
         struct mb_qemu_host h;
-        mb_qemu_host_facts(&h);
-        snprintf(msg, sizeof msg, strcmp(h.accel, "kvm") == 0 ? "QEMU with KVM"
-                 : "QEMU with TCG (no usable /dev/kvm: guests are emulated, several times "
-                   "slower)");
+        mb_qemu_host_facts(c, &h);
+        snprintf(msg, sizeof msg, "QEMU with %s", h.why);
     }
     if (reason)
         *reason = strdup(msg);
@@ -62,7 +60,7 @@ static char **q_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
     char **v = mb_strv_new();
     char line[512], *qemu = mb_qemu_which(MB_QEMU_BIN), *img = mb_qemu_which("qemu-img");
     struct mb_qemu_host h;
-    mb_qemu_host_facts(&h);
+    mb_qemu_host_facts(c, &h);
     mb_strv_push(&v, "driver=qemu");
     snprintf(line, sizeof line, "qemu=%s", qemu ? qemu : "(not installed)");
     mb_strv_push(&v, line);
@@ -225,7 +223,7 @@ static bool q_start(struct mb_conn *c, const struct mb_instance *i, unsigned fla
         loadvm = snap; /* a restored snapshot with memory */
     bool resuming = incoming || loadvm;
     struct mb_qemu_host h;
-    mb_qemu_host_facts(&h);
+    mb_qemu_host_facts(c, &h);
     char seed[MB_QEMU_PATHLEN];
     mb_qemu_file(seed, i, MB_QEMU_SEED);
     struct mb_qemu_opts o = {access(seed, F_OK) == 0 ? seed : NULL, incoming,
@@ -545,7 +543,12 @@ static pid_t q_pid(struct mb_conn *c, const struct mb_instance *i, unsigned flag
 
 static const char *const markers[] = {"qemu.pid", "suspend.state", NULL};
 
+static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
+
 const struct mb_setting mb_qemu_settings[] = {
+    {"local.qemu.accel", "accel", MB_SETTING_ENUM, "auto", accels,
+     "how QEMU runs guests: auto (KVM when this host's /dev/kvm runs a test guest at KVM's "
+     "speed, else TCG emulation), kvm or tcg", 0},
     {"local.qemu.restrict-user-network", "restrict-user-network", MB_SETTING_BOOL, "false",
      NULL, "QEMU user networking (the fallback without a moonbase network): keep guests from "
      "reaching anything but the host's forwards (restrict=on); the test suite sets it", 0},

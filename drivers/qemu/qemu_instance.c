@@ -2,6 +2,7 @@
  * directory, whether its process is alive and really ours, its QMP socket. */
 #include "drivers/qemu/qemu_instance.h"
 #include "core/fs.h"
+#include "core/kvm.h"
 #include "drivers/qemu/qemu_json.h"
 #include "drivers/qemu/qemu_proc.h"
 #include "drivers/qemu/qemu_argv.h"
@@ -14,12 +15,29 @@
 #include <string.h>
 #include <unistd.h>
 
-void mb_qemu_host_facts(struct mb_qemu_host *h)
+void mb_qemu_host_facts(const struct mb_conn *c, struct mb_qemu_host *h)
 {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    bool kvm = fd >= 0;
-    if (fd >= 0)
-        close(fd);
+    const char *want = c ? mb_conn_config(c, "accel") : NULL;
+    bool kvm;
+    if (want && strcmp(want, "kvm") == 0) {
+        kvm = true;
+        h->why = "KVM, as local.qemu.accel says";
+    } else if (want && strcmp(want, "tcg") == 0) {
+        kvm = false;
+        h->why = "TCG, as local.qemu.accel says: guests are emulated, several times slower";
+    } else {
+        enum mb_kvm_verdict v = mb_kvm_check_dir(c ? mb_conn_config(c, MB_CONN_STATE_DIR)
+                                                   : NULL);
+        kvm = v == MB_KVM_USABLE;
+        h->why = kvm ? "KVM"
+             : v == MB_KVM_ABSENT ? "TCG (no usable /dev/kvm: guests are emulated, several times "
+                                    "slower)"
+             : v == MB_KVM_SLOW ? "TCG: this host's /dev/kvm runs guests slower than emulation "
+                                  "(nested KVM without hardware help; local.qemu.accel=kvm "
+                                  "forces it)"
+                                : "TCG: this host's /dev/kvm does not run a guest "
+                                  "(local.qemu.accel=kvm forces it)";
+    }
     h->binary = MB_QEMU_BIN;
     h->accel = kvm ? "kvm" : "tcg";
     h->cpu = kvm ? "host" : "max";

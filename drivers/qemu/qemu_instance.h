@@ -14,8 +14,11 @@
 #define MB_QEMU_BIN "qemu-system-x86_64"
 #define MB_QEMU_PATHLEN 4096
 
-/* accel and cpu: KVM when /dev/kvm opens read-write, else TCG. */
-void mb_qemu_host_facts(struct mb_qemu_host *h);
+/* accel and cpu: by the connection's "accel" setting; "auto" is KVM when
+ * this host's KVM runs a guest at KVM's speed (core/kvm.h, its verdict kept
+ * for this boot in the driver's state-dir), else TCG. c may be NULL (auto,
+ * nothing kept). */
+void mb_qemu_host_facts(const struct mb_conn *c, struct mb_qemu_host *h);
 
 /* <dir>/<name> into buf (MB_QEMU_PATHLEN bytes); "" if it does not fit. */
 void mb_qemu_file(char *buf, const struct mb_instance *i, const char *name);

@@ -3,6 +3,7 @@
 #include "lua/heap.h"
 #include "lua/luaerr.h"
 #include "core/clock.h"
+#include "core/kvm.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/util.h"
@@ -97,6 +98,16 @@ static int l_geteuid(lua_State *L)
 {
     lua_pushinteger(L, geteuid());
     return 1;
+}
+
+/* util.kvm([dir]) -> "absent"|"broken"|"slow"|"usable", a few words: this
+ * host's KVM (core/kvm.h), the verdict kept for this boot in dir/kvm.probe */
+static int l_kvm(lua_State *L)
+{
+    enum mb_kvm_verdict v = mb_kvm_check_dir(luaL_optstring(L, 1, NULL));
+    lua_pushstring(L, mb_kvm_word(v));
+    lua_pushstring(L, mb_kvm_describe(v));
+    return 2;
 }
 
 static int l_uname(lua_State *L)
@@ -283,6 +294,7 @@ static const luaL_Reg funcs[] = {
     {"getpid", l_getpid},
     {"geteuid", l_geteuid},
     {"uname", l_uname},
+    {"kvm", l_kvm},
     {"getcwd", l_getcwd},
     {"setenv", l_setenv},
     {"versions", l_versions},

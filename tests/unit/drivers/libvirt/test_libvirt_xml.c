@@ -215,7 +215,7 @@ static int hex_after(const char *s, const char *key)
 static void qemu_slots(const struct mb_instance *i, char *out, size_t n)
 {
     struct mb_qemu_opts o = {SEED1, NULL, NULL, true};
-    char **argv = mb_qemu_argv(i, &(struct mb_qemu_host){"qemu-system-x86_64", "tcg", "max"},
+    char **argv = mb_qemu_argv(i, &(struct mb_qemu_host){"qemu-system-x86_64", "tcg", "max", NULL},
                                &o, NULL);
     assert_non_null(argv);
     out[0] = '\0';

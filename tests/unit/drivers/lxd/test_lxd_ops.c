@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+
+#include "core/kvm.h"
 #include "drivers/lxd/lxd_ops.h"
 #include "fake_lxd.h"
 
@@ -86,9 +89,12 @@ static void test_probe(void **state)
     expect_probe(uninitialised, false, MB_PROBE_DECLINED, "is not initialised: its default "
                  "profile has no root disk on a storage pool (run lxd init --auto there, or lxd init "
                  "--preseed with a storage pool)");
-    if (access("/dev/kvm", R_OK | W_OK) != 0)
-        expect_probe(ready, true, MB_PROBE_DECLINED, "LXD virtual machines need KVM, and this "
-                     "host has no usable /dev/kvm");
+    enum mb_kvm_verdict kv = mb_kvm_check("/dev/kvm", NULL);
+    char want[256];
+    snprintf(want, sizeof want, "LXD virtual machines need KVM, and this host has %s",
+             mb_kvm_describe(kv));
+    if (kv != MB_KVM_USABLE)
+        expect_probe(ready, true, MB_PROBE_DECLINED, want);
     else
         expect_probe(containers_only, true, MB_PROBE_DECLINED, "cannot run virtual machines");
 

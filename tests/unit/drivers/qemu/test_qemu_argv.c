@@ -17,8 +17,8 @@
 
 #define DIR1 "/var/lib/moonbase/instances/qemu/vm1"
 
-static const struct mb_qemu_host tcg = {"qemu-system-x86_64", "tcg", "max"};
-static const struct mb_qemu_host kvm = {"/usr/bin/qemu-system-x86_64", "kvm", "host"};
+static const struct mb_qemu_host tcg = {"qemu-system-x86_64", "tcg", "max", NULL};
+static const struct mb_qemu_host kvm = {"/usr/bin/qemu-system-x86_64", "kvm", "host", NULL};
 
 static char *join_lines(char **argv)
 {
