@@ -29,7 +29,12 @@ struct mb_lxd {
     char *cert, *key;
     double timeout;
     char errbuf[CURL_ERROR_SIZE];
+    json_t *listing;   /* GET /1.0/instances?recursion=1, kept for mb_lxd_listed */
+    double listing_at;
 };
+
+/* How long a listing answers for the instances in it */
+#define LISTING_FOR 2.0
 
 /* ------------------------------------------------------------------ set-up */
 
@@ -129,6 +134,7 @@ void mb_lxd_free(struct mb_lxd *c)
     free(c->pin);
     free(c->cert);
     free(c->key);
+    json_decref(c->listing);
     free(c);
 }
 
@@ -247,6 +253,10 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
     char *payload = NULL;
     struct curl_slist *hdrs = NULL;
     struct body in = {0};
+    if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
+        json_decref(c->listing);
+        c->listing = NULL;
+    }
     setup(c, method, path, timeout);
     if (body) {
         payload = json_dumps(body, JSON_COMPACT);
@@ -329,6 +339,27 @@ json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, j
                        char **operation, mb_error **err)
 {
     return request(c, method, path, body, c->timeout, operation, err);
+}
+
+json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
+{
+    if (c->listing == NULL || mb_clock_now() - c->listing_at > LISTING_FOR) {
+        json_decref(c->listing);
+        c->listing = request(c, "GET", "/1.0/instances?recursion=1", NULL, c->timeout, NULL,
+                             err);
+        c->listing_at = mb_clock_now();
+        if (c->listing == NULL)
+            return NULL;
+    }
+    size_t k;
+    json_t *inst;
+    json_array_foreach(c->listing, k, inst) {
+        const char *n = json_string_value(json_object_get(inst, "name"));
+        if (n && strcmp(n, name) == 0)
+            return inst;
+    }
+    mb_error_set(err, MB_ERR_NOT_FOUND, "%s has no instance \"%s\"", c->where, name);
+    return NULL;
 }
 
 /* The newest progress text of an operation: its metadata's "..._progress"

@@ -734,8 +734,11 @@ static enum mb_state lxd_state(struct mb_conn *c, const struct mb_instance *inst
                                unsigned flags, mb_error **err)
 {
     struct mb_lxd *l = lxd_of(c, inst, err);
-    return l ? mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL, err)
-             : MB_STATE_UNKNOWN;
+    if (l == NULL)
+        return MB_STATE_UNKNOWN;
+    return flags & MB_STATE_LISTING ? mb_lxd_listed_state(l, inst->name, priv(c)->owner, err)
+                                    : mb_lxd_instance_state(l, inst->name, priv(c)->owner, NULL,
+                                                            err);
 }
 
 static bool lxd_destroy(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
@@ -808,11 +811,30 @@ static bool lxd_ssh_address(struct mb_conn *c, const struct mb_instance *inst,
     return true;
 }
 
+/* On this host every NIC on a moonbase network has the stable address
+ * moonbase gave it (as under QEMU): no request. Else (a NIC on a LAN bridge,
+ * a remote LXD's networks) what LXD sees in the container. */
 static char **lxd_ipv4(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
                        mb_error **err)
 {
     struct mb_lxd *l = lxd_of(c, inst, err);
-    return l ? mb_lxd_instance_ipv4(l, inst->name, err) : NULL;
+    if (l == NULL)
+        return NULL;
+    bool known = mb_lxd_is_local(l) && inst->n_nics > 0;
+    for (size_t k = 0; known && k < inst->n_nics; k++)
+        known = inst->nics[k].ipv4 && *inst->nics[k].ipv4;
+    if (!known)
+        return mb_lxd_instance_ipv4(l, inst->name, err);
+    char **v = mb_strv_new();
+    char a[64];
+    for (size_t k = 0; v && k < inst->n_nics; k++) {
+        snprintf(a, sizeof a, "%.*s", (int)strcspn(inst->nics[k].ipv4, "/"), inst->nics[k].ipv4);
+        if (!mb_strv_contains(v, a))
+            mb_strv_push(&v, a);
+    }
+    if (v == NULL)
+        mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
+    return v;
 }
 
 static char *lxd_console_log(struct mb_conn *c, const struct mb_instance *inst, size_t max,

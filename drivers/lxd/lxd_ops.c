@@ -200,15 +200,16 @@ bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *acti
     return r != NULL;
 }
 
-enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, const char *owner,
-                                    long *pid, mb_error **err)
+static enum mb_state state_of(struct mb_lxd *c, const char *name, const char *owner,
+                              long *pid, bool listing, mb_error **err)
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
     if (pid)
         *pid = 0;
     mb_error *e = NULL;
-    json_t *inst = mb_lxd_request(c, "GET", path, NULL, NULL, &e);
+    json_t *inst = listing ? json_incref(mb_lxd_listed(c, name, &e))
+                           : mb_lxd_request(c, "GET", path, NULL, NULL, &e);
     if (inst == NULL) {
         if (e->code == MB_ERR_NOT_FOUND) {
             mb_error_free(e);
@@ -239,6 +240,18 @@ enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, const ch
         json_decref(st);
     }
     return s;
+}
+
+enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, const char *owner,
+                                    long *pid, mb_error **err)
+{
+    return state_of(c, name, owner, pid, false, err);
+}
+
+enum mb_state mb_lxd_listed_state(struct mb_lxd *c, const char *name, const char *owner,
+                                  mb_error **err)
+{
+    return state_of(c, name, owner, NULL, true, err);
 }
 
 bool mb_lxd_instance_delete(struct mb_lxd *c, const char *name, mb_error **err)

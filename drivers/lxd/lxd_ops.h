@@ -48,6 +48,10 @@ bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *acti
  * MB_LXD_OWNER_KEY), is MB_STATE_ABSENT: moonbase leaves it alone. */
 enum mb_state mb_lxd_instance_state(struct mb_lxd *c, const char *name, const char *owner,
                                     long *pid, mb_error **err);
+/* The same from the connection's listing of every instance (mb_lxd_listed):
+ * one request for a whole `list`. */
+enum mb_state mb_lxd_listed_state(struct mb_lxd *c, const char *name, const char *owner,
+                                  mb_error **err);
 bool mb_lxd_instance_delete(struct mb_lxd *c, const char *name, mb_error **err);
 /* The global IPv4 addresses of its NICs (eth0 first), from LXD's state. */
 char **mb_lxd_instance_ipv4(struct mb_lxd *c, const char *name, mb_error **err);

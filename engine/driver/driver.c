@@ -517,7 +517,8 @@ enum mb_state mb_driver_state(struct mb_conn *c, const struct mb_instance *i, co
 {
     if (owner)
         *owner = NULL;
-    if (!check(c, i, true, CSLOT(c, state), "state", flags, MB_STATE_OWN, err))
+    if (!check(c, i, true, CSLOT(c, state), "state", flags, MB_STATE_OWN | MB_STATE_LISTING,
+               err))
         return MB_STATE_UNKNOWN;
     struct mb_instance x = with_conn(c, i);
     enum mb_state s = c->driver->state(c, &x, flags, err);

@@ -238,6 +238,9 @@ enum mb_driver_flags {
                                (resume continues it); what keeps a group of snapshots
                                consistent */
     MB_PROGRESS = 1 << 5,   /* create: say how long steps go (an image upload) on stderr */
+    MB_STATE_LISTING = 1 << 6, /* state: one of many asked in a row (list): the driver may
+                               answer from one request for every instance, made at the
+                               first such call and kept for a moment */
 };
 
 typedef bool (*mb_drv_open)(struct mb_conn *c, unsigned flags, mb_error **err);

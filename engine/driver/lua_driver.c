@@ -621,11 +621,12 @@ static int c_shutdown(lua_State *L)
     return push_bool_result(L, mb_driver_shutdown(c, &inst, timeout, flags, &err), &err);
 }
 
-/* state(inst [, {own=bool}]) -> state, owner | nil, msg, code */
+/* state(inst [, {own=bool, listing=bool}]) -> state, owner | nil, msg, code */
 static int c_state(lua_State *L)
 {
     lua_settop(L, 3); /* what the checks below push stays above the arguments */
-    static const struct flag_name names[] = {{"own", MB_STATE_OWN}, {NULL, 0}};
+    static const struct flag_name names[] = {
+        {"own", MB_STATE_OWN}, {"listing", MB_STATE_LISTING}, {NULL, 0}};
     struct mb_conn *c = check_conn(L);
     struct mb_instance inst;
     check_instance(L, 2, &inst);

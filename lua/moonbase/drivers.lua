@@ -25,7 +25,8 @@ function M.found() return engine.found() end
 ---Every driver: {name, selected, origin, scope, capabilities, path, status}.
 ---origin is "built-in", "external" or "lua"; status is "ok", or says why the
 ---driver cannot be used ("refused: ...", "ignored: ...", "unavailable: ...",
----with probe = true also "declined: ..." for one whose probe fails here).
+---with probe = true also "declined: ..." for one whose probe fails here, and
+---"ok: ..." with what a usable one says of itself).
 ---@param opts {probe: boolean?}?
 ---@return table[]
 function M.list(opts)
@@ -50,7 +51,8 @@ function M.list(opts)
     r.scope, r.capabilities = i.scope, caps(i)
     if opts.probe then
       local ok, reason = core.probe(name)
-      if not ok then r.status = "declined: " .. tostring(reason) end
+      if not ok then r.status = "declined: " .. tostring(reason)
+      elseif reason ~= "" then r.status = "ok: " .. reason end
     end
     return r
   end

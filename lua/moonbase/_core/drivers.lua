@@ -100,7 +100,8 @@ local function config_of(name)
 end
 
 ---Whether a driver can run here, opened with its settings as they are after
----a `set` of `pending` (every KEY=VALUE of that set): true, or nil and why.
+---a `set` of `pending` (every KEY=VALUE of that set): true and what it says
+---of itself (may be ""), or nil and why.
 ---@param pending? table<string, string>
 function M.probe(name, pending)
   local cfg = config_of(name)
@@ -113,7 +114,7 @@ function M.probe(name, pending)
   local ok, reason = conn:probe()
   if not ok then return nil, ok == nil and reason or reason ~= "" and reason or
     "its probe declined" end
-  return true
+  return true, type(reason) == "string" and reason or ""
 end
 
 local conns = {}

@@ -26,9 +26,11 @@ local save, spec = instances.save, instances.spec
 ---on another host by a driver that is not the current one. With `verb`, an
 ---operation that the current driver cannot do on it raises instead.
 ---Stale records are repaired when nobody else holds the lock.
----`sp` is the driver's view of rec when the caller has made it already.
+---`sp` is the driver's view of rec when the caller has made it already;
+---`listing`: one of many asked in a row (the driver may answer them all from
+---one request).
 ---@return string state, string? owner
-function M.state(rec, verb, sp)
+function M.state(rec, verb, sp, listing)
   if rec.deleted then return "deleted" end
   sp = sp or spec(rec)
   local drv, drvname = drivers.current()
@@ -43,7 +45,7 @@ function M.state(rec, verb, sp)
         rec.name, owner, M.location(rec), drvname, owner, verb, rec.name), "state")
     end
   end
-  local st, elsewhere = drv:state(sp)
+  local st, elsewhere = drv:state(sp, listing and { listing = true } or nil)
   st = st or "unknown"
   if st == "absent" then st = "unknown" end
   if st == "elsewhere" then
@@ -132,7 +134,7 @@ function M.list(o)
   local recs, bad = instances.records()
   for _, rec in ipairs(recs) do
     local sp = spec(rec)
-    local st, owner = M.state(rec, nil, sp)
+    local st, owner = M.state(rec, nil, sp, true)
     rows[#rows + 1] = { name = rec.name, state = st, image = rec.image,
       ipv4 = o.addresses ~= false and M.ipv4(rec, st, sp) or nil,
       driver = owner or current, host = M.location(rec),

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <sys/mman.h>
 
 #include "core/kvm.h"
 #include "drivers/lxd/lxd_ops.h"
@@ -121,10 +122,20 @@ static void test_probe(void **state)
 #define INST(code, owner) SYNC("{\"name\":\"x\",\"status_code\":" #code ",\"config\":" \
     "{\"user.moonbase.home\":\"" owner "\"}}")
 
+#define LISTED(name, code, owner) "{\"name\":\"" name "\",\"status_code\":" #code \
+    ",\"config\":{\"user.moonbase.home\":\"" owner "\"}}"
+/* GET /1.0/instances?recursion=1 asked (counted in the fake's processes) */
+static int *listings;
+
 static void instances(int fd, const char *method, const char *path, const char *body, size_t n,
                       const char *ctype)
 {
-    if (strcmp(method, "POST") == 0 && strcmp(path, "/1.0/instances/stop") == 0) {
+    if (strcmp(method, "GET") == 0 && strcmp(path, "/1.0/instances?recursion=1") == 0) {
+        if (listings)
+            __atomic_add_fetch(listings, 1, __ATOMIC_SEQ_CST);
+        fake_reply(fd, 200, SYNC("[" LISTED("run", 103, "h1") "," LISTED("stop", 102, "h1") ","
+                                 LISTED("frozen", 110, "h1") "]"));
+    } else if (strcmp(method, "POST") == 0 && strcmp(path, "/1.0/instances/stop") == 0) {
         /* a rename: the new name in the body, then LXD's operation */
         if (body && strcmp(body, "{\"name\":\"moved\"}") == 0)
             fake_reply(fd, 202, ASYNC("/1.0/operations/put"));
@@ -209,6 +220,33 @@ static void test_states_and_addresses(void **state)
     fake_lxd_stop();
 }
 
+/* A list asks once for every instance, until something of ours changes */
+static void test_listed_states(void **state)
+{
+    listings = mmap(NULL, sizeof *listings, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(listings != MAP_FAILED);
+    *listings = 0;
+    fake_lxd_start(instances);
+    struct mb_lxd *c = client();
+    mb_error *err = NULL;
+    assert_int_equal(mb_lxd_listed_state(c, "run", "h1", &err), MB_STATE_RUNNING);
+    assert_int_equal(mb_lxd_listed_state(c, "stop", "h1", &err), MB_STATE_STOPPED);
+    assert_int_equal(mb_lxd_listed_state(c, "frozen", NULL, &err), MB_STATE_SUSPENDED);
+    assert_int_equal(mb_lxd_listed_state(c, "ghost", "h1", &err), MB_STATE_ABSENT);
+    assert_int_equal(mb_lxd_listed_state(c, "run", "h2", &err), MB_STATE_ABSENT);
+    assert_null(err);
+    assert_int_equal(*listings, 1);
+    /* a change made through this connection: the next answer is asked again */
+    assert_true(mb_lxd_instance_delete(c, "ghost", &err));
+    assert_int_equal(mb_lxd_listed_state(c, "run", "h1", &err), MB_STATE_RUNNING);
+    assert_int_equal(*listings, 2);
+    mb_lxd_free(c);
+    fake_lxd_stop();
+    munmap(listings, sizeof *listings);
+    listings = NULL;
+}
+
 static void test_images(void **state)
 {
     fake_lxd_start(instances);
@@ -271,6 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_states_and_addresses),
+        cmocka_unit_test(test_listed_states),
         cmocka_unit_test(test_images),
         cmocka_unit_test(test_edit),
         cmocka_unit_test(test_rename),
