@@ -262,6 +262,11 @@ static bool lxd_trust(struct mb_conn *c, const char *host, const char *token, ch
     const char *url = https_of(host);
     if (url == NULL)
         url = configured_url(c);
+    /* a malformed token is refused before anything is made */
+    struct mb_lxd_token *t = mb_lxd_token_decode(token, err);
+    if (t == NULL)
+        return false;
+    mb_lxd_token_free(t);
     if (!cred_path(c, "client.crt", cert, sizeof cert, err) ||
         !cred_path(c, "client.key", key, sizeof key, err) ||
         !cred_path(c, "servers", dir, sizeof dir, err) || !mkdirs(dir, 0700, err))

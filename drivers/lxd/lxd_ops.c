@@ -54,12 +54,13 @@ enum mb_probe_result mb_lxd_probe(struct mb_lxd *c, bool vm, char **reason, mb_e
         bool local = mb_lxd_is_local(c);
         if (local && e->code == MB_ERR_UNREACHABLE && !lxd_installed())
             snprintf(msg, sizeof msg, "LXD is not installed (install it: apt-get install lxd, "
-                     "then lxd init --auto)");
+                     "then lxd init --auto; or use a remote LXD: moonbase enroll TOKEN)");
         else if (local && e->code == MB_ERR_UNREACHABLE)
             snprintf(msg, sizeof msg, "LXD is not running: %s (start it: systemctl start lxd, "
                      "or without systemd: lxd --group lxd &; the first time also lxd init "
                      "--auto; or point moonbase at its socket: moonbase set "
-                     "local.lxd.socket=PATH)", e->message);
+                     "local.lxd.socket=PATH; or use a remote LXD: moonbase enroll TOKEN)",
+                     e->message);
         else
             snprintf(msg, sizeof msg, "%s", e->message);
         goto out;

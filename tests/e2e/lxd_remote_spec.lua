@@ -73,16 +73,14 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
     local code, out, err = support.run({ "ip", "netns", "exec", ns,
       support.src .. "/tests/lib/lxd.sh", "start", lxd_dir, "--https", addr .. ":8443" })
     assert(code == 0, "tests/lib/lxd.sh could not start LXD: " .. err .. out)
-    -- moonbase here makes no bridge: the remote LXD's networks serve its instances
-    -- `set local.driver=lxd` probes an LXD, and `enroll` needs the driver
-    -- selected: with no LXD of this machine's own, the homes select it
-    -- against that LXD's unix socket (here on this machine's file system)
-    -- before enrolling; then local.lxd.url (HTTPS) is what they use. (A
-    -- machine with no LXD at all cannot select the driver before enrolling
-    -- yet: docs/lxd.md, Remote LXD.)
+    -- moonbase here makes no bridge: the remote LXD's networks serve its instances.
+    -- h is a machine with no LXD of its own: it enrolls first (under the
+    -- default driver), then selects lxd. h2 selects the driver against that
+    -- LXD's unix socket (here on this machine's file system), then points
+    -- local.lxd.url at its HTTPS side, which it is not trusted by.
     local sock = lxd_dir .. "/lxd/unix.socket"
     h = support.home(host, { tag = "lxdr", scope = "lxd" })
-    h:ok({ "set", "local.lxd.socket=" .. sock, "local.driver=lxd" })
+    h:ok({ "set", "local.lxd.socket=" .. tmp .. "/no-lxd/unix.socket" })
     h2 = support.home(host, { tag = "lxdr2", scope = "lxd" })
     h2:ok({ "set", "local.lxd.socket=" .. sock, "local.driver=lxd" })
     h2:ok({ "set", "local.lxd.url=" .. url })
@@ -135,10 +133,26 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
 
   it("is trusted once with a token, which sets local.lxd.url", function()
     need()
+    -- no LXD here: the driver cannot be selected before moonbase is trusted
+    local code, _, err = h:run({ "set", "local.driver=lxd" })
+    assert.equal(2, code, err)
+    assert.truthy(err:find("the lxd driver cannot run here", 1, true), err)
+    -- a bad token, or a driver with no such host: one line, nothing kept
+    code, _, err = h:run({ "enroll", "not-a-token" })
+    assert.equal(1, code, err)
+    assert.truthy(err:find("the trust token is not base64", 1, true), err)
+    code, _, err = h:run({ "enroll", "--driver", "qemu", token() })
+    assert.equal(1, code, err)
+    assert.equal("enroll: the qemu driver has no host that trusts clients by token (its " ..
+      "instances run here)\n", err)
+    assert.is_nil(fs.exists(h.dir .. "/data/drivers/lxd/client.key"))
+    -- local.driver is qemu, which has no such host: enroll picks lxd
     local out = h:ok({ "enroll", token() })
     assert.truthy(out:find("Trusted by " .. url .. " (the lxd driver)", 1, true), out)
     assert.truthy(out:find("Set local.lxd.url=" .. url, 1, true), out)
+    assert.truthy(out:find("Select it: moonbase set local.driver=lxd", 1, true), out)
     assert.equal(url .. "\n", h:ok({ "get", "local.lxd.url" }))
+    h:ok({ "set", "local.driver=lxd" })
     local trusted = json.decode(lxc({ "config", "trust", "list", "-f", "json" }))
     assert.equal(1, #trusted)
   end)

@@ -216,17 +216,48 @@ function M.placing(uri)
   return out
 end
 
----Trusts moonbase with the current driver's host once, with a token made
----there (a remote LXD: `lxc config trust add`). host: that host (a URI),
----else the driver's host setting, else one the token names; when the setting
----is unset, it is set to the host that now trusts moonbase.
+---The driver `enroll` asks: the one named, else the current one, else (when
+---the current one has no host to trust moonbase) the only driver that has.
+---Raises a usage error naming the fix.
+local function trusting(driver)
+  local cur = select(2, M.current())
+  local function has_trust(n) local i = M.info(n); return i and i.has.trust == true end
+  if driver then
+    if not M.info(driver) then
+      errors.usage(string.format("enroll: --driver %s: no such driver (see: moonbase drivers)",
+        driver))
+    end
+    if not has_trust(driver) then
+      errors.usage(string.format("enroll: the %s driver has no host that trusts clients by " ..
+        "token (its instances run here)", driver))
+    end
+    return driver
+  end
+  if has_trust(cur) then return cur end
+  local found = {}
+  for _, n in ipairs(engine.list()) do
+    if pcall(has_trust, n) and has_trust(n) then found[#found + 1] = n end
+  end
+  if #found == 1 then return found[1] end
+  errors.usage(string.format("enroll: the %s driver (local.driver) has no host that trusts " ..
+    "clients by token; name the driver that has: moonbase enroll --driver NAME TOKEN", cur))
+end
+
+---Trusts moonbase with a driver's host once, with a token made there (a
+---remote LXD: `lxc config trust add`); the driver as trusting() picks it, so
+---a machine with no LXD of its own enrolls before it selects the driver.
+---host: that host (a URI), else the driver's host setting, else one the
+---token names; when the setting is unset, it is set to the host that now
+---trusts moonbase.
 ---@param token string
 ---@param host? string
+---@param driver? string
 ---@return string trusted  the host
 ---@return string driver
 ---@return string? key  the setting that was set
-function M.trust(token, host)
-  local conn, name = M.current()
+function M.trust(token, host, driver)
+  local name = trusting(driver)
+  local conn = errors.check("enroll", M.open(name))
   local trusted = errors.check("trust", conn:trust(token, host))
   local hs = M.host_setting(name)
   if hs and not host and trusted ~= "" and not settings.is_set(hs.key) then
