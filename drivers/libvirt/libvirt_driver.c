@@ -45,7 +45,7 @@ static const char *domain_type(const struct mb_conn *conn, virConnectPtr c, cons
     bool kvm = caps && strstr(caps, "<domain type='kvm'");
     free(caps);
     if (kvm && !mb_libvirt_uri_is_remote(uri))
-        kvm = mb_kvm_check_dir(mb_conn_config(conn, MB_CONN_STATE_DIR)) == MB_KVM_USABLE;
+        kvm = mb_kvm_check_host() == MB_KVM_USABLE;
     return kvm ? "kvm" : "qemu";
 }
 

@@ -217,8 +217,30 @@ struct mb_snapshot *mb_libvirt_lent_snapshots(virConnectPtr conn,
     return v;
 }
 
+static bool take_back(virConnectPtr conn, const struct mb_instance *inst, bool discard,
+                      mb_error **err);
+
+/* One taker at a time: a stop and the instance's agent (or two commands)
+ * may both find the domain gone and the trace there; the second waits, then
+ * finds the trace gone and the files home. */
 bool mb_libvirt_take_back(virConnectPtr conn, const struct mb_instance *inst, bool discard,
                           mb_error **err)
+{
+    char trace[PATHLEN], lock[PATHLEN];
+    mb_libvirt_file(trace, inst, "libvirt.lent");
+    if (access(trace, F_OK) != 0)
+        return true; /* nothing lent: no lock to take */
+    mb_libvirt_file(lock, inst, "libvirt.lent.lock");
+    int fd = mb_lock_acquire(lock, 0, -1, err);
+    if (fd < 0)
+        return false;
+    bool ok = take_back(conn, inst, discard, err);
+    mb_lock_release(fd);
+    return ok;
+}
+
+static bool take_back(virConnectPtr conn, const struct mb_instance *inst, bool discard,
+                      mb_error **err)
 {
     char trace[PATHLEN], disk[PATHLEN], seed[PATHLEN], name[MB_LIBVIRT_NAMELEN + 16];
     mb_libvirt_file(trace, inst, "libvirt.lent");

@@ -80,7 +80,7 @@ enum mb_probe_result mb_lxd_probe(struct mb_lxd *c, bool vm, char **reason, mb_e
     }
     if (vm) {
         bool local = mb_lxd_is_local(c);
-        enum mb_kvm_verdict kv = local ? mb_kvm_check("/dev/kvm", NULL) : MB_KVM_USABLE;
+        enum mb_kvm_verdict kv = local ? mb_kvm_check_host() : MB_KVM_USABLE;
         if (kv != MB_KVM_USABLE) {
             snprintf(msg, sizeof msg, "LXD virtual machines need KVM, and this host has %s "
                      "(use containers: moonbase set local.lxd.instance-type=container)",

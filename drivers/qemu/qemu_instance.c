@@ -26,8 +26,7 @@ void mb_qemu_host_facts(const struct mb_conn *c, struct mb_qemu_host *h)
         kvm = false;
         h->why = "TCG, as local.qemu.accel says: guests are emulated, several times slower";
     } else {
-        enum mb_kvm_verdict v = mb_kvm_check_dir(c ? mb_conn_config(c, MB_CONN_STATE_DIR)
-                                                   : NULL);
+        enum mb_kvm_verdict v = mb_kvm_check_host();
         kvm = v == MB_KVM_USABLE;
         h->why = kvm ? "KVM"
              : v == MB_KVM_ABSENT ? "TCG (no usable /dev/kvm: guests are emulated, several times "

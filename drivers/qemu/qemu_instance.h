@@ -16,8 +16,7 @@
 
 /* accel and cpu: by the connection's "accel" setting; "auto" is KVM when
  * this host's KVM runs a guest at KVM's speed (core/kvm.h, its verdict kept
- * for this boot in the driver's state-dir), else TCG. c may be NULL (auto,
- * nothing kept). */
+ * for this boot), else TCG. c may be NULL (auto). */
 void mb_qemu_host_facts(const struct mb_conn *c, struct mb_qemu_host *h);
 
 /* <dir>/<name> into buf (MB_QEMU_PATHLEN bytes); "" if it does not fit. */

@@ -211,10 +211,19 @@ enum mb_kvm_verdict mb_kvm_check(const char *path, const char *cache)
     return v;
 }
 
-enum mb_kvm_verdict mb_kvm_check_dir(const char *dir)
+enum mb_kvm_verdict mb_kvm_check_host(void)
 {
-    char cache[4096];
-    bool keep = dir && snprintf(cache, sizeof cache, "%s/kvm.probe", dir) < (int)sizeof cache
-                && mb_fs_mkdirs(dir, 0700, NULL);
+    char dir[4096], cache[4200];
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    bool keep;
+    if (geteuid() == 0) {
+        keep = mb_fs_mkdirs("/run/moonbase", 0755, NULL);
+        snprintf(dir, sizeof dir, "/run/moonbase");
+    } else {
+        keep = rt && rt[0] == '/' && snprintf(dir, sizeof dir, "%s/moonbase", rt) < (int)sizeof dir
+               && mb_fs_mkdirs(dir, 0700, NULL);
+    }
+    if (keep)
+        snprintf(cache, sizeof cache, "%s/kvm.probe", dir);
     return mb_kvm_check("/dev/kvm", keep ? cache : NULL);
 }

@@ -25,9 +25,11 @@ enum mb_kvm_verdict {
 /* The verdict for path (normally "/dev/kvm"). cache: a file that keeps it
  * for this boot (NULL: probe every time); its folder must exist. */
 enum mb_kvm_verdict mb_kvm_check(const char *path, const char *cache);
-/* mb_kvm_check of /dev/kvm, kept in <dir>/kvm.probe (dir made if missing;
- * NULL: kept nowhere). */
-enum mb_kvm_verdict mb_kvm_check_dir(const char *dir);
+/* mb_kvm_check of /dev/kvm, kept for this boot outside any moonbase home
+ * (a probe never writes into a user's state): as root in
+ * /run/moonbase/kvm.probe, else in $XDG_RUNTIME_DIR/moonbase/kvm.probe, else
+ * nowhere (probed each time). */
+enum mb_kvm_verdict mb_kvm_check_host(void);
 /* Run the probe now: the verdict, and the guest's time in *ms (-1 if none). */
 enum mb_kvm_verdict mb_kvm_probe(const char *path, long *ms);
 /* The verdict as one word: "absent", "broken", "slow", "usable". */

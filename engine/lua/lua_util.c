@@ -100,11 +100,11 @@ static int l_geteuid(lua_State *L)
     return 1;
 }
 
-/* util.kvm([dir]) -> "absent"|"broken"|"slow"|"usable", a few words: this
- * host's KVM (core/kvm.h), the verdict kept for this boot in dir/kvm.probe */
+/* util.kvm() -> "absent"|"broken"|"slow"|"usable", a few words: this
+ * host's KVM (core/kvm.h, mb_kvm_check_host) */
 static int l_kvm(lua_State *L)
 {
-    enum mb_kvm_verdict v = mb_kvm_check_dir(luaL_optstring(L, 1, NULL));
+    enum mb_kvm_verdict v = mb_kvm_check_host();
     lua_pushstring(L, mb_kvm_word(v));
     lua_pushstring(L, mb_kvm_describe(v));
     return 2;

@@ -154,7 +154,7 @@ done
 IMG2G=$(qemu-img info --output=json "$MOONBASE_HOME/data/instances/qemu/c2g/disk.qcow2" |
     jq -r '.["full-backing-filename"]')
 hyperfine -N -w 1 -r "$C" --export-json "$DIR/clone.json" \
-    --prepare "sh -c '$BIN delete --purge k100 k2g >/dev/null 2>&1; rm -f $DIR/cp.img; sync; true'" \
+    --prepare "sh -c 'for k in k100 k2g; do $BIN delete --purge \$k >/dev/null 2>&1; done; rm -f $DIR/cp.img; sync; true'" \
     -n "moonbase clone (100 MB image)" "$BIN clone c100 --name k100" \
     -n "moonbase clone (2 GB image)" "$BIN clone c2g --name k2g" \
     -n "cp of the 2 GB image" "cp $IMG2G $DIR/cp.img" >/dev/null
@@ -163,6 +163,9 @@ CL2G=$(median_of "$DIR/clone.json" "moonbase clone (2 GB image)")
 CP2G=$(median_of "$DIR/clone.json" "cp of the 2 GB image")
 SZ100=$(stat -c %s "$(qemu-img info --output=json "$MOONBASE_HOME/data/instances/qemu/c100/disk.qcow2" | jq -r '.["full-backing-filename"]')")
 SZ2G=$(stat -c %s "$IMG2G")
+# (each run's --prepare deleted the clones: one more for its size on disk)
+mb delete --purge k2g >/dev/null 2>&1 || true
+mb clone c2g --name k2g >/dev/null 2>&1
 K2G=$(du -k "$MOONBASE_HOME/data/instances/qemu/k2g/disk.qcow2" | cut -f1)
 
 # ------------------------------------------------------------------ report
