@@ -85,6 +85,38 @@ describe("ssh keys", function()
   end)
 end)
 
+describe("ssh probe", function()
+  local util = require("moonbase.engine.util")
+
+  it("tells a handshake nobody answers (its own shorter wait) from a silent server", function()
+    local port = util.free_tcp_port()
+    -- a listener that never accepts, with a backlog of one: once a few
+    -- connections wait in it, the kernel drops further SYNs unanswered, as a
+    -- guest whose address is not up yet does
+    local pid = assert(process.spawn({ "perl", "-MIO::Socket::INET", "-e",
+      "my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:" .. port ..
+      "', ReuseAddr => 1) or die; sleep 60" }))
+    local ok, msg, code, how
+    for _ = 1, 50 do -- until it listens
+      ok, msg, code, how = ssh.probe("127.0.0.1", port, 0.3, 0.3)
+      if how ~= "refused" then break end
+      require("moonbase.engine.util").sleep(0.05)
+    end
+    -- accepted by the kernel, no banner: silent
+    assert.is_nil(ok)
+    assert.equal("silent", how, msg)
+    local fills = {}
+    for i = 1, 8 do fills[i] = { ssh.probe("127.0.0.1", port, 0.2, 0.2) } end
+    ok, msg, code, how = ssh.probe("127.0.0.1", port, 2, 0.25)
+    assert.is_nil(ok)
+    assert.equal("unconnected", how, msg)
+    assert.equal("timeout", code)
+    assert.equal("ssh: no answer from 127.0.0.1:" .. port .. " within 250 ms", msg)
+    process.kill(pid, 9)
+    process.wait(pid)
+  end)
+end)
+
 describe("ssh sessions", function()
   if not fs.exists(SSHD) then
     pending("needs an OpenSSH server: " .. SSHD .. " is missing (apt-get install openssh-server)")

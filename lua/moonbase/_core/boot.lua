@@ -236,6 +236,11 @@ function M.agent_main(name, opts)
   agentctl.report(dir, "waiting-ssh")
   local session, last
   local answered = false -- the guest has answered (closed) a connection
+  -- a guest whose address is not up yet drops the SYN, and the kernel sends
+  -- the next only a second later: probe again sooner, a new connection each
+  -- time, waiting longer after every fourth that stays unanswered (a far
+  -- host's round trip fits in the end)
+  local connect_wait, unconnected = 0.2, 0
   while true do
     local left = deadline - util.time()
     if left <= 0 then
@@ -250,9 +255,14 @@ function M.agent_main(name, opts)
     -- (Through a proxy there is nothing to probe: the session waits.)
     local up, msg, code, how = true, nil, nil, nil
     if not proxy then
-      up, msg, code, how = ssh.probe(host, port, math.min(answered and 5 or 1.5, left))
+      local wait = math.min(answered and 5 or 1.5, left)
+      up, msg, code, how = ssh.probe(host, port, wait, math.min(connect_wait, wait))
     end
     if how == "closed" then answered = true end
+    if how == "unconnected" then
+      unconnected = unconnected + 1
+      if unconnected % 4 == 0 then connect_wait = math.min(connect_wait * 2, 1.5) end
+    end
     if up then
       session, msg, code = ssh.connect({ host = host, port = port, user = rec.user, key = key,
         host_key = rec.host_key, proxy = proxy,
