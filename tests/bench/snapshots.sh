@@ -69,7 +69,15 @@ make_image() { # NAME MB
     local vs; vs=$(qemu-img info --output=json "$d/disk.qcow2" | jq '.["virtual-size"]')
     local want=$(($2 * 1024 * 1024))
     qemu-img resize -q "$d/disk.qcow2" $((vs + want))
-    qemu-io -c "write -q -P 0xa5 $vs $want" "$d/disk.qcow2" >/dev/null
+    # (qemu-io writes at most 2 GiB - 512 bytes at once: in 256 MiB steps)
+    local off=0 step
+    while [ "$off" -lt "$want" ]; do
+        step=$((want - off < 268435456 ? want - off : 268435456))
+        qemu-io -c "write -q -P 0xa5 $((vs + off)) $step" "$d/disk.qcow2" >/dev/null
+        off=$((off + step))
+    done
+    local have; have=$(stat -c %s "$d/disk.qcow2")
+    [ "$have" -ge "$want" ] || { echo "make_image $1: the image has $have bytes, not $want" >&2; exit 3; }
     echo "$d"
 }
 I100=$(make_image img100 100)
