@@ -132,25 +132,95 @@ bool mb_qemu_img_snapshot(const char *disk, char op, const char *name, mb_error 
     return mb_process_capture(argv, NULL, err);
 }
 
+static uint64_t be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v = v << 8 | p[k];
+    return v;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#define QCOW2_EXT_BACKING_FORMAT 0xe2792acaU
+
+bool mb_qemu_qcow2_backing(const char *path, char **backing, char **format, mb_error **err)
+{
+    *backing = *format = NULL;
+    unsigned char h[4096];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        mb_error_set_errno(err, errno, "qemu: cannot read %s", path);
+        return false;
+    }
+    size_t n = fread(h, 1, sizeof h, f);
+    bool ok = false;
+    if (n < 72 || memcmp(h, "QFI\xfb", 4) != 0) {
+        mb_error_set(err, MB_ERR_FAILED, "qemu: %s is not a qcow2 image", path);
+        goto done;
+    }
+    uint32_t version = be32(h + 4);
+    uint64_t boff = be64(h + 8);
+    uint32_t blen = be32(h + 16);
+    uint32_t hlen = version >= 3 && n >= 104 ? be32(h + 100) : 72;
+    if (boff == 0 || blen == 0) {
+        mb_error_set(err, MB_ERR_FAILED, "qemu: %s is not an overlay (no backing file)", path);
+        goto done;
+    }
+    if (blen > 1023 || boff + blen > n || hlen > n) {
+        mb_error_set(err, MB_ERR_FAILED, "qemu: the header of %s is not one moonbase reads",
+                     path);
+        goto done;
+    }
+    /* header extensions: type, length, data padded to 8 bytes; type 0 ends */
+    for (size_t at = hlen; at + 8 <= n;) {
+        uint32_t type = be32(h + at), len = be32(h + at + 4);
+        if (type == 0 || at + 8 + len > n)
+            break;
+        if (type == QCOW2_EXT_BACKING_FORMAT && len > 0 && len < 64)
+            *format = strndup((const char *)h + at + 8, len);
+        at += 8 + (((size_t)len + 7) & ~(size_t)7);
+    }
+    char name[1024];
+    memcpy(name, h + boff, blen);
+    name[blen] = '\0';
+    if (name[0] == '/') {
+        *backing = strdup(name);
+    } else { /* relative to the image's own folder, as qemu-img resolves it */
+        const char *slash = strrchr(path, '/');
+        int dl = slash ? (int)(slash - path) : 1;
+        size_t need = (size_t)dl + blen + 2;
+        if ((*backing = malloc(need)) != NULL)
+            snprintf(*backing, need, "%.*s/%s", dl, slash ? path : ".", name);
+    }
+    if (*format == NULL)
+        *format = strdup("qcow2");
+    ok = *backing && *format;
+    if (!ok)
+        mb_error_set(err, MB_ERR_FAILED, "qemu: out of memory");
+done:
+    fclose(f);
+    if (!ok) {
+        free(*backing);
+        free(*format);
+        *backing = *format = NULL;
+    }
+    return ok;
+}
+
 bool mb_qemu_img_copy_overlay(const char *src, const char *dst, mb_error **err)
 {
-    char *out = NULL;
     bool ok = false;
-    char *info_argv[] = {"qemu-img", "info", "--output=json", "--", (char *)src, NULL};
+    char *backing = NULL, *bfmt = NULL;
     if (access(dst, F_OK) == 0) {
         mb_error_set(err, MB_ERR_EXISTS, "qemu: disk %s already exists", dst);
         return false;
     }
-    if (!mb_process_capture(info_argv, &out, err))
+    if (!mb_qemu_qcow2_backing(src, &backing, &bfmt, err))
         return false;
-    char *backing = mb_json_string(mb_json_get(out, "full-backing-filename"));
-    if (backing == NULL)
-        backing = mb_json_string(mb_json_get(out, "backing-filename"));
-    char *bfmt = mb_json_string(mb_json_get(out, "backing-filename-format"));
-    if (backing == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "qemu: %s is not an overlay (no backing file)", src);
-        goto cleanup;
-    }
     /* -B: the target is an overlay on the same base and only clusters the
      * source itself holds are written (its snapshots are not copied) */
     char *argv[] = {"qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2",
@@ -163,7 +233,6 @@ bool mb_qemu_img_copy_overlay(const char *src, const char *dst, mb_error **err)
     if (!ok)
         unlink(dst);
 cleanup:
-    free(out);
     free(backing);
     free(bfmt);
     return ok;

@@ -31,5 +31,11 @@ bool mb_qemu_img_snapshot(const char *disk, char op, const char *name, mb_error 
  * snapshots) on src's backing file: only what src wrote is copied. Removes a
  * half-made dst. */
 bool mb_qemu_img_copy_overlay(const char *src, const char *dst, mb_error **err);
+/* A qcow2 file's backing file (as a path: a relative one joined to the
+ * file's folder) and its format ("qcow2" when the header does not say), read
+ * from the header itself: what `qemu-img info` says as full-backing-filename
+ * and backing-filename-format, without starting qemu-img. False (err set)
+ * when path is not a readable qcow2 with a backing file. Caller frees both. */
+bool mb_qemu_qcow2_backing(const char *path, char **backing, char **format, mb_error **err);
 
 #endif
