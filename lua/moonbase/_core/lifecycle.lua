@@ -478,13 +478,21 @@ function M.stop_later(name, minutes)
       ("try: moonbase stop --force " .. name))
   end
   M.cancel_stop(name)
-  local at = util.time() + minutes * 60
+  local at = tonumber(string.format("%.3f", util.time() + minutes * 60))
   local process = require("moonbase.engine.process")
+  local store = require("moonbase._core.store")
   local exe = errors.check("stop", fs.readlink("/proc/self/exe"))
-  local pid = errors.check("stop", process.spawn({ exe, "stop", name, "--at",
+  -- written before the waiting process starts (pid 0: being started), so it
+  -- never finds the stop cancelled because it looked before this wrote
+  store.write(stop_file(name), { at = at, pid = 0 })
+  local ok, pid, msg = pcall(process.spawn, { exe, "stop", name, "--at",
     string.format("%.3f", at) }, { detach = true, stdout = "/dev/null", stderr =
-    instances.dir(name) .. "/stop.log" }))
-  require("moonbase._core.store").write(stop_file(name), { at = at, pid = pid })
+    instances.dir(name) .. "/stop.log" })
+  if not ok or not pid then
+    fs.remove(stop_file(name))
+    errors.check("stop", nil, ok and msg or pid)
+  end
+  store.write(stop_file(name), { at = at, pid = pid })
   return at
 end
 
@@ -493,13 +501,16 @@ end
 function M.stop_at(name, at)
   local store = require("moonbase._core.store")
   local me = util.getpid()
+  -- ours: it names this process, or this stop while this process is started
+  local function ours(t)
+    return t and (t.pid == me or t.pid == 0 and type(t.at) == "number" and
+      math.abs(t.at - at) < 0.01)
+  end
   while util.time() < at do
-    local t = store.read(stop_file(name))
-    if not t or t.pid ~= me then return false end
+    if not ours(store.read(stop_file(name))) then return false end
     util.sleep(math.min(1, math.max(0.05, at - util.time())))
   end
-  local t = store.read(stop_file(name))
-  if not t or t.pid ~= me then return false end
+  if not ours(store.read(stop_file(name))) then return false end
   fs.remove(stop_file(name))
   local rec = instances.find(name)
   if not rec or M.state(rec) ~= "running" then return false end
