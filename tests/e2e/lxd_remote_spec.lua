@@ -199,7 +199,9 @@ describe("the lxd driver on a remote LXD over HTTPS #e2e #lxd", function()
     h:ok({ "transfer", "r1:payload", tmp .. "/back" })
     assert.equal(fs.read(payload), fs.read(tmp .. "/back"))
     -- a TCP forward: over the SSH session (the guest's address is the far host's)
-    guest("r1", "setsid busybox nc -l -p 8000 < payload >/dev/null 2>&1 &")
+    guest("r1", "setsid busybox nc -l -p 8000 < payload >/dev/null 2>&1 & i=0; " ..
+      "until busybox netstat -ltn | grep -q ':8000 '; do " ..
+      "i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done")
     h:ok({ "forward", "r1", "18090:8000" })
     process.run({ "sh", "-c", "(sleep 6) | busybox nc 127.0.0.1 18090 > " .. tmp .. "/got" })
     assert.equal(fs.read(payload), fs.read(tmp .. "/got"))

@@ -85,8 +85,11 @@ describe("private network and forwards through the CLI (driver " .. DRIVER .. ")
       process.run({ "sh", "-c", "head -c 3000000 /dev/urandom > " .. payload })
       h:ok({ "transfer", payload, "n1:payload" })
       local function serve()
+        -- returns once nc listens (under load it may bind after exec returned)
         h:ok({ "exec", "n1", "--", "sh", "-c",
-          "setsid busybox nc -l -p 8000 < payload >/dev/null 2>&1 &" })
+          "setsid busybox nc -l -p 8000 < payload >/dev/null 2>&1 & i=0; " ..
+          "until busybox netstat -ltn | grep -q ':8000 '; do " ..
+          "i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done" })
       end
       local function fetch(out)
         -- keep our side open (busybox nc ends when its peer half-closes)
