@@ -49,6 +49,33 @@ static const char *domain_type(const struct mb_conn *conn, virConnectPtr c, cons
     return kvm ? "kvm" : "qemu";
 }
 
+/* A host whose libvirt offers KVM where QEMU cannot use it (nested without
+ * the CPU features QEMU sets: "failed to set MSR ..."): this host's own KVM
+ * is probed before (domain_type), another host's cannot be. When QEMU under
+ * KVM died at its start with KVM's words, the domain is defined again under
+ * TCG and started once more. */
+static bool kvm_fallback(struct mb_libvirt_dom *d, const struct mb_instance *i,
+                         struct mb_libvirt_host *h)
+{
+    const char *msg = virGetLastErrorMessage();
+    if (strcmp(h->domain_type, "kvm") != 0 || msg == NULL || strcasestr(msg, "kvm") == NULL
+        || mb_libvirt_dom_saved(d->dom)) /* a saved state is KVM's: it resumes there or not */
+        return false;
+    mb_log(MB_LOG_STEPS, "libvirt: QEMU failed under KVM there (%s): starting \"%s\" under TCG",
+           msg, i->name);
+    h->domain_type = "qemu";
+    char *xml = mb_libvirt_domain_xml(i, h, NULL);
+    /* (the new definition has a UUID of its own: the old one goes first) */
+    virDomainPtr again = xml && virDomainUndefine(d->dom) == 0
+                             ? virDomainDefineXML(d->conn, xml) : NULL;
+    free(xml);
+    if (again == NULL)
+        return false;
+    virDomainFree(d->dom);
+    d->dom = again;
+    return virDomainCreate(d->dom) == 0;
+}
+
 static enum mb_probe_result lv_probe(struct mb_conn *conn, char **reason, unsigned flags,
                                      mb_error **err)
 {
@@ -312,7 +339,7 @@ static bool lv_start(struct mb_conn *conn, const struct mb_instance *i, unsigned
         /* a restored snapshot with memory: libvirt starts QEMU from it */
         if (!mb_libvirt_snapshot_resume(&d, i, pending, err))
             goto fail;
-    } else if (virDomainCreate(d.dom) < 0) {
+    } else if (virDomainCreate(d.dom) < 0 && !kvm_fallback(&d, i, &h)) {
         char what[256], *tail = console_tail(i);
         snprintf(what, sizeof what, "start: libvirt could not start \"%s\"", i->name);
         mb_error *e = NULL;
