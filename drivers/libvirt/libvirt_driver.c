@@ -577,7 +577,7 @@ static bool lv_destroy(struct mb_conn *conn, const struct mb_instance *i, unsign
 static char **lv_ipv4(struct mb_conn *conn, const struct mb_instance *i, unsigned flags,
                       mb_error **err)
 {
-    char **v = mb_qemu_static_ipv4(i);
+    char **v = mb_instance_static_ipv4(i);
     bool on_libvirt_net = false;
     for (size_t k = 1; k < i->n_nics; k++)
         if (i->nics[k].attach == MB_NIC_NETWORK)

@@ -830,13 +830,7 @@ static char **lxd_ipv4(struct mb_conn *c, const struct mb_instance *inst, unsign
         known = inst->nics[k].ipv4 && *inst->nics[k].ipv4;
     if (!known)
         return mb_lxd_instance_ipv4(l, inst->name, err);
-    char **v = mb_strv_new();
-    char a[64];
-    for (size_t k = 0; v && k < inst->n_nics; k++) {
-        snprintf(a, sizeof a, "%.*s", (int)strcspn(inst->nics[k].ipv4, "/"), inst->nics[k].ipv4);
-        if (!mb_strv_contains(v, a))
-            mb_strv_push(&v, a);
-    }
+    char **v = mb_instance_static_ipv4(inst);
     if (v == NULL)
         mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
     return v;

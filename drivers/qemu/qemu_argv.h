@@ -57,9 +57,6 @@ bool mb_qemu_disk_path(char *buf, size_t n, const struct mb_instance *inst);
 #define MB_QEMU_SEED "cidata.iso"
 /* The primary NIC's static address, without a /prefix; false when none. */
 bool mb_qemu_primary_ipv4(const struct mb_instance *i, char *buf, size_t n);
-/* The static addresses of the instance's NICs on moonbase's networks, the
- * primary first (engine IPAM: the guest is configured with exactly these). */
-char **mb_qemu_static_ipv4(const struct mb_instance *i);
 /* Where SSH of a QEMU guest listens: its bridge address, or the user-networking
  * forward on 127.0.0.1 (shared by the qemu and libvirt drivers). */
 bool mb_qemu_ssh_address(struct mb_conn *c, const struct mb_instance *i,

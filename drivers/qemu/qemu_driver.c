@@ -493,23 +493,11 @@ bool mb_qemu_ssh_address(struct mb_conn *c, const struct mb_instance *i,
     return false;
 }
 
-char **mb_qemu_static_ipv4(const struct mb_instance *i)
-{
-    char **v = mb_strv_new();
-    char a[64];
-    for (size_t k = 0; v && k < i->n_nics; k++)
-        if (i->nics[k].attach != MB_NIC_USER && i->nics[k].ipv4 && *i->nics[k].ipv4) {
-            snprintf(a, sizeof a, "%.*s", (int)strcspn(i->nics[k].ipv4, "/"), i->nics[k].ipv4);
-            mb_strv_push(&v, a);
-        }
-    return v;
-}
-
 /* User networking: the guest has no address the host can reach (empty). */
 static char **q_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                      mb_error **err)
 {
-    return mb_qemu_static_ipv4(i);
+    return mb_instance_static_ipv4(i);
 }
 
 static char *q_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max,

@@ -586,6 +586,18 @@ char **mb_driver_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned f
     return c->driver->ipv4(c, &x, flags, err);
 }
 
+char **mb_instance_static_ipv4(const struct mb_instance *i)
+{
+    char **v = mb_strv_new();
+    char a[64];
+    for (size_t k = 0; v && k < i->n_nics; k++)
+        if (i->nics[k].attach != MB_NIC_USER && i->nics[k].ipv4 && *i->nics[k].ipv4) {
+            snprintf(a, sizeof a, "%.*s", (int)strcspn(i->nics[k].ipv4, "/"), i->nics[k].ipv4);
+            mb_strv_push(&v, a);
+        }
+    return v;
+}
+
 char *mb_driver_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max_bytes,
                             unsigned flags, mb_error **err)
 {

@@ -455,6 +455,11 @@ bool mb_driver_exec(struct mb_conn *c, const struct mb_instance *i, const struct
                     int *status, unsigned flags, mb_error **err);
 char **mb_driver_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                       mb_error **err);
+/* The static addresses of the instance's NICs on moonbase's networks (not
+ * user networking), the primary first, without a /prefix: the engine's IPAM
+ * configures the guest with exactly these, so a driver answers ipv4 with them
+ * where no request is needed (qemu, libvirt, this host's LXD). */
+char **mb_instance_static_ipv4(const struct mb_instance *i);
 char *mb_driver_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max_bytes,
                             unsigned flags, mb_error **err);
 bool mb_driver_usage(struct mb_conn *c, const struct mb_instance *i, struct mb_usage *usage,
