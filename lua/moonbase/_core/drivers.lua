@@ -258,7 +258,7 @@ end
 function M.trust(token, host, driver)
   local name = trusting(driver)
   local conn = errors.check("enroll", M.open(name))
-  local trusted = errors.check("trust", conn:trust(token, host))
+  local trusted = errors.check(nil, conn:trust(token, host))
   local hs = M.host_setting(name)
   if hs and not host and trusted ~= "" and not settings.is_set(hs.key) then
     settings.set(hs.key, trusted)
