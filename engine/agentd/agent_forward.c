@@ -25,6 +25,7 @@ struct listener {
     bool udp;
     int fd;
     atomic_bool closing;
+    pthread_t thread; /* joined by mb_forward_remove */
     struct mb_forwards *owner;
 };
 
@@ -277,14 +278,12 @@ bool mb_forward_add(mb_forwards *f, const char *address, int host_port, int gues
     l->udp = udp;
     l->fd = fd;
     l->owner = f;
-    pthread_t t;
-    if (pthread_create(&t, NULL, udp ? udp_loop : accept_loop, l) != 0) {
+    if (pthread_create(&l->thread, NULL, udp ? udp_loop : accept_loop, l) != 0) {
         close(fd);
         free(l);
         mb_error_set(err, MB_ERR_IO, "agent: cannot start a thread");
         goto done;
     }
-    pthread_detach(t);
     f->l[slot] = l;
     ok = true;
 done:
@@ -297,11 +296,20 @@ bool mb_forward_remove(mb_forwards *f, const char *address, int host_port, bool 
 {
     pthread_mutex_lock(&f->lock);
     int i = find(f, address, host_port, udp);
+    pthread_t thread;
     if (i >= 0) {
-        atomic_store(&f->l[i]->closing, true); /* the accept thread closes and frees it */
+        struct listener *l = f->l[i];
+        thread = l->thread;
+        atomic_store(&l->closing, true); /* its thread closes and frees it */
+        if (!udp)
+            shutdown(l->fd, SHUT_RDWR); /* refuses new connections now, wakes its poll */
         f->l[i] = NULL;
     }
     pthread_mutex_unlock(&f->lock);
+    /* Removed means gone: when this returns, the port answers nothing and is free to be
+     * bound again (the thread's poll waits at most 200 ms). */
+    if (i >= 0)
+        pthread_join(thread, NULL);
     if (i < 0)
         mb_error_set(err, MB_ERR_NOT_FOUND, "forward: nothing forwards %s %s port %d", address,
                      udp ? "UDP" : "TCP", host_port);

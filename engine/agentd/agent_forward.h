@@ -28,7 +28,8 @@ mb_forwards *mb_forwards_new(mb_forward_session_get get, mb_forward_session_put 
  * MB_ERR_UNSUPPORTED without one. */
 bool mb_forward_add(mb_forwards *f, const char *address, int host_port, int guest_port,
                     bool udp, mb_error **err);
-/* Stops listening; connections already open keep going until they end. */
+/* Stops listening before it returns: the port then refuses connections (TCP) and can
+ * be bound again. Connections already open keep going until they end. */
 bool mb_forward_remove(mb_forwards *f, const char *address, int host_port, bool udp,
                        mb_error **err);
 
