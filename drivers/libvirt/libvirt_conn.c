@@ -247,18 +247,50 @@ bool mb_libvirt_pid_is(pid_t pid, const char *name)
     return hit;
 }
 
+/* The start time of process `pid` (field 22 of /proc/<pid>/stat, in clock ticks
+ * since boot), or 0 when it is gone or exiting (a zombie, or dead). */
+static unsigned long long started_at(const char *pid)
+{
+    char p[300], buf[1024];
+    snprintf(p, sizeof p, "/proc/%s/stat", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *f = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
+    if (f == NULL || f[1] != ' ' || f[2] == 'Z' || f[2] == 'X')
+        return 0;
+    f += 2; /* field 3, the state */
+    for (int field = 3; field < 22 && f; field++)
+        if ((f = strchr(f, ' ')) != NULL)
+            f++;
+    return f ? strtoull(f, NULL, 10) : 0;
+}
+
 pid_t mb_libvirt_find_pid(const char *name)
 {
     DIR *d = opendir("/proc");
     struct dirent *de;
     pid_t found = 0;
+    unsigned long long newest = 0;
     char *buf = malloc(65536);
-    while (d && buf && found == 0 && (de = readdir(d)) != NULL) {
+    /* The newest: a QEMU that just powered off can linger, exiting, while libvirt
+     * already starts the next one under the same name. */
+    while (d && buf && (de = readdir(d)) != NULL) {
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
         size_t len = read_cmdline(de->d_name, buf);
-        if (len > 0 && strstr(buf, "qemu") && names_guest(buf, len, name))
+        if (len == 0 || !strstr(buf, "qemu") || !names_guest(buf, len, name))
+            continue;
+        unsigned long long t = started_at(de->d_name);
+        if (t > 0 && t >= newest) {
+            newest = t;
             found = (pid_t)atol(de->d_name);
+        }
     }
     free(buf);
     if (d)

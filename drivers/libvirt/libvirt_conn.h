@@ -68,7 +68,8 @@ bool mb_libvirt_write_trace(const struct mb_instance *inst, const char *uri, mb_
 void mb_libvirt_remove_runtime(const struct mb_instance *inst); /* libvirt.domain, libvirt.pid */
 
 /* The pid of the running QEMU of domain `name` on this host (found by its
- * `-name guest=<name>,...` argument), or 0. */
+ * `-name guest=<name>,...` argument; the newest when an old one is still
+ * exiting), or 0. */
 pid_t mb_libvirt_find_pid(const char *name);
 /* Whether pid is the QEMU of domain `name` (a zombie's cmdline is empty). */
 bool mb_libvirt_pid_is(pid_t pid, const char *name);

@@ -631,7 +631,7 @@ describe("instance lifecycle on a real VM (driver " .. DRIVER .. ") #e2e", funct
     if CONTAINER then
       lxc({ "stop", NAME, "--force" }) -- LXD's own client, behind moonbase's back
     else
-      process.kill(pid, 9)
+      assert.is_true(process.kill(pid, 9), "kill -9 of the recorded QEMU pid " .. pid)
     end
     support.wait_for("list to show the killed instance stopped", 20, function()
       return state() == "stopped"
