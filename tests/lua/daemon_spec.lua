@@ -99,6 +99,25 @@ describe("daemon: the unix socket", function()
     assert.falsy(out:find("Driver", 1, true), out)
   end)
 
+  it("answers list itself and sees what other processes changed since", function()
+    -- (list is answered in the daemon's own process: nothing it kept may go stale)
+    local function list()
+      local code, out, err = h:client({ "list", "--format", "csv" })
+      assert.equal(0, code, err)
+      assert.equal(h:ok({ "list", "--format", "csv" }), out) -- as the host's own CLI says
+      return out
+    end
+    assert.is_nil(list():find("\n.", 1))
+    h:ok({ "launch", "--name", "web" }) -- a local CLI, not the daemon
+    assert.truthy(list():find("\nweb,running,", 1, true))
+    h:ok({ "stop", "web" })
+    assert.truthy(list():find("\nweb,stopped,", 1, true))
+    h:ok({ "set", "local.driver=qemu" }) -- another scope: the test driver's instances hidden
+    assert.is_nil(list():find("web", 1, true))
+    h:ok({ "set", "local.driver=test" })
+    assert.truthy(list():find("\nweb,stopped,", 1, true))
+  end)
+
   it("refuses a user outside the group moonbase, and lets a member in", function()
     if util.geteuid() ~= 0 then return pending("needs root to run clients as other users") end
     assert(sh("getent group moonbase >/dev/null || groupadd --system moonbase") == 0)

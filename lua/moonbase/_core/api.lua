@@ -14,6 +14,8 @@
 --         options ask for a terminal; such routes are WebSocket routes.
 --   write: true when the call changes something (refused to read-only
 --         identities; unused for now, every trusted client may write).
+--   inline: a quick read the daemon answers in its own process, without a
+--         worker, when the driver is built in and local (moonbase.server).
 local M = {}
 
 local function R(method, path, fn, args, extra)
@@ -26,7 +28,7 @@ M.version = "v1"
 
 M.routes = {
   -- instances
-  R("GET", "/v1/instances", "instance.list"),
+  R("GET", "/v1/instances", "instance.list", nil, { inline = true }),
   R("GET", "/v1/instance-records", "instance.records"),
   R("GET", "/v1/instances/{name}", "instance.info", { "name" }),
   R("GET", "/v1/instances/{name}/record", "instance.find", { "name" }),

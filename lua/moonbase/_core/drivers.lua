@@ -141,6 +141,26 @@ function M.current()
   return errors.check(nil, M.open(current_name)), current_name
 end
 
+---Forgets what this process keeps of drivers (the chosen one and the open
+---connections, with what they cached), so that a long-lived process (the
+---daemon answering a read in its own process) sees what others changed since.
+function M.forget()
+  conns, current_name = {}, nil
+end
+
+---Whether the current driver is built into moonbase and keeps its instances
+---on this host: reading their states then runs no code but moonbase's and
+---waits on no other machine (the daemon answers `list` in its own process
+---only then).
+function M.built_in_and_local()
+  local name = current_name or settings.get("local.driver")
+  local i = M.info(name)
+  if not i or i.origin ~= "built-in" then return false end
+  local hs = M.host_setting(name)
+  local v = hs and settings.get(hs.key)
+  return v == nil or v == "" or v:match("^[%w+.-]+:///") ~= nil
+end
+
 ---Uses this driver instead of the setting (the agent runs with the driver
 ---that started it, whatever the setting says meanwhile).
 function M.use(name)

@@ -255,4 +255,7 @@ function M.sweep(base)
   end
 end
 
+---Forgets which scopes were swept (see moonbase._core.store's forget).
+function M.forget() swept = {} end
+
 return M

@@ -31,6 +31,10 @@ function M.sweep(dir)
   fs.sweep(dir)
 end
 
+---Forgets which directories were swept: a long-lived process (the daemon)
+---sweeps again at its next call, and so does a worker it forks.
+function M.forget() swept = {} end
+
 ---Whole-number floats (cjson's reading of every number) made integers, in place.
 M.integers = integers
 
