@@ -242,10 +242,13 @@ function M.up(model, o)
       (o.quiet and io.stderr or out):write(string.format("  %-" .. width .. "s  %s\n", it.name,
         line))
     end
+    -- the times as text here: a clock reading whose fraction JSON's 14 digits
+    -- drop would reach a daemon's client as whole seconds
     summary.instances[#summary.instances + 1] = { name = it.name, instance = it.instance,
-      action = it.action, status = r.status, message = r.message, started = r.started,
-      finished = r.finished, launch_started = r.launch_started,
-      launch_finished = r.launch_finished, ready_secs = r.ready_secs,
+      action = it.action, status = r.status, message = r.message,
+      started = format.time(r.started), finished = format.time(r.finished),
+      launch_started = format.time(r.launch_started),
+      launch_finished = format.time(r.launch_finished), ready_secs = r.ready_secs,
       provisioned = r.provisioned }
   end
   local rc = 0
