@@ -3,6 +3,7 @@
 #include "drivers/libvirt/libvirt_conn.h"
 #include "drivers/libvirt/libvirt_xml.h"
 #include "core/fs.h"
+#include "core/process.h"
 
 #include <libvirt/virterror.h>
 #include <ctype.h>
@@ -251,21 +252,11 @@ bool mb_libvirt_pid_is(pid_t pid, const char *name)
  * since boot), or 0 when it is gone or exiting (a zombie, or dead). */
 static unsigned long long started_at(const char *pid)
 {
-    char p[300], buf[1024];
-    snprintf(p, sizeof p, "/proc/%s/stat", pid);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[1024];
+    const char *f = mb_process_stat((pid_t)atol(pid), buf, sizeof buf);
+    if (f == NULL || f[0] == 'Z' || f[0] == 'X')
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *f = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
-    if (f == NULL || f[1] != ' ' || f[2] == 'Z' || f[2] == 'X')
-        return 0;
-    f += 2; /* field 3, the state */
-    for (int field = 3; field < 22 && f; field++)
+    for (int field = 3; field < 22 && f; field++) /* f is at field 3, the state */
         if ((f = strchr(f, ' ')) != NULL)
             f++;
     return f ? strtoull(f, NULL, 10) : 0;

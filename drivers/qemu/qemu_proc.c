@@ -91,37 +91,19 @@ pid_t mb_qemu_spawn(char *const argv[], const char *cwd, const char *log, mb_err
 /* The state letter of /proc/<pid>/stat ('Z' for a zombie), or 0 if gone. */
 static char proc_state(pid_t pid)
 {
-    char p[64], buf[512];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-    return rp && rp[1] == ' ' ? rp[2] : 0;
+    char buf[512];
+    const char *f = mb_process_stat(pid, buf, sizeof buf);
+    return f ? f[0] : 0;
 }
 
 bool mb_qemu_pid_usage(pid_t pid, uint64_t *cpu_ns, uint64_t *rss_bytes, mb_error **err)
 {
     char p[64], buf[1024];
     unsigned long long utime = 0, stime = 0, pages = 0;
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    int fd = pid > 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    char *rp = NULL;
-    if (n > 0) {
-        buf[n] = '\0';
-        rp = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-    }
-    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-     * utime stime (fields 3 to 15 of proc(5)) */
-    if (rp == NULL || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     * (fields 3 to 15 of proc(5)) */
+    const char *fields = mb_process_stat(pid, buf, sizeof buf);
+    if (fields == NULL || sscanf(fields, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
                              &utime, &stime) != 2) {
         mb_error_set(err, MB_ERR_STATE, "usage: QEMU (pid %d) is not running", (int)pid);
         return false;
@@ -156,23 +138,14 @@ static bool cmdline_empty(pid_t pid)
 
 void mb_qemu_reap_zombie(pid_t pid, const char *comm_prefix)
 {
-    char p[64], buf[512];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    int fd = pid > 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0)
+    char buf[512];
+    const char *f = mb_process_stat(pid, buf, sizeof buf);
+    const char *lp = f ? strchr(buf, '(') : NULL;
+    if (lp == NULL || strncmp(lp + 1, comm_prefix, strlen(comm_prefix)) != 0)
         return;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-    if (lp == NULL || rp == NULL || rp[1] != ' '
-        || strncmp(lp + 1, comm_prefix, strlen(comm_prefix)) != 0)
-        return;
-    char state = rp[2];
+    char state = f[0];
     long ppid = 0;
-    if (sscanf(rp + 3, " %ld", &ppid) != 1 || (pid_t)ppid != getpid())
+    if (sscanf(f + 1, " %ld", &ppid) != 1 || (pid_t)ppid != getpid())
         return; /* not our child: its parent reaps it */
     if (state != 'Z' && !cmdline_empty(pid))
         return; /* alive */
@@ -269,19 +242,10 @@ int mb_qemu_children(pid_t pid)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
-        char p[300], buf[512];
-        snprintf(p, sizeof p, "/proc/%s/stat", de->d_name);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t r = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (r <= 0)
-            continue;
-        buf[r] = '\0';
-        char *rp = strrchr(buf, ')'), state;
+        char buf[512], state;
+        const char *f = mb_process_stat((pid_t)atol(de->d_name), buf, sizeof buf);
         int ppid;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == pid)
+        if (f && sscanf(f, "%c %d", &state, &ppid) == 2 && ppid == pid)
             n++;
     }
     closedir(d);

@@ -217,3 +217,21 @@ cleanup:
     mb_strbuf_free(&e);
     return ok;
 }
+
+const char *mb_process_stat(pid_t pid, char *buf, size_t size)
+{
+    char p[64];
+    if (pid <= 0 || size < 2)
+        return NULL;
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] != '\0' ? rp + 2 : NULL;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/error.h"
 #include "core/strbuf.h"
@@ -48,5 +49,12 @@ int mb_process_exit_code(int status);
  * *out if out is not NULL (caller frees). Otherwise err names the command
  * and carries its stderr: "`qemu-img create` failed (exit status 1): ...". */
 bool mb_process_capture(char *const argv[], char **out, mb_error **err);
+
+/* Reads /proc/<pid>/stat into buf (size bytes; 512 holds what callers use).
+ * Returns where its third field starts (the state letter: 'R', 'S', 'Z' for
+ * a zombie, ...; fields follow separated by spaces, see proc(5)), past the
+ * command name, which may hold spaces and parentheses; NULL when the process
+ * is gone or pid is not positive. */
+const char *mb_process_stat(pid_t pid, char *buf, size_t size);
 
 #endif

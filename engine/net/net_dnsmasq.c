@@ -96,17 +96,9 @@ static bool same_netns(pid_t pid)
 /* Alive and not a zombie (PID 1 in a container may never reap it). */
 static bool alive(pid_t pid)
 {
-    char p[64];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    size_t len;
-    char *s = mb_fs_read(p, &len, NULL);
-    if (s == NULL)
-        return false;
-    const char *close_paren = strrchr(s, ')');
-    bool ok = close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z'
-              && close_paren[2] != 'X';
-    free(s);
-    return ok;
+    char buf[512];
+    const char *f = mb_process_stat(pid, buf, sizeof buf);
+    return f && f[0] != 'Z' && f[0] != 'X';
 }
 
 /* The conf file dnsmasq was started with ("--conf-file=X" or "-C X"). */

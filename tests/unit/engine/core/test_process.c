@@ -2,7 +2,8 @@
  * output captured (large amounts too, both ways at once), exit codes and
  * signals, programs that are missing or exit without reading their input,
  * the environment and working directory, and the clean start every child
- * gets (no inherited descriptors, default signals). */
+ * gets (no inherited descriptors, default signals); /proc/<pid>/stat read
+ * past a command name that holds ") ". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,6 +157,46 @@ static void test_capture_ok_or_error(void **state)
     mb_error_free(err);
 }
 
+/* The state letter and the parent, for a running process, a zombie whose
+ * name holds ") (" and a process that is gone. */
+static void test_stat(void **state)
+{
+    (void)state;
+    char buf[512];
+    const char *f = mb_process_stat(getpid(), buf, sizeof buf);
+    assert_non_null(f);
+    assert_int_equal(f[0], 'R');
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        prctl(PR_SET_NAME, "a) Z (b", 0, 0, 0);
+        (void)!write(pipefd[1], "x", 1);
+        _exit(0);
+    }
+    char c;
+    assert_int_equal(read(pipefd[0], &c, 1), 1);
+    for (int i = 0; i < 200; i++) { /* until it is a zombie */
+        f = mb_process_stat(child, buf, sizeof buf);
+        if (f && f[0] == 'Z')
+            break;
+        usleep(10000);
+    }
+    assert_non_null(f);
+    assert_int_equal(f[0], 'Z');
+    assert_non_null(strstr(buf, "(a) Z (b)"));
+    int ppid = 0;
+    assert_int_equal(sscanf(f + 1, " %d", &ppid), 1);
+    assert_int_equal(ppid, getpid());
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    assert_null(mb_process_stat(child, buf, sizeof buf)); /* gone */
+    assert_null(mb_process_stat(0, buf, sizeof buf));
+    assert_null(mb_process_stat(-1, buf, sizeof buf));
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_env_and_cwd),
         cmocka_unit_test(test_clean_child),
         cmocka_unit_test(test_capture_ok_or_error),
+        cmocka_unit_test(test_stat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
