@@ -14,12 +14,7 @@ local GOOD = {
   forwards = { { host_port = 8080, guest_port = 80, proto = "tcp" } },
 }
 
-local function copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = copy(v) end
-  return c
-end
+local copy = instances.copy
 
 -- values of every kind a damaged file holds
 local VALUES = { json.null, "x", "", "a/b", "..", "Bad Name", 7, -1, 2.5, true, false, {},
