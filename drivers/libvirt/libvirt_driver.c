@@ -727,8 +727,21 @@ static const struct mb_setting settings[] = {
     {0},
 };
 
-/* Exported from the plugin; drivers/registry.c names it, engine/driver/driver.c
- * fetches it with mb_plugin_sym. */
+/* libvirt's version as "MAJOR.MINOR.MICRO" in buf, for `moonbase version`
+ * (engine/lua/lua_util.c fetches it with mb_plugin_sym). */
+bool mb_libvirt_library_version(char *buf, size_t size);
+bool mb_libvirt_library_version(char *buf, size_t size)
+{
+    unsigned long v = 0;
+    if (virGetVersion(&v, NULL, NULL) != 0)
+        return false;
+    snprintf(buf, size, "%d.%d.%d", (int)(v / 1000000 % 1000), (int)(v / 1000 % 1000),
+             (int)(v % 1000));
+    return true;
+}
+
+/* Exported from the libvirt plugin; drivers/registry.c names it,
+ * engine/driver/driver.c fetches it with mb_plugin_sym. */
 const struct mb_driver mb_driver_libvirt = {
     .name = "libvirt",
     .scope = "qemu",

@@ -183,6 +183,18 @@ static int l_versions(lua_State *L)
         memcpy(&fn, &sym, sizeof fn);
         fn(L);
     }
+    err = NULL;
+    sym = mb_plugin_sym("mb_libvirt_library_version", &err);
+    mb_error_free(err);
+    char v[64];
+    bool (*lv)(char *, size_t);
+    if (sym) {
+        memcpy(&lv, &sym, sizeof lv);
+        if (lv(v, sizeof v)) {
+            lua_pushstring(L, v);
+            lua_setfield(L, -2, "libvirt");
+        }
+    }
     return 1;
 }
 

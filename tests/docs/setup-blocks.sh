@@ -86,12 +86,12 @@ list() {
 RUNTIME="qemu-system-x86 qemu-utils dnsmasq-base nftables libvirt-daemon
 	libvirt-daemon-driver-qemu man-db"
 
-# the Debian packages of the shared libraries this build's binary and plugin
+# the Debian packages of the shared libraries this build's binary and plugins
 # link (as installed here)
 libraries() {
 	local dir f
 	dir=$(dirname "$BIN")
-	for f in "$BIN" "$dir"/moonbase-plugin.so; do
+	for f in "$BIN" "$dir"/moonbase-plugin.so "$dir"/moonbase-libvirt.so; do
 		ldd "$f" | awk '$3 ~ /^\// { print $3 }'
 	done | sort -u | while read -r f; do
 		dpkg -S "$(readlink -f "$f")" 2>/dev/null | head -n 1 | cut -d: -f1
