@@ -204,6 +204,15 @@ static int l_address_add(lua_State *L)
     return push_ok(L, ok, err);
 }
 
+/* neigh_hint(dev, ipv4, mac) -> true | nil, message, code */
+static int l_neigh_hint(lua_State *L)
+{
+    mb_error *err = NULL;
+    bool ok = mb_net_neigh_hint(luaL_checkstring(L, 1), luaL_checkstring(L, 2),
+                                luaL_checkstring(L, 3), &err);
+    return push_ok(L, ok, err);
+}
+
 static int l_address_delete(lua_State *L)
 {
     mb_error *err = NULL;
@@ -409,6 +418,7 @@ static const luaL_Reg funcs[] = {
     {"link_set", l_link_set},
     {"address_add", l_address_add},
     {"address_delete", l_address_delete},
+    {"neigh_hint", l_neigh_hint},
     {"ip_forward", l_ip_forward},
     {"nat_ruleset", l_nat_ruleset},
     {"nat_apply", l_nat_apply},

@@ -499,6 +499,35 @@ static bool addr_msg(int type, int flags, const char *dev, const char *addr, int
     return true;
 }
 
+bool mb_net_neigh_hint(const char *dev, const char *ipv4, const char *mac, mb_error **err)
+{
+    struct in_addr a;
+    unsigned char ll[6];
+    unsigned int b[6];
+    char end;
+    if (!parse_ip(ipv4, &a, err))
+        return false;
+    if (sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+               &end) != 6) {
+        mb_error_set(err, MB_ERR_USAGE, "net: invalid MAC address \"%s\"", mac);
+        return false;
+    }
+    for (int i = 0; i < 6; i++)
+        ll[i] = (unsigned char)b[i];
+    int idx = link_index(dev, "interface", err);
+    if (idx < 0)
+        return false;
+    struct mb_nlreq r;
+    struct ndmsg nd = {.ndm_family = AF_INET, .ndm_ifindex = idx, .ndm_state = NUD_STALE};
+    mb_nl_init(&r, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &nd, sizeof nd);
+    mb_nl_put(&r, NDA_DST, &a, 4);
+    mb_nl_put(&r, NDA_LLADDR, ll, 6);
+    int e = mb_nl_talk(&r, err);
+    if (e > 0)
+        mb_error_set_errno(err, e, "net: cannot tell %s that %s is at %s", dev, ipv4, mac);
+    return e == 0;
+}
+
 bool mb_net_addr_add(const char *dev, const char *addr, int prefix, mb_error **err)
 {
     return addr_msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, dev, addr, prefix, err);

@@ -78,6 +78,13 @@ bool mb_net_link_set_up(const char *name, bool up, mb_error **err);
 bool mb_net_link_set_master(const char *name, const char *bridge, mb_error **err);
 bool mb_net_link_set_alias(const char *name, const char *alias, mb_error **err);
 
+/* Tells the kernel the MAC of ipv4 on dev (a bridge), as a neighbour entry in
+ * state STALE: the first packets go straight to that MAC, and the kernel
+ * checks the entry later as it checks any other. Without it, a connection to
+ * a guest whose address is not up yet waits for ARP, which asks again only
+ * once a second. mac: "52:54:00:12:34:56". */
+bool mb_net_neigh_hint(const char *dev, const char *ipv4, const char *mac, mb_error **err);
+
 /* Adds (idempotently) or deletes an IPv4 address with its prefix length. */
 bool mb_net_addr_add(const char *dev, const char *addr, int prefix, mb_error **err);
 bool mb_net_addr_delete(const char *dev, const char *addr, int prefix, mb_error **err);

@@ -234,6 +234,7 @@ function M.agent_main(name, opts)
   -- a guest on another host: reached through that host
   local proxy = proxy_template and hosts.expand_proxy(proxy_template, host, port)
   agentctl.report(dir, "waiting-ssh")
+  if rec.nics and not proxy then network.hint_neighbours(name) end
   local session, last
   local answered = false -- the guest has answered (closed) a connection
   -- a guest whose address is not up yet drops the SYN, and the kernel sends

@@ -106,6 +106,11 @@ function M.new(state, save)
     changed("address_add " .. dev .. " " .. addr .. "/" .. prefix)
     return true
   end
+  -- a hint to the kernel's neighbour cache: nothing a simulated host keeps
+  function h.neigh_hint(dev)
+    if not find(s.links, dev) then return missing(dev) end
+    return true
+  end
   function h.address_delete(dev, addr, prefix)
     for i, a in ipairs(s.addresses) do
       if a.dev == dev and a.address == addr then

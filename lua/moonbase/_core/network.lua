@@ -580,6 +580,19 @@ function M.attachments(instance)
   return out
 end
 
+---Tells this host's kernel the MAC of each of the instance's addresses on
+---the networks moonbase's engine serves here, so that the first connection
+---to a guest whose address is not up yet does not wait for ARP (which asks
+---again only once a second: about 0.7 s of every boot). Best effort: it
+---needs the rights that bring the networks up, and failing changes nothing.
+function M.hint_neighbours(instance)
+  for _, a in ipairs(M.attachments(instance)) do
+    if not a.driver_network and a.ipv4 and a.mac then
+      pcall(M.host().neigh_hint, a.bridge, a.ipv4, a.mac)
+    end
+  end
+end
+
 ---The primary address of an instance, or nil.
 ---@return string?
 function M.address(instance)

@@ -1,15 +1,20 @@
 /* Unit tests for engine/net/net.c and engine/net/net_service.c without privileges:
  * the CapEff parser, the exact dnsmasq.conf and nftables ruleset moonbase
  * writes, input validation, mb_net_run, and the link/address/route dumps
- * (read-only, of this process's network namespace). */
+ * (read-only, of this process's network namespace); as root, a neighbour
+ * hint on a bridge in a network namespace of the test's own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "net/net.h"
 
@@ -160,12 +165,60 @@ static void test_dumps(void **state)
     assert_null(err);
 }
 
+/* In a child, in a network namespace of its own (root only): the hint shows
+ * in the kernel's neighbour table as STALE with its MAC; bad input and a
+ * missing bridge are errors that name it. */
+static int neigh_child(void)
+{
+    mb_error *err = NULL;
+    if (!mb_net_bridge_create("mbt0", NULL, &err) || !mb_net_link_set_up("mbt0", true, &err)
+        || !mb_net_addr_add("mbt0", "10.99.7.1", 24, &err))
+        return 10;
+    if (!mb_net_neigh_hint("mbt0", "10.99.7.2", "52:54:00:aa:bb:0c", &err))
+        return 11;
+    FILE *p = popen("ip -4 neigh show dev mbt0 2>&1", "r");
+    char line[256] = "";
+    if (p == NULL || fgets(line, sizeof line, p) == NULL)
+        return 12;
+    pclose(p);
+    if (strstr(line, "10.99.7.2 lladdr 52:54:00:aa:bb:0c") == NULL || strstr(line, "STALE") == NULL)
+        return 13;
+    if (mb_net_neigh_hint("mbt0", "10.99.7.3", "52:54:00:aa:bb", &err) || err == NULL
+        || err->code != MB_ERR_USAGE || strstr(err->message, "invalid MAC") == NULL)
+        return 14;
+    mb_error_free(err);
+    err = NULL;
+    if (mb_net_neigh_hint("mb-no-such-if", "10.99.7.3", "52:54:00:aa:bb:0d", &err)
+        || err == NULL || err->code != MB_ERR_NOT_FOUND)
+        return 15;
+    mb_error_free(err);
+    return 0;
+}
+
+static void test_neigh_hint(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || system("command -v ip >/dev/null 2>&1") != 0)
+        skip(); /* needs root (a namespace of its own) and iproute2 */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(unshare(CLONE_NEWNET) != 0 ? 9 : neigh_child());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 9)
+        skip(); /* no network namespaces here */
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capeff),     cmocka_unit_test(test_dnsmasq_conf),
         cmocka_unit_test(test_nat_ruleset), cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_run),        cmocka_unit_test(test_dumps),
+        cmocka_unit_test(test_neigh_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
