@@ -275,9 +275,10 @@ end
 
 -- Forgets what this process kept from an earlier call (open driver
 -- connections, directories already swept): other processes may have changed
--- things since, and a worker forked later must not inherit it.
-local function forget()
-  drivers.forget()
+-- things since, and a worker forked later must not inherit it. close: the
+-- daemon's own call is over, close its driver connections.
+local function forget(close)
+  drivers.forget(close)
   instances.forget()
   store.forget()
 end
@@ -406,7 +407,7 @@ function M.handle(req)
     -- in this process: no fork (whose page faults cost ten times the call);
     -- the call takes the same locks and reads the same files as a worker's
     local status, body = M.run_call(r, args, n, nil, req.peer):match("^(%d+)\n(.*)$")
-    forget()
+    forget(true)
     return { status = math.tointeger(tonumber(status)), body = body }
   end
   local stdin = r.stream and (wants_pty(r, args) and "pty" or "pipe") or "null"

@@ -144,7 +144,12 @@ end
 ---Forgets what this process keeps of drivers (the chosen one and the open
 ---connections, with what they cached), so that a long-lived process (the
 ---daemon answering a read in its own process) sees what others changed since.
-function M.forget()
+---close: close the connections too (the daemon, after its own call, so that
+---no process it forks later inherits one).
+function M.forget(close)
+  if close then
+    for _, c in pairs(conns) do pcall(c.conn.close, c.conn) end
+  end
   conns, current_name = {}, nil
 end
 
