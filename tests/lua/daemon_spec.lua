@@ -35,11 +35,9 @@ local function daemon(o)
   for k, v in pairs(o.env or {}) do env[k] = v end
   local log = h.dir .. "/daemon.out"
   h.pid = assert(process.spawn(argv, { env = env, stdout = log, stderr = log }))
-  for _ = 1, 500 do
-    if fs.exists(sock) and (not o.port or (fs.read(log) or ""):find("https://")) then break end
-    util.sleep(0.01)
-  end
-  assert(fs.exists(sock), fs.read(log) or "no daemon")
+  helpers.wait_daemon(sock, log, o.port and function()
+    return (fs.read(log) or ""):find("https://") ~= nil
+  end)
   h.sock, h.sockdir, h.log = sock, dir, log
   h.url = "unix://" .. sock
   function h:client(args, opts)

@@ -22,17 +22,28 @@ end
 ---client instead of the daemon.
 M.server_mode = os.getenv("MOONBASE_SPEC_SERVER")
 
+---Waits until a daemon answers a ping on its unix socket: the socket file
+---appears at bind(), a moment before the daemon listens on it (a connection
+---then is refused). extra(): optional, true when more must be ready too.
+function M.wait_daemon(sock, log, extra)
+  local util = require("moonbase.engine.util")
+  for _ = 1, 500 do
+    if fs.exists(sock) and process.run({ "curl", "-sf", "-o", "/dev/null", "--max-time", "2",
+        "--unix-socket", sock, "http://moonbase/v1/ping" }) == 0 and (not extra or extra()) then
+      return
+    end
+    util.sleep(0.01)
+  end
+  error("the daemon did not start: " .. (fs.read(log) or ""))
+end
+
 function M.start_daemon(home, env)
   local sock = home .. "/daemon.sock"
   local denv = { MOONBASE_SERVER = false }
   for k, v in pairs(env) do denv[k] = v end
   local pid = assert(process.spawn({ M.bin, "daemon", "--quiet", "--listen", "unix:" .. sock },
     { env = denv, stdout = home .. "/daemon.log", stderr = home .. "/daemon.log" }))
-  for _ = 1, 500 do
-    if fs.exists(sock) then break end
-    require("moonbase.engine.util").sleep(0.01)
-  end
-  assert(fs.exists(sock), "the daemon did not start: " .. (fs.read(home .. "/daemon.log") or ""))
+  M.wait_daemon(sock, home .. "/daemon.log")
   return pid, "unix://" .. sock
 end
 
