@@ -126,6 +126,7 @@ struct server {
     int handler;                  /* registry ref of the Lua handler */
     struct lws_context *ctx;
     struct lws_vhost *vh[MAX_LISTEN];
+    char bound[MAX_LISTEN][108]; /* where a unix listener was bound before its rename */
     int nvh;
     size_t max_body;
     volatile sig_atomic_t stop;
@@ -1149,8 +1150,12 @@ static int l_serve(lua_State *L)
         snprintf(name, sizeof name, "listen%d", s.nvh);
         vi.vhost_name = name;
         if (unix_path) {
+            /* bound under a name of its own, then renamed into place once it listens
+             * (below): whoever sees the socket's path can connect at once */
+            char *tmp = s.bound[s.nvh];
+            int n = snprintf(tmp, sizeof s.bound[0], "%s.%d.new", unix_path, (int)getpid());
             vi.options = LWS_SERVER_OPTION_UNIX_SOCK;
-            vi.iface = unix_path;
+            vi.iface = n > 0 && (size_t)n < sizeof s.bound[0] ? tmp : unix_path;
             vi.port = 0;
         } else if (http) {
             /* plain HTTP for a browser on this host: the dashboard and its sessions only */
@@ -1185,14 +1190,24 @@ static int l_serve(lua_State *L)
             return 3;
         }
         if (unix_path) {
+            const char *at = vi.iface;
             lua_getfield(L, e, "gid");
-            if (lua_isinteger(L, -1) &&
-                chown(unix_path, (uid_t)-1, (gid_t)lua_tointeger(L, -1)) != 0)
+            if (lua_isinteger(L, -1) && chown(at, (uid_t)-1, (gid_t)lua_tointeger(L, -1)) != 0)
                 lws_set_log_level(LLL_ERR, NULL); /* root only: the mode alone decides then */
             lua_pop(L, 1);
             lua_getfield(L, e, "mode");
-            chmod(unix_path, (mode_t)luaL_optinteger(L, -1, 0600));
+            chmod(at, (mode_t)luaL_optinteger(L, -1, 0600));
             lua_pop(L, 1);
+            if (at != unix_path && rename(at, unix_path) != 0) {
+                unlink(at);
+                lws_context_destroy(s.ctx);
+                current = NULL;
+                lua_pushnil(L);
+                lua_pushfstring(L, "daemon: cannot put the socket in place at %s: %s", unix_path,
+                                strerror(errno));
+                lua_pushliteral(L, "failed");
+                return 3;
+            }
         }
         s.nvh++;
         lua_pop(L, 1);
