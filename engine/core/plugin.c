@@ -7,7 +7,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -66,10 +65,10 @@ static void *load(int k, mb_error **err)
     /* The memfd stays open: the dynamic loader knows an object by the path it
      * was opened from, and a second plugin opened from the same fd number
      * would be taken for the first. */
-    if (pl->handle == NULL)
-        close(fd);
-    if (pl->handle == NULL)
+    if (pl->handle == NULL) {
         mb_error_set(err, MB_ERR_FAILED, "cannot load the %s plugin: %s", pl->name, dlerror());
+        close(fd);
+    }
     return pl->handle;
 }
 

@@ -235,9 +235,11 @@ local function emit(out, shape, var, depth)
   end
 end
 
+-- by shape: tables (records' shapes, weakly) and type names ("object", the
+-- settings file's: read by every command, compiled once too)
 local compiled = setmetatable({}, { __mode = "k" })
 local function quick_check(shape)
-  local f = type(shape) == "table" and compiled[shape] or nil
+  local f = compiled[shape]
   if f then return f end
   local out = { "local v = ..." }
   emit(out, shape, "v", 1)
@@ -247,7 +249,7 @@ local function quick_check(shape)
     ipairs = ipairs, pairs = pairs, find = string.find, null = json.null,
     valid_name = valid_name }
   f = assert(load(table.concat(out, "\n"), "=shape", "t", env))
-  if type(shape) == "table" then compiled[shape] = f end
+  compiled[shape] = f
   return f
 end
 
