@@ -5,17 +5,12 @@
 #include "lua/luaerr.h"
 #include "lua/opts.h"
 #include "ssh/ssh.h"
-#include "core/clock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -460,123 +455,25 @@ static const luaL_Reg session_methods[] = {
     {"readdir", session_readdir},   {NULL, NULL},
 };
 
-/* Milliseconds left until deadline (mb_clock_ms), at least 0. */
-static int ms_left(int64_t deadline)
-{
-    int64_t left = deadline - mb_clock_ms();
-    return left < 0 ? 0 : left > 3600000 ? 3600000 : (int)left;
-}
-
-/* Connects to host:port and reads until the server's first line starts with
- * "SSH-" (true), the connection ends (MB_ERR_UNREACHABLE) or timeout_ms
- * passes (MB_ERR_TIMEOUT). Cheap to repeat while a guest boots: behind QEMU's
- * user networking a connection is accepted at once and then stays silent
- * until the guest answers, so only a short wait for the banner tells.
- * *how says which: "refused" (nothing listens), "closed" (accepted, then
- * closed: a guest that answers, without an SSH server yet), "silent", or
- * "unconnected": the TCP handshake did not finish within connect_ms (a guest
- * whose address is not up yet drops the first SYN, and the kernel would send
- * the next one only a second later: a new probe sends it at once). */
-static bool probe_banner(const char *host, int port, int timeout_ms, int connect_ms,
-                         const char **how, mb_error **err)
-{
-    int64_t deadline = mb_clock_ms() + timeout_ms;
-    char portstr[16], line[8];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(host, portstr, &hints, &ai);
-    if (rc != 0) {
-        mb_error_set(err, MB_ERR_UNREACHABLE, "ssh: cannot resolve %s: %s", host,
-                     gai_strerror(rc));
-        return false;
-    }
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    ai->ai_protocol);
-    bool ok = false, timed_out = false;
-    size_t got = 0;
-    int e = 0;
-    bool unconnected = false;
-    if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)) {
-        e = errno;
-        goto done;
-    }
-    for (int64_t cdl = mb_clock_ms() + connect_ms;;) {
-        struct pollfd p = {fd, POLLOUT, 0};
-        int left = ms_left(cdl < deadline ? cdl : deadline);
-        int n = poll(&p, 1, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0) {
-            timed_out = unconnected = true;
-            goto done;
-        }
-        socklen_t len = sizeof e;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
-            e = errno;
-        if (e != 0)
-            goto done;
-        break;
-    }
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int n = poll(&p, 1, ms_left(deadline));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0) {
-            timed_out = true;
-            break;
-        }
-        ssize_t r = read(fd, line + got, sizeof line - got);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r <= 0) {
-            e = r < 0 ? errno : ECONNRESET;
-            break;
-        }
-        got += (size_t)r;
-        if (got >= 4) {
-            ok = memcmp(line, "SSH-", 4) == 0;
-            if (!ok)
-                e = EPROTO;
-            break;
-        }
-    }
-done:
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    *how = unconnected ? "unconnected" : timed_out ? "silent"
-         : e == ECONNREFUSED ? "refused" : "closed";
-    if (unconnected)
-        mb_error_set(err, MB_ERR_TIMEOUT, "ssh: no answer from %s:%d within %d ms", host, port,
-                     connect_ms < timeout_ms ? connect_ms : timeout_ms);
-    else if (timed_out)
-        mb_error_set(err, MB_ERR_TIMEOUT, "ssh: no SSH banner from %s:%d within %d ms", host,
-                     port, timeout_ms);
-    else if (!ok)
-        mb_error_set(err, MB_ERR_UNREACHABLE, "ssh: no SSH server answers on %s:%d (%s)", host,
-                     port, e == EPROTO ? "not an SSH banner" : strerror(e));
-    return ok;
-}
-
-/* probe(host, port [, timeout_s [, connect_timeout_s]]) -> true | nil, message,
- * code, "refused"|"closed"|"silent"|"unconnected" (connect_timeout: for the
- * TCP handshake, default the whole timeout) */
+/* probe(host, port [, timeout_s [, connect_timeout_s [, again_s]]]) -> true | nil,
+ * message, code, "refused"|"closed"|"silent"|"unconnected" (connect_timeout: for
+ * the first TCP handshake, default the whole timeout; again: a silent connection
+ * is joined by a new one this often, the earlier ones held; default never) */
 static int l_probe(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
     lua_Integer port = luaL_checkinteger(L, 2);
     lua_Number timeout = luaL_optnumber(L, 3, 1);
     lua_Number ctimeout = luaL_optnumber(L, 4, timeout);
+    lua_Number again = luaL_optnumber(L, 5, 0);
     luaL_argcheck(L, port > 0 && port <= 65535, 2, "port must be 1-65535");
     luaL_argcheck(L, timeout > 0 && timeout <= 3600, 3, "timeout must be 0-3600 s");
     luaL_argcheck(L, ctimeout > 0 && ctimeout <= 3600, 4, "connect timeout must be 0-3600 s");
+    luaL_argcheck(L, again >= 0 && again <= 3600, 5, "again must be 0-3600 s");
     mb_error *err = NULL;
     const char *how = NULL;
-    if (!probe_banner(host, (int)port, (int)(timeout * 1000), (int)(ctimeout * 1000), &how,
-                      &err)) {
+    if (!mb_ssh_probe(host, (int)port, (int)(timeout * 1000), (int)(ctimeout * 1000),
+                      (int)(again * 1000), &how, &err)) {
         int n = mb_lua_push_error(L, err);
         lua_pushstring(L, how);
         return n + 1;

@@ -13,6 +13,27 @@
 #include "core/error.h"
 #include "core/strbuf.h"
 
+/* ---- probing ---- */
+
+/* Connects to host:port and reads until the server's first line starts with
+ * "SSH-" (true), the connection ends (MB_ERR_UNREACHABLE) or timeout_ms
+ * passes (MB_ERR_TIMEOUT). Cheap to repeat while a guest boots: behind QEMU's
+ * user networking a connection is accepted at once and then stays silent
+ * until the guest answers, so only a short wait for the banner tells.
+ * *how says which: "refused" (nothing listens), "closed" (accepted, then
+ * closed: a guest that answers, without an SSH server yet), "silent", or
+ * "unconnected": the TCP handshake did not finish within connect_ms (a guest
+ * whose address is not up yet drops the first SYN, and the kernel would send
+ * the next one only a second later: a new probe sends it at once).
+ * again_ms > 0: a connection silent that long is joined by a new one (its SYN
+ * reaches a guest that has just come up at once), while the earlier ones stay
+ * open, up to four of them: an SSH server slow to answer (a guest under load
+ * forking one per connection) answers one of them, where closing each for the
+ * next would have it start again for every probe.
+ * No libssh2: plain TCP connections, each read until its first four bytes. */
+bool mb_ssh_probe(const char *host, int port, int timeout_ms, int connect_ms, int again_ms,
+                  const char **how, mb_error **err);
+
 /* ---- keys ---- */
 
 /* A new ed25519 key pair: *private_pem gets the unencrypted OpenSSH private

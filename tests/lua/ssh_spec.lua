@@ -115,6 +115,25 @@ describe("ssh probe", function()
     process.kill(pid, 9)
     process.wait(pid)
   end)
+
+  it("holds a silent connection while it opens the next, and takes the banner from either", function()
+    local port = util.free_tcp_port()
+    -- an SSH server slow to answer: the first connection gets its banner only
+    -- once a second one has come (a probe that closed the first to open the
+    -- next would never see a banner)
+    local pid = assert(process.spawn({ "perl", "-MIO::Socket::INET", "-e",
+      "my $s = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1:" .. port ..
+      "', ReuseAddr => 1) or die; my $a = $s->accept; my $b = $s->accept; " ..
+      "print $a qq(SSH-2.0-held\r\n); $a->flush; sleep 60" }))
+    finally(function() process.kill(pid, 9) process.wait(pid) end)
+    local ok, msg, how
+    for _ = 1, 50 do -- until it listens
+      ok, msg, _, how = ssh.probe("127.0.0.1", port, 5, 1, 0.2)
+      if how ~= "refused" then break end
+      util.sleep(0.05)
+    end
+    assert.is_true(ok, msg)
+  end)
 end)
 
 describe("ssh sessions", function()

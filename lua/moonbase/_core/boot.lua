@@ -252,14 +252,17 @@ function M.agent_main(name, opts)
     end
     -- Behind QEMU's user networking a connection is accepted at once and
     -- stays silent until the guest answers it, which a guest still booting
-    -- never does: wait briefly for the server's banner, then open the
-    -- session. Once the guest has answered, a silent connection is a slow
-    -- SSH server: then wait longer.
+    -- never does: a connection silent for 1.5 s is joined by a new one
+    -- (whose SYN reaches a guest just up at once), the earlier ones held, so
+    -- that an SSH server slow to answer (a guest under load starting one
+    -- per connection) answers one of them instead of starting again for
+    -- every probe. Once the guest has answered, a silent connection is a
+    -- slow SSH server: then wait longer.
     -- (Through a proxy there is nothing to probe: the session waits.)
     local up, msg, code, how = true, nil, nil, nil
     if not proxy then
-      local wait = math.min(answered and 5 or 1.5, left)
-      up, msg, code, how = ssh.probe(host, port, wait, math.min(connect_wait, wait))
+      local wait = math.min(answered and 10 or 6, left)
+      up, msg, code, how = ssh.probe(host, port, wait, math.min(connect_wait, wait), 1.5)
     end
     if how == "closed" then answered = true end
     if how == "unconnected" then
