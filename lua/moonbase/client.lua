@@ -15,20 +15,17 @@ local errors = require("moonbase.errors")
 
 local M = {}
 
--- The facades whose routed functions are replaced (api.routes' modules),
--- loaded by install(): a command that runs locally (every command without a
--- daemon) loads only the facades it uses itself.
-M.facades = {}
-function M.load_facades()
-  local f = M.facades
-  f.instance, f.settings = require("moonbase.instance"), require("moonbase.settings")
-  f.images, f.remotes = require("moonbase.images"), require("moonbase.remotes")
-  f.network, f.mounts = require("moonbase.network"), require("moonbase.mounts")
-  f.forwards, f.recipe = require("moonbase.forwards"), require("moonbase.recipe")
-  f.transfer, f.events = require("moonbase.transfer"), require("moonbase.events")
-  f.trust, f.snapshots = require("moonbase.trust"), require("moonbase.snapshots")
-  return f
-end
+-- The facades whose routed functions are replaced (api.routes' modules), by
+-- their module names. install() patches each as it is first required, so a
+-- command through a daemon loads only the facades it uses itself (loading
+-- them all cost a list through the daemon more than the daemon's answer).
+M.modules = {
+  instance = "moonbase.instance", settings = "moonbase.settings",
+  images = "moonbase.images", remotes = "moonbase.remotes", network = "moonbase.network",
+  mounts = "moonbase.mounts", forwards = "moonbase.forwards", recipe = "moonbase.recipe",
+  transfer = "moonbase.transfer", events = "moonbase.events", trust = "moonbase.trust",
+  snapshots = "moonbase.snapshots",
+}
 
 ---The daemon to use: the environment, then client.server; nil for none.
 function M.server()
@@ -189,10 +186,10 @@ end
 ---stream and the daemon's transfer.copy works on its staged copy.
 local function remote_copy(target, r, sources, dest, o)
   local process = require("moonbase.engine.process")
-  local transfer = M.facades.transfer
+  local transfer = require("moonbase.transfer")
   o = o or {}
   -- instance names are the daemon's: looked up through it
-  local d, srcs = transfer.endpoints(sources, dest, M.facades.instance.find)
+  local d, srcs = transfer.endpoints(sources, dest, require("moonbase.instance").find)
   local tmp = util.getcwd() and os.tmpname()
   os.remove(tmp)
   errors.check("transfer", fs.mkdirs(tmp, 448))
@@ -278,15 +275,11 @@ local function remote_copy(target, r, sources, dest, o)
   if not ok then error(err, 0) end
 end
 
----Routes every facade function of moonbase._core.api to the daemon at url.
-function M.install(url)
-  local target = M.parse_url(url)
-  M.target = target
-  M.load_facades()
+-- Replaces the routed functions of facade `module` (its short name) in mod.
+local function patch(target, module, mod)
   for _, r in ipairs(api.routes) do
-    local module, fn = r.fn:match("^(.-)%.([^.]+)$")
-    local mod = M.facades[module]
-    if mod then
+    local m, fn = r.fn:match("^(.-)%.([^.]+)$")
+    if m == module then
       local original = mod[fn]
       mod[fn] = function(...)
         -- settings of the client (client.*) are this user's, not the daemon's
@@ -298,6 +291,40 @@ function M.install(url)
       end
     end
   end
+end
+
+---Routes every facade function of moonbase._core.api to the daemon at url:
+---the facades loaded already now, the others as they are first required.
+function M.install(url)
+  local target = M.parse_url(url)
+  M.target = target
+  local short, pending = {}, 0
+  for module, name in pairs(M.modules) do
+    if package.loaded[name] then
+      patch(target, module, package.loaded[name])
+    else
+      short[name], pending = module, pending + 1
+    end
+  end
+  if pending == 0 then return end
+  -- a searcher in front of the others: a facade is loaded by them, then patched
+  table.insert(package.searchers, 1, function(name)
+    local module = short[name]
+    if not module then return nil end
+    short[name] = nil
+    for i = 2, #package.searchers do
+      local loader, extra = package.searchers[i](name)
+      if type(loader) == "function" then
+        return function(...)
+          local mod = loader(...)
+          if mod == nil then mod = package.loaded[name] or true end
+          if type(mod) == "table" then patch(target, module, mod) end
+          return mod
+        end, extra
+      end
+    end
+    return nil
+  end)
 end
 
 ---A one-time login link to the web dashboard of the daemon at url
