@@ -1,34 +1,27 @@
-/* LXD's REST API over libcurl: requests with LXD's response envelope,
- * operations followed to their end with progress, the multipart image
- * upload, and the server certificate of an HTTPS endpoint. One curl handle
- * per connection, so requests reuse it (keep-alive). */
+/* LXD's REST API: requests with LXD's response envelope, operations followed
+ * to their end with progress, and the image upload. How the bytes travel is
+ * lxd_wire.h's: this host's LXD through the built-in HTTP client on its unix
+ * socket (lxd_http.c), a remote one over HTTPS through the plugin's libcurl
+ * (drivers/lxd/tls/lxd_curl.c), loaded only then. Connections are kept alive
+ * between requests. */
 #include "drivers/lxd/lxd_client.h"
-#include "image/image_curl.h"
+#include "drivers/lxd/lxd_wire.h"
 #include "core/clock.h"
+#include "core/plugin.h"
 #include "core/strbuf.h"
 
-#include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define DEFAULT_TIMEOUT 30.0
-#define MAX_BODY ((size_t)64 << 20)
 
 struct mb_lxd {
-    CURL *curl;
-    char *socket;
-    char *base;  /* "http://lxd" (unix socket) or the URL without a trailing slash */
-    char *where; /* for messages */
-    char *pin;   /* "sha256//BASE64" of the server's public key, or NULL */
-    char *cert, *key;
-    double timeout;
-    char errbuf[CURL_ERROR_SIZE];
+    struct mb_lxd_wire w;
+    struct mb_lxd_http http;   /* w.socket: the built-in client's connection */
+    struct mb_lxd_curl *curl;  /* otherwise (and for uploads): the plugin's handle */
     json_t *listing;   /* GET /1.0/instances?recursion=1, kept for mb_lxd_listed */
     double listing_at;
 };
@@ -36,45 +29,12 @@ struct mb_lxd {
 /* How long a listing answers for the instances in it */
 #define LISTING_FOR 2.0
 
-/* ------------------------------------------------------------------ set-up */
-
-/* "sha256//BASE64" of the public key in a PEM certificate file. */
-static char *pin_of(const char *pem_path, mb_error **err)
+const struct mb_lxd_tls_ops *mb_lxd_tls(mb_error **err)
 {
-    char *out = NULL;
-    unsigned char *der = NULL;
-    X509 *x = NULL;
-    FILE *f = fopen(pem_path, "r");
-    if (f == NULL) {
-        mb_error_set_errno(err, errno, "lxd: cannot read the server certificate %s", pem_path);
-        goto cleanup;
-    }
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    if (x == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "lxd: %s is not a PEM certificate", pem_path);
-        goto cleanup;
-    }
-    int n = i2d_PUBKEY(X509_get0_pubkey(x), &der);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    if (n <= 0 || !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL)) {
-        mb_error_set(err, MB_ERR_FAILED, "lxd: cannot read the public key of %s", pem_path);
-        goto cleanup;
-    }
-    out = malloc(8 + 4 * ((mdlen + 2) / 3) + 1);
-    if (out == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
-        goto cleanup;
-    }
-    memcpy(out, "sha256//", 8);
-    EVP_EncodeBlock((unsigned char *)out + 8, md, (int)mdlen);
-cleanup:
-    if (f)
-        fclose(f);
-    X509_free(x);
-    OPENSSL_free(der);
-    return out;
+    return mb_plugin_sym("mb_lxd_tls_table", err);
 }
+
+/* ------------------------------------------------------------------ set-up */
 
 struct mb_lxd *mb_lxd_open(const struct mb_lxd_conf *conf, mb_error **err)
 {
@@ -83,8 +43,8 @@ struct mb_lxd *mb_lxd_open(const struct mb_lxd_conf *conf, mb_error **err)
         mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
         return NULL;
     }
-    mb_image_curl_init();
-    c->timeout = conf->timeout > 0 ? conf->timeout : DEFAULT_TIMEOUT;
+    c->http.fd = -1;
+    c->w.timeout = conf->timeout > 0 ? conf->timeout : DEFAULT_TIMEOUT;
     struct mb_strbuf where = {0};
     if (conf->url && conf->url[0]) {
         if (strncmp(conf->url, "https://", 8) != 0) {
@@ -95,29 +55,32 @@ struct mb_lxd *mb_lxd_open(const struct mb_lxd_conf *conf, mb_error **err)
         size_t n = strlen(conf->url);
         while (n > 8 && conf->url[n - 1] == '/')
             n--;
-        c->base = strndup(conf->url, n);
-        mb_strbuf_addf(&where, "the LXD at %s", c->base);
-        if (conf->server_cert && (c->pin = pin_of(conf->server_cert, err)) == NULL)
-            goto fail;
-        c->cert = conf->client_cert ? strdup(conf->client_cert) : NULL;
-        c->key = conf->client_key ? strdup(conf->client_key) : NULL;
+        c->w.base = strndup(conf->url, n);
+        mb_strbuf_addf(&where, "the LXD at %.*s", (int)n, conf->url);
+        if (conf->server_cert) {
+            const struct mb_lxd_tls_ops *t = mb_lxd_tls(err);
+            if (t == NULL || (c->w.pin = t->pin(conf->server_cert, err)) == NULL)
+                goto fail;
+        }
+        c->w.cert = conf->client_cert ? strdup(conf->client_cert) : NULL;
+        c->w.key = conf->client_key ? strdup(conf->client_key) : NULL;
     } else {
         if (conf->socket == NULL || conf->socket[0] == '\0') {
             mb_error_set(err, MB_ERR_USAGE, "lxd: neither a socket nor a URL to reach LXD");
             goto fail;
         }
-        c->socket = strdup(conf->socket);
-        c->base = strdup("http://lxd");
+        c->w.socket = strdup(conf->socket);
+        c->w.base = strdup("http://lxd");
         mb_strbuf_addf(&where, "the LXD at unix:%s", conf->socket);
     }
-    c->where = mb_strbuf_finish(&where);
-    c->curl = curl_easy_init();
-    if (c->base == NULL || c->where == NULL || c->curl == NULL) {
+    c->w.where = mb_strbuf_finish(&where);
+    if (c->w.base == NULL || c->w.where == NULL) {
         mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
         goto fail;
     }
     return c;
 fail:
+    mb_strbuf_free(&where);
     mb_lxd_free(c);
     return NULL;
 }
@@ -126,114 +89,62 @@ void mb_lxd_free(struct mb_lxd *c)
 {
     if (c == NULL)
         return;
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
-    free(c->socket);
-    free(c->base);
-    free(c->where);
-    free(c->pin);
-    free(c->cert);
-    free(c->key);
+    mb_lxd_http_close(&c->http);
+    if (c->curl) {
+        const struct mb_lxd_tls_ops *t = mb_lxd_tls(NULL);
+        if (t)
+            t->free(c->curl);
+    }
+    free(c->w.socket);
+    free(c->w.base);
+    free(c->w.where);
+    free(c->w.pin);
+    free(c->w.cert);
+    free(c->w.key);
     json_decref(c->listing);
     free(c);
 }
 
 const char *mb_lxd_where(const struct mb_lxd *c)
 {
-    return c->where;
+    return c->w.where;
 }
 
 const char *mb_lxd_address(const struct mb_lxd *c)
 {
-    return c->where + strlen("the LXD at ");
+    return c->w.where + strlen("the LXD at ");
 }
 
 bool mb_lxd_is_local(const struct mb_lxd *c)
 {
-    return c->socket != NULL;
+    return c->w.socket != NULL;
 }
 
-/* ------------------------------------------------------------------ transfers */
-
-struct body {
-    struct mb_strbuf buf;
-    size_t max;     /* keep at most this many bytes (the last ones) */
-    bool too_big;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+/* The plugin's curl handle of this connection, made on first use. */
+static struct mb_lxd_curl *curl_of(struct mb_lxd *c, const struct mb_lxd_tls_ops **t,
+                                   mb_error **err)
 {
-    struct body *b = ud;
-    size_t len = size * n;
-    if (b->buf.n + len > MAX_BODY) {
-        b->too_big = true;
-        return 0;
-    }
-    mb_strbuf_addn(&b->buf, p, len);
-    return b->buf.oom ? 0 : len;
+    *t = mb_lxd_tls(err);
+    if (*t == NULL)
+        return NULL;
+    if (c->curl == NULL)
+        c->curl = (*t)->open(err);
+    return c->curl;
 }
 
-static void setup(struct mb_lxd *c, const char *method, const char *path, double timeout)
+/* One request and its whole answer, on the connection's transport. */
+static bool exchange(struct mb_lxd *c, const char *method, const char *path,
+                     const char *payload, double timeout, struct mb_lxd_reply *out,
+                     mb_error **err)
 {
-    CURL *h = c->curl;
-    curl_easy_reset(h);
-    char *url = malloc(strlen(c->base) + strlen(path) + 1);
-    if (url) {
-        strcpy(url, c->base);
-        strcat(url, path);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        free(url); /* curl keeps its own copy */
-    }
-    c->errbuf[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "moonbase/" MOONBASE_VERSION);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (c->socket) {
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-    } else {
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-        if (c->cert)
-            curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
-        if (c->key)
-            curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
-        /* LXD's certificate is its own (no CA): the pinned key is the check */
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-        if (c->pin)
-            curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, c->pin);
-    }
+    if (c->w.socket)
+        return mb_lxd_http_exchange(&c->http, &c->w, method, path, payload, timeout, out, err);
+    const struct mb_lxd_tls_ops *t;
+    struct mb_lxd_curl *h = curl_of(c, &t, err);
+    return h && t->exchange(h, &c->w, method, path, payload, timeout, out, err);
 }
 
-/* curl's failure as one line, with what to do for the usual ones. */
-static void transfer_error(struct mb_lxd *c, CURLcode rc, const char *method, const char *path,
-                           mb_error **err)
-{
-    const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-    switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-        if (c->socket)
-            mb_error_set(err, MB_ERR_UNREACHABLE, "nothing answers on LXD's socket %s (%s)",
-                         c->socket, why);
-        else
-            mb_error_set(err, MB_ERR_UNREACHABLE, "%s does not answer (%s)", c->where, why);
-        return;
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        mb_error_set(err, MB_ERR_HOSTKEY, "%s presents another certificate than the one "
-                     "moonbase trusted (%s)", c->where, why);
-        return;
-    case CURLE_OPERATION_TIMEDOUT:
-        mb_error_set(err, MB_ERR_TIMEOUT, "%s did not answer %s %s in time (%s)", c->where,
-                     method, path, why);
-        return;
-    default:
-        mb_error_set(err, MB_ERR_FAILED, "%s: %s %s failed: %s", c->where, method, path, why);
-    }
-}
+/* ------------------------------------------------------------------ requests */
 
 static enum mb_error_code code_of_status(long status)
 {
@@ -251,38 +162,23 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
 {
     json_t *env = NULL, *meta = NULL;
     char *payload = NULL;
-    struct curl_slist *hdrs = NULL;
-    struct body in = {0};
+    struct mb_lxd_reply in = {0};
     if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
         json_decref(c->listing);
         c->listing = NULL;
     }
-    setup(c, method, path, timeout);
     if (body) {
         payload = json_dumps(body, JSON_COMPACT);
         if (payload == NULL) {
             mb_error_set(err, MB_ERR_FAILED, "lxd: cannot encode the request for %s", path);
             goto cleanup;
         }
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
     }
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &in);
-    CURLcode rc = curl_easy_perform(c->curl);
-    if (rc != CURLE_OK) {
-        if (in.too_big)
-            mb_error_set(err, MB_ERR_FAILED, "%s: the answer to %s %s is larger than %zu MiB",
-                         c->where, method, path, MAX_BODY >> 20);
-        else
-            transfer_error(c, rc, method, path, err);
+    if (!exchange(c, method, path, payload, timeout, &in, err))
         goto cleanup;
-    }
-    long status = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    char *text = mb_strbuf_finish(&in.buf);
-    in.buf = (struct mb_strbuf){0};
+    long status = in.status;
+    char *text = in.body;
+    in.body = NULL;
     json_error_t jerr;
     env = text ? json_loads(text, 0, &jerr) : NULL;
     if (env == NULL || !json_is_object(env)) {
@@ -294,7 +190,7 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
             if (*p == '\n' || *p == '\r')
                 *p = ' ';
         mb_error_set(err, status >= 400 ? code_of_status(status) : MB_ERR_FAILED,
-                     "%s: %s %s answered HTTP %ld, not LXD's JSON (%s)", c->where, method,
+                     "%s: %s %s answered HTTP %ld, not LXD's JSON (%s)", c->w.where, method,
                      path, status, first[0] ? first : "empty body");
         free(text);
         goto cleanup;
@@ -306,7 +202,7 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
         json_int_t code = json_integer_value(json_object_get(env, "error_code"));
         if (code == 0)
             code = status;
-        mb_error_set(err, code_of_status((long)code), "%s: %s", c->where,
+        mb_error_set(err, code_of_status((long)code), "%s: %s", c->w.where,
                      msg && msg[0] ? msg : "error without a message");
         goto cleanup;
     }
@@ -314,7 +210,7 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
         const char *op = json_string_value(json_object_get(env, "operation"));
         if (op == NULL || op[0] != '/') {
             mb_error_set(err, MB_ERR_FAILED, "%s: %s %s started an operation without a path",
-                         c->where, method, path);
+                         c->w.where, method, path);
             goto cleanup;
         }
         if (operation && (*operation = strdup(op)) == NULL) {
@@ -322,15 +218,14 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
             goto cleanup;
         }
     } else if (strcmp(type, "sync") != 0) {
-        mb_error_set(err, MB_ERR_FAILED, "%s: unknown response type \"%s\"", c->where, type);
+        mb_error_set(err, MB_ERR_FAILED, "%s: unknown response type \"%s\"", c->w.where, type);
         goto cleanup;
     }
     meta = json_object_get(env, "metadata");
     meta = meta ? json_incref(meta) : json_null();
 cleanup:
-    free(mb_strbuf_finish(&in.buf));
+    free(in.body);
     free(payload);
-    curl_slist_free_all(hdrs);
     json_decref(env);
     return meta;
 }
@@ -338,14 +233,14 @@ cleanup:
 json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
                        char **operation, mb_error **err)
 {
-    return request(c, method, path, body, c->timeout, operation, err);
+    return request(c, method, path, body, c->w.timeout, operation, err);
 }
 
 json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
 {
     if (c->listing == NULL || mb_clock_now() - c->listing_at > LISTING_FOR) {
         json_decref(c->listing);
-        c->listing = request(c, "GET", "/1.0/instances?recursion=1", NULL, c->timeout, NULL,
+        c->listing = request(c, "GET", "/1.0/instances?recursion=1", NULL, c->w.timeout, NULL,
                              err);
         c->listing_at = mb_clock_now();
         if (c->listing == NULL)
@@ -358,7 +253,7 @@ json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
         if (n && strcmp(n, name) == 0)
             return inst;
     }
-    mb_error_set(err, MB_ERR_NOT_FOUND, "%s has no instance \"%s\"", c->where, name);
+    mb_error_set(err, MB_ERR_NOT_FOUND, "%s has no instance \"%s\"", c->w.where, name);
     return NULL;
 }
 
@@ -399,7 +294,7 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
         /* a second per wait, so progress shows while it runs */
         int step = left > 0 ? 1 : 0;
         snprintf(path, plen, "%s/wait?timeout=%d", operation, step);
-        json_t *op = request(c, "GET", path, NULL, c->timeout + step, NULL, err);
+        json_t *op = request(c, "GET", path, NULL, c->w.timeout + step, NULL, err);
         if (op == NULL)
             break;
         json_int_t code = json_integer_value(json_object_get(op, "status_code"));
@@ -414,7 +309,7 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
         }
         if (code == 400 || code == 401) {
             const char *why = json_string_value(json_object_get(op, "err"));
-            mb_error_set(err, MB_ERR_FAILED, "%s: %s %s: %s", c->where, what,
+            mb_error_set(err, MB_ERR_FAILED, "%s: %s %s: %s", c->w.where, what,
                          code == 401 ? "was cancelled" : "failed",
                          why && why[0] ? why : "no reason given");
             json_decref(op);
@@ -427,7 +322,7 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
             progress(text, ud);
         }
         if (mb_clock_now() >= deadline) {
-            mb_error_set(err, MB_ERR_TIMEOUT, "%s: %s did not finish within %.0f s", c->where,
+            mb_error_set(err, MB_ERR_TIMEOUT, "%s: %s did not finish within %.0f s", c->w.where,
                          what, timeout);
             json_decref(op);
             break;
@@ -443,7 +338,7 @@ json_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, json
                     double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err)
 {
     char *op = NULL;
-    json_t *meta = request(c, method, path, body, c->timeout, &op, err);
+    json_t *meta = request(c, method, path, body, c->w.timeout, &op, err);
     if (meta == NULL || op == NULL)
         return meta;
     json_decref(meta);
@@ -455,34 +350,19 @@ json_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, json
 char *mb_lxd_get_raw(struct mb_lxd *c, const char *path, size_t max, size_t *len,
                      mb_error **err)
 {
-    struct body in = {0};
-    setup(c, "GET", path, c->timeout);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &in);
-    CURLcode rc = curl_easy_perform(c->curl);
-    char *text = NULL;
-    if (rc != CURLE_OK) {
-        transfer_error(c, rc, "GET", path, err);
-        goto cleanup;
-    }
-    long status = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    text = mb_strbuf_finish(&in.buf);
-    in.buf = (struct mb_strbuf){0};
-    if (text == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
-        goto cleanup;
-    }
-    if (status >= 400) {
+    struct mb_lxd_reply in = {0};
+    if (!exchange(c, "GET", path, NULL, c->w.timeout, &in, err))
+        return NULL;
+    char *text = in.body;
+    if (in.status >= 400) {
         /* an error envelope */
         json_t *env = json_loads(text, 0, NULL);
         const char *msg = json_string_value(json_object_get(env, "error"));
-        mb_error_set(err, code_of_status(status), "%s: GET %s: %s", c->where, path,
+        mb_error_set(err, code_of_status(in.status), "%s: GET %s: %s", c->w.where, path,
                      msg ? msg : "HTTP error");
         json_decref(env);
         free(text);
-        text = NULL;
-        goto cleanup;
+        return NULL;
     }
     size_t n = strlen(text);
     if (n > max) {
@@ -491,167 +371,32 @@ char *mb_lxd_get_raw(struct mb_lxd *c, const char *path, size_t max, size_t *len
     }
     if (len)
         *len = n;
-cleanup:
-    free(mb_strbuf_finish(&in.buf));
     return text;
 }
 
 /* ------------------------------------------------------------------ images */
 
-struct upload {
-    mb_lxd_progress_fn progress;
-    void *ud;
-    int last; /* percent last reported */
-};
-
-static int on_upload(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                     curl_off_t ulnow)
-{
-    struct upload *u = ud;
-    if (u->progress == NULL || ultotal <= 0)
-        return 0;
-    int pct = (int)(ulnow * 100 / ultotal);
-    if (pct / 10 != u->last / 10 || (pct == 100 && u->last != 100)) {
-        char text[64];
-        snprintf(text, sizeof text, "Uploading image: %d%%", pct);
-        u->last = pct;
-        u->progress(text, u->ud);
-    }
-    return 0;
-}
-
 char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *rootfs, bool vm,
                           const char *fingerprint, double timeout, mb_lxd_progress_fn progress,
                           void *ud, mb_error **err)
 {
-    char *got = NULL, *op = NULL;
-    struct curl_slist *hdrs = NULL;
-    json_t *env = NULL, *result = NULL;
-    struct body in = {0};
-    struct upload up = {progress, ud, -1};
-    setup(c, "POST", "/1.0/images", timeout);
-    curl_mime *mime = curl_mime_init(c->curl);
-    curl_mimepart *part = curl_mime_addpart(mime);
-    curl_mime_name(part, "metadata");
-    CURLcode mrc = curl_mime_filedata(part, metadata);
-    part = curl_mime_addpart(mime);
-    curl_mime_name(part, vm ? "rootfs.img" : "rootfs");
-    if (mrc == CURLE_OK)
-        mrc = curl_mime_filedata(part, rootfs);
-    if (mrc != CURLE_OK) {
-        mb_error_set(err, MB_ERR_IO, "lxd: cannot read the image files %s and %s", metadata,
-                     rootfs);
-        goto cleanup;
-    }
-    curl_easy_setopt(c->curl, CURLOPT_MIMEPOST, mime);
-    if (fingerprint) {
-        /* LXD checks what arrives against it */
-        char h[128];
-        snprintf(h, sizeof h, "X-LXD-fingerprint: %s", fingerprint);
-        hdrs = curl_slist_append(hdrs, h);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
-    }
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &in);
-    curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_upload);
-    curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &up);
-    CURLcode rc = curl_easy_perform(c->curl);
-    if (rc != CURLE_OK) {
-        transfer_error(c, rc, "POST", "/1.0/images", err);
-        goto cleanup;
-    }
-    char *text = mb_strbuf_finish(&in.buf);
-    in.buf = (struct mb_strbuf){0};
-    env = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    const char *type = json_string_value(json_object_get(env, "type"));
-    const char *path = json_string_value(json_object_get(env, "operation"));
-    if (type == NULL || strcmp(type, "async") != 0 || path == NULL) {
-        const char *msg = json_string_value(json_object_get(env, "error"));
-        mb_error_set(err, MB_ERR_FAILED, "%s: the image upload was refused: %s", c->where,
-                     msg && msg[0] ? msg : "no operation");
-        goto cleanup;
-    }
-    op = strdup(path);
-    result = op ? mb_lxd_wait(c, op, timeout, progress, ud, err) : NULL;
-    if (result == NULL)
-        goto cleanup;
-    const char *fp = json_string_value(json_object_get(result, "fingerprint"));
-    if (fp == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "%s: the image import did not say its fingerprint",
-                     c->where);
-        goto cleanup;
-    }
-    got = strdup(fp);
-cleanup:
-    curl_mime_free(mime);
-    curl_slist_free_all(hdrs);
-    free(mb_strbuf_finish(&in.buf));
+    json_decref(c->listing);
+    c->listing = NULL;
+    const struct mb_lxd_tls_ops *t;
+    struct mb_lxd_curl *h = curl_of(c, &t, err);
+    char *op = h ? t->upload(h, &c->w, metadata, rootfs, vm, fingerprint, timeout, progress,
+                             ud, err) : NULL;
+    if (op == NULL)
+        return NULL;
+    json_t *result = mb_lxd_wait(c, op, timeout, progress, ud, err);
     free(op);
-    json_decref(env);
+    if (result == NULL)
+        return NULL;
+    const char *fp = json_string_value(json_object_get(result, "fingerprint"));
+    char *got = fp ? strdup(fp) : NULL;
+    if (fp == NULL)
+        mb_error_set(err, MB_ERR_FAILED, "%s: the image import did not say its fingerprint",
+                     c->w.where);
     json_decref(result);
     return got;
-}
-
-/* ------------------------------------------------------------------ certificates */
-
-char *mb_lxd_server_cert(const struct mb_lxd_conf *conf, char fingerprint[65], mb_error **err)
-{
-    struct mb_lxd_conf c0 = *conf;
-    c0.server_cert = NULL;
-    char *pem = NULL;
-    struct body in = {0};
-    struct mb_lxd *c = mb_lxd_open(&c0, err);
-    if (c == NULL)
-        return NULL;
-    if (c->socket) {
-        mb_error_set(err, MB_ERR_USAGE, "lxd: a unix socket has no certificate");
-        goto cleanup;
-    }
-    setup(c, "GET", "/1.0", c->timeout);
-    curl_easy_setopt(c->curl, CURLOPT_CERTINFO, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &in);
-    CURLcode rc = curl_easy_perform(c->curl);
-    if (rc != CURLE_OK) {
-        transfer_error(c, rc, "GET", "/1.0", err);
-        goto cleanup;
-    }
-    struct curl_certinfo *ci = NULL;
-    curl_easy_getinfo(c->curl, CURLINFO_CERTINFO, &ci);
-    for (int i = 0; ci && i < ci->num_of_certs && pem == NULL; i++) {
-        if (i > 0)
-            break; /* the server's own certificate comes first */
-        for (struct curl_slist *s = ci->certinfo[i]; s; s = s->next)
-            if (strncmp(s->data, "Cert:", 5) == 0)
-                pem = strdup(s->data + 5);
-    }
-    if (pem == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "%s: the TLS handshake showed no certificate",
-                     c->where);
-        goto cleanup;
-    }
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    unsigned char *der = NULL;
-    int n = x ? i2d_X509(x, &der) : -1;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    bool ok = n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) &&
-              mdlen == 32;
-    if (ok)
-        mb_image_hex(md, mdlen, fingerprint);
-    OPENSSL_free(der);
-    X509_free(x);
-    BIO_free(bio);
-    if (!ok) {
-        mb_error_set(err, MB_ERR_FAILED, "%s: cannot read its certificate", c->where);
-        free(pem);
-        pem = NULL;
-    }
-cleanup:
-    free(mb_strbuf_finish(&in.buf));
-    mb_lxd_free(c);
-    return pem;
 }

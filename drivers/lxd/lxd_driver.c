@@ -17,6 +17,7 @@
 #include "drivers/lxd/lxd_net.h"
 #include "drivers/lxd/lxd_ops.h"
 #include "drivers/lxd/lxd_trust.h"
+#include "drivers/lxd/lxd_wire.h"
 #include "net/net.h"
 
 #include <errno.h>
@@ -262,11 +263,15 @@ static bool lxd_trust(struct mb_conn *c, const char *host, const char *token, ch
     const char *url = https_of(host);
     if (url == NULL)
         url = configured_url(c);
+    /* certificates and TLS are the plugin's (lxd_wire.h) */
+    const struct mb_lxd_tls_ops *tls = mb_lxd_tls(err);
+    if (tls == NULL)
+        return false;
     /* a malformed token is refused before anything is made */
-    struct mb_lxd_token *t = mb_lxd_token_decode(token, err);
+    struct mb_lxd_token *t = tls->token_decode(token, err);
     if (t == NULL)
         return false;
-    mb_lxd_token_free(t);
+    tls->token_free(t);
     if (!cred_path(c, "client.crt", cert, sizeof cert, err) ||
         !cred_path(c, "client.key", key, sizeof key, err) ||
         !cred_path(c, "servers", dir, sizeof dir, err) || !mkdirs(dir, 0700, err))
@@ -275,7 +280,7 @@ static bool lxd_trust(struct mb_conn *c, const char *host, const char *token, ch
     char hn[200] = "host";
     gethostname(hn, sizeof hn - 1);
     snprintf(name, sizeof name, "moonbase@%s", hn);
-    if (!mb_lxd_client_cert(cert, key, name, err))
+    if (!tls->client_cert(cert, key, name, err))
         return false;
     struct mb_lxd_conf conf = {.url = url, .client_cert = cert, .client_key = key};
     /* the certificate lands beside the others once the URL is known */
@@ -283,7 +288,7 @@ static bool lxd_trust(struct mb_conn *c, const char *host, const char *token, ch
     if (!cred_path(c, "servers/.new.crt", tmp, sizeof tmp, err))
         return false;
     char *used = NULL;
-    if (!mb_lxd_trust(&conf, token, tmp, &used, err)) {
+    if (!tls->trust(&conf, token, tmp, &used, err)) {
         unlink(tmp);
         return false;
     }

@@ -33,6 +33,27 @@ static void route(int fd, const char *method, const char *path, const char *body
         if (write(fd, h, strlen(h)) < 0)
             _exit(3);
         _exit(0); /* the connection ends mid-body */
+    } else if (strcmp(path, "/1.0/chunked") == 0) {
+        /* Go's server sends a longer body in chunks */
+        const char *parts[] = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                               "5\r\n{\"typ\r\n", "b\r\ne\":\"sync\",\"\r\n",
+                               "1c\r\nmetadata\":{\"auth\":\"chunks\"}}\r\n", "0\r\n\r\n"};
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            if (write(fd, parts[i], strlen(parts[i])) < 0)
+                _exit(3);
+            usleep(2000);
+        }
+    } else if (strcmp(path, "/1.0/until-eof") == 0) {
+        /* no length: the body ends with the connection */
+        const char *h = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+                        "{\"type\":\"sync\",\"metadata\":{\"auth\":\"eof\"}}";
+        if (write(fd, h, strlen(h)) < 0)
+            _exit(3);
+        _exit(0);
+    } else if (strcmp(path, "/1.0/bye") == 0) {
+        /* answers as usual, then the server closes the idle connection */
+        fake_reply(fd, 200, SYNC("{\"auth\":\"bye\"}"));
+        _exit(0);
     } else if (strcmp(method, "POST") == 0 && strcmp(path, "/1.0/instances") == 0) {
         /* the body must be the JSON the client was given */
         if (body && strstr(body, "\"name\":\"c1\""))
@@ -111,6 +132,34 @@ static void test_sync_and_keepalive(void **state)
         json_decref(m);
     }
     assert_non_null(strstr(mb_lxd_where(c), fake_sock));
+    mb_lxd_free(c);
+}
+
+/* The built-in client reads what LXD (Go's net/http) may send: chunked
+ * bodies, bodies ended by the connection's end, and a kept connection the
+ * server has closed meanwhile (the request goes again on a new one). */
+static void expect_auth(struct mb_lxd *c, const char *path, const char *want)
+{
+    mb_error *err = NULL;
+    json_t *m = mb_lxd_request(c, "GET", path, NULL, NULL, &err);
+    if (err)
+        fail_msg("%s: %s", path, err->message);
+    assert_string_equal(json_string_value(json_object_get(m, "auth")), want);
+    json_decref(m);
+}
+
+static void test_http_bodies_and_closed_connections(void **state)
+{
+    struct mb_lxd *c = client();
+    expect_auth(c, "/1.0/chunked", "chunks");
+    expect_auth(c, "/1.0", "trusted");
+    expect_auth(c, "/1.0/until-eof", "eof");
+    expect_auth(c, "/1.0", "trusted");
+    expect_auth(c, "/1.0/bye", "bye");
+    expect_auth(c, "/1.0", "trusted"); /* on a new connection */
+    expect_auth(c, "/1.0/bye", "bye");
+    usleep(50 * 1000); /* the close has surely arrived */
+    expect_auth(c, "/1.0/chunked", "chunks");
     mb_lxd_free(c);
 }
 
@@ -293,6 +342,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_and_keepalive),
+        cmocka_unit_test(test_http_bodies_and_closed_connections),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_operation_with_progress),
