@@ -8,13 +8,14 @@
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local json = require("moonbase.engine.json")
-local api = require("moonbase._core.api")
 local paths = require("moonbase._core.paths")
 local store = require("moonbase._core.store")
 local errors = require("moonbase.errors")
 
 local M = {}
 
+-- (The route table, moonbase._core.api, is loaded only with a daemon set:
+-- every command asks server() first.)
 -- The facades whose routed functions are replaced (api.routes' modules), by
 -- their module names. install() patches each as it is first required, so a
 -- command through a daemon loads only the facades it uses itself (loading
@@ -142,7 +143,7 @@ function M.invoke(target, r, args, io_fds)
       body[name] = args[i]
     end
   end
-  local path = api.path(r, params)
+  local path = require("moonbase._core.api").path(r, params)
   local stream
   if r.stream then
     local o = body.options
@@ -277,7 +278,7 @@ end
 
 -- Replaces the routed functions of facade `module` (its short name) in mod.
 local function patch(target, module, mod)
-  for _, r in ipairs(api.routes) do
+  for _, r in ipairs(require("moonbase._core.api").routes) do
     local m, fn = r.fn:match("^(.-)%.([^.]+)$")
     if m == module then
       local original = mod[fn]

@@ -8,7 +8,6 @@
 local fs = require("moonbase.engine.fs")
 local embed = require("moonbase.engine.embed")
 local paths = require("moonbase._core.paths")
-local aliases = require("moonbase._core.aliases")
 local errors = require("moonbase.errors")
 
 local M = {}
@@ -116,6 +115,7 @@ function M.resolve(name)
       "would shadow the bundled command \"%s\"", ext, name)
   end
   if bundled then return { kind = "bundled", name = name } end
+  local aliases = require("moonbase._core.aliases") -- (not for a bundled command)
   local alias, damaged = aliases.get(name)
   if alias then return { kind = "alias", name = name, alias = alias } end
   if damaged then errors.raise(damaged, "damaged") end
@@ -148,7 +148,7 @@ end
 function M.closest(name)
   local candidates = M.bundled()
   for n in pairs(M.user()) do candidates[#candidates + 1] = n end
-  for n in pairs(aliases.all()) do candidates[#candidates + 1] = n end
+  for n in pairs(require("moonbase._core.aliases").all()) do candidates[#candidates + 1] = n end
   local best, bestd
   for _, c in ipairs(candidates) do
     local d = distance(name, c)
