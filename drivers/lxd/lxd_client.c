@@ -115,6 +115,11 @@ const char *mb_lxd_address(const struct mb_lxd *c)
     return c->w.where + strlen("the LXD at ");
 }
 
+const struct mb_lxd_wire *mb_lxd_wire_of(const struct mb_lxd *c)
+{
+    return &c->w;
+}
+
 bool mb_lxd_is_local(const struct mb_lxd *c)
 {
     return c->w.socket != NULL;

@@ -32,6 +32,9 @@ struct mb_lxd_reply {
     size_t len;
 };
 
+/* How c reaches its LXD (borrowed). */
+const struct mb_lxd_wire *mb_lxd_wire_of(const struct mb_lxd *c);
+
 /* Answers larger than this are refused. */
 #define MB_LXD_MAX_BODY ((size_t)64 << 20)
 

@@ -297,39 +297,28 @@ cleanup:
 
 char *mb_lxd_server_cert(const struct mb_lxd_conf *conf, char fingerprint[65], mb_error **err)
 {
-    if (conf->url == NULL || conf->url[0] == '\0') {
-        mb_error_set(err, MB_ERR_USAGE, "lxd: a unix socket has no certificate");
+    struct mb_lxd_conf c0 = *conf;
+    c0.server_cert = NULL; /* not trusted yet: nothing pinned */
+    struct mb_lxd *c = mb_lxd_open(&c0, err);
+    if (c == NULL)
         return NULL;
-    }
-    if (strncmp(conf->url, "https://", 8) != 0) {
-        mb_error_set(err, MB_ERR_USAGE, "lxd: a remote LXD is reached over https:// "
-                     "(got \"%s\")", conf->url);
-        return NULL;
-    }
-    size_t n = strlen(conf->url);
-    while (n > 8 && conf->url[n - 1] == '/')
-        n--;
-    char *base = strndup(conf->url, n);
-    struct mb_strbuf where = {0};
-    mb_strbuf_addf(&where, "the LXD at %.*s", (int)n, conf->url);
-    struct mb_lxd_wire w = {.base = base, .where = mb_strbuf_finish(&where),
-                            .cert = (char *)conf->client_cert, .key = (char *)conf->client_key,
-                            .timeout = conf->timeout > 0 ? conf->timeout : 30};
+    const struct mb_lxd_wire *w = mb_lxd_wire_of(c);
     char *pem = NULL;
     struct body in = {0};
-    struct mb_lxd_curl *h = w.base && w.where ? curl_open(err) : NULL;
-    if (h == NULL) {
-        if (w.base == NULL || w.where == NULL)
-            mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
+    struct mb_lxd_curl *h = NULL;
+    if (w->socket) {
+        mb_error_set(err, MB_ERR_USAGE, "lxd: a unix socket has no certificate");
         goto cleanup;
     }
-    setup(h, &w, "GET", "/1.0", w.timeout);
+    if ((h = curl_open(err)) == NULL)
+        goto cleanup;
+    setup(h, w, "GET", "/1.0", w->timeout);
     curl_easy_setopt(h->curl, CURLOPT_CERTINFO, 1L);
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &in);
     CURLcode rc = curl_easy_perform(h->curl);
     if (rc != CURLE_OK) {
-        transfer_error(h, &w, rc, "GET", "/1.0", err);
+        transfer_error(h, w, rc, "GET", "/1.0", err);
         goto cleanup;
     }
     struct curl_certinfo *ci = NULL;
@@ -341,7 +330,7 @@ char *mb_lxd_server_cert(const struct mb_lxd_conf *conf, char fingerprint[65], m
             pem = strdup(s->data + 5);
     if (pem == NULL) {
         mb_error_set(err, MB_ERR_FAILED, "%s: the TLS handshake showed no certificate",
-                     w.where);
+                     w->where);
         goto cleanup;
     }
     BIO *bio = BIO_new_mem_buf(pem, -1);
@@ -358,15 +347,14 @@ char *mb_lxd_server_cert(const struct mb_lxd_conf *conf, char fingerprint[65], m
     X509_free(x);
     BIO_free(bio);
     if (!ok) {
-        mb_error_set(err, MB_ERR_FAILED, "%s: cannot read its certificate", w.where);
+        mb_error_set(err, MB_ERR_FAILED, "%s: cannot read its certificate", w->where);
         free(pem);
         pem = NULL;
     }
 cleanup:
     mb_strbuf_free(&in.buf);
     curl_close(h);
-    free(base);
-    free(w.where);
+    mb_lxd_free(c);
     return pem;
 }
 
