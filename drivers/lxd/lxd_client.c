@@ -161,15 +161,29 @@ static enum mb_error_code code_of_status(long status)
     }
 }
 
-/* LXD's envelope of an answer (text: in->body, freed here): its metadata, or
- * an error saying what came back. */
-static json_t *envelope(struct mb_lxd *c, const char *method, const char *path,
-                        struct mb_lxd_reply *in, char **operation, mb_error **err)
+/* Sends the request and parses the envelope. */
+static json_t *request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
+                       double timeout, char **operation, mb_error **err)
 {
     json_t *env = NULL, *meta = NULL;
-    long status = in->status;
-    char *text = in->body;
-    in->body = NULL;
+    char *payload = NULL;
+    struct mb_lxd_reply in = {0};
+    if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
+        json_decref(c->listing);
+        c->listing = NULL;
+    }
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT);
+        if (payload == NULL) {
+            mb_error_set(err, MB_ERR_FAILED, "lxd: cannot encode the request for %s", path);
+            goto cleanup;
+        }
+    }
+    if (!exchange(c, method, path, payload, timeout, &in, err))
+        goto cleanup;
+    long status = in.status;
+    char *text = in.body;
+    in.body = NULL;
     json_error_t jerr;
     env = text ? json_loads(text, 0, &jerr) : NULL;
     if (env == NULL || !json_is_object(env)) {
@@ -215,27 +229,10 @@ static json_t *envelope(struct mb_lxd *c, const char *method, const char *path,
     meta = json_object_get(env, "metadata");
     meta = meta ? json_incref(meta) : json_null();
 cleanup:
+    free(in.body);
+    free(payload);
     json_decref(env);
     return meta;
-}
-
-/* Sends the request and parses the envelope. */
-static json_t *request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
-                       double timeout, char **operation, mb_error **err)
-{
-    char *payload = NULL;
-    struct mb_lxd_reply in = {0};
-    if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
-        json_decref(c->listing);
-        c->listing = NULL;
-    }
-    if (body && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
-        mb_error_set(err, MB_ERR_FAILED, "lxd: cannot encode the request for %s", path);
-        return NULL;
-    }
-    bool ok = exchange(c, method, path, payload, timeout, &in, err);
-    free(payload);
-    return ok ? envelope(c, method, path, &in, operation, err) : NULL;
 }
 
 json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
@@ -248,18 +245,8 @@ json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
 {
     if (c->listing == NULL || mb_clock_now() - c->listing_at > LISTING_FOR) {
         json_decref(c->listing);
-        c->listing = NULL;
-        /* of each instance, what a state needs (lxd_listing.c); anything
-         * else goes to the full parser, which says what is wrong */
-        const char *path = "/1.0/instances?recursion=1";
-        struct mb_lxd_reply in = {0};
-        if (exchange(c, "GET", path, NULL, c->w.timeout, &in, err)) {
-            c->listing = in.status == 200 ? mb_lxd_scan_listing(in.body, in.len) : NULL;
-            if (c->listing)
-                free(in.body);
-            else
-                c->listing = envelope(c, "GET", path, &in, NULL, err);
-        }
+        c->listing = request(c, "GET", "/1.0/instances?recursion=1", NULL, c->w.timeout, NULL,
+                             err);
         c->listing_at = mb_clock_now();
         if (c->listing == NULL)
             return NULL;

@@ -45,10 +45,9 @@ json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, j
                        char **operation, mb_error **err);
 
 /* The instance called name as LXD's listing of every instance has it
- * (recursion=1), borrowed from one listing kept for two seconds, or until a
- * request of this connection changes something: its name, status_code and
- * config's owner mark only (MB_LXD_OWNER_KEY), what a state needs. NULL with
- * MB_ERR_NOT_FOUND when it is not listed. */
+ * (recursion=1: config, devices, status; no live state), borrowed from one
+ * listing kept for two seconds, or until a request of this connection
+ * changes something. NULL with MB_ERR_NOT_FOUND when it is not listed. */
 json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err);
 
 /* What a long operation reports while it runs ("Unpack: 40% (12MB/s)"). */

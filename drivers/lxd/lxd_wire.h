@@ -8,7 +8,6 @@
 #ifndef MB_LXD_WIRE_H
 #define MB_LXD_WIRE_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -52,12 +51,6 @@ bool mb_lxd_http_exchange(struct mb_lxd_http *h, const struct mb_lxd_wire *w,
                           const char *method, const char *path, const char *payload,
                           double timeout, struct mb_lxd_reply *out, mb_error **err);
 void mb_lxd_http_close(struct mb_lxd_http *h);
-
-/* The instances of LXD's listing (the text of GET /1.0/instances?recursion=1,
- * len bytes, NUL-terminated), each as {"name", "status_code", "config":
- * {MB_LXD_OWNER_KEY}} and nothing else (lxd_listing.c); NULL when the text
- * is not a sync envelope with an array of instance objects. */
-json_t *mb_lxd_scan_listing(const char *text, size_t len);
 
 /* ---- the plugin's side (drivers/lxd/tls/lxd_curl.c, lxd_trust.c) ---- */
 
