@@ -12,7 +12,8 @@
 #       one whose image is 2 GB, after the same 64 MB written in each guest,
 #       vs `cp` of the 2 GB image (hyperfine, C runs each, default 5).
 #       Targets: the two clones within 10 % of each other; cp >= 10x slower.
-# Usage: tests/bench/snapshots.sh [N] [R] [C]   (run it under the VM lock)
+# Usage: tests/bench/snapshots.sh [N] [R] [C]   (run it under the VM lock; R=0
+# leaves (b) out)
 # MOONBASE_BIN: the binary (default build/moonbase). QEMU user networking
 # with restrict=on; as root moonbase runs without CAP_NET_ADMIN (setpriv), so
 # it never makes networks on the host.
@@ -117,7 +118,9 @@ ST_REST_SAFE=$(median_of "$DIR/restore-safe.json" "moonbase restore")
 
 # ------------------------------------------------------------------ (b) running
 RUN_OK=0
-if URI=$("$SRC/tests/lib/libvirtd.sh" start "$LVDIR" 2>/dev/null | grep -o 'qemu:///system?socket=[^ ]*'); then
+if [ "$R" = 0 ]; then
+    log "R=0: (b) skipped"
+elif URI=$("$SRC/tests/lib/libvirtd.sh" start "$LVDIR" 2>/dev/null | grep -o 'qemu:///system?socket=[^ ]*'); then
     RUN_OK=1
     for s in $(mb list --snapshots --format json | jq -r '.[].name'); do mb delete "b.$s"; done
     mb start b

@@ -2,7 +2,11 @@
  * format read from a qcow2 header say what `qemu-img info` says
  * (full-backing-filename, backing-filename-format) for overlays qemu-img
  * makes: an absolute and a relative backing path, a raw and a qcow2 base,
- * no format recorded; a file that is no overlay is refused, not read past. */
+ * no format recorded; a file that is no overlay is refused, not read past.
+ * mb_qemu_img_copy_overlay: a clone's disk holds the source's data on the same
+ * base, whichever way it is made (a byte copy of a plain overlay, qemu-img for
+ * one with internal snapshots, which the clone must not get), and a copy keeps
+ * the source's holes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/fs.h"
@@ -125,11 +130,71 @@ static void test_refused(void **state)
     mb_error_free(err);
 }
 
+static long long allocated(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_blocks * 512;
+}
+
+static long long size_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+static void test_copy_overlay(void **state)
+{
+    char base[128], src[128], dst[128], dst2[128], rel[128];
+    snprintf(base, sizeof base, "%s/base.qcow2", dir);
+    snprintf(src, sizeof src, "%s/src.qcow2", dir);
+    snprintf(dst, sizeof dst, "%s/dst.qcow2", dir);
+    snprintf(dst2, sizeof dst2, "%s/dst2.qcow2", dir);
+    snprintf(rel, sizeof rel, "%s/rel.qcow2", dir);
+    sh("qemu-img create -q -f qcow2 %s 1G && qemu-io -f qcow2 -c 'write -P 7 0 4M' %s >/dev/null",
+       base, base);
+    sh("qemu-img create -q -f qcow2 -F qcow2 -b %s %s", base, src);
+    sh("qemu-io -f qcow2 -c 'write -P 9 1M 2M' -c 'write -P 3 700M 8M' %s >/dev/null", src);
+    mb_error *err = NULL;
+    /* a plain overlay: copied as it is (byte for byte), holes kept */
+    assert_true(mb_qemu_img_copy_overlay(src, dst, &err));
+    assert_null(err);
+    assert_int_equal(size_of(dst), size_of(src));
+    sh("cmp -s %s %s", src, dst);
+    sh("qemu-img compare -q %s %s", src, dst);
+    sh("qemu-img check -q %s", dst);
+    char *b = info(dst, "full-backing-filename");
+    assert_string_equal(b, base);
+    free(b);
+    assert_true(allocated(dst) <= allocated(src) + 65536);
+    assert_true(allocated(dst) < 64LL << 20); /* not the 1 GiB it could be */
+    /* an existing disk is never replaced */
+    assert_false(mb_qemu_img_copy_overlay(src, dst, &err));
+    assert_int_equal(err->code, MB_ERR_EXISTS);
+    mb_error_free(err);
+    err = NULL;
+    /* with an internal snapshot: the data, not the snapshot */
+    sh("qemu-img snapshot -c s1 %s && qemu-io -f qcow2 -c 'write -P 5 2M 1M' %s >/dev/null",
+       src, src);
+    assert_true(mb_qemu_img_copy_overlay(src, dst2, &err));
+    sh("qemu-img compare -q %s %s", src, dst2);
+    sh("test -z \"$(qemu-img snapshot -l %s)\"", dst2);
+    sh("qemu-img snapshot -l %s | grep -q s1", src);
+    /* a relative backing path still names the base from the clone's folder */
+    sh("cd %s && qemu-img create -q -f qcow2 -F qcow2 -b base.qcow2 rel-src.qcow2", dir);
+    char relsrc[128];
+    snprintf(relsrc, sizeof relsrc, "%s/rel-src.qcow2", dir);
+    assert_true(mb_qemu_img_copy_overlay(relsrc, rel, &err));
+    sh("qemu-img compare -q %s %s", relsrc, rel);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_overlays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_overlay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
