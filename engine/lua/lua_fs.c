@@ -153,7 +153,7 @@ static const char *type_name(mode_t m)
            : S_ISSOCK(m) ? "socket" : S_ISFIFO(m) ? "fifo" : "other";
 }
 
-/* stat(path [, nofollow]) -> {type, size, mode, mtime, atime, uid, gid, blocks_bytes} */
+/* stat(path [, nofollow]) -> {type, size, mode, mtime, atime, uid, gid, allocated, ino} */
 static int l_stat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -161,7 +161,7 @@ static int l_stat(lua_State *L)
     int rc = lua_toboolean(L, 2) ? lstat(path, &st) : stat(path, &st);
     if (rc != 0)
         return push_errno(L, "stat", path);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     lua_pushstring(L, type_name(st.st_mode));
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, (lua_Integer)st.st_size);
@@ -178,6 +178,8 @@ static int l_stat(lua_State *L)
     lua_setfield(L, -2, "gid");
     lua_pushinteger(L, (lua_Integer)st.st_blocks * 512);
     lua_setfield(L, -2, "allocated");
+    lua_pushinteger(L, (lua_Integer)st.st_ino);
+    lua_setfield(L, -2, "ino");
     return 1;
 }
 

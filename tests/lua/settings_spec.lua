@@ -65,6 +65,27 @@ describe("settings", function()
     end
   end)
 
+  it("a long-lived process sees every change another process makes", function()
+    -- (one process reads the file once while it stays the same file)
+    local fs = require("moonbase.engine.fs")
+    local script = h.dir .. "/watch.lua"
+    local set = string.format("env MOONBASE_HOME=%s %s", h.dir, helpers.bin)
+    fs.write(script, string.format([[
+      local settings = require("moonbase._core.settings")
+      local out = {}
+      local function get() out[#out + 1] = settings.get("client.primary-name") end
+      get(); get()
+      os.execute(%q .. " set client.primary-name=abc"); get()
+      os.execute(%q .. " set client.primary-name=xyz"); get() -- the same size
+      settings.set("client.primary-name", "own"); get()
+      local f = io.open(%q, "w"); f:write('{"client.primary-name": 7}'); f:close()
+      local ok, e = pcall(settings.get, "client.primary-name")
+      out[#out + 1] = ok and "read" or e.message:match("is damaged") or tostring(e.message)
+      print(table.concat(out, " "))
+    ]], set, set, h.dir .. "/config/settings.json"))
+    assert.equal("primary primary abc xyz own is damaged\n", h:ok({ "--lua", script }))
+  end)
+
   it("gets and sets per-instance cpus, memory and disk on a stopped instance", function()
     h:ok({ "set", "local.driver=test" })
     h:use_images()

@@ -150,8 +150,19 @@ local function file()
   return paths.config .. "/settings.json"
 end
 
-local function load()
-  return errors.check("settings", store.read_checked(file(), "object", {}, "the settings file"))
+-- The file as last read, while it is the same file: a command asks for
+-- several settings, and each read was a parse and a check. Writes replace the
+-- file (a new inode, mtime and size), so any change, ours or another
+-- process's, is read again.
+local cached, cached_id
+local function load(fresh)
+  local st = fs.stat(file())
+  local id = st and string.format("%d:%d:%.9f", st.ino, st.size, st.mtime)
+  if id and id == cached_id and not fresh then return cached end
+  local data = errors.check("settings", store.read_checked(file(), "object", {},
+    "the settings file"))
+  if not fresh then cached, cached_id = data, id end
+  return data
 end
 
 local function validate(key, raw)
@@ -268,8 +279,9 @@ local function update(fn)
   M.generation = M.generation + 1
   errors.check("settings", fs.mkdirs(paths.config))
   local lock <close> = errors.check("settings", fs.lock(paths.config .. "/settings.lock"))
-  local data = load()
+  local data = load(true) -- (changed below: never the kept table)
   fn(data)
+  cached_id = nil
   store.write(file(), data, 384)
 end
 
