@@ -23,11 +23,13 @@ struct mb_lxd {
     struct mb_lxd_http http;   /* w.socket: the built-in client's connection */
     struct mb_lxd_curl *curl;  /* otherwise (and for uploads): the plugin's handle */
     json_t *listing;   /* GET /1.0/instances?recursion=1, kept for mb_lxd_listed */
-    double listing_at;
+    double listing_at; /* when it was asked */
+    double ahead_at;   /* when the listing was asked ahead (http.ahead) */
 };
 
 /* How long a listing answers for the instances in it */
 #define LISTING_FOR 2.0
+#define LISTING_PATH "/1.0/instances?recursion=1"
 
 const struct mb_lxd_tls_ops *mb_lxd_tls(mb_error **err)
 {
@@ -161,6 +163,8 @@ static enum mb_error_code code_of_status(long status)
     }
 }
 
+static bool listing_now(struct mb_lxd *c, mb_error **err);
+
 /* Sends the request and parses the envelope. */
 static json_t *request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
                        double timeout, char **operation, mb_error **err)
@@ -168,6 +172,8 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
     json_t *env = NULL, *meta = NULL;
     char *payload = NULL;
     struct mb_lxd_reply in = {0};
+    if (c->http.ahead && strcmp(path, LISTING_PATH) != 0)
+        listing_now(c, NULL); /* the listing asked ahead is answered first: keep it */
     if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
         json_decref(c->listing);
         c->listing = NULL;
@@ -241,16 +247,34 @@ json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, j
     return request(c, method, path, body, c->w.timeout, operation, err);
 }
 
+static bool listing_fresh(const struct mb_lxd *c)
+{
+    return c->listing != NULL && mb_clock_now() - c->listing_at <= LISTING_FOR;
+}
+
+/* Every instance, asked now (or read: the answer to a listing asked ahead). */
+static bool listing_now(struct mb_lxd *c, mb_error **err)
+{
+    double asked = c->http.ahead ? c->ahead_at : mb_clock_now();
+    json_decref(c->listing);
+    c->listing = request(c, "GET", LISTING_PATH, NULL, c->w.timeout, NULL, err);
+    c->listing_at = asked;
+    return c->listing != NULL;
+}
+
+void mb_lxd_list_ahead(struct mb_lxd *c)
+{
+    if (c->w.socket && !listing_fresh(c) && c->http.ahead == NULL &&
+        mb_lxd_http_ahead(&c->http, &c->w, LISTING_PATH, c->w.timeout))
+        c->ahead_at = mb_clock_now();
+}
+
 json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
 {
-    if (c->listing == NULL || mb_clock_now() - c->listing_at > LISTING_FOR) {
-        json_decref(c->listing);
-        c->listing = request(c, "GET", "/1.0/instances?recursion=1", NULL, c->w.timeout, NULL,
-                             err);
-        c->listing_at = mb_clock_now();
-        if (c->listing == NULL)
-            return NULL;
-    }
+    /* (a listing asked ahead too long ago, by a process that lives on, is
+       asked again) */
+    if (!listing_fresh(c) && (!listing_now(c, err) || (!listing_fresh(c) && !listing_now(c, err))))
+        return NULL;
     size_t k;
     json_t *inst;
     json_array_foreach(c->listing, k, inst) {

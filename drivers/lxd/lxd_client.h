@@ -50,6 +50,12 @@ json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, j
  * changes something. NULL with MB_ERR_NOT_FOUND when it is not listed. */
 json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err);
 
+/* Asks for that listing now, without waiting, when none is kept: LXD works on
+ * it while the caller reads its own records, and mb_lxd_listed reads the
+ * answer (another request first reads it and keeps it). Only on this host's
+ * socket; a remote LXD is asked when mb_lxd_listed needs it. */
+void mb_lxd_list_ahead(struct mb_lxd *c);
+
 /* What a long operation reports while it runs ("Unpack: 40% (12MB/s)"). */
 typedef void (*mb_lxd_progress_fn)(const char *text, void *ud);
 

@@ -751,6 +751,13 @@ static enum mb_state lxd_state(struct mb_conn *c, const struct mb_instance *inst
                                                             err);
 }
 
+static void lxd_list_ahead(struct mb_conn *c, unsigned flags)
+{
+    struct mb_lxd *l = lxd_for(c, NULL, NULL); /* an error is said by the state that follows */
+    if (l)
+        mb_lxd_list_ahead(l);
+}
+
 static bool lxd_destroy(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
                         mb_error **err)
 {
@@ -1201,6 +1208,7 @@ const struct mb_driver mb_driver_lxd = {
     .suspend = lxd_suspend,
     .resume = lxd_resume,
     .state = lxd_state,
+    .list_ahead = lxd_list_ahead,
     .destroy = lxd_destroy,
     .pid = lxd_pid,
     .ssh_address = lxd_ssh_address,

@@ -51,6 +51,8 @@ void mb_lxd_http_close(struct mb_lxd_http *h)
     if (h->fd >= 0)
         close(h->fd);
     h->fd = -1;
+    free(h->ahead);
+    h->ahead = NULL;
 }
 
 static int ms_until(double deadline)
@@ -101,15 +103,16 @@ static bool send_all(int fd, const char *p, size_t n, double deadline)
     return true;
 }
 
-/* One try on the connection h holds (a kept-alive one the server may have
- * closed meanwhile: *stale then says to try once more on a new one). */
-static bool try_once(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const char *method,
-                     const char *path, const char *payload, double deadline,
-                     struct mb_lxd_reply *out, bool *stale, mb_error **err)
+/* Sends a request on the connection h holds, connecting first when it holds
+ * none; *reused says it was kept from before (the server may have closed it
+ * meanwhile). False with err only when no connection could be made: a send
+ * that fails says so in *sent and *e, for receive() to judge. */
+static bool send_request(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const char *method,
+                         const char *path, const char *payload, double deadline, bool *reused,
+                         bool *sent, int *e, mb_error **err)
 {
-    bool reused = h->fd >= 0;
-    *stale = false;
-    if (!reused && !connect_socket(h, w, err))
+    *reused = h->fd >= 0;
+    if (!*reused && !connect_socket(h, w, err))
         return false;
     struct mb_strbuf req = {0};
     size_t plen = payload ? strlen(payload) : 0;
@@ -125,10 +128,21 @@ static bool try_once(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const c
         mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
         return false;
     }
-    bool sent = send_all(h->fd, req.s, req.n, deadline) &&
-                (payload == NULL || send_all(h->fd, payload, plen, deadline));
-    int e = errno;
+    *sent = send_all(h->fd, req.s, req.n, deadline) &&
+            (payload == NULL || send_all(h->fd, payload, plen, deadline));
+    *e = errno;
     mb_strbuf_free(&req);
+    return true;
+}
+
+/* The answer to the request just sent on h (sent, e: as send_request said).
+ * A kept connection the server had closed sets *stale: try once more on a
+ * new one. */
+static bool receive(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const char *method,
+                    const char *path, double deadline, bool sent, int e, bool reused,
+                    struct mb_lxd_reply *out, bool *stale, mb_error **err)
+{
+    *stale = false;
     struct answer a = {0};
     http_parser hp;
     http_parser_init(&hp, HTTP_RESPONSE);
@@ -202,12 +216,57 @@ static bool try_once(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const c
     return true;
 }
 
+/* One try: the request and its answer. */
+static bool try_once(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const char *method,
+                     const char *path, const char *payload, double deadline,
+                     struct mb_lxd_reply *out, bool *stale, mb_error **err)
+{
+    bool reused, sent;
+    int e;
+    *stale = false;
+    return send_request(h, w, method, path, payload, deadline, &reused, &sent, &e, err) &&
+           receive(h, w, method, path, deadline, sent, e, reused, out, stale, err);
+}
+
+bool mb_lxd_http_ahead(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const char *path,
+                       double timeout)
+{
+    if (h->ahead)
+        return true;
+    bool reused, sent;
+    int e;
+    char *p = strdup(path);
+    if (p == NULL ||
+        !send_request(h, w, "GET", path, NULL, mb_clock_now() + timeout, &reused, &sent, &e,
+                      NULL) || !sent) {
+        free(p);
+        mb_lxd_http_close(h); /* whatever was half sent is not to be answered */
+        return false;
+    }
+    h->ahead = p;
+    h->ahead_reused = reused;
+    return true;
+}
+
 bool mb_lxd_http_exchange(struct mb_lxd_http *h, const struct mb_lxd_wire *w,
                           const char *method, const char *path, const char *payload,
                           double timeout, struct mb_lxd_reply *out, mb_error **err)
 {
     double deadline = mb_clock_now() + timeout;
     bool stale = false;
+    if (h->ahead) { /* a GET sent ahead: its answer comes first on this connection */
+        bool same = strcmp(method, "GET") == 0 && payload == NULL && strcmp(path, h->ahead) == 0;
+        bool reused = h->ahead_reused;
+        free(h->ahead);
+        h->ahead = NULL;
+        struct mb_lxd_reply early = {0};
+        bool got = receive(h, w, "GET", path, deadline, true, 0, reused, same ? out : &early,
+                           &stale, same ? err : NULL);
+        free(early.body);
+        if (same && (got || !stale))
+            return got;
+        /* another request, or the kept connection was gone: as usual */
+    }
     if (try_once(h, w, method, path, payload, deadline, out, &stale, err))
         return true;
     return stale && try_once(h, w, method, path, payload, deadline, out, &stale, err);

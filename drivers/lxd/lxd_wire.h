@@ -40,7 +40,9 @@ const struct mb_lxd_wire *mb_lxd_wire_of(const struct mb_lxd *c);
 /* ---- the built-in client (lxd_http.c): HTTP/1.1 over a unix socket ---- */
 
 struct mb_lxd_http {
-    int fd; /* a kept-alive connection, or -1 */
+    int fd;            /* a kept-alive connection, or -1 */
+    char *ahead;       /* the path of a GET sent ahead on fd, its answer not read yet */
+    bool ahead_reused; /* fd was kept from before when it was sent */
 };
 
 /* One request (payload: JSON text or NULL) and its whole answer; the
@@ -51,6 +53,12 @@ bool mb_lxd_http_exchange(struct mb_lxd_http *h, const struct mb_lxd_wire *w,
                           const char *method, const char *path, const char *payload,
                           double timeout, struct mb_lxd_reply *out, mb_error **err);
 void mb_lxd_http_close(struct mb_lxd_http *h);
+/* Sends GET path now and leaves its answer to be read by the exchange that
+ * asks for the same (one for anything else reads it first and drops it): the
+ * server works on it while the caller does other things. False when it could
+ * not be sent (the exchange then asks as usual). */
+bool mb_lxd_http_ahead(struct mb_lxd_http *h, const struct mb_lxd_wire *w, const char *path,
+                       double timeout);
 
 /* ---- the plugin's side (drivers/lxd/tls/lxd_curl.c, lxd_trust.c) ---- */
 

@@ -312,7 +312,8 @@ static bool check(const struct mb_conn *c, const struct mb_instance *i, bool nee
                     || strcmp(op, "ssh_address") == 0 || strcmp(op, "console_log") == 0
                     || strcmp(op, "probe") == 0 || strcmp(op, "host_info") == 0
                     || strcmp(op, "networks") == 0 || strcmp(op, "network_list") == 0
-                    || strcmp(op, "snapshot list") == 0 || strcmp(op, "pid") == 0;
+                    || strcmp(op, "snapshot list") == 0 || strcmp(op, "pid") == 0
+                    || strcmp(op, "list_ahead") == 0;
     mb_log(question ? MB_LOG_MORE : MB_LOG_STEPS, "driver %s: %s%s%s", c->driver->name, op,
            i && i->name ? " " : "", i && i->name ? i->name : "");
     return true;
@@ -510,6 +511,15 @@ static const char *live_elsewhere(const struct mb_conn *c, const struct mb_insta
             return o->name;
     }
     return NULL;
+}
+
+bool mb_driver_list_ahead(struct mb_conn *c, unsigned flags, mb_error **err)
+{
+    if (!check(c, NULL, false, true, "list_ahead", flags, 0, err))
+        return false;
+    if (c->driver->list_ahead)
+        c->driver->list_ahead(c, flags);
+    return true;
 }
 
 enum mb_state mb_driver_state(struct mb_conn *c, const struct mb_instance *i, const char **owner,

@@ -263,6 +263,7 @@ typedef bool (*mb_drv_shutdown)(struct mb_conn *c, const struct mb_instance *ins
                                 double timeout, unsigned flags, mb_error **err);
 typedef enum mb_state (*mb_drv_state)(struct mb_conn *c, const struct mb_instance *inst,
                                       unsigned flags, mb_error **err);
+typedef void (*mb_drv_list_ahead)(struct mb_conn *c, unsigned flags);
 typedef pid_t (*mb_drv_pid)(struct mb_conn *c, const struct mb_instance *inst, unsigned flags,
                             mb_error **err);
 typedef bool (*mb_drv_ssh_address)(struct mb_conn *c, const struct mb_instance *inst,
@@ -350,6 +351,9 @@ struct mb_driver {
     mb_drv_inst_op suspend;
     mb_drv_inst_op resume;
     mb_drv_state state;                /* the truth from the hypervisor */
+    mb_drv_list_ahead list_ahead;      /* optional, a hint: state with MB_STATE_LISTING is
+                                          about to be asked for every instance; the driver
+                                          may start its one request for them now */
     mb_drv_inst_op destroy;
     mb_drv_pid pid;                    /* the hypervisor process moonbase watches, 0 none */
     mb_drv_ssh_address ssh_address;    /* the guest is reached over SSH (the agent) */
@@ -443,6 +447,9 @@ bool mb_driver_resume(struct mb_conn *c, const struct mb_instance *i, unsigned f
 /* The driver's state; MB_STATE_ELSEWHERE when the driver sees the instance
  * stopped but another driver of its scope runs it or holds it suspended
  * (*owner, when given, names that driver). */
+/* Tells the driver a listing follows (mb_driver_list_ahead's hint); nothing
+ * to do for a driver without the slot. */
+bool mb_driver_list_ahead(struct mb_conn *c, unsigned flags, mb_error **err);
 enum mb_state mb_driver_state(struct mb_conn *c, const struct mb_instance *i, const char **owner,
                               unsigned flags, mb_error **err);
 bool mb_driver_destroy(struct mb_conn *c, const struct mb_instance *i, unsigned flags,

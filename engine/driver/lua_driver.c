@@ -644,6 +644,14 @@ static int c_state(lua_State *L)
     return 1;
 }
 
+/* list_ahead() -> true | nil, msg, code: states of every instance follow */
+static int c_list_ahead(lua_State *L)
+{
+    struct mb_conn *c = check_conn(L);
+    mb_error *err = NULL;
+    return push_bool_result(L, mb_driver_list_ahead(c, 0, &err), &err);
+}
+
 /* pid(inst) -> pid (0: none) | nil, msg, code */
 static int c_pid(lua_State *L)
 {
@@ -945,6 +953,7 @@ static const luaL_Reg methods[] = {
     {"suspend", c_suspend},
     {"resume", c_resume},
     {"state", c_state},
+    {"list_ahead", c_list_ahead},
     {"destroy", c_destroy},
     {"pid", c_pid},
     {"ssh_address", c_ssh_address},

@@ -129,7 +129,10 @@ end
 ---@param o? {addresses?: boolean}  addresses = false: no driver query for them
 function M.list(o)
   o = o or {}
-  local current = select(2, drivers.current())
+  local drv, current = drivers.current()
+  -- the driver may start asking for every instance's state now, while the
+  -- records are read (LXD answers its listing in the meantime)
+  if drv then drv:list_ahead() end
   local rows = {}
   local recs, bad = instances.records()
   for _, rec in ipairs(recs) do

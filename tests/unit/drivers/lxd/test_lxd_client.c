@@ -14,13 +14,24 @@
 #include "fake_lxd.h"
 
 static int waits; /* GET .../op1/wait calls so far (the child's own count) */
+static int listings; /* listings asked on this connection (the child's own count) */
 
 static void route(int fd, const char *method, const char *path, const char *body, size_t blen,
                   const char *ctype)
 {
     if (strcmp(method, "GET") == 0 && strcmp(path, "/1.0") == 0)
         fake_reply(fd, 200, SYNC("{\"api_version\":\"1.0\",\"auth\":\"trusted\"}"));
-    else if (strcmp(path, "/1.0/instances/ghost") == 0)
+    else if (strcmp(path, "/1.0/instances?recursion=1") == 0) {
+        char b[256];
+        usleep(20 * 1000); /* LXD works on it a while */
+        snprintf(b, sizeof b, SYNC("[{\"name\":\"c1\",\"status\":\"Running\",\"config\":"
+                                   "{\"user.asked\":\"%d\"}}]"), ++listings);
+        fake_reply(fd, 200, b);
+    } else if (strcmp(path, "/1.0/count") == 0) { /* how many listings were asked before */
+        char b[128];
+        snprintf(b, sizeof b, SYNC("{\"auth\":\"%d\"}"), listings);
+        fake_reply(fd, 200, b);
+    } else if (strcmp(path, "/1.0/instances/ghost") == 0)
         fake_reply(fd, 404, ERROR(404, "Instance not found"));
     else if (strcmp(path, "/1.0/forbidden") == 0)
         fake_reply(fd, 403, ERROR(403, "not authorized"));
@@ -121,6 +132,20 @@ static struct mb_lxd *client(void)
 
 /* ------------------------------------------------------------------ tests */
 
+/* How many times c's connection had been asked for the listing when the
+ * listing mb_lxd_listed answers from was made. */
+static int asked(struct mb_lxd *c)
+{
+    mb_error *err = NULL;
+    json_t *i = mb_lxd_listed(c, "c1", &err);
+    if (err)
+        fail_msg("listed: %s", err->message);
+    const char *n = json_string_value(json_object_get(json_object_get(i, "config"),
+                                                      "user.asked"));
+    assert_non_null(n);
+    return atoi(n);
+}
+
 static void test_sync_and_keepalive(void **state)
 {
     struct mb_lxd *c = client();
@@ -160,6 +185,56 @@ static void test_http_bodies_and_closed_connections(void **state)
     expect_auth(c, "/1.0/bye", "bye");
     usleep(50 * 1000); /* the close has surely arrived */
     expect_auth(c, "/1.0/chunked", "chunks");
+    mb_lxd_free(c);
+}
+
+/* A listing asked ahead is the one the next listed() reads, asked once
+ * however often ahead is called; a request in between reads it first and
+ * keeps it (one of ours that changes something drops it); a kept connection
+ * the server closed meanwhile costs nothing but a new one; an answer older
+ * than a listing is kept (2 s) is not used. */
+static void test_list_ahead(void **state)
+{
+    struct mb_lxd *c = client();
+    mb_lxd_list_ahead(c);
+    mb_lxd_list_ahead(c);
+    assert_int_equal(asked(c), 1);
+    expect_auth(c, "/1.0", "trusted"); /* the same connection, nothing left to read */
+    assert_int_equal(asked(c), 1);     /* kept */
+    mb_lxd_list_ahead(c);              /* kept: nothing asked */
+    expect_auth(c, "/1.0", "trusted");
+    mb_lxd_free(c);
+
+    c = client();
+    mb_lxd_list_ahead(c);
+    expect_auth(c, "/1.0/count", "1"); /* asked before, its answer read first */
+    assert_int_equal(asked(c), 1);
+    mb_lxd_free(c);
+
+    c = client();
+    mb_lxd_list_ahead(c);
+    mb_error *err = NULL;
+    json_t *body = json_pack("{s:s}", "name", "c1");
+    char *op = NULL;
+    json_decref(mb_lxd_request(c, "POST", "/1.0/instances", body, &op, &err));
+    json_decref(body);
+    assert_null(err);
+    assert_string_equal(op, "/1.0/operations/op1");
+    free(op);
+    assert_int_equal(asked(c), 2); /* a change of ours: asked again */
+    mb_lxd_free(c);
+
+    c = client();
+    expect_auth(c, "/1.0/bye", "bye");
+    usleep(50 * 1000); /* the server has closed the kept connection */
+    mb_lxd_list_ahead(c);
+    assert_int_equal(asked(c), 1); /* on a new connection */
+    mb_lxd_free(c);
+
+    c = client(); /* a process that lives on: an answer asked too long ago */
+    mb_lxd_list_ahead(c);
+    usleep(2100 * 1000);
+    assert_int_equal(asked(c), 2);
     mb_lxd_free(c);
 }
 
@@ -343,6 +418,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_and_keepalive),
         cmocka_unit_test(test_http_bodies_and_closed_connections),
+        cmocka_unit_test(test_list_ahead),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_operation_with_progress),
