@@ -1,5 +1,4 @@
 -- moonbase list [--snapshots]
-local instance = require("moonbase.instance")
 local format = require("moonbase.format")
 
 local snapshot_columns = {
@@ -57,7 +56,10 @@ return {
         empty = "No snapshots found." })
       return 0
     end
-    local rows = instance.list({ addresses = not opts.no_ipv4 })
+    -- a hint first: the driver may start asking for every instance's state
+    -- while this process loads what lists them (LXD answers meanwhile)
+    require("moonbase.drivers").list_ahead()
+    local rows = require("moonbase.instance").list({ addresses = not opts.no_ipv4 })
     for _, r in ipairs(rows) do
       if r.problem then io.stderr:write("list: warning: ", r.problem, "\n") end
     end

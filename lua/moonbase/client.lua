@@ -25,8 +25,11 @@ M.modules = {
   images = "moonbase.images", remotes = "moonbase.remotes", network = "moonbase.network",
   mounts = "moonbase.mounts", forwards = "moonbase.forwards", recipe = "moonbase.recipe",
   transfer = "moonbase.transfer", events = "moonbase.events", trust = "moonbase.trust",
-  snapshots = "moonbase.snapshots",
+  snapshots = "moonbase.snapshots", drivers = "moonbase.drivers",
 }
+-- Facade functions that are hints to this process's own driver: through a
+-- daemon there is nothing to hint, and they do nothing.
+M.hints = { drivers = { "list_ahead" } }
 
 ---The daemon to use: the environment, then client.server; nil for none.
 function M.server()
@@ -292,6 +295,7 @@ local function patch(target, module, mod)
       end
     end
   end
+  for _, fn in ipairs(M.hints[module] or {}) do mod[fn] = function() end end
 end
 
 ---Routes every facade function of moonbase._core.api to the daemon at url:

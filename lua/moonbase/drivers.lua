@@ -5,7 +5,6 @@
 -- local.driver selects, and, when asked, whether its probe passes here.
 -- layer: facade
 local core = require("moonbase._core.drivers")
-local settings = require("moonbase.settings")
 local engine = require("moonbase.engine.driver")
 
 local M = {}
@@ -22,6 +21,15 @@ end
 ---@return table[]
 function M.found() return engine.found() end
 
+---A hint that a listing follows: the selected driver may start asking for
+---every instance's state now (the LXD driver sends its listing request).
+---Never raises (the listing itself says what is wrong); through a daemon it
+---does nothing (moonbase.client: the daemon's own list asks its driver).
+function M.list_ahead()
+  local ok, drv = pcall(core.current)
+  if ok and drv then drv:list_ahead() end
+end
+
 ---Every driver: {name, selected, origin, scope, capabilities, path, status}.
 ---origin is "built-in", "external" or "lua"; status is "ok", or says why the
 ---driver cannot be used ("refused: ...", "ignored: ...", "unavailable: ...",
@@ -31,7 +39,9 @@ function M.found() return engine.found() end
 ---@return table[]
 function M.list(opts)
   opts = opts or {}
-  local selected = settings.get("local.driver")
+  -- (required here: the settings facade loads every owner of a setting, which
+  -- list_ahead's callers do without)
+  local selected = require("moonbase.settings").get("local.driver")
   local outside = {}
   for _, f in ipairs(engine.found()) do outside[f.name] = f end
   local rows = {}

@@ -41,6 +41,20 @@ describe("the client of a daemon", function()
     assert.equal(snapshots, require("moonbase.snapshots"))
   end)
 
+  it("turns the hints to this process's own driver into nothing", function()
+    local core = require("moonbase._core.drivers")
+    local current, opened = core.current, 0
+    core.current = function(...) opened = opened + 1; return current(...) end
+    local ok, err = pcall(function()
+      package.loaded["moonbase.drivers"] = nil
+      client.install("unix://" .. sock)
+      require("moonbase.drivers").list_ahead()
+    end)
+    core.current = current
+    assert.is_true(ok, tostring(err))
+    assert.equal(0, opened) -- no driver of this machine asked
+  end)
+
   it("knows every facade the routes name", function()
     local api = require("moonbase._core.api")
     for _, r in ipairs(api.routes) do
