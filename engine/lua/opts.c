@@ -16,8 +16,8 @@ void mb_lua_check_opts(lua_State *L, int idx, const char *fn, const char *const 
         lua_pop(L, 1);
         const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         bool known = false;
-        for (size_t i = 0; k && keys[i] && !known; i++)
-            known = strcmp(k, keys[i]) == 0;
+        for (size_t i = 0; k && keys[i] && !known; i++) /* (first bytes first: */
+            known = keys[i][0] == k[0] && strcmp(k, keys[i]) == 0; /* a record has many) */
         if (!known) {
             lua_pushvalue(L, -1);
             luaL_error(L, "%s: unknown option '%s'", fn, luaL_tolstring(L, -1, NULL));
