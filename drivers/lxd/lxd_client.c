@@ -376,6 +376,19 @@ json_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, json
     return meta;
 }
 
+bool mb_lxd_do(struct mb_lxd *c, const char *method, const char *path, json_t *body,
+               double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err)
+{
+    if (body == NULL && strcmp(method, "DELETE") != 0) {
+        mb_error_set(err, MB_ERR_FAILED, "lxd: cannot make the body of %s %s", method, path);
+        return false;
+    }
+    json_t *r = mb_lxd_call(c, method, path, body, timeout, progress, ud, err);
+    json_decref(body);
+    json_decref(r);
+    return r != NULL;
+}
+
 char *mb_lxd_get_raw(struct mb_lxd *c, const char *path, size_t max, size_t *len,
                      mb_error **err)
 {

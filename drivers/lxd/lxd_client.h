@@ -71,6 +71,12 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
 json_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, json_t *body,
                     double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err);
 
+/* mb_lxd_call for what only succeeds or fails: body (taken; NULL, when a
+ * POST, PUT or PATCH's body could not be made, is an error) and the answer
+ * dropped. */
+bool mb_lxd_do(struct mb_lxd *c, const char *method, const char *path, json_t *body,
+               double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err);
+
 /* A GET whose body is not JSON (an instance's console log): the bytes, NUL
  * terminated, at most max bytes from the end; *len their number. */
 char *mb_lxd_get_raw(struct mb_lxd *c, const char *path, size_t max, size_t *len,

@@ -1001,11 +1001,8 @@ static bool lxd_snapshot_take(struct mb_conn *c, const struct mb_instance *inst,
     }
     char path[400];
     snap_path(path, sizeof path, inst->name, NULL);
-    json_t *body = json_pack("{s:s, s:b}", "name", tag, "stateful", 0);
-    json_t *r = mb_lxd_call(l, "POST", path, body, 600, NULL, NULL, err);
-    json_decref(body);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(l, "POST", path, json_pack("{s:s, s:b}", "name", tag, "stateful", 0), 600,
+                     NULL, NULL, err);
 }
 
 static bool lxd_snapshot_restore(struct mb_conn *c, const struct mb_instance *inst,
@@ -1023,13 +1020,9 @@ static bool lxd_snapshot_restore(struct mb_conn *c, const struct mb_instance *in
     }
     char path[400];
     snprintf(path, sizeof path, "/1.0/instances/%s", inst->name);
-    json_t *body = json_pack("{s:s}", "restore", tag);
-    json_t *r = mb_lxd_call(l, "PUT", path, body, 600, NULL, NULL, err);
-    json_decref(body);
-    json_decref(r);
     /* the snapshot's limits are the instance's again: moonbase's record says
      * what they are now, and the next start applies it (sync_limits) */
-    return r != NULL;
+    return mb_lxd_do(l, "PUT", path, json_pack("{s:s}", "restore", tag), 600, NULL, NULL, err);
 }
 
 static bool lxd_snapshot_delete(struct mb_conn *c, const struct mb_instance *inst,
@@ -1041,9 +1034,7 @@ static bool lxd_snapshot_delete(struct mb_conn *c, const struct mb_instance *ins
         return false;
     char path[400];
     snap_path(path, sizeof path, inst->name, tag);
-    json_t *r = mb_lxd_call(l, "DELETE", path, NULL, 600, NULL, NULL, err);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(l, "DELETE", path, NULL, 600, NULL, NULL, err);
 }
 
 /* ---------------------------------------------------------------- clones, renames */

@@ -167,11 +167,7 @@ bool mb_lxd_instance_create(struct mb_lxd *c, const struct mb_lxd_spec *s,
     json_t *body = mb_lxd_instance_json(s, err);
     if (body == NULL)
         return false;
-    json_t *r = mb_lxd_call(c, "POST", "/1.0/instances", body, CREATE_TIMEOUT, progress, ud,
-                            err);
-    json_decref(body);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(c, "POST", "/1.0/instances", body, CREATE_TIMEOUT, progress, ud, err);
 }
 
 bool mb_lxd_instance_rename(struct mb_lxd *c, const char *name, const char *to,
@@ -179,12 +175,8 @@ bool mb_lxd_instance_rename(struct mb_lxd *c, const char *name, const char *to,
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    json_t *body = json_pack("{s:s}", "name", to);
-    json_t *r = body ? mb_lxd_call(c, "POST", path, body, CREATE_TIMEOUT, NULL, NULL, err)
-                     : NULL;
-    json_decref(body);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(c, "POST", path, json_pack("{s:s}", "name", to), CREATE_TIMEOUT, NULL,
+                     NULL, err);
 }
 
 bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *action,
@@ -194,11 +186,8 @@ bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *acti
     inst_path(path, sizeof path, name, "/state");
     json_t *body = json_pack("{s:s, s:i, s:b}", "action", action, "timeout", timeout, "force",
                              force);
-    json_t *r = mb_lxd_call(c, "PUT", path, body, (double)(timeout > 0 ? timeout : 0) +
-                            ACTION_SLACK, NULL, NULL, err);
-    json_decref(body);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(c, "PUT", path, body, (double)(timeout > 0 ? timeout : 0) + ACTION_SLACK,
+                     NULL, NULL, err);
 }
 
 static enum mb_state state_of(struct mb_lxd *c, const char *name, const char *owner,
@@ -336,12 +325,8 @@ bool mb_lxd_device_set(struct mb_lxd *c, const char *name, const char *device, j
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    json_t *body = json_pack("{s:{s:O}}", "devices", device, dev);
-    json_t *r = body ? mb_lxd_call(c, "PATCH", path, body, CREATE_TIMEOUT, NULL, NULL, err)
-                     : NULL;
-    json_decref(body);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(c, "PATCH", path, json_pack("{s:{s:O}}", "devices", device, dev),
+                     CREATE_TIMEOUT, NULL, NULL, err);
 }
 
 /* GET the instance, let edit change it, PUT it back (PATCH cannot remove). */
@@ -419,12 +404,8 @@ bool mb_lxd_config_set(struct mb_lxd *c, const char *name, const char *key, cons
     }
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    json_t *body = json_pack("{s:{s:s}}", "config", key, value);
-    json_t *r = body ? mb_lxd_call(c, "PATCH", path, body, CREATE_TIMEOUT, NULL, NULL, err)
-                     : NULL;
-    json_decref(body);
-    json_decref(r);
-    return r != NULL;
+    return mb_lxd_do(c, "PATCH", path, json_pack("{s:{s:s}}", "config", key, value),
+                     CREATE_TIMEOUT, NULL, NULL, err);
 }
 
 char *mb_lxd_file_get(struct mb_lxd *c, const char *name, const char *path, size_t max,
