@@ -139,11 +139,15 @@ static struct mb_lxd_curl *curl_of(struct mb_lxd *c, const struct mb_lxd_tls_ops
     return c->curl;
 }
 
+static bool listing_now(struct mb_lxd *c, mb_error **err);
+
 /* One request and its whole answer, on the connection's transport. */
 static bool exchange(struct mb_lxd *c, const char *method, const char *path,
                      const char *payload, double timeout, struct mb_lxd_reply *out,
                      mb_error **err)
 {
+    if (c->http.ahead && strcmp(path, LISTING_PATH) != 0)
+        listing_now(c, NULL); /* the listing asked ahead is answered first: keep it */
     if (c->w.socket)
         return mb_lxd_http_exchange(&c->http, &c->w, method, path, payload, timeout, out, err);
     const struct mb_lxd_tls_ops *t;
@@ -163,8 +167,6 @@ static enum mb_error_code code_of_status(long status)
     }
 }
 
-static bool listing_now(struct mb_lxd *c, mb_error **err);
-
 /* Sends the request and parses the envelope. */
 static json_t *request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
                        double timeout, char **operation, mb_error **err)
@@ -172,12 +174,6 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
     json_t *env = NULL, *meta = NULL;
     char *payload = NULL;
     struct mb_lxd_reply in = {0};
-    if (c->http.ahead && strcmp(path, LISTING_PATH) != 0)
-        listing_now(c, NULL); /* the listing asked ahead is answered first: keep it */
-    if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
-        json_decref(c->listing);
-        c->listing = NULL;
-    }
     if (body) {
         payload = json_dumps(body, JSON_COMPACT);
         if (payload == NULL) {
@@ -185,7 +181,12 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
             goto cleanup;
         }
     }
-    if (!exchange(c, method, path, payload, timeout, &in, err))
+    bool answered = exchange(c, method, path, payload, timeout, &in, err);
+    if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
+        json_decref(c->listing);
+        c->listing = NULL;
+    }
+    if (!answered)
         goto cleanup;
     long status = in.status;
     char *text = in.body;
@@ -271,10 +272,13 @@ void mb_lxd_list_ahead(struct mb_lxd *c)
 
 json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
 {
-    /* (a listing asked ahead too long ago, by a process that lives on, is
-       asked again) */
-    if (!listing_fresh(c) && (!listing_now(c, err) || (!listing_fresh(c) && !listing_now(c, err))))
-        return NULL;
+    if (!listing_fresh(c)) {
+        if (!listing_now(c, err))
+            return NULL;
+        /* one asked ahead too long ago (by a process that lives on): again */
+        if (!listing_fresh(c) && !listing_now(c, err))
+            return NULL;
+    }
     size_t k;
     json_t *inst;
     json_array_foreach(c->listing, k, inst) {
