@@ -264,9 +264,9 @@ end
 
 local function result(meta, fetched, lock)
   local dir = meta.dir
-  if meta.format == "lxd" then
+  if type(meta.lxd) == "table" then -- an LXD image: metadata and root file system
     return {
-      id = meta.id, format = "lxd", os = meta.os, release = meta.release,
+      id = meta.id, format = meta.format, os = meta.os, release = meta.release,
       version = meta.version, alias = meta.alias, remote = meta.remote, source = meta.source,
       size = meta.size, fetched = fetched, lock = lock,
       lxd = { metadata = dir .. "/" .. vault.lxd_metadata_name,
@@ -330,8 +330,7 @@ end
 
 -- An LXD image of a remote: lxd.tar.xz and its root file system, each
 -- verified against the manifest, cached under LXD's fingerprint of the pair.
-local function resolve_lxd(ref, img, label, o)
-  local vm = o.format == "lxd-vm"
+local function resolve_lxd(ref, img, label, o, vm)
   local l = vm and img.lxd_vm or img.lxd
   if not l then
     errors.raise(string.format('image "%s" has no LXD %s image (%s) (try another: moonbase ' ..
@@ -350,6 +349,13 @@ local function resolve_lxd(ref, img, label, o)
       lxd = { rootfs_item = l.rootfs_item } }
   end)
 end
+
+-- How a remote's image is fetched for a format a driver's create asks for
+-- (the driver table's image_format) other than a disk.
+local by_format = {
+  lxd = function(ref, img, label, o) return resolve_lxd(ref, img, label, o, false) end,
+  ["lxd-vm"] = function(ref, img, label, o) return resolve_lxd(ref, img, label, o, true) end,
+}
 
 local function resolve_remote(ref, o)
   local ok, images = pcall(catalogue, ref.remote, o)
@@ -373,7 +379,8 @@ local function resolve_remote(ref, o)
       ref.alias, ref.remote, ref.remote), "notfound")
   end
   local label = ref.remote .. ":" .. ref.alias
-  if o.format == "lxd" or o.format == "lxd-vm" then return resolve_lxd(ref, img, label, o) end
+  local special = by_format[o.format]
+  if special then return special(ref, img, label, o) end
   if not img.disk then
     errors.raise(string.format('image "%s" has no disk image (it is an LXD image: launch it ' ..
       "with local.driver=lxd, or pick another: moonbase find %s:)", label, ref.remote),

@@ -26,7 +26,7 @@ M.lxd_rootfs_names = { squashfs = "rootfs.squashfs", ["root.tar.xz"] = "root.tar
 
 -- the file that makes an entry complete besides metadata.json
 local function main_file(meta)
-  if meta.format == "lxd" then
+  if meta.lxd ~= nil then -- an LXD image: its root file system
     return type(meta.lxd) == "table" and M.lxd_rootfs_names[meta.lxd.rootfs_item]
   end
   return M.disk_name
