@@ -22,7 +22,7 @@ struct mb_lxd {
     struct mb_lxd_wire w;
     struct mb_lxd_http http;   /* w.socket: the built-in client's connection */
     struct mb_lxd_curl *curl;  /* otherwise (and for uploads): the plugin's handle */
-    json_t *listing;   /* GET /1.0/instances?recursion=1, kept for mb_lxd_listed */
+    mbj_t *listing;   /* GET /1.0/instances?recursion=1, kept for mb_lxd_listed */
     double listing_at; /* when it was asked */
     double ahead_at;   /* when the listing was asked ahead (http.ahead) */
 };
@@ -103,7 +103,7 @@ void mb_lxd_free(struct mb_lxd *c)
     free(c->w.pin);
     free(c->w.cert);
     free(c->w.key);
-    json_decref(c->listing);
+    mbj_decref(c->listing);
     free(c);
 }
 
@@ -168,14 +168,14 @@ static enum mb_error_code code_of_status(long status)
 }
 
 /* Sends the request and parses the envelope. */
-static json_t *request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
-                       double timeout, char **operation, mb_error **err)
+static mbj_t *request(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
+                      double timeout, char **operation, mb_error **err)
 {
-    json_t *env = NULL, *meta = NULL;
+    mbj_t *env = NULL, *meta = NULL;
     char *payload = NULL;
     struct mb_lxd_reply in = {0};
     if (body) {
-        payload = json_dumps(body, JSON_COMPACT);
+        payload = mbj_dumps(body, MBJ_COMPACT);
         if (payload == NULL) {
             mb_error_set(err, MB_ERR_FAILED, "lxd: cannot encode the request for %s", path);
             goto cleanup;
@@ -183,7 +183,7 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
     }
     bool answered = exchange(c, method, path, payload, timeout, &in, err);
     if (strcmp(method, "GET") != 0) { /* a change of ours: what was listed may be past */
-        json_decref(c->listing);
+        mbj_decref(c->listing);
         c->listing = NULL;
     }
     if (!answered)
@@ -191,9 +191,8 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
     long status = in.status;
     char *text = in.body;
     in.body = NULL;
-    json_error_t jerr;
-    env = text ? json_loads(text, 0, &jerr) : NULL;
-    if (env == NULL || !json_is_object(env)) {
+    env = mbj_loads(text);
+    if (env == NULL || !mbj_is_object(env)) {
         /* not LXD's envelope: say what came back */
         char first[120] = "";
         if (text)
@@ -208,10 +207,10 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
         goto cleanup;
     }
     free(text);
-    const char *type = json_string_value(json_object_get(env, "type"));
+    const char *type = mbj_string_value(mbj_object_get(env, "type"));
     if (type == NULL || strcmp(type, "error") == 0 || status >= 400) {
-        const char *msg = json_string_value(json_object_get(env, "error"));
-        json_int_t code = json_integer_value(json_object_get(env, "error_code"));
+        const char *msg = mbj_string_value(mbj_object_get(env, "error"));
+        mbj_int_t code = mbj_integer_value(mbj_object_get(env, "error_code"));
         if (code == 0)
             code = status;
         mb_error_set(err, code_of_status((long)code), "%s: %s", c->w.where,
@@ -219,7 +218,7 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
         goto cleanup;
     }
     if (strcmp(type, "async") == 0) {
-        const char *op = json_string_value(json_object_get(env, "operation"));
+        const char *op = mbj_string_value(mbj_object_get(env, "operation"));
         if (op == NULL || op[0] != '/') {
             mb_error_set(err, MB_ERR_FAILED, "%s: %s %s started an operation without a path",
                          c->w.where, method, path);
@@ -233,17 +232,17 @@ static json_t *request(struct mb_lxd *c, const char *method, const char *path, j
         mb_error_set(err, MB_ERR_FAILED, "%s: unknown response type \"%s\"", c->w.where, type);
         goto cleanup;
     }
-    meta = json_object_get(env, "metadata");
-    meta = meta ? json_incref(meta) : json_null();
+    meta = mbj_object_get(env, "metadata");
+    meta = meta ? mbj_incref(meta) : mbj_object(); /* none: an empty one */
 cleanup:
     free(in.body);
     free(payload);
-    json_decref(env);
+    mbj_decref(env);
     return meta;
 }
 
-json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
-                       char **operation, mb_error **err)
+mbj_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
+                      char **operation, mb_error **err)
 {
     return request(c, method, path, body, c->w.timeout, operation, err);
 }
@@ -257,7 +256,7 @@ static bool listing_fresh(const struct mb_lxd *c)
 static bool listing_now(struct mb_lxd *c, mb_error **err)
 {
     double asked = c->http.ahead ? c->ahead_at : mb_clock_now();
-    json_decref(c->listing);
+    mbj_decref(c->listing);
     c->listing = request(c, "GET", LISTING_PATH, NULL, c->w.timeout, NULL, err);
     c->listing_at = asked;
     return c->listing != NULL;
@@ -270,7 +269,7 @@ void mb_lxd_list_ahead(struct mb_lxd *c)
         c->ahead_at = mb_clock_now();
 }
 
-json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
+mbj_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
 {
     if (!listing_fresh(c)) {
         if (!listing_now(c, err))
@@ -280,9 +279,9 @@ json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
             return NULL;
     }
     size_t k;
-    json_t *inst;
-    json_array_foreach(c->listing, k, inst) {
-        const char *n = json_string_value(json_object_get(inst, "name"));
+    mbj_t *inst;
+    mbj_array_foreach(c->listing, k, inst) {
+        const char *n = mbj_string_value(mbj_object_get(inst, "name"));
         if (n && strcmp(n, name) == 0)
             return inst;
     }
@@ -293,29 +292,29 @@ json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err)
 /* The newest progress text of an operation: its metadata's "..._progress"
  * string (LXD names them by stage: download_progress, fs_progress,
  * create_instance_from_image_unpack_progress, ...). */
-static const char *progress_text(json_t *op)
+static const char *progress_text(mbj_t *op)
 {
-    json_t *meta = json_object_get(op, "metadata");
+    mbj_t *meta = mbj_object_get(op, "metadata");
     const char *key;
-    json_t *v;
+    mbj_t *v;
     const char *best = NULL, *best_key = NULL;
-    json_object_foreach(meta, key, v) {
+    mbj_object_foreach(meta, key, v) {
         size_t n = strlen(key);
-        if (n > 9 && strcmp(key + n - 9, "_progress") == 0 && json_is_string(v) &&
+        if (n > 9 && strcmp(key + n - 9, "_progress") == 0 && mbj_is_string(v) &&
             (best_key == NULL || strcmp(key, best_key) < 0)) {
-            best = json_string_value(v);
+            best = mbj_string_value(v);
             best_key = key;
         }
     }
     return best;
 }
 
-json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
-                    mb_lxd_progress_fn progress, void *ud, mb_error **err)
+mbj_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
+                   mb_lxd_progress_fn progress, void *ud, mb_error **err)
 {
     double deadline = mb_clock_now() + timeout;
     char *last = NULL;
-    json_t *result = NULL;
+    mbj_t *result = NULL;
     size_t plen = strlen(operation) + 32;
     char *path = malloc(plen);
     if (path == NULL) {
@@ -327,25 +326,25 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
         /* a second per wait, so progress shows while it runs */
         int step = left > 0 ? 1 : 0;
         snprintf(path, plen, "%s/wait?timeout=%d", operation, step);
-        json_t *op = request(c, "GET", path, NULL, c->w.timeout + step, NULL, err);
+        mbj_t *op = request(c, "GET", path, NULL, c->w.timeout + step, NULL, err);
         if (op == NULL)
             break;
-        json_int_t code = json_integer_value(json_object_get(op, "status_code"));
-        const char *what = json_string_value(json_object_get(op, "description"));
+        mbj_int_t code = mbj_integer_value(mbj_object_get(op, "status_code"));
+        const char *what = mbj_string_value(mbj_object_get(op, "description"));
         if (what == NULL)
             what = "operation";
         if (code == 200) {
-            json_t *m = json_object_get(op, "metadata");
-            result = m ? json_incref(m) : json_null();
-            json_decref(op);
+            mbj_t *m = mbj_object_get(op, "metadata");
+            result = m ? mbj_incref(m) : mbj_object();
+            mbj_decref(op);
             break;
         }
         if (code == 400 || code == 401) {
-            const char *why = json_string_value(json_object_get(op, "err"));
+            const char *why = mbj_string_value(mbj_object_get(op, "err"));
             mb_error_set(err, MB_ERR_FAILED, "%s: %s %s: %s", c->w.where, what,
                          code == 401 ? "was cancelled" : "failed",
                          why && why[0] ? why : "no reason given");
-            json_decref(op);
+            mbj_decref(op);
             break;
         }
         const char *text = progress_text(op);
@@ -357,39 +356,39 @@ json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
         if (mb_clock_now() >= deadline) {
             mb_error_set(err, MB_ERR_TIMEOUT, "%s: %s did not finish within %.0f s", c->w.where,
                          what, timeout);
-            json_decref(op);
+            mbj_decref(op);
             break;
         }
-        json_decref(op);
+        mbj_decref(op);
     }
     free(last);
     free(path);
     return result;
 }
 
-json_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, json_t *body,
-                    double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err)
+mbj_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
+                   double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err)
 {
     char *op = NULL;
-    json_t *meta = request(c, method, path, body, c->w.timeout, &op, err);
+    mbj_t *meta = request(c, method, path, body, c->w.timeout, &op, err);
     if (meta == NULL || op == NULL)
         return meta;
-    json_decref(meta);
+    mbj_decref(meta);
     meta = mb_lxd_wait(c, op, timeout, progress, ud, err);
     free(op);
     return meta;
 }
 
-bool mb_lxd_do(struct mb_lxd *c, const char *method, const char *path, json_t *body,
+bool mb_lxd_do(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
                double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err)
 {
     if (body == NULL && strcmp(method, "DELETE") != 0) {
         mb_error_set(err, MB_ERR_FAILED, "lxd: cannot make the body of %s %s", method, path);
         return false;
     }
-    json_t *r = mb_lxd_call(c, method, path, body, timeout, progress, ud, err);
-    json_decref(body);
-    json_decref(r);
+    mbj_t *r = mb_lxd_call(c, method, path, body, timeout, progress, ud, err);
+    mbj_decref(body);
+    mbj_decref(r);
     return r != NULL;
 }
 
@@ -402,11 +401,11 @@ char *mb_lxd_get_raw(struct mb_lxd *c, const char *path, size_t max, size_t *len
     char *text = in.body;
     if (in.status >= 400) {
         /* an error envelope */
-        json_t *env = json_loads(text, 0, NULL);
-        const char *msg = json_string_value(json_object_get(env, "error"));
+        mbj_t *env = mbj_loads(text);
+        const char *msg = mbj_string_value(mbj_object_get(env, "error"));
         mb_error_set(err, code_of_status(in.status), "%s: GET %s: %s", c->w.where, path,
                      msg ? msg : "HTTP error");
-        json_decref(env);
+        mbj_decref(env);
         free(text);
         return NULL;
     }
@@ -426,7 +425,7 @@ char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *ro
                           const char *fingerprint, double timeout, mb_lxd_progress_fn progress,
                           void *ud, mb_error **err)
 {
-    json_decref(c->listing);
+    mbj_decref(c->listing);
     c->listing = NULL;
     const struct mb_lxd_tls_ops *t;
     struct mb_lxd_curl *h = curl_of(c, &t, err);
@@ -434,15 +433,15 @@ char *mb_lxd_upload_image(struct mb_lxd *c, const char *metadata, const char *ro
                              ud, err) : NULL;
     if (op == NULL)
         return NULL;
-    json_t *result = mb_lxd_wait(c, op, timeout, progress, ud, err);
+    mbj_t *result = mb_lxd_wait(c, op, timeout, progress, ud, err);
     free(op);
     if (result == NULL)
         return NULL;
-    const char *fp = json_string_value(json_object_get(result, "fingerprint"));
+    const char *fp = mbj_string_value(mbj_object_get(result, "fingerprint"));
     char *got = fp ? strdup(fp) : NULL;
     if (fp == NULL)
         mb_error_set(err, MB_ERR_FAILED, "%s: the image import did not say its fingerprint",
                      c->w.where);
-    json_decref(result);
+    mbj_decref(result);
     return got;
 }

@@ -3,11 +3,11 @@
  * certificate and the server's certificate pinned. Every response is LXD's
  * envelope ({"type": "sync"|"async"|"error", "metadata", "operation", ...});
  * long operations (create, start, image upload) are followed through their
- * operation objects with progress. JSON is jansson's. */
+ * operation objects with progress. JSON is core/json.h's. */
 #ifndef MB_LXD_CLIENT_H
 #define MB_LXD_CLIENT_H
 
-#include <jansson.h>
+#include "core/json.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,19 +36,19 @@ const char *mb_lxd_address(const struct mb_lxd *c);
 bool mb_lxd_is_local(const struct mb_lxd *c);
 
 /* One request. body: a JSON value to send (not stolen), or NULL. Returns the
- * envelope's metadata (a new reference; json_null() when it has none); for an
+ * envelope's metadata (a new reference; an empty object when it has none); for an
  * asynchronous answer *operation gets the operation's path (caller frees; pass
  * NULL when none is expected). An error envelope or HTTP status becomes err:
  * MB_ERR_NOT_FOUND (404), MB_ERR_AUTH (403), MB_ERR_EXISTS (409), else
  * MB_ERR_FAILED, with LXD's own words; no answer at all is MB_ERR_UNREACHABLE. */
-json_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, json_t *body,
-                       char **operation, mb_error **err);
+mbj_t *mb_lxd_request(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
+                      char **operation, mb_error **err);
 
 /* The instance called name as LXD's listing of every instance has it
  * (recursion=1: config, devices, status; no live state), borrowed from one
  * listing kept for two seconds, or until a request of this connection
  * changes something. NULL with MB_ERR_NOT_FOUND when it is not listed. */
-json_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err);
+mbj_t *mb_lxd_listed(struct mb_lxd *c, const char *name, mb_error **err);
 
 /* Asks for that listing now, without waiting, when none is kept: LXD works on
  * it while the caller reads its own records, and mb_lxd_listed reads the
@@ -63,18 +63,18 @@ typedef void (*mb_lxd_progress_fn)(const char *text, void *ud);
  * MB_ERR_TIMEOUT), calling progress with each new progress text. Returns the
  * operation's metadata (a new reference) when it succeeded; a failed or
  * cancelled operation is MB_ERR_FAILED with LXD's "err". */
-json_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
-                    mb_lxd_progress_fn progress, void *ud, mb_error **err);
+mbj_t *mb_lxd_wait(struct mb_lxd *c, const char *operation, double timeout,
+                   mb_lxd_progress_fn progress, void *ud, mb_error **err);
 
 /* A request whose answer may be an operation: waits for it (timeout,
  * progress as mb_lxd_wait). Returns the sync metadata or the operation's. */
-json_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, json_t *body,
-                    double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err);
+mbj_t *mb_lxd_call(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
+                   double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err);
 
 /* mb_lxd_call for what only succeeds or fails: body (taken; NULL, when a
  * POST, PUT or PATCH's body could not be made, is an error) and the answer
  * dropped. */
-bool mb_lxd_do(struct mb_lxd *c, const char *method, const char *path, json_t *body,
+bool mb_lxd_do(struct mb_lxd *c, const char *method, const char *path, mbj_t *body,
                double timeout, mb_lxd_progress_fn progress, void *ud, mb_error **err);
 
 /* A GET whose body is not JSON (an instance's console log): the bytes, NUL

@@ -489,10 +489,10 @@ static bool add_ssh_proxy(struct mb_lxd *l, const char *url, const char *name, m
         char listen[300];
         snprintf(listen, sizeof listen, "tcp:%s:%u", host, 20000 + (seed + (unsigned)k * 7919u)
                  % 20000);
-        json_t *dev = json_pack("{s:s, s:s, s:s, s:s}", "type", "proxy", "listen", listen,
+        mbj_t *dev = mbj_pack("{s:s, s:s, s:s, s:s}", "type", "proxy", "listen", listen,
                                 "connect", "tcp:127.0.0.1:22", "bind", "host");
         bool ok = dev && mb_lxd_device_set(l, name, SSH_DEVICE, dev, &e);
-        json_decref(dev);
+        mbj_decref(dev);
         if (ok) {
             mb_error_free(e);
             return true;
@@ -605,14 +605,14 @@ static bool wait_first_boot(struct mb_lxd *l, const char *name, mb_error **err)
 }
 
 /* key = value into patch's config, when cfg has another value */
-static void differs(json_t *patch, json_t *cfg, const char *key, const char *value)
+static void differs(mbj_t *patch, mbj_t *cfg, const char *key, const char *value)
 {
-    const char *have = json_string_value(json_object_get(cfg, key));
+    const char *have = mbj_string_value(mbj_object_get(cfg, key));
     if (have && strcmp(have, value) == 0)
         return;
-    if (json_object_get(patch, "config") == NULL)
-        json_object_set_new(patch, "config", json_object());
-    json_object_set_new(json_object_get(patch, "config"), key, json_string(value));
+    if (mbj_object_get(patch, "config") == NULL)
+        mbj_object_set_new(patch, "config", mbj_object());
+    mbj_object_set_new(mbj_object_get(patch, "config"), key, mbj_string(value));
 }
 
 /* CPUs, memory and disk as the instance has them now (set while stopped). */
@@ -620,11 +620,11 @@ static bool sync_limits(struct mb_lxd *l, const struct mb_instance *inst, mb_err
 {
     char path[300], buf[32];
     snprintf(path, sizeof path, "/1.0/instances/%s", inst->name);
-    json_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+    mbj_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
     if (i == NULL)
         return false;
-    json_t *cfg = json_object_get(i, "config");
-    json_t *patch = json_object();
+    mbj_t *cfg = mbj_object_get(i, "config");
+    mbj_t *patch = mbj_object();
     if (inst->cpus > 0) {
         snprintf(buf, sizeof buf, "%d", inst->cpus);
         differs(patch, cfg, "limits.cpu", buf);
@@ -633,24 +633,24 @@ static bool sync_limits(struct mb_lxd *l, const struct mb_instance *inst, mb_err
         mb_lxd_size(inst->memory, buf);
         differs(patch, cfg, "limits.memory", buf);
     }
-    json_t *root = json_object_get(json_object_get(i, "devices"), "root");
-    const char *size = json_string_value(json_object_get(root, "size"));
+    mbj_t *root = mbj_object_get(mbj_object_get(i, "devices"), "root");
+    const char *size = mbj_string_value(mbj_object_get(root, "size"));
     if (root && inst->disk_size > 0) {
         mb_lxd_size(inst->disk_size, buf);
         if (size == NULL || strcmp(size, buf) != 0) {
-            json_t *r = json_deep_copy(root);
-            json_object_set_new(r, "size", json_string(buf));
-            json_object_set_new(patch, "devices", json_pack("{s:o}", "root", r));
+            mbj_t *r = mbj_deep_copy(root);
+            mbj_object_set_new(r, "size", mbj_string(buf));
+            mbj_object_set_new(patch, "devices", mbj_pack("{s:o}", "root", r));
         }
     }
     bool ok = true;
-    if (json_object_size(patch) > 0) {
-        json_t *res = mb_lxd_request(l, "PATCH", path, patch, NULL, err);
+    if (mbj_object_size(patch) > 0) {
+        mbj_t *res = mb_lxd_request(l, "PATCH", path, patch, NULL, err);
         ok = res != NULL;
-        json_decref(res);
+        mbj_decref(res);
     }
-    json_decref(patch);
-    json_decref(i);
+    mbj_decref(patch);
+    mbj_decref(i);
     return ok;
 }
 
@@ -800,9 +800,9 @@ static bool lxd_ssh_address(struct mb_conn *c, const struct mb_instance *inst,
         /* the proxy device's listening address on that host */
         char path[300];
         snprintf(path, sizeof path, "/1.0/instances/%s", inst->name);
-        json_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
-        const char *listen = json_string_value(json_object_get(json_object_get(
-            json_object_get(i, "devices"), SSH_DEVICE), "listen"));
+        mbj_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+        const char *listen = mbj_string_value(mbj_object_get(mbj_object_get(
+            mbj_object_get(i, "devices"), SSH_DEVICE), "listen"));
         char host[256];
         int port = 0;
         bool ok = listen && (sscanf(listen, "tcp:[%255[^]]]:%d", host, &port) == 2 ||
@@ -815,7 +815,7 @@ static bool lxd_ssh_address(struct mb_conn *c, const struct mb_instance *inst,
             mb_error_set(err, MB_ERR_FAILED, "lxd: instance \"%s\" has no %s device to reach "
                          "its SSH through", inst->name, SSH_DEVICE);
         }
-        json_decref(i);
+        mbj_decref(i);
         return ok;
     }
     if (inst->n_nics == 0 || inst->nics[0].ipv4 == NULL) {
@@ -900,9 +900,9 @@ static bool lxd_mount_native(struct mb_conn *c, const struct mb_instance *inst,
         free(raw);
     }
     struct mb_lxd_share share = {m->tag, m->source, m->target, m->readonly};
-    json_t *dev = ok ? mb_lxd_share_json(&share) : NULL;
+    mbj_t *dev = ok ? mb_lxd_share_json(&share) : NULL;
     ok = ok && dev && mb_lxd_device_set(l, inst->name, m->tag, dev, err);
-    json_decref(dev);
+    mbj_decref(dev);
     free(all);
     return ok;
 }
@@ -938,31 +938,31 @@ static struct mb_snapshot *lxd_snapshot_list(struct mb_conn *c, const struct mb_
     char path[400];
     snap_path(path, sizeof path, inst->name, NULL);
     strncat(path, "?recursion=1", sizeof path - strlen(path) - 1);
-    json_t *all = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+    mbj_t *all = mb_lxd_request(l, "GET", path, NULL, NULL, err);
     if (all == NULL)
         return NULL;
-    size_t n = json_is_array(all) ? json_array_size(all) : 0, k = 0;
+    size_t n = mbj_is_array(all) ? mbj_array_size(all) : 0, k = 0;
     struct mb_snapshot *v = calloc(n + 1, sizeof *v);
     if (v == NULL) {
-        json_decref(all);
+        mbj_decref(all);
         mb_error_set(err, MB_ERR_FAILED, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        json_t *s = json_array_get(all, i);
-        const char *name = json_string_value(json_object_get(s, "name"));
+        mbj_t *s = mbj_array_get(all, i);
+        const char *name = mbj_string_value(mbj_object_get(s, "name"));
         if (name == NULL)
             continue;
         const char *slash = strrchr(name, '/'); /* older LXD: "instance/snapshot" */
         v[k].name = strdup(slash ? slash + 1 : name);
-        v[k].memory = json_is_true(json_object_get(s, "stateful"));
-        const char *at = json_string_value(json_object_get(s, "created_at"));
+        v[k].memory = mbj_is_true(mbj_object_get(s, "stateful"));
+        const char *at = mbj_string_value(mbj_object_get(s, "created_at"));
         struct tm tm = {0};
         if (at && strptime(at, "%Y-%m-%dT%H:%M:%S", &tm))
             v[k].created = (int64_t)timegm(&tm);
         k++;
     }
-    json_decref(all);
+    mbj_decref(all);
     return v;
 }
 
@@ -1001,7 +1001,7 @@ static bool lxd_snapshot_take(struct mb_conn *c, const struct mb_instance *inst,
     }
     char path[400];
     snap_path(path, sizeof path, inst->name, NULL);
-    return mb_lxd_do(l, "POST", path, json_pack("{s:s, s:b}", "name", tag, "stateful", 0), 600,
+    return mb_lxd_do(l, "POST", path, mbj_pack("{s:s, s:b}", "name", tag, "stateful", 0), 600,
                      NULL, NULL, err);
 }
 
@@ -1022,7 +1022,7 @@ static bool lxd_snapshot_restore(struct mb_conn *c, const struct mb_instance *in
     snprintf(path, sizeof path, "/1.0/instances/%s", inst->name);
     /* the snapshot's limits are the instance's again: moonbase's record says
      * what they are now, and the next start applies it (sync_limits) */
-    return mb_lxd_do(l, "PUT", path, json_pack("{s:s}", "restore", tag), 600, NULL, NULL, err);
+    return mb_lxd_do(l, "PUT", path, mbj_pack("{s:s}", "restore", tag), 600, NULL, NULL, err);
 }
 
 static bool lxd_snapshot_delete(struct mb_conn *c, const struct mb_instance *inst,
@@ -1084,13 +1084,13 @@ static char *root_pool(struct mb_conn *c, struct mb_lxd *l, const char *name, mb
 {
     char path[300];
     snprintf(path, sizeof path, "/1.0/instances/%s", name);
-    json_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
+    mbj_t *i = mb_lxd_request(l, "GET", path, NULL, NULL, err);
     if (i == NULL)
         return NULL;
-    const char *pool = json_string_value(json_object_get(
-        json_object_get(json_object_get(i, "devices"), "root"), "pool"));
+    const char *pool = mbj_string_value(mbj_object_get(
+        mbj_object_get(mbj_object_get(i, "devices"), "root"), "pool"));
     char *out = pool && pool[0] ? strdup(pool) : NULL;
-    json_decref(i);
+    mbj_decref(i);
     if (out == NULL) {
         const char *def = pool_of(c, l, err);
         out = def ? strdup(def) : NULL;

@@ -24,24 +24,24 @@ char *mb_lxd_idmap(unsigned host_uid, unsigned host_gid, unsigned guest_uid, uns
     return s;
 }
 
-json_t *mb_lxd_share_json(const struct mb_lxd_share *m)
+mbj_t *mb_lxd_share_json(const struct mb_lxd_share *m)
 {
-    json_t *d = json_pack("{s:s, s:s, s:s}", "type", "disk", "source", m->source, "path",
+    mbj_t *d = mbj_pack("{s:s, s:s, s:s}", "type", "disk", "source", m->source, "path",
                           m->path);
     if (d && m->readonly)
-        json_object_set_new(d, "readonly", json_string("true"));
+        mbj_object_set_new(d, "readonly", mbj_string("true"));
     return d;
 }
 
-static bool set_str(json_t *o, const char *k, const char *v)
+static bool set_str(mbj_t *o, const char *k, const char *v)
 {
-    return v == NULL || json_object_set_new(o, k, json_string(v)) == 0;
+    return v == NULL || mbj_object_set_new(o, k, mbj_string(v)) == 0;
 }
 
-json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
+mbj_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
 {
-    json_t *config = json_object(), *devices = json_object();
-    json_t *body = NULL;
+    mbj_t *config = mbj_object(), *devices = mbj_object();
+    mbj_t *body = NULL;
     char buf[32];
     bool ok = config && devices;
     if (ok && s->cpus > 0) {
@@ -57,53 +57,53 @@ json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err)
          (s->vm || set_str(config, "raw.idmap", s->idmap)) &&
          set_str(config, MB_LXD_OWNER_KEY, s->owner);
 
-    json_t *root = ok ? json_pack("{s:s, s:s}", "type", "disk", "path", "/") : NULL;
+    mbj_t *root = ok ? mbj_pack("{s:s, s:s}", "type", "disk", "path", "/") : NULL;
     ok = root && set_str(root, "pool", s->pool);
     if (ok && s->disk > 0) {
         mb_lxd_size(s->disk, buf);
         ok = set_str(root, "size", buf);
     }
-    ok = ok && json_object_set_new(devices, "root", root) == 0;
+    ok = ok && mbj_object_set_new(devices, "root", root) == 0;
     root = NULL;
     for (size_t i = 0; ok && i < s->n_nics; i++) {
         char name[32];
         snprintf(name, sizeof name, "eth%zu", i);
         const struct mb_lxd_nic *n = &s->nics[i];
-        json_t *nic = n->network
-                          ? json_pack("{s:s, s:s, s:s}", "type", "nic", "network", n->network,
-                                      "name", name)
-                          : json_pack("{s:s, s:s, s:s, s:s}", "type", "nic", "nictype",
-                                      "bridged", "parent", n->parent, "name", name);
+        mbj_t *nic = n->network
+                          ? mbj_pack("{s:s, s:s, s:s}", "type", "nic", "network", n->network,
+                                     "name", name)
+                          : mbj_pack("{s:s, s:s, s:s, s:s}", "type", "nic", "nictype",
+                                     "bridged", "parent", n->parent, "name", name);
         ok = nic && set_str(nic, "hwaddr", n->hwaddr) &&
              set_str(nic, "ipv4.address", n->network ? n->ipv4 : NULL) &&
-             json_object_set_new(devices, name, nic) == 0;
+             mbj_object_set_new(devices, name, nic) == 0;
     }
     for (size_t i = 0; ok && i < s->n_shares; i++)
-        ok = json_object_set_new(devices, s->shares[i].device,
-                                 mb_lxd_share_json(&s->shares[i])) == 0;
+        ok = mbj_object_set_new(devices, s->shares[i].device,
+                                mb_lxd_share_json(&s->shares[i])) == 0;
     /* FUSE in an unprivileged container (the kernel allows it in a user
      * namespace): sshfs, for classic mounts */
     if (ok && s->fuse && !s->vm)
-        ok = json_object_set_new(devices, "fuse",
-                                 json_pack("{s:s, s:s, s:s}", "type", "unix-char", "source",
-                                           "/dev/fuse", "path", "/dev/fuse")) == 0;
+        ok = mbj_object_set_new(devices, "fuse",
+                                mbj_pack("{s:s, s:s, s:s}", "type", "unix-char", "source",
+                                         "/dev/fuse", "path", "/dev/fuse")) == 0;
     /* a VM reads cloud-init from a config drive LXD makes of these keys */
     if (ok && s->vm)
-        ok = json_object_set_new(devices, "cloud-init",
-                                 json_pack("{s:s, s:s}", "type", "disk", "source",
-                                           "cloud-init:config")) == 0;
+        ok = mbj_object_set_new(devices, "cloud-init",
+                                mbj_pack("{s:s, s:s}", "type", "disk", "source",
+                                         "cloud-init:config")) == 0;
     /* a copy is of the source's type (LXD refuses another), so none is named */
     if (ok && s->copy_of)
-        body = json_pack("{s:s, s:{s:s, s:s, s:b}, s:O, s:O}", "name", s->name, "source",
-                         "type", "copy", "source", s->copy_of, "instance_only", 1, "config",
-                         config, "devices", devices);
+        body = mbj_pack("{s:s, s:{s:s, s:s, s:b}, s:O, s:O}", "name", s->name, "source",
+                        "type", "copy", "source", s->copy_of, "instance_only", 1, "config",
+                        config, "devices", devices);
     else if (ok)
-        body = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:O}", "name", s->name, "type",
-                         s->vm ? "virtual-machine" : "container", "source", "type", "image",
-                         "fingerprint", s->fingerprint, "config", config, "devices", devices);
-    json_decref(root);
-    json_decref(config);
-    json_decref(devices);
+        body = mbj_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:O}", "name", s->name, "type",
+                        s->vm ? "virtual-machine" : "container", "source", "type", "image",
+                        "fingerprint", s->fingerprint, "config", config, "devices", devices);
+    mbj_decref(root);
+    mbj_decref(config);
+    mbj_decref(devices);
     if (body == NULL)
         mb_error_set(err, MB_ERR_FAILED, "lxd: cannot make the instance JSON of \"%s\"",
                      s->name ? s->name : "?");

@@ -5,7 +5,7 @@
 #ifndef MB_LXD_JSON_H
 #define MB_LXD_JSON_H
 
-#include <jansson.h>
+#include "core/json.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,9 +53,9 @@ struct mb_lxd_spec {
 #define MB_LXD_OWNER_KEY "user.moonbase.home"
 
 /* The body of POST /1.0/instances: from the image, or (copy_of) a copy. */
-json_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err);
+mbj_t *mb_lxd_instance_json(const struct mb_lxd_spec *s, mb_error **err);
 /* One share as a disk device. */
-json_t *mb_lxd_share_json(const struct mb_lxd_share *m);
+mbj_t *mb_lxd_share_json(const struct mb_lxd_share *m);
 /* A size as LXD reads it: "2GiB", "512MiB", or "N" bytes + "B". */
 void mb_lxd_size(uint64_t bytes, char out[32]);
 /* raw.idmap lines that show host ids as guest ids ("uid H G\ngid H G"). */

@@ -29,17 +29,17 @@ static bool lxd_installed(void)
 
 char *mb_lxd_default_pool(struct mb_lxd *c, mb_error **err)
 {
-    json_t *p = mb_lxd_request(c, "GET", "/1.0/profiles/default", NULL, NULL, err);
+    mbj_t *p = mb_lxd_request(c, "GET", "/1.0/profiles/default", NULL, NULL, err);
     if (p == NULL)
         return NULL;
-    const char *pool = json_string_value(json_object_get(
-        json_object_get(json_object_get(p, "devices"), "root"), "pool"));
+    const char *pool = mbj_string_value(mbj_object_get(
+        mbj_object_get(mbj_object_get(p, "devices"), "root"), "pool"));
     char *out = pool && pool[0] ? strdup(pool) : NULL;
     if (out == NULL)
         mb_error_set(err, MB_ERR_STATE, "%s is not initialised: its default profile has no "
                      "root disk on a storage pool (run lxd init --auto there, or lxd init "
                      "--preseed with a storage pool)", mb_lxd_where(c));
-    json_decref(p);
+    mbj_decref(p);
     return out;
 }
 
@@ -49,7 +49,7 @@ enum mb_probe_result mb_lxd_probe(struct mb_lxd *c, bool vm, char **reason, mb_e
     enum mb_probe_result r = MB_PROBE_DECLINED;
     mb_error *e = NULL;
     char *pool = NULL;
-    json_t *server = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &e);
+    mbj_t *server = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &e);
     if (server == NULL) {
         bool local = mb_lxd_is_local(c);
         if (local && e->code == MB_ERR_UNREACHABLE && !lxd_installed())
@@ -65,15 +65,15 @@ enum mb_probe_result mb_lxd_probe(struct mb_lxd *c, bool vm, char **reason, mb_e
             snprintf(msg, sizeof msg, "%s", e->message);
         goto out;
     }
-    const char *auth = json_string_value(json_object_get(server, "auth"));
+    const char *auth = mbj_string_value(mbj_object_get(server, "auth"));
     if (auth == NULL || strcmp(auth, "trusted") != 0) {
         snprintf(msg, sizeof msg, "%s does not trust moonbase (make a token there with lxc "
                  "config trust add, then: moonbase enroll TOKEN)", mb_lxd_where(c));
         goto out;
     }
-    json_t *env = json_object_get(server, "environment");
-    const char *version = json_string_value(json_object_get(env, "server_version"));
-    const char *drivers = json_string_value(json_object_get(env, "driver"));
+    mbj_t *env = mbj_object_get(server, "environment");
+    const char *version = mbj_string_value(mbj_object_get(env, "server_version"));
+    const char *drivers = mbj_string_value(mbj_object_get(env, "driver"));
     if ((pool = mb_lxd_default_pool(c, &e)) == NULL) {
         snprintf(msg, sizeof msg, "%s", e->message);
         goto out;
@@ -101,7 +101,7 @@ out:
     if (reason)
         *reason = strdup(msg);
     mb_error_free(e);
-    json_decref(server);
+    mbj_decref(server);
     free(pool);
     return r;
 }
@@ -113,9 +113,9 @@ bool mb_lxd_has_image(struct mb_lxd *c, const char *fingerprint, bool *has, mb_e
     char path[256];
     snprintf(path, sizeof path, "/1.0/images/%s", fingerprint);
     mb_error *e = NULL;
-    json_t *img = mb_lxd_request(c, "GET", path, NULL, NULL, &e);
+    mbj_t *img = mb_lxd_request(c, "GET", path, NULL, NULL, &e);
     *has = img != NULL;
-    json_decref(img);
+    mbj_decref(img);
     if (e && e->code != MB_ERR_NOT_FOUND) {
         *err = e;
         return false;
@@ -164,7 +164,7 @@ static void inst_path(char *buf, size_t n, const char *name, const char *tail)
 bool mb_lxd_instance_create(struct mb_lxd *c, const struct mb_lxd_spec *s,
                             mb_lxd_progress_fn progress, void *ud, mb_error **err)
 {
-    json_t *body = mb_lxd_instance_json(s, err);
+    mbj_t *body = mb_lxd_instance_json(s, err);
     if (body == NULL)
         return false;
     return mb_lxd_do(c, "POST", "/1.0/instances", body, CREATE_TIMEOUT, progress, ud, err);
@@ -175,7 +175,7 @@ bool mb_lxd_instance_rename(struct mb_lxd *c, const char *name, const char *to,
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    return mb_lxd_do(c, "POST", path, json_pack("{s:s}", "name", to), CREATE_TIMEOUT, NULL,
+    return mb_lxd_do(c, "POST", path, mbj_pack("{s:s}", "name", to), CREATE_TIMEOUT, NULL,
                      NULL, err);
 }
 
@@ -184,7 +184,7 @@ bool mb_lxd_instance_action(struct mb_lxd *c, const char *name, const char *acti
 {
     char path[256];
     inst_path(path, sizeof path, name, "/state");
-    json_t *body = json_pack("{s:s, s:i, s:b}", "action", action, "timeout", timeout, "force",
+    mbj_t *body = mbj_pack("{s:s, s:i, s:b}", "action", action, "timeout", timeout, "force",
                              force);
     return mb_lxd_do(c, "PUT", path, body, (double)(timeout > 0 ? timeout : 0) + ACTION_SLACK,
                      NULL, NULL, err);
@@ -198,7 +198,7 @@ static enum mb_state state_of(struct mb_lxd *c, const char *name, const char *ow
     if (pid)
         *pid = 0;
     mb_error *e = NULL;
-    json_t *inst = listing ? json_incref(mb_lxd_listed(c, name, &e))
+    mbj_t *inst = listing ? mbj_incref(mb_lxd_listed(c, name, &e))
                            : mb_lxd_request(c, "GET", path, NULL, NULL, &e);
     if (inst == NULL) {
         if (e->code == MB_ERR_NOT_FOUND) {
@@ -208,10 +208,10 @@ static enum mb_state state_of(struct mb_lxd *c, const char *name, const char *ow
         *err = e;
         return MB_STATE_UNKNOWN;
     }
-    const char *mark = json_string_value(
-        json_object_get(json_object_get(inst, "config"), MB_LXD_OWNER_KEY));
+    const char *mark = mbj_string_value(
+        mbj_object_get(mbj_object_get(inst, "config"), MB_LXD_OWNER_KEY));
     enum mb_state s;
-    switch (json_integer_value(json_object_get(inst, "status_code"))) {
+    switch (mbj_integer_value(mbj_object_get(inst, "status_code"))) {
     case 103: s = MB_STATE_RUNNING; break;
     case 102: s = MB_STATE_STOPPED; break;
     case 110: s = MB_STATE_SUSPENDED; break; /* Frozen */
@@ -220,14 +220,14 @@ static enum mb_state state_of(struct mb_lxd *c, const char *name, const char *ow
     }
     if (owner && (mark == NULL || strcmp(mark, owner) != 0))
         s = MB_STATE_ABSENT;
-    json_decref(inst);
+    mbj_decref(inst);
     if (pid && (s == MB_STATE_RUNNING || s == MB_STATE_SUSPENDED)) {
         inst_path(path, sizeof path, name, "/state");
-        json_t *st = mb_lxd_request(c, "GET", path, NULL, NULL, err);
+        mbj_t *st = mb_lxd_request(c, "GET", path, NULL, NULL, err);
         if (st == NULL)
             return MB_STATE_UNKNOWN;
-        *pid = (long)json_integer_value(json_object_get(st, "pid"));
-        json_decref(st);
+        *pid = (long)mbj_integer_value(mbj_object_get(st, "pid"));
+        mbj_decref(st);
     }
     return s;
 }
@@ -251,8 +251,8 @@ bool mb_lxd_instance_delete(struct mb_lxd *c, const char *name, mb_error **err)
     /* an operation of LXD's own may still hold it (a stop finishing): wait */
     for (int k = 0;; k++) {
         mb_error *e = NULL;
-        json_t *r = mb_lxd_call(c, "DELETE", path, NULL, CREATE_TIMEOUT, NULL, NULL, &e);
-        json_decref(r);
+        mbj_t *r = mb_lxd_call(c, "DELETE", path, NULL, CREATE_TIMEOUT, NULL, NULL, &e);
+        mbj_decref(r);
         if (r || e->code == MB_ERR_NOT_FOUND) {
             mb_error_free(e);
             return true;
@@ -275,16 +275,16 @@ char **mb_lxd_instance_ipv4(struct mb_lxd *c, const char *name, mb_error **err)
 {
     char path[256];
     inst_path(path, sizeof path, name, "/state");
-    json_t *st = mb_lxd_request(c, "GET", path, NULL, NULL, err);
+    mbj_t *st = mb_lxd_request(c, "GET", path, NULL, NULL, err);
     if (st == NULL)
         return NULL;
     char **v = mb_strv_new();
-    json_t *net = json_object_get(st, "network");
+    mbj_t *net = mbj_object_get(st, "network");
     /* the NICs by name (eth0, eth1, ...; LXD's map has no order), not lo */
     const char *key;
-    json_t *nic;
+    mbj_t *nic;
     char **names = mb_strv_new();
-    json_object_foreach(net, key, nic)
+    mbj_object_foreach(net, key, nic)
         if (strcmp(key, "lo") != 0)
             mb_strv_push(&names, key);
     size_t nn = 0;
@@ -294,17 +294,17 @@ char **mb_lxd_instance_ipv4(struct mb_lxd *c, const char *name, mb_error **err)
         qsort(names, nn, sizeof *names, by_name);
     for (size_t k = 0; k < nn && v; k++) {
         size_t i;
-        json_t *a;
-        json_array_foreach(json_object_get(json_object_get(net, names[k]), "addresses"), i, a) {
-            const char *fam = json_string_value(json_object_get(a, "family"));
-            const char *scope = json_string_value(json_object_get(a, "scope"));
-            const char *addr = json_string_value(json_object_get(a, "address"));
+        mbj_t *a;
+        mbj_array_foreach(mbj_object_get(mbj_object_get(net, names[k]), "addresses"), i, a) {
+            const char *fam = mbj_string_value(mbj_object_get(a, "family"));
+            const char *scope = mbj_string_value(mbj_object_get(a, "scope"));
+            const char *addr = mbj_string_value(mbj_object_get(a, "address"));
             if (fam && addr && strcmp(fam, "inet") == 0 &&
                 (scope == NULL || strcmp(scope, "global") == 0) && !mb_strv_contains(v, addr))
                 mb_strv_push(&v, addr);
         }
     }
-    json_decref(st);
+    mbj_decref(st);
     mb_strv_free(names);
     if (v == NULL)
         mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
@@ -320,50 +320,50 @@ char *mb_lxd_instance_console(struct mb_lxd *c, const char *name, size_t max, mb
 
 /* ------------------------------------------------------------------ devices, config */
 
-bool mb_lxd_device_set(struct mb_lxd *c, const char *name, const char *device, json_t *dev,
+bool mb_lxd_device_set(struct mb_lxd *c, const char *name, const char *device, mbj_t *dev,
                        mb_error **err)
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    return mb_lxd_do(c, "PATCH", path, json_pack("{s:{s:O}}", "devices", device, dev),
+    return mb_lxd_do(c, "PATCH", path, mbj_pack("{s:{s:O}}", "devices", device, dev),
                      CREATE_TIMEOUT, NULL, NULL, err);
 }
 
 /* GET the instance, let edit change it, PUT it back (PATCH cannot remove). */
 static bool instance_edit(struct mb_lxd *c, const char *name,
-                          bool (*edit)(json_t *inst, const void *arg), const void *arg,
+                          bool (*edit)(mbj_t *inst, const void *arg), const void *arg,
                           mb_error **err)
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    json_t *inst = mb_lxd_request(c, "GET", path, NULL, NULL, err);
+    mbj_t *inst = mb_lxd_request(c, "GET", path, NULL, NULL, err);
     if (inst == NULL)
         return false;
     bool ok = true;
     if (edit(inst, arg)) {
-        json_t *body = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}",
-                                 "architecture", json_object_get(inst, "architecture"),
-                                 "config", json_object_get(inst, "config"),
-                                 "devices", json_object_get(inst, "devices"),
-                                 "ephemeral", json_object_get(inst, "ephemeral"),
-                                 "profiles", json_object_get(inst, "profiles"),
-                                 "description", json_object_get(inst, "description"));
-        json_t *r = body ? mb_lxd_call(c, "PUT", path, body, CREATE_TIMEOUT, NULL, NULL, err)
+        mbj_t *body = mbj_pack("{s:O, s:O, s:O, s:O, s:O, s:O}",
+                                 "architecture", mbj_object_get(inst, "architecture"),
+                                 "config", mbj_object_get(inst, "config"),
+                                 "devices", mbj_object_get(inst, "devices"),
+                                 "ephemeral", mbj_object_get(inst, "ephemeral"),
+                                 "profiles", mbj_object_get(inst, "profiles"),
+                                 "description", mbj_object_get(inst, "description"));
+        mbj_t *r = body ? mb_lxd_call(c, "PUT", path, body, CREATE_TIMEOUT, NULL, NULL, err)
                          : NULL;
         if (body == NULL)
             mb_error_set(err, MB_ERR_FAILED, "%s: instance %s has an unexpected shape",
                          mb_lxd_where(c), name);
         ok = r != NULL;
-        json_decref(body);
-        json_decref(r);
+        mbj_decref(body);
+        mbj_decref(r);
     }
-    json_decref(inst);
+    mbj_decref(inst);
     return ok;
 }
 
-static bool drop_device(json_t *inst, const void *device)
+static bool drop_device(mbj_t *inst, const void *device)
 {
-    return json_object_del(json_object_get(inst, "devices"), device) == 0;
+    return mbj_object_del(mbj_object_get(inst, "devices"), device) == 0;
 }
 
 bool mb_lxd_device_remove(struct mb_lxd *c, const char *name, const char *device,
@@ -376,12 +376,12 @@ char *mb_lxd_config_get(struct mb_lxd *c, const char *name, const char *key, mb_
 {
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    json_t *inst = mb_lxd_request(c, "GET", path, NULL, NULL, err);
+    mbj_t *inst = mb_lxd_request(c, "GET", path, NULL, NULL, err);
     if (inst == NULL)
         return NULL;
-    const char *v = json_string_value(json_object_get(json_object_get(inst, "config"), key));
+    const char *v = mbj_string_value(mbj_object_get(mbj_object_get(inst, "config"), key));
     char *out = v ? strdup(v) : NULL;
-    json_decref(inst);
+    mbj_decref(inst);
     return out;
 }
 
@@ -389,10 +389,10 @@ struct kv {
     const char *key, *value;
 };
 
-static bool unset_key(json_t *inst, const void *arg)
+static bool unset_key(mbj_t *inst, const void *arg)
 {
     const struct kv *kv = arg;
-    return json_object_del(json_object_get(inst, "config"), kv->key) == 0;
+    return mbj_object_del(mbj_object_get(inst, "config"), kv->key) == 0;
 }
 
 bool mb_lxd_config_set(struct mb_lxd *c, const char *name, const char *key, const char *value,
@@ -404,7 +404,7 @@ bool mb_lxd_config_set(struct mb_lxd *c, const char *name, const char *key, cons
     }
     char path[256];
     inst_path(path, sizeof path, name, NULL);
-    return mb_lxd_do(c, "PATCH", path, json_pack("{s:{s:s}}", "config", key, value),
+    return mb_lxd_do(c, "PATCH", path, mbj_pack("{s:{s:s}}", "config", key, value),
                      CREATE_TIMEOUT, NULL, NULL, err);
 }
 

@@ -6,7 +6,7 @@
 #ifndef MB_LXD_OPS_H
 #define MB_LXD_OPS_H
 
-#include <jansson.h>
+#include "core/json.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -59,7 +59,7 @@ char *mb_lxd_instance_console(struct mb_lxd *c, const char *name, size_t max,
                               mb_error **err);
 
 /* Adds (or replaces) a device; LXD plugs it into a running container. */
-bool mb_lxd_device_set(struct mb_lxd *c, const char *name, const char *device, json_t *dev,
+bool mb_lxd_device_set(struct mb_lxd *c, const char *name, const char *device, mbj_t *dev,
                        mb_error **err);
 /* Removes a device (absent: nothing to do). */
 bool mb_lxd_device_remove(struct mb_lxd *c, const char *name, const char *device,

@@ -37,91 +37,97 @@ static lua_State *main_of(lua_State *L)
 
 /* ---------------------------------------------------------------- JSON <-> Lua */
 
-static void push_json(lua_State *L, json_t *j)
+static void push_json(lua_State *L, mbj_t *j)
 {
     luaL_checkstack(L, 4, "driver params too deep");
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        lua_createtable(L, 0, (int)json_object_size(j));
+    switch (json_object_get_type(j)) { /* NULL: json_type_null */
+    case json_type_object: {
+        lua_createtable(L, 0, (int)mbj_object_size(j));
         const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) {
+        mbj_t *v;
+        mbj_object_foreach(j, k, v) {
             push_json(L, v);
             lua_setfield(L, -2, k);
         }
         break;
     }
-    case JSON_ARRAY: {
-        lua_createtable(L, (int)json_array_size(j), 0);
+    case json_type_array: {
+        lua_createtable(L, (int)mbj_array_size(j), 0);
         size_t k;
-        json_t *v;
-        json_array_foreach(j, k, v) {
+        mbj_t *v;
+        mbj_array_foreach(j, k, v) {
             push_json(L, v);
             lua_rawseti(L, -2, (lua_Integer)k + 1);
         }
         break;
     }
-    case JSON_STRING: lua_pushlstring(L, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(j)); break;
-    case JSON_REAL: lua_pushnumber(L, json_real_value(j)); break;
-    case JSON_TRUE: lua_pushboolean(L, 1); break;
-    case JSON_FALSE: lua_pushboolean(L, 0); break;
-    case JSON_NULL: lua_pushnil(L); break;
+    case json_type_string: lua_pushlstring(L, mbj_string_data(j), mbj_string_length(j)); break;
+    case json_type_int: lua_pushinteger(L, (lua_Integer)mbj_integer_value(j)); break;
+    case json_type_double: lua_pushnumber(L, mbj_real_value(j)); break;
+    case json_type_boolean: lua_pushboolean(L, mbj_is_true(j)); break;
+    case json_type_null: lua_pushnil(L); break;
     }
 }
 
-/* The value at idx as JSON, or NULL (a function, a cycle, ...): depth bounds it. */
-static json_t *to_json(lua_State *L, int idx, int depth)
+/* The value at idx as JSON in *out (NULL for nil: JSON's null); false for
+ * what is not data (a function, a cycle, ...): depth bounds it. */
+static bool to_json(lua_State *L, int idx, int depth, mbj_t **out)
 {
     idx = lua_absindex(L, idx);
+    *out = NULL;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: return json_null();
-    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNIL: return true;
+    case LUA_TBOOLEAN: *out = mbj_boolean(lua_toboolean(L, idx)); return *out != NULL;
     case LUA_TNUMBER:
-        return lua_isinteger(L, idx) ? json_integer((json_int_t)lua_tointeger(L, idx))
-                                     : json_real(lua_tonumber(L, idx));
+        *out = lua_isinteger(L, idx) ? mbj_integer((mbj_int_t)lua_tointeger(L, idx))
+                                     : mbj_real(lua_tonumber(L, idx));
+        return *out != NULL;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        return json_stringn(s, n);
+        *out = mbj_stringn(s, n);
+        return *out != NULL;
     }
     case LUA_TTABLE: break;
-    default: return NULL;
+    default: return false;
     }
     if (depth > 32 || !lua_checkstack(L, 4))
-        return NULL;
+        return false;
     size_t n = lua_rawlen(L, idx);
     lua_pushnil(L);
     bool any = lua_next(L, idx) != 0;
     if (any)
         lua_pop(L, 2);
     if (n > 0 || !any) {
-        json_t *a = json_array();
-        for (size_t k = 1; k <= n; k++) {
-            lua_rawgeti(L, idx, (lua_Integer)k);
-            json_t *v = to_json(L, -1, depth + 1);
+        mbj_t *a = mbj_array();
+        for (size_t k = 1; a && k <= n; k++) {
+            lua_rawgeti(L, idx, (lua_Integer)k); /* a hole: nil, added as null */
+            mbj_t *v;
+            bool ok = to_json(L, -1, depth + 1, &v);
             lua_pop(L, 1);
-            if (v == NULL) {
-                json_decref(a);
-                return NULL;
+            if (!ok || json_object_array_add(a, v) != 0) {
+                mbj_decref(v);
+                mbj_decref(a);
+                return false;
             }
-            json_array_append_new(a, v);
         }
-        return a;
+        *out = a;
+        return a != NULL;
     }
-    json_t *o = json_object();
+    mbj_t *o = mbj_object();
     lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        json_t *v = lua_type(L, -2) == LUA_TSTRING ? to_json(L, -1, depth + 1) : NULL;
-        if (v == NULL) {
+    while (o && lua_next(L, idx) != 0) {
+        mbj_t *v = NULL;
+        if (lua_type(L, -2) != LUA_TSTRING || !to_json(L, -1, depth + 1, &v) ||
+            mbj_object_set_new(o, lua_tostring(L, -2), v) != 0) {
             lua_pop(L, 2);
-            json_decref(o);
-            return NULL;
+            mbj_decref(o);
+            return false;
         }
-        json_object_set_new(o, lua_tostring(L, -2), v);
         lua_pop(L, 1);
     }
-    return o;
+    *out = o;
+    return o != NULL;
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -141,36 +147,40 @@ static void one_line(char *s)
             *s = ' ';
 }
 
-static json_t *initialize(lua_State *L, struct luadrv *d, int t, mb_error **err)
+static mbj_t *initialize(lua_State *L, struct luadrv *d, int t, mb_error **err)
 {
     static const char *const fields[] = {"name", "scope", "disk_file", NULL};
-    json_t *r = json_pack("{s:i}", "protocol", MB_RPC_PROTOCOL);
+    mbj_t *r = mbj_pack("{s:i}", "protocol", MB_RPC_PROTOCOL);
     for (const char *const *f = fields; *f; f++) {
         lua_getfield(L, t, *f);
         if (lua_type(L, -1) == LUA_TSTRING)
-            json_object_set_new(r, *f, json_string(lua_tostring(L, -1)));
+            mbj_object_set_new(r, *f, mbj_string(lua_tostring(L, -1)));
         lua_pop(L, 1);
     }
     lua_getfield(L, t, "settings");
-    json_t *s = lua_istable(L, -1) ? to_json(L, -1, 0) : json_array();
+    mbj_t *s = NULL; /* stays NULL for what is not data */
+    if (lua_istable(L, -1))
+        to_json(L, -1, 0, &s);
+    else
+        s = mbj_array();
     lua_pop(L, 1);
-    json_t *methods = json_array();
+    mbj_t *methods = mbj_array();
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1))
-            json_array_append_new(methods, json_string(lua_tostring(L, -2)));
+            mbj_array_append_new(methods, mbj_string(lua_tostring(L, -2)));
         lua_pop(L, 1);
     }
-    if (s == NULL || !json_is_array(s)) {
-        json_decref(s);
-        json_decref(methods);
-        json_decref(r);
+    if (s == NULL || !mbj_is_array(s)) {
+        mbj_decref(s);
+        mbj_decref(methods);
+        mbj_decref(r);
         mb_error_set(err, MB_ERR_FAILED, "Lua driver \"%s\" (%s): settings must be a list",
                      d->name, d->path);
         return NULL;
     }
-    json_object_set_new(r, "settings", s);
-    json_object_set_new(r, "methods", methods);
+    mbj_object_set_new(r, "settings", s);
+    mbj_object_set_new(r, "methods", methods);
     return r;
 }
 
@@ -181,13 +191,13 @@ static int l_progress(lua_State *L)
     return 0;
 }
 
-static json_t *lua_call_method(void *self, const char *method, json_t *params, const int *fds,
-                               double timeout, mb_error **err)
+static mbj_t *lua_call_method(void *self, const char *method, mbj_t *params, const int *fds,
+                              double timeout, mb_error **err)
 {
     struct luadrv *d = self;
     lua_State *L = caller && main_of(caller) == d->main ? caller : d->main;
     int top = lua_gettop(L);
-    json_t *res = NULL;
+    mbj_t *res = NULL;
     luaL_checkstack(L, 8, "driver call");
     lua_rawgeti(L, LUA_REGISTRYINDEX, d->ref);
     int t = lua_gettop(L);
@@ -225,10 +235,11 @@ static json_t *lua_call_method(void *self, const char *method, json_t *params, c
         mb_error_set(err, mb_rpc_code_of(lua_tostring(L, -1)), "%s", msg);
         goto cleanup;
     }
-    res = to_json(L, -3, 0);
-    if (res == NULL)
+    if (!to_json(L, -3, 0, &res))
         mb_error_set(err, MB_ERR_FAILED, "Lua driver \"%s\": %s returned something that is not "
                      "data (a function? a cycle?)", d->name, method);
+    else if (res == NULL) /* nil: an empty object, as a null result over a pipe */
+        res = mbj_object();
 cleanup:
     lua_settop(L, top);
     return res;

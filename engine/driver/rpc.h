@@ -8,7 +8,7 @@
 #ifndef MB_DRIVER_RPC_H
 #define MB_DRIVER_RPC_H
 
-#include <jansson.h>
+#include "core/json.h"
 
 #include "driver/driver.h"
 
@@ -42,8 +42,8 @@ struct mb_rpc_backend {
     /* Calls method with params (a reference is taken); the result (a new
      * reference: the caller decrefs it) or NULL with err set. fds, when not
      * NULL, are the 3 descriptors of an exec. */
-    json_t *(*call)(void *self, const char *method, json_t *params, const int *fds,
-                    double timeout, mb_error **err);
+    mbj_t *(*call)(void *self, const char *method, mbj_t *params, const int *fds,
+                   double timeout, mb_error **err);
     void (*free)(void *self);
 };
 
@@ -80,13 +80,13 @@ double mb_rpc_timeout(void);
 
 /* JSON in and out of the engine's structures (rpc_json.c), shared by the
  * client and the server. */
-json_t *mb_rpc_instance_json(const struct mb_instance *i);
+mbj_t *mb_rpc_instance_json(const struct mb_instance *i);
 /* Fills *i from j; strings point into j; the arrays are malloc'ed into
  * *nics / *mounts (free them). */
-bool mb_rpc_instance_from(json_t *j, struct mb_instance *i, struct mb_nic **nics,
+bool mb_rpc_instance_from(mbj_t *j, struct mb_instance *i, struct mb_nic **nics,
                           struct mb_mount_spec **mounts, mb_error **err);
-json_t *mb_rpc_strv_json(char *const *v);
-char **mb_rpc_strv_from(json_t *j, mb_error **err);
+mbj_t *mb_rpc_strv_json(char *const *v);
+char **mb_rpc_strv_from(mbj_t *j, mb_error **err);
 enum mb_error_code mb_rpc_code_of(const char *name);
 /* A driver's progress message, on one line of a terminal's stderr as
  * "DRIVER: MESSAGE" (nothing when stderr is not a terminal). */

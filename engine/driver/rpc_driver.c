@@ -25,16 +25,16 @@ static struct mb_rpc_driver *rpc_of(const struct mb_conn *c)
     return (struct mb_rpc_driver *)c->driver;
 }
 
-static json_t *call_fds(struct mb_conn *c, const char *method, json_t *params, const int *fds,
-                        double timeout, mb_error **err)
+static mbj_t *call_fds(struct mb_conn *c, const char *method, mbj_t *params, const int *fds,
+                       double timeout, mb_error **err)
 {
     struct mb_rpc_driver *r = rpc_of(c);
-    json_t *res = r->backend->call(r->self, method, params, fds, timeout, err);
-    json_decref(params);
+    mbj_t *res = r->backend->call(r->self, method, params, fds, timeout, err);
+    mbj_decref(params);
     return res;
 }
 
-static json_t *call(struct mb_conn *c, const char *method, json_t *params, mb_error **err)
+static mbj_t *call(struct mb_conn *c, const char *method, mbj_t *params, mb_error **err)
 {
     return call_fds(c, method, params, NULL, mb_rpc_timeout(), err);
 }
@@ -46,46 +46,46 @@ static void bad_reply(const struct mb_conn *c, const char *method, const char *w
                  c->driver->name, rpc_of(c)->origin, method, want);
 }
 
-static json_t *host_params(const char *host)
+static mbj_t *host_params(const char *host)
 {
-    json_t *p = json_object();
+    mbj_t *p = mbj_object();
     if (host)
-        json_object_set_new(p, "host", json_string(host));
+        mbj_object_set_new(p, "host", mbj_string(host));
     return p;
 }
 
-static json_t *inst_params(const struct mb_instance *i)
+static mbj_t *inst_params(const struct mb_instance *i)
 {
-    json_t *p = json_object();
-    json_object_set_new(p, "instance", mb_rpc_instance_json(i));
+    mbj_t *p = mbj_object();
+    mbj_object_set_new(p, "instance", mb_rpc_instance_json(i));
     return p;
 }
 
-static json_t *flag_params(const struct mb_instance *i, unsigned flags)
+static mbj_t *flag_params(const struct mb_instance *i, unsigned flags)
 {
-    json_t *p = inst_params(i);
+    mbj_t *p = inst_params(i);
     if (flags) {
-        json_t *f = json_object();
+        mbj_t *f = mbj_object();
         if (flags & MB_FORCE)
-            json_object_set_new(f, "force", json_true());
+            mbj_object_set_new(f, "force", mbj_true());
         if (flags & MB_KEEP_DISKS)
-            json_object_set_new(f, "keep_disks", json_true());
+            mbj_object_set_new(f, "keep_disks", mbj_true());
         if (flags & MB_STATE_OWN)
-            json_object_set_new(f, "own", json_true());
+            mbj_object_set_new(f, "own", mbj_true());
         if (flags & MB_EXEC_TTY)
-            json_object_set_new(f, "tty", json_true());
-        json_object_set_new(p, "flags", f);
+            mbj_object_set_new(f, "tty", mbj_true());
+        mbj_object_set_new(p, "flags", f);
     }
     return p;
 }
 
 /* A result that only says "done" (true or null). */
-static bool done(struct mb_conn *c, const char *method, json_t *p, mb_error **err)
+static bool done(struct mb_conn *c, const char *method, mbj_t *p, mb_error **err)
 {
-    json_t *res = call(c, method, p, err);
+    mbj_t *res = call(c, method, p, err);
     if (res == NULL)
         return false;
-    json_decref(res);
+    mbj_decref(res);
     return true;
 }
 
@@ -95,67 +95,67 @@ static bool r_open(struct mb_conn *c, unsigned flags, mb_error **err)
 {
     if (!mb_strv_contains(rpc_of(c)->methods, "open"))
         return true;
-    json_t *cfg = json_object();
+    mbj_t *cfg = mbj_object();
     for (char **kv = c->config; kv && *kv; kv++) {
         const char *eq = strchr(*kv, '=');
         if (eq == NULL)
             continue;
         char k[128];
         snprintf(k, sizeof k, "%.*s", (int)(eq - *kv), *kv);
-        json_object_set_new(cfg, k, json_string(eq + 1));
+        mbj_object_set_new(cfg, k, mbj_string(eq + 1));
     }
-    json_t *p = json_object();
-    json_object_set_new(p, "config", cfg);
+    mbj_t *p = mbj_object();
+    mbj_object_set_new(p, "config", cfg);
     return done(c, "open", p, err);
 }
 
 static enum mb_probe_result r_probe(struct mb_conn *c, char **reason, unsigned flags,
                                     mb_error **err)
 {
-    json_t *res = call(c, "probe", json_object(), err);
+    mbj_t *res = call(c, "probe", mbj_object(), err);
     if (res == NULL)
         return MB_PROBE_DECLINED;
-    json_t *ok = json_object_get(res, "ok");
-    const char *why = json_string_value(json_object_get(res, "reason"));
-    enum mb_probe_result r = json_is_true(ok) ? MB_PROBE_OK : MB_PROBE_DECLINED;
-    if (!json_is_boolean(ok)) {
+    mbj_t *ok = mbj_object_get(res, "ok");
+    const char *why = mbj_string_value(mbj_object_get(res, "reason"));
+    enum mb_probe_result r = mbj_is_true(ok) ? MB_PROBE_OK : MB_PROBE_DECLINED;
+    if (!mbj_is_boolean(ok)) {
         bad_reply(c, "probe", "{\"ok\": true|false, \"reason\": \"...\"}", err);
         r = MB_PROBE_DECLINED;
     } else if (reason) {
         *reason = strdup(why ? why : "");
     }
-    json_decref(res);
+    mbj_decref(res);
     return r;
 }
 
-static char **strv_result(struct mb_conn *c, const char *method, json_t *res, mb_error **err)
+static char **strv_result(struct mb_conn *c, const char *method, mbj_t *res, mb_error **err)
 {
     if (res == NULL)
         return NULL;
-    char **v = json_is_array(res) ? mb_rpc_strv_from(res, NULL) : NULL;
+    char **v = mbj_is_array(res) ? mb_rpc_strv_from(res, NULL) : NULL;
     if (v == NULL)
         bad_reply(c, method, "a list of strings", err);
-    json_decref(res);
+    mbj_decref(res);
     return v;
 }
 
 static char **r_host_info(struct mb_conn *c, unsigned flags, mb_error **err)
 {
-    return strv_result(c, "host_info", call(c, "host_info", json_object(), err), err);
+    return strv_result(c, "host_info", call(c, "host_info", mbj_object(), err), err);
 }
 
 static char **r_networks(struct mb_conn *c, unsigned flags, mb_error **err)
 {
-    return strv_result(c, "networks", call(c, "networks", json_object(), err), err);
+    return strv_result(c, "networks", call(c, "networks", mbj_object(), err), err);
 }
 
 static enum mb_net_backend r_net_backend(struct mb_conn *c, const char *host, unsigned flags,
                                          mb_error **err)
 {
-    json_t *res = call(c, "net_backend", host_params(host), err);
+    mbj_t *res = call(c, "net_backend", host_params(host), err);
     if (res == NULL)
         return MB_NET_USER;
-    const char *s = json_string_value(res);
+    const char *s = mbj_string_value(res);
     enum mb_net_backend b = MB_NET_USER;
     bool known = false;
     for (int k = MB_NET_ENGINE; s && k <= MB_NET_USER && !known; k++)
@@ -165,79 +165,79 @@ static enum mb_net_backend r_net_backend(struct mb_conn *c, const char *host, un
         }
     if (!known)
         bad_reply(c, "net_backend", "engine, driver, simulated or user", err);
-    json_decref(res);
+    mbj_decref(res);
     return b;
 }
 
 static bool r_network_ensure(struct mb_conn *c, const char *host, const struct mb_net_spec *n,
                              unsigned flags, mb_error **err)
 {
-    json_t *net = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "name", n->name, "network",
+    mbj_t *net = mbj_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "name", n->name, "network",
                             n->network, "bridge", n->bridge, "gateway", n->gateway, "prefix",
                             n->prefix, "domain", n->domain);
-    json_t *hosts = json_array();
+    mbj_t *hosts = mbj_array();
     for (size_t k = 0; k < n->n_hosts; k++)
-        json_array_append_new(hosts, json_pack("{s:s, s:s, s:s}", "mac", n->hosts[k].mac,
+        mbj_array_append_new(hosts, mbj_pack("{s:s, s:s, s:s}", "mac", n->hosts[k].mac,
                                                "name", n->hosts[k].name, "ipv4",
                                                n->hosts[k].ipv4));
-    json_object_set_new(net, "hosts", hosts);
-    json_t *p = host_params(host);
-    json_object_set_new(p, "network", net);
+    mbj_object_set_new(net, "hosts", hosts);
+    mbj_t *p = host_params(host);
+    mbj_object_set_new(p, "network", net);
     return done(c, "network_ensure", p, err);
 }
 
 static int r_network_remove(struct mb_conn *c, const char *host, const char *name,
                             unsigned flags, mb_error **err)
 {
-    json_t *p = host_params(host);
-    json_object_set_new(p, "name", json_string(name));
-    json_t *res = call(c, "network_remove", p, err);
+    mbj_t *p = host_params(host);
+    mbj_object_set_new(p, "name", mbj_string(name));
+    mbj_t *res = call(c, "network_remove", p, err);
     if (res == NULL)
         return -1;
-    int n = json_is_integer(res) ? (int)json_integer_value(res) : -1;
+    int n = mbj_is_integer(res) ? (int)mbj_integer_value(res) : -1;
     if (n < 0)
         bad_reply(c, "network_remove", "how many it removed", err);
-    json_decref(res);
+    mbj_decref(res);
     return n;
 }
 
-static char *dup_field(json_t *o, const char *k)
+static char *dup_field(mbj_t *o, const char *k)
 {
-    const char *s = json_string_value(json_object_get(o, k));
+    const char *s = mbj_string_value(mbj_object_get(o, k));
     return s ? strdup(s) : NULL;
 }
 
 static struct mb_net_info *r_network_list(struct mb_conn *c, const char *host, size_t *n,
                                           unsigned flags, mb_error **err)
 {
-    json_t *res = call(c, "network_list", host_params(host), err);
+    mbj_t *res = call(c, "network_list", host_params(host), err);
     if (res == NULL)
         return NULL;
-    if (!json_is_array(res)) {
+    if (!mbj_is_array(res)) {
         bad_reply(c, "network_list", "a list of networks", err);
-        json_decref(res);
+        mbj_decref(res);
         return NULL;
     }
-    size_t len = json_array_size(res);
+    size_t len = mbj_array_size(res);
     struct mb_net_info *v = calloc(len + 1, sizeof *v);
     size_t k;
-    json_t *e;
-    json_array_foreach(res, k, e) {
+    mbj_t *e;
+    mbj_array_foreach(res, k, e) {
         v[k].name = dup_field(e, "name");
         v[k].bridge = dup_field(e, "bridge");
         v[k].network = dup_field(e, "network");
-        v[k].active = json_is_true(json_object_get(e, "active"));
-        json_t *ports = json_object_get(e, "ports");
-        v[k].ports = json_is_integer(ports) ? (int)json_integer_value(ports) : -1;
+        v[k].active = mbj_is_true(mbj_object_get(e, "active"));
+        mbj_t *ports = mbj_object_get(e, "ports");
+        v[k].ports = mbj_is_integer(ports) ? (int)mbj_integer_value(ports) : -1;
         if (v[k].name == NULL) {
             mb_net_info_free(v, len);
             bad_reply(c, "network_list", "networks with names", err);
-            json_decref(res);
+            mbj_decref(res);
             return NULL;
         }
     }
     *n = len;
-    json_decref(res);
+    mbj_decref(res);
     return v;
 }
 
@@ -258,98 +258,98 @@ INST_OP(destroy)
 static bool r_shutdown(struct mb_conn *c, const struct mb_instance *i, double timeout,
                        unsigned flags, mb_error **err)
 {
-    json_t *p = flag_params(i, flags);
-    json_object_set_new(p, "timeout", json_real(timeout));
-    json_t *res = call_fds(c, "shutdown", p, NULL, mb_rpc_timeout() + timeout, err);
-    json_decref(res);
+    mbj_t *p = flag_params(i, flags);
+    mbj_object_set_new(p, "timeout", mbj_real(timeout));
+    mbj_t *res = call_fds(c, "shutdown", p, NULL, mb_rpc_timeout() + timeout, err);
+    mbj_decref(res);
     return res != NULL;
 }
 
 static enum mb_state r_state(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                              mb_error **err)
 {
-    json_t *res = call(c, "state", flag_params(i, flags), err);
+    mbj_t *res = call(c, "state", flag_params(i, flags), err);
     if (res == NULL)
         return MB_STATE_UNKNOWN;
-    const char *s = json_string_value(res);
+    const char *s = mbj_string_value(res);
     enum mb_state st = MB_STATE_UNKNOWN;
     for (int k = MB_STATE_STOPPED; s && k <= MB_STATE_ABSENT; k++)
         if (strcmp(s, mb_state_name((enum mb_state)k)) == 0)
             st = (enum mb_state)k;
     if (st == MB_STATE_UNKNOWN)
         bad_reply(c, "state", "stopped, starting, running, suspended or absent", err);
-    json_decref(res);
+    mbj_decref(res);
     return st;
 }
 
 static pid_t r_pid(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
                    mb_error **err)
 {
-    json_t *res = call(c, "pid", inst_params(i), err);
+    mbj_t *res = call(c, "pid", inst_params(i), err);
     if (res == NULL)
         return -1;
-    pid_t p = json_is_integer(res) && json_integer_value(res) >= 0
-                  ? (pid_t)json_integer_value(res) : -1;
+    pid_t p = mbj_is_integer(res) && mbj_integer_value(res) >= 0
+                  ? (pid_t)mbj_integer_value(res) : -1;
     if (p < 0)
         bad_reply(c, "pid", "a process id (0: none)", err);
-    json_decref(res);
+    mbj_decref(res);
     return p;
 }
 
 static bool r_ssh_address(struct mb_conn *c, const struct mb_instance *i,
                           struct mb_address *addr, unsigned flags, mb_error **err)
 {
-    json_t *res = call(c, "ssh_address", inst_params(i), err);
+    mbj_t *res = call(c, "ssh_address", inst_params(i), err);
     if (res == NULL)
         return false;
-    const char *host = json_string_value(json_object_get(res, "host"));
-    json_t *port = json_object_get(res, "port");
-    const char *proxy = json_string_value(json_object_get(res, "proxy"));
-    bool ok = host && json_is_integer(port) && strlen(host) < sizeof addr->host
+    const char *host = mbj_string_value(mbj_object_get(res, "host"));
+    mbj_t *port = mbj_object_get(res, "port");
+    const char *proxy = mbj_string_value(mbj_object_get(res, "proxy"));
+    bool ok = host && mbj_is_integer(port) && strlen(host) < sizeof addr->host
               && (proxy == NULL || strlen(proxy) < sizeof addr->proxy);
     if (ok) {
         snprintf(addr->host, sizeof addr->host, "%s", host);
-        addr->port = (int)json_integer_value(port);
+        addr->port = (int)mbj_integer_value(port);
         snprintf(addr->proxy, sizeof addr->proxy, "%s", proxy ? proxy : "");
     } else {
         bad_reply(c, "ssh_address", "{\"host\": ..., \"port\": ...}", err);
     }
-    json_decref(res);
+    mbj_decref(res);
     return ok;
 }
 
 /* exec: the descriptors go with the request (SCM_RIGHTS); the driver runs
  * the command itself ({"status": N}), or names the command that enters the
  * guest ({"command": [...]}), which moonbase runs here, wired to them. */
-static bool run_here(struct mb_conn *c, json_t *cmd, const struct mb_exec *x, int *status,
+static bool run_here(struct mb_conn *c, mbj_t *cmd, const struct mb_exec *x, int *status,
                      mb_error **err);
 
 static bool r_exec(struct mb_conn *c, const struct mb_instance *i, const struct mb_exec *x,
                    int *status, unsigned flags, mb_error **err)
 {
-    json_t *p = flag_params(i, flags);
+    mbj_t *p = flag_params(i, flags);
     if (x->argv)
-        json_object_set_new(p, "argv", mb_rpc_strv_json((char *const *)x->argv));
+        mbj_object_set_new(p, "argv", mb_rpc_strv_json((char *const *)x->argv));
     if (x->env)
-        json_object_set_new(p, "env", mb_rpc_strv_json((char *const *)x->env));
+        mbj_object_set_new(p, "env", mb_rpc_strv_json((char *const *)x->env));
     if (x->workdir)
-        json_object_set_new(p, "workdir", json_string(x->workdir));
+        mbj_object_set_new(p, "workdir", mbj_string(x->workdir));
     /* a command runs as long as it runs: no time limit */
-    json_t *res = call_fds(c, "exec", p, x->fds, 0, err);
+    mbj_t *res = call_fds(c, "exec", p, x->fds, 0, err);
     if (res == NULL)
         return false;
-    json_t *st = json_object_get(res, "status");
-    json_t *cmd = json_object_get(res, "command");
+    mbj_t *st = mbj_object_get(res, "status");
+    mbj_t *cmd = mbj_object_get(res, "command");
     bool ok = false;
-    if (json_is_integer(st)) {
-        *status = (int)json_integer_value(st);
+    if (mbj_is_integer(st)) {
+        *status = (int)mbj_integer_value(st);
         ok = true;
-    } else if (json_is_array(cmd) && json_array_size(cmd) > 0) {
+    } else if (mbj_is_array(cmd) && mbj_array_size(cmd) > 0) {
         ok = run_here(c, cmd, x, status, err);
     } else {
         bad_reply(c, "exec", "{\"status\": N} or {\"command\": [...]}", err);
     }
-    json_decref(res);
+    mbj_decref(res);
     return ok;
 }
 
@@ -368,12 +368,12 @@ static char **r_ipv4(struct mb_conn *c, const struct mb_instance *i, unsigned fl
 static char *r_console_log(struct mb_conn *c, const struct mb_instance *i, size_t max,
                            unsigned flags, mb_error **err)
 {
-    json_t *p = inst_params(i);
-    json_object_set_new(p, "max_bytes", json_integer((json_int_t)max));
-    json_t *res = call(c, "console_log", p, err);
+    mbj_t *p = inst_params(i);
+    mbj_object_set_new(p, "max_bytes", mbj_integer((mbj_int_t)max));
+    mbj_t *res = call(c, "console_log", p, err);
     if (res == NULL)
         return NULL;
-    const char *s = json_string_value(res);
+    const char *s = mbj_string_value(res);
     char *out = NULL;
     if (s == NULL) {
         bad_reply(c, "console_log", "text", err);
@@ -381,15 +381,15 @@ static char *r_console_log(struct mb_conn *c, const struct mb_instance *i, size_
         size_t n = strlen(s);
         out = strdup(n > max ? s + n - max : s);
     }
-    json_decref(res);
+    mbj_decref(res);
     return out;
 }
 
 static bool snap(struct mb_conn *c, const char *method, const struct mb_instance *i,
                  const char *name, mb_error **err)
 {
-    json_t *p = inst_params(i);
-    json_object_set_new(p, "snapshot", json_string(name));
+    mbj_t *p = inst_params(i);
+    mbj_object_set_new(p, "snapshot", mbj_string(name));
     return done(c, method, p, err);
 }
 
@@ -416,24 +416,24 @@ static bool r_snapshot_delete(struct mb_conn *c, const struct mb_instance *i, co
 static struct mb_snapshot *r_snapshot_list(struct mb_conn *c, const struct mb_instance *i,
                                            unsigned flags, mb_error **err)
 {
-    json_t *res = call(c, "snapshot_list", inst_params(i), err);
+    mbj_t *res = call(c, "snapshot_list", inst_params(i), err);
     if (res == NULL)
         return NULL;
-    size_t n = json_is_array(res) ? json_array_size(res) : 0;
-    struct mb_snapshot *v = json_is_array(res) ? calloc(n + 1, sizeof *v) : NULL;
+    size_t n = mbj_is_array(res) ? mbj_array_size(res) : 0;
+    struct mb_snapshot *v = mbj_is_array(res) ? calloc(n + 1, sizeof *v) : NULL;
     bool ok = v != NULL;
     for (size_t k = 0; ok && k < n; k++) {
-        json_t *e = json_array_get(res, k);
-        const char *name = json_is_string(e) ? json_string_value(e)
-                                             : json_string_value(json_object_get(e, "name"));
+        mbj_t *e = mbj_array_get(res, k);
+        const char *name = mbj_is_string(e) ? mbj_string_value(e)
+                                             : mbj_string_value(mbj_object_get(e, "name"));
         ok = name != NULL && (v[k].name = strdup(name)) != NULL;
-        if (ok && json_is_object(e)) {
-            v[k].memory = json_is_true(json_object_get(e, "memory"));
-            v[k].size = (uint64_t)json_integer_value(json_object_get(e, "size"));
-            v[k].created = (int64_t)json_integer_value(json_object_get(e, "created"));
+        if (ok && mbj_is_object(e)) {
+            v[k].memory = mbj_is_true(mbj_object_get(e, "memory"));
+            v[k].size = (uint64_t)mbj_integer_value(mbj_object_get(e, "size"));
+            v[k].created = (int64_t)mbj_integer_value(mbj_object_get(e, "created"));
         }
     }
-    json_decref(res);
+    mbj_decref(res);
     if (!ok) {
         mb_snapshots_free(v);
         bad_reply(c, "snapshot_list", "a list of {\"name\": ...}", err);
@@ -445,8 +445,8 @@ static struct mb_snapshot *r_snapshot_list(struct mb_conn *c, const struct mb_in
 static bool pair(struct mb_conn *c, const char *method, const struct mb_instance *i,
                  const struct mb_instance *t, mb_error **err)
 {
-    json_t *p = inst_params(i);
-    json_object_set_new(p, "target", mb_rpc_instance_json(t));
+    mbj_t *p = inst_params(i);
+    mbj_object_set_new(p, "target", mb_rpc_instance_json(t));
     return done(c, method, p, err);
 }
 
@@ -465,16 +465,16 @@ static bool r_rename(struct mb_conn *c, const struct mb_instance *i, const struc
 static bool r_resize_disk(struct mb_conn *c, const struct mb_instance *i, uint64_t bytes,
                           unsigned flags, mb_error **err)
 {
-    json_t *p = inst_params(i);
-    json_object_set_new(p, "bytes", json_integer((json_int_t)bytes));
+    mbj_t *p = inst_params(i);
+    mbj_object_set_new(p, "bytes", mbj_integer((mbj_int_t)bytes));
     return done(c, "resize_disk", p, err);
 }
 
 static bool mount(struct mb_conn *c, const char *method, const struct mb_instance *i,
                   const struct mb_mount_spec *m, mb_error **err)
 {
-    json_t *p = inst_params(i);
-    json_object_set_new(p, "mount", json_pack("{s:s, s:s, s:b, s:b, s:s*}", "source", m->source,
+    mbj_t *p = inst_params(i);
+    mbj_object_set_new(p, "mount", mbj_pack("{s:s, s:s, s:b, s:b, s:s*}", "source", m->source,
                                               "tag", m->tag, "readonly", m->readonly,
                                               "mapped", m->mapped, "target", m->target));
     return done(c, method, p, err);
@@ -496,10 +496,10 @@ static bool r_umount_native(struct mb_conn *c, const struct mb_instance *i,
 
 extern char **environ;
 
-static bool run_here(struct mb_conn *c, json_t *cmd, const struct mb_exec *x, int *status,
+static bool run_here(struct mb_conn *c, mbj_t *cmd, const struct mb_exec *x, int *status,
                      mb_error **err)
 {
-    size_t n = json_array_size(cmd);
+    size_t n = mbj_array_size(cmd);
     const char **argv = calloc(n + 1, sizeof *argv);
     bool ok = false;
     posix_spawn_file_actions_t fa;
@@ -507,7 +507,7 @@ static bool run_here(struct mb_conn *c, json_t *cmd, const struct mb_exec *x, in
     if (argv == NULL)
         goto cleanup;
     for (size_t k = 0; k < n; k++) {
-        argv[k] = json_string_value(json_array_get(cmd, k));
+        argv[k] = mbj_string_value(mbj_array_get(cmd, k));
         if (argv[k] == NULL) {
             bad_reply(c, "exec", "a command of strings", err);
             goto cleanup;
@@ -573,19 +573,19 @@ static const char *keep(struct mb_rpc_driver *r, const char *s)
     return r->strings[mb_strv_len(r->strings) - 1];
 }
 
-static bool read_settings(struct mb_rpc_driver *r, json_t *a, mb_error **err)
+static bool read_settings(struct mb_rpc_driver *r, mbj_t *a, mb_error **err)
 {
-    size_t n = json_array_size(a);
+    size_t n = mbj_array_size(a);
     r->settings = calloc(n + 1, sizeof *r->settings);
     if (r->settings == NULL)
         return false;
     size_t k;
-    json_t *e;
-    json_array_foreach(a, k, e) {
+    mbj_t *e;
+    mbj_array_foreach(a, k, e) {
         struct mb_setting *s = &r->settings[k];
-        const char *key = json_string_value(json_object_get(e, "key"));
-        const char *name = json_string_value(json_object_get(e, "name"));
-        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *key = mbj_string_value(mbj_object_get(e, "key"));
+        const char *name = mbj_string_value(mbj_object_get(e, "name"));
+        const char *type = mbj_string_value(mbj_object_get(e, "type"));
         char prefix[96];
         snprintf(prefix, sizeof prefix, "local.%s.", r->d.name);
         if (key == NULL || name == NULL || strncmp(key, prefix, strlen(prefix)) != 0) {
@@ -598,13 +598,13 @@ static bool read_settings(struct mb_rpc_driver *r, json_t *a, mb_error **err)
         s->type = type && strcmp(type, "bool") == 0   ? MB_SETTING_BOOL
                   : type && strcmp(type, "enum") == 0 ? MB_SETTING_ENUM
                                                       : MB_SETTING_STRING;
-        const char *def = json_string_value(json_object_get(e, "default"));
+        const char *def = mbj_string_value(mbj_object_get(e, "default"));
         s->def = def ? keep(r, def) : NULL;
-        const char *help = json_string_value(json_object_get(e, "help"));
+        const char *help = mbj_string_value(mbj_object_get(e, "help"));
         s->help = keep(r, help ? help : "");
-        json_t *vals = json_object_get(e, "values");
+        mbj_t *vals = mbj_object_get(e, "values");
         if (s->type == MB_SETTING_ENUM) {
-            size_t nv = json_array_size(vals);
+            size_t nv = mbj_array_size(vals);
             const char **v = calloc(nv + 1, sizeof *v);
             if (v == NULL || !mb_strv_push(&r->strings, "")) {
                 free(v);
@@ -614,10 +614,10 @@ static bool read_settings(struct mb_rpc_driver *r, json_t *a, mb_error **err)
             free(r->strings[mb_strv_len(r->strings) - 1]);
             r->strings[mb_strv_len(r->strings) - 1] = (char *)v;
             for (size_t x = 0; x < nv; x++)
-                v[x] = keep(r, json_string_value(json_array_get(vals, x)));
+                v[x] = keep(r, mbj_string_value(mbj_array_get(vals, x)));
             s->values = v;
         }
-        if (json_is_true(json_object_get(e, "host")))
+        if (mbj_is_true(mbj_object_get(e, "host")))
             s->flags |= MB_SETTING_HOST;
     }
     return true;
@@ -629,7 +629,7 @@ struct mb_rpc_driver *mb_rpc_driver_new(const char *expected_name, const char *o
                                         mb_error **err)
 {
     struct mb_rpc_driver *r = calloc(1, sizeof *r);
-    json_t *res = NULL;
+    mbj_t *res = NULL;
     if (r == NULL) {
         backend->free(self);
         mb_error_set(err, MB_ERR_IO, "out of memory");
@@ -642,27 +642,27 @@ struct mb_rpc_driver *mb_rpc_driver_new(const char *expected_name, const char *o
     r->strings = mb_strv_new();
     r->methods = mb_strv_new();
     r->d.name = keep(r, expected_name);
-    json_t *p = json_pack("{s:i, s:s}", "protocol", MB_RPC_PROTOCOL, "moonbase",
+    mbj_t *p = mbj_pack("{s:i, s:s}", "protocol", MB_RPC_PROTOCOL, "moonbase",
                           MOONBASE_VERSION);
     res = backend->call(self, "initialize", p, NULL, mb_rpc_timeout(), err);
-    json_decref(p);
+    mbj_decref(p);
     if (res == NULL)
         goto fail;
-    json_t *proto = json_object_get(res, "protocol");
-    const char *name = json_string_value(json_object_get(res, "name"));
-    const char *scope = json_string_value(json_object_get(res, "scope"));
-    json_t *methods = json_object_get(res, "methods");
-    if (!json_is_integer(proto) || json_integer_value(proto) != MB_RPC_PROTOCOL) {
+    mbj_t *proto = mbj_object_get(res, "protocol");
+    const char *name = mbj_string_value(mbj_object_get(res, "name"));
+    const char *scope = mbj_string_value(mbj_object_get(res, "scope"));
+    mbj_t *methods = mbj_object_get(res, "methods");
+    if (!mbj_is_integer(proto) || mbj_integer_value(proto) != MB_RPC_PROTOCOL) {
         mb_error_set(err, MB_ERR_FAILED, "driver \"%s\" (%s) speaks protocol %s; this "
                      "moonbase speaks %d (try: a driver built for moonbase %s)", expected_name,
-                     origin, json_is_integer(proto) ? "another version" : "no known version",
+                     origin, mbj_is_integer(proto) ? "another version" : "no known version",
                      MB_RPC_PROTOCOL, MOONBASE_VERSION);
-        if (json_is_integer(proto)) {
+        if (mbj_is_integer(proto)) {
             mb_error_free(*err);
             *err = NULL;
             mb_error_set(err, MB_ERR_FAILED, "driver \"%s\" (%s) speaks protocol %lld; this "
                          "moonbase speaks %d (try: a driver built for moonbase %s)",
-                         expected_name, origin, (long long)json_integer_value(proto),
+                         expected_name, origin, (long long)mbj_integer_value(proto),
                          MB_RPC_PROTOCOL, MOONBASE_VERSION);
         }
         goto fail;
@@ -672,18 +672,18 @@ struct mb_rpc_driver *mb_rpc_driver_new(const char *expected_name, const char *o
                      origin, name ? name : "", expected_name);
         goto fail;
     }
-    if (scope == NULL || *scope == '\0' || !json_is_array(methods)) {
+    if (scope == NULL || *scope == '\0' || !mbj_is_array(methods)) {
         mb_error_set(err, MB_ERR_FAILED, "driver \"%s\" (%s): initialize must answer a scope "
                      "and its methods", expected_name, origin);
         goto fail;
     }
     r->d.scope = keep(r, scope);
-    const char *disk = json_string_value(json_object_get(res, "disk_file"));
+    const char *disk = mbj_string_value(mbj_object_get(res, "disk_file"));
     r->d.disk_file = disk ? keep(r, disk) : NULL;
     size_t k;
-    json_t *m;
-    json_array_foreach(methods, k, m) {
-        const char *s = json_string_value(m);
+    mbj_t *m;
+    mbj_array_foreach(methods, k, m) {
+        const char *s = mbj_string_value(m);
         if (s == NULL || !is_known(s)) {
             mb_error_set(err, MB_ERR_FAILED, "driver \"%s\" (%s) lists a method moonbase does "
                          "not know: %s", expected_name, origin, s ? s : "(not a string)");
@@ -691,19 +691,19 @@ struct mb_rpc_driver *mb_rpc_driver_new(const char *expected_name, const char *o
         }
         mb_strv_push(&r->methods, s);
     }
-    if (!read_settings(r, json_object_get(res, "settings"), err))
+    if (!read_settings(r, mbj_object_get(res, "settings"), err))
         goto fail;
     r->d.settings = r->settings;
     r->d.open = r_open;
     for (size_t s = 0; s < sizeof slots / sizeof *slots; s++)
         if (mb_strv_contains(r->methods, slots[s].method))
             memcpy((char *)&r->d + slots[s].offset, &slots[s].slot, sizeof(any_fn));
-    json_decref(res);
+    mbj_decref(res);
     return r;
 fail:
     if (err && *err == NULL)
         mb_error_set(err, MB_ERR_IO, "out of memory");
-    json_decref(res);
+    mbj_decref(res);
     mb_rpc_driver_free(r);
     return NULL;
 }

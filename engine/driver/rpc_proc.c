@@ -370,23 +370,23 @@ void mb_rpc_progress(const char *driver, const char *message)
     }
 }
 
-static void progress(struct proc *p, json_t *params)
+static void progress(struct proc *p, mbj_t *params)
 {
-    mb_rpc_progress(p->name, json_string_value(json_object_get(params, "message")));
+    mb_rpc_progress(p->name, mbj_string_value(mbj_object_get(params, "message")));
 }
 
-static json_t *proc_call_locked(struct proc *p, const char *method, json_t *params,
-                                const int *fds, double timeout, mb_error **err)
+static mbj_t *proc_call_locked(struct proc *p, const char *method, mbj_t *params,
+                               const int *fds, double timeout, mb_error **err)
 {
     if (p->sock < 0) {
         mb_error_set(err, MB_ERR_FAILED, "%s (not started again in this command)", p->dead);
         return NULL;
     }
     long long id = ++p->next_id;
-    json_t *req = json_pack("{s:s, s:I, s:s, s:O}", "jsonrpc", "2.0", "id", (json_int_t)id,
-                            "method", method, "params", params ? params : json_null());
-    char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
+    mbj_t *req = mbj_pack("{s:s, s:I, s:s, s:O?}", "jsonrpc", "2.0", "id", (mbj_int_t)id,
+                          "method", method, "params", params);
+    char *line = req ? mbj_dumps(req, MBJ_COMPACT) : NULL;
+    mbj_decref(req);
     if (line == NULL) {
         mb_error_set(err, MB_ERR_FAILED, "driver \"%s\": %s: its arguments are not valid "
                      "JSON (not UTF-8?)", p->name, method);
@@ -409,39 +409,39 @@ static json_t *proc_call_locked(struct proc *p, const char *method, json_t *para
             fail(p, method, why, err);
             return NULL;
         }
-        json_error_t je;
-        json_t *msg = json_loads(l, JSON_REJECT_DUPLICATES, &je);
+        mbj_t *msg = mbj_loads(l);
         consume(p, used);
-        const char *ver = json_string_value(json_object_get(msg, "jsonrpc"));
-        if (msg == NULL || !json_is_object(msg) || ver == NULL || strcmp(ver, "2.0") != 0) {
-            json_decref(msg);
+        const char *ver = mbj_string_value(mbj_object_get(msg, "jsonrpc"));
+        if (msg == NULL || !mbj_is_object(msg) || ver == NULL || strcmp(ver, "2.0") != 0) {
+            mbj_decref(msg);
             fail(p, method, "answered something that is not JSON-RPC 2.0", err);
             return NULL;
         }
-        json_t *mid = json_object_get(msg, "id");
-        const char *note = json_string_value(json_object_get(msg, "method"));
-        if (mid == NULL && note) {
+        mbj_t *mid = mbj_object_get(msg, "id");
+        const char *note = mbj_string_value(mbj_object_get(msg, "method"));
+        if (!mbj_object_has(msg, "id") && note) {
             if (strcmp(note, "progress") == 0)
-                progress(p, json_object_get(msg, "params"));
-            json_decref(msg);
+                progress(p, mbj_object_get(msg, "params"));
+            mbj_decref(msg);
             continue;
         }
-        json_t *res = json_object_get(msg, "result");
-        json_t *e = json_object_get(msg, "error");
-        if (!json_is_integer(mid) || json_integer_value(mid) != id || (res == NULL) == (e == NULL)
-            || (e && !json_is_object(e))) {
-            json_decref(msg);
+        mbj_t *res = mbj_object_get(msg, "result");
+        mbj_t *e = mbj_object_get(msg, "error");
+        bool has_res = mbj_object_has(msg, "result");
+        if (!mbj_is_integer(mid) || mbj_integer_value(mid) != id ||
+            has_res == mbj_object_has(msg, "error") || (!has_res && !mbj_is_object(e))) {
+            mbj_decref(msg);
             fail(p, method, "answered something else than the reply to its request", err);
             return NULL;
         }
-        if (res) {
-            json_incref(res);
-            json_decref(msg);
+        if (has_res) { /* a null result: an empty object, which only done() takes */
+            res = res ? mbj_incref(res) : mbj_object();
+            mbj_decref(msg);
             return res;
         }
-        json_int_t code = json_integer_value(json_object_get(e, "code"));
-        const char *m = json_string_value(json_object_get(e, "message"));
-        const char *kind = json_string_value(json_object_get(json_object_get(e, "data"),
+        mbj_int_t code = mbj_integer_value(mbj_object_get(e, "code"));
+        const char *m = mbj_string_value(mbj_object_get(e, "message"));
+        const char *kind = mbj_string_value(mbj_object_get(mbj_object_get(e, "data"),
                                                              "code"));
         char text[1024];
         snprintf(text, sizeof text, "%s", m ? m : "");
@@ -454,17 +454,17 @@ static json_t *proc_call_locked(struct proc *p, const char *method, json_t *para
                          method, (long long)code);
         else
             mb_error_set(err, mb_rpc_code_of(kind), "%s", text);
-        json_decref(msg);
+        mbj_decref(msg);
         return NULL;
     }
 }
 
-static json_t *proc_call(void *self, const char *method, json_t *params, const int *fds,
-                         double timeout, mb_error **err)
+static mbj_t *proc_call(void *self, const char *method, mbj_t *params, const int *fds,
+                        double timeout, mb_error **err)
 {
     struct proc *p = self;
     pthread_mutex_lock(&p->lock);
-    json_t *r = proc_call_locked(p, method, params, fds, timeout, err);
+    mbj_t *r = proc_call_locked(p, method, params, fds, timeout, err);
     pthread_mutex_unlock(&p->lock);
     return r;
 }

@@ -68,10 +68,10 @@ static bool fill(struct server *s)
     return true;
 }
 
-static bool reply(struct server *s, json_t *msg)
+static bool reply(struct server *s, mbj_t *msg)
 {
-    char *line = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
+    char *line = mbj_dumps(msg, MBJ_COMPACT);
+    mbj_decref(msg);
     if (line == NULL)
         return false;
     size_t n = strlen(line);
@@ -93,32 +93,32 @@ static bool reply(struct server *s, json_t *msg)
     return true;
 }
 
-static json_t *error_of(json_t *id, int code, mb_error *e, const char *text)
+static mbj_t *error_of(mbj_t *id, int code, mb_error *e, const char *text)
 {
-    json_t *err = json_pack("{s:i, s:s}", "code", code, "message", e ? e->message : text);
+    mbj_t *err = mbj_pack("{s:i, s:s}", "code", code, "message", e ? e->message : text);
     if (e)
-        json_object_set_new(err, "data", json_pack("{s:s}", "code",
+        mbj_object_set_new(err, "data", mbj_pack("{s:s}", "code",
                                                    mb_error_code_name(e->code)));
     mb_error_free(e);
-    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", err);
+    return mbj_pack("{s:s, s:O?, s:o}", "jsonrpc", "2.0", "id", id, "error", err);
 }
 
-static unsigned flags_of(json_t *p)
+static unsigned flags_of(mbj_t *p)
 {
-    json_t *f = json_object_get(p, "flags");
+    mbj_t *f = mbj_object_get(p, "flags");
     unsigned flags = 0;
-    if (json_is_true(json_object_get(f, "force")))
+    if (mbj_is_true(mbj_object_get(f, "force")))
         flags |= MB_FORCE;
-    if (json_is_true(json_object_get(f, "keep_disks")))
+    if (mbj_is_true(mbj_object_get(f, "keep_disks")))
         flags |= MB_KEEP_DISKS;
-    if (json_is_true(json_object_get(f, "own")))
+    if (mbj_is_true(mbj_object_get(f, "own")))
         flags |= MB_STATE_OWN;
-    if (json_is_true(json_object_get(f, "tty")))
+    if (mbj_is_true(mbj_object_get(f, "tty")))
         flags |= MB_EXEC_TTY;
     return flags;
 }
 
-static json_t *initialize(const struct mb_driver *d)
+static mbj_t *initialize(const struct mb_driver *d)
 {
     static const char *const names[] = {
         "probe", "host_info", "networks", "net_backend", "network_ensure", "network_remove",
@@ -136,44 +136,44 @@ static json_t *initialize(const struct mb_driver *d)
         d->snapshot_list != NULL, d->clone != NULL, d->rename != NULL, d->resize_disk != NULL,
         d->mount_native != NULL, d->umount_native != NULL,
     };
-    json_t *methods = json_array();
-    json_array_append_new(methods, json_string("open"));
+    mbj_t *methods = mbj_array();
+    mbj_array_append_new(methods, mbj_string("open"));
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         if (filled[k])
-            json_array_append_new(methods, json_string(names[k]));
+            mbj_array_append_new(methods, mbj_string(names[k]));
     static const char *const types[] = {"string", "enum", "bool"};
-    json_t *settings = json_array();
+    mbj_t *settings = mbj_array();
     for (const struct mb_setting *s = d->settings; s && s->key; s++) {
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:b}", "key", s->key, "name", s->name,
+        mbj_t *e = mbj_pack("{s:s, s:s, s:s, s:s, s:b}", "key", s->key, "name", s->name,
                               "type", types[s->type], "help", s->help ? s->help : "", "host",
                               (s->flags & MB_SETTING_HOST) != 0);
         if (s->def)
-            json_object_set_new(e, "default", json_string(s->def));
+            mbj_object_set_new(e, "default", mbj_string(s->def));
         if (s->values) {
-            json_t *v = json_array();
+            mbj_t *v = mbj_array();
             for (const char *const *x = s->values; *x; x++)
-                json_array_append_new(v, json_string(*x));
-            json_object_set_new(e, "values", v);
+                mbj_array_append_new(v, mbj_string(*x));
+            mbj_object_set_new(e, "values", v);
         }
-        json_array_append_new(settings, e);
+        mbj_array_append_new(settings, e);
     }
-    json_t *r = json_pack("{s:i, s:s, s:s, s:o, s:o}", "protocol", MB_RPC_PROTOCOL, "name",
+    mbj_t *r = mbj_pack("{s:i, s:s, s:s, s:o, s:o}", "protocol", MB_RPC_PROTOCOL, "name",
                           d->name, "scope", d->scope, "methods", methods, "settings", settings);
     if (d->disk_file)
-        json_object_set_new(r, "disk_file", json_string(d->disk_file));
+        mbj_object_set_new(r, "disk_file", mbj_string(d->disk_file));
     return r;
 }
 
-static json_t *open_conn(struct server *s, json_t *p, mb_error **err)
+static mbj_t *open_conn(struct server *s, mbj_t *p, mb_error **err)
 {
-    json_t *cfg = json_object_get(p, "config");
-    size_t n = json_object_size(cfg);
+    mbj_t *cfg = mbj_object_get(p, "config");
+    size_t n = mbj_object_size(cfg);
     char **config = calloc(n + 1, sizeof *config);
     const char *k;
-    json_t *v;
+    mbj_t *v;
     size_t i = 0;
-    json_object_foreach(cfg, k, v) {
-        const char *val = json_string_value(v);
+    mbj_object_foreach(cfg, k, v) {
+        const char *val = mbj_string_value(v);
         if (config && val && asprintf(&config[i], "%s=%s", k, val) > 0)
             i++;
     }
@@ -184,48 +184,48 @@ static json_t *open_conn(struct server *s, json_t *p, mb_error **err)
         return NULL;
     mb_driver_close(s->c);
     s->c = c;
-    return json_true();
+    return mbj_true();
 }
 
-static json_t *strv_or_null(char **v)
+static mbj_t *strv_or_null(char **v)
 {
     if (v == NULL)
         return NULL;
-    json_t *a = mb_rpc_strv_json(v);
+    mbj_t *a = mb_rpc_strv_json(v);
     mb_strv_free(v);
     return a;
 }
 
-static json_t *snapshots_json(struct mb_snapshot *v)
+static mbj_t *snapshots_json(struct mb_snapshot *v)
 {
     if (v == NULL)
         return NULL;
-    json_t *a = json_array();
+    mbj_t *a = mbj_array();
     for (size_t k = 0; a && v[k].name; k++)
-        json_array_append_new(a, json_pack("{s:s, s:b, s:I, s:I}", "name", v[k].name, "memory",
-                                           v[k].memory, "size", (json_int_t)v[k].size,
-                                           "created", (json_int_t)v[k].created));
+        mbj_array_append_new(a, mbj_pack("{s:s, s:b, s:I, s:I}", "name", v[k].name, "memory",
+                                           v[k].memory, "size", (mbj_int_t)v[k].size,
+                                           "created", (mbj_int_t)v[k].created));
     mb_snapshots_free(v);
     return a;
 }
 
-static json_t *bool_result(bool ok)
+static mbj_t *bool_result(bool ok)
 {
-    return ok ? json_true() : NULL;
+    return ok ? mbj_true() : NULL;
 }
 
 /* The result of method, or NULL with *err set. */
-static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **err)
+static mbj_t *dispatch(struct server *s, const char *m, mbj_t *p, mb_error **err)
 {
     struct mb_conn *c = s->c;
     unsigned flags = flags_of(p);
-    const char *host = json_string_value(json_object_get(p, "host"));
+    const char *host = mbj_string_value(mbj_object_get(p, "host"));
     if (strcmp(m, "open") == 0)
         return open_conn(s, p, err);
     if (strcmp(m, "probe") == 0) {
         char *reason = NULL;
         enum mb_probe_result r = mb_driver_probe(c, &reason, 0, err);
-        json_t *res = *err ? NULL : json_pack("{s:b, s:s}", "ok", r == MB_PROBE_OK, "reason",
+        mbj_t *res = *err ? NULL : mbj_pack("{s:b, s:s}", "ok", r == MB_PROBE_OK, "reason",
                                               reason ? reason : "");
         free(reason);
         return res;
@@ -236,12 +236,12 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
         return strv_or_null(mb_driver_networks(c, 0, err));
     if (strcmp(m, "net_backend") == 0) {
         enum mb_net_backend b = mb_driver_net_backend(c, host, 0, err);
-        return *err ? NULL : json_string(mb_net_backend_name(b));
+        return *err ? NULL : mbj_string(mb_net_backend_name(b));
     }
     if (strcmp(m, "network_remove") == 0) {
-        int n = mb_driver_network_remove(c, host, json_string_value(json_object_get(p, "name")),
+        int n = mb_driver_network_remove(c, host, mbj_string_value(mbj_object_get(p, "name")),
                                          0, err);
-        return n < 0 ? NULL : json_integer(n);
+        return n < 0 ? NULL : mbj_integer(n);
     }
     if (strcmp(m, "network_ensure") == 0 || strcmp(m, "network_list") == 0) {
         mb_error_set(err, MB_ERR_UNSUPPORTED, "unsupported: %s is not served for the %s driver",
@@ -252,17 +252,17 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
     struct mb_instance inst, target;
     struct mb_nic *nics = NULL, *tnics = NULL;
     struct mb_mount_spec *mounts = NULL, *tmounts = NULL;
-    json_t *res = NULL;
-    if (!mb_rpc_instance_from(json_object_get(p, "instance"), &inst, &nics, &mounts, err))
+    mbj_t *res = NULL;
+    if (!mb_rpc_instance_from(mbj_object_get(p, "instance"), &inst, &nics, &mounts, err))
         goto cleanup;
-    const char *snap = json_string_value(json_object_get(p, "snapshot"));
+    const char *snap = mbj_string_value(mbj_object_get(p, "snapshot"));
     if (strcmp(m, "create") == 0)
         res = bool_result(mb_driver_create(c, &inst, flags, err));
     else if (strcmp(m, "start") == 0)
         res = bool_result(mb_driver_start(c, &inst, flags, err));
     else if (strcmp(m, "shutdown") == 0)
         res = bool_result(mb_driver_shutdown(
-            c, &inst, json_number_value(json_object_get(p, "timeout")), flags, err));
+            c, &inst, mbj_number_value(mbj_object_get(p, "timeout")), flags, err));
     else if (strcmp(m, "suspend") == 0)
         res = bool_result(mb_driver_suspend(c, &inst, flags, err));
     else if (strcmp(m, "resume") == 0)
@@ -272,32 +272,29 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
     else if (strcmp(m, "state") == 0) {
         /* this driver's own view: the client's dispatcher asks the scope */
         enum mb_state st = mb_driver_state(c, &inst, NULL, flags | MB_STATE_OWN, err);
-        res = *err ? NULL : json_string(mb_state_name(st));
+        res = *err ? NULL : mbj_string(mb_state_name(st));
     } else if (strcmp(m, "pid") == 0) {
         pid_t pid = mb_driver_pid(c, &inst, 0, err);
-        res = pid < 0 ? NULL : json_integer(pid);
+        res = pid < 0 ? NULL : mbj_integer(pid);
     } else if (strcmp(m, "ssh_address") == 0) {
         struct mb_address a;
         if (mb_driver_ssh_address(c, &inst, &a, 0, err)) {
-            res = json_pack("{s:s, s:i}", "host", a.host, "port", a.port);
+            res = mbj_pack("{s:s, s:i}", "host", a.host, "port", a.port);
             if (a.proxy[0])
-                json_object_set_new(res, "proxy", json_string(a.proxy));
+                mbj_object_set_new(res, "proxy", mbj_string(a.proxy));
         }
     } else if (strcmp(m, "exec") == 0) {
-        char **argv = json_object_get(p, "argv") ? mb_rpc_strv_from(json_object_get(p, "argv"),
-                                                                     err)
-                                                 : NULL;
-        char **env = json_object_get(p, "env") ? mb_rpc_strv_from(json_object_get(p, "env"),
-                                                                  err)
-                                               : NULL;
+        mbj_t *argvp = mbj_object_get(p, "argv"), *envp = mbj_object_get(p, "env");
+        char **argv = argvp ? mb_rpc_strv_from(argvp, err) : NULL;
+        char **env = envp ? mb_rpc_strv_from(envp, err) : NULL;
         struct mb_exec x = {(const char *const *)argv, (const char *const *)env,
-                            json_string_value(json_object_get(p, "workdir")),
+                            mbj_string_value(mbj_object_get(p, "workdir")),
                             {s->fds[0], s->fds[1], s->fds[2]}};
         int status = 0;
         if (*err == NULL && (s->fds[0] < 0 || s->fds[1] < 0 || s->fds[2] < 0))
             mb_error_set(err, MB_ERR_USAGE, "exec: the descriptors did not come with it");
         else if (*err == NULL && mb_driver_exec(c, &inst, &x, &status, flags, err))
-            res = json_pack("{s:i}", "status", status);
+            res = mbj_pack("{s:i}", "status", status);
         mb_strv_free(argv);
         mb_strv_free(env);
     } else if (strcmp(m, "ipv4") == 0)
@@ -305,13 +302,13 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
     else if (strcmp(m, "snapshot_list") == 0)
         res = snapshots_json(mb_driver_snapshot_list(c, &inst, 0, err));
     else if (strcmp(m, "console_log") == 0) {
-        json_int_t max = json_integer_value(json_object_get(p, "max_bytes"));
+        mbj_int_t max = mbj_integer_value(mbj_object_get(p, "max_bytes"));
         char *log = mb_driver_console_log(c, &inst, max > 0 ? (size_t)max : 4096, 0, err);
         if (log) {
             for (char *q = log; *q; q++) /* JSON strings are UTF-8 */
                 if ((unsigned char)*q >= 0x80)
                     *q = '?';
-            res = json_string(log);
+            res = mbj_string(log);
         }
         free(log);
     } else if (strcmp(m, "snapshot_take") == 0)
@@ -322,18 +319,18 @@ static json_t *dispatch(struct server *s, const char *m, json_t *p, mb_error **e
         res = bool_result(mb_driver_snapshot_delete(c, &inst, snap, 0, err));
     else if (strcmp(m, "resize_disk") == 0)
         res = bool_result(mb_driver_resize_disk(
-            c, &inst, (uint64_t)json_integer_value(json_object_get(p, "bytes")), 0, err));
+            c, &inst, (uint64_t)mbj_integer_value(mbj_object_get(p, "bytes")), 0, err));
     else if (strcmp(m, "clone") == 0 || strcmp(m, "rename") == 0) {
-        if (mb_rpc_instance_from(json_object_get(p, "target"), &target, &tnics, &tmounts, err))
+        if (mb_rpc_instance_from(mbj_object_get(p, "target"), &target, &tnics, &tmounts, err))
             res = bool_result(m[0] == 'c' ? mb_driver_clone(c, &inst, &target, 0, err)
                                           : mb_driver_rename(c, &inst, &target, 0, err));
     } else if (strcmp(m, "mount_native") == 0 || strcmp(m, "umount_native") == 0) {
-        json_t *mo = json_object_get(p, "mount");
-        struct mb_mount_spec ms = {json_string_value(json_object_get(mo, "source")),
-                                   json_string_value(json_object_get(mo, "tag")),
-                                   json_is_true(json_object_get(mo, "readonly")),
-                                   json_is_true(json_object_get(mo, "mapped")),
-                                   json_string_value(json_object_get(mo, "target"))};
+        mbj_t *mo = mbj_object_get(p, "mount");
+        struct mb_mount_spec ms = {mbj_string_value(mbj_object_get(mo, "source")),
+                                   mbj_string_value(mbj_object_get(mo, "tag")),
+                                   mbj_is_true(mbj_object_get(mo, "readonly")),
+                                   mbj_is_true(mbj_object_get(mo, "mapped")),
+                                   mbj_string_value(mbj_object_get(mo, "target"))};
         res = bool_result(m[0] == 'm' ? mb_driver_mount_native(c, &inst, &ms, 0, err)
                                       : mb_driver_umount_native(c, &inst, &ms, 0, err));
     } else {
@@ -351,28 +348,27 @@ cleanup:
 
 static bool handle(struct server *s, char *line)
 {
-    json_error_t je;
-    json_t *msg = json_loads(line, 0, &je);
-    json_t *id = json_object_get(msg, "id");
-    const char *m = json_string_value(json_object_get(msg, "method"));
-    if (msg == NULL || m == NULL || id == NULL) {
-        json_decref(msg);
-        return reply(s, error_of(json_null(), -32600, NULL, "invalid request"));
+    mbj_t *msg = mbj_loads(line);
+    mbj_t *id = mbj_object_get(msg, "id");
+    const char *m = mbj_string_value(mbj_object_get(msg, "method"));
+    if (msg == NULL || m == NULL || !mbj_object_has(msg, "id")) {
+        mbj_decref(msg);
+        return reply(s, error_of(NULL, -32600, NULL, "invalid request"));
     }
-    json_t *p = json_object_get(msg, "params");
+    mbj_t *p = mbj_object_get(msg, "params");
     mb_error *err = NULL;
-    json_t *res = NULL;
+    mbj_t *res = NULL;
     if (strcmp(m, "initialize") == 0)
         res = initialize(s->d);
     else
         res = dispatch(s, m, p, &err);
     if (strcmp(m, "exec") == 0)
         drop_fds(s);
-    json_t *out = res ? json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", res)
+    mbj_t *out = res ? mbj_pack("{s:s, s:O?, s:o}", "jsonrpc", "2.0", "id", id, "result", res)
               : err && strncmp(err->message, "method not found", 16) == 0
                   ? error_of(id, -32601, err, NULL)
                   : error_of(id, -32000, err, NULL);
-    json_decref(msg);
+    mbj_decref(msg);
     return reply(s, out);
 }
 

@@ -10,7 +10,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-all="parse qmp sftp iso yaml_merge simplestreams recipe"
+all="parse qmp json sftp iso yaml_merge simplestreams recipe"
 targets=${*:-$all}
 if ! command -v clang >/dev/null; then
     echo "SKIP: clang is not installed (bash .ci/setup installs it)"

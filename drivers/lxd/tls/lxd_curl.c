@@ -240,7 +240,7 @@ static char *curl_upload(struct mb_lxd_curl *h, const struct mb_lxd_wire *w,
 {
     char *op = NULL;
     struct curl_slist *hdrs = NULL;
-    json_t *env = NULL;
+    mbj_t *env = NULL;
     struct body in = {0};
     struct mb_lxd_reply r = {0};
     struct upload up = {progress, ud, -1};
@@ -274,11 +274,11 @@ static char *curl_upload(struct mb_lxd_curl *h, const struct mb_lxd_wire *w,
     CURLcode rc = curl_easy_perform(h->curl);
     if (!finish(h, w, rc, &in, "POST", "/1.0/images", &r, err))
         goto cleanup;
-    env = json_loads(r.body, 0, NULL);
-    const char *type = json_string_value(json_object_get(env, "type"));
-    const char *path = json_string_value(json_object_get(env, "operation"));
+    env = mbj_loads(r.body);
+    const char *type = mbj_string_value(mbj_object_get(env, "type"));
+    const char *path = mbj_string_value(mbj_object_get(env, "operation"));
     if (type == NULL || strcmp(type, "async") != 0 || path == NULL) {
-        const char *msg = json_string_value(json_object_get(env, "error"));
+        const char *msg = mbj_string_value(mbj_object_get(env, "error"));
         mb_error_set(err, MB_ERR_FAILED, "%s: the image upload was refused: %s", w->where,
                      msg && msg[0] ? msg : "no operation");
         goto cleanup;
@@ -289,7 +289,7 @@ cleanup:
     curl_mime_free(mime);
     curl_slist_free_all(hdrs);
     free(r.body);
-    json_decref(env);
+    mbj_decref(env);
     return op;
 }
 

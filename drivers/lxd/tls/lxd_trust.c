@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
+#include "core/json.h"
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -31,7 +31,7 @@ void mb_lxd_token_free(struct mb_lxd_token *t)
 struct mb_lxd_token *mb_lxd_token_decode(const char *token, mb_error **err)
 {
     struct mb_lxd_token *t = NULL;
-    json_t *doc = NULL;
+    mbj_t *doc = NULL;
     size_t n = token ? strlen(token) : 0;
     while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == ' '))
         n--;
@@ -46,21 +46,19 @@ struct mb_lxd_token *mb_lxd_token_decode(const char *token, mb_error **err)
     /* EVP_DecodeBlock counts the padding as zero bytes */
     for (size_t i = n; i > 0 && token[i - 1] == '='; i--)
         len--;
-    json_error_t jerr;
-    doc = json_loadb((const char *)raw, (size_t)len, 0, &jerr);
-    const char *name = NULL, *fp = NULL, *secret = NULL;
-    json_t *addrs = NULL;
-    if (doc == NULL || json_unpack(doc, "{s:s, s:s, s:o, s:s}", "client_name", &name,
-                                   "fingerprint", &fp, "addresses", &addrs, "secret",
-                                   &secret) != 0 ||
-        !json_is_array(addrs) || json_array_size(addrs) == 0 || strlen(fp) != 64) {
+    doc = mbj_loadb((const char *)raw, (size_t)len);
+    const char *name = mbj_string_value(mbj_object_get(doc, "client_name"));
+    const char *fp = mbj_string_value(mbj_object_get(doc, "fingerprint"));
+    const char *secret = mbj_string_value(mbj_object_get(doc, "secret"));
+    mbj_t *addrs = mbj_object_get(doc, "addresses");
+    if (name == NULL || fp == NULL || secret == NULL || !mbj_is_array(addrs) || mbj_array_size(addrs) == 0 || strlen(fp) != 64) {
         mb_error_set(err, MB_ERR_USAGE, "lxd: this is not an LXD trust token (it needs "
                      "client_name, fingerprint, addresses and secret; make one with: lxc "
                      "config trust add)");
         goto cleanup;
     }
     t = calloc(1, sizeof *t);
-    if (t == NULL || (t->addresses = calloc(json_array_size(addrs) + 1, sizeof(char *))) == NULL)
+    if (t == NULL || (t->addresses = calloc(mbj_array_size(addrs) + 1, sizeof(char *))) == NULL)
         goto oom;
     t->client_name = strdup(name);
     t->fingerprint = strdup(fp);
@@ -68,15 +66,15 @@ struct mb_lxd_token *mb_lxd_token_decode(const char *token, mb_error **err)
     if (!t->client_name || !t->fingerprint || !t->secret)
         goto oom;
     size_t i;
-    json_t *a;
-    json_array_foreach(addrs, i, a) {
-        if (!json_is_string(a)) {
+    mbj_t *a;
+    mbj_array_foreach(addrs, i, a) {
+        if (!mbj_is_string(a)) {
             mb_error_set(err, MB_ERR_USAGE, "lxd: the trust token's addresses are not strings");
             mb_lxd_token_free(t);
             t = NULL;
             goto cleanup;
         }
-        if ((t->addresses[i] = strdup(json_string_value(a))) == NULL)
+        if ((t->addresses[i] = strdup(mbj_string_value(a))) == NULL)
             goto oom;
     }
     goto cleanup;
@@ -86,7 +84,7 @@ oom:
     mb_error_set(err, MB_ERR_FAILED, "lxd: out of memory");
 cleanup:
     free(raw);
-    json_decref(doc);
+    mbj_decref(doc);
     return t;
 }
 
@@ -213,7 +211,7 @@ bool mb_lxd_trust(const struct mb_lxd_conf *conf, const char *token,
     bool ok = false;
     char *pem = NULL, *url = NULL;
     struct mb_lxd *c = NULL;
-    json_t *req = NULL, *resp = NULL, *server = NULL;
+    mbj_t *req = NULL, *resp = NULL, *server = NULL;
     struct mb_lxd_token *t = mb_lxd_token_decode(token, err);
     if (t == NULL)
         return false;
@@ -251,9 +249,9 @@ bool mb_lxd_trust(const struct mb_lxd_conf *conf, const char *token,
     server = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, err);
     if (server == NULL)
         goto cleanup;
-    const char *auth = json_string_value(json_object_get(server, "auth"));
+    const char *auth = mbj_string_value(mbj_object_get(server, "auth"));
     if (auth == NULL || strcmp(auth, "trusted") != 0) {
-        req = json_pack("{s:s, s:s}", "type", "client", "password", token);
+        req = mbj_pack("{s:s, s:s}", "type", "client", "password", token);
         resp = req ? mb_lxd_request(c, "POST", "/1.0/certificates", req, NULL, err) : NULL;
         if (resp == NULL) {
             if (*err && (*err)->code == MB_ERR_AUTH) {
@@ -267,9 +265,9 @@ bool mb_lxd_trust(const struct mb_lxd_conf *conf, const char *token,
             }
             goto cleanup;
         }
-        json_decref(server);
+        mbj_decref(server);
         server = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, err);
-        auth = server ? json_string_value(json_object_get(server, "auth")) : NULL;
+        auth = server ? mbj_string_value(mbj_object_get(server, "auth")) : NULL;
         if (server == NULL || auth == NULL || strcmp(auth, "trusted") != 0) {
             if (server)
                 mb_error_set(err, MB_ERR_AUTH, "lxd: %s took the token but does not trust "
@@ -284,9 +282,9 @@ bool mb_lxd_trust(const struct mb_lxd_conf *conf, const char *token,
     }
 cleanup:
     mb_lxd_free(c);
-    json_decref(req);
-    json_decref(resp);
-    json_decref(server);
+    mbj_decref(req);
+    mbj_decref(resp);
+    mbj_decref(server);
     free(pem);
     free(url);
     mb_lxd_token_free(t);

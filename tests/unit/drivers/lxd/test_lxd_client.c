@@ -137,10 +137,10 @@ static struct mb_lxd *client(void)
 static int asked(struct mb_lxd *c)
 {
     mb_error *err = NULL;
-    json_t *i = mb_lxd_listed(c, "c1", &err);
+    mbj_t *i = mb_lxd_listed(c, "c1", &err);
     if (err)
         fail_msg("listed: %s", err->message);
-    const char *n = json_string_value(json_object_get(json_object_get(i, "config"),
+    const char *n = mbj_string_value(mbj_object_get(mbj_object_get(i, "config"),
                                                       "user.asked"));
     assert_non_null(n);
     return atoi(n);
@@ -151,10 +151,10 @@ static void test_sync_and_keepalive(void **state)
     struct mb_lxd *c = client();
     for (int i = 0; i < 3; i++) { /* the same connection serves them all */
         mb_error *err = NULL;
-        json_t *m = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &err);
+        mbj_t *m = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &err);
         assert_null(err);
-        assert_string_equal(json_string_value(json_object_get(m, "auth")), "trusted");
-        json_decref(m);
+        assert_string_equal(mbj_string_value(mbj_object_get(m, "auth")), "trusted");
+        mbj_decref(m);
     }
     assert_non_null(strstr(mb_lxd_where(c), fake_sock));
     mb_lxd_free(c);
@@ -166,11 +166,11 @@ static void test_sync_and_keepalive(void **state)
 static void expect_auth(struct mb_lxd *c, const char *path, const char *want)
 {
     mb_error *err = NULL;
-    json_t *m = mb_lxd_request(c, "GET", path, NULL, NULL, &err);
+    mbj_t *m = mb_lxd_request(c, "GET", path, NULL, NULL, &err);
     if (err)
         fail_msg("%s: %s", path, err->message);
-    assert_string_equal(json_string_value(json_object_get(m, "auth")), want);
-    json_decref(m);
+    assert_string_equal(mbj_string_value(mbj_object_get(m, "auth")), want);
+    mbj_decref(m);
 }
 
 static void test_http_bodies_and_closed_connections(void **state)
@@ -214,10 +214,10 @@ static void test_list_ahead(void **state)
     c = client();
     mb_lxd_list_ahead(c);
     mb_error *err = NULL;
-    json_t *body = json_pack("{s:s}", "name", "c1");
+    mbj_t *body = mbj_pack("{s:s}", "name", "c1");
     char *op = NULL;
-    json_decref(mb_lxd_request(c, "POST", "/1.0/instances", body, &op, &err));
-    json_decref(body);
+    mbj_decref(mb_lxd_request(c, "POST", "/1.0/instances", body, &op, &err));
+    mbj_decref(body);
     assert_null(err);
     assert_string_equal(op, "/1.0/operations/op1");
     free(op);
@@ -242,7 +242,7 @@ static void expect_error(struct mb_lxd *c, const char *method, const char *path,
                          enum mb_error_code code, const char *words)
 {
     mb_error *err = NULL;
-    json_t *m = mb_lxd_request(c, method, path, NULL, NULL, &err);
+    mbj_t *m = mb_lxd_request(c, method, path, NULL, NULL, &err);
     assert_null(m);
     assert_non_null(err);
     assert_int_equal(err->code, code);
@@ -261,9 +261,9 @@ static void test_errors(void **state)
     expect_error(c, "GET", "/1.0/cut", MB_ERR_FAILED, "GET /1.0/cut failed");
     /* and the connection still works after all that */
     mb_error *err = NULL;
-    json_t *m = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &err);
+    mbj_t *m = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &err);
     assert_non_null(m);
-    json_decref(m);
+    mbj_decref(m);
     mb_lxd_free(c);
 }
 
@@ -273,7 +273,7 @@ static void test_unreachable(void **state)
     mb_error *err = NULL;
     struct mb_lxd *c = mb_lxd_open(&conf, &err);
     assert_non_null(c);
-    json_t *m = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &err);
+    mbj_t *m = mb_lxd_request(c, "GET", "/1.0", NULL, NULL, &err);
     assert_null(m);
     assert_int_equal(err->code, MB_ERR_UNREACHABLE);
     assert_non_null(strstr(err->message, "nothing answers on LXD's socket "
@@ -305,24 +305,24 @@ static void on_progress(const char *text, void *ud)
 static void test_operation_with_progress(void **state)
 {
     struct mb_lxd *c = client();
-    json_t *body = json_pack("{s:s, s:{s:s}}", "name", "c1", "source", "type", "image");
+    mbj_t *body = mbj_pack("{s:s, s:{s:s}}", "name", "c1", "source", "type", "image");
     struct seen seen = {0};
     mb_error *err = NULL;
-    json_t *m = mb_lxd_call(c, "POST", "/1.0/instances", body, 10, on_progress, &seen, &err);
+    mbj_t *m = mb_lxd_call(c, "POST", "/1.0/instances", body, 10, on_progress, &seen, &err);
     assert_null(err);
     assert_non_null(m);
     /* each progress text once, in order */
     assert_int_equal(seen.n, 1);
     assert_string_equal(seen.text[0], "Unpack: 50% (1MB/s)");
-    json_decref(m);
-    json_decref(body);
+    mbj_decref(m);
+    mbj_decref(body);
     mb_lxd_free(c);
 }
 
 static void test_operation_fails(void **state)
 {
     struct mb_lxd *c = client();
-    json_t *body = json_pack("{s:s}", "name", "bad");
+    mbj_t *body = mbj_pack("{s:s}", "name", "bad");
     mb_error *err = NULL;
     assert_null(mb_lxd_call(c, "POST", "/1.0/instances", body, 10, NULL, NULL, &err));
     assert_int_equal(err->code, MB_ERR_FAILED);
@@ -331,26 +331,26 @@ static void test_operation_fails(void **state)
     mb_error_free(err);
     err = NULL;
     /* a refused request (no operation at all) */
-    json_decref(body);
-    body = json_pack("{s:s}", "nom", "x");
+    mbj_decref(body);
+    body = mbj_pack("{s:s}", "nom", "x");
     assert_null(mb_lxd_call(c, "POST", "/1.0/instances", body, 10, NULL, NULL, &err));
     assert_non_null(strstr(err->message, "No name provided"));
     mb_error_free(err);
-    json_decref(body);
+    mbj_decref(body);
     mb_lxd_free(c);
 }
 
 static void test_operation_timeout(void **state)
 {
     struct mb_lxd *c = client();
-    json_t *body = json_pack("{s:s}", "name", "slow");
+    mbj_t *body = mbj_pack("{s:s}", "name", "slow");
     mb_error *err = NULL;
     assert_null(mb_lxd_call(c, "POST", "/1.0/instances", body, 0.5, NULL, NULL, &err));
     assert_int_equal(err->code, MB_ERR_TIMEOUT);
     assert_non_null(strstr(err->message, "Creating instance did not finish within 0 s") ||
                     strstr(err->message, "Creating instance did not finish within 1 s"));
     mb_error_free(err);
-    json_decref(body);
+    mbj_decref(body);
     mb_lxd_free(c);
 }
 

@@ -13,16 +13,16 @@
 static void check(const struct mb_lxd_spec *s, const char *file)
 {
     mb_error *err = NULL;
-    json_t *j = mb_lxd_instance_json(s, &err);
+    mbj_t *j = mb_lxd_instance_json(s, &err);
     assert_null(err);
     assert_non_null(j);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *text = mbj_dumps(j, MBJ_PRETTY);
     size_t n = strlen(text);
     text = realloc(text, n + 2);
     strcpy(text + n, "\n");
     mb_golden_check("lxd", file, file, text);
     free(text);
-    json_decref(j);
+    mbj_decref(j);
 }
 
 static const struct mb_lxd_nic primary = {"moonbase0", NULL, NULL, "52:54:00:ab:cd:01"};

@@ -27,7 +27,7 @@ static void instance_round_trip(void **state)
                              .image = {.path = "/img/disk.qcow2"},
                              .cloud_init = {.user_data = "#cloud-config\n"},
                              .nics = nics, .n_nics = 1, .mounts = mounts, .n_mounts = 1};
-    json_t *j = mb_rpc_instance_json(&in);
+    mbj_t *j = mb_rpc_instance_json(&in);
     struct mb_instance out;
     struct mb_nic *n = NULL;
     struct mb_mount_spec *m = NULL;
@@ -49,16 +49,16 @@ static void instance_round_trip(void **state)
     assert_string_equal(out.mounts[0].target, "/srv"); /* a driver that mounts in place */
     free(n);
     free(m);
-    json_decref(j);
+    mbj_decref(j);
 
     mb_error *err = NULL;
-    json_t *bad = json_pack("{s:s}", "name", "web"); /* no dir */
+    mbj_t *bad = mbj_pack("{s:s}", "name", "web"); /* no dir */
     assert_false(mb_rpc_instance_from(bad, &out, &n, &m, &err));
     assert_int_equal(err->code, MB_ERR_USAGE);
     mb_error_free(err);
     free(n);
     free(m);
-    json_decref(bad);
+    mbj_decref(bad);
 }
 
 static bool fake_start(struct mb_conn *c, const struct mb_instance *i, unsigned flags,
@@ -98,13 +98,12 @@ static char *serve(const char *lines)
     return buf;
 }
 
-static json_t *line(const char *replies, int k)
+static mbj_t *line(const char *replies, int k)
 {
     const char *p = replies;
     for (int i = 0; i < k; i++)
         p = strchr(p, '\n') + 1;
-    json_error_t je;
-    return json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, &je);
+    return mbj_loadb(p, (size_t)(strchr(p, '\n') - p));
 }
 
 #define INST "{\"instance\":{\"name\":\"a\",\"dir\":\"/nonexistent/a\",\"cpus\":1,\"memory\":1}}"
@@ -118,43 +117,43 @@ static void serves_a_table(void **state)
         "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"suspend\",\"params\":" INST "}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"teleport\",\"params\":" INST "}\n"
         "not json\n");
-    json_t *init = line(r, 0);
-    json_t *res = json_object_get(init, "result");
-    assert_int_equal(json_integer_value(json_object_get(res, "protocol")), MB_RPC_PROTOCOL);
-    assert_string_equal(json_string_value(json_object_get(res, "scope")), "fakes");
-    char *methods = json_dumps(json_object_get(res, "methods"), JSON_COMPACT);
+    mbj_t *init = line(r, 0);
+    mbj_t *res = mbj_object_get(init, "result");
+    assert_int_equal(mbj_integer_value(mbj_object_get(res, "protocol")), MB_RPC_PROTOCOL);
+    assert_string_equal(mbj_string_value(mbj_object_get(res, "scope")), "fakes");
+    char *methods = mbj_dumps(mbj_object_get(res, "methods"), MBJ_COMPACT);
     assert_string_equal(methods, "[\"open\",\"start\",\"state\"]");
     free(methods);
-    json_decref(init);
+    mbj_decref(init);
 
-    json_t *st = line(r, 1);
-    assert_string_equal(json_string_value(json_object_get(st, "result")), "stopped");
-    json_decref(st);
+    mbj_t *st = line(r, 1);
+    assert_string_equal(mbj_string_value(mbj_object_get(st, "result")), "stopped");
+    mbj_decref(st);
 
-    json_t *e = line(r, 2); /* the driver's error, with moonbase's code */
-    json_t *err = json_object_get(e, "error");
-    assert_string_equal(json_string_value(json_object_get(err, "message")),
+    mbj_t *e = line(r, 2); /* the driver's error, with moonbase's code */
+    mbj_t *err = mbj_object_get(e, "error");
+    assert_string_equal(mbj_string_value(mbj_object_get(err, "message")),
                         "start: \"a\" is running");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(err, "data"), "code")),
+    assert_string_equal(mbj_string_value(mbj_object_get(mbj_object_get(err, "data"), "code")),
                         "state");
-    json_decref(e);
+    mbj_decref(e);
 
     e = line(r, 3); /* a NULL slot: the dispatcher's words */
-    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"),
+    assert_string_equal(mbj_string_value(mbj_object_get(mbj_object_get(e, "error"),
                                                           "message")),
                         "unsupported: suspend is not supported by the fake driver");
-    json_decref(e);
+    mbj_decref(e);
 
     e = line(r, 4);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "error"), "code")),
+    assert_int_equal(mbj_integer_value(mbj_object_get(mbj_object_get(e, "error"), "code")),
                      -32601);
-    json_decref(e);
+    mbj_decref(e);
 
     e = line(r, 5);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "error"), "code")),
+    assert_int_equal(mbj_integer_value(mbj_object_get(mbj_object_get(e, "error"), "code")),
                      -32600);
-    assert_true(json_is_null(json_object_get(e, "id")));
-    json_decref(e);
+    assert_true(mbj_object_has(e, "id") && mbj_object_get(e, "id") == NULL); /* null */
+    mbj_decref(e);
 }
 
 int main(void)
