@@ -32,15 +32,7 @@ M.modules = {
 M.hints = { drivers = { "list_ahead" } }
 
 ---The daemon to use: the environment, then client.server; nil for none.
-function M.server()
-  local v = os.getenv("MOONBASE_SERVER")
-  if v == nil or v == "" then
-    local s = store.read(paths.config .. "/settings.json", {})
-    v = type(s) == "table" and s["client.server"] or nil
-  end
-  if v == nil or v == "" or v == "local" then return nil end
-  return v
-end
+M.server = require("moonbase._core.settings").client_server
 
 ---Parses a server URL: unix:///path, unix:PATH or https://host:port.
 function M.parse_url(url)

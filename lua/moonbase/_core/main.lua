@@ -135,9 +135,8 @@ local function dispatch(argv)
   end
   M.current = name
   if not runs_here[name] then
-    local client = require("moonbase.client")
-    local url = client.server()
-    if url then client.install(url) end
+    local url = require("moonbase._core.settings").client_server()
+    if url then require("moonbase.client").install(url) end
   end
   local a = { [0] = "moonbase " .. name }
   for i, v in ipairs(rest) do a[i] = v end

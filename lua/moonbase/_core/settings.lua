@@ -266,6 +266,21 @@ function M.get(key)
   unknown(key)
 end
 
+---The daemon this client talks to: MOONBASE_SERVER, else client.server;
+---nil for none ("local" or unset). A damaged settings file reads as none
+---here (the command that reads a setting reports it). Here, not in
+---moonbase.client, so a command that runs locally never loads the client.
+---@return string?
+function M.client_server()
+  local v = os.getenv("MOONBASE_SERVER")
+  if v == nil or v == "" then
+    local ok, data = pcall(load)
+    v = ok and data["client.server"] or nil
+  end
+  if type(v) ~= "string" or v == "" or v == "local" then return nil end
+  return v
+end
+
 ---True when the key was set explicitly (not a default).
 function M.is_set(key)
   return known(key) ~= nil and load()[key] ~= nil
