@@ -15,7 +15,9 @@
 #   3. clone of a stopped container: `moonbase clone` against `lxc copy
 #      --instance-only` of the same container.
 #   4. list with 10 running instances: `moonbase list` against `lxc list`.
-# hyperfine runs each pair side by side; everything runs inside a network
+# hyperfine runs each pair side by side, each command as it is (the script's
+# environment carries MOONBASE_HOME and LXD_DIR, no env(1) in front of either),
+# and the medians are printed under its table of means; everything runs inside a network
 # namespace of its own (tests/lib/in-netns.sh); run under the VM lock.
 # Run by hand as root: tests/bench/lxd.sh [N]   (default 5; MOONBASE_BIN,
 # MOONBASE_TINY_IMAGE). Prints markdown on stdout, progress on stderr.
@@ -55,6 +57,15 @@ mb() { "$BIN" "$@"; }
 mb remote add local "$url/" >/dev/null 2>&1
 mb set local.driver=lxd "local.lxd.socket=$sock" local.image.default=local:tiny
 now() { date +%s.%N; }
+# hyperfine's table shows means, which a few slow answers of LXD's pull up:
+# the medians too, and their ratio (lxc over moonbase)
+medians() {
+    python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+m = [x["median"] * 1000 for x in r]
+print("\nmedians: " + ", ".join("%s %.1f ms" % (x["command"], v) for x, v in zip(r, m)) +
+      "; %s / %s: %.2f" % (r[1]["command"], r[0]["command"], m[1] / m[0]))' "$1"
+}
 median() {
     sort -n | awk '{a[NR]=$1} END {
         if (NR % 2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'
@@ -123,10 +134,12 @@ curl -s --unix-socket $sock "lxd\$op/wait?timeout=30" >/dev/null
 EOF
 chmod +x "$DIR/exec-api.sh"
 hyperfine -N --warmup 3 --runs 30 --export-markdown "$DIR/exec.md" \
-    -n "moonbase exec be -- true" "env MOONBASE_HOME=$MOONBASE_HOME $BIN exec be -- true" \
-    -n "lxc exec be -- true" "env LXD_DIR=$LXD_DIR lxc exec be -- true" \
+    --export-json "$DIR/exec.json" \
+    -n "moonbase exec be -- true" "$BIN exec be -- true" \
+    -n "lxc exec be -- true" "lxc exec be -- true" \
     -n "LXD exec API (curl, record-output)" "$DIR/exec-api.sh" >&2
 cat "$DIR/exec.md"
+medians "$DIR/exec.json"
 echo
 
 # clone of a stopped container: moonbase's (LXD's copy given the clone's own
@@ -137,8 +150,8 @@ mb stop bc
 hyperfine -N --warmup 1 --runs 10 --export-markdown "$DIR/clone.md" \
     --prepare "sh -c 'MOONBASE_HOME=$MOONBASE_HOME $BIN delete --purge bcc >/dev/null 2>&1 || true'" \
     --prepare "sh -c 'LXD_DIR=$LXD_DIR lxc delete bcx >/dev/null 2>&1 || true'" \
-    -n "moonbase clone bc --name bcc" "env MOONBASE_HOME=$MOONBASE_HOME $BIN clone bc --name bcc" \
-    -n "lxc copy --instance-only bc bcx" "env LXD_DIR=$LXD_DIR lxc copy --instance-only bc bcx" >&2
+    -n "moonbase clone bc --name bcc" "$BIN clone bc --name bcc" \
+    -n "lxc copy --instance-only bc bcx" "lxc copy --instance-only bc bcx" >&2
 cat "$DIR/clone.md"
 echo
 mb delete --purge bc bcc >/dev/null
@@ -147,9 +160,11 @@ lxc delete bcx >/dev/null 2>&1 || true
 # list with 10 instances
 for n in 1 2 3 4 5 6 7 8 9; do mb launch --name "bl$n" -q --memory 128M; done
 echo "10 instances running" >&2
-hyperfine -N --warmup 3 --runs 30 --export-markdown "$DIR/list.md" \
-    -n "moonbase list" "env MOONBASE_HOME=$MOONBASE_HOME $BIN list" \
-    -n "lxc list" "env LXD_DIR=$LXD_DIR lxc list" >&2
+hyperfine -N --warmup 3 --runs 50 --export-markdown "$DIR/list.md" \
+    --export-json "$DIR/list.json" \
+    -n "moonbase list" "$BIN list" \
+    -n "lxc list" "lxc list" >&2
 cat "$DIR/list.md"
+medians "$DIR/list.json"
 echo
 echo "(load average $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
