@@ -78,6 +78,7 @@ int main(int argc, char **argv)
         }
     }
     fflush(stdout);
+    mb_heap_exiting(L);
     lua_close(L);
     return status;
 }

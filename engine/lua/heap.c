@@ -12,11 +12,14 @@ struct heap {
     size_t used;
     size_t limit;
     bool refused;
+    bool exiting;
 };
 
 static void *heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct heap *h = ud;
+    if (nsize == 0 && h->exiting)
+        return NULL;
     size_t old = ptr != NULL ? osize : 0;
     if (nsize > old && h->limit != 0 && h->used + (nsize - old) > h->limit) {
         h->refused = true;
@@ -67,4 +70,11 @@ bool mb_heap_refused(lua_State *L)
 {
     struct heap *h = heap_of(L);
     return h != NULL && h->refused;
+}
+
+void mb_heap_exiting(lua_State *L)
+{
+    struct heap *h = heap_of(L);
+    if (h != NULL)
+        h->exiting = true;
 }

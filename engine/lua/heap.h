@@ -17,5 +17,10 @@ size_t mb_heap_used(lua_State *L);
 bool mb_heap_set_limit(lua_State *L, size_t limit);
 /* Whether an allocation was refused since the limit was last set. */
 bool mb_heap_refused(lua_State *L);
+/* The process is about to exit: from now on L's frees are left to the
+ * kernel (lua_close still runs every finalizer, but gives no memory back
+ * block by block: a third of a short command's instructions after its
+ * work). */
+void mb_heap_exiting(lua_State *L);
 
 #endif
