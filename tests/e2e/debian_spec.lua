@@ -3,8 +3,11 @@
 -- partitioned disk that SeaBIOS boots by itself), served by a local
 -- simplestreams host and launched through the CLI under TCG. Proves cloud-init
 -- finished, the hostname is the instance's name, the guest presents the host
--- key moonbase pinned at launch (to moonbase and to OpenSSH), and an
--- interactive shell through tmux, window resizes included.
+-- key moonbase pinned at launch (to moonbase and to OpenSSH), an
+-- interactive shell through tmux, window resizes included, and then, on the
+-- same guest, the classic (sshfs) mount checks of tests/e2e/mount_checks.lua
+-- with the Debian sshfs the image ships (one boot shared by both: the image
+-- and the launch are the same).
 -- Run: build/moonbase --lua tests/run-busted.lua tests/e2e/debian_spec.lua
 -- MOONBASE_DEBIAN_IMAGE=<dir> uses an already built image.
 package.path = (os.getenv("MOONBASE_SRC") or ".") .. "/tests/e2e/?.lua;" .. package.path
@@ -12,6 +15,7 @@ local support = require("support")
 local fs = require("moonbase.engine.fs")
 local util = require("moonbase.engine.util")
 local json = require("moonbase.engine.json")
+local mc = require("mount_checks")({ it = it, pending = pending, assert = assert })
 
 local NAME = "deb"
 
@@ -24,6 +28,7 @@ describe("a Debian 12 cloud image on a real VM #e2e", function()
 
   local h, tmp, skip
   local timings = {}
+  local mounts = { name = NAME, timings = timings } -- the classic checks' context
 
   local function need()
     if skip then pending(skip) end
@@ -49,11 +54,15 @@ describe("a Debian 12 cloud image on a real VM #e2e", function()
     end
     h = support.home(host, { tag = "debian", image = "bookworm" })
     tmp = support.tmpdir("debian-files")
+    mounts.h, mounts.g, mounts.tmp = h, mc.guest_of(h, NAME), support.tmpdir("debian-mounts")
+    mc.outside(mounts.tmp)
+    for _, d in ipairs({ "cl", "cro" }) do assert(fs.mkdirs(mounts.tmp .. "/" .. d)) end
   end)
 
   teardown(function()
     support.cleanup()
     if tmp then fs.rmtree(tmp) end
+    if mounts.tmp then fs.rmtree(mounts.tmp) end
     if #timings > 0 then
       io.stderr:write("\ndebian e2e timings: " .. table.concat(timings, ", ") .. "\n")
     end
@@ -128,6 +137,14 @@ describe("a Debian 12 cloud image on a real VM #e2e", function()
     assert(ok, err)
     assert.equal("shell-exit=3\n", fs.read(status))
   end)
+
+  it("ships sshfs, for classic mounts", function()
+    mounts.skip = skip -- the checks below are skipped with this suite
+    need()
+    mounts.g.ok("command -v sshfs")
+  end)
+
+  mc.classic_checks(mounts)
 
   it("is purged with nothing left", function()
     need()
