@@ -9,11 +9,59 @@
  * that a hostile document is refused early. */
 #define MAX_DEPTH 64
 
+/* RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF */
+static bool utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, min = 0x80, c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, min = 0x800, c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, min = 0x10000, c &= 0x07;
+        } else {
+            return false;
+        }
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (s[i + k] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+mbj_t *mbj_stringn(const char *s, size_t n)
+{
+    if (s == NULL || n >= INT32_MAX || !utf8_ok((const unsigned char *)s, n))
+        return NULL;
+    return json_object_new_string_len(s, (int)n);
+}
+
+mbj_t *mbj_string(const char *s)
+{
+    return s ? mbj_stringn(s, strlen(s)) : NULL;
+}
+
 int mbj_object_set_new(mbj_t *o, const char *key, mbj_t *v)
 {
     if (v == NULL)
         return -1;
-    if (!mbj_is_object(o) || key == NULL || json_object_object_add(o, key, v) != 0) {
+    if (!mbj_is_object(o) || key == NULL ||
+        !utf8_ok((const unsigned char *)key, strlen(key)) ||
+        json_object_object_add(o, key, v) != 0) {
         json_object_put(v);
         return -1;
     }
@@ -22,7 +70,10 @@ int mbj_object_set_new(mbj_t *o, const char *key, mbj_t *v)
 
 int mbj_object_set_null(mbj_t *o, const char *key)
 {
-    return mbj_is_object(o) && key && json_object_object_add(o, key, NULL) == 0 ? 0 : -1;
+    return mbj_is_object(o) && key && utf8_ok((const unsigned char *)key, strlen(key)) &&
+                   json_object_object_add(o, key, NULL) == 0
+               ? 0
+               : -1;
 }
 
 int mbj_array_append_new(mbj_t *a, mbj_t *v)
@@ -75,7 +126,12 @@ static mbj_t *pack_value(struct pack *k, enum absent *why)
             k->p++;
             *why = OMIT;
         }
-        return s ? json_object_new_string(s) : NULL;
+        if (s == NULL)
+            return NULL;
+        mbj_t *v = mbj_string(s);
+        if (v == NULL)
+            *why = FAILED; /* not UTF-8: fails even where NULL is left out */
+        return v;
     }
     case 'i': return json_object_new_int64(va_arg(*k->ap, int));
     case 'I': return json_object_new_int64(va_arg(*k->ap, mbj_int_t));

@@ -32,6 +32,8 @@ typedef int64_t mbj_int_t;
 
 static inline bool mbj_is_object(const mbj_t *v) { return v && json_object_is_type(v, json_type_object); }
 static inline bool mbj_is_array(const mbj_t *v) { return v && json_object_is_type(v, json_type_array); }
+/* (true for a string holding a NUL too: read strings with mbj_string_value,
+ * which is NULL for those) */
 static inline bool mbj_is_string(const mbj_t *v) { return v && json_object_is_type(v, json_type_string); }
 static inline bool mbj_is_integer(const mbj_t *v) { return v && json_object_is_type(v, json_type_int); }
 static inline bool mbj_is_real(const mbj_t *v) { return v && json_object_is_type(v, json_type_double); }
@@ -127,18 +129,18 @@ static inline mbj_t *mbj_integer(mbj_int_t i) { return json_object_new_int64(i);
 static inline mbj_t *mbj_real(double d) { return json_object_new_double(d); }
 static inline mbj_t *mbj_boolean(bool b) { return json_object_new_boolean(b); }
 static inline mbj_t *mbj_true(void) { return json_object_new_boolean(1); }
-/* NULL for NULL */
-static inline mbj_t *mbj_string(const char *s) { return s ? json_object_new_string(s) : NULL; }
-static inline mbj_t *mbj_stringn(const char *s, size_t n)
-{
-    return s && n < INT32_MAX ? json_object_new_string_len(s, (int)n) : NULL;
-}
+/* A string, or NULL for NULL and for bytes that are not UTF-8 (json-c would
+ * write them out as they are, and no reader takes that text back): every
+ * string in a tree is UTF-8, so mbj_dumps always writes JSON. */
+mbj_t *mbj_string(const char *s);
+/* n bytes, NULs allowed */
+mbj_t *mbj_stringn(const char *s, size_t n);
 
 static inline mbj_t *mbj_incref(mbj_t *v) { return json_object_get(v); }
 static inline void mbj_decref(mbj_t *v) { json_object_put(v); }
 
-/* Sets o[key] to v and takes v: 0, or -1 (v NULL, o not an object, no
- * memory) with v given back. */
+/* Sets o[key] to v and takes v: 0, or -1 (v NULL, o not an object, a key
+ * that is not UTF-8, no memory) with v given back. */
 int mbj_object_set_new(mbj_t *o, const char *key, mbj_t *v);
 /* The same without taking v. */
 static inline int mbj_object_set(mbj_t *o, const char *key, mbj_t *v)
@@ -160,7 +162,8 @@ int mbj_array_append_new(mbj_t *a, mbj_t *v);
 mbj_t *mbj_deep_copy(const mbj_t *v);
 
 /* An object from a format, as jansson's json_pack for objects: "{s:V, ...}"
- * where each key is s (a const char *) and V is s (const char *, NULL fails),
+ * where each key is s (a const char *) and V is s (const char *: NULL or
+ * not UTF-8 fails),
  * s* (the key is left out when NULL), i (int), I (mbj_int_t), b (int as
  * bool), o (an mbj_t * taken, NULL fails), O (one kept by the caller), o? and
  * O? (NULL makes a null) or a nested "{...}". NULL on a failure, every o

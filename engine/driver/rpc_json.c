@@ -150,7 +150,8 @@ char **mb_rpc_strv_from(mbj_t *j, mb_error **err)
     size_t k;
     mbj_t *e;
     mbj_array_foreach(j, k, e) {
-        if (!mbj_is_string(e) || !mb_strv_push(&v, mbj_string_value(e))) {
+        const char *s = mbj_string_value(e); /* NULL too for a string holding a NUL */
+        if (s == NULL || !mb_strv_push(&v, s)) {
             mb_strv_free(v);
             mb_error_set(err, MB_ERR_FAILED, "a list of strings was expected");
             return NULL;

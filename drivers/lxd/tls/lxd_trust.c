@@ -68,13 +68,14 @@ struct mb_lxd_token *mb_lxd_token_decode(const char *token, mb_error **err)
     size_t i;
     mbj_t *a;
     mbj_array_foreach(addrs, i, a) {
-        if (!mbj_is_string(a)) {
+        const char *addr = mbj_string_value(a); /* NULL too for one holding a NUL */
+        if (addr == NULL) {
             mb_error_set(err, MB_ERR_USAGE, "lxd: the trust token's addresses are not strings");
             mb_lxd_token_free(t);
             t = NULL;
             goto cleanup;
         }
-        if ((t->addresses[i] = strdup(mbj_string_value(a))) == NULL)
+        if ((t->addresses[i] = strdup(addr)) == NULL)
             goto oom;
     }
     goto cleanup;

@@ -144,6 +144,7 @@ static void test_pack(void **state)
     assert_null(mbj_pack("{s:O}", "a", NULL));
     assert_null(mbj_pack("{s:s}", NULL, "v"));
     assert_null(mbj_pack("{s:x}", "a", 1)); /* a format it does not know */
+    assert_null(mbj_pack("{s:s*}", "a", "\xff")); /* not UTF-8: fails, not left out */
     assert_null(mbj_pack("{s:", "a"));      /* cut short */
     mbj_decref(kept);
 }
@@ -160,6 +161,17 @@ static void test_building(void **state)
     assert_int_equal(mbj_array_append_new(a, NULL), -1);
     assert_int_equal(mbj_array_append_new(o, mbj_true()), -1); /* not an array */
     assert_int_equal(mbj_object_set_new(o, "arr", a), 0);
+    /* what is not UTF-8 never enters a tree, so every dump is JSON */
+    assert_null(mbj_string("caf\xe9"));
+    assert_null(mbj_string("\xc0\xaf"));         /* an overlong '/' */
+    assert_null(mbj_string("\xed\xa0\x80"));     /* a surrogate */
+    assert_null(mbj_string("\xf4\x90\x80\x80")); /* past U+10FFFF */
+    assert_null(mbj_stringn("ab\xe2\x82", 4));    /* cut short */
+    assert_non_null(a = mbj_string("\xe2\x82\xac \xf0\x9f\x8c\x99"));
+    mbj_decref(a);
+    assert_int_equal(mbj_object_set_new(o, "k\xff", mbj_true()), -1);
+    assert_int_equal(mbj_object_set_null(o, "k\xff"), -1);
+    a = mbj_object_get(o, "arr");
     mbj_t *copy = mbj_deep_copy(o);
     assert_true(mbj_equal(o, copy));
     mbj_object_set_new(copy, "a", mbj_string("other"));

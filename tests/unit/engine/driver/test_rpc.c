@@ -156,11 +156,37 @@ static void serves_a_table(void **state)
     mbj_decref(e);
 }
 
+/* A list of strings from a driver: a string holding a NUL (\u0000, which
+ * json-c reads) is not one, and nothing crashes on it (found by fuzz_json). */
+static void string_lists(void **state)
+{
+    mbj_t *ok = mbj_loads("[\"a\", \"b c\"]");
+    char **v = mb_rpc_strv_from(ok, NULL);
+    assert_non_null(v);
+    assert_string_equal(v[0], "a");
+    assert_string_equal(v[1], "b c");
+    assert_null(v[2]);
+    mb_strv_free(v);
+    mbj_decref(ok);
+    static const char *const bad[] = {"[\"\\u0000),\"]", "[\"a\", 1]", "[\"a\", null]", "{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mbj_t *j = mbj_loads(bad[i]);
+        assert_non_null(j);
+        mb_error *err = NULL;
+        assert_null(mb_rpc_strv_from(j, &err));
+        assert_non_null(err);
+        assert_string_equal(err->message, "a list of strings was expected");
+        mb_error_free(err);
+        mbj_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(instance_round_trip),
         cmocka_unit_test(serves_a_table),
+        cmocka_unit_test(string_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
