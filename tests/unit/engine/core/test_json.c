@@ -55,6 +55,11 @@ static void test_strict_documents(void **state)
     mbj_decref(v);
     assert_null(mbj_loadb(buf, 4));
     assert_null(mbj_loads(NULL));
+    /* a key given twice: json-c cannot refuse it, the last value counts */
+    v = mbj_loads("{\"a\": 1, \"a\": 2}");
+    assert_int_equal(mbj_object_size(v), 1);
+    assert_int_equal(mbj_integer_value(mbj_object_get(v, "a")), 2);
+    mbj_decref(v);
 }
 
 static void test_depth(void **state)
