@@ -32,9 +32,8 @@ typedef int64_t mbj_int_t;
 
 static inline bool mbj_is_object(const mbj_t *v) { return v && json_object_is_type(v, json_type_object); }
 static inline bool mbj_is_array(const mbj_t *v) { return v && json_object_is_type(v, json_type_array); }
-/* (true for a string holding a NUL too: read strings with mbj_string_value,
- * which is NULL for those) */
-static inline bool mbj_is_string(const mbj_t *v) { return v && json_object_is_type(v, json_type_string); }
+/* Any string, one holding a NUL too (only mbj_string_data/_length read those) */
+static inline bool mbj_is_bytes(const mbj_t *v) { return v && json_object_is_type(v, json_type_string); }
 static inline bool mbj_is_integer(const mbj_t *v) { return v && json_object_is_type(v, json_type_int); }
 static inline bool mbj_is_real(const mbj_t *v) { return v && json_object_is_type(v, json_type_double); }
 static inline bool mbj_is_boolean(const mbj_t *v) { return v && json_object_is_type(v, json_type_boolean); }
@@ -55,21 +54,25 @@ static inline bool mbj_object_has(const mbj_t *o, const char *key)
 
 static inline const char *mbj_string_value(const mbj_t *v)
 {
-    if (!mbj_is_string(v))
+    if (!mbj_is_bytes(v))
         return NULL;
     const char *s = json_object_get_string((mbj_t *)v);
     return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
+/* A string moonbase can use as one: not one holding a NUL, which a C string
+ * would cut short (so mbj_is_string(v) is mbj_string_value(v) != NULL). */
+static inline bool mbj_is_string(const mbj_t *v) { return mbj_string_value(v) != NULL; }
+
 /* A string's bytes, NULs and all (with mbj_string_length). */
 static inline const char *mbj_string_data(const mbj_t *v)
 {
-    return mbj_is_string(v) ? json_object_get_string((mbj_t *)v) : NULL;
+    return mbj_is_bytes(v) ? json_object_get_string((mbj_t *)v) : NULL;
 }
 
 static inline size_t mbj_string_length(const mbj_t *v)
 {
-    return mbj_is_string(v) ? (size_t)json_object_get_string_len(v) : 0;
+    return mbj_is_bytes(v) ? (size_t)json_object_get_string_len(v) : 0;
 }
 
 static inline mbj_int_t mbj_integer_value(const mbj_t *v)

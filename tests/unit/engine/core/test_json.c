@@ -97,6 +97,9 @@ static void test_no_conversions(void **state)
     /* a NUL inside: not a C string, but its bytes are there whole */
     mbj_t *nul = mbj_object_get(v, "nul");
     assert_null(mbj_string_value(nul));
+    assert_false(mbj_is_string(nul)); /* not one moonbase can use as a string */
+    assert_true(mbj_is_bytes(nul));
+    assert_true(mbj_is_string(mbj_object_get(v, "s")));
     assert_int_equal(mbj_string_length(nul), 3);
     assert_memory_equal(mbj_string_data(nul), "a\0b", 3);
     /* a null value and an absent key read the same; has tells them apart */
